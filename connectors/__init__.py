@@ -1,0 +1,1 @@
+"""Source and target connectors (plugins under the ``hybridsync.connectors`` entry-point group)."""

@@ -1,0 +1,1 @@
+"""The connector conformance kit, for built-in and third-party connectors."""

@@ -1,0 +1,1 @@
+"""pytest plugin: session fixtures for a real Samba AD DC (filled in by the lab work)."""

@@ -1,0 +1,1 @@
+"""The state store: hybridsync's only memory (embedded SQLite through sqlite-utils)."""
