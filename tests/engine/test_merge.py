@@ -1,0 +1,83 @@
+"""engine.merge: partial DirSync deltas merged with the stored state into whole objects."""
+
+from hypothesis import given, strategies as st
+
+from hybridsync.engine.merge import merge, to_state
+from hybridsync.engine.values import ObjectKind, ObjectState, SourceObject
+
+
+def stored_user(**attrs):
+    base = {"userprincipalname": ("a@lab.test",), "givenname": ("Ann",), "sn": ("Lee",)}
+    base.update(attrs)
+    return ObjectState(source="corp", anchor="AAA=", object_guid="AAA=", kind=ObjectKind.USER,
+                       dn="CN=Ann,OU=Staff,DC=lab,DC=test", attributes=base, usn=10)
+
+
+def test_partial_delta_keeps_unchanged_attributes_and_replaces_changed_ones():
+    seen = SourceObject(anchor="AAA=", object_guid="AAA=", kind=ObjectKind.USER,
+                        dn="CN=Ann,OU=Staff,DC=lab,DC=test", attributes={"sn": ("Smith",)}, partial=True, usn=11)
+    m = merge(stored_user(), seen)
+    assert m.obj.first("sn") == "Smith"
+    assert m.obj.first("givenName") == "Ann"
+    assert m.obj.usn == 11 and not m.obj.partial
+    assert m.changed == ("sn",)
+
+
+def test_cleared_attribute_in_a_delta_removes_it():
+    seen = SourceObject(anchor="AAA=", object_guid="AAA=", kind=ObjectKind.USER, dn="CN=Ann,OU=Staff,DC=lab,DC=test",
+                        attributes={"givenname": ()}, partial=True)
+    assert merge(stored_user(), seen).obj.get("givenName") == ()
+
+
+def test_tombstone_without_kind_takes_kind_anchor_and_dn_from_the_store():
+    stored = ObjectState(source="corp", anchor="CONSISTENCY=", object_guid="GUID=", kind=ObjectKind.GROUP,
+                         dn="CN=G,OU=Staff,DC=lab,DC=test", members=frozenset({"X="}))
+    seen = SourceObject(anchor="GUID=", object_guid="GUID=", kind=None, dn="CN=G\\0ADEL:x,CN=Deleted Objects",
+                        deleted=True, partial=True)
+    m = merge(stored, seen)
+    assert m.obj.kind == ObjectKind.GROUP and m.obj.anchor == "CONSISTENCY=" and m.obj.deleted
+    assert m.obj.dn == "CN=G,OU=Staff,DC=lab,DC=test"
+
+
+def test_tombstone_of_an_object_never_seen_is_reported_not_planned():
+    seen = SourceObject(anchor="Z=", object_guid="Z=", kind=None, dn="x", deleted=True, partial=True)
+    m = merge(None, seen)
+    assert m.obj is None and "never seen" in m.problem
+
+
+def test_rename_changes_dn_only():
+    seen = SourceObject(anchor="AAA=", object_guid="AAA=", kind=ObjectKind.USER, dn="CN=Ann,OU=Other,DC=lab,DC=test",
+                        partial=True)
+    m = merge(stored_user(), seen)
+    assert m.obj.dn.startswith("CN=Ann,OU=Other") and m.changed == ("dn",)
+
+
+def group(members):
+    return ObjectState(source="corp", anchor="G=", object_guid="G=", kind=ObjectKind.GROUP, dn="CN=G,DC=lab,DC=test",
+                       attributes={"cn": ("G",)}, members=frozenset(members))
+
+
+@given(st.sets(st.sampled_from("abcdefgh")), st.sets(st.sampled_from("abcdefgh")),
+       st.sets(st.sampled_from("abcdefgh")))
+def test_incremental_member_values_apply_on_the_stored_member_set(start, added, removed):
+    added = added - removed
+    seen = SourceObject(anchor="G=", object_guid="G=", kind=ObjectKind.GROUP, dn="CN=G,DC=lab,DC=test",
+                        members_added=frozenset(added), members_removed=frozenset(removed), partial=True)
+    m = merge(group(start), seen)
+    assert m.obj.members == frozenset((start | added) - removed)
+    assert ("members" in m.changed) == (m.obj.members != frozenset(start))
+
+
+def test_full_read_member_list_replaces_the_stored_one():
+    seen = SourceObject(anchor="G=", object_guid="G=", kind=ObjectKind.GROUP, dn="CN=G,DC=lab,DC=test",
+                        attributes={"cn": ("G",)}, members=frozenset({"q"}))
+    assert merge(group({"a", "b"}), seen).obj.members == frozenset({"q"})
+
+
+def test_a_new_object_seen_for_the_first_time_is_marked_created_and_stored_whole():
+    seen = SourceObject(anchor="N=", object_guid="N=", kind=ObjectKind.USER, dn="CN=N,DC=lab,DC=test",
+                        attributes={"cn": ("N",)})
+    m = merge(None, seen)
+    assert m.changed == ("created",)
+    st_ = to_state("corp", m.obj, round_no=3)
+    assert st_.last_seen_round == 3 and st_.attributes["cn"] == ("N",)
