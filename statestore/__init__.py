@@ -1,1 +1,19 @@
 """The state store: hybridsync's only memory (embedded SQLite through sqlite-utils)."""
+
+from hybridsync.statestore.records import (
+    StaleWatermark,
+    StoreCorrupt,
+    StoreError,
+    StoreMisuse,
+    WatermarkRegression,
+)
+from hybridsync.statestore.store import Store
+
+__all__ = [
+    "Store",
+    "StoreError",
+    "StoreCorrupt",
+    "StaleWatermark",
+    "StoreMisuse",
+    "WatermarkRegression",
+]

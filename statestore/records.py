@@ -1,0 +1,394 @@
+"""Frozen records the state store returns (besides ``ObjectState`` / ``TargetState``).
+
+Every record is built from a database row by its ``from_row()`` named constructor; nothing here
+does I/O. Times are timezone-aware UTC ``datetime`` values (naive datetimes given to the store
+are taken as UTC). Also here: the error types the store raises, and the pure helpers that turn
+``Action`` values and times into stored text and back.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+from attrs import field, frozen
+
+from hybridsync.engine.errors import HybridsyncError
+from hybridsync.engine.values import (
+    Action,
+    ActionKind,
+    Cursor,
+    ObjectKind,
+    Reason,
+    cursor_from_json,
+    frozen_mapping,
+)
+
+# --------------------------------------------------------------------------------------------
+# Errors
+# --------------------------------------------------------------------------------------------
+
+
+class StoreError(HybridsyncError):
+    """Base of every error the state store raises on purpose."""
+
+
+class StoreCorrupt(StoreError):
+    """The file is not a readable hybridsync store (not SQLite, damaged, or a newer format)."""
+
+    def __init__(self, path: str, detail: str):
+        self.path = str(path)
+        self.detail = detail
+        super().__init__(f"state store {self.path}: {detail}")
+
+
+class StaleWatermark(StoreError):
+    """``advance_watermark``'s expected cursor is not the stored one; nothing was changed."""
+
+    def __init__(self, source: str, expected: Cursor, stored: Cursor):
+        self.source = source
+        self.expected = expected
+        self.stored = stored
+        super().__init__(
+            f"source {source!r}: watermark moved underneath (expected {_cursor_text(expected)}, "
+            f"stored {_cursor_text(stored)})"
+        )
+
+
+class WatermarkRegression(StoreError):
+    """A USN watermark would move backwards for one DC, or switch DC without a Refresh."""
+
+    def __init__(self, source: str, dc: str, message: str):
+        self.source = source
+        self.dc = dc
+        super().__init__(f"source {source!r} dc {dc!r}: {message}")
+
+
+class StoreMisuse(StoreError):
+    """The store was called in a way that would break a guarantee (e.g. journal in a txn)."""
+
+
+def _cursor_text(cursor: Cursor) -> str:
+    # Never prints a DirSync cookie's bytes: only its type and length.
+    name = type(cursor).__name__
+    if hasattr(cursor, "usn"):
+        return f"{name}(dc={cursor.dc_invocation_id!r}, usn={cursor.usn})"
+    if hasattr(cursor, "cookie"):
+        return f"{name}(dc={cursor.dc_invocation_id!r}, {len(cursor.cookie)} bytes)"
+    return f"{name}({getattr(cursor, 'reason', '')!r})"
+
+
+# --------------------------------------------------------------------------------------------
+# Pure conversions
+# --------------------------------------------------------------------------------------------
+
+_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%f+00:00"
+
+
+def time_to_text(value: datetime | None) -> str | None:
+    """A datetime as fixed-width UTC ISO text (sorts as text); naive values are taken as UTC."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc).strftime(_TIME_FORMAT)
+
+
+def time_from_text(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    return datetime.fromisoformat(text).astimezone(timezone.utc)
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def dumps(value: Any) -> str:
+    """Compact, deterministic JSON (what every JSON column holds)."""
+    return json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False, default=str)
+
+
+def action_from_dict(data: Mapping[str, Any]) -> Action:
+    """The inverse of ``Action.to_dict()``."""
+    return Action(
+        kind=ActionKind(data["action"]),
+        target=data["target"],
+        anchor=data["anchor"],
+        object_kind=ObjectKind(data["object_kind"]),
+        target_id=data.get("target_id"),
+        attributes=data.get("attributes") or {},
+        members=tuple(data.get("members") or ()),
+        from_state=data.get("from_state"),
+        to_state=data.get("to_state"),
+        reasons=tuple(Reason(r["rule"], r.get("detail", "")) for r in data.get("reasons") or ()),
+        dn=data.get("dn"),
+    )
+
+
+def action_from_json(text: str) -> Action:
+    return action_from_dict(json.loads(text))
+
+
+def _json_or(text: str | None, default: Any) -> Any:
+    return json.loads(text) if text else default
+
+
+# --------------------------------------------------------------------------------------------
+# Records
+# --------------------------------------------------------------------------------------------
+
+
+@frozen
+class WatermarkRecord:
+    """One (source, DC) watermark row. ``active`` marks the one ``get_cursor`` returns."""
+
+    source: str
+    dc: str
+    cursor: Cursor
+    version: int
+    updated_at: datetime | None
+    active: bool = False
+    high_usn: int | None = None  # the highest USN ever stored for this DC
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> "WatermarkRecord":
+        return cls(
+            source=row["source"],
+            dc=row["dc"],
+            cursor=cursor_from_json(row["cursor"]),
+            version=int(row["version"]),
+            updated_at=time_from_text(row["updated_at"]),
+            active=bool(row["active"]),
+            high_usn=row["high_usn"],
+        )
+
+
+@frozen
+class RoundRecord:
+    """One full-read round of a source."""
+
+    source: str
+    round_no: int
+    started_at: datetime | None
+    finished_at: datetime | None
+    count: int | None
+    complete: bool
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> "RoundRecord":
+        return cls(
+            source=row["source"],
+            round_no=int(row["round_no"]),
+            started_at=time_from_text(row["started_at"]),
+            finished_at=time_from_text(row["finished_at"]),
+            count=row["count"],
+            complete=bool(row["complete"]),
+        )
+
+
+HISTORY_KINDS = ("observation", "decision", "approval")
+
+
+@frozen
+class HistoryRecord:
+    """One provisioning-log entry.
+
+    ``kind`` is ``observation`` (a source change: ``change`` holds the attribute diff, DN move or
+    tombstone as the engine recorded it), ``decision`` (``action`` is the full Action with its
+    reason chain; ``result``/``status``/``detail`` the target's response) or ``approval`` (an
+    admin released held deletes: ``detail`` names who).
+    """
+
+    id: int
+    kind: str
+    at: datetime | None
+    cycle_id: int | None
+    source: str | None = None
+    target: str | None = None
+    anchor: str | None = None
+    dn: str | None = None
+    object_kind: ObjectKind | None = None
+    action: Action | None = None
+    result: str | None = None
+    status: int | None = None
+    detail: str | None = None
+    change: Mapping[str, Any] = field(factory=dict, converter=frozen_mapping)
+
+    @property
+    def reasons(self) -> tuple[Reason, ...]:
+        return self.action.reasons if self.action is not None else ()
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> "HistoryRecord":
+        data = _json_or(row["data"], {})
+        action = action_from_dict(data) if row["kind"] == "decision" and data else None
+        return cls(
+            id=int(row["id"]),
+            kind=row["kind"],
+            at=time_from_text(row["at"]),
+            cycle_id=row["cycle_id"],
+            source=row["source"],
+            target=row["target"],
+            anchor=row["anchor"],
+            dn=row["dn"],
+            object_kind=ObjectKind(row["object_kind"]) if row["object_kind"] else None,
+            action=action,
+            result=row["result"],
+            status=row["status"],
+            detail=row["detail"],
+            change={} if row["kind"] == "decision" else data,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "at": time_to_text(self.at),
+            "cycle_id": self.cycle_id,
+            "source": self.source,
+            "target": self.target,
+            "anchor": self.anchor,
+            "dn": self.dn,
+            "object_kind": str(self.object_kind) if self.object_kind else None,
+            "action": self.action.to_dict() if self.action else None,
+            "result": self.result,
+            "status": self.status,
+            "detail": self.detail,
+            "change": dict(self.change),
+        }
+
+
+@frozen
+class BatchRecord:
+    """One recorded source batch (JSON as the engine serialized it), for replay."""
+
+    id: int
+    cycle_id: int | None
+    source: str
+    at: datetime | None
+    batch_json: str
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> "BatchRecord":
+        return cls(
+            id=int(row["id"]),
+            cycle_id=row["cycle_id"],
+            source=row["source"],
+            at=time_from_text(row["at"]),
+            batch_json=row["batch_json"],
+        )
+
+
+@frozen
+class Intent:
+    """A pending-operations journal entry: written before a target call, settled after."""
+
+    id: int
+    cycle_id: int | None
+    action: Action
+    created_at: datetime | None
+    settled_at: datetime | None = None
+    result: str | None = None
+
+    @property
+    def target(self) -> str:
+        return self.action.target
+
+    @property
+    def anchor(self) -> str:
+        return self.action.anchor
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> "Intent":
+        return cls(
+            id=int(row["id"]),
+            cycle_id=row["cycle_id"],
+            action=action_from_json(row["action"]),
+            created_at=time_from_text(row["created_at"]),
+            settled_at=time_from_text(row["settled_at"]),
+            result=row["result"],
+        )
+
+
+@frozen
+class HeldRecord:
+    """A delete/disable held by a safety rule until an admin approves it."""
+
+    id: int
+    target: str
+    anchor: str
+    action: Action
+    reason: str
+    held_at: datetime | None
+    approved_by: str | None = None
+    approved_at: datetime | None = None
+    released_at: datetime | None = None
+
+    @property
+    def approved(self) -> bool:
+        return self.approved_at is not None
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> "HeldRecord":
+        return cls(
+            id=int(row["id"]),
+            target=row["target"],
+            anchor=row["anchor"],
+            action=action_from_json(row["action"]),
+            reason=row["reason"],
+            held_at=time_from_text(row["held_at"]),
+            approved_by=row["approved_by"],
+            approved_at=time_from_text(row["approved_at"]),
+            released_at=time_from_text(row["released_at"]),
+        )
+
+
+@frozen
+class QuarantineRecord:
+    """A paused target: why, since when, until when (the next retry), how many times."""
+
+    target: str
+    reason: str
+    since: datetime | None
+    until: datetime | None
+    count: int = 1
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> "QuarantineRecord":
+        return cls(
+            target=row["target"],
+            reason=row["reason"],
+            since=time_from_text(row["since"]),
+            until=time_from_text(row["until"]),
+            count=int(row["count"]),
+        )
+
+
+@frozen
+class CycleRecord:
+    """One reconcile cycle."""
+
+    id: int
+    source: str
+    mode: str
+    started_at: datetime | None
+    finished_at: datetime | None = None
+    status: str | None = None
+    counts: Mapping[str, Any] = field(factory=dict, converter=frozen_mapping)
+    duration_s: float | None = None
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> "CycleRecord":
+        return cls(
+            id=int(row["id"]),
+            source=row["source"],
+            mode=row["mode"],
+            started_at=time_from_text(row["started_at"]),
+            finished_at=time_from_text(row["finished_at"]),
+            status=row["status"],
+            counts=_json_or(row["counts"], {}),
+            duration_s=row["duration_s"],
+        )
