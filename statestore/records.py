@@ -21,7 +21,10 @@ from hybridsync.engine.values import (
     ActionKind,
     Cursor,
     ObjectKind,
+    ObjectState,
+    Ownership,
     Reason,
+    TargetState,
     cursor_from_json,
     frozen_mapping,
 )
@@ -392,3 +395,43 @@ class CycleRecord:
             counts=_json_or(row["counts"], {}),
             duration_s=row["duration_s"],
         )
+
+
+# --------------------------------------------------------------------------------------------
+# ObjectState / TargetState from rows (the shared values have no from_row of their own)
+# --------------------------------------------------------------------------------------------
+
+
+def object_state_from_row(row: Mapping[str, Any], members: Any = ()) -> ObjectState:
+    """An ``objects`` row plus its member GUIDs -> ObjectState."""
+    return ObjectState(
+        source=row["source"],
+        anchor=row["anchor"],
+        object_guid=row["object_guid"],
+        kind=ObjectKind(row["kind"]),
+        dn=row["dn"],
+        attributes=json.loads(row["attrs"]),
+        members=frozenset(members),
+        usn=row["usn"],
+        deleted=bool(row["deleted"]),
+        deleted_at=time_from_text(row["deleted_at"]),
+        last_seen_round=int(row["last_seen_round"]),
+    )
+
+
+def target_state_from_row(row: Mapping[str, Any], members: Any = ()) -> TargetState:
+    """A ``target_states`` row plus its sent member anchors -> TargetState."""
+    return TargetState(
+        anchor=row["anchor"],
+        target=row["target"],
+        kind=ObjectKind(row["kind"]),
+        state=row["state"],
+        target_id=row["target_id"],
+        ownership=Ownership(row["ownership"]),
+        projection=json.loads(row["projection"]),
+        members_sent=frozenset(members),
+        since=time_from_text(row["since"]),
+        retry_count=int(row["retry_count"]),
+        next_retry_at=time_from_text(row["next_retry_at"]),
+        last_error=row["last_error"],
+    )

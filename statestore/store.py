@@ -1,30 +1,46 @@
 """The state store: hybridsync's only memory, one embedded SQLite file through sqlite-utils.
 
-Public API (this is the contract the engine codes against; see README.md for the schema):
-
     store = Store.open(path)            # creates or migrates; ":memory:" for tests
     with store.atomic(): ...            # one commit unit (nested = savepoint)
 
-All writes outside ``atomic()`` commit on their own. Times are aware UTC datetimes (naive ones
-are taken as UTC). Records come back as frozen values (``ObjectState``, ``TargetState`` and the
-records in ``records.py``). Nothing secret is ever stored.
+The public API is split by subject for size; every method is on ``Store``:
+
+- objects.py -- ``get_object``, ``get_objects``, ``object_by_guid``, ``find_objects``,
+  ``put_object``, ``iter_objects``, ``count_objects``, ``mark_seen``, ``anchors_not_seen_since``,
+  ``groups_with_member``, ``remove_member_everywhere``, ``dn_history``, ``begin_full_round``,
+  ``complete_full_round``, ``last_complete_round``
+- targets.py -- ``get_target_state``, ``get_target_states``, ``put_target_state``,
+  ``delete_target_state``, ``iter_target_states``, ``due_retries``,
+  ``target_state_by_target_id``, ``counts_by_state``, ``get_cursor``, ``watermarks``,
+  ``advance_watermark``
+- log.py -- ``record_observation``, ``record_decision``, ``history``, ``decisions``,
+  ``record_batch``, ``iter_batches``, ``journal_intent``, ``journal_settle``,
+  ``pending_intents``, ``hold``, ``held``, ``approve_held``, ``approved_actions``, ``release``,
+  ``quarantine``, ``quarantined``, ``clear_quarantine``
+- here -- ``open``, ``path``, ``close``, ``atomic``, ``begin_cycle``, ``end_cycle``,
+  ``last_cycles``, ``put_target_profile``, ``target_profile``, ``meta_get``, ``meta_set``,
+  ``dump``, ``load``, ``format_version``
+
+Every write outside ``atomic()`` commits on its own; multi-row writes are atomic by
+themselves. Times are aware UTC datetimes (naive ones are taken as UTC). Records come back as
+frozen values. Nothing secret is ever stored. One ``Store`` per thread.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Iterator
+import json
+import sqlite3
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
-from hybridsync.engine.values import (
-    Action,
-    Cursor,
-    ObjectKind,
-    ObjectState,
-    TargetState,
-)
+from sqlite_utils import Database
+
+from hybridsync.statestore import migrations as mig
+from hybridsync.statestore.log import LogMixin
+from hybridsync.statestore.objects import ObjectsMixin
 from hybridsync.statestore.records import (  # noqa: F401  (re-exported)
     BatchRecord,
     CycleRecord,
@@ -39,245 +55,230 @@ from hybridsync.statestore.records import (  # noqa: F401  (re-exported)
     StoreMisuse,
     WatermarkRecord,
     WatermarkRegression,
+    dumps,
+    time_to_text,
+    utcnow,
 )
+from hybridsync.statestore.targets import TargetsMixin
+
+DUMP_FORMAT = "hybridsync-statestore"
 
 
-class Store:
+class Store(ObjectsMixin, TargetsMixin, LogMixin):
+    def __init__(self, db: Database, path: str):
+        self._db = db
+        self._conn: sqlite3.Connection = db.conn
+        self._path = path
+
     # ---------------------------------------------------------------- lifecycle
     @classmethod
-    def open(cls, path: str | Path) -> "Store":
+    def open(cls, path: str | Path, *, readonly: bool = False, synchronous: str = "FULL",
+             _stop_before: str | None = None) -> "Store":
         """Open (creating or migrating) the store at ``path``; ``":memory:"`` for tests.
 
-        WAL mode, ``synchronous=FULL``, a 30 s busy timeout. Raises ``StoreCorrupt(path, detail)``
-        when the file is not SQLite, is damaged, or has a newer format version than this code.
+        WAL mode, ``synchronous=FULL`` by default (``NORMAL`` allowed), a 30 s busy timeout.
+        ``readonly=True`` never creates, migrates or writes (for ``status``/``log``); the file
+        must exist. Raises ``StoreCorrupt(path, detail)`` when the file is not SQLite, is
+        damaged, is some other program's database, or has a newer format than this code.
         """
-        raise NotImplementedError
+        p = str(path)
+        if synchronous.upper() not in ("NORMAL", "FULL", "EXTRA"):
+            raise ValueError(f"synchronous must be NORMAL, FULL or EXTRA, not {synchronous!r}")
+        if p != ":memory:" and Path(p).is_dir():
+            raise StoreCorrupt(p, "is a directory, not a state store file")
+        if readonly and p != ":memory:" and not Path(p).exists():
+            raise FileNotFoundError(p)
+        if p != ":memory:" and not readonly:
+            Path(p).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            if readonly:
+                conn = sqlite3.connect(f"{Path(p).resolve().as_uri()}?mode=ro", uri=True,
+                                       timeout=30, isolation_level=None, check_same_thread=False)
+            else:
+                conn = sqlite3.connect(p, timeout=30, isolation_level=None,
+                                       check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise StoreCorrupt(p, f"cannot open: {exc}") from exc
+        try:
+            conn.execute("PRAGMA busy_timeout = 30000")
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            if tables and "meta" not in tables:
+                raise StoreCorrupt(p, "an SQLite database, but not a hybridsync state store")
+            if "meta" in tables:
+                row = conn.execute("SELECT value FROM meta WHERE key='format_version'").fetchone()
+                version = int(row[0]) if row else 0
+                if version > mig.FORMAT_VERSION:
+                    raise StoreCorrupt(
+                        p, f"format version {version} is newer than this hybridsync "
+                        f"understands ({mig.FORMAT_VERSION}); upgrade hybridsync")
+            if not readonly:
+                conn.execute("PRAGMA journal_mode = WAL")
+                conn.execute(f"PRAGMA synchronous = {synchronous.upper()}")
+            db = Database(conn, execute_plugins=False)
+            store = cls(db, p)
+            if not readonly:
+                mig.migrations.apply(db, stop_before=_stop_before)
+                if _stop_before is None:
+                    store.meta_set("format_version", mig.FORMAT_VERSION)
+        except StoreCorrupt:
+            conn.close()
+            raise
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise StoreCorrupt(p, str(exc)) from exc
+        return store
 
     @property
     def path(self) -> str:
         """The file path (or ``":memory:"``)."""
-        raise NotImplementedError
+        return self._path
+
+    @property
+    def format_version(self) -> int:
+        return int(self.meta_get("format_version", 0) or 0)
+
+    def is_empty(self) -> bool:
+        """True when the store holds no objects, states, cycles or watermarks (or no schema)."""
+        try:
+            for table in ("objects", "target_states", "cycles", "watermarks", "history"):
+                if self._conn.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchone():
+                    return False
+        except sqlite3.OperationalError:
+            return True
+        return True
 
     def close(self) -> None:
-        raise NotImplementedError
+        self._conn.close()
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     @contextlib.contextmanager
     def atomic(self) -> Iterator["Store"]:
         """One commit unit. Nested blocks are savepoints. A raise inside leaves nothing behind."""
-        raise NotImplementedError
-        yield self
+        with self._db.atomic():
+            yield self
 
-    # ---------------------------------------------------------------- objects (per source)
-    def get_object(self, source: str, anchor: str) -> ObjectState | None:
-        raise NotImplementedError
-
-    def get_objects(self, source: str, anchors: Iterable[str]) -> dict[str, ObjectState]:
-        """Anchor -> ObjectState for those that exist (missing anchors are simply absent)."""
-        raise NotImplementedError
-
-    def object_by_guid(self, source: str, guid: str) -> ObjectState | None:
-        """By objectGUID (base64) -- differs from the anchor when mS-DS-ConsistencyGuid is used."""
-        raise NotImplementedError
-
-    def find_objects(self, ref: str) -> list[ObjectState]:
-        """Objects matching ``ref`` across sources: objectGUID (base64 or text GUID form),
-        anchor, DN (case-insensitive), sAMAccountName or userPrincipalName (case-insensitive)."""
-        raise NotImplementedError
-
-    def put_object(self, state: ObjectState, *, at: datetime | None = None) -> None:
-        """Insert or replace. Appends to DN history when the DN changed (or is new); members are
-        kept in a side table and written as a diff."""
-        raise NotImplementedError
-
-    def iter_objects(self, source: str, *, kind: ObjectKind | None = None,
-                     include_deleted: bool = True) -> Iterator[ObjectState]:
-        """Stream a source's objects in anchor order."""
-        raise NotImplementedError
-
-    def count_objects(self, source: str, *, include_deleted: bool = True) -> int:
-        raise NotImplementedError
-
-    def mark_seen(self, source: str, anchors: Iterable[str], round_no: int) -> None:
-        """Set last_seen_round for these anchors (a full read saw them)."""
-        raise NotImplementedError
-
-    def anchors_not_seen_since(self, source: str, round_no: int) -> list[str]:
-        """Non-deleted anchors whose last_seen_round < round_no."""
-        raise NotImplementedError
-
-    def groups_with_member(self, source: str, guid: str) -> list[str]:
-        """Anchors of stored groups whose member set holds objectGUID ``guid``."""
-        raise NotImplementedError
-
-    def remove_member_everywhere(self, source: str, guid: str) -> list[str]:
-        """The member trap: drop ``guid`` from every stored member set; returns the groups'
-        anchors (a deleted member does not bump the group's USN in AD)."""
-        raise NotImplementedError
-
-    def dn_history(self, source: str, anchor: str) -> list[tuple[str, datetime]]:
-        """(dn, seen_at) oldest first."""
-        raise NotImplementedError
-
-    # ---------------------------------------------------------------- full-read rounds
-    def begin_full_round(self, source: str, *, at: datetime | None = None) -> int:
-        raise NotImplementedError
-
-    def complete_full_round(self, source: str, round_no: int, count: int,
-                            *, at: datetime | None = None) -> None:
-        raise NotImplementedError
-
-    def last_complete_round(self, source: str) -> tuple[int, int, datetime] | None:
-        """(round_no, count, finished_at) of the newest complete full read, or None."""
-        raise NotImplementedError
-
-    # ---------------------------------------------------------------- per (object, target)
-    def get_target_state(self, target: str, anchor: str) -> TargetState | None:
-        raise NotImplementedError
-
-    def get_target_states(self, target: str, anchors: Iterable[str]) -> dict[str, TargetState]:
-        raise NotImplementedError
-
-    def put_target_state(self, state: TargetState) -> None:
-        """Insert or replace; members_sent is stored in a side table, written as a diff."""
-        raise NotImplementedError
-
-    def delete_target_state(self, target: str, anchor: str) -> None:
-        raise NotImplementedError
-
-    def iter_target_states(self, target: str, *, state: str | None = None) -> Iterator[TargetState]:
-        raise NotImplementedError
-
-    def due_retries(self, target: str, now: datetime) -> list[TargetState]:
-        """States with next_retry_at <= now, soonest first."""
-        raise NotImplementedError
-
-    def target_state_by_target_id(self, target: str, target_id: str) -> TargetState | None:
-        raise NotImplementedError
-
-    def counts_by_state(self) -> dict[str, dict[str, int]]:
-        """target -> lifecycle state -> count."""
-        raise NotImplementedError
-
-    # ---------------------------------------------------------------- watermarks
-    def get_cursor(self, source: str) -> Cursor:
-        """The active cursor of ``source``; ``Refresh("no stored cursor")`` when none."""
-        raise NotImplementedError
-
-    def watermarks(self, source: str | None = None) -> list[WatermarkRecord]:
-        raise NotImplementedError
-
-    def advance_watermark(self, source: str, dc: str, expected: Cursor, new: Cursor) -> int:
-        """Compare-and-swap the active cursor of ``source`` to ``new`` (stored under DC ``dc``).
-
-        Raises ``StaleWatermark`` (changing nothing) when the stored active cursor != expected
-        (any Refresh equals any Refresh). Raises ``WatermarkRegression`` when a USN watermark
-        would go below the highest USN ever stored for that DC, or when the DC changes while the
-        active cursor is not a Refresh. Run it inside the same ``atomic()`` as the outcomes it
-        covers. Returns the row's new version number.
-        """
-        raise NotImplementedError
-
-    # ---------------------------------------------------------------- history
-    def record_observation(self, cycle_id: int | None, source: str, anchor: str, dn: str | None,
-                           kind: ObjectKind | str | None, change: dict[str, Any],
-                           at: datetime | None = None) -> int:
-        raise NotImplementedError
-
-    def record_decision(self, cycle_id: int | None, action: Action, *, result: str,
-                        status: int | None = None, detail: str | None = None,
-                        at: datetime | None = None) -> int:
-        raise NotImplementedError
-
-    def history(self, *, anchor: str | Iterable[str] | None = None, since: datetime | None = None,
-                until: datetime | None = None, kinds: Iterable[str] | None = None,
-                target: str | None = None, cycle_id: int | None = None) -> Iterator[HistoryRecord]:
-        """Oldest first."""
-        raise NotImplementedError
-
-    def decisions(self, **filters: Any) -> Iterator[HistoryRecord]:
-        """``history(kinds=("decision",), **filters)``."""
-        raise NotImplementedError
-
-    def record_batch(self, cycle_id: int | None, source: str, batch_json: str,
-                     at: datetime | None = None) -> int:
-        raise NotImplementedError
-
-    def iter_batches(self, until: datetime | None = None) -> Iterator[BatchRecord]:
-        raise NotImplementedError
-
-    # ---------------------------------------------------------------- journal
-    def journal_intent(self, cycle_id: int | None, action: Action,
-                       *, at: datetime | None = None) -> int:
-        """Write and COMMIT an intent before the target call. Raises StoreMisuse inside atomic()."""
-        raise NotImplementedError
-
-    def journal_settle(self, intent_id: int, result: str, *, at: datetime | None = None) -> None:
-        raise NotImplementedError
-
-    def pending_intents(self) -> list[Intent]:
-        raise NotImplementedError
-
-    # ---------------------------------------------------------------- held deletes
-    def hold(self, action: Action, reason: str, *, at: datetime | None = None) -> int:
-        """Hold a delete/disable; one open hold per (target, anchor, action kind)."""
-        raise NotImplementedError
-
-    def held(self, target: str | None = None, *, include_approved: bool = False) -> list[HeldRecord]:
-        raise NotImplementedError
-
-    def approve_held(self, target: str | None = None, *, by: str,
-                     at: datetime | None = None) -> int:
-        raise NotImplementedError
-
-    def approved_actions(self, target: str) -> list[HeldRecord]:
-        raise NotImplementedError
-
-    def release(self, held_id: int, *, at: datetime | None = None) -> None:
-        raise NotImplementedError
-
-    # ---------------------------------------------------------------- quarantine
-    def quarantine(self, target: str, reason: str, until: datetime | None,
-                   *, at: datetime | None = None) -> None:
-        raise NotImplementedError
-
-    def quarantined(self) -> list[QuarantineRecord]:
-        raise NotImplementedError
-
-    def clear_quarantine(self, target: str) -> None:
-        raise NotImplementedError
+    def _rows(self, sql: str, params: Any = ()) -> list[sqlite3.Row]:
+        cur = self._conn.cursor()
+        cur.row_factory = sqlite3.Row
+        return cur.execute(sql, params).fetchall()
 
     # ---------------------------------------------------------------- cycles
     def begin_cycle(self, source: str, mode: str, at: datetime | None = None) -> int:
-        raise NotImplementedError
+        cur = self._conn.execute(
+            "INSERT INTO cycles (source, mode, started_at) VALUES (?, ?, ?)",
+            [source, str(mode), time_to_text(at or utcnow())],
+        )
+        return int(cur.lastrowid)
 
     def end_cycle(self, cycle_id: int, *, status: str, counts: dict[str, Any],
                   duration_s: float, at: datetime | None = None) -> None:
-        raise NotImplementedError
+        cur = self._conn.execute(
+            "UPDATE cycles SET finished_at = ?, status = ?, counts = ?, duration_s = ? "
+            "WHERE id = ?",
+            [time_to_text(at or utcnow()), status, dumps(counts), duration_s, cycle_id],
+        )
+        if cur.rowcount != 1:
+            raise KeyError(f"no cycle {cycle_id}")
 
     def last_cycles(self, n: int = 10, *, source: str | None = None) -> list[CycleRecord]:
         """Newest first."""
-        raise NotImplementedError
+        sql, params = "SELECT * FROM cycles", []
+        if source is not None:
+            sql += " WHERE source = ?"
+            params.append(source)
+        rows = self._rows(sql + " ORDER BY id DESC LIMIT ?", [*params, n])
+        return [CycleRecord.from_row(r) for r in rows]
 
     # ---------------------------------------------------------------- small facts
     def put_target_profile(self, target: str, profile: dict[str, Any]) -> None:
-        raise NotImplementedError
+        """Cache what a target announced (SCIM dialect, ServiceProviderConfig facts)."""
+        self._conn.execute(
+            "INSERT INTO target_profiles (target, profile, updated_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (target) DO UPDATE SET profile = excluded.profile, "
+            "updated_at = excluded.updated_at",
+            [target, dumps(profile), time_to_text(utcnow())],
+        )
 
     def target_profile(self, target: str) -> dict[str, Any] | None:
-        raise NotImplementedError
+        row = self._conn.execute(
+            "SELECT profile FROM target_profiles WHERE target = ?", [target]
+        ).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def target_profiles(self) -> dict[str, dict[str, Any]]:
+        return {t: json.loads(p) for t, p in self._conn.execute(
+            "SELECT target, profile FROM target_profiles ORDER BY target")}
 
     def meta_get(self, key: str, default: Any = None) -> Any:
-        raise NotImplementedError
+        row = self._conn.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
+        return json.loads(row[0]) if row else default
 
     def meta_set(self, key: str, value: Any) -> None:
         """JSON-serializable values only."""
-        raise NotImplementedError
+        self._conn.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            [key, json.dumps(value)],
+        )
+
+    def meta_items(self) -> dict[str, Any]:
+        return {k: json.loads(v) for k, v in self._conn.execute("SELECT key, value FROM meta")}
 
     # ---------------------------------------------------------------- snapshot
     def dump(self, fp: IO[str]) -> None:
-        """Write the whole store as JSON Lines (format in README.md)."""
-        raise NotImplementedError
+        """Write the whole store as JSON Lines: a header line
+        ``{"format": "hybridsync-statestore", "version": N, "tables": [...]}`` then one
+        ``{"t": table, "r": {column: value}}`` line per row. Read in one transaction, so the
+        dump is a consistent point in time. Holds no secret (the store holds none)."""
+        with self.atomic():
+            header = {"format": DUMP_FORMAT, "version": self.format_version,
+                      "tables": list(mig.TABLES)}
+            fp.write(json.dumps(header) + "\n")
+            for table in mig.TABLES:
+                for row in self._rows(f"SELECT * FROM {table}"):
+                    fp.write(json.dumps({"t": table, "r": dict(row)}, ensure_ascii=False) + "\n")
 
     @classmethod
     def load(cls, fp: IO[str], path: str | Path) -> "Store":
-        """Create a new store at ``path`` from a ``dump()``."""
-        raise NotImplementedError
+        """Create a new store at ``path`` from a ``dump()`` of the same or an older format
+        version (the schema is built up to the dump's version, rows inserted, then migrated)."""
+        first = fp.readline()
+        try:
+            header = json.loads(first)
+        except json.JSONDecodeError as exc:
+            raise StoreCorrupt(str(path), f"not a state store dump: {exc}") from exc
+        if header.get("format") != DUMP_FORMAT:
+            raise StoreCorrupt(str(path), "not a hybridsync state store dump")
+        version = int(header.get("version", 0))
+        if version > mig.FORMAT_VERSION or version < 1:
+            raise StoreCorrupt(str(path), f"dump format version {version} is not supported")
+        if str(path) != ":memory:" and Path(path).exists() and Path(path).stat().st_size:
+            raise FileExistsError(str(path))
+        names = [m.name for m in mig.migrations._migrations]
+        stop = names[version] if version < len(names) else None
+        store = cls.open(path, _stop_before=stop)
+        columns = {t: {r[1] for r in store._conn.execute(f"PRAGMA table_info({t})")}
+                   for t in mig.TABLES}
+        with store.atomic():
+            store._conn.execute("DELETE FROM meta")
+            for line in fp:
+                if not line.strip():
+                    continue
+                item = json.loads(line)
+                row = item["r"]
+                if item.get("t") not in columns or not set(row) <= columns[item["t"]]:
+                    raise StoreCorrupt(str(path), f"dump row does not fit the schema: {line[:80]}")
+                cols = ",".join(f'"{c}"' for c in row)
+                store._conn.execute(
+                    f"INSERT INTO {item['t']} ({cols}) VALUES ({','.join('?' * len(row))})",
+                    list(row.values()),
+                )
+        if stop is not None:
+            mig.migrations.apply(store._db)
+        store.meta_set("format_version", mig.FORMAT_VERSION)
+        return store

@@ -1,0 +1,249 @@
+"""Store part: history (the provisioning log), recorded batches, the pending-operations journal,
+held deletes and quarantined targets."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+from typing import Any
+
+from hybridsync.engine.values import Action, ObjectKind
+from hybridsync.statestore.records import (
+    BatchRecord,
+    HeldRecord,
+    HistoryRecord,
+    Intent,
+    QuarantineRecord,
+    StoreMisuse,
+    dumps,
+    time_to_text,
+    utcnow,
+)
+
+PAGE = 1000
+
+
+class LogMixin:
+    """History, batches, journal, held deletes, quarantine."""
+
+    # ---------------------------------------------------------------- history
+    def _history_insert(self, **row: Any) -> int:
+        cols = ",".join(row)
+        marks = ",".join("?" * len(row))
+        cur = self._conn.execute(f"INSERT INTO history ({cols}) VALUES ({marks})", list(row.values()))
+        return int(cur.lastrowid)
+
+    def record_observation(self, cycle_id: int | None, source: str, anchor: str, dn: str | None,
+                           kind: ObjectKind | str | None, change: dict[str, Any],
+                           at: datetime | None = None) -> int:
+        """Record one observed source change (attribute diff, DN move, tombstone), as given."""
+        return self._history_insert(
+            kind="observation", at=time_to_text(at or utcnow()), cycle_id=cycle_id,
+            source=source, anchor=anchor, dn=dn, object_kind=str(kind) if kind else None,
+            data=dumps(change),
+        )
+
+    def record_decision(self, cycle_id: int | None, action: Action, *, result: str,
+                        status: int | None = None, detail: str | None = None,
+                        at: datetime | None = None) -> int:
+        """Record one decision (the Action with its reason chain) and the target's response."""
+        return self._history_insert(
+            kind="decision", at=time_to_text(at or utcnow()), cycle_id=cycle_id,
+            target=action.target, anchor=action.anchor, dn=action.dn,
+            object_kind=str(action.object_kind), result=result, status=status, detail=detail,
+            data=action.to_json(),
+        )
+
+    def history(self, *, anchor: str | Iterable[str] | None = None, since: datetime | None = None,
+                until: datetime | None = None, kinds: Iterable[str] | None = None,
+                target: str | None = None, cycle_id: int | None = None) -> Iterator[HistoryRecord]:
+        """Provisioning-log records, oldest first, streamed a page at a time."""
+        where, params = ["id > ?"], []
+        if anchor is not None:
+            anchors = [anchor] if isinstance(anchor, str) else list(anchor)
+            if not anchors:
+                return
+            where.append(f"anchor IN ({','.join('?' * len(anchors))})")
+            params += anchors
+        if since is not None:
+            where.append("at >= ?")
+            params.append(time_to_text(since))
+        if until is not None:
+            where.append("at <= ?")
+            params.append(time_to_text(until))
+        if kinds is not None:
+            kinds = list(kinds)
+            where.append(f"kind IN ({','.join('?' * len(kinds))})")
+            params += kinds
+        if target is not None:
+            where.append("target = ?")
+            params.append(target)
+        if cycle_id is not None:
+            where.append("cycle_id = ?")
+            params.append(cycle_id)
+        last = 0
+        while True:
+            rows = self._rows(
+                f"SELECT * FROM history WHERE {' AND '.join(where)} ORDER BY id LIMIT {PAGE}",
+                [last, *params],
+            )
+            if not rows:
+                return
+            for row in rows:
+                yield HistoryRecord.from_row(row)
+            last = rows[-1]["id"]
+
+    def decisions(self, **filters: Any) -> Iterator[HistoryRecord]:
+        """``history(kinds=("decision",), **filters)``."""
+        return self.history(kinds=("decision",), **filters)
+
+    # ---------------------------------------------------------------- recorded batches
+    def record_batch(self, cycle_id: int | None, source: str, batch_json: str,
+                     at: datetime | None = None) -> int:
+        """Keep one source batch (as JSON) for replay."""
+        cur = self._conn.execute(
+            "INSERT INTO batches (cycle_id, source, at, batch_json) VALUES (?, ?, ?, ?)",
+            [cycle_id, source, time_to_text(at or utcnow()), batch_json],
+        )
+        return int(cur.lastrowid)
+
+    def iter_batches(self, until: datetime | None = None) -> Iterator[BatchRecord]:
+        """Recorded batches in recording order, up to ``until`` (inclusive)."""
+        last = 0
+        cond, extra = ("AND at <= ?", [time_to_text(until)]) if until is not None else ("", [])
+        while True:
+            rows = self._rows(
+                f"SELECT * FROM batches WHERE id > ? {cond} ORDER BY id LIMIT 100",
+                [last, *extra],
+            )
+            if not rows:
+                return
+            for row in rows:
+                yield BatchRecord.from_row(row)
+            last = rows[-1]["id"]
+
+    # ---------------------------------------------------------------- journal
+    def journal_intent(self, cycle_id: int | None, action: Action,
+                       *, at: datetime | None = None) -> int:
+        """Write and COMMIT an intent before the target call. Raises ``StoreMisuse`` inside
+        ``atomic()``: an intent that could roll back with its transaction would not survive the
+        crash it exists for."""
+        if self._conn.in_transaction:
+            raise StoreMisuse(
+                f"journal_intent for {action.target}/{action.anchor} inside a transaction: "
+                "the intent must be committed before the target call"
+            )
+        cur = self._conn.execute(
+            "INSERT INTO journal (cycle_id, target, anchor, action, created_at) "
+            "VALUES (?, ?, ?, ?, ?)",
+            [cycle_id, action.target, action.anchor, action.to_json(),
+             time_to_text(at or utcnow())],
+        )
+        return int(cur.lastrowid)
+
+    def journal_settle(self, intent_id: int, result: str, *, at: datetime | None = None) -> None:
+        """Settle an intent (typically in the same ``atomic()`` as the outcome it led to)."""
+        cur = self._conn.execute(
+            "UPDATE journal SET settled_at = ?, result = ? WHERE id = ?",
+            [time_to_text(at or utcnow()), result, intent_id],
+        )
+        if cur.rowcount != 1:
+            raise KeyError(f"no journal intent {intent_id}")
+
+    def pending_intents(self) -> list[Intent]:
+        """Unsettled intents, oldest first (settle these before planning after a crash)."""
+        rows = self._rows("SELECT * FROM journal WHERE settled_at IS NULL ORDER BY id")
+        return [Intent.from_row(r) for r in rows]
+
+    # ---------------------------------------------------------------- held deletes
+    def hold(self, action: Action, reason: str, *, at: datetime | None = None) -> int:
+        """Hold a delete/disable. One open hold per (target, anchor, action kind): holding the
+        same again refreshes its action and reason and keeps its id, time and approval."""
+        with self.atomic():
+            row = self._conn.execute(
+                "SELECT id FROM held WHERE target = ? AND anchor = ? AND action_kind = ? "
+                "AND released_at IS NULL",
+                [action.target, action.anchor, str(action.kind)],
+            ).fetchone()
+            if row is not None:
+                self._conn.execute(
+                    "UPDATE held SET action = ?, reason = ? WHERE id = ?",
+                    [action.to_json(), reason, row[0]],
+                )
+                return int(row[0])
+            cur = self._conn.execute(
+                "INSERT INTO held (target, anchor, action_kind, action, reason, held_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                [action.target, action.anchor, str(action.kind), action.to_json(), reason,
+                 time_to_text(at or utcnow())],
+            )
+            return int(cur.lastrowid)
+
+    def held(self, target: str | None = None, *, include_approved: bool = False) -> list[HeldRecord]:
+        """Open holds (not released), by default only those still waiting for approval."""
+        sql = "SELECT * FROM held WHERE released_at IS NULL"
+        params: list = []
+        if not include_approved:
+            sql += " AND approved_at IS NULL"
+        if target is not None:
+            sql += " AND target = ?"
+            params.append(target)
+        return [HeldRecord.from_row(r) for r in self._rows(sql + " ORDER BY id", params)]
+
+    def approve_held(self, target: str | None = None, *, by: str,
+                     at: datetime | None = None) -> int:
+        """Approve every waiting hold (of ``target``, or all); records who and when, also as an
+        ``approval`` history entry. Returns how many were approved."""
+        when = time_to_text(at or utcnow())
+        with self.atomic():
+            sql = ("UPDATE held SET approved_by = ?, approved_at = ? "
+                   "WHERE released_at IS NULL AND approved_at IS NULL")
+            params: list = [by, when]
+            if target is not None:
+                sql += " AND target = ?"
+                params.append(target)
+            n = self._conn.execute(sql, params).rowcount
+            if n:
+                self._history_insert(
+                    kind="approval", at=when, cycle_id=None, target=target,
+                    result="approved", detail=f"{n} held action(s) approved by {by}",
+                    data=dumps({"by": by, "count": n, "target": target}),
+                )
+        return int(n)
+
+    def approved_actions(self, target: str) -> list[HeldRecord]:
+        """Approved, not yet released holds of ``target``: the engine applies, then releases."""
+        rows = self._rows(
+            "SELECT * FROM held WHERE target = ? AND approved_at IS NOT NULL "
+            "AND released_at IS NULL ORDER BY id",
+            [target],
+        )
+        return [HeldRecord.from_row(r) for r in rows]
+
+    def release(self, held_id: int, *, at: datetime | None = None) -> None:
+        """Close a hold (applied after approval, or no longer needed)."""
+        cur = self._conn.execute(
+            "UPDATE held SET released_at = ? WHERE id = ? AND released_at IS NULL",
+            [time_to_text(at or utcnow()), held_id],
+        )
+        if cur.rowcount != 1:
+            raise KeyError(f"no open hold {held_id}")
+
+    # ---------------------------------------------------------------- quarantine
+    def quarantine(self, target: str, reason: str, until: datetime | None,
+                   *, at: datetime | None = None) -> None:
+        """Pause ``target`` until ``until`` (its next retry); repeated calls count up and keep
+        the first ``since``."""
+        self._conn.execute(
+            """INSERT INTO quarantine (target, reason, since, until, count) VALUES (?, ?, ?, ?, 1)
+               ON CONFLICT (target) DO UPDATE SET reason = excluded.reason,
+                   until = excluded.until, count = quarantine.count + 1""",
+            [target, reason, time_to_text(at or utcnow()), time_to_text(until)],
+        )
+
+    def quarantined(self) -> list[QuarantineRecord]:
+        return [QuarantineRecord.from_row(r) for r in self._rows(
+            "SELECT * FROM quarantine ORDER BY target")]
+
+    def clear_quarantine(self, target: str) -> None:
+        self._conn.execute("DELETE FROM quarantine WHERE target = ?", [target])

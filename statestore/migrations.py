@@ -1,0 +1,142 @@
+"""Schema migrations (``sqlite_utils.Migrations``): one function per change, each in one
+transaction. Never edit a released migration; add a new one and bump ``FORMAT_VERSION``.
+The schema is documented in README.md.
+"""
+
+from __future__ import annotations
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+MIGRATION_SET = "hybridsync-statestore"
+FORMAT_VERSION = 1
+
+migrations = Migrations(MIGRATION_SET)
+
+
+@migrations()
+def m001_initial_schema(db: Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID;
+
+        CREATE TABLE objects (
+            source TEXT NOT NULL, anchor TEXT NOT NULL, object_guid TEXT NOT NULL,
+            kind TEXT NOT NULL, dn TEXT NOT NULL, dn_lower TEXT NOT NULL,
+            sam_lower TEXT, upn_lower TEXT, attrs TEXT NOT NULL,
+            usn INTEGER, deleted INTEGER NOT NULL DEFAULT 0, deleted_at TEXT,
+            last_seen_round INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (source, anchor)
+        );
+        CREATE INDEX objects_guid ON objects (object_guid);
+        CREATE INDEX objects_dn ON objects (dn_lower);
+        CREATE INDEX objects_sam ON objects (sam_lower) WHERE sam_lower IS NOT NULL;
+        CREATE INDEX objects_upn ON objects (upn_lower) WHERE upn_lower IS NOT NULL;
+        CREATE INDEX objects_seen ON objects (source, last_seen_round) WHERE deleted = 0;
+
+        CREATE TABLE object_members (
+            source TEXT NOT NULL, group_anchor TEXT NOT NULL, member_guid TEXT NOT NULL,
+            PRIMARY KEY (source, group_anchor, member_guid)
+        ) WITHOUT ROWID;
+        CREATE INDEX object_members_member ON object_members (source, member_guid);
+
+        CREATE TABLE dn_history (
+            id INTEGER PRIMARY KEY, source TEXT NOT NULL, anchor TEXT NOT NULL,
+            dn TEXT NOT NULL, seen_at TEXT NOT NULL
+        );
+        CREATE INDEX dn_history_anchor ON dn_history (source, anchor);
+
+        CREATE TABLE rounds (
+            source TEXT NOT NULL, round_no INTEGER NOT NULL, started_at TEXT,
+            finished_at TEXT, count INTEGER, complete INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (source, round_no)
+        );
+
+        CREATE TABLE target_states (
+            target TEXT NOT NULL, anchor TEXT NOT NULL, kind TEXT NOT NULL, state TEXT NOT NULL,
+            target_id TEXT, ownership TEXT NOT NULL, projection TEXT NOT NULL, since TEXT,
+            retry_count INTEGER NOT NULL DEFAULT 0, next_retry_at TEXT, last_error TEXT,
+            PRIMARY KEY (target, anchor)
+        );
+        CREATE INDEX target_states_tid ON target_states (target, target_id)
+            WHERE target_id IS NOT NULL;
+        CREATE INDEX target_states_state ON target_states (target, state);
+        CREATE INDEX target_states_retry ON target_states (target, next_retry_at)
+            WHERE next_retry_at IS NOT NULL;
+
+        CREATE TABLE target_members (
+            target TEXT NOT NULL, group_anchor TEXT NOT NULL, member_anchor TEXT NOT NULL,
+            PRIMARY KEY (target, group_anchor, member_anchor)
+        ) WITHOUT ROWID;
+
+        CREATE TABLE watermarks (
+            source TEXT NOT NULL, dc TEXT NOT NULL, cursor TEXT NOT NULL,
+            version INTEGER NOT NULL, updated_at TEXT, active INTEGER NOT NULL DEFAULT 0,
+            high_usn INTEGER,
+            PRIMARY KEY (source, dc)
+        );
+
+        CREATE TABLE history (
+            id INTEGER PRIMARY KEY, kind TEXT NOT NULL, at TEXT NOT NULL, cycle_id INTEGER,
+            source TEXT, target TEXT, anchor TEXT, dn TEXT, object_kind TEXT,
+            result TEXT, status INTEGER, detail TEXT, data TEXT
+        );
+        CREATE INDEX history_anchor ON history (anchor, id);
+        CREATE INDEX history_at ON history (at);
+
+        CREATE TABLE batches (
+            id INTEGER PRIMARY KEY, cycle_id INTEGER, source TEXT NOT NULL, at TEXT NOT NULL,
+            batch_json TEXT NOT NULL
+        );
+        CREATE INDEX batches_at ON batches (at);
+
+        CREATE TABLE journal (
+            id INTEGER PRIMARY KEY, cycle_id INTEGER, target TEXT NOT NULL, anchor TEXT NOT NULL,
+            action TEXT NOT NULL, created_at TEXT NOT NULL, settled_at TEXT, result TEXT
+        );
+        CREATE INDEX journal_pending ON journal (id) WHERE settled_at IS NULL;
+
+        CREATE TABLE held (
+            id INTEGER PRIMARY KEY, target TEXT NOT NULL, anchor TEXT NOT NULL,
+            action_kind TEXT NOT NULL, action TEXT NOT NULL, reason TEXT NOT NULL,
+            held_at TEXT NOT NULL, approved_by TEXT, approved_at TEXT, released_at TEXT
+        );
+        CREATE INDEX held_open ON held (target, anchor) WHERE released_at IS NULL;
+
+        CREATE TABLE quarantine (
+            target TEXT PRIMARY KEY, reason TEXT NOT NULL, since TEXT, until TEXT,
+            count INTEGER NOT NULL DEFAULT 1
+        );
+
+        CREATE TABLE cycles (
+            id INTEGER PRIMARY KEY, source TEXT NOT NULL, mode TEXT NOT NULL,
+            started_at TEXT NOT NULL, finished_at TEXT, status TEXT, counts TEXT,
+            duration_s REAL
+        );
+
+        CREATE TABLE target_profiles (
+            target TEXT PRIMARY KEY, profile TEXT NOT NULL, updated_at TEXT
+        );
+        """
+    )
+    db.execute("INSERT INTO meta (key, value) VALUES ('format_version', '1')")
+
+
+# Tables dumped by ``Store.dump`` (in order); every one is secret-free by construction.
+TABLES = (
+    "meta",
+    "objects",
+    "object_members",
+    "dn_history",
+    "rounds",
+    "target_states",
+    "target_members",
+    "watermarks",
+    "history",
+    "batches",
+    "journal",
+    "held",
+    "quarantine",
+    "cycles",
+    "target_profiles",
+)

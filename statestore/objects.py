@@ -1,0 +1,311 @@
+"""Store part: source objects, their members, DN history and full-read rounds."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+
+from hybridsync.engine.values import ObjectKind, ObjectState
+from hybridsync.statestore.records import (
+    dumps,
+    object_state_from_row,
+    time_from_text,
+    time_to_text,
+    utcnow,
+)
+
+CHUNK = 500  # anchors per IN (...) query
+PAGE = 500  # rows per page when streaming
+
+
+def chunks(items: Iterable[str], size: int = CHUNK) -> Iterator[list[str]]:
+    batch: list[str] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def guid_forms(ref: str) -> set[str]:
+    """The base64 objectGUID texts ``ref`` may denote (text GUID form or base64 itself)."""
+    ref = ref.strip()
+    forms: set[str] = set()
+    try:
+        raw = base64.b64decode(ref, validate=True)
+        if len(raw) == 16:
+            forms.add(ref)
+    except (binascii.Error, ValueError):
+        pass
+    try:
+        # Text GUID form ({xxxxxxxx-...}) uses Microsoft's mixed-endian layout: bytes_le.
+        forms.add(base64.b64encode(uuid.UUID(ref.strip("{}")).bytes_le).decode("ascii"))
+    except ValueError:
+        pass
+    return forms
+
+
+class ObjectsMixin:
+    """Objects (per source), members side table, DN history, rounds."""
+
+    def _object_members(self, source: str, anchors: list[str]) -> dict[str, set[str]]:
+        out: dict[str, set[str]] = {}
+        for part in chunks(anchors):
+            marks = ",".join("?" * len(part))
+            for group, member in self._conn.execute(
+                f"SELECT group_anchor, member_guid FROM object_members "
+                f"WHERE source = ? AND group_anchor IN ({marks})",
+                [source, *part],
+            ):
+                out.setdefault(group, set()).add(member)
+        return out
+
+    def _objects_from_rows(self, rows: list) -> list[ObjectState]:
+        groups: dict[str, list[str]] = {}
+        for row in rows:
+            if row["kind"] == ObjectKind.GROUP:
+                groups.setdefault(row["source"], []).append(row["anchor"])
+        members: dict[tuple[str, str], set[str]] = {}
+        for source, anchors in groups.items():
+            for group, mset in self._object_members(source, anchors).items():
+                members[(source, group)] = mset
+        return [
+            object_state_from_row(row, members.get((row["source"], row["anchor"]), ()))
+            for row in rows
+        ]
+
+    def get_object(self, source: str, anchor: str) -> ObjectState | None:
+        found = self.get_objects(source, [anchor])
+        return found.get(anchor)
+
+    def get_objects(self, source: str, anchors: Iterable[str]) -> dict[str, ObjectState]:
+        """Anchor -> ObjectState for those that exist (missing anchors are simply absent)."""
+        out: dict[str, ObjectState] = {}
+        for part in chunks(dict.fromkeys(anchors)):
+            marks = ",".join("?" * len(part))
+            rows = self._rows(
+                f"SELECT * FROM objects WHERE source = ? AND anchor IN ({marks})", [source, *part]
+            )
+            for state in self._objects_from_rows(rows):
+                out[state.anchor] = state
+        return out
+
+    def object_by_guid(self, source: str, guid: str) -> ObjectState | None:
+        """By objectGUID (base64) -- differs from the anchor when mS-DS-ConsistencyGuid is used."""
+        rows = self._rows(
+            "SELECT * FROM objects WHERE object_guid = ? AND source = ? ORDER BY deleted LIMIT 1",
+            [guid, source],
+        )
+        found = self._objects_from_rows(rows)
+        return found[0] if found else None
+
+    def find_objects(self, ref: str) -> list[ObjectState]:
+        """Objects matching ``ref`` across sources: objectGUID (base64 or text GUID form),
+        anchor, DN (case-insensitive), sAMAccountName or userPrincipalName (case-insensitive).
+        Live objects first, then tombstones."""
+        ref = ref.strip()
+        if not ref:
+            return []
+        low = ref.lower()
+        clauses = ["dn_lower = ?", "sam_lower = ?", "upn_lower = ?", "anchor = ?"]
+        params: list[str] = [low, low, low, ref]
+        for form in guid_forms(ref):
+            clauses += ["object_guid = ?", "anchor = ?"]
+            params += [form, form]
+        rows = self._rows(
+            f"SELECT * FROM objects WHERE {' OR '.join(clauses)} ORDER BY deleted, source, anchor",
+            params,
+        )
+        return self._objects_from_rows(rows)
+
+    def put_object(self, state: ObjectState, *, at: datetime | None = None) -> None:
+        """Insert or replace. Appends to DN history when the DN changed (or is new); members are
+        kept in a side table and written as a diff."""
+        attrs = {name: list(vals) for name, vals in state.attributes.items()}
+        sam = state.attributes.get("samaccountname", ())
+        upn = state.attributes.get("userprincipalname", ())
+        with self.atomic():
+            old = self._conn.execute(
+                "SELECT dn FROM objects WHERE source = ? AND anchor = ?",
+                [state.source, state.anchor],
+            ).fetchone()
+            self._conn.execute(
+                """INSERT INTO objects (source, anchor, object_guid, kind, dn, dn_lower,
+                       sam_lower, upn_lower, attrs, usn, deleted, deleted_at, last_seen_round)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                   ON CONFLICT (source, anchor) DO UPDATE SET
+                       object_guid = excluded.object_guid, kind = excluded.kind,
+                       dn = excluded.dn, dn_lower = excluded.dn_lower,
+                       sam_lower = excluded.sam_lower, upn_lower = excluded.upn_lower,
+                       attrs = excluded.attrs, usn = excluded.usn, deleted = excluded.deleted,
+                       deleted_at = excluded.deleted_at,
+                       last_seen_round = excluded.last_seen_round""",
+                [
+                    state.source,
+                    state.anchor,
+                    state.object_guid,
+                    str(state.kind),
+                    state.dn,
+                    state.dn.lower(),
+                    sam[0].lower() if sam else None,
+                    upn[0].lower() if upn else None,
+                    dumps(attrs),
+                    state.usn,
+                    int(state.deleted),
+                    time_to_text(state.deleted_at),
+                    state.last_seen_round,
+                ],
+            )
+            if old is None or old[0] != state.dn:
+                self._conn.execute(
+                    "INSERT INTO dn_history (source, anchor, dn, seen_at) VALUES (?, ?, ?, ?)",
+                    [state.source, state.anchor, state.dn, time_to_text(at or utcnow())],
+                )
+            self._write_member_diff(
+                "object_members", "source", "member_guid",
+                state.source, state.anchor, set(state.members), is_new=old is None,
+            )
+
+    def _write_member_diff(self, table: str, scope_col: str, member_col: str, scope: str,
+                           group: str, wanted: set[str], *, is_new: bool) -> None:
+        if is_new and not wanted:
+            return
+        have = {
+            m
+            for (m,) in self._conn.execute(
+                f"SELECT {member_col} FROM {table} WHERE {scope_col} = ? AND group_anchor = ?",
+                [scope, group],
+            )
+        }
+        gone = have - wanted
+        added = wanted - have
+        if gone:
+            self._conn.executemany(
+                f"DELETE FROM {table} WHERE {scope_col} = ? AND group_anchor = ? "
+                f"AND {member_col} = ?",
+                [(scope, group, m) for m in gone],
+            )
+        if added:
+            self._conn.executemany(
+                f"INSERT INTO {table} ({scope_col}, group_anchor, {member_col}) VALUES (?, ?, ?)",
+                [(scope, group, m) for m in added],
+            )
+
+    def iter_objects(self, source: str, *, kind: ObjectKind | None = None,
+                     include_deleted: bool = True) -> Iterator[ObjectState]:
+        """Stream a source's objects in anchor order, a page at a time (safe to write between
+        items: each page is a fresh query after the last anchor seen)."""
+        where = "source = ? AND anchor > ?"
+        extra: list = []
+        if kind is not None:
+            where += " AND kind = ?"
+            extra.append(str(kind))
+        if not include_deleted:
+            where += " AND deleted = 0"
+        last = ""
+        while True:
+            rows = self._rows(
+                f"SELECT * FROM objects WHERE {where} ORDER BY anchor LIMIT {PAGE}",
+                [source, last, *extra],
+            )
+            if not rows:
+                return
+            yield from self._objects_from_rows(rows)
+            last = rows[-1]["anchor"]
+
+    def count_objects(self, source: str, *, include_deleted: bool = True) -> int:
+        sql = "SELECT count(*) FROM objects WHERE source = ?"
+        if not include_deleted:
+            sql += " AND deleted = 0"
+        return int(self._conn.execute(sql, [source]).fetchone()[0])
+
+    def mark_seen(self, source: str, anchors: Iterable[str], round_no: int) -> None:
+        """Set last_seen_round for these anchors (a full read saw them)."""
+        with self.atomic():
+            self._conn.executemany(
+                "UPDATE objects SET last_seen_round = ? WHERE source = ? AND anchor = ?",
+                [(round_no, source, a) for a in anchors],
+            )
+
+    def anchors_not_seen_since(self, source: str, round_no: int) -> list[str]:
+        """Non-deleted anchors whose last_seen_round < round_no."""
+        return [
+            a
+            for (a,) in self._conn.execute(
+                "SELECT anchor FROM objects WHERE source = ? AND deleted = 0 "
+                "AND last_seen_round < ? ORDER BY anchor",
+                [source, round_no],
+            )
+        ]
+
+    def groups_with_member(self, source: str, guid: str) -> list[str]:
+        """Anchors of stored groups whose member set holds objectGUID ``guid``."""
+        return [
+            g
+            for (g,) in self._conn.execute(
+                "SELECT group_anchor FROM object_members WHERE source = ? AND member_guid = ? "
+                "ORDER BY group_anchor",
+                [source, guid],
+            )
+        ]
+
+    def remove_member_everywhere(self, source: str, guid: str) -> list[str]:
+        """The member trap: drop ``guid`` from every stored member set; returns the groups'
+        anchors (a deleted member does not bump the group's USN in AD)."""
+        with self.atomic():
+            groups = self.groups_with_member(source, guid)
+            self._conn.execute(
+                "DELETE FROM object_members WHERE source = ? AND member_guid = ?", [source, guid]
+            )
+        return groups
+
+    def dn_history(self, source: str, anchor: str) -> list[tuple[str, datetime]]:
+        """(dn, seen_at) oldest first."""
+        return [
+            (dn, time_from_text(seen))
+            for dn, seen in self._conn.execute(
+                "SELECT dn, seen_at FROM dn_history WHERE source = ? AND anchor = ? ORDER BY id",
+                [source, anchor],
+            )
+        ]
+
+    # ---------------------------------------------------------------- full-read rounds
+    def begin_full_round(self, source: str, *, at: datetime | None = None) -> int:
+        """Start a full-read round; returns its number (1, 2, ... per source)."""
+        with self.atomic():
+            (last,) = self._conn.execute(
+                "SELECT coalesce(max(round_no), 0) FROM rounds WHERE source = ?", [source]
+            ).fetchone()
+            round_no = int(last) + 1
+            self._conn.execute(
+                "INSERT INTO rounds (source, round_no, started_at) VALUES (?, ?, ?)",
+                [source, round_no, time_to_text(at or utcnow())],
+            )
+        return round_no
+
+    def complete_full_round(self, source: str, round_no: int, count: int,
+                            *, at: datetime | None = None) -> None:
+        """Mark a round's full read complete (the evidence that absence means gone)."""
+        cur = self._conn.execute(
+            "UPDATE rounds SET finished_at = ?, count = ?, complete = 1 "
+            "WHERE source = ? AND round_no = ?",
+            [time_to_text(at or utcnow()), count, source, round_no],
+        )
+        if cur.rowcount != 1:
+            raise KeyError(f"source {source!r}: no full round {round_no}")
+
+    def last_complete_round(self, source: str) -> tuple[int, int, datetime] | None:
+        """(round_no, count, finished_at) of the newest complete full read, or None."""
+        row = self._conn.execute(
+            "SELECT round_no, count, finished_at FROM rounds WHERE source = ? AND complete = 1 "
+            "ORDER BY round_no DESC LIMIT 1",
+            [source],
+        ).fetchone()
+        if row is None:
+            return None
+        return int(row[0]), int(row[1]), time_from_text(row[2])

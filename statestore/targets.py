@@ -1,0 +1,240 @@
+"""Store part: per (object, target) states with their sent members, and source watermarks."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+
+from hybridsync.engine.values import (
+    Cursor,
+    ObjectKind,
+    Refresh,
+    TargetState,
+    UsnWatermark,
+    cursor_from_json,
+    cursor_to_json,
+)
+from hybridsync.statestore.objects import PAGE, chunks
+from hybridsync.statestore.records import (
+    StaleWatermark,
+    WatermarkRecord,
+    WatermarkRegression,
+    dumps,
+    target_state_from_row,
+    time_to_text,
+    utcnow,
+)
+
+
+def same_position(a: Cursor, b: Cursor) -> bool:
+    """Cursor equality for compare-and-swap: any Refresh equals any Refresh (the reason is
+    commentary, not a position)."""
+    if isinstance(a, Refresh) and isinstance(b, Refresh):
+        return True
+    return cursor_to_json(a) == cursor_to_json(b)
+
+
+class TargetsMixin:
+    """Target states (per object and target) and watermarks (per source and DC)."""
+
+    def _target_members(self, target: str, anchors: list[str]) -> dict[str, set[str]]:
+        out: dict[str, set[str]] = {}
+        for part in chunks(anchors):
+            marks = ",".join("?" * len(part))
+            for group, member in self._conn.execute(
+                f"SELECT group_anchor, member_anchor FROM target_members "
+                f"WHERE target = ? AND group_anchor IN ({marks})",
+                [target, *part],
+            ):
+                out.setdefault(group, set()).add(member)
+        return out
+
+    def _targets_from_rows(self, rows: list) -> list[TargetState]:
+        groups: dict[str, list[str]] = {}
+        for row in rows:
+            if row["kind"] == ObjectKind.GROUP:
+                groups.setdefault(row["target"], []).append(row["anchor"])
+        members: dict[tuple[str, str], set[str]] = {}
+        for target, anchors in groups.items():
+            for group, mset in self._target_members(target, anchors).items():
+                members[(target, group)] = mset
+        return [
+            target_state_from_row(row, members.get((row["target"], row["anchor"]), ()))
+            for row in rows
+        ]
+
+    def get_target_state(self, target: str, anchor: str) -> TargetState | None:
+        return self.get_target_states(target, [anchor]).get(anchor)
+
+    def get_target_states(self, target: str, anchors: Iterable[str]) -> dict[str, TargetState]:
+        """Anchor -> TargetState for the pairs that exist."""
+        out: dict[str, TargetState] = {}
+        for part in chunks(dict.fromkeys(anchors)):
+            marks = ",".join("?" * len(part))
+            rows = self._rows(
+                f"SELECT * FROM target_states WHERE target = ? AND anchor IN ({marks})",
+                [target, *part],
+            )
+            for state in self._targets_from_rows(rows):
+                out[state.anchor] = state
+        return out
+
+    def put_target_state(self, state: TargetState) -> None:
+        """Insert or replace; members_sent is stored in a side table, written as a diff."""
+        with self.atomic():
+            old = self._conn.execute(
+                "SELECT 1 FROM target_states WHERE target = ? AND anchor = ?",
+                [state.target, state.anchor],
+            ).fetchone()
+            self._conn.execute(
+                """INSERT INTO target_states (target, anchor, kind, state, target_id, ownership,
+                       projection, since, retry_count, next_retry_at, last_error)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                   ON CONFLICT (target, anchor) DO UPDATE SET
+                       kind = excluded.kind, state = excluded.state,
+                       target_id = excluded.target_id, ownership = excluded.ownership,
+                       projection = excluded.projection, since = excluded.since,
+                       retry_count = excluded.retry_count,
+                       next_retry_at = excluded.next_retry_at,
+                       last_error = excluded.last_error""",
+                [
+                    state.target,
+                    state.anchor,
+                    str(state.kind),
+                    state.state,
+                    state.target_id,
+                    str(state.ownership),
+                    dumps(dict(state.projection)),
+                    time_to_text(state.since),
+                    state.retry_count,
+                    time_to_text(state.next_retry_at),
+                    state.last_error,
+                ],
+            )
+            self._write_member_diff(
+                "target_members", "target", "member_anchor",
+                state.target, state.anchor, set(state.members_sent), is_new=old is None,
+            )
+
+    def delete_target_state(self, target: str, anchor: str) -> None:
+        """Forget one (object, target) pair and its sent members."""
+        with self.atomic():
+            self._conn.execute(
+                "DELETE FROM target_states WHERE target = ? AND anchor = ?", [target, anchor]
+            )
+            self._conn.execute(
+                "DELETE FROM target_members WHERE target = ? AND group_anchor = ?",
+                [target, anchor],
+            )
+
+    def iter_target_states(self, target: str, *, state: str | None = None) -> Iterator[TargetState]:
+        """Stream a target's states in anchor order, a page at a time."""
+        where = "target = ? AND anchor > ?"
+        extra: list = []
+        if state is not None:
+            where += " AND state = ?"
+            extra.append(state)
+        last = ""
+        while True:
+            rows = self._rows(
+                f"SELECT * FROM target_states WHERE {where} ORDER BY anchor LIMIT {PAGE}",
+                [target, last, *extra],
+            )
+            if not rows:
+                return
+            yield from self._targets_from_rows(rows)
+            last = rows[-1]["anchor"]
+
+    def due_retries(self, target: str, now: datetime) -> list[TargetState]:
+        """States with next_retry_at <= now, soonest first."""
+        rows = self._rows(
+            "SELECT * FROM target_states WHERE target = ? AND next_retry_at IS NOT NULL "
+            "AND next_retry_at <= ? ORDER BY next_retry_at, anchor",
+            [target, time_to_text(now)],
+        )
+        return self._targets_from_rows(rows)
+
+    def target_state_by_target_id(self, target: str, target_id: str) -> TargetState | None:
+        rows = self._rows(
+            "SELECT * FROM target_states WHERE target = ? AND target_id = ? LIMIT 1",
+            [target, target_id],
+        )
+        found = self._targets_from_rows(rows)
+        return found[0] if found else None
+
+    def counts_by_state(self) -> dict[str, dict[str, int]]:
+        """target -> lifecycle state -> count."""
+        out: dict[str, dict[str, int]] = {}
+        for target, state, n in self._conn.execute(
+            "SELECT target, state, count(*) FROM target_states GROUP BY target, state "
+            "ORDER BY target, state"
+        ):
+            out.setdefault(target, {})[state] = int(n)
+        return out
+
+    # ---------------------------------------------------------------- watermarks
+    def get_cursor(self, source: str) -> Cursor:
+        """The active cursor of ``source``; ``Refresh("no stored cursor")`` when none."""
+        row = self._conn.execute(
+            "SELECT cursor FROM watermarks WHERE source = ? AND active = 1", [source]
+        ).fetchone()
+        return cursor_from_json(row[0]) if row else Refresh("no stored cursor")
+
+    def watermarks(self, source: str | None = None) -> list[WatermarkRecord]:
+        """Every (source, DC) watermark row, active ones first."""
+        sql = "SELECT * FROM watermarks"
+        params: list = []
+        if source is not None:
+            sql += " WHERE source = ?"
+            params.append(source)
+        rows = self._rows(sql + " ORDER BY source, active DESC, dc", params)
+        return [WatermarkRecord.from_row(r) for r in rows]
+
+    def advance_watermark(self, source: str, dc: str, expected: Cursor, new: Cursor) -> int:
+        """Compare-and-swap the active cursor of ``source`` to ``new`` (stored under DC ``dc``).
+
+        Raises ``StaleWatermark`` (changing nothing) when the stored active cursor != expected
+        (any Refresh equals any Refresh). Raises ``WatermarkRegression`` when a USN watermark
+        would go below the highest USN ever stored for that DC, when a USN cursor names another
+        DC than ``dc``, or when the DC changes while the active cursor is not a Refresh. Run it
+        inside the same ``atomic()`` as the outcomes it covers. Returns the row's new version.
+        """
+        with self.atomic():
+            active = self._conn.execute(
+                "SELECT dc, cursor FROM watermarks WHERE source = ? AND active = 1", [source]
+            ).fetchone()
+            stored = cursor_from_json(active[1]) if active else Refresh("no stored cursor")
+            if not same_position(stored, expected):
+                raise StaleWatermark(source, expected, stored)
+            if isinstance(new, UsnWatermark) and new.dc_invocation_id != dc:
+                raise WatermarkRegression(
+                    source, dc, f"USN cursor names DC {new.dc_invocation_id!r}, not {dc!r}"
+                )
+            if active is not None and active[0] != dc and not isinstance(stored, Refresh):
+                raise WatermarkRegression(
+                    source, dc, f"switching from DC {active[0]!r} needs a Refresh first"
+                )
+            row = self._conn.execute(
+                "SELECT version, high_usn FROM watermarks WHERE source = ? AND dc = ?",
+                [source, dc],
+            ).fetchone()
+            version, high = (row[0], row[1]) if row else (0, None)
+            if isinstance(new, UsnWatermark):
+                if high is not None and new.usn < high:
+                    raise WatermarkRegression(
+                        source, dc, f"USN would move backwards ({high} -> {new.usn})"
+                    )
+                high = new.usn
+            self._conn.execute(
+                "UPDATE watermarks SET active = 0 WHERE source = ? AND dc != ? AND active = 1",
+                [source, dc],
+            )
+            self._conn.execute(
+                """INSERT INTO watermarks (source, dc, cursor, version, updated_at, active,
+                       high_usn) VALUES (?, ?, ?, ?, ?, 1, ?)
+                   ON CONFLICT (source, dc) DO UPDATE SET cursor = excluded.cursor,
+                       version = excluded.version, updated_at = excluded.updated_at,
+                       active = 1, high_usn = excluded.high_usn""",
+                [source, dc, cursor_to_json(new), version + 1, time_to_text(utcnow()), high],
+            )
+        return version + 1
