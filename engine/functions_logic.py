@@ -1,0 +1,1 @@
+"""Mapping-expression functions (logic); registered into functions.FUNCTIONS on import."""

@@ -1,0 +1,1 @@
+"""Mapping-expression functions (text); registered into functions.FUNCTIONS on import."""
