@@ -1,0 +1,394 @@
+"""The working state of one cycle: planning with target views, applying, committing, counting.
+
+``engine.cycle`` drives the read; this object holds what a cycle accumulates (overlays of
+states written but not yet committed, per-target operation counts for quarantine, the outcomes
+for the RunReport) and does the store writes in the shapes the crash-safety rules require.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+import attrs
+import structlog
+
+from hybridsync.engine import lifecycle, planner
+from hybridsync.engine.reconcile import (
+    APPLIED,
+    Outcome,
+    call_target,
+    deferred_outcome,
+    settle_pending,
+    state_after,
+    unapplied_outcome,
+)
+from hybridsync.engine.scope import expand_group_scope, normalize_dn
+from hybridsync.engine.targetview import Listing, build_view
+from hybridsync.engine.values import Action, ActionKind, ObjectState, SourceObject, TargetState
+
+log = structlog.get_logger("hybridsync.cycle")
+A = ActionKind
+FAR = timedelta(days=3650)
+
+
+class LazyMap(Mapping):
+    """A read-through Mapping: overlay first, then a cache, then ``fetch(key)``."""
+
+    def __init__(self, fetch: Callable[[str], Any], overlay: Mapping[str, Any] | None = None):
+        self._fetch, self._overlay, self._cache = fetch, overlay if overlay is not None else {}, {}
+
+    def get(self, key: str, default: Any = None) -> Any:
+        if key in self._overlay:
+            return self._overlay[key]
+        if key not in self._cache:
+            self._cache[key] = self._fetch(key)
+        v = self._cache[key]
+        return default if v is None else v
+
+    def prime(self, values: Mapping[str, Any]) -> None:
+        self._cache.update(values)
+
+    def __getitem__(self, key: str) -> Any:
+        v = self.get(key)
+        if v is None:
+            raise KeyError(key)
+        return v
+
+    def __contains__(self, key: object) -> bool:
+        return self.get(key) is not None  # type: ignore[arg-type]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter({**{k: v for k, v in self._cache.items() if v is not None}, **self._overlay})
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+@attrs.define
+class TargetCounters:
+    ops: int = 0
+    failures: int = 0
+    auth_failure: str | None = None
+
+
+@attrs.define
+class CycleContext:
+    store: Any
+    config: Any
+    source_name: str
+    sources: Mapping[str, Any]
+    targets: Mapping[str, Any]
+    mappings: Mapping[str, Any]
+    clock: Callable[[], datetime]
+    dry_run: bool = False
+    full_reason: str | None = None
+    stop_event: Any = None
+    seed: int = 0
+    # accumulated
+    cycle_id: int = 0
+    mode: Any = None
+    expected: Any = None
+    started: float = 0.0
+    status: str = "ok"
+    source_error: str | None = None
+    counts: dict = attrs.Factory(dict)
+    outcomes: list = attrs.Factory(list)  # (anchor, target, action kind, result, detail, dn)
+    problems: list = attrs.Factory(list)
+    planned: list = attrs.Factory(list)  # dry-run / plan: the actions
+    timings: dict = attrs.Factory(dict)
+    objects_overlay: dict = attrs.Factory(dict)
+    state_overlay: dict = attrs.Factory(dict)  # target -> anchor -> TargetState
+    counters: dict = attrs.Factory(dict)
+    paused: dict = attrs.Factory(dict)  # target -> (until, why)
+    approved: dict = attrs.Factory(dict)  # target -> [HeldRecord]
+    threshold_used: dict = attrs.Factory(dict)
+    followup_groups: set = attrs.Factory(set)
+    planned_anchors_since_followup: set = attrs.Factory(set)
+    listings: dict = attrs.Factory(dict)
+    stopped_mid_page: bool = False
+    quarantined_now: list = attrs.Factory(list)
+    held_now: int = 0
+
+    def now(self) -> datetime:
+        return self.clock()
+
+    def stop_requested(self) -> bool:
+        return bool(self.stop_event is not None and self.stop_event.is_set())
+
+    # ------------------------------------------------------------------ begin / end
+    def settle(self) -> None:
+        counts = settle_pending(self.store, self.targets, self.now)
+        if counts["settled"] or counts["unreachable"]:
+            log.info("journal_settled", source=self.source_name, **counts)
+
+    def begin(self, mode: str) -> None:
+        self.started = time.perf_counter()
+        now = self.now()
+        if not self.dry_run:
+            self.cycle_id = self.store.begin_cycle(self.source_name, mode, at=now)
+        for q in self.store.quarantined():
+            if q.target in self.targets and (q.until is None or q.until > now):
+                self.paused[q.target] = (q.until or now + FAR, f"target quarantined: {q.reason}")
+        for name in self.targets:
+            self.counters[name] = TargetCounters()
+            self.approved[name] = list(self.store.approved_actions(name))
+            self.state_overlay[name] = {}
+
+    def source_failed(self, exc: Exception) -> None:
+        from hybridsync.statestore import StaleWatermark, WatermarkRegression
+
+        if isinstance(exc, (StaleWatermark, WatermarkRegression)):
+            self.status = "unsafe_watermark"
+        else:
+            self.status = "source_failed"
+        self.source_error = f"{type(exc).__name__}: {exc}"[:500]
+        log.warning("source_read_failed", cycle_id=self.cycle_id, source=self.source_name, error=self.source_error)
+
+    def object_problem(self, anchor: str, dn: str | None, stage: str, message: str) -> None:
+        self.problems.append({"anchor": anchor, "dn": dn, "stage": stage, "message": message})
+        self.counts["errors"] = self.counts.get("errors", 0) + 1
+        log.warning("object_problem", cycle_id=self.cycle_id, anchor=anchor, dn=dn, stage=stage, message=message)
+
+    def finish(self) -> None:
+        now = self.now()
+        safety = self.config.safety
+        for name, c in self.counters.items():
+            if name in self.paused and not c.auth_failure:
+                continue
+            ratio_bad = c.ops >= safety.quarantine_min_operations and c.failures > safety.quarantine_failure_ratio * c.ops
+            if c.auth_failure or ratio_bad:
+                continue  # quarantined when it happened (see _count)
+            if c.ops and not c.failures and not self.dry_run and any(q.target == name for q in self.store.quarantined()):
+                self.store.clear_quarantine(name)
+        if self.stopped_mid_page and self.status == "ok":
+            self.status = "stopped"
+        if self.quarantined_now and self.status == "ok":
+            self.status = "quarantined"
+        duration = time.perf_counter() - self.started
+        self.timings["total"] = duration
+        if not self.dry_run:
+            self.store.end_cycle(self.cycle_id, status=self.status, counts=dict(self.counts), duration_s=duration, at=now)
+        log.info("cycle", cycle_id=self.cycle_id, source=self.source_name, mode=str(self.mode), status=self.status,
+                 duration_s=round(duration, 4), dry_run=self.dry_run, **self.counts)
+
+    # ------------------------------------------------------------------ planning
+    def _states(self, name: str) -> LazyMap:
+        return LazyMap(lambda a: self.store.get_target_state(name, a), self.state_overlay[name])
+
+    def _refs(self) -> planner.References:
+        src, store, ov = self.source_name, self.store, self.objects_overlay
+        by_guid = {s.object_guid: s for s in ov.values()}
+
+        def obj_by_guid(g: str) -> ObjectState | None:
+            return by_guid.get(g) or store.object_by_guid(src, g)
+
+        def anchor_by_dn(dn: str) -> str | None:
+            for st in store.find_objects(dn):
+                if st.source == src and not st.deleted and normalize_dn(st.dn) == dn:
+                    return st.anchor
+            return None
+
+        def kind(a: str):
+            st = ov.get(a) or store.get_object(src, a)
+            return st.kind if st is not None else None
+
+        return planner.References(
+            anchor_by_guid=LazyMap(lambda g: (s.anchor if (s := obj_by_guid(g)) else None)),
+            anchor_by_dn=LazyMap(anchor_by_dn, {normalize_dn(s.dn): s.anchor for s in ov.values() if not s.deleted}),
+            kind_by_anchor=LazyMap(kind),
+            members_by_guid=LazyMap(lambda g: (s.members if (s := obj_by_guid(g)) else None)),
+        )
+
+    def _group_scope(self, refs: planner.References) -> Any:
+        groups = self.config.source(self.source_name).scope.groups
+        if not groups:
+            return None
+        guid_by_dn = LazyMap(lambda dn: (self.store.get_object(self.source_name, a).object_guid
+                                         if (a := refs.anchor_by_dn.get(dn)) else None))
+        return expand_group_scope(groups, guid_by_dn, refs.members_by_guid)
+
+    def plan_and_apply(self, objects: tuple[SourceObject, ...], evidence: planner.ReadEvidence,
+                       absent: frozenset[str]) -> list[tuple[Outcome, int | None]]:
+        now = self.now()
+        src_cfg = self.config.source(self.source_name)
+        refs = self._refs()
+        inputs, states = [], {}
+        anchors = [o.anchor for o in objects] + sorted(absent)
+        for name in self.targets:
+            st = self._states(name)
+            st.prime({a: None for a in anchors})
+            st.prime(self.store.get_target_states(name, anchors))
+            states[name] = st
+            tu = self.threshold_used.get(name, 0)
+            inputs.append(planner.TargetInput(config=self.config.target(name), mapping=self.mappings[name], states=st,
+                                              approved=frozenset(h.anchor for h in self.approved.get(name, ())),
+                                              threshold_used=tu))
+        inp = planner.PlanInput(source=self.source_name, scope=src_cfg.scope, objects=objects, targets=tuple(inputs),
+                                clock=now, read=evidence, absent=absent, refs=refs, group_scope=self._group_scope(refs),
+                                safety=self.config.safety, seed=self.seed)
+        blocked: dict[str, bool] = {}
+        questions: dict[str, list] = {}
+        for q in planner.lookups(inp):
+            questions.setdefault(q.target, []).append(q)
+        views = []
+        for ti in inputs:
+            name = ti.config.name
+            qs = questions.get(name, [])
+            if not qs or name in self.paused:
+                views.append(ti)
+                continue
+            listing = self.listings.get(name)
+            if listing is None and len(qs) > 200:
+                listing = self.listings[name] = Listing()
+            if listing is not None:
+                for kind in {q.kind for q in qs}:
+                    listing.load(self.targets[name], kind, ti.config.matching)
+            res = build_view(self.targets[name], qs, lambda tid, n=name: self.store.target_state_by_target_id(n, tid),
+                             listing=listing)
+            if res.failures:
+                blocked[name] = True
+                if res.target_level:
+                    self._quarantine(name, res.failures[0], auth=True)
+            views.append(attrs.evolve(ti, view=res.view))
+        inp = attrs.evolve(inp, targets=tuple(views))
+        plan = planner.plan(inp)
+        for e in plan.errors:
+            self.object_problem(e.anchor, e.dn, e.stage, f"target {e.target}: {e.message}")
+        used = plan.summary.get("threshold_used") if plan.summary else None
+        if isinstance(used, Mapping):
+            self.threshold_used.update(used)
+        self.planned_anchors_since_followup.update(o.anchor for o in objects)
+        if self.dry_run:
+            self.planned.extend(plan.actions)
+            for a in plan.actions:
+                self._bump(f"planned_{a.kind}")
+            return []
+        out = []
+        for action in plan.actions:
+            if self.stop_requested():
+                self.stopped_mid_page = True
+                break
+            out.append(self._apply(action, states[action.target], now, blocked.get(action.target, False)))
+        return out
+
+    # ------------------------------------------------------------------ applying
+    def _bump(self, key: str, n: int = 1) -> None:
+        self.counts[key] = self.counts.get(key, 0) + n
+
+    def _quarantine(self, name: str, why: str, *, auth: bool) -> None:
+        if name in self.paused and name in self.quarantined_now:
+            return
+        now = self.now()
+        prior = next((q for q in self.store.quarantined() if q.target == name), None)
+        delay = lifecycle.next_retry_delay(prior.count if prior else 0, base=60.0, cap=3600.0)
+        until = now + timedelta(seconds=delay)
+        if not self.dry_run:
+            self.store.quarantine(name, why[:300], until, at=now)
+        self.paused[name] = (until, f"target quarantined: {why[:200]}")
+        self.quarantined_now.append(name)
+        if auth:
+            self.counters[name].auth_failure = why
+        log.warning("target_quarantined", cycle_id=self.cycle_id, target=name, until=until.isoformat(), why=why[:200])
+
+    def _apply(self, action: Action, states: LazyMap, now: datetime, lookup_failed: bool) -> tuple[Outcome, int | None]:
+        prev = states.get(action.anchor)
+        intent_id = None
+        if action.kind not in APPLIED:
+            outcome = unapplied_outcome(prev, action, now)
+        elif action.target in self.paused:
+            until, why = self.paused[action.target]
+            outcome = deferred_outcome(prev, action, now, until, why)
+        elif lookup_failed and action.kind in (A.CREATE, A.ADOPT):
+            outcome = deferred_outcome(prev, action, now, now + timedelta(seconds=30), "target lookup failed")
+        else:
+            members, sent = None, frozenset()
+            if action.kind in (A.ADD_MEMBERS, A.REMOVE_MEMBERS):
+                members, sent = [], set()
+                for m in action.members:
+                    ms = states.get(m)
+                    if ms is not None and ms.target_id:
+                        members.append((ms.kind, ms.target_id))
+                        sent.add(m)
+                sent = frozenset(sent)
+            if members == []:
+                outcome = Outcome(action, "noop", None, detail="no member resolvable to a target id yet")
+            else:
+                intent_id = self.store.journal_intent(self.cycle_id, action, at=now)
+                result = call_target(self.targets[action.target], action, members)
+                outcome = state_after(prev, action, result, self.now(), member_ids_sent=sent)
+                self._count(action.target, outcome)
+        if outcome.state is not None:
+            self.state_overlay[action.target][action.anchor] = outcome.state
+            self._note_member_change(prev, outcome.state)
+        if action.kind == A.HOLD:
+            self.held_now += 1
+        self._bump(outcome.result if outcome.result != "ok" else str(action.kind))
+        if outcome.result != "noop":
+            self.outcomes.append((action.anchor, action.target, str(action.kind), outcome.result, outcome.detail,
+                                  action.dn))
+            log.info("object_outcome", cycle_id=self.cycle_id, anchor=action.anchor, target=action.target,
+                     dn=action.dn, action=str(action.kind), result=outcome.result, status=outcome.status,
+                     detail=outcome.detail)
+        return outcome, intent_id
+
+    def _count(self, name: str, outcome: Outcome) -> None:
+        c = self.counters[name]
+        c.ops += 1
+        if outcome.result != "ok":
+            c.failures += 1
+        safety = self.config.safety
+        if outcome.target_level:
+            self._quarantine(name, outcome.detail or "authentication refused", auth=True)
+        elif (c.ops >= safety.quarantine_min_operations and c.failures > safety.quarantine_failure_ratio * c.ops
+              and name not in self.paused):
+            self._quarantine(name, f"{c.failures} of {c.ops} operations failed in this cycle", auth=False)
+
+    def _note_member_change(self, prev: TargetState | None, new: TargetState) -> None:
+        """A member created/restored/disabled/deleted: its groups' member deltas follow."""
+        if (prev.state if prev else None) == new.state and (prev.target_id if prev else None) == new.target_id:
+            return
+        st = self.objects_overlay.get(new.anchor) or self.store.get_object(self.source_name, new.anchor)
+        if st is not None:
+            self.followup_groups.update(self.store.groups_with_member(self.source_name, st.object_guid))
+
+    # ------------------------------------------------------------------ commit
+    def commit(self, *, batch: Any, objects: list[ObjectState], observations: list, outcomes: list,
+               round_no: int, seen_anchors: list[str], trapped: list[str], complete_count: int | None) -> None:
+        if self.dry_run:
+            return
+        store, src, now = self.store, self.source_name, self.now()
+        with store.atomic():
+            for st in objects:
+                store.put_object(st, at=now)
+            for guid in trapped:
+                store.remove_member_everywhere(src, guid)
+            for obj, change in observations:
+                store.record_observation(self.cycle_id, src, obj.anchor, obj.dn, obj.kind, change, at=now)
+            if round_no and seen_anchors:
+                store.mark_seen(src, seen_anchors, round_no)
+            approved_by_key = {(h.target, h.anchor): h for hs in self.approved.values() for h in hs}
+            for outcome, intent_id in outcomes:
+                a = outcome.action
+                if outcome.state is not None:
+                    store.put_target_state(outcome.state)
+                if outcome.result != "noop" or outcome.state is not None:
+                    store.record_decision(self.cycle_id, a, result=outcome.result, status=outcome.status,
+                                          detail=outcome.detail, at=now)
+                if intent_id is not None:
+                    store.journal_settle(intent_id, outcome.result, at=now)
+                if a.kind == A.HOLD:
+                    store.hold(a, "; ".join(r.detail or r.rule for r in a.reasons) or "held", at=now)
+                h = approved_by_key.get((a.target, a.anchor))
+                if h is not None and a.kind in (A.DISABLE, A.DELETE) and outcome.result == "ok":
+                    store.release(h.id, at=now)
+            if batch is not None and not self.stopped_mid_page:
+                store.advance_watermark(src, batch.dc.invocation_id, self.expected, batch.cursor)
+                self.expected = batch.cursor
+                if complete_count is not None:
+                    store.complete_full_round(src, round_no, complete_count, at=now)
+        self.objects_overlay.clear()
+        for ov in self.state_overlay.values():
+            ov.clear()

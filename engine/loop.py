@@ -1,0 +1,200 @@
+"""The host API: ``Engine(config)``, ``run_once() -> RunReport``, ``run_forever(stop_event)``.
+
+No global logging configuration, no signal handlers, no threads: ``run_forever`` runs in the
+caller's thread, sleeps in ``source.wait_for_change`` (woken by AD change notification or a
+short poll) and returns promptly once ``stop_event`` is set, after the object in flight.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+from attrs import field, frozen
+
+from hybridsync.engine.config import Config
+from hybridsync.engine.cycle import run_cycle
+from hybridsync.engine.cyclectx import CycleContext
+
+log = structlog.get_logger("hybridsync.engine")
+
+
+@frozen
+class ObjectOutcome:
+    anchor: str
+    target: str
+    action: str
+    result: str  # ok | failed | retry | skipped | held | reported
+    detail: str | None = None
+    dn: str | None = None
+
+
+@frozen
+class RunReport:
+    """What one ``run_once`` did: per source cycle ids, counts, per-object outcomes, durations."""
+
+    cycle_ids: tuple[int, ...] = ()
+    counts: Mapping[str, int] = field(factory=dict)
+    outcomes: tuple[ObjectOutcome, ...] = ()
+    problems: tuple[Mapping[str, Any], ...] = ()
+    durations: Mapping[str, float] = field(factory=dict)
+    status: Mapping[str, str] = field(factory=dict)  # source -> ok | source_failed | quarantined | ...
+    quarantined: tuple[str, ...] = ()
+    held: int = 0
+    planned: tuple[Any, ...] = ()  # dry-run: the actions that would be applied
+    source_errors: Mapping[str, str] = field(factory=dict)
+
+    @property
+    def cycle_id(self) -> int | None:
+        return self.cycle_ids[-1] if self.cycle_ids else None
+
+    @property
+    def failed(self) -> int:
+        return sum(1 for o in self.outcomes if o.result in ("failed", "retry")) + len(self.problems)
+
+    def exit_code(self) -> int:
+        """0 ok; 1 some objects failed (or a source could not be read); 3 stopped by a safety rule."""
+        if self.quarantined or self.held or any(s == "unsafe_watermark" for s in self.status.values()):
+            return 3
+        if self.failed or self.source_errors:
+            return 1
+        return 0
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Engine:
+    """The reconcile engine for one config. Inject ``store``/``sources``/``targets``/``clock`` in tests."""
+
+    def __init__(self, config: Config, *, store: Any = None, sources: Mapping[str, Any] | None = None,
+                 targets: Mapping[str, Any] | None = None, clock: Callable[[], datetime] | None = None,
+                 mappings: Mapping[str, Any] | None = None, seed: int = 0):
+        self.config = config
+        self.clock = clock or _utcnow
+        self.seed = seed
+        self._owns_store = store is None
+        if store is None:
+            from hybridsync.statestore import Store
+
+            store = Store.open(config.state.path)
+        self.store = store
+        self._owned_connectors: list[Any] = []
+        self.sources = dict(sources) if sources is not None else self._build("source", config.sources)
+        self.targets = dict(targets) if targets is not None else self._build("target", config.targets)
+        if mappings is None:
+            from hybridsync.engine.mapping import compile_mapping
+
+            mappings = {t.name: compile_mapping(t, file=config.path, index=i) for i, t in enumerate(config.targets)
+                        if t.name in self.targets}
+        self.mappings = dict(mappings)
+        self._last_full: dict[str, float] = {}
+
+    def _build(self, what: str, configs: Any) -> dict[str, Any]:
+        from hybridsync.connectors.base import load_connector_class
+
+        out = {}
+        for c in configs:
+            cls = load_connector_class(c.kind)
+            conn = cls(c)
+            self._owned_connectors.append(conn)
+            out[c.name] = conn
+        return out
+
+    # ------------------------------------------------------------------ one cycle
+    def run_once(self, *, dry_run: bool = False, full: bool | str = False,
+                 stop_event: threading.Event | None = None) -> RunReport:
+        """One reconcile cycle per source. ``full`` forces a complete full read."""
+        reports = []
+        for src in self.sources:
+            reason = (full if isinstance(full, str) else "full read requested") if full else None
+            ctx = CycleContext(store=self.store, config=self.config, source_name=src, sources=self.sources,
+                               targets=self.targets, mappings=self.mappings, clock=self.clock, dry_run=dry_run,
+                               full_reason=reason, stop_event=stop_event, seed=self.seed)
+            run_cycle(ctx)
+            if ctx.mode is not None and str(ctx.mode) == "full" and ctx.status == "ok":
+                self._last_full[src] = time.monotonic()
+            reports.append(ctx)
+        return _report(reports)
+
+    def plan(self) -> RunReport:
+        """The plan of the next cycle, writing nothing anywhere."""
+        return self.run_once(dry_run=True)
+
+    # ------------------------------------------------------------------ forever
+    def run_forever(self, stop_event: threading.Event, *, on_report: Callable[[RunReport], None] | None = None) -> None:
+        """Run cycles until ``stop_event`` is set: on a change signal, a short poll, or a periodic full read."""
+        for src in self.sources:
+            self._last_full.setdefault(src, time.monotonic())
+        while not stop_event.is_set():
+            due_full = [s for s in self.sources
+                        if time.monotonic() - self._last_full.get(s, 0.0) >= self.config.source(s).full_read_interval]
+            try:
+                report = self.run_once(full="periodic safety full read" if due_full else False, stop_event=stop_event)
+            except Exception as exc:  # never let one bad cycle end the host's loop
+                log.error("cycle_crashed", error=f"{type(exc).__name__}: {exc}"[:500])
+                report = None
+            if due_full:
+                for s in due_full:
+                    self._last_full[s] = time.monotonic()
+            if report is not None and on_report is not None:
+                on_report(report)
+            if stop_event.is_set():
+                break
+            self._wait(stop_event)
+
+    def _wait(self, stop_event: threading.Event) -> None:
+        names = list(self.sources)
+        if not names:
+            stop_event.wait(1.0)
+            return
+        poll = min(self.config.source(n).poll_interval for n in names)
+        src = self.sources[names[0]]
+        waiter = getattr(src, "wait_for_change", None)
+        if waiter is None or len(names) > 1:
+            stop_event.wait(poll)
+            return
+        waiter(poll, stop_event)
+
+    def close(self) -> None:
+        for conn in self._owned_connectors:
+            try:
+                conn.close()
+            except Exception:
+                pass
+        if self._owns_store:
+            self.store.close()
+
+    def __enter__(self) -> "Engine":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def _report(ctxs: list[CycleContext]) -> RunReport:
+    counts: dict[str, int] = {}
+    outcomes, problems, planned = [], [], []
+    durations, status, errors = {}, {}, {}
+    quarantined: list[str] = []
+    held = 0
+    for c in ctxs:
+        for k, v in c.counts.items():
+            counts[k] = counts.get(k, 0) + v
+        outcomes.extend(ObjectOutcome(*o) for o in c.outcomes)
+        problems.extend(c.problems)
+        planned.extend(c.planned)
+        durations[c.source_name] = c.timings.get("total", 0.0)
+        status[c.source_name] = c.status
+        if c.source_error:
+            errors[c.source_name] = c.source_error
+        quarantined.extend(q for q in [*c.quarantined_now, *c.paused] if q not in quarantined)
+        held += c.held_now
+    return RunReport(cycle_ids=tuple(c.cycle_id for c in ctxs if c.cycle_id), counts=counts,
+                     outcomes=tuple(outcomes), problems=tuple(problems), durations=durations, status=status,
+                     quarantined=tuple(quarantined), held=held, planned=tuple(planned), source_errors=errors)

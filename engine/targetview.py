@@ -1,0 +1,121 @@
+"""Build the planner's view of each target: answer ``planner.lookups()`` with target calls.
+
+Two strategies:
+
+- per-object lookups (deltas, small pages): ``lookup_by_anchor`` / ``lookup_by_attribute`` for
+  each question the planner asks;
+- a bulk listing (first sync of a target, large full reads): ``list_owned(kind)`` once per kind
+  and cycle, indexed by externalId, so 20k externalId questions cost one paged listing instead
+  of 20k GETs. Matching-attribute questions are then answered from the listing too when the
+  listing holds a candidate, and asked per object otherwise.
+
+A lookup the target cannot answer (RetryAfter/Terminal) is reported; the planner then has no
+candidate for that anchor and must not create it blindly, so those anchors are left out of the
+plan for that target by the caller (``TargetViewResult.unanswered``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import structlog
+from attrs import frozen
+
+from hybridsync.connectors.base import Done
+from hybridsync.engine.planner import Lookup, TargetView
+from hybridsync.engine.values import ObjectKind, TargetObject, TargetState
+
+log = structlog.get_logger("hybridsync.targetview")
+
+
+@frozen
+class TargetViewResult:
+    view: TargetView
+    unanswered: frozenset[str]  # lookup values (anchors or matching values) the target did not answer
+    failures: tuple[str, ...] = ()
+    calls: int = 0
+    target_level: bool = False  # an auth failure: the whole target is refusing us
+
+
+class Listing:
+    """A cached bulk listing of one target's owned objects, per kind (one per cycle)."""
+
+    def __init__(self) -> None:
+        self.by_anchor: dict[tuple[ObjectKind, str], list[TargetObject]] = {}
+        self.by_attr: dict[tuple[ObjectKind, str, str], list[TargetObject]] = {}
+        self.kinds: set[ObjectKind] = set()
+
+    def load(self, target: Any, kind: ObjectKind, paths: Iterable[str]) -> None:
+        if kind in self.kinds:
+            return
+        paths = list(paths)
+        for obj in target.list_owned(kind):
+            if obj.external_id:
+                self.by_anchor.setdefault((kind, obj.external_id), []).append(obj)
+            for p in paths:
+                v = obj.attributes.get(p)
+                if isinstance(v, str):
+                    self.by_attr.setdefault((kind, p, v.lower()), []).append(obj)
+        self.kinds.add(kind)
+
+
+def build_view(
+    target: Any,
+    questions: Iterable[Lookup],
+    holder_of: Any,
+    *,
+    listing: Listing | None = None,
+    matching: tuple[str, ...] = (),
+) -> TargetViewResult:
+    """Answer ``questions`` at ``target``; ``holder_of(target_id) -> TargetState | None``."""
+    found: dict[str, TargetObject] = {}
+    unanswered: set[str] = set()
+    failures: list[str] = []
+    calls = 0
+    target_level = False
+    for q in questions:
+        if listing is not None and q.kind in listing.kinds:
+            if q.path == "externalId":
+                hits = listing.by_anchor.get((q.kind, q.value), [])
+                for obj in hits:
+                    found[obj.target_id] = obj
+                continue
+            hits = listing.by_attr.get((q.kind, q.path, str(q.value).lower()))
+            if hits:
+                for obj in hits:
+                    found[obj.target_id] = obj
+                continue
+        calls += 1
+        if q.path == "externalId":
+            res = target.lookup_by_anchor(q.kind, q.value)
+        else:
+            res = target.lookup_by_attribute(q.kind, q.path, q.value)
+        if isinstance(res, Done):
+            for obj in res.found:
+                found[obj.target_id] = obj
+        else:
+            unanswered.add(q.value)
+            failures.append(f"lookup {q.path}={q.value!r}: {getattr(res, 'why', res)}")
+            if getattr(res, "target_level", False):
+                target_level = True
+                break
+    holders: dict[str, TargetState] = {}
+    for tid in found:
+        h = holder_of(tid)
+        if h is not None:
+            holders[tid] = h
+    view = TargetView(objects=tuple(found[t] for t in sorted(found)), holders=holders)
+    return TargetViewResult(view, frozenset(unanswered), tuple(failures), calls, target_level)
+
+
+def anchors_blocked(questions: Iterable[Lookup], unanswered: frozenset[str],
+                    anchor_of_value: Mapping[tuple[str, str], str]) -> frozenset[str]:
+    """Anchors with at least one unanswered question (they must not be planned this time)."""
+    out = set()
+    for q in questions:
+        if q.value in unanswered:
+            a = anchor_of_value.get((q.path, q.value))
+            if a is not None:
+                out.add(a)
+    return frozenset(out)
