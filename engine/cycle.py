@@ -64,6 +64,8 @@ def run_cycle(ctx: CycleContext) -> None:
                                             complete=batch.complete, count=count if batch.last else None,
                                             last_complete_count=last_complete[1] if last_complete else None)
             _page(ctx, batch, evidence, round_no, seen)
+            if ctx.progress is not None:
+                ctx.progress(count, str(batch.mode))
             if ctx.stop_requested():
                 break
     except Exception as exc:  # the source failed: what was committed stays; retry next cycle

@@ -87,6 +87,7 @@ class CycleContext:
     full_reason: str | None = None
     stop_event: Any = None
     seed: int = 0
+    progress: Any = None  # called with (objects read so far, mode) after each page
     # accumulated
     cycle_id: int = 0
     mode: Any = None

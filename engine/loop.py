@@ -108,14 +108,16 @@ class Engine:
 
     # ------------------------------------------------------------------ one cycle
     def run_once(self, *, dry_run: bool = False, full: bool | str = False,
-                 stop_event: threading.Event | None = None) -> RunReport:
+                 stop_event: threading.Event | None = None,
+                 progress: Callable[[int, str], None] | None = None) -> RunReport:
         """One reconcile cycle per source. ``full`` forces a complete full read."""
         reports = []
         for src in self.sources:
             reason = (full if isinstance(full, str) else "full read requested") if full else None
             ctx = CycleContext(store=self.store, config=self.config, source_name=src, sources=self.sources,
                                targets=self.targets, mappings=self.mappings, clock=self.clock, dry_run=dry_run,
-                               full_reason=reason, stop_event=stop_event, seed=self.seed)
+                               full_reason=reason, stop_event=stop_event, seed=self.seed,
+                               progress=progress)
             run_cycle(ctx)
             if ctx.mode is not None and str(ctx.mode) == "full" and ctx.status == "ok":
                 self._last_full[src] = time.monotonic()
