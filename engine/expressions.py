@@ -49,6 +49,7 @@ from hybridsync.engine.values import SourceObject
 
 __all__ = ["EvalContext", "Expr", "ExpressionError", "MappingError", "parse"]
 
+MAX_LENGTH = 10_000
 CONSTANTS = {"vbbinarycompare": "vbBinaryCompare", "vbtextcompare": "vbTextCompare"}
 
 
@@ -276,6 +277,8 @@ def parse(text: str) -> Expr:
         raise ExpressionError(f"an expression must be text, not {type(text).__name__}", 1)
     if not text.strip():
         raise ExpressionError("empty expression", 1)
+    if len(text) > MAX_LENGTH:
+        raise ExpressionError(f"expression longer than {MAX_LENGTH} characters", MAX_LENGTH + 1)
     try:
         tree = _parser().parse(text)
     except lark.UnexpectedCharacters as exc:
@@ -293,4 +296,13 @@ def parse(text: str) -> Expr:
         raise ExpressionError(f"unexpected {str(tok)!r}", tok.column or 1, tok.line or 1) from None
     except lark.LarkError as exc:  # pragma: no cover - any other parser failure
         raise ExpressionError(f"cannot parse: {exc}", 1) from None
-    return Expr(text, _Builder(text).build(tree))
+    except RecursionError:
+        raise ExpressionError("expression nested too deeply", 1) from None
+    try:
+        return Expr(text, _Builder(text).build(tree))
+    except ValueError as exc:  # e.g. a number literal too long to convert
+        if isinstance(exc, ExpressionError):
+            raise
+        raise ExpressionError(f"invalid literal: {exc}", 1) from None
+    except RecursionError:
+        raise ExpressionError("expression nested too deeply", 1) from None

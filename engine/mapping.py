@@ -16,7 +16,8 @@ provisioned object, and while that is ``None`` the path is absent (the planner u
 manager exists). A null expression still clears it.
 
 Boolean paths (``active`` and every ``...primary``): "True"/"False" (any case) and numbers are
-coerced to ``bool``; anything else is a mapping error. Dates become ISO 8601 UTC text.
+coerced to ``bool``; anything else is a mapping error. Dates print as Entra prints them
+(``M/d/yyyy h:mm:ss tt``, UTC); wrap them in FormatDateTime for another format.
 
 If any expression of an object fails, ``Projection.errors`` lists every failure and
 ``Projection.values`` is empty: no half-built payload can reach a target.
@@ -25,7 +26,7 @@ If any expression of an object fails, ``Projection.errors`` lists every failure 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from attrs import field, frozen
@@ -213,8 +214,7 @@ def _plain_value(raw: Any) -> Any:
 
 
 def _text(v: Any) -> str:
-    if isinstance(v, datetime):
-        return v.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    # Dates print as Entra does ("M/d/yyyy h:mm:ss tt", UTC); use FormatDateTime for others.
     return as_str(v) or ""
 
 
