@@ -19,7 +19,7 @@ recreated                 new, out_of_scope, deleted, disputed        provisione
 conflict                  new, out_of_scope, deleted, disputed        disputed         report
 left_scope                new                                         out_of_scope     noop
 seen_in_scope             provisioned, escrow                         provisioned      update
-enabled_in_ad             disabled, escrow                            provisioned      restore
+enabled_in_ad             disabled                                    provisioned      restore
 disabled_in_ad            provisioned, escrow                         disabled         disable
 disabled_in_ad            disabled                                    disabled         update
 left_scope                provisioned, disabled, escrow               soft_deleted     disable
@@ -114,7 +114,7 @@ TABLE: tuple[tuple[Trigger, tuple[State, ...], State, ActionKind | None], ...] =
     (T.CONFLICT, _UNOWNED, S.DISPUTED, A.REPORT),
     (T.LEFT_SCOPE, (S.NEW,), S.OUT_OF_SCOPE, A.NOOP),
     (T.SEEN_IN_SCOPE, (S.PROVISIONED, S.ESCROW), S.PROVISIONED, A.UPDATE),
-    (T.ENABLED_IN_AD, (S.DISABLED, S.ESCROW), S.PROVISIONED, A.RESTORE),
+    (T.ENABLED_IN_AD, (S.DISABLED,), S.PROVISIONED, A.RESTORE),
     (T.DISABLED_IN_AD, (S.PROVISIONED, S.ESCROW), S.DISABLED, A.DISABLE),
     (T.DISABLED_IN_AD, (S.DISABLED,), S.DISABLED, A.UPDATE),
     (T.LEFT_SCOPE, _LIVE, S.SOFT_DELETED, A.DISABLE),

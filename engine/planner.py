@@ -38,6 +38,8 @@ cost is proportional to the objects in it (and their members), not to the direct
 
 from __future__ import annotations
 
+import functools
+import json
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any, Protocol
@@ -52,9 +54,11 @@ from hybridsync.engine.values import (
     ReadMode,
     SourceObject,
     TargetObject,
+    Reason,
     TargetState,
     frozen_mapping,
 )
+from hybridsync.engine.scope import CompiledScope
 
 
 class Projector(Protocol):
@@ -140,7 +144,7 @@ class PlanInput:
     refs: References = References()
     group_scope: Any = None  # scope.GroupScope | None
     safety: SafetyConfig = SafetyConfig()
-    seed: int = 0
+    seed: str | int = ""
 
 
 @frozen
@@ -163,11 +167,16 @@ class PlanError:
 class Plan:
     """Frozen actions in apply order, per-object errors and a summary.
 
-    Order: creates/adopts/restores/updates (groups after users), member additions, member
-    removals, disables, deletes, then holds/reports/noops. ``Action.members`` holds member
+    Order: creates/adopts/restores/updates (users and contacts before groups), member additions,
+    member removals, disables, deletes, then holds/reports/noops. ``Action.members`` holds member
     ANCHORS: the engine resolves them to target ids at apply time (after the creates above).
-    ``summary``: counts by action kind, ``held``, and ``threshold_used`` per target (pass it back
-    in the next page's ``TargetInput.threshold_used``).
+    NOOP actions whose ``to_state`` differs from ``from_state`` are state changes the engine
+    records without calling the target. ``summary``: counts by action kind, ``held``, ``errors``
+    and ``threshold_used`` per target (pass it back in the next page's
+    ``TargetInput.threshold_used``).
+    After an ``ok`` outcome the engine stores ``applied_projection(old, action)`` as
+    ``TargetState.projection``, ownership CREATED for CREATE and ADOPTED for ADOPT, and adds/removes
+    ``action.members`` to/from ``members_sent``.
     """
 
     actions: tuple[Action, ...] = ()
@@ -175,11 +184,84 @@ class Plan:
     summary: Mapping[str, Any] = field(factory=dict, converter=frozen_mapping)
 
     def to_jsonl(self) -> str:
-        raise NotImplementedError
+        """One JSON object per line: actions, then ``{"error": ...}`` lines, then the summary."""
+        lines = [a.to_json() for a in self.actions]
+        lines += [json.dumps({"error": e.to_dict()}, sort_keys=True, ensure_ascii=False) for e in self.errors]
+        lines.append(json.dumps({"summary": dict(self.summary)}, sort_keys=True, ensure_ascii=False, default=str))
+        return "\n".join(lines) + "\n"
 
     @classmethod
     def from_jsonl(cls, text: str) -> "Plan":
-        raise NotImplementedError
+        actions, errors, summary = [], [], {}
+        for line in text.splitlines():
+            if not line.strip():
+                continue
+            data = json.loads(line)
+            if "summary" in data:
+                summary = data["summary"]
+            elif "error" in data:
+                errors.append(PlanError(**{k: data["error"].get(k) for k in
+                                           ("target", "anchor", "dn", "stage", "message", "attribute")}))
+            else:
+                actions.append(action_from_dict(data))
+        return cls(tuple(actions), tuple(errors), summary)
+
+    def for_target(self, name: str) -> tuple[Action, ...]:
+        return tuple(a for a in self.actions if a.target == name)
+
+
+def action_from_dict(data: Mapping[str, Any]) -> Action:
+    return Action(kind=ActionKind(data["action"]), target=data["target"], anchor=data["anchor"],
+                  object_kind=ObjectKind(data["object_kind"]), target_id=data.get("target_id"),
+                  attributes=data.get("attributes") or {}, members=tuple(data.get("members") or ()),
+                  from_state=data.get("from_state"), to_state=data.get("to_state"),
+                  reasons=tuple(Reason(r["rule"], r.get("detail", "")) for r in data.get("reasons") or ()),
+                  dn=data.get("dn"))
+
+
+def applied_projection(old: Mapping[str, Any], action: Action) -> dict[str, Any]:
+    """The ``TargetState.projection`` to store after ``action`` was applied successfully."""
+    if action.kind == ActionKind.CREATE:
+        return dict(action.attributes)
+    if action.kind == ActionKind.ADOPT:
+        return {k: v for k, v in action.attributes.items() if k != "externalId"}
+    if action.kind in (ActionKind.UPDATE, ActionKind.RESTORE, ActionKind.DISABLE):
+        out = dict(old)
+        out.update(action.attributes)
+        return out
+    return dict(old)
+
+
+def make_context(inp: "PlanInput", resolve: Callable[[str], str | None]) -> Any:
+    """The mapping's ProjectionContext for this plan (clock, seed, reference resolver)."""
+    from hybridsync.engine.mapping import ProjectionContext
+
+    return ProjectionContext(clock=inp.clock, seed=str(inp.seed), resolve_reference=resolve)
+
+
+_PHASE = {ActionKind.CREATE: 0, ActionKind.ADOPT: 0, ActionKind.RESTORE: 0, ActionKind.UPDATE: 0,
+          ActionKind.ADD_MEMBERS: 1, ActionKind.REMOVE_MEMBERS: 2, ActionKind.DISABLE: 3,
+          ActionKind.DELETE: 4, ActionKind.HOLD: 5, ActionKind.REPORT: 5, ActionKind.NOOP: 5}
+_KIND_ORDER = {ObjectKind.USER: 0, ObjectKind.CONTACT: 1, ObjectKind.GROUP: 2}
+
+
+def _dedupe(objects: Iterable[SourceObject]) -> tuple[SourceObject, ...]:
+    best: dict[str, SourceObject] = {}
+    for obj in objects:
+        cur = best.get(obj.anchor)
+        if cur is None or _rank(obj) > _rank(cur):
+            best[obj.anchor] = obj
+    return tuple(best[a] for a in sorted(best))
+
+
+def _rank(obj: SourceObject) -> tuple:
+    return (obj.usn if obj.usn is not None else -1, obj.deleted, obj.dn, sorted(obj.attributes.items()),
+            sorted(obj.members or ()))
+
+
+@functools.lru_cache(maxsize=32)
+def compiled_scope(scope: ScopeConfig) -> CompiledScope:
+    return CompiledScope(scope)
 
 
 def lookups(inp: PlanInput) -> tuple[Lookup, ...]:
@@ -189,9 +271,62 @@ def lookups(inp: PlanInput) -> tuple[Lookup, ...]:
     deleted/disputed/out_of_scope/escrow-without-id): externalId = anchor, then each matching path
     with its projected value. The engine may instead pass a full listing of the target.
     """
-    raise NotImplementedError
+    from hybridsync.engine.lifecycle import effective_state
+    from hybridsync.engine.planner_target import UNOWNED
+
+    objects = _dedupe(inp.objects)
+    scope = compiled_scope(inp.scope)
+    out: set[Lookup] = set()
+    for t in inp.targets:
+        types = frozenset(t.config.object_types)
+        ctx = None
+        for obj in objects:
+            if obj.deleted or obj.kind is None or str(obj.kind) not in types:
+                continue
+            if effective_state(t.states.get(obj.anchor)) not in UNOWNED:
+                continue
+            if not scope.decide(obj, inp.group_scope).in_scope:
+                continue
+            out.add(Lookup(t.config.name, obj.kind, "externalId", obj.anchor))
+            if ctx is None:
+                ctx = make_context(inp, lambda _dn: None)
+            values = t.mapping.project(obj, ctx).values
+            for path in t.config.matching:
+                v = values.get(path)
+                if isinstance(v, (list, tuple)):
+                    v = v[0] if v else None
+                if v is not None and not isinstance(v, bool) and str(v).strip():
+                    out.add(Lookup(t.config.name, obj.kind, path, str(v)))
+    return tuple(sorted(out, key=lambda x: (x.target, str(x.kind), x.path, x.value)))
 
 
 def plan(inp: PlanInput) -> Plan:
     """Decide, for every (object, target), what to do and why. Pure and deterministic."""
-    raise NotImplementedError
+    from hybridsync.engine.planner_target import TargetPlanner
+
+    if inp.scope.groups and inp.group_scope is None:
+        raise ValueError("scope.groups is set but PlanInput.group_scope is None: "
+                         "pass scope.expand_group_scope(...) (planning without it would disable everyone)")
+    objects = _dedupe(inp.objects)
+    scope = compiled_scope(inp.scope)
+    decisions = {o.anchor: scope.decide(o, inp.group_scope) for o in objects if not o.deleted}
+    by_guid = {o.object_guid: o for o in objects}
+    actions: list[Action] = []
+    errors: list[PlanError] = []
+    used: dict[str, int] = {}
+    for index, t in enumerate(sorted(inp.targets, key=lambda x: x.config.name)):
+        tp = TargetPlanner(inp, t, decisions, objects, by_guid)
+        tp.run()
+        actions.extend(tp.actions)
+        used[t.config.name] = tp.threshold_used
+        for obj, err in tp.errors:
+            errors.append(PlanError(t.config.name, obj.anchor, obj.dn, getattr(err, "stage", "mapping"),
+                                    str(err), getattr(err, "attribute", None)))
+    order = {t.config.name: i for i, t in enumerate(sorted(inp.targets, key=lambda x: x.config.name))}
+    actions.sort(key=lambda a: (_PHASE[a.kind], order[a.target], _KIND_ORDER[a.object_kind], a.anchor, a.kind))
+    counts: dict[str, int] = {}
+    for a in actions:
+        counts[str(a.kind)] = counts.get(str(a.kind), 0) + 1
+    summary = {"counts": counts, "held": counts.get("hold", 0), "errors": len(errors),
+               "threshold_used": used, "objects": len(objects)}
+    return Plan(tuple(actions), tuple(errors), summary)

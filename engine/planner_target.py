@@ -1,0 +1,318 @@
+"""The planner's work for one target: lifecycle triggers, matching, safety, diffs. Pure.
+
+``plan_target`` is called by ``planner.plan`` once per target with the objects already
+deduplicated, sorted and scope-decided; group member deltas are in ``planner_members``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from hybridsync.engine import lifecycle as lc
+from hybridsync.engine.lifecycle import State, Trigger
+from hybridsync.engine.match import ADOPT, CREATE, RECREATE, MatchResult, TargetIndex, resolve_conflicts
+from hybridsync.engine.planner_members import desired_members
+from hybridsync.engine.scope import ScopeDecision, normalize_dn
+from hybridsync.engine.values import Action, ActionKind, ObjectKind, Ownership, Reason, SourceObject, TargetState
+
+A = ActionKind
+UNOWNED = (State.NEW, State.OUT_OF_SCOPE, State.DELETED, State.DISPUTED)
+LIVE = (State.PROVISIONED, State.DISABLED, State.ESCROW)
+# states in which the object exists and is active/owned at the target (member candidates)
+PRESENT_PLANNED = frozenset({State.PENDING_CREATE, State.PROVISIONED, State.DISABLED, State.HELD})
+PRESENT_STORED = frozenset({State.PROVISIONED, State.DISABLED, State.HELD, State.ESCROW})
+_DIFF_KINDS = (A.UPDATE, A.RESTORE, A.DISABLE)
+_MISSING = object()
+
+
+def _norm(v: Any) -> Any:
+    if isinstance(v, (list, tuple)):
+        return tuple(_norm(x) for x in v)
+    return v
+
+
+def attribute_diff(desired: Mapping[str, Any], base: Mapping[str, Any]) -> dict[str, Any]:
+    """The minimal diff taking ``base`` (last applied projection) to ``desired``.
+
+    Paths absent from ``desired`` are left alone; ``None`` clears a path that ``base`` holds.
+    """
+    out: dict[str, Any] = {}
+    for path in sorted(desired):
+        value = desired[path]
+        old = base.get(path, _MISSING)
+        if old is _MISSING:
+            if value is not None:
+                out[path] = value
+        elif _norm(old) != _norm(value):
+            out[path] = value
+    return out
+
+
+def stored_present(ts: TargetState | None) -> bool:
+    return ts is not None and lc.effective_state(ts) in PRESENT_STORED and bool(ts.target_id)
+
+
+class TargetPlanner:
+    """Mutable scratch space for one target's plan; the outputs are frozen Actions."""
+
+    def __init__(self, inp: Any, t: Any, decisions: Mapping[str, ScopeDecision],
+                 objects: tuple[SourceObject, ...], by_guid: Mapping[str, SourceObject]):
+        self.inp, self.t, self.cfg = inp, t, t.config
+        self.decisions, self.objects, self.by_guid = decisions, objects, by_guid
+        self.types = frozenset(self.cfg.object_types)
+        self.actions: list[Action] = []
+        self.errors: list[Any] = []
+        self.planned: dict[str, State] = {}
+        self.projections: dict[str, Mapping[str, Any]] = {}
+        self.threshold_used = t.threshold_used
+        read = inp.read
+        self.gate: str | None = None
+        if read.mode == "full" and read.final:
+            if not read.complete:
+                self.gate = "the full read did not complete"
+            elif (read.count is not None and read.last_complete_count
+                  and read.count < inp.safety.min_full_read_fraction * read.last_complete_count):
+                self.gate = (f"the full read returned {read.count} objects, fewer than "
+                             f"{inp.safety.min_full_read_fraction:g} x {read.last_complete_count} of the last complete read")
+        self.absence_ok = read.mode == "full" and read.final and read.complete and self.gate is None
+
+    # -- helpers ---------------------------------------------------------------------------
+    def state(self, anchor: str) -> TargetState | None:
+        return self.t.states.get(anchor)
+
+    def emit(self, kind: ActionKind, anchor: str, okind: ObjectKind, *, dn: str | None, ts: TargetState | None,
+             to: State | None, reasons: list[Reason], attributes: Mapping[str, Any] | None = None,
+             target_id: str | None = None, members: tuple[str, ...] = ()) -> None:
+        from_state = ts.state if ts is not None else str(State.NEW)
+        self.actions.append(Action(kind=kind, target=self.cfg.name, anchor=anchor, object_kind=okind,
+                                   target_id=target_id if target_id is not None else (ts.target_id if ts else None),
+                                   attributes=attributes or {}, members=members, from_state=from_state,
+                                   to_state=str(to) if to is not None else from_state, reasons=tuple(reasons), dn=dn))
+        if to is not None and kind not in (A.REPORT,):
+            self.planned[anchor] = to
+
+    def take(self, eff: State, trigger: Trigger, anchor: str, okind: ObjectKind, dn: str | None,
+             ts: TargetState | None, reasons: list[Reason], attributes: Mapping[str, Any] | None = None,
+             target_id: str | None = None) -> None:
+        edge = lc.edge(eff, trigger)
+        if edge is None:
+            self.emit(A.NOOP, anchor, okind, dn=dn, ts=ts, to=None,
+                      reasons=reasons + [Reason("lifecycle.noop", f"{eff} --{trigger}--> changes nothing")])
+            if ts is not None:
+                self.planned[anchor] = lc.effective_state(ts)
+            return
+        kind = edge.action or A.NOOP
+        reasons = reasons + [Reason(edge.rule, str(trigger))]
+        if kind in _DIFF_KINDS and not attributes:
+            kind = A.NOOP
+        self.emit(kind, anchor, okind, dn=dn, ts=ts, to=edge.dest, reasons=reasons, attributes=attributes,
+                  target_id=target_id)
+
+    def resolve_reference(self, dn: str) -> str | None:
+        try:
+            key = normalize_dn(dn)
+        except ValueError:
+            return None
+        anchor = self.inp.refs.anchor_by_dn.get(key)
+        if anchor is None:
+            return None
+        ts = self.state(anchor)
+        return ts.target_id if stored_present(ts) else None
+
+    # -- the run ---------------------------------------------------------------------------
+    def run(self) -> None:
+        present: list[tuple[SourceObject, TargetState | None, ScopeDecision]] = []
+        gone: list[tuple[str, ObjectKind, str | None, TargetState, Trigger, Reason]] = []
+        clock = self.inp.clock
+        seen: set[str] = set()
+        for obj in self.objects:
+            seen.add(obj.anchor)
+            ts = self.state(obj.anchor)
+            kind = obj.kind or (ts.kind if ts else None)
+            if kind is None:
+                continue
+            targeted = str(kind) in self.types
+            if not targeted and ts is None:
+                continue
+            if ts is not None and ts.state == State.ESCROW and ts.next_retry_at and ts.next_retry_at > clock:
+                self.emit(A.NOOP, obj.anchor, kind, dn=obj.dn, ts=ts, to=None, reasons=[
+                    Reason("lifecycle.escrow", f"retry {ts.retry_count} waits until {ts.next_retry_at.isoformat()}")])
+                self.planned[obj.anchor] = State.ESCROW
+                continue
+            if obj.deleted:
+                if ts is not None:
+                    gone.append((obj.anchor, kind, obj.dn, ts, Trigger.TOMBSTONED,
+                                 Reason("safety.evidence", "tombstone: the object was deleted in the source")))
+                continue
+            decision = self.decisions[obj.anchor]
+            if not targeted:
+                decision = ScopeDecision(False, "target.object_types",
+                                         f"{kind} is not among target {self.cfg.name}'s object_types")
+            if not decision.in_scope:
+                if ts is None:
+                    self.emit(A.NOOP, obj.anchor, kind, dn=obj.dn, ts=None, to=State.OUT_OF_SCOPE,
+                              reasons=[decision.reason(), Reason("lifecycle.new->out_of_scope", "left_scope")])
+                else:
+                    gone.append((obj.anchor, kind, obj.dn, ts, Trigger.LEFT_SCOPE, decision.reason()))
+                continue
+            present.append((obj, ts, decision))
+        for anchor in sorted(self.inp.absent):
+            ts = self.state(anchor)
+            if anchor in seen or ts is None:
+                continue
+            gone.append((anchor, ts.kind, None, ts, Trigger.VANISHED,
+                         Reason("safety.evidence", "absent from a complete full read")))
+        self.plan_present(present)
+        self.plan_gone(gone)
+        self.plan_members(present)
+
+    def plan_present(self, present: list[tuple[SourceObject, TargetState | None, ScopeDecision]]) -> None:
+        inp = self.inp
+        from hybridsync.engine.planner import make_context  # late: planner imports this module
+
+        ctx = make_context(inp, self.resolve_reference)
+        projected: list[tuple[SourceObject, TargetState | None, ScopeDecision, State, Mapping[str, Any]]] = []
+        for obj, ts, decision in present:
+            proj = self.t.mapping.project(obj, ctx)
+            if proj.errors:
+                for err in proj.errors:
+                    self.errors.append((obj, err))
+                self.emit(A.REPORT, obj.anchor, obj.kind, dn=obj.dn, ts=ts, to=None, reasons=[
+                    decision.reason()] + [Reason(f"mapping.{getattr(e, 'attribute', '') or ''}".rstrip("."), str(e))
+                                          for e in proj.errors])
+                continue
+            self.projections[obj.anchor] = proj.values
+            projected.append((obj, ts, decision, lc.effective_state(ts), proj.values))
+        index = None
+        matches: dict[str, MatchResult] = {}
+        for obj, ts, _d, eff, values in projected:
+            if eff in UNOWNED:
+                if index is None:
+                    index = TargetIndex(self.t.view.objects, self.cfg.matching, self.t.view.holders)
+                matches[obj.anchor] = index.find(obj.anchor, obj.kind, values,
+                                                 restore_recreated=inp.safety.restore_recreated)
+        matches = resolve_conflicts(matches)
+        for obj, ts, decision, eff, values in projected:
+            disabled = obj.kind == ObjectKind.USER and obj.disabled
+            reasons = [decision.reason()]
+            if disabled:
+                reasons.append(Reason("source.userAccountControl", "the account is disabled in AD"))
+            if eff in UNOWNED:
+                self.plan_new(obj, ts, eff, values, matches[obj.anchor], disabled, reasons)
+                continue
+            if disabled:
+                trigger = Trigger.DISABLED_IN_AD
+            elif eff == State.DISABLED:
+                trigger = Trigger.ENABLED_IN_AD
+            elif eff in (State.SOFT_DELETED, State.HELD):
+                trigger = Trigger.RETURNED
+            else:
+                trigger = Trigger.SEEN_IN_SCOPE
+            diff = attribute_diff(values, ts.projection)
+            reasons += [Reason(f"mapping.{p}", "changed") for p in diff]
+            self.take(eff, trigger, obj.anchor, obj.kind, obj.dn, ts, reasons, diff)
+
+    def plan_new(self, obj: SourceObject, ts: TargetState | None, eff: State, values: Mapping[str, Any],
+                 match: MatchResult, disabled: bool, reasons: list[Reason]) -> None:
+        reasons = reasons + list(match.reasons)
+        if match.outcome == CREATE:
+            attrs = {p: v for p, v in sorted(values.items()) if v is not None}
+            reasons.append(Reason(f"mapping.{obj.kind}", f"{len(attrs)} attributes"))
+            self.take(eff, Trigger.DISABLED_IN_AD if disabled else Trigger.SEEN_IN_SCOPE, obj.anchor, obj.kind,
+                      obj.dn, ts, reasons, attrs)
+            return
+        if match.outcome in (ADOPT, RECREATE):
+            attrs = dict(sorted(values.items()))
+            attrs["externalId"] = obj.anchor
+            trig = Trigger.MATCHED if match.outcome == ADOPT else Trigger.RECREATED
+            self.take(eff, trig, obj.anchor, obj.kind, obj.dn, ts, reasons, attrs, target_id=match.target.target_id)
+            pred = match.predecessor
+            if pred is not None:
+                self.take(State(pred.state), Trigger.SUPERSEDED, pred.anchor, pred.kind, None, pred, [
+                    Reason("match.recreated", f"target object {pred.target_id} now belongs to {obj.anchor}")])
+            return
+        self.take(eff, Trigger.CONFLICT, obj.anchor, obj.kind, obj.dn, ts, reasons)
+
+    def plan_gone(self, gone: list[tuple[str, ObjectKind, str | None, TargetState, Trigger, Reason]]) -> None:
+        safety = self.inp.safety
+        candidates = []
+        for anchor, kind, dn, ts, trigger, why in gone:
+            eff = lc.effective_state(ts)
+            reasons = [why]
+            if eff in UNOWNED:
+                self.take(eff, trigger, anchor, kind, dn, ts, reasons)
+                continue
+            if ts.ownership == Ownership.FOREIGN:
+                self.emit(A.REPORT, anchor, kind, dn=dn, ts=ts, to=None, reasons=reasons + [
+                    Reason("safety.ownership", f"target object {ts.target_id} is foreign: never disabled or deleted")])
+                continue
+            if self.gate is not None:
+                self.emit(A.NOOP, anchor, kind, dn=dn, ts=ts, to=None, reasons=reasons + [
+                    Reason("safety.evidence", f"no deletes or disables: {self.gate}")])
+                self.planned[anchor] = eff
+                continue
+            if eff == State.SOFT_DELETED:
+                if lc.grace_expired(ts, self.inp.clock, safety.soft_delete_days):
+                    self.take(eff, Trigger.GRACE_EXPIRED, anchor, kind, dn, ts, reasons + [
+                        Reason("safety.soft_delete_days", f"soft-deleted since {ts.since.isoformat()}, "
+                                                          f"more than {safety.soft_delete_days:g} days")])
+                else:
+                    self.take(eff, trigger, anchor, kind, dn, ts, reasons)
+                continue
+            if anchor in self.t.approved:
+                reasons.append(Reason("safety.approved", "an admin approved this held disable"))
+                if eff == State.HELD:
+                    self.take(eff, Trigger.APPROVED, anchor, kind, dn, ts, reasons, self.disable_attrs(kind, ts))
+                else:
+                    self.take(eff, trigger, anchor, kind, dn, ts, reasons, self.disable_attrs(kind, ts))
+                continue
+            if eff == State.HELD:
+                self.take(eff, trigger, anchor, kind, dn, ts, reasons + [
+                    Reason("safety.delete_threshold", "still waiting for approve-deletes")])
+                continue
+            candidates.append((anchor, kind, dn, ts, trigger, reasons))
+        total = self.threshold_used + len(candidates)
+        over = total > safety.delete_threshold
+        for anchor, kind, dn, ts, trigger, reasons in candidates:
+            eff = lc.effective_state(ts)
+            if over:
+                self.take(eff, Trigger.OVER_THRESHOLD, anchor, kind, dn, ts, reasons + [
+                    Reason("safety.delete_threshold", f"{total} disables/deletes this cycle exceed delete_threshold "
+                                                      f"{safety.delete_threshold}: held for approve-deletes")])
+            else:
+                self.take(eff, trigger, anchor, kind, dn, ts, reasons, self.disable_attrs(kind, ts))
+        if not over:
+            self.threshold_used = total
+
+    def disable_attrs(self, kind: ObjectKind, ts: TargetState) -> dict[str, Any]:
+        if kind == ObjectKind.GROUP or ts.projection.get("active") is False:
+            return {}
+        return {"active": False}
+
+    def plan_members(self, present: list[tuple[SourceObject, TargetState | None, ScopeDecision]]) -> None:
+        acts = {a.anchor: a for a in self.actions}
+        for obj, ts, _d in present:
+            if obj.kind != ObjectKind.GROUP:
+                continue
+            act = acts.get(obj.anchor)
+            if act is None or act.kind in (A.REPORT, A.HOLD) or self.planned.get(obj.anchor) not in PRESENT_PLANNED:
+                continue
+            if act.kind == A.ADOPT:
+                pred = self.t.view.holders.get(act.target_id or "")
+                sent = pred.members_sent if pred is not None and pred.anchor != obj.anchor else frozenset()
+            else:
+                sent = ts.members_sent if ts is not None else frozenset()
+            want = desired_members(self, obj)
+            add, remove = tuple(sorted(want - sent)), tuple(sorted(sent - want))
+            target_id = act.target_id
+            mode = self.cfg.nested_groups
+            if add:
+                self.emit(A.ADD_MEMBERS, obj.anchor, obj.kind, dn=obj.dn, ts=ts, to=self.planned[obj.anchor],
+                          members=add, target_id=target_id, reasons=[
+                              Reason("mapping.members", f"{len(add)} in-scope provisioned members to add (nested_groups={mode})")])
+            if remove:
+                self.emit(A.REMOVE_MEMBERS, obj.anchor, obj.kind, dn=obj.dn, ts=ts, to=self.planned[obj.anchor],
+                          members=remove, target_id=target_id, reasons=[
+                              Reason("mapping.members", f"{len(remove)} members no longer in scope, provisioned or "
+                                                        f"direct (nested_groups={mode}) to remove")])
