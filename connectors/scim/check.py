@@ -1,0 +1,213 @@
+"""Pure response checking: a SCIM answer -> a result value (``Done | RetryAfter | Terminal``).
+
+Errors are read with scim2-models: the body becomes an ``Error``, and
+``SCIMException.from_error`` picks the one exception class per RFC 7644 ``scimType`` (and per
+status for the typeless ones) that scim2-models defines. ``RULES`` then says, per exception
+class, what the engine should do; the table is the whole error policy:
+
+==========================  ======================  =========================================
+exception (scimType)        status                  result
+==========================  ======================  =========================================
+UniquenessException         409 uniqueness          Terminal, detail names the taken value
+ConflictException           409                     Terminal
+InvalidValue/Syntax/Path,   400 (+scimType)         Terminal with the server's detail
+NoTarget, Mutability,
+InvalidFilter, TooMany,
+InvalidVersion, Sensitive
+NotFoundException           404                     Terminal(status=404): ``gone``
+PreconditionFailed          412                     the target re-reads once, else RetryAfter(0)
+Unauthorized / Forbidden    401 / 403               Terminal ``target_level``: quarantine
+PayloadTooLarge             413                     Terminal (chunk smaller)
+(any)                       429, 503                RetryAfter(Retry-After: seconds or date)
+(any)                       other 5xx               RetryAfter(backoff hint)
+transport failure           timeout, reset, refused RetryAfter(backoff hint)
+==========================  ======================  =========================================
+
+Listings are read as raw JSON rather than ``ListResponse[User]``: the static models refuse
+values real servers hold (see ``prepare``), and one odd resource must not hide a whole page.
+"""
+
+from __future__ import annotations
+
+import email.utils
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+import httpx
+from scim2_models import (
+    ConflictException,
+    Error,
+    ForbiddenException,
+    NotFoundException,
+    PreconditionFailedException,
+    SCIMException,
+    UnauthorizedException,
+    UniquenessException,
+)
+
+from hybridsync.connectors.base import Done, Result, RetryAfter, Terminal
+from hybridsync.connectors.scim.prepare import ENTERPRISE, parse_path
+from hybridsync.engine.values import ObjectKind, TargetObject
+
+RETRY_5XX = 2.0  # backoff hints (seconds); the loop owns the real backoff
+RETRY_TRANSPORT = 1.0
+RETRY_TIMEOUT = 5.0
+RETRY_429_DEFAULT = 1.0
+
+# what the engine should do per exception class: "terminal" | "gone" | "reread" | "target"
+RULES: Mapping[type[SCIMException], str] = {
+    UniquenessException: "conflict",
+    ConflictException: "conflict",
+    NotFoundException: "gone",
+    PreconditionFailedException: "reread",
+    UnauthorizedException: "target",
+    ForbiddenException: "target",
+}
+
+
+def error_of(status: int, body: Any) -> SCIMException:
+    """The scim2-models exception for an error answer (body may be absent or not SCIM)."""
+    try:
+        error = Error.model_validate(body) if isinstance(body, Mapping) else None
+    except Exception:
+        error = None
+    if error is None:
+        error = Error(status=status, detail=str(body)[:200] if body else None)
+    if error.status is None:
+        error.status = status
+    exc = SCIMException.from_error(error)
+    exc.status = status  # the HTTP status wins over a body that disagrees
+    return exc
+
+
+def retry_after(headers: Mapping[str, str], now: datetime | None = None, default: float = RETRY_429_DEFAULT) -> float:
+    """Seconds from a ``Retry-After`` header: delta-seconds or an HTTP date (RFC 9110 10.2.3)."""
+    value = (headers.get("retry-after") or headers.get("Retry-After") or "").strip()
+    if not value:
+        return default
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return default
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    now = now or datetime.now(timezone.utc)
+    return max(0.0, (when - now).total_seconds())
+
+
+def classify(status: int, headers: Mapping[str, str], body: Any, *, what: str,
+             conflict: str | None = None, now: datetime | None = None) -> Result:
+    """A non-2xx answer -> RetryAfter / Terminal. ``what`` names the object and operation."""
+    if status in (429, 503):
+        return RetryAfter(retry_after(headers, now), f"{what}: HTTP {status}, retry later", status)
+    if status >= 500 and status != 501:
+        return RetryAfter(RETRY_5XX, f"{what}: HTTP {status} from the target", status)
+    exc = error_of(status, body)
+    detail = exc.detail if hasattr(exc, "detail") else str(exc)
+    scim_type = exc.scim_type or None
+    rule = next((r for cls, r in RULES.items() if type(exc) is cls), None)
+    if rule is None and isinstance(exc, ConflictException):
+        rule = "conflict"
+    if rule == "conflict":
+        taken = f" ({conflict} is already in use)" if conflict else ""
+        return Terminal(f"{what}: conflict{taken}", status, scim_type or ("uniqueness" if status == 409 else None),
+                        f"{conflict}; {detail}" if conflict else detail)
+    if rule == "gone":
+        return Terminal(f"{what}: the object no longer exists at the target", 404, scim_type, detail)
+    if rule == "reread":
+        return RetryAfter(0.0, f"{what}: changed at the target meanwhile (412), re-read and re-plan", 412)
+    if rule == "target":
+        return Terminal(f"{what}: the target refused our credentials (HTTP {status})", status, scim_type, detail)
+    return Terminal(f"{what}: refused by the target (HTTP {status}{' ' + scim_type if scim_type else ''})",
+                    status, scim_type, detail)
+
+
+def transport_failure(exc: Exception, *, what: str) -> RetryAfter:
+    """A timeout, reset or refused connection: retriable. The message never holds headers."""
+    if isinstance(exc, httpx.TimeoutException):
+        return RetryAfter(RETRY_TIMEOUT, f"{what}: timed out ({type(exc).__name__})")
+    return RetryAfter(RETRY_TRANSPORT, f"{what}: connection failed ({type(exc).__name__}: {exc})")
+
+
+def created(status: int, headers: Mapping[str, str], body: Any) -> Done:
+    rid = body.get("id") if isinstance(body, Mapping) else None
+    etag = headers.get("etag") or (_get(body, "meta", "version") if isinstance(body, Mapping) else None)
+    return Done(target_id=rid, etag=etag, status=status)
+
+
+def _get(obj: Any, *keys: str) -> Any:
+    for key in keys:
+        if not isinstance(obj, Mapping):
+            return None
+        obj = obj.get(key)
+    return obj
+
+
+def _bool(value: Any) -> bool | None:
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, str):
+        return value.strip().lower() == "true"
+    return bool(value)
+
+
+def flatten(resource: Mapping[str, Any], kind: ObjectKind, paths: Sequence[str] = ()) -> TargetObject:
+    """A resource as a ``TargetObject`` with flat attributes: every simple attribute, every
+    sub-attribute as ``a.b``, the ``type``-keyed entries of ``emails``/``phoneNumbers``/``addresses``
+    as ``emails[type eq "work"].value``, extension attributes under their URN (a manager as its id),
+    plus any extra ``paths`` asked for. Member lists are left out (never read to diff)."""
+    flat: dict[str, Any] = {}
+    for key, value in resource.items():
+        if key in ("schemas", "id", "meta", "externalId", "members"):
+            continue
+        if key.startswith("urn:") and isinstance(value, Mapping):
+            for sub, v in value.items():
+                flat[f"{key}:{sub}"] = v.get("value") if sub == "manager" and isinstance(v, Mapping) else v
+        elif isinstance(value, Mapping):
+            for sub, v in value.items():
+                flat[f"{key}.{sub}"] = v
+        elif isinstance(value, list) and value and all(isinstance(i, Mapping) for i in value):
+            for item in value:
+                if "type" in item and "value" in item:
+                    flat[f'{key}[type eq "{item["type"]}"].value'] = item["value"]
+        else:
+            flat[key] = _bool(value) if key == "active" else value
+    for path in paths:
+        if path not in flat:
+            flat[path] = read_path(resource, path)
+    active = _bool(resource.get("active")) if kind is not ObjectKind.GROUP else None
+    return TargetObject(
+        target_id=str(resource.get("id")),
+        kind=kind,
+        external_id=resource.get("externalId"),
+        attributes=flat,
+        active=active,
+        etag=_get(resource, "meta", "version"),
+    )
+
+
+def read_path(resource: Mapping[str, Any], path: str) -> Any:
+    parsed = parse_path(path)
+    holder = resource.get(parsed.urn, {}) if parsed.urn else resource
+    value = holder.get(parsed.attr) if isinstance(holder, Mapping) else None
+    if parsed.filter and isinstance(value, list):
+        key, match = parsed.filter
+        value = next((i for i in value if isinstance(i, Mapping) and i.get(key) == match), None)
+    if parsed.sub and isinstance(value, Mapping):
+        value = value.get(parsed.sub)
+    if parsed.urn == ENTERPRISE and parsed.attr == "manager" and isinstance(value, Mapping):
+        value = value.get("value")
+    return value
+
+
+def list_page(body: Any) -> tuple[list[Mapping[str, Any]], int | None, int]:
+    """(resources, totalResults, itemsPerPage) of a ListResponse body."""
+    if not isinstance(body, Mapping):
+        return [], 0, 0
+    resources = [r for r in body.get("Resources") or () if isinstance(r, Mapping)]
+    total = body.get("totalResults")
+    per_page = body.get("itemsPerPage") or len(resources)
+    return resources, int(total) if total is not None else None, int(per_page)

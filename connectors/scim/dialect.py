@@ -1,0 +1,213 @@
+"""SCIM dialects: what a service provider supports and how it wants things said.
+
+A ``Dialect`` is built in three layers, each recorded in ``sources`` so ``status`` can say where
+every field came from:
+
+1. a base: the built-in profile named by ``[target.dialect] profile = "..."``, else defaults;
+2. discovery (``from_discovery``, pure): ``/ServiceProviderConfig``, ``/Schemas`` and
+   ``/ResourceTypes`` as fetched (each may be absent: then the base stands);
+3. the admin's overrides from ``[target.dialect]`` (``with_overrides``), which always win.
+
+What discovery cannot tell (boolean style, op-name case, member-removal style, how a
+``emails[type eq "work"].value`` update must be phrased) comes from the profile, and the target
+corrects it by probing on objects hybridsync itself created: e.g. a 400 to a PATCH that removes
+members by ``path=members[value eq "x"]`` switches to the ``value`` array style and retries.
+
+Built-in profiles (samples under ``tests/samples/`` named by origin):
+
+- ``rfc7644-strict``: RFC 7644 as written (lowercase ops, JSON booleans, filtered-path removal,
+  ``noTarget`` for a replace whose value filter matches nothing, so remove + add).
+- ``entra-scim-client``: how Microsoft Entra's provisioning client talks: ``Replace``/``Add``/
+  ``Remove``, booleans as ``"True"``/``"False"``, filters only ``eq`` and ``and``, member removal
+  as a ``value`` array, ``emails[type eq "work"].value`` replaced in place.
+- ``aws-identity-center``: AWS IAM Identity Center: at most 100 member changes per PATCH, no
+  ``members`` in GET, filters ``eq`` only, no ETag, no bulk, page size 100.
+- ``scim2-server``: python-scim's scim2-server 0.8 as measured on loopback: everything announced
+  (PATCH, filter, sort, ETag, bulk 1000 ops, 1000 results); PATCH answers 204 without a body;
+  ``remove`` with a ``value`` is refused (400 invalidValue), so removal is by filtered path; a
+  replace of ``emails[type eq "work"].value`` with no work email is 400 noTarget (so remove +
+  add); string booleans are accepted; adding an existing member is a no-op.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import attrs
+from attrs import field, frozen
+
+from hybridsync.engine.values import frozen_mapping
+
+ALL_OPERATORS = ("eq", "ne", "co", "sw", "ew", "pr", "gt", "ge", "lt", "le", "and", "or", "not")
+CHOICES: Mapping[str, tuple[str, ...]] = {
+    "member_removal": ("path-filter", "value-array"),
+    "boolean_style": ("json", "string"),
+    "op_case": ("lower", "capitalized"),
+    "value_path_update": ("remove-add", "replace"),
+    "patch_response": ("no-content", "resource", "unknown"),
+}
+
+
+@frozen
+class Dialect:
+    profile: str = "discovered"
+    patch: bool = True
+    filter: bool = True
+    filter_operators: tuple[str, ...] = ALL_OPERATORS
+    etag: bool = False
+    bulk_max_operations: int = 0  # 0: no bulk
+    max_results: int | None = None
+    enterprise_extension: bool = True
+    member_removal: str = "path-filter"
+    boolean_style: str = "json"
+    op_case: str = "lower"
+    value_path_update: str = "remove-add"
+    members_in_get: bool = True
+    member_chunk_max: int | None = None  # a hard per-PATCH cap of the service
+    patch_response: str = "unknown"
+    endpoints: Mapping[str, str] = field(factory=dict, converter=frozen_mapping)  # type -> /Users
+    sources: Mapping[str, str] = field(factory=dict, converter=frozen_mapping)  # field -> origin
+
+    def to_dict(self) -> dict[str, Any]:
+        out = attrs.asdict(self, recurse=False)
+        out["filter_operators"] = list(self.filter_operators)
+        out["endpoints"] = dict(self.endpoints)
+        out["sources"] = dict(self.sources)
+        return out
+
+    def supports(self, operator: str) -> bool:
+        return self.filter and operator in self.filter_operators
+
+    def endpoint(self, resource_type: str) -> str:
+        return self.endpoints.get(resource_type) or f"/{resource_type}s"
+
+    def set(self, origin: str, **changes: Any) -> "Dialect":
+        """A copy with ``changes`` applied and their origin recorded."""
+        sources = dict(self.sources)
+        sources.update({k: origin for k in changes})
+        return attrs.evolve(self, sources=sources, **changes)
+
+
+_RFC = Dialect(profile="rfc7644-strict", etag=True)
+PROFILES: Mapping[str, Dialect] = {
+    "rfc7644-strict": _RFC,
+    "entra-scim-client": Dialect(
+        profile="entra-scim-client",
+        filter_operators=("eq", "and"),
+        etag=False,
+        member_removal="value-array",
+        boolean_style="string",
+        op_case="capitalized",
+        value_path_update="replace",
+        patch_response="no-content",
+    ),
+    "aws-identity-center": Dialect(
+        profile="aws-identity-center",
+        filter_operators=("eq",),
+        etag=False,
+        max_results=100,
+        member_removal="value-array",
+        members_in_get=False,
+        member_chunk_max=100,
+        value_path_update="replace",
+        patch_response="no-content",
+    ),
+    "scim2-server": Dialect(
+        profile="scim2-server",
+        etag=True,
+        bulk_max_operations=1000,
+        max_results=1000,
+        member_removal="path-filter",
+        boolean_style="json",
+        value_path_update="remove-add",
+        patch_response="no-content",
+    ),
+}
+
+
+def base_dialect(overrides: Mapping[str, Any] | None) -> Dialect:
+    name = (overrides or {}).get("profile")
+    if name is None:
+        return Dialect()
+    if name not in PROFILES:
+        raise DialectError("profile", f"unknown profile {name!r}; built in: {', '.join(sorted(PROFILES))}")
+    base = PROFILES[name]
+    return attrs.evolve(base, sources={k: f"profile:{name}" for k in _fields()})
+
+
+class DialectError(ValueError):
+    def __init__(self, key: str, message: str):
+        self.key = key
+        super().__init__(f"dialect.{key}: {message}")
+
+
+def _fields() -> list[str]:
+    return [f.name for f in attrs.fields(Dialect) if f.name not in ("profile", "sources", "endpoints")]
+
+
+def _get(obj: Any, *keys: str) -> Any:
+    for key in keys:
+        if not isinstance(obj, Mapping):
+            return None
+        obj = obj.get(key)
+    return obj
+
+
+def from_discovery(
+    base: Dialect,
+    spc: Mapping[str, Any] | None,
+    schemas: Sequence[Mapping[str, Any]] | None,
+    resource_types: Sequence[Mapping[str, Any]] | None,
+) -> Dialect:
+    """Refine ``base`` with what the service announces (pure; ``None`` = that document was absent)."""
+    d = base
+    pinned = {k for k, v in base.sources.items() if v.startswith("profile:")}
+    found: dict[str, Any] = {}
+    if spc:
+        for name, keys in (("patch", ("patch", "supported")), ("filter", ("filter", "supported")),
+                           ("etag", ("etag", "supported"))):
+            value = _get(spc, *keys)
+            if isinstance(value, bool):
+                found[name] = value
+        if _get(spc, "bulk", "supported") is True:
+            found["bulk_max_operations"] = int(_get(spc, "bulk", "maxOperations") or 0)
+        elif _get(spc, "bulk", "supported") is False:
+            found["bulk_max_operations"] = 0
+        max_results = _get(spc, "filter", "maxResults")
+        if isinstance(max_results, int) and max_results > 0:
+            found["max_results"] = max_results
+    if schemas is not None:
+        ids = {s.get("id") for s in schemas}
+        found["enterprise_extension"] = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User" in ids
+    if resource_types:
+        found["endpoints"] = {rt["name"]: rt["endpoint"] for rt in resource_types if rt.get("name") and rt.get("endpoint")}
+        for rt in resource_types:
+            if rt.get("name") == "User":
+                exts = {e.get("schema") for e in rt.get("schemaExtensions") or ()}
+                found["enterprise_extension"] = (
+                    found.get("enterprise_extension", True)
+                    and "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User" in exts
+                )
+    # a named profile says what the service really does; discovery only fills what it leaves
+    found = {k: v for k, v in found.items() if k not in pinned or k == "endpoints"}
+    if found:
+        d = d.set("discovery", **found)
+    return d
+
+
+def with_overrides(d: Dialect, overrides: Mapping[str, Any] | None) -> Dialect:
+    """Apply ``[target.dialect]`` keys; unknown keys or bad values raise ``DialectError``."""
+    changes: dict[str, Any] = {}
+    names = set(_fields())
+    for key, value in (overrides or {}).items():
+        if key == "profile":
+            continue
+        if key not in names:
+            raise DialectError(key, f"unknown key; known: profile, {', '.join(sorted(names))}")
+        if key in CHOICES and value not in CHOICES[key]:
+            raise DialectError(key, f"{value!r} is not one of {', '.join(CHOICES[key])}")
+        if key == "filter_operators":
+            value = tuple(str(v).lower() for v in value)
+        changes[key] = value
+    return d.set("config", **changes) if changes else d

@@ -1,0 +1,367 @@
+"""``ScimTarget``: the SCIM 2.0 target connector (prepare -> transport -> check).
+
+Every method returns ``Done | RetryAfter | Terminal`` and never sleeps or raises for a remote
+refusal. The dialect is discovered on first contact (``dialect.py``), logged once, shown by
+``describe()``, and corrected by safe probes on objects hybridsync manages (a refused member
+removal style or a ``noTarget`` on a value-path replace switches the style and retries once; a
+501/405 to PATCH switches to GET + PUT with ``If-Match``).
+
+Idempotent create: a create whose answer was lost (transport failure, 5xx, 429) is remembered;
+the next create of the same anchor looks the anchor up first. A 409 on create also looks the
+anchor up: when the conflicting object is ours (same externalId) the create is ``Done``.
+
+Members: PATCH deltas only, chunked by ``member_chunk`` (and the dialect's hard cap); one member
+change is one PATCH. The connector never GETs a group's member list (except to PUT a full
+resource on a service without PATCH, where there is no other way).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import httpx
+import structlog
+
+from hybridsync.connectors.base import Done, Result, RetryAfter, Terminal
+from hybridsync.connectors.scim import check, prepare
+from hybridsync.connectors.scim.dialect import (
+    Dialect,
+    DialectError,
+    base_dialect,
+    from_discovery,
+    with_overrides,
+)
+from hybridsync.connectors.scim.prepare import PrepareError, Request
+from hybridsync.connectors.scim.transport import Response, Transport
+from hybridsync.engine import errors
+from hybridsync.engine.config import TargetConfig
+from hybridsync.engine.values import ObjectKind, TargetObject
+
+log = structlog.get_logger(__name__)
+_UNIQUE_BY_KIND = {ObjectKind.USER: "userName", ObjectKind.CONTACT: "userName", ObjectKind.GROUP: "displayName"}
+
+
+class ScimTarget:
+    """A SCIM 2.0 service provider as a hybridsync target (``kind = "scim"``)."""
+
+    kind = "scim"
+
+    def __init__(self, config: TargetConfig, *, client: httpx.Client | None = None):
+        self.name = config.name
+        self.config = config
+        try:
+            self._base = with_overrides(base_dialect(config.dialect), config.dialect)
+        except DialectError as exc:
+            raise errors.ConfigError.single(None, f"target.{config.name}.{exc.key}", str(exc)) from None
+        self._transport = Transport(config, client)
+        self._dialect: Dialect | None = None
+        self._lock = threading.Lock()
+        self._uncertain: set[tuple[ObjectKind, str]] = set()
+
+    def __repr__(self) -> str:
+        return f"ScimTarget(name={self.name!r}, url={self.config.url!r})"
+
+    # -- dialect ------------------------------------------------------------------------------
+
+    @property
+    def dialect(self) -> Dialect:
+        if self._dialect is None:
+            with self._lock:
+                if self._dialect is None:
+                    self._dialect = self._discover()
+        return self._dialect
+
+    def _discover(self) -> Dialect:
+        docs: list[Any] = []
+        reached = False
+        for path in ("/ServiceProviderConfig", "/Schemas", "/ResourceTypes"):
+            try:
+                resp = self._transport.send(Request("GET", path))
+            except httpx.RequestError:
+                docs.append(None)
+                continue
+            reached = reached or resp.status not in (401, 403)  # refused: discover again later
+            ok = 200 <= resp.status < 300 and isinstance(resp.body, Mapping)
+            if not ok:
+                docs.append(None)
+            elif path == "/ServiceProviderConfig":
+                docs.append(resp.body)
+            else:
+                docs.append(check.list_page(resp.body)[0] if "Resources" in resp.body else None)
+        found = with_overrides(from_discovery(self._base, *docs), self.config.dialect)
+        if not reached:  # not cached: discover again on the next call
+            return found
+        log.info("scim.dialect", target=self.name, **{k: v for k, v in found.to_dict().items() if k != "sources"})
+        return found
+
+    def _probe(self, origin: str, **changes: Any) -> None:
+        with self._lock:
+            self._dialect = self.dialect.set(f"probe:{origin}", **changes)
+        log.info("scim.dialect.probe", target=self.name, origin=origin, **changes)
+
+    def describe(self) -> Mapping[str, Any]:
+        return {"kind": self.kind, "url": self.config.url, **self.dialect.to_dict()}
+
+    # -- plumbing -----------------------------------------------------------------------------
+
+    def _endpoint(self, kind: ObjectKind) -> str:
+        return self.dialect.endpoint(prepare.resource_type_name(kind, self.config.contact_resource_type))
+
+    def _exchange(self, request: Request, what: str) -> Response | RetryAfter:
+        wait = self._transport.wait_needed()
+        if wait > 0:
+            return RetryAfter(wait, f"{what}: rate limit {self.config.rate_limit}/s reached")
+        try:
+            return self._transport.send(request)
+        except httpx.RequestError as exc:
+            return self._scrub(check.transport_failure(exc, what=what))
+
+    def _scrub(self, result: Any) -> Any:
+        if isinstance(result, Done):
+            return result
+        secrets = self._transport.secrets()
+        changes = {}
+        for name in ("why", "detail"):
+            text = getattr(result, name, None)
+            if text and any(s in text for s in secrets):
+                for s in secrets:
+                    text = text.replace(s, "***")
+                changes[name] = text
+        if changes:
+            import attrs
+
+            return attrs.evolve(result, **changes)
+        return result
+
+    def _fail(self, resp: Response, what: str, conflict: str | None = None) -> Result:
+        return self._scrub(check.classify(resp.status, resp.headers, resp.body, what=what, conflict=conflict))
+
+    def _patch(self, path: str, ops: list[dict[str, Any]], what: str) -> Response | RetryAfter:
+        body = prepare.patch_body(ops, self.dialect)
+        return self._exchange(Request("PATCH", path, json=body), what)
+
+    # -- lookups ------------------------------------------------------------------------------
+
+    def lookup_by_anchor(self, kind: ObjectKind, anchor: str) -> Result:
+        return self._find(kind, "externalId", anchor)
+
+    def lookup_by_attribute(self, kind: ObjectKind, attribute: str, value: str) -> Result:
+        return self._find(kind, attribute, value)
+
+    def _find(self, kind: ObjectKind, attribute: str, value: str) -> Result:
+        what = f"lookup {kind} {attribute}={value!r}"
+        excluded = ("members",) if kind is ObjectKind.GROUP else ()
+        try:
+            flt = prepare.lookup_filter(attribute, value, self.dialect)
+        except PrepareError as exc:
+            return Terminal(f"{what}: {exc}", None, "invalidPath", str(exc))
+        matches: list[TargetObject] = []
+        if flt is not None:
+            resp = self._exchange(Request("GET", self._endpoint(kind), prepare.search_params(flt, count=50, excluded=excluded)), what)
+            if isinstance(resp, RetryAfter):
+                return resp
+            if 200 <= resp.status < 300:
+                resources = check.list_page(resp.body)[0]
+                matches = [self._flat(r, kind, attribute) for r in resources if check.read_path(r, attribute) == value]
+                return self._found(kind, matches)
+            if resp.status not in (400, 501):
+                return self._fail(resp, what)
+            self._probe("filter-refused", filter=False)  # read-only probe: page and compare
+        for resource in self._pages(kind, None, what):
+            if isinstance(resource, (RetryAfter, Terminal)):
+                return resource
+            if check.read_path(resource, attribute) == value:
+                matches.append(self._flat(resource, kind, attribute))
+        return self._found(kind, matches)
+
+    def _flat(self, resource: Mapping[str, Any], kind: ObjectKind, *paths: str) -> TargetObject:
+        return check.flatten(resource, kind, [p for p in paths if p != "externalId"])
+
+    def _found(self, kind: ObjectKind, matches: list[TargetObject]) -> Done:
+        if kind is not ObjectKind.GROUP and self.config.contact_resource_type == "User":
+            is_contact = [m.attributes.get("userType") == "Contact" for m in matches]
+            matches = [m for m, c in zip(matches, is_contact) if c == (kind is ObjectKind.CONTACT)] or matches
+        return Done(target_id=matches[0].target_id if matches else None,
+                    etag=matches[0].etag if matches else None, found=tuple(matches))
+
+    def _pages(self, kind: ObjectKind, flt: str | None, what: str) -> Iterator[Any]:
+        count = min(self.dialect.max_results or 100, 500)
+        start = 1
+        excluded = ("members",) if kind is ObjectKind.GROUP else ()
+        while True:
+            params = prepare.search_params(flt, start_index=start, count=count, excluded=excluded)
+            resp = self._exchange(Request("GET", self._endpoint(kind), params), what)
+            if isinstance(resp, RetryAfter):
+                yield resp
+                return
+            if not 200 <= resp.status < 300:
+                yield self._fail(resp, what)
+                return
+            resources, total, _ = check.list_page(resp.body)
+            yield from resources
+            start += len(resources)
+            if not resources or (total is not None and start > total):
+                return
+
+    def list_owned(self, kind: ObjectKind) -> Iterator[TargetObject]:
+        what = f"list {kind}"
+        flt = "externalId pr" if self.dialect.supports("pr") else None
+        for item in self._pages(kind, flt, what):
+            if isinstance(item, RetryAfter):
+                raise errors.Retriable(item.why, where=self.name, stage="scim_list")
+            if isinstance(item, Terminal):
+                raise errors.Terminal(item.why, where=self.name, stage="scim_list")
+            if not item.get("externalId"):
+                continue
+            obj = check.flatten(item, kind)
+            if kind is not ObjectKind.GROUP and self.config.contact_resource_type == "User":
+                if (obj.attributes.get("userType") == "Contact") != (kind is ObjectKind.CONTACT):
+                    continue
+            yield obj
+
+    # -- writes -------------------------------------------------------------------------------
+
+    def create(self, kind: ObjectKind, anchor: str, attributes: Mapping[str, Any]) -> Result:
+        what = f"create {kind} {anchor}"
+        key = (kind, anchor)
+        if key in self._uncertain:  # an earlier answer was lost: it may exist already
+            found = self.lookup_by_anchor(kind, anchor)
+            if not isinstance(found, Done):
+                return found
+            if found.found:
+                self._uncertain.discard(key)
+                return Done(found.target_id, found.etag, found.found, 200)
+        try:
+            body = prepare.create_body(kind, anchor, attributes, base_url=self.config.url)
+        except PrepareError as exc:
+            return Terminal(f"{what}: {exc}", None, "invalidValue", str(exc))
+        resp = self._exchange(Request("POST", self._endpoint(kind), json=body), what)
+        if isinstance(resp, RetryAfter) or resp.status >= 500 or resp.status == 429:
+            self._uncertain.add(key)
+            return resp if isinstance(resp, RetryAfter) else self._fail(resp, what)
+        if 200 <= resp.status < 300:
+            self._uncertain.discard(key)
+            return check.created(resp.status, resp.headers, resp.body)
+        if resp.status == 409:
+            found = self.lookup_by_anchor(kind, anchor)
+            if isinstance(found, Done) and found.found:
+                self._uncertain.discard(key)
+                return Done(found.target_id, found.etag, found.found, 200)
+            attr = _UNIQUE_BY_KIND[kind]
+            value = attributes.get(attr)
+            conflict = f"{attr} {json.dumps(value, ensure_ascii=False)}" if value is not None else None
+            return self._fail(resp, what, conflict)
+        return self._fail(resp, what)
+
+    def update(self, kind: ObjectKind, target_id: str, changes: Mapping[str, Any], *,
+               anchor: str | None = None) -> Result:
+        what = f"update {kind} {target_id}"
+        if not changes and anchor is None:
+            return Done(target_id)
+        path = f"{self._endpoint(kind)}/{target_id}"
+        for _ in range(2):
+            if not self.dialect.patch:
+                return self._put(kind, target_id, changes, anchor, what)
+            try:
+                ops = prepare.patch_operations(changes, self.dialect, anchor=anchor, base_url=self.config.url)
+            except PrepareError as exc:
+                return Terminal(f"{what}: {exc}", None, "invalidValue", str(exc))
+            resp = self._patch(path, ops, what)
+            if isinstance(resp, RetryAfter):
+                return resp
+            if 200 <= resp.status < 300:
+                return Done(target_id, resp.headers.get("etag"), status=resp.status)
+            scim_type = check.error_of(resp.status, resp.body).scim_type
+            if resp.status in (405, 501):
+                self._probe("patch-refused", patch=False)
+                continue
+            if resp.status == 400 and scim_type == "noTarget" and self.dialect.value_path_update == "replace":
+                self._probe("value-path-noTarget", value_path_update="remove-add")
+                continue
+            if resp.status == 412:
+                continue
+            return self._fail(resp, what)
+        return self._fail(resp, what)
+
+    def _put(self, kind: ObjectKind, target_id: str, changes: Mapping[str, Any], anchor: str | None,
+             what: str) -> Result:
+        path = f"{self._endpoint(kind)}/{target_id}"
+        for _ in range(2):  # 412: re-read once, then let the loop re-plan
+            current = self._exchange(Request("GET", path), what)
+            if isinstance(current, RetryAfter):
+                return current
+            if not 200 <= current.status < 300:
+                return self._fail(current, what)
+            try:
+                body = prepare.replace_body(current.body, changes, anchor=anchor, base_url=self.config.url)
+            except PrepareError as exc:
+                return Terminal(f"{what}: {exc}", None, "invalidValue", str(exc))
+            etag = current.headers.get("etag") or check._get(current.body, "meta", "version")
+            headers = {"If-Match": etag} if self.dialect.etag and etag else {}
+            resp = self._exchange(Request("PUT", path, json=body, headers=headers), what)
+            if isinstance(resp, RetryAfter):
+                return resp
+            if 200 <= resp.status < 300:
+                return Done(target_id, resp.headers.get("etag"), status=resp.status)
+            if resp.status != 412:
+                return self._fail(resp, what)
+        return RetryAfter(0.0, f"{what}: changed at the target twice while writing (412)", 412)
+
+    def disable(self, kind: ObjectKind, target_id: str) -> Result:
+        if kind is ObjectKind.GROUP:  # SCIM groups have no `active`
+            return Done(target_id)
+        return self.update(kind, target_id, {"active": False})
+
+    def restore(self, kind: ObjectKind, target_id: str) -> Result:
+        if kind is ObjectKind.GROUP:
+            return Done(target_id)
+        return self.update(kind, target_id, {"active": True})
+
+    def delete(self, kind: ObjectKind, target_id: str) -> Result:
+        what = f"delete {kind} {target_id}"
+        resp = self._exchange(Request("DELETE", f"{self._endpoint(kind)}/{target_id}"), what)
+        if isinstance(resp, RetryAfter):
+            return resp
+        if 200 <= resp.status < 300:
+            return Done(target_id, status=resp.status)
+        return self._fail(resp, what)
+
+    # -- members ------------------------------------------------------------------------------
+
+    def add_members(self, group_id: str, members: Sequence[tuple[ObjectKind, str]]) -> Result:
+        return self._members("add", group_id, [m for _, m in members])
+
+    def remove_members(self, group_id: str, members: Sequence[tuple[ObjectKind, str]]) -> Result:
+        return self._members("remove", group_id, [m for _, m in members])
+
+    def _members(self, op: str, group_id: str, ids: list[str]) -> Result:
+        what = f"{op} members of group {group_id}"
+        if not ids:
+            return Done(group_id)
+        if not self.dialect.patch:
+            return Terminal(f"{what}: the target supports no PATCH; member deltas need it", 501)
+        size = min(self.config.member_chunk, self.dialect.member_chunk_max or self.config.member_chunk)
+        path = f"{self._endpoint(ObjectKind.GROUP)}/{group_id}"
+        etag = None
+        for chunk in prepare.chunks(ids, size):
+            for attempt in range(2):
+                resp = self._patch(path, prepare.member_operations(op, chunk, self.dialect), what)
+                if isinstance(resp, RetryAfter):
+                    return resp
+                if 200 <= resp.status < 300:
+                    etag = resp.headers.get("etag")
+                    break
+                if op == "remove" and resp.status == 400 and attempt == 0:
+                    other = "value-array" if self.dialect.member_removal == "path-filter" else "path-filter"
+                    self._probe("member-removal-refused", member_removal=other)
+                    continue
+                return self._fail(resp, what)
+            else:
+                return self._fail(resp, what)
+        return Done(group_id, etag, status=resp.status)
+
+    def close(self) -> None:
+        self._transport.close()
