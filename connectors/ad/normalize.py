@@ -62,7 +62,8 @@ class RawEntry:
     """An LDAP search entry as bytes: what the wire gave, before any interpretation."""
 
     dn: str
-    raw: Mapping[str, tuple[bytes, ...]] = field(converter=lambda m: {k: tuple(v) for k, v in m.items()})
+    # a value list of None (DirSync: the attribute was cleared) becomes ()
+    raw: Mapping[str, tuple[bytes, ...]] = field(converter=lambda m: {k: tuple(v or ()) for k, v in m.items()})
 
     @classmethod
     def from_ldap3(cls, item: Mapping) -> "RawEntry":
@@ -174,6 +175,11 @@ def from_ldap_entry(
     guid_raw = _single(entry.raw, "objectGUID")
     guid = guid_to_anchor(guid_raw) if guid_raw and len(guid_raw) == 16 else None
     try:
+        classes = decode_values("objectClass", _values(entry.raw, "objectClass"), binary)
+        categories = decode_values("objectCategory", _values(entry.raw, "objectCategory"), binary)
+        kind = _kind(classes, categories[0] if categories else None)
+        if kind is False:
+            return None  # not a user, group or contact: not ours, not an error
         if guid is None:
             raise _Bad("objectGUID", "missing or not 16 bytes")
         attrs: dict[str, tuple[str, ...]] = {}
@@ -204,10 +210,6 @@ def from_ldap_entry(
             except (ValueError, UnicodeDecodeError) as exc:
                 raise _Bad("member", str(exc)) from None
         deleted = (attrs.get("isdeleted") or ("FALSE",))[0].upper() == "TRUE"
-        category = (attrs.get("objectcategory") or (None,))[0]
-        kind = _kind(attrs.get("objectclass", ()), category)
-        if kind is False:
-            return None
         if kind is None and not (partial or deleted):
             raise _Bad("objectClass", "missing: cannot tell user, group or contact")
         if kind == ObjectKind.GROUP and members is None and not partial and not deleted:
@@ -234,6 +236,11 @@ def from_ldap_entry(
         )
     except _Bad as bad:
         return SourceObjectError(dn=dn, attribute=bad.attribute, message=str(bad), object_guid=guid)
+
+
+def _values(raw: Mapping[str, Sequence[bytes]], name: str) -> Sequence[bytes]:
+    low = name.lower()
+    return next((v for k, v in raw.items() if k.lower() == low), ())
 
 
 def _single(raw: Mapping[str, Sequence[bytes]], name: str) -> bytes | None:
