@@ -76,6 +76,7 @@ class _Ctx:
         self.base_dir = base_dir
         self.check_secrets = check_secrets
         self.problems: list[ConfigProblem] = []
+        self.kinds: list[str] | None = None  # installed connector kinds, listed on first use
 
     def add(self, key: str, message: str) -> None:
         self.problems.append(ConfigProblem(self.file, key, message))
@@ -182,11 +183,13 @@ def _check_common(ctx: _Ctx, v: dict, prefix: str, role: str) -> None:
 def _check_kind(ctx: _Ctx, kind: str, key: str, role: str) -> None:
     from hybridsync.connectors.base import available_kinds
 
-    try:
-        installed = sorted(available_kinds())
-    except Exception as exc:  # a broken third-party distribution's metadata
-        ctx.add(key, f"cannot list installed connector kinds: {type(exc).__name__}")
-        return
+    if ctx.kinds is None:  # listing entry points scans every distribution: once per load
+        try:
+            ctx.kinds = sorted(available_kinds())
+        except Exception as exc:  # a broken third-party distribution's metadata
+            ctx.add(key, f"cannot list installed connector kinds: {type(exc).__name__}")
+            return
+    installed = ctx.kinds
     if kind not in installed:
         ctx.add(key, f"unknown connector kind {kind!r}; installed: {', '.join(installed) or 'none'}")
     elif S.KNOWN_ROLES.get(kind, role) != role:
