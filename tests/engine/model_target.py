@@ -39,6 +39,8 @@ class ModelTarget:
         self.approved: set[str] = set()
         self._ids = itertools.count(1)
         self.calls: list[tuple[str, str]] = []  # (action kind, target id) the target saw
+        self.fail: set[str] = set()  # anchors whose next applied actions fail (escrow)
+        self.edges: set[tuple[str, str]] = set()  # (state, apply_ok|apply_failed) taken
 
     def add_foreign(self, kind: ObjectKind, attributes: Mapping[str, Any], external_id: str | None = None,
                     active: bool = True) -> str:
@@ -65,6 +67,9 @@ class ModelTarget:
     def apply(self, p: Plan, clock: datetime) -> None:
         for act in p.for_target(self.config.name):
             old = self.states.get(act.anchor)
+            if act.anchor in self.fail and act.kind not in (A.NOOP, A.HOLD, A.REPORT):
+                self._failed(act, old, clock)
+                continue
             tid = act.target_id or (old.target_id if old is not None else None)
             kind = act.kind
             if kind == A.CREATE:
@@ -97,6 +102,8 @@ class ModelTarget:
                     self.objects[tid]["members"] -= ids
                 self.calls.append((str(kind), tid))
             new_state = lc.outcome(act.to_state, kind, "ok")
+            if kind not in (A.NOOP, A.HOLD, A.REPORT):
+                self.edges.add((act.to_state, "apply_ok"))
             if old is None:
                 if kind in (A.NOOP,) and act.to_state == "out_of_scope":
                     continue  # the engine need not remember objects never provisioned
@@ -125,6 +132,15 @@ class ModelTarget:
             if act.anchor in self.approved and new_state != "held":
                 self.approved.discard(act.anchor)
             self.states[act.anchor] = evolve(old, **changes)
+
+    def _failed(self, act, old: TargetState | None, clock: datetime) -> None:
+        self.edges.add((act.to_state, "apply_failed"))
+        if old is None:
+            old = TargetState(anchor=act.anchor, target=self.config.name, kind=act.object_kind, state="new")
+        count = old.retry_count
+        self.states[act.anchor] = evolve(
+            old, state=lc.outcome(act.to_state, act.kind, "failed"), retry_count=count + 1, since=clock,
+            next_retry_at=clock + timedelta(seconds=lc.next_retry_delay(count)), last_error="model failure")
 
     # what the target holds, keyed by externalId, in the projection's own terms
     def snapshot(self) -> dict[str, dict[str, Any]]:
