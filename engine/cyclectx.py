@@ -297,6 +297,8 @@ class CycleContext:
     def _apply(self, action: Action, states: LazyMap, now: datetime, lookup_failed: bool) -> tuple[Outcome, int | None]:
         prev = states.get(action.anchor)
         intent_id = None
+        if action.target_id is None and prev is not None and prev.target_id and action.kind != A.CREATE:
+            action = attrs.evolve(action, target_id=prev.target_id)  # created earlier in this plan
         if action.kind not in APPLIED:
             outcome = unapplied_outcome(prev, action, now)
         elif action.target in self.paused:
