@@ -1,0 +1,118 @@
+"""A Hypothesis state machine driving a target connector and a perfect model side by side.
+
+After every step, what the service holds (read through the backdoor) equals the model. Run it
+from a test that has the kit's fixtures (zarr's ``testing/stateful.py`` pattern)::
+
+    def test_connector_matches_the_model(target, backdoor):
+        run_state_machine_as_test(lambda: TargetStateMachine(target, backdoor),
+                                  settings=settings(max_examples=20, stateful_step_count=15))
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import note
+from hypothesis import strategies as st
+from hypothesis.stateful import Bundle, RuleBasedStateMachine, consumes, invariant, multiple, rule
+
+from hybridsync.connectors.base import Done, Terminal
+from hybridsync.connectors.testing import strategies as hs
+from hybridsync.engine.values import ObjectKind
+
+K = ObjectKind
+TRACKED = ("userName", "displayName", "name.givenName", "title", 'emails[type eq "work"].value')
+
+
+class TargetStateMachine(RuleBasedStateMachine):
+    users = Bundle("users")
+    groups = Bundle("groups")
+
+    def __init__(self, target: Any, backdoor: Any):
+        super().__init__()
+        self.target = target
+        self.backdoor = backdoor
+        backdoor.reset()
+        self.model_users: dict[str, dict[str, Any]] = {}  # target id -> {externalId, attrs, active}
+        self.model_groups: dict[str, dict[str, Any]] = {}  # target id -> {externalId, name, members}
+
+    def _taken(self, user_name: str) -> bool:
+        return any(u["attrs"].get("userName") == user_name for u in self.model_users.values())
+
+    @rule(target=users, anchor=hs.anchors, local=hs.local_parts, name=hs.display_names)
+    def create_user(self, anchor, local, name):
+        attrs = {"userName": f"{local}@corp.example", "displayName": name, "active": True}
+        result = self.target.create(K.USER, anchor, attrs)
+        note(f"create {attrs} -> {result}")
+        if self._taken(attrs["userName"]) or any(u["externalId"] == anchor for u in self.model_users.values()):
+            assert isinstance(result, (Terminal, Done)), result
+            if isinstance(result, Terminal):
+                assert result.status == 409
+            return multiple()  # no new object
+        assert isinstance(result, Done), result
+        self.model_users[result.target_id] = {"externalId": anchor, "attrs": {k: v for k, v in attrs.items() if k != "active"},
+                                              "active": True}
+        return result.target_id
+
+    @rule(user=users, changes=hs.user_changes)
+    def update_user(self, user, changes):
+        if user not in self.model_users:
+            return
+        result = self.target.update(K.USER, user, changes)
+        assert isinstance(result, Done), result
+        for path, value in changes.items():
+            if value is None:
+                self.model_users[user]["attrs"].pop(path, None)
+            else:
+                self.model_users[user]["attrs"][path] = value
+
+    @rule(user=users, active=st.booleans())
+    def set_active(self, user, active):
+        if user not in self.model_users:
+            return
+        result = (self.target.restore if active else self.target.disable)(K.USER, user)
+        assert isinstance(result, Done), result
+        self.model_users[user]["active"] = active
+
+    @rule(user=consumes(users))
+    def delete_user(self, user):
+        if user not in self.model_users:
+            return
+        assert isinstance(self.target.delete(K.USER, user), Done)
+        del self.model_users[user]
+        gone = self.target.delete(K.USER, user)
+        assert isinstance(gone, Terminal) and gone.gone
+
+    @rule(target=groups, anchor=hs.anchors, name=hs.display_names)
+    def create_group(self, anchor, name):
+        result = self.target.create(K.GROUP, anchor, {"displayName": name})
+        assert isinstance(result, Done), result
+        self.model_groups[result.target_id] = {"externalId": anchor, "displayName": name, "members": set()}
+        return result.target_id
+
+    @rule(group=groups, user=users, add=st.booleans())
+    def change_member(self, group, user, add):
+        if user not in self.model_users or group not in self.model_groups:
+            return
+        call = self.target.add_members if add else self.target.remove_members
+        assert isinstance(call(group, [(K.USER, user)]), Done)
+        members = self.model_groups[group]["members"]
+        (members.add if add else members.discard)(user)
+
+    @invariant()
+    def service_equals_model(self):
+        held = {o.target_id: o for o in self.backdoor.objects(K.USER)}
+        assert set(held) == set(self.model_users), (set(held), set(self.model_users))
+        for tid, want in self.model_users.items():
+            got = held[tid]
+            assert got.external_id == want["externalId"]
+            assert got.active is want["active"], (tid, got.active, want["active"])
+            for path in TRACKED:
+                assert got.attributes.get(path) == want["attrs"].get(path), (tid, path)
+        groups = {o.target_id: o for o in self.backdoor.objects(K.GROUP)}
+        assert set(groups) == set(self.model_groups)
+        live = set(self.model_users)
+        for gid, want in self.model_groups.items():
+            assert groups[gid].external_id == want["externalId"]
+            assert groups[gid].attributes.get("displayName") == want["displayName"]
+            assert self.backdoor.members(gid) & live == want["members"] & live
