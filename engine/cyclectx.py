@@ -261,6 +261,10 @@ class CycleContext:
         used = plan.summary.get("threshold_used") if plan.summary else None
         if isinstance(used, Mapping):
             self.threshold_used.update(used)
+        for a in plan.actions:  # tripped once, the threshold holds every later page of this cycle too
+            if a.kind == A.HOLD and a.from_state != str(lifecycle.State.HELD):
+                self.threshold_used[a.target] = max(self.threshold_used.get(a.target, 0),
+                                                    self.config.safety.delete_threshold + 1)
         self.planned_anchors_since_followup.update(o.anchor for o in objects)
         if self.dry_run:
             self.planned.extend(plan.actions)
