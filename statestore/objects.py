@@ -67,9 +67,8 @@ class ObjectsMixin:
 
     def _objects_from_rows(self, rows: list) -> list[ObjectState]:
         groups: dict[str, list[str]] = {}
-        for row in rows:
-            if row["kind"] == ObjectKind.GROUP:
-                groups.setdefault(row["source"], []).append(row["anchor"])
+        for row in rows:  # members of any kind are kept (the value allows them)
+            groups.setdefault(row["source"], []).append(row["anchor"])
         members: dict[tuple[str, str], set[str]] = {}
         for source, anchors in groups.items():
             for group, mset in self._object_members(source, anchors).items():

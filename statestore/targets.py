@@ -7,7 +7,6 @@ from datetime import datetime
 
 from hybridsync.engine.values import (
     Cursor,
-    ObjectKind,
     Refresh,
     TargetState,
     UsnWatermark,
@@ -51,9 +50,8 @@ class TargetsMixin:
 
     def _targets_from_rows(self, rows: list) -> list[TargetState]:
         groups: dict[str, list[str]] = {}
-        for row in rows:
-            if row["kind"] == ObjectKind.GROUP:
-                groups.setdefault(row["target"], []).append(row["anchor"])
+        for row in rows:  # members of any kind are kept (the value allows them)
+            groups.setdefault(row["target"], []).append(row["anchor"])
         members: dict[tuple[str, str], set[str]] = {}
         for target, anchors in groups.items():
             for group, mset in self._target_members(target, anchors).items():
