@@ -154,15 +154,16 @@ class _Call:
     name: str  # canonical spelling
     args: tuple[Any, ...]
     site: int  # position among the calls of the expression (distinct seeds per Guid() call)
+    impl: Callable[..., Any] = field(eq=False, repr=False)
+    lazy: bool = field(default=False, eq=False, repr=False)
 
     def eval(self, ctx: EvalContext) -> Any:
-        spec = FUNCTIONS[self.name.lower()]
-        inv = Invocation(ctx=ctx, name=self.name, site=self.site)
-        if spec.lazy:
+        inv = Invocation(ctx, self.name, self.site)
+        if self.lazy:
             thunks = [(lambda a=a: _plain(a.eval(ctx)) if a is not None else MISSING) for a in self.args]
-            return spec.impl(inv, *thunks)
+            return self.impl(inv, *thunks)
         values = [_plain(a.eval(ctx)) if a is not None else MISSING for a in self.args]
-        return spec.impl(inv, *values)
+        return self.impl(inv, *values)
 
     def refs(self) -> frozenset[str]:
         out: frozenset[str] = frozenset()
@@ -194,6 +195,10 @@ class Expr:
     def references(self) -> frozenset[str]:
         """Source attribute names (lowercased) the expression reads."""
         return self.root.refs()
+
+    def bare_attribute(self) -> str | None:
+        """The lowercased name if the whole expression is one ``[attribute]``, else None."""
+        return self.root.name if isinstance(self.root, _Attr) else None
 
     def __str__(self) -> str:
         return self.text
@@ -268,7 +273,7 @@ class _Builder:
         for i in spec.required:
             if i < len(args) and args[i] is None:
                 raise ExpressionError(f"{spec.name}: argument {i + 1} may not be omitted", col, line)
-        return _Call(spec.name, tuple(args), site)
+        return _Call(spec.name, tuple(args), site, spec.impl, spec.lazy)
 
 
 def parse(text: str) -> Expr:

@@ -51,11 +51,15 @@ class EvalFailure(Exception):
     """Raised by a function; ``Expr.evaluate`` turns it into a ``MappingError``."""
 
 
-@frozen
 class Invocation:
-    ctx: Any  # expressions.EvalContext
-    name: str
-    site: int
+    """One evaluation of one call (a plain slotted class: created for every call evaluated)."""
+
+    __slots__ = ("ctx", "name", "site")
+
+    def __init__(self, ctx: Any, name: str, site: int):
+        self.ctx = ctx  # expressions.EvalContext
+        self.name = name
+        self.site = site
 
     def fail(self, message: str) -> EvalFailure:
         return EvalFailure(f"{self.name}: {message}")

@@ -102,12 +102,24 @@ class Projection:
         return not self.errors
 
 
+_PLAIN, _BOOL, _REF = 0, 1, 2
+
+
 @frozen
 class Rule:
     """One mapping rule: target attribute ``path`` <- ``expr``."""
 
     path: str
     expr: Expr
+    # precomputed at construction: how the value is shaped, and the attribute name of a bare
+    # ``[attr]`` expression (evaluated without building an EvalContext: most rules are bare)
+    shape: int = field(init=False, eq=False, repr=False)
+    bare: str | None = field(init=False, eq=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        shape = _REF if is_reference_path(self.path) else _BOOL if is_boolean_path(self.path) else _PLAIN
+        object.__setattr__(self, "shape", shape)
+        object.__setattr__(self, "bare", self.expr.bare_attribute())
 
     @property
     def reason(self) -> str:
@@ -143,17 +155,31 @@ class TargetMapping:
             return Projection({}, (MappingError(ref, "", "", "object has no kind"),))
         values: dict[str, Any] = {}
         errors: list[MappingError] = []
+        attributes = obj.attributes
         for rule in self.rules.get(str(obj.kind), ()):
-            ectx = EvalContext(
-                source=obj,
-                clock=ctx.clock,
-                seed=ctx.seed,
-                attribute=rule.path,
-                is_unique=lambda value, p=rule.path: ctx.is_unique(p, value),
-            )
+            if rule.bare is not None:
+                vals = attributes.get(rule.bare)
+                if not vals:
+                    raw: Any = None
+                elif len(vals) == 1:
+                    raw = vals[0]
+                    if rule.shape == _PLAIN:
+                        values[rule.path] = raw
+                        continue
+                else:
+                    raw = list(vals)
+            else:
+                raw = _NOT_YET
             try:
-                raw = rule.expr.evaluate(ectx)
-                present, value = _shape(rule.path, raw, ctx)
+                if raw is _NOT_YET:
+                    raw = rule.expr.evaluate(EvalContext(
+                        source=obj,
+                        clock=ctx.clock,
+                        seed=ctx.seed,
+                        attribute=rule.path,
+                        is_unique=lambda value, p=rule.path: ctx.is_unique(p, value),
+                    ))
+                present, value = _shape(rule, raw, ctx)
             except MappingError as exc:
                 errors.append(exc)
                 continue
@@ -171,20 +197,23 @@ class _ShapeError(Exception):
     pass
 
 
-def _shape(path: str, raw: Any, ctx: ProjectionContext) -> tuple[bool, Any]:
+_NOT_YET = object()
+
+
+def _shape(rule: Rule, raw: Any, ctx: ProjectionContext) -> tuple[bool, Any]:
     """(present, value) for the target: absent paths, booleans, references, plain values."""
     if raw is IGNORE:
         return False, None
     if raw is None:
         return True, None
-    if is_reference_path(path):
+    if rule.shape == _REF:
         dn = as_str(raw)
         if dn is None or dn == "":
             return True, None
         target_id = ctx.resolve_reference(dn)
         return (target_id is not None), target_id
-    if is_boolean_path(path):
-        return True, _to_bool(path, raw)
+    if rule.shape == _BOOL:
+        return True, _to_bool(rule.path, raw)
     return True, _plain_value(raw)
 
 
