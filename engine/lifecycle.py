@@ -36,7 +36,7 @@ grace_expired             soft_deleted                                deleted   
 superseded                soft_deleted, disabled, held                deleted          noop
 apply_ok                  pending_create                              provisioned      -
 apply_failed              pending_create, provisioned, disabled,      escrow           -
-                          soft_deleted, deleted, escrow
+                          soft_deleted, deleted
 ========================  ==========================================  ===============  ==========
 
 Rules around the table (each is a reason in the plan):
@@ -130,7 +130,7 @@ TABLE: tuple[tuple[Trigger, tuple[State, ...], State, ActionKind | None], ...] =
     (T.GRACE_EXPIRED, (S.SOFT_DELETED,), S.DELETED, A.DELETE),
     (T.SUPERSEDED, (S.SOFT_DELETED, S.DISABLED, S.HELD), S.DELETED, A.NOOP),
     (T.APPLY_OK, (S.PENDING_CREATE,), S.PROVISIONED, None),
-    (T.APPLY_FAILED, (S.PENDING_CREATE, S.PROVISIONED, S.DISABLED, S.SOFT_DELETED, S.DELETED, S.ESCROW),
+    (T.APPLY_FAILED, (S.PENDING_CREATE, S.PROVISIONED, S.DISABLED, S.SOFT_DELETED, S.DELETED),
      S.ESCROW, None),
 )
 
@@ -245,3 +245,67 @@ def grace_expired(ts: TargetState, clock: datetime, soft_delete_days: float) -> 
 
 def all_edges() -> Iterable[Edge]:
     return EDGES.values()
+
+
+# --------------------------------------------------------------------------------------------
+# The same table as a `transitions` machine, and as a diagram
+# --------------------------------------------------------------------------------------------
+
+
+def machine_transitions() -> list[dict[str, object]]:
+    """``TABLE`` (plus the declared no-ops as internal transitions) in ``transitions`` form."""
+    out: list[dict[str, object]] = [
+        {"trigger": str(trigger), "source": [str(s) for s in sources], "dest": str(dest)}
+        for trigger, sources, dest, _action in TABLE
+    ]
+    for state, trigger in sorted(IGNORED):
+        out.append({"trigger": str(trigger), "source": str(state), "dest": None})
+    return out
+
+
+class Pair:
+    """A minimal model for a ``transitions`` machine: one (object, target) pair's state name."""
+
+    def __init__(self, state: str):
+        self.state = state
+
+
+def build_machine(model: object | None = None, initial: str = "new"):  # -> transitions.Machine
+    """A ``transitions.Machine`` for ``TABLE`` (``auto_transitions=False``), rebuilt from a
+    persisted state name. Pass ``model=None`` for a shared machine and ``add_model`` later."""
+    from transitions import Machine
+
+    return Machine(model=model, states=[str(s) for s in State], transitions=machine_transitions(),
+                   initial=initial, auto_transitions=False, send_event=False)
+
+
+def mermaid() -> str:
+    """The Mermaid state diagram of ``TABLE``."""
+    lines = ["stateDiagram-v2", "    [*] --> new"]
+    for trigger, sources, dest, action in TABLE:
+        label = str(trigger) if action is None else f"{trigger} / {action}"
+        for source in sources:
+            lines.append(f"    {source} --> {dest}: {label}")
+    return "\n".join(lines) + "\n"
+
+
+def render_doc() -> str:
+    """The whole of ``docs/lifecycle.md`` (generated: ``python -m hybridsync.engine.lifecycle``)."""
+    rows = ["| trigger | from | to | action |", "|---|---|---|---|"]
+    for trigger, sources, dest, action in TABLE:
+        rows.append(f"| `{trigger}` | {', '.join(f'`{s}`' for s in sources)} | `{dest}` | {action or '-'} |")
+    ignored = sorted(f"`{s}` + `{t}`" for s, t in IGNORED)
+    return (
+        "# Lifecycle of an (object, target) pair\n\n"
+        "<!-- generated from engine/lifecycle.py TABLE by `python -m hybridsync.engine.lifecycle`; "
+        "do not edit (tests/engine/test_lifecycle.py fails when stale) -->\n\n"
+        + (__doc__ or "").split("Rules around the table", 1)[1].split("\n", 1)[1].strip() + "\n\n"
+        "```mermaid\n" + mermaid() + "```\n\n" + "\n".join(rows) + "\n\n"
+        "Declared no-ops (state unchanged): " + ", ".join(ignored) + ".\n"
+    )
+
+
+if __name__ == "__main__":  # pragma: no cover - regenerates the docs
+    import sys
+
+    sys.stdout.write(render_doc())

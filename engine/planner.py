@@ -176,7 +176,10 @@ class Plan:
     ``TargetInput.threshold_used``).
     After an ``ok`` outcome the engine stores ``applied_projection(old, action)`` as
     ``TargetState.projection``, ownership CREATED for CREATE and ADOPTED for ADOPT, and adds/removes
-    ``action.members`` to/from ``members_sent``.
+    ``action.members`` to/from ``members_sent``. An action whose ``to_state`` is ``deleted`` (a
+    DELETE, or a NOOP when a re-created object took the target object over) releases the target
+    id: store ``target_id=None`` and empty ``members_sent``. ADD/REMOVE_MEMBERS of a group created
+    in the same plan carry ``target_id=None``: use the id the CREATE just stored.
     """
 
     actions: tuple[Action, ...] = ()

@@ -11,7 +11,7 @@ from typing import Any
 
 from hybridsync.engine import lifecycle as lc
 from hybridsync.engine.lifecycle import State, Trigger
-from hybridsync.engine.match import ADOPT, CREATE, RECREATE, MatchResult, TargetIndex, resolve_conflicts
+from hybridsync.engine.match import ADOPT, CREATE, DISPUTED, RECREATE, MatchResult, TargetIndex, resolve_conflicts
 from hybridsync.engine.planner_members import desired_members
 from hybridsync.engine.scope import ScopeDecision, normalize_dn
 from hybridsync.engine.values import Action, ActionKind, ObjectKind, Ownership, Reason, SourceObject, TargetState
@@ -66,6 +66,7 @@ class TargetPlanner:
         self.planned: dict[str, State] = {}
         self.projections: dict[str, Mapping[str, Any]] = {}
         self.threshold_used = t.threshold_used
+        self.superseded: set[str] = set()  # predecessors whose target object a recreate takes over
         read = inp.read
         self.gate: str | None = None
         if read.mode == "full" and read.final:
@@ -193,6 +194,14 @@ class TargetPlanner:
                 matches[obj.anchor] = index.find(obj.anchor, obj.kind, values,
                                                  restore_recreated=inp.safety.restore_recreated)
         matches = resolve_conflicts(matches)
+        present_anchors = {obj.anchor for obj, *_ in projected}
+        for anchor, res in sorted(matches.items()):
+            if res.predecessor is not None and res.predecessor.anchor in present_anchors:
+                matches[anchor] = MatchResult(DISPUTED, res.reasons + (Reason(
+                    "match.disputed", f"predecessor {res.predecessor.anchor} is itself back in scope"),),
+                    res.target, others=(res.predecessor.anchor,))
+            elif res.predecessor is not None:
+                self.superseded.add(res.predecessor.anchor)
         for obj, ts, decision, eff, values in projected:
             disabled = obj.kind == ObjectKind.USER and obj.disabled
             reasons = [decision.reason()]
@@ -238,6 +247,8 @@ class TargetPlanner:
         safety = self.inp.safety
         candidates = []
         for anchor, kind, dn, ts, trigger, why in gone:
+            if anchor in self.superseded:
+                continue
             eff = lc.effective_state(ts)
             reasons = [why]
             if eff in UNOWNED:

@@ -39,6 +39,7 @@ class ModelTarget:
         self.approved: set[str] = set()
         self._ids = itertools.count(1)
         self.calls: list[tuple[str, str]] = []  # (action kind, target id) the target saw
+        self.keep_out_of_scope = False  # record new -> out_of_scope states too
         self.fail: set[str] = set()  # anchors whose next applied actions fail (escrow)
         self.edges: set[tuple[str, str]] = set()  # (state, apply_ok|apply_failed) taken
 
@@ -105,7 +106,7 @@ class ModelTarget:
             if kind not in (A.NOOP, A.HOLD, A.REPORT):
                 self.edges.add((act.to_state, "apply_ok"))
             if old is None:
-                if kind in (A.NOOP,) and act.to_state == "out_of_scope":
+                if kind in (A.NOOP,) and act.to_state == "out_of_scope" and not self.keep_out_of_scope:
                     continue  # the engine need not remember objects never provisioned
                 old = TargetState(anchor=act.anchor, target=self.config.name, kind=act.object_kind,
                                   state="new", since=clock)
@@ -121,7 +122,7 @@ class ModelTarget:
                 changes["members_sent"] = old.members_sent | frozenset(act.members)
             if kind == A.REMOVE_MEMBERS:
                 changes["members_sent"] = old.members_sent - frozenset(act.members)
-            if kind == A.DELETE:
+            if new_state == "deleted":  # DELETE, or superseded by a recreate: the target id is released
                 changes["target_id"] = None
                 changes["members_sent"] = frozenset()
             if kind == A.ADOPT:
