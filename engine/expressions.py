@@ -37,6 +37,7 @@ from attrs import field, frozen
 
 from hybridsync.engine.errors import ObjectError
 from hybridsync.engine.functions import (
+    DYNAMIC,
     FUNCTIONS,
     IGNORE,
     MISSING,
@@ -212,7 +213,7 @@ class Expr:
 @lru_cache(maxsize=1)
 def _parser() -> lark.Lark:
     grammar = (Path(__file__).with_name("expressions.lark")).read_text(encoding="utf-8")
-    return lark.Lark(grammar, parser="lalr", maybe_placeholders=False)
+    return lark.Lark(grammar, parser="lalr", maybe_placeholders=False, propagate_positions=True)
 
 
 class _Builder:
@@ -273,6 +274,15 @@ class _Builder:
         for i in spec.required:
             if i < len(args) and args[i] is None:
                 raise ExpressionError(f"{spec.name}: argument {i + 1} may not be omitted", col, line)
+        if spec.check is not None:
+            literals = [MISSING if a is None else a.value if isinstance(a, _Literal) else DYNAMIC for a in args]
+            if problem := spec.check(literals):
+                if isinstance(problem, tuple):  # (argument index, message): point at the argument
+                    index, problem = problem
+                    meta = args_tree.children[index].meta
+                    if not meta.empty:
+                        col, line = meta.column, meta.line
+                raise ExpressionError(f"{spec.name}: {problem}", col, line)
         return _Call(spec.name, tuple(args), site, spec.impl, spec.lazy)
 
 

@@ -29,7 +29,7 @@ from typing import Any
 
 from attrs import frozen
 
-__all__ = ["FUNCTIONS", "IGNORE", "MISSING", "EvalFailure", "FunctionSpec", "Invocation"]
+__all__ = ["DYNAMIC", "FUNCTIONS", "IGNORE", "MISSING", "EvalFailure", "FunctionSpec", "Invocation"]
 
 
 class _Sentinel:
@@ -44,6 +44,7 @@ class _Sentinel:
 
 
 MISSING = _Sentinel("MISSING")  # an omitted argument: Replace([x], , "re", , "", , )
+DYNAMIC = _Sentinel("DYNAMIC")  # parse-time checks: an argument that is not a literal
 IGNORE = _Sentinel("IGNORE")  # IgnoreFlowIfNullOrEmpty: leave the target attribute alone
 
 
@@ -86,6 +87,10 @@ class FunctionSpec:
     top_level_only: bool = False
     pairs_after: int | None = None  # Switch: after this many arguments, key/value pairs
     required: tuple[int, ...] = ()  # argument positions that may not be omitted
+    # parse-time check of literal arguments (each a literal value, MISSING or DYNAMIC):
+    # returns a problem -- text, or (argument index, text) to point at the argument -- or None,
+    # so a bad regex or interval is a config error rather than a per-object one
+    check: Callable[[list[Any]], str | tuple[int, str] | None] | None = None
 
     def arity_problem(self, n: int) -> str | None:
         if self.max_args is not None and self.min_args == self.max_args and n != self.min_args:
@@ -111,6 +116,7 @@ def register(
     top_level_only: bool = False,
     pairs_after: int | None = None,
     required: tuple[int, ...] | None = None,
+    check: Callable[[list[Any]], str | tuple[int, str] | None] | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register ``impl(inv, *args)`` under Entra's ``name`` (looked up case-insensitively)."""
     maxa = min_args if max_args == -1 else max_args
@@ -118,7 +124,7 @@ def register(
     def deco(fn: Callable[..., Any]) -> Callable[..., Any]:
         req = tuple(range(min_args)) if required is None else required
         FUNCTIONS[name.lower()] = FunctionSpec(
-            name, fn, min_args, maxa, lazy, top_level_only, pairs_after, req
+            name, fn, min_args, maxa, lazy, top_level_only, pairs_after, req, check
         )
         return fn
 

@@ -131,6 +131,22 @@ def num_from_date(inv: Invocation, v: Any) -> int | None:
 _INTERVALS = ("yyyy", "q", "m", "y", "d", "w", "ww", "h", "n", "s")
 
 
+def _check_interval(args: list[Any]) -> tuple[int, str] | None:
+    if isinstance(args[0], str) and args[0].strip().lower() not in _INTERVALS:
+        return 0, f"interval must be one of {', '.join(_INTERVALS)}; got {args[0]!r}"
+    return None
+
+
+def _check_formats(args: list[Any]) -> tuple[int, str] | None:
+    for index, what, fmt in ((2, "inputFormat", args[2]), (3, "outputFormat", args[3])):
+        if isinstance(fmt, str):
+            try:
+                tokenize(fmt)
+            except ValueError as exc:
+                return index, f"{what} {fmt!r}: {exc}"
+    return None
+
+
 def _interval(inv: Invocation, v: Any) -> str:
     name = (as_str(v) or "").strip().lower()
     if name not in _INTERVALS:
@@ -145,7 +161,7 @@ def add_months(dt: datetime, months: int) -> datetime:
     return dt.replace(year=year, month=month + 1, day=day)
 
 
-@register("DateAdd", 3)
+@register("DateAdd", 3, check=_check_interval)
 def date_add(inv: Invocation, interval: Any, value: Any, date: Any) -> datetime | None:
     unit = _interval(inv, interval)
     n = as_int(inv, value, "value")
@@ -163,7 +179,7 @@ def date_add(inv: Invocation, interval: Any, value: Any, date: Any) -> datetime 
         raise inv.fail("result is out of the representable date range") from None
 
 
-@register("DateDiff", 3)
+@register("DateDiff", 3, check=_check_interval)
 def date_diff(inv: Invocation, interval: Any, date1: Any, date2: Any) -> int | None:
     """date2 - date1 in whole ``interval`` boundaries crossed (VBA DateDiff)."""
     unit = _interval(inv, interval)
@@ -341,7 +357,7 @@ def parse_dotnet(text: str, fmt: str) -> datetime:
     return dt
 
 
-@register("FormatDateTime", 4, required=(0, 2, 3))
+@register("FormatDateTime", 4, required=(0, 2, 3), check=_check_formats)
 def format_date_time(inv: Invocation, source: Any, styles: Any, input_format: Any, output_format: Any) -> str | None:
     value = first(source)
     if value is None:

@@ -88,7 +88,14 @@ def convert_to_utf8_hex(inv: Invocation, v: Any) -> str | None:
     return None if text is None else text.encode("utf-8").hex().upper()
 
 
-@register("InStr", 2, 4, required=(0, 1))
+def _check_instr(args: list[Any]) -> tuple[int, str] | None:
+    mode = args[3] if len(args) > 3 else MISSING
+    if isinstance(mode, str) and mode.lower() not in ("vbbinarycompare", "vbtextcompare"):
+        return 3, f"compareType must be vbBinaryCompare or vbTextCompare, got {mode!r}"
+    return None
+
+
+@register("InStr", 2, 4, required=(0, 1), check=_check_instr)
 def instr(inv: Invocation, value1: Any, value2: Any, start: Any = MISSING, compare: Any = MISSING) -> int | None:
     hay, needle = as_str(value1), as_str(value2)
     if hay is None or needle is None:
@@ -204,14 +211,38 @@ _NET_GROUP = re.compile(r"\(\?<(?![=!])([A-Za-z_][A-Za-z0-9_]*)>|\(\?'([A-Za-z_]
 _NET_BACKREF = re.compile(r"\\k<([A-Za-z_][A-Za-z0-9_]*)>")
 
 
-def dotnet_regex(inv: Invocation, pattern: str) -> re.Pattern[str]:
+def compile_dotnet(pattern: str) -> re.Pattern[str]:
     """Compile a .NET regex: named groups ``(?<n>..)``/``(?'n'..)`` and ``\\k<n>`` translated."""
     py = _NET_GROUP.sub(lambda m: f"(?P<{m.group(1) or m.group(2)}>", pattern)
-    py = _NET_BACKREF.sub(r"(?P=\1)", py)
+    return re.compile(_NET_BACKREF.sub(r"(?P=\1)", py))
+
+
+def dotnet_regex(inv: Invocation, pattern: str) -> re.Pattern[str]:
     try:
-        return re.compile(py)
+        return compile_dotnet(pattern)
     except re.error as exc:
         raise inv.fail(f"invalid regexPattern {pattern!r}: {exc}") from None
+
+
+def _check_replace(args: list[Any]) -> str | tuple[int, str] | None:
+    """Parse-time: the argument combination is one of Entra's forms; literal regexes compile."""
+    _src, old, pattern, group, value, attribute, template = args
+    if pattern is not MISSING:
+        if isinstance(pattern, str):
+            try:
+                rx = compile_dotnet(pattern)
+            except re.error as exc:
+                return 2, f"invalid regexPattern {pattern!r}: {exc}"
+            if isinstance(group, str) and group and group not in rx.groupindex:
+                return 3, f"regexGroupName {group!r} is not a group of the pattern"
+        if value is MISSING and (group is MISSING or attribute is MISSING):
+            return "the regex form needs replacementValue (or regexGroupName with replacementAttributeName)"
+        return None
+    if old is not MISSING:
+        if value is MISSING and template is MISSING:
+            return "oldValue needs replacementValue or template"
+        return None
+    return "needs oldValue or regexPattern"
 
 
 def _expand(match: re.Match[str], template: str) -> str:
@@ -235,7 +266,7 @@ def _expand(match: re.Match[str], template: str) -> str:
     return re.sub(r"\$\$|\$&|\$\{([A-Za-z0-9_]+)\}|\$([0-9]+)", repl, template)
 
 
-@register("Replace", 7, required=(0,))
+@register("Replace", 7, required=(0,), check=_check_replace)
 def replace(
     inv: Invocation,
     source: Any,

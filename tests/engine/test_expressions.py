@@ -90,6 +90,16 @@ def test_a_bare_literal_or_attribute_is_a_whole_expression():
         ("   ", 1, "empty expression"),
         ('Join(" ", [a]) [b]', 16, "unexpected"),
         ("[a] = = [b]", 7, "unexpected '='"),
+        # literal arguments are checked at load time too
+        ('Join(",", Replace([x], , "(unclosed", , "", , ))', 26, "invalid regexPattern '(unclosed'"),
+        ('Replace([x], , , , "", , )', 1, "needs oldValue or regexPattern"),
+        ('Replace([x], "a", , , , , )', 1, "oldValue needs replacementValue or template"),
+        ('Replace([x], , "(?<a>x)", "b", "", , )', 27, "regexGroupName 'b' is not a group"),
+        ('Replace([x], , "x", , , , )', 1, "the regex form needs replacementValue"),
+        ('DateAdd("fortnight", 1, Now())', 9, "interval must be one of"),
+        ('DateDiff("d", Now(), Now()) + 1', 29, "unexpected character '+'"),
+        ('FormatDateTime([d], , "yyyy", "\'x")', 31, "outputFormat"),
+        ('InStr("a", "b", 1, "vbFoo")', 20, "compareType must be"),
     ],
 )
 def test_broken_expressions_are_rejected_with_the_column(text, column, fragment):
