@@ -84,7 +84,7 @@ def parse_dn(dn: str) -> ParsedDn:
     Attribute types are lowercased; values are unescaped, surrounding unescaped spaces removed
     and casefolded; multi-valued RDNs (``+``) are sorted. ``#hex`` values are kept as lowercase.
     """
-    text = _strip_extended(dn.strip())
+    text = _strip_unescaped(_strip_extended(dn.lstrip()))
     if not text:
         return ()
     rdns: list[Rdn] = []
