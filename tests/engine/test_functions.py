@@ -11,6 +11,8 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from hybridsync.engine.expressions import EvalContext, MappingError, parse
 from hybridsync.engine.functions import IGNORE
@@ -300,3 +302,26 @@ def test_multi_valued_attributes_feed_single_valued_functions_their_first_value(
     attrs = {"otherMailbox": ["First@X", "second@x"]}
     assert evaluate("ToLower([otherMailbox])", attrs) == "first@x"
     assert evaluate("[otherMailbox]", attrs) == ["First@X", "second@x"]
+
+_filetimes = st.integers(min_value=1, max_value=2650467743999999999)  # 1601 .. 9999
+
+
+@given(_filetimes)
+def test_num_from_date_inverts_date_from_num_to_the_microsecond(n):
+    assert evaluate(f"NumFromDate(DateFromNum({n}))") == n - n % 10
+
+
+@given(st.datetimes(min_value=datetime(1900, 1, 1), max_value=datetime(2200, 12, 31)))
+def test_format_date_time_parses_what_it_prints(dt):
+    iso = dt.strftime("%Y-%m-%dT%H:%M:%S.%f")
+    text = evaluate(f'FormatDateTime("{iso}", , "yyyy-MM-ddTHH:mm:ss.ffffff", "dd/MM/yyyy HH:mm:ss.fffffff")')
+    back = evaluate(f'FormatDateTime("{text}", , "dd/MM/yyyy HH:mm:ss.fffffff", "yyyy-MM-ddTHH:mm:ss.ffffff")')
+    assert back == iso
+
+
+@given(st.datetimes(min_value=datetime(1900, 1, 1), max_value=datetime(2200, 12, 31)),
+       st.integers(min_value=-5000, max_value=5000), st.sampled_from(["d", "h", "n", "s", "ww", "m", "yyyy"]))
+def test_date_diff_measures_what_date_add_added(dt, n, unit):
+    start = dt.replace(tzinfo=timezone.utc, microsecond=0, day=min(dt.day, 28))
+    expr = f'DateDiff("{unit}", CDate("{start.isoformat()}"), DateAdd("{unit}", {n}, CDate("{start.isoformat()}")))'
+    assert evaluate(expr) == n

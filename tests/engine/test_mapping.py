@@ -226,3 +226,22 @@ def test_projection_is_deterministic_and_active_matches_the_disabled_flag(given_
     assert a.values["active"] is (not user.disabled)
     assert a.values["name.givenName"] == given_name
     assert (a.values[EMAIL] is None) is (not with_mail)
+
+
+_values = st.lists(st.text(max_size=12), max_size=4)
+
+
+@given(_values)
+def test_the_bare_attribute_fast_path_agrees_with_full_evaluation(values):
+    m = compile_mapping(TargetConfig(name="t", mapping={"user": {
+        "title": "[extensionAttribute1]", "nickName": "Coalesce([extensionAttribute1])",
+        "active": "[extensionAttribute2]", "x.primary": "CStr([extensionAttribute2])"}}))
+    user = ad_user(extensionAttribute1=values, extensionAttribute2="True")
+    p = m.project(user, CTX)
+    assert p.values["title"] == p.values["nickName"]
+    assert p.values["active"] is p.values["x.primary"] is True
+
+
+def test_a_user_without_user_account_control_is_active_as_not_of_null_is_true():
+    # doc, "Not": "If source value is True, returns False. Otherwise, returns True."
+    assert DEFAULT.project(ad_user(userAccountControl=None), CTX).values["active"] is True
