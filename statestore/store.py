@@ -18,8 +18,9 @@ The public API is split by subject for size; every method is on ``Store``:
   ``pending_intents``, ``hold``, ``held``, ``approve_held``, ``approved_actions``, ``release``,
   ``quarantine``, ``quarantined``, ``clear_quarantine``
 - here -- ``open``, ``path``, ``close``, ``atomic``, ``begin_cycle``, ``end_cycle``,
-  ``last_cycles``, ``put_target_profile``, ``target_profile``, ``meta_get``, ``meta_set``,
-  ``dump``, ``load``, ``format_version``
+  ``last_cycles``, ``put_target_profile``, ``target_profile``, ``target_profiles``,
+  ``meta_get``, ``meta_set``, ``meta_items``, ``set_source_fact``, ``source_facts``,
+  ``is_empty``, ``dump``, ``load``, ``format_version``
 
 Every write outside ``atomic()`` commits on its own; multi-row writes are atomic by
 themselves. Times are aware UTC datetimes (naive ones are taken as UTC). Records come back as
@@ -225,6 +226,15 @@ class Store(ObjectsMixin, TargetsMixin, LogMixin):
             "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
             [key, json.dumps(value)],
         )
+
+    def set_source_fact(self, source: str, fact: str, value: Any) -> None:
+        """A fact about a source that ``status`` shows (meta key ``source.<name>.<fact>``), e.g.
+        ``privilege`` ("replicating" / "least-privilege"), ``delta_mode``, ``tombstones``."""
+        self.meta_set(f"source.{source}.{fact}", value)
+
+    def source_facts(self, source: str) -> dict[str, Any]:
+        prefix = f"source.{source}."
+        return {k[len(prefix):]: v for k, v in self.meta_items().items() if k.startswith(prefix)}
 
     def meta_items(self) -> dict[str, Any]:
         return {k: json.loads(v) for k, v in self._conn.execute("SELECT key, value FROM meta")}
