@@ -67,6 +67,9 @@ class ExpressionError(ValueError):
         where = f"column {column}" if line == 1 else f"line {line} column {column}"
         super().__init__(f"{message} (at {where})")
 
+    def __reduce__(self):  # picklable despite the custom signature
+        return (type(self), (self.message, self.column, self.line))
+
 
 class MappingError(ObjectError):
     """Evaluating one mapping for one object failed; the object is not provisioned this cycle."""

@@ -238,9 +238,15 @@ def _number(v: Any) -> float | None:
         return None
 
 
+def _is_num(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
 def compare(op: str, left: Any, right: Any) -> bool | None:
-    """``=``, ``<>``, ``<``, ``<=``, ``>``, ``>=``: numbers numerically, dates as dates, else text
-    (case-sensitive, ordinal). A null side makes the comparison null."""
+    """``=``, ``<>``, ``<``, ``<=``, ``>``, ``>=``. Numerically when one side is a number (a
+    literal like ``5`` or a function result like DateDiff's) and the other reads as one; as dates
+    when one side is a date; otherwise as text (case-sensitive, ordinal: "01" <> "1").
+    A null side makes the comparison null."""
     left, right = first(left), first(right)
     if left is None or right is None:
         return None
@@ -250,7 +256,7 @@ def compare(op: str, left: Any, right: Any) -> bool | None:
         from hybridsync.engine.functions_date import to_datetime
 
         a, b = to_datetime(None, left), to_datetime(None, right)
-    elif (na := _number(left)) is not None and (nb := _number(right)) is not None:
+    elif (_is_num(left) or _is_num(right)) and (na := _number(left)) is not None and (nb := _number(right)) is not None:
         a, b = na, nb
     else:
         a, b = as_str(left), as_str(right)

@@ -230,3 +230,14 @@ def test_evaluation_is_deterministic_for_a_fixed_clock_and_seed(text, seed, cloc
 @given(st.text(alphabet=string.ascii_letters + string.digits + "-_", min_size=1, max_size=20))
 def test_any_attribute_name_is_referenced_lowercased(name):
     assert parse(f"ToLower([{name}])").references() == frozenset({name.lower()})
+
+
+def test_errors_survive_pickling_with_their_fields():
+    import pickle
+
+    from hybridsync.engine.expressions import MappingError
+
+    err = pickle.loads(pickle.dumps(ExpressionError("bad", 7, 2)))
+    assert (err.message, err.column, err.line) == ("bad", 7, 2)
+    merr = pickle.loads(pickle.dumps(MappingError("CN=x", "title", "CDate([t])", "not a date")))
+    assert (merr.object_ref, merr.attribute, merr.expression, merr.message) == ("CN=x", "title", "CDate([t])", "not a date")

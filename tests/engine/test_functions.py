@@ -290,6 +290,10 @@ def test_comparisons_are_numeric_for_numbers_and_ordinal_for_text():
     assert evaluate('IIF([s] >= "b", "late", "early")', {"s": "abc"}) == "early"
     assert evaluate('IIF([s] <> "X", "diff", "same")', {"s": "x"}) == "diff"
     assert evaluate('IIF([n] <= 3, "le", "gt")', {"n": "3"}) == "le"
+    assert evaluate('IIF([a] = [b], "same", "diff")', {"a": "01", "b": "1"}) == "diff"
+    assert evaluate('IIF([a] = 1, "same", "diff")', {"a": "01"}) == "same"
+    assert evaluate('IIF([a] > 9, "big", "small")', {"a": "x"}) == "big"  # not a number: text "x" > "9"
+    assert evaluate('IIF(CDate([d]) < Now(), "past", "future")', {"d": "2020-01-01"}) == "past"
 
 
 def test_iif_with_a_null_condition_takes_the_false_branch():
