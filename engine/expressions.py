@@ -13,8 +13,11 @@ Syntax (grammar in ``expressions.lark``, parsed with lark LALR)::
     IIF([country]="USA", "US", "Other")             comparisons = <> < <= > >= (IIF, CBool)
     InStr("repEated", "e", 3, vbBinaryCompare)      the constants vbBinaryCompare/vbTextCompare
 
-``parse`` runs once at config load and rejects syntax errors, unknown functions, wrong arity and
-a nested SelectUniqueValue with ``ExpressionError`` (message + 1-based column). Evaluation is pure:
+Function names are matched case-insensitively (Entra's reference calls the syntax case-sensitive;
+accepting ``toLower`` loses nothing). ``parse`` runs once at config load and rejects syntax
+errors, unknown functions, wrong arity, a nested SelectUniqueValue and bad literal arguments
+(regexes, intervals, date formats, Replace's argument combination) with ``ExpressionError``
+(message + 1-based column, pointing at the function or the offending argument). Evaluation is pure:
 ``Now``/``Guid``/``RandomString`` draw from the injected clock and seed, so a plan replays exactly.
 
 Values during evaluation: ``None`` (null: an absent attribute), ``str``, ``bool``, ``int``,
