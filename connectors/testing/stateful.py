@@ -42,12 +42,12 @@ class TargetStateMachine(RuleBasedStateMachine):
     @rule(target=users, anchor=hs.anchors, local=hs.local_parts, name=hs.display_names)
     def create_user(self, anchor, local, name):
         attrs = {"userName": f"{local}@corp.example", "displayName": name, "active": True}
+        if any(u["externalId"] == anchor for u in self.model_users.values()):
+            return multiple()  # the engine looks an anchor up before it creates; never twice
         result = self.target.create(K.USER, anchor, attrs)
         note(f"create {attrs} -> {result}")
-        if self._taken(attrs["userName"]) or any(u["externalId"] == anchor for u in self.model_users.values()):
-            assert isinstance(result, (Terminal, Done)), result
-            if isinstance(result, Terminal):
-                assert result.status == 409
+        if self._taken(attrs["userName"]):
+            assert isinstance(result, Terminal) and result.status == 409, result
             return multiple()  # no new object
         assert isinstance(result, Done), result
         self.model_users[result.target_id] = {"externalId": anchor, "attrs": {k: v for k, v in attrs.items() if k != "active"},
