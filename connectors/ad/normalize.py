@@ -27,8 +27,9 @@ from attrs import field, frozen
 
 from hybridsync.engine.values import ObjectKind, SourceObject, SourceObjectError, guid_to_anchor
 
+SID_ATTRIBUTES: frozenset[str] = frozenset({"objectsid", "sidhistory"})
 # Octet-string / SID syntaxes we know without reading the schema (the source adds more from it).
-BINARY_ATTRIBUTES: frozenset[str] = frozenset(
+BINARY_ATTRIBUTES: frozenset[str] = SID_ATTRIBUTES | frozenset(
     {
         "objectguid",
         "ms-ds-consistencyguid",
@@ -44,10 +45,8 @@ BINARY_ATTRIBUTES: frozenset[str] = frozenset(
         "logonhours",
         "msds-generationid",
         "invocationid",
-        "objectguid",
     }
 )
-SID_ATTRIBUTES: frozenset[str] = frozenset({"objectsid", "sidhistory"})
 # DN syntax attributes among the fixed ones (values come in extended form; keep the plain DN).
 DN_ATTRIBUTES: frozenset[str] = frozenset(
     {"distinguishedname", "memberof", "manager", "objectcategory", "lastknownparent", "directreports",
@@ -92,6 +91,13 @@ def sid_to_text(raw: bytes) -> str:
     return "S-" + "-".join(str(x) for x in (raw[0], authority, *subs))
 
 
+def plain_dn(value: str) -> str:
+    """``<GUID=..>;<SID=..>;CN=x,...`` -> ``CN=x,...`` (unchanged when not extended)."""
+    if not value.startswith("<"):
+        return value
+    return split_extended_dn(value)[1]
+
+
 def split_extended_dn(value: str) -> tuple[dict[str, str], str]:
     """``<GUID=..>;<SID=..>;CN=x,...`` -> ({'GUID': .., 'SID': ..}, 'CN=x,...')."""
     parts: dict[str, str] = {}
@@ -133,17 +139,20 @@ def _text(dn: str, name: str, value: bytes) -> str:
 
 def decode_values(name: str, values: Sequence[bytes], binary: frozenset[str]) -> tuple[str, ...]:
     low = name.lower()
-    if low in SID_ATTRIBUTES:
-        try:
-            return tuple(sid_to_text(v) for v in values)
-        except ValueError as exc:
-            raise _Bad(name, str(exc)) from None
     if low in binary:
-        return tuple(base64.b64encode(v).decode("ascii") for v in values)
-    out = tuple(_text("", name, v) for v in values)
+        if low in SID_ATTRIBUTES:
+            try:
+                return tuple([sid_to_text(v) for v in values])
+            except ValueError as exc:
+                raise _Bad(name, str(exc)) from None
+        return tuple([base64.b64encode(v).decode("ascii") for v in values])
+    try:
+        out = [v.decode("utf-8") for v in values]
+    except UnicodeDecodeError:
+        out = [_text("", name, v) for v in values]  # names the bad value
     if low in DN_ATTRIBUTES:
-        out = tuple(split_extended_dn(v)[1] for v in out)
-    return out
+        out = [plain_dn(v) for v in out]
+    return tuple(out)
 
 
 def _kind(classes: Iterable[str], category: str | None) -> ObjectKind | None | bool:
@@ -239,16 +248,16 @@ def from_ldap_entry(
 
 
 def _values(raw: Mapping[str, Sequence[bytes]], name: str) -> Sequence[bytes]:
+    found = raw.get(name)
+    if found is not None:
+        return found
     low = name.lower()
     return next((v for k, v in raw.items() if k.lower() == low), ())
 
 
 def _single(raw: Mapping[str, Sequence[bytes]], name: str) -> bytes | None:
-    low = name.lower()
-    for key, values in raw.items():
-        if key.lower() == low and values:
-            return values[0]
-    return None
+    values = _values(raw, name)
+    return values[0] if values else None
 
 
 def range_of(name: str) -> tuple[int, int | None] | None:

@@ -359,15 +359,15 @@ class AdSource:
         if self._watcher is not None:
             self._watcher.close()
             self._watcher = None
-        try:
-            with self._lock:
-                self._start()
-                url, base = self._url, self.naming_context
-            self._watcher = Watcher(self.config, url, base)
-        except (LDAPException, OSError, Retriable, Terminal) as exc:
-            log.warning("ad.notification_unavailable", source=self.name, error=str(errors.classify(exc, dc=self._url or "?")))
-            self._watcher = None
-        return self._watcher
+        # Not under self._lock: a read may be in progress on the main connection (another thread).
+        urls = [self._url] if self._url else list(self.config.urls)
+        for url in urls:
+            try:
+                self._watcher = Watcher(self.config, url, self.naming_context)
+                return self._watcher
+            except (LDAPException, OSError, Retriable, Terminal) as exc:
+                log.warning("ad.notification_unavailable", source=self.name, dc=url, error=str(errors.classify(exc, dc=url)))
+        return None
 
     # -- status and shutdown --------------------------------------------------------------
 

@@ -1,0 +1,192 @@
+"""Benchmark the AD source against a real Samba DC; ratios measured in one run.
+
+    .venv/bin/python bench/ad_read.py                  # the lab baseline DC (~5.2k users, 5k group)
+    .venv/bin/python bench/ad_read.py --bulk 20000     # + 20k users / 200 groups / a 5k group (offline seeder)
+    .venv/bin/python bench/ad_read.py --dc-dir DIR     # an already running lab DC (its lab.json)
+
+Figures:
+- full read through ``AdSource`` vs a raw ldap3 paged read of the same attributes, filter,
+  controls and page size (throughput ratio, goal >= 0.9; best of 3 alternating runs each);
+- peak RSS growth per object during a full read (in a fresh child process; goal < 2 KB/object);
+- no-change delta round time and time to deliver 100 changes, for DirSync and USN mode.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import ldap3
+
+from hybridsync.connectors.ad import AdSource, query
+from hybridsync.engine.config import SourceConfig
+from hybridsync.engine.lab import seed
+from hybridsync.engine.lab.samba import SambaDC
+from hybridsync.engine.values import Refresh
+
+EXTRA = ("displayName", "mail", "givenName", "sn", "title", "department", "telephoneNumber", "employeeNumber")
+PW_ENV = "HS_BENCH_AD_PASSWORD"
+
+
+def config_for(dc: SambaDC, delta: str) -> SourceConfig:
+    os.environ[PW_ENV] = dc.admin_password
+    return SourceConfig(name="bench", urls=(dc.ldaps_url,), base_dn=dc.base_dn, bind_dn=dc.admin_dn,
+                        password_env=PW_ENV, ca_file=str(dc.ca_file), tls_server_name=dc.tls_server_name,
+                        delta=delta, page_size=1000)
+
+
+def raw_read(dc: SambaDC, config: SourceConfig) -> int:
+    conn = dc.connect(auto_range=False, return_empty_attributes=False)
+    attrs = list(query.attribute_list(EXTRA))
+    count, cookie = 0, None
+    try:
+        while True:
+            conn.search(config.base_dn, query.kind_filter(), ldap3.SUBTREE, attributes=attrs, paged_size=config.page_size,
+                        paged_cookie=cookie, controls=[query.extended_dn()])
+            count += sum(1 for e in conn.response if e["type"] == "searchResEntry")
+            cookie = conn.result["controls"][query.OID_PAGED]["value"]["cookie"]
+            if not cookie:
+                return count
+    finally:
+        conn.unbind()
+
+
+def source_read(config: SourceConfig) -> tuple[int, object]:
+    source = AdSource(config, attributes=EXTRA)
+    count, cursor = 0, None
+    try:
+        for batch in source.read(Refresh("bench")):
+            count += len(batch.objects) + len(batch.errors)
+            cursor = batch.cursor
+        return count, cursor
+    finally:
+        source.close()
+
+
+def timed(fn, *args):
+    started = time.perf_counter()
+    out = fn(*args)
+    return time.perf_counter() - started, out
+
+
+def rss_child(dc_dir: str) -> None:
+    dc = _attach(Path(dc_dir))
+    config = config_for(dc, "usn")
+    source = AdSource(config, attributes=EXTRA)
+    warm = source.read(Refresh("warm"))
+    next(warm)  # imports, TLS, the first page's buffers
+    warm.close()
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    count = 0
+    for batch in source.read(Refresh("rss")):
+        count += len(batch.objects)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    source.close()
+    print(json.dumps({"objects": count, "rss_growth_kb": peak - base}))
+
+
+def _attach(workdir: Path) -> SambaDC:
+    """A handle on an already running lab DC (no relocation, no start)."""
+    meta = json.loads((workdir / "lab.json").read_text())
+    return SambaDC(workdir, address=meta["address"], realm=meta["realm"], domain=meta["domain"],
+                   server_name=meta["server_name"], admin_password=meta["admin_password"])
+
+
+def delta_figures(dc: SambaDC, delta: str, users: list[str], rounds: int = 7) -> dict:
+    config = config_for(dc, delta)
+    source = AdSource(config, attributes=EXTRA)
+    conn = dc.connect()
+    try:
+        cursor = None
+        for batch in source.read(Refresh("bench")):
+            cursor = batch.cursor
+        times = []
+        for _ in range(rounds):
+            t, batches = timed(lambda c: list(source.read(c)), cursor)
+            cursor = batches[-1].cursor
+            times.append(t)
+        stamp = f"{delta}-{time.time():.0f}"
+        for dn in users[:100]:
+            seed.set_attrs(conn, dn, title=stamp)
+        started = time.perf_counter()
+        seen = set()
+        while len(seen) < min(100, len(users)):
+            for batch in source.read(cursor):
+                seen |= {o.object_guid for o in batch.objects if o.first("title") == stamp}
+                cursor = batch.cursor
+            if time.perf_counter() - started > 60:
+                break
+        deliver = time.perf_counter() - started
+        return {"no_change_round_s": round(statistics.median(times), 4), "deliver_100_changes_s": round(deliver, 3),
+                "delivered": len(seen)}
+    finally:
+        conn.unbind()
+        source.close()
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--dc-dir", help="a running lab DC's directory (with lab.json)")
+    ap.add_argument("--bulk", type=int, default=0, help="add this many users with the offline seeder first")
+    ap.add_argument("--rss-child", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.rss_child:
+        rss_child(args.rss_child)
+        return 0
+    cleanup = None
+    if args.dc_dir:
+        dc = _attach(Path(args.dc_dir))
+    else:
+        from hybridsync.engine.lab.samba_cache import cached_lab_dc, short_tempdir
+
+        root = short_tempdir("hs-bench-")
+        dc = cached_lab_dc(root / "dc")
+        if args.bulk:
+            print(json.dumps({"bulk_seed": seed.bulk_seed_offline(dc, args.bulk)}))
+        dc.start()
+        cleanup = (dc, root)
+    try:
+        config = config_for(dc, "dirsync")
+        raw_times, src_times, n_raw, n_src = [], [], 0, 0
+        for _ in range(3):
+            t, n_raw = timed(raw_read, dc, config)
+            raw_times.append(t)
+            t, (n_src, _) = timed(source_read, config)
+            src_times.append(t)
+        rss = json.loads(subprocess.run([sys.executable, __file__, "--rss-child", str(dc.workdir)], check=True,
+                                        capture_output=True, text=True).stdout.strip().splitlines()[-1])
+        conn = dc.connect()
+        users = [e["dn"] for e in conn.extend.standard.paged_search(
+            dc.base_dn, "(&(objectCategory=person)(objectClass=user)(sAMAccountName=user*))", attributes=["cn"],
+            paged_size=1000, generator=True) if e["type"] == "searchResEntry"][:100]
+        conn.unbind()
+        result = {
+            "objects": n_src,
+            "raw_ldap3_full_read_s": round(min(raw_times), 3),
+            "adsource_full_read_s": round(min(src_times), 3),
+            "throughput_ratio_source_over_raw": round(min(raw_times) / min(src_times), 3),
+            "objects_per_s_source": round(n_src / min(src_times)),
+            "rss_growth_kb_per_object": round(rss["rss_growth_kb"] / max(1, rss["objects"]), 3),
+            "rss_growth_kb_total": rss["rss_growth_kb"],
+            "dirsync": delta_figures(dc, "dirsync", users),
+            "usn": delta_figures(dc, "usn", users),
+        }
+        assert n_raw == n_src, (n_raw, n_src)
+        print(json.dumps(result, indent=1))
+        return 0
+    finally:
+        if cleanup:
+            cleanup[0].close()
+            shutil.rmtree(cleanup[1], ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
