@@ -13,7 +13,7 @@ taken by the engine through ``outcome()`` after the target answered.
 trigger                   from                                        to               action
 ========================  ==========================================  ===============  ==========
 seen_in_scope             new, out_of_scope, deleted, disputed        pending_create   create
-disabled_in_ad            new, out_of_scope, deleted, disputed        pending_create   create
+disabled_in_ad            new, out_of_scope, deleted, disputed        disabled         create
 matched                   new, out_of_scope, deleted, disputed        provisioned      adopt
 recreated                 new, out_of_scope, deleted, disputed        provisioned      adopt
 conflict                  new, out_of_scope, deleted, disputed        disputed         report
@@ -108,7 +108,7 @@ _LIVE = (S.PROVISIONED, S.DISABLED, S.ESCROW)
 # (trigger, sources, dest, action or None for apply edges): the whole lifecycle.
 TABLE: tuple[tuple[Trigger, tuple[State, ...], State, ActionKind | None], ...] = (
     (T.SEEN_IN_SCOPE, _UNOWNED, S.PENDING_CREATE, A.CREATE),
-    (T.DISABLED_IN_AD, _UNOWNED, S.PENDING_CREATE, A.CREATE),
+    (T.DISABLED_IN_AD, _UNOWNED, S.DISABLED, A.CREATE),
     (T.MATCHED, _UNOWNED, S.PROVISIONED, A.ADOPT),
     (T.RECREATED, _UNOWNED, S.PROVISIONED, A.ADOPT),
     (T.CONFLICT, _UNOWNED, S.DISPUTED, A.REPORT),

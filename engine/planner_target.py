@@ -162,6 +162,12 @@ class TargetPlanner:
             ts = self.state(anchor)
             if anchor in seen or ts is None:
                 continue
+            if not self.absence_ok:
+                self.emit(A.NOOP, anchor, ts.kind, dn=None, ts=ts, to=None, reasons=[Reason(
+                    "safety.evidence", "absence is evidence only in the final plan of a complete full read"
+                    + (f": {self.gate}" if self.gate else ""))])
+                self.planned[anchor] = lc.effective_state(ts)
+                continue
             gone.append((anchor, ts.kind, None, ts, Trigger.VANISHED,
                          Reason("safety.evidence", "absent from a complete full read")))
         self.plan_present(present)

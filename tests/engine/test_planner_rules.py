@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from hybridsync.engine.config import SafetyConfig, ScopeClause, ScopeConfig, TargetConfig
-from hybridsync.engine.planner import Plan, plan
-from hybridsync.engine.values import ActionKind, ObjectKind, Ownership, evolve
+from hybridsync.engine.planner import Plan, ReadEvidence, plan
+from hybridsync.engine.values import ActionKind, ObjectKind, Ownership, ReadMode, evolve
 
 from .model_target import Directory, ModelTarget, group, is_quiet, later, user
 
@@ -326,3 +326,11 @@ def test_group_scope_without_a_closure_refuses_to_plan():
     inp = evolve(d.full_input([], later()), group_scope=None)
     with pytest.raises(ValueError, match="group_scope"):
         plan(inp)
+
+
+def test_absent_anchors_passed_with_a_delta_or_a_non_final_page_are_not_evidence():
+    d, t = setup(2)
+    for read in (ReadEvidence(ReadMode.DELTA), ReadEvidence(ReadMode.FULL, final=False, complete=False)):
+        inp = evolve(d.delta_input([t], later(), []), absent=frozenset({"u00001"}), read=read)
+        a = only(plan(inp), "u00001")
+        assert a.kind == A.NOOP and a.to_state == "provisioned" and "safety.evidence" in rules(a)
