@@ -49,7 +49,7 @@ def load_config(path: str | Path, *, check_secrets: bool = True) -> Config:
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError.single(str(path), "(file)", "config file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, ValueError) as exc:  # ValueError: a NUL in the path
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
         raise ConfigError.single(str(path), "(file)", f"cannot read the config file: {reason}") from None
     return load_config_text(text, base_dir=p.resolve().parent, file=str(path), check_secrets=check_secrets)
@@ -149,7 +149,7 @@ def _load_document(ctx: _Ctx, doc: dict) -> Config:
         state=StateConfig(**state),
         safety=SafetyConfig(**safety),
         metrics=MetricsConfig(**metrics),
-        path=str(Path(ctx.file).resolve()) if ctx.file else None,
+        path=str(ctx.base_dir.resolve() / Path(ctx.file).name) if ctx.file else None,
     )
 
 

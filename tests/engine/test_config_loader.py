@@ -294,3 +294,12 @@ def test_an_empty_expression_drops_a_default_and_other_kinds_keep_theirs(tmp_pat
     assert "title" not in mapping["user"] and mapping["user"]["nickName"] == "[sAMAccountName]"
     assert mapping["group"] == {}
     assert mapping["contact"]["userType"] == '"Contact"'
+
+
+def test_the_config_remembers_the_file_it_came_from(tmp_path, monkeypatch):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "hs.toml").write_text(doc())
+    monkeypatch.chdir(tmp_path)
+    assert load_config("a/hs.toml").path == str(tmp_path / "a" / "hs.toml")
+    assert load_config_text(doc(), base_dir=tmp_path / "a", file="hs.toml").path == str(tmp_path / "a" / "hs.toml")
+    assert load_config_text(doc(), base_dir=tmp_path).path is None
