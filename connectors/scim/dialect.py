@@ -21,7 +21,7 @@ Built-in profiles (samples under ``tests/samples/`` named by origin):
   ``Remove``, booleans as ``"True"``/``"False"``, filters only ``eq`` and ``and``, member removal
   as a ``value`` array, ``emails[type eq "work"].value`` replaced in place.
 - ``aws-identity-center``: AWS IAM Identity Center: at most 100 member changes per PATCH, no
-  ``members`` in GET, filters ``eq`` only, no ETag, no bulk, page size 100.
+  ``members`` in GET, filters ``eq`` only, no ETag, no bulk, at most 50 results per page.
 - ``scim2-server``: python-scim's scim2-server 0.8 as measured on loopback: everything announced
   (PATCH, filter, sort, ETag, bulk 1000 ops, 1000 results); PATCH answers 204 without a body;
   ``remove`` with a ``value`` is refused (400 invalidValue), so removal is by filtered path; a
@@ -106,7 +106,7 @@ PROFILES: Mapping[str, Dialect] = {
         profile="aws-identity-center",
         filter_operators=("eq",),
         etag=False,
-        max_results=100,
+        max_results=50,
         member_removal="value-array",
         members_in_get=False,
         member_chunk_max=100,
