@@ -113,7 +113,13 @@ def _read_table(ctx: _Ctx, table: Mapping[str, Any], fields: Mapping[str, S.Fiel
         if field.type in ("int", "float") and (msg := S.range_problem(field, value)):
             ctx.add(key_path, msg)
             continue
-        out[key] = float(value) if field.type == "float" else value
+        if field.type == "float":
+            try:
+                value = float(value)
+            except OverflowError:  # TOML integers have no size limit
+                ctx.add(key_path, "is too large")
+                continue
+        out[key] = value
     for key, field in fields.items():
         if field.required and key not in table:
             ctx.add(_join(prefix, key), "required key is missing")

@@ -197,6 +197,7 @@ BAD = [
     ("max_in_flight", doc(target=TARGET + "max_in_flight = 0"), "target[0].max_in_flight", ">= 1"),
     ("rate_limit", doc(target=TARGET + "rate_limit = 0"), "target[0].rate_limit", "must be > 0"),
     ("listen", doc(top='[metrics]\nlisten = "9464"'), "metrics.listen", "host:port"),
+    ("huge integer", doc(target=TARGET + "rate_limit = 1" + "0" * 400), "target[0].rate_limit", "is too large"),
     ("ratio", doc(top="[safety]\nquarantine_failure_ratio = 1.5"), "safety.quarantine_failure_ratio", "<= 1"),
     ("date", doc(top="[state]\npath = 2024-01-01"), "state.path", "expected a string, got a date/time"),
 ]
