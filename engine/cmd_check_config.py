@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import attrs
+
 from hybridsync.engine.config import Config
 from hybridsync.engine.config_loader import load_config
 from hybridsync.engine.errors import ConfigError, ConfigProblem
@@ -36,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"{args.config}: {n} problem{'' if n == 1 else 's'}", file=sys.stderr)
         return 2
     for warning in config_warnings(config):
-        print(f"warning: {warning}", file=sys.stderr)
+        print(f"warning: {attrs.evolve(warning, file=args.config)}", file=sys.stderr)
     print(summary(config, args.config))
     return 0
 
@@ -69,14 +71,13 @@ def summary(config: Config, shown_path: str) -> str:
     sources = ", ".join(f"{s.name}: {plural(len(s.urls), 'DC')}, {s.delta}" for s in config.sources)
     targets = ", ".join(f"{t.name}: {t.kind}" for t in config.targets)
     state = config.state.path
-    if config.path:
+    if config.path and state != ":memory:":
         rel = os.path.relpath(state, Path(config.path).resolve().parent)
         state = rel if not rel.startswith("..") else state
     return (
         f"ok: {shown_path}: {plural(len(config.sources), 'source')} ({sources}), "
         f"{plural(len(config.targets), 'target')} ({targets}), state {state}"
     )
-
 
 
 def _is_loopback_url(url: str) -> bool:

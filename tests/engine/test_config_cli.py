@@ -59,6 +59,18 @@ def test_tls_verify_false_is_allowed_with_a_warning_line(config_dir, capsys):
     assert err == f"warning: {path}: source[0].tls_verify: TLS verification is off\n"
 
 
+def test_credentials_sent_in_clear_are_warned_about(config_dir, capsys, monkeypatch):
+    text = GOOD.replace("ldaps://127.0.0.2:636", "ldap://127.0.0.2").replace("127.0.0.1:8100", "scim.example.test")
+    (config_dir / "hybridsync.toml").write_text(text)
+    monkeypatch.chdir(config_dir)
+    rc, out, err = run_cli(capsys, "-c", "hybridsync.toml")
+    assert rc == 0 and out.startswith("ok: hybridsync.toml: ")
+    assert err.splitlines() == [
+        "warning: hybridsync.toml: source[0].urls[0]: plain ldap:// sends the bind password unencrypted; use ldaps://",
+        "warning: hybridsync.toml: target[0].url: plain http:// sends the credentials unencrypted; use https://",
+    ]
+
+
 def test_an_invalid_config_lists_every_problem_with_file_and_key_and_exits_2(config_dir, capsys):
     path = config_dir / "bad.toml"
     bad = GOOD.replace('base_dn = "DC=lab,DC=test"', 'base_dn = "lab.test"')
