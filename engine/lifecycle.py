@@ -176,20 +176,22 @@ EDGES: dict[tuple[State, Trigger], Edge] = _edges()
 
 def edge(state: str, trigger: Trigger) -> Edge | None:
     """The edge for ``state --trigger-->``; None for a declared no-op; LifecycleError otherwise."""
-    st = State(state)
-    found = EDGES.get((st, trigger))
+    found = EDGES.get((state, trigger))  # StrEnum members hash and compare as their names
     if found is not None:
         return found
-    if (st, trigger) in IGNORED:
+    if (state, trigger) in IGNORED:
         return None
-    raise LifecycleError(f"no lifecycle edge for {st} --{trigger}-->")
+    raise LifecycleError(f"no lifecycle edge for {State(state)} --{trigger}-->")
+
+
+_STATES = {str(s): s for s in State}
 
 
 def effective_state(ts: TargetState | None) -> State:
     """The state the planner plans from (see the module docstring)."""
     if ts is None:
         return S.NEW
-    st = State(ts.state)
+    st = _STATES[ts.state]
     if st in (S.ESCROW, S.PENDING_CREATE) and not ts.target_id:
         return S.NEW
     if st == S.PENDING_CREATE:

@@ -44,7 +44,7 @@ def attribute_diff(desired: Mapping[str, Any], base: Mapping[str, Any]) -> dict[
         if old is _MISSING:
             if value is not None:
                 out[path] = value
-        elif _norm(old) != _norm(value):
+        elif old != value and (type(old) is type(value) or _norm(old) != _norm(value)):
             out[path] = value
     return out
 

@@ -87,6 +87,15 @@ def parse_dn(dn: str) -> ParsedDn:
     text = _strip_unescaped(_strip_extended(dn.lstrip()))
     if not text:
         return ()
+    if "\\" not in text and "+" not in text and ";" not in text and '"' not in text and "#" not in text:
+        fast = []  # the common case: no escapes, no multi-valued RDNs
+        for part in text.split(","):
+            attr, eq, value = part.partition("=")
+            attr = attr.strip().lower()
+            if not eq or not attr:
+                raise DnError(f"missing '=' or attribute type in DN {dn!r}")
+            fast.append(((attr, value.strip(" ").casefold()),))
+        return tuple(fast)
     rdns: list[Rdn] = []
     pairs: list[tuple[str, str]] = []
     i, n = 0, len(text)
