@@ -85,14 +85,14 @@ class Engine:
             store = Store.open(config.state.path)
         self.store = store
         self._owned_connectors: list[Any] = []
-        self.sources = dict(sources) if sources is not None else self._build("source", config.sources)
-        self.targets = dict(targets) if targets is not None else self._build("target", config.targets)
         if mappings is None:
             from hybridsync.engine.mapping import compile_mapping
 
-            mappings = {t.name: compile_mapping(t, file=config.path, index=i) for i, t in enumerate(config.targets)
-                        if t.name in self.targets}
+            mappings = {t.name: compile_mapping(t, file=config.path, index=i) for i, t in enumerate(config.targets)}
         self.mappings = dict(mappings)
+        self.targets = dict(targets) if targets is not None else self._build("target", config.targets)
+        self.sources = dict(sources) if sources is not None else self._build("source", config.sources)
+        self.mappings = {n: m for n, m in self.mappings.items() if n in self.targets}
         self._last_full: dict[str, float] = {}
 
     def _build(self, what: str, configs: Any) -> dict[str, Any]:
@@ -101,10 +101,20 @@ class Engine:
         out = {}
         for c in configs:
             cls = load_connector_class(c.kind)
-            conn = cls(c)
+            conn = cls(c, attributes=self.source_attributes(c)) if what == "source" else cls(c)
             self._owned_connectors.append(conn)
             out[c.name] = conn
         return out
+
+    def source_attributes(self, source_config: Any) -> tuple[str, ...]:
+        """The source attributes the mappings and the scope filters read (beyond the fixed ones)."""
+        names: set[str] = set()
+        for mapping in self.mappings.values():
+            for kind in ("user", "group", "contact"):
+                names |= set(mapping.references(kind))
+        for group in source_config.scope.filters:
+            names |= {c.attribute.lower() for c in group}
+        return tuple(sorted(names))
 
     # ------------------------------------------------------------------ one cycle
     def run_once(self, *, dry_run: bool = False, full: bool | str = False,
