@@ -159,7 +159,7 @@ class LogMixin:
     def hold(self, action: Action, reason: str, *, at: datetime | None = None) -> int:
         """Hold a delete/disable. One open hold per (target, anchor, action kind): holding the
         same again refreshes its action and reason and keeps its id, time and approval."""
-        with self.atomic():
+        with self._unit():
             row = self._conn.execute(
                 "SELECT id FROM held WHERE target = ? AND anchor = ? AND action_kind = ? "
                 "AND released_at IS NULL",
@@ -195,7 +195,7 @@ class LogMixin:
         """Approve every waiting hold (of ``target``, or all); records who and when, also as an
         ``approval`` history entry. Returns how many were approved."""
         when = time_to_text(at or utcnow())
-        with self.atomic():
+        with self._unit():
             sql = ("UPDATE held SET approved_by = ?, approved_at = ? "
                    "WHERE released_at IS NULL AND approved_at IS NULL")
             params: list = [by, when]

@@ -22,14 +22,15 @@ def m001_initial_schema(db: Database) -> None:
 
         CREATE TABLE objects (
             source TEXT NOT NULL, anchor TEXT NOT NULL, object_guid TEXT NOT NULL,
-            kind TEXT NOT NULL, dn TEXT NOT NULL, dn_lower TEXT NOT NULL,
+            kind TEXT NOT NULL, dn TEXT NOT NULL,
+            dn_lower TEXT,  -- only when lower(dn) (ASCII-only) differs from Python's lower()
             sam_lower TEXT, upn_lower TEXT, attrs TEXT NOT NULL,
             usn INTEGER, deleted INTEGER NOT NULL DEFAULT 0, deleted_at TEXT,
             last_seen_round INTEGER NOT NULL DEFAULT 0,
             PRIMARY KEY (source, anchor)
         );
         CREATE INDEX objects_guid ON objects (object_guid);
-        CREATE INDEX objects_dn ON objects (dn_lower);
+        CREATE INDEX objects_dn ON objects (coalesce(dn_lower, lower(dn)));
         CREATE INDEX objects_sam ON objects (sam_lower) WHERE sam_lower IS NOT NULL;
         CREATE INDEX objects_upn ON objects (upn_lower) WHERE upn_lower IS NOT NULL;
         CREATE INDEX objects_seen ON objects (source, last_seen_round) WHERE deleted = 0;
@@ -41,10 +42,9 @@ def m001_initial_schema(db: Database) -> None:
         CREATE INDEX object_members_member ON object_members (source, member_guid);
 
         CREATE TABLE dn_history (
-            id INTEGER PRIMARY KEY, source TEXT NOT NULL, anchor TEXT NOT NULL,
-            dn TEXT NOT NULL, seen_at TEXT NOT NULL
-        );
-        CREATE INDEX dn_history_anchor ON dn_history (source, anchor);
+            source TEXT NOT NULL, anchor TEXT NOT NULL, seen_at TEXT NOT NULL, dn TEXT NOT NULL,
+            PRIMARY KEY (source, anchor, seen_at, dn)
+        ) WITHOUT ROWID;
 
         CREATE TABLE rounds (
             source TEXT NOT NULL, round_no INTEGER NOT NULL, started_at TEXT,

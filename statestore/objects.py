@@ -50,6 +50,19 @@ def guid_forms(ref: str) -> set[str]:
     return forms
 
 
+def dn_lower(dn: str) -> str | None:
+    """Python's (Unicode) lowercase DN, stored only where SQLite's ASCII lower() differs."""
+    low = dn.lower()
+    return None if low == _ascii_lower(dn) else low
+
+
+def _ascii_lower(text: str) -> str:
+    return text.translate(_ASCII_LOWER)
+
+
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
 class ObjectsMixin:
     """Objects (per source), members side table, DN history, rounds."""
 
@@ -111,7 +124,8 @@ class ObjectsMixin:
         if not ref:
             return []
         low = ref.lower()
-        clauses = ["dn_lower = ?", "sam_lower = ?", "upn_lower = ?", "anchor = ?"]
+        clauses = ["coalesce(dn_lower, lower(dn)) = ?", "sam_lower = ?", "upn_lower = ?",
+                   "anchor = ?"]
         params: list[str] = [low, low, low, ref]
         for form in guid_forms(ref):
             clauses += ["object_guid = ?", "anchor = ?"]
@@ -125,10 +139,11 @@ class ObjectsMixin:
     def put_object(self, state: ObjectState, *, at: datetime | None = None) -> None:
         """Insert or replace. Appends to DN history when the DN changed (or is new); members are
         kept in a side table and written as a diff."""
-        attrs = {name: list(vals) for name, vals in state.attributes.items()}
+        # single values stored bare ("v", not ["v"]): the value's converter reads both
+        attrs = {n: v[0] if len(v) == 1 else list(v) for n, v in state.attributes.items()}
         sam = state.attributes.get("samaccountname", ())
         upn = state.attributes.get("userprincipalname", ())
-        with self.atomic():
+        with self._unit():
             old = self._conn.execute(
                 "SELECT dn FROM objects WHERE source = ? AND anchor = ?",
                 [state.source, state.anchor],
@@ -150,7 +165,7 @@ class ObjectsMixin:
                     state.object_guid,
                     str(state.kind),
                     state.dn,
-                    state.dn.lower(),
+                    dn_lower(state.dn),
                     sam[0].lower() if sam else None,
                     upn[0].lower() if upn else None,
                     dumps(attrs),
@@ -162,7 +177,8 @@ class ObjectsMixin:
             )
             if old is None or old[0] != state.dn:
                 self._conn.execute(
-                    "INSERT INTO dn_history (source, anchor, dn, seen_at) VALUES (?, ?, ?, ?)",
+                    "INSERT OR IGNORE INTO dn_history (source, anchor, dn, seen_at) "
+                    "VALUES (?, ?, ?, ?)",
                     [state.source, state.anchor, state.dn, time_to_text(at or utcnow())],
                 )
             self._write_member_diff(
@@ -225,7 +241,7 @@ class ObjectsMixin:
 
     def mark_seen(self, source: str, anchors: Iterable[str], round_no: int) -> None:
         """Set last_seen_round for these anchors (a full read saw them)."""
-        with self.atomic():
+        with self._unit():
             self._conn.executemany(
                 "UPDATE objects SET last_seen_round = ? WHERE source = ? AND anchor = ?",
                 [(round_no, source, a) for a in anchors],
@@ -256,7 +272,7 @@ class ObjectsMixin:
     def remove_member_everywhere(self, source: str, guid: str) -> list[str]:
         """The member trap: drop ``guid`` from every stored member set; returns the groups'
         anchors (a deleted member does not bump the group's USN in AD)."""
-        with self.atomic():
+        with self._unit():
             groups = self.groups_with_member(source, guid)
             self._conn.execute(
                 "DELETE FROM object_members WHERE source = ? AND member_guid = ?", [source, guid]
@@ -268,7 +284,7 @@ class ObjectsMixin:
         return [
             (dn, time_from_text(seen))
             for dn, seen in self._conn.execute(
-                "SELECT dn, seen_at FROM dn_history WHERE source = ? AND anchor = ? ORDER BY id",
+                "SELECT dn, seen_at FROM dn_history WHERE source = ? AND anchor = ? ORDER BY seen_at",
                 [source, anchor],
             )
         ]
@@ -276,7 +292,7 @@ class ObjectsMixin:
     # ---------------------------------------------------------------- full-read rounds
     def begin_full_round(self, source: str, *, at: datetime | None = None) -> int:
         """Start a full-read round; returns its number (1, 2, ... per source)."""
-        with self.atomic():
+        with self._unit():
             (last,) = self._conn.execute(
                 "SELECT coalesce(max(round_no), 0) FROM rounds WHERE source = ?", [source]
             ).fetchone()

@@ -63,6 +63,7 @@ from hybridsync.statestore.records import (  # noqa: F401  (re-exported)
 from hybridsync.statestore.targets import TargetsMixin
 
 DUMP_FORMAT = "hybridsync-statestore"
+CACHE_KIB = 32 * 1024  # SQLite page cache per connection
 
 
 class Store(ObjectsMixin, TargetsMixin, LogMixin):
@@ -102,6 +103,7 @@ class Store(ObjectsMixin, TargetsMixin, LogMixin):
             raise StoreCorrupt(p, f"cannot open: {exc}") from exc
         try:
             conn.execute("PRAGMA busy_timeout = 30000")
+            conn.execute(f"PRAGMA cache_size = {-CACHE_KIB}")
             tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
             if tables and "meta" not in tables:
                 raise StoreCorrupt(p, "an SQLite database, but not a hybridsync state store")
@@ -162,6 +164,16 @@ class Store(ObjectsMixin, TargetsMixin, LogMixin):
         """One commit unit. Nested blocks are savepoints. A raise inside leaves nothing behind."""
         with self._db.atomic():
             yield self
+
+    @contextlib.contextmanager
+    def _unit(self) -> Iterator[None]:
+        """A multi-statement write: its own transaction when alone; inside an ``atomic()`` it
+        joins it (no savepoint: an error propagates and rolls back the caller's unit)."""
+        if self._conn.in_transaction:
+            yield
+        else:
+            with self._db.atomic():
+                yield
 
     def _rows(self, sql: str, params: Any = ()) -> list[sqlite3.Row]:
         cur = self._conn.cursor()

@@ -79,7 +79,7 @@ class TargetsMixin:
 
     def put_target_state(self, state: TargetState) -> None:
         """Insert or replace; members_sent is stored in a side table, written as a diff."""
-        with self.atomic():
+        with self._unit():
             old = self._conn.execute(
                 "SELECT 1 FROM target_states WHERE target = ? AND anchor = ?",
                 [state.target, state.anchor],
@@ -116,7 +116,7 @@ class TargetsMixin:
 
     def delete_target_state(self, target: str, anchor: str) -> None:
         """Forget one (object, target) pair and its sent members."""
-        with self.atomic():
+        with self._unit():
             self._conn.execute(
                 "DELETE FROM target_states WHERE target = ? AND anchor = ?", [target, anchor]
             )
@@ -197,7 +197,7 @@ class TargetsMixin:
         DC than ``dc``, or when the DC changes while the active cursor is not a Refresh. Run it
         inside the same ``atomic()`` as the outcomes it covers. Returns the row's new version.
         """
-        with self.atomic():
+        with self._unit():
             active = self._conn.execute(
                 "SELECT dc, cursor FROM watermarks WHERE source = ? AND active = 1", [source]
             ).fetchone()
