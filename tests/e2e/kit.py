@@ -1,0 +1,96 @@
+"""Helpers for end-to-end tests: config for the real Samba DC + scim2-server, expected projection."""
+
+from __future__ import annotations
+
+import base64
+from collections import Counter
+
+import attrs
+import ldap3
+
+from hybridsync.engine.config import Config, SafetyConfig, ScopeConfig, SourceConfig, StateConfig, TargetConfig
+from hybridsync.engine.lab.seed import add_group, add_user, ensure_ou
+
+PASSWORD_ENV = "HYBRIDSYNC_E2E_AD_PASSWORD"
+
+
+def e2e_config(dc, scim_server, ou: str, state_path: str, *, safety: SafetyConfig | None = None,
+               delta: str = "dirsync", object_types=("user", "group")) -> Config:
+    staff = f"OU=Staff,{ou}"
+    source = SourceConfig(name="corp", kind="ad", urls=(dc.ldaps_url,), base_dn=ou, bind_dn=dc.admin_dn,
+                          password_env=PASSWORD_ENV, ca_file=str(dc.ca_file), tls_server_name=dc.tls_server_name,
+                          delta=delta, poll_interval=0.2, scope=ScopeConfig(include_ous=(staff,)))
+    target = TargetConfig(name="app", kind="scim", url=scim_server.url, token_file=scim_server.token_file,
+                          object_types=tuple(object_types))
+    return Config(sources=(source,), targets=(target,), state=StateConfig(path=state_path),
+                  safety=safety or SafetyConfig())
+
+
+def seed_scenario(conn: ldap3.Connection, ou: str, n_users: int = 12) -> dict[str, str]:
+    """OUs Staff (in scope) and Other, users with odd values, nested groups, a contact."""
+    staff = ensure_ou(conn, ou, "Staff")
+    ensure_ou(conn, ou, "Other")
+    tag = ou.split(",")[0].split("=")[1]
+    dns: dict[str, str] = {}
+    for i in range(n_users):
+        dns[f"u{i}"] = add_user(conn, staff, f"User {i} {tag}", sam=f"{tag[:8]}u{i}", upn=f"u{i}.{tag}@lab.test",
+                                given=f"Given{i}", sn=f"Sur{i}", display=f"User {i}", mail=f"u{i}.{tag}@lab.test")
+    dns["odd"] = add_user(conn, staff, f"Ødd, Person {tag}", sam=f"{tag[:8]}odd", upn=f"odd.{tag}@lab.test",
+                          given="Zoë", sn="Ñúñez-O'Brien", display="Zoë \"Z\" Ñúñez, Jr.", enabled=True)
+    dns["disabled"] = add_user(conn, staff, f"Disabled {tag}", sam=f"{tag[:8]}dis", upn=f"dis.{tag}@lab.test",
+                               sn="Off", enabled=False)
+    dns["inner"] = add_group(conn, staff, f"Inner {tag}", [dns["u0"], dns["u1"]])
+    dns["outer"] = add_group(conn, staff, f"Outer {tag}", [dns["u2"], dns["inner"], dns["odd"]])
+    from hybridsync.engine.lab.seed import add_contact
+
+    dns["contact"] = add_contact(conn, staff, f"Contact {tag}", mail=f"c.{tag}@example.com")
+    return dns
+
+
+def guid_of(conn: ldap3.Connection, dn: str) -> str:
+    conn.search(dn, "(objectClass=*)", search_scope=ldap3.BASE, attributes=["objectGUID"])
+    return base64.b64encode(conn.response[0]["raw_attributes"]["objectGUID"][0]).decode()
+
+
+def expected(conn: ldap3.Connection, staff: str) -> tuple[dict[str, dict], dict[str, set[str]]]:
+    """The projection of the in-scope objects: users by anchor, groups by anchor -> member anchors."""
+    conn.search(staff, "(|(&(objectCategory=person)(objectClass=user))(objectClass=group))", ldap3.SUBTREE,
+                attributes=["objectGUID", "userPrincipalName", "userAccountControl", "displayName", "sn", "cn",
+                            "member", "objectClass"])
+    entries = [e for e in conn.response if e.get("type") == "searchResEntry"]
+    guid = {e["dn"].lower(): base64.b64encode(e["raw_attributes"]["objectGUID"][0]).decode() for e in entries}
+    users, groups = {}, {}
+    for e in entries:
+        a = e["attributes"]
+        anchor = guid[e["dn"].lower()]
+        if "group" in [c.lower() for c in a["objectClass"]]:
+            groups[anchor] = {guid[m.lower()] for m in a.get("member", []) if m.lower() in guid}
+        else:
+            users[anchor] = {"userName": a.get("userPrincipalName"), "active": not (int(a["userAccountControl"]) & 2),
+                             "displayName": a.get("displayName") or None}
+    return users, groups
+
+
+def actual(backdoor) -> tuple[dict[str, dict], dict[str, set[str]], list[dict]]:
+    """What the SCIM server holds: active users by externalId, groups -> member externalIds, all users."""
+    all_users = backdoor.resources("User")
+    groups = backdoor.resources("Group")
+    ext = {r["id"]: r.get("externalId") for r in all_users + groups}
+    users = {r["externalId"]: {"userName": r.get("userName"), "active": r.get("active", True),
+                               "displayName": r.get("displayName")}
+             for r in all_users if r.get("externalId") and r.get("active", True)}
+    gmap = {r["externalId"]: {ext.get(m["value"]) for m in r.get("members", [])} for r in groups if r.get("externalId")}
+    return users, gmap, all_users
+
+
+def assert_projection(conn: ldap3.Connection, ou: str, backdoor) -> None:
+    want_users, want_groups = expected(conn, f"OU=Staff,{ou}")
+    have_users, have_groups, all_users = actual(backdoor)
+    assert {a: u for a, u in have_users.items()} == {a: u for a, u in want_users.items() if u["active"]}
+    assert have_groups == want_groups
+    dupes = [x for x, c in Counter(u.get("externalId") for u in all_users).items() if x and c > 1]
+    assert dupes == []
+
+
+def evolve(value, **kw):
+    return attrs.evolve(value, **kw)
