@@ -164,8 +164,8 @@ def _check_common(ctx: _Ctx, v: dict, prefix: str, role: str) -> None:
     if "name" in v and not S.NAME.match(v["name"]):
         ctx.add(f"{prefix}.name", "must start with a letter or digit and hold only letters, digits, '_', '.', '-'")
         del v["name"]
-    if "kind" in v:
-        _check_kind(ctx, v["kind"], f"{prefix}.kind", role)
+    default_kind = (SourceConfig if role == "source" else TargetConfig)("x").kind  # "ad" / "scim"
+    _check_kind(ctx, v.get("kind", default_kind), f"{prefix}.kind", role)  # defaults too
     for secret in ("password", "token"):
         env, file = f"{secret}_env", f"{secret}_file"
         if env in v and file in v:

@@ -304,3 +304,12 @@ def test_the_config_remembers_the_file_it_came_from(tmp_path, monkeypatch):
     assert load_config("a/hs.toml").path == str(tmp_path / "a" / "hs.toml")
     assert load_config_text(doc(), base_dir=tmp_path / "a", file="hs.toml").path == str(tmp_path / "a" / "hs.toml")
     assert load_config_text(doc(), base_dir=tmp_path).path is None
+
+
+def test_the_default_kinds_must_be_installed_connectors_too(tmp_path, monkeypatch):
+    import hybridsync.connectors.base as base
+
+    monkeypatch.setattr(base, "available_kinds", lambda: {"entra": object()})
+    problems = problems_of(doc(), tmp_path)
+    assert ("source[0].kind", "unknown connector kind 'ad'; installed: entra") in problems
+    assert ("target[0].kind", "unknown connector kind 'scim'; installed: entra") in problems
