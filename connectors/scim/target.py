@@ -141,7 +141,10 @@ class ScimTarget:
 
     def _patch(self, path: str, ops: list[dict[str, Any]], what: str) -> Response | RetryAfter:
         body = prepare.patch_body(ops, self.dialect)
-        return self._exchange(Request("PATCH", path, json=body), what)
+        resp = self._exchange(Request("PATCH", path, json=body), what)
+        if isinstance(resp, Response) and 200 <= resp.status < 300 and self.dialect.patch_response == "unknown":
+            self._probe("patch-answer", patch_response="resource" if resp.body else "no-content")
+        return resp
 
     # -- lookups ------------------------------------------------------------------------------
 

@@ -27,6 +27,7 @@ from hybridsync.connectors.scim.prepare import Request
 from hybridsync.engine.config import TargetConfig
 
 SCIM_JSON = "application/scim+json"
+USER_AGENT = "hybridsync"  # AWS IAM Identity Center refuses PATCH without a User-Agent
 
 
 class TokenBucket:
@@ -125,7 +126,7 @@ class Transport:
 
     def send(self, request: Request) -> Response:
         """Send one request (raises httpx.TransportError / TimeoutException on transport failure)."""
-        headers = {"Accept": SCIM_JSON, **self._auth_headers(), **request.headers}
+        headers = {"Accept": SCIM_JSON, "User-Agent": USER_AGENT, **self._auth_headers(), **request.headers}
         content = None
         if request.json is not None:
             content = json.dumps(request.json, ensure_ascii=False).encode()

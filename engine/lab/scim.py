@@ -10,6 +10,8 @@ seeds and resets what the server holds without going through SCIM, and counts th
 the server has served (per method), so tests and benches can check a connector's cost from the
 server's side. Service provider features can be switched off per lab (``patch=False``,
 ``etag=False``, ``filter=False``) to exercise a connector's fallbacks against the real server.
+``port=`` and ``token=`` pin them (for ``hybridsync lab`` and its written config); by default the
+port is free and the token random.
 """
 
 from __future__ import annotations
@@ -80,8 +82,10 @@ class ScimBackdoor:
 class ScimLab:
     """Start / stop one scim2-server child process. Use as a context manager or call start/stop."""
 
-    def __init__(self, *, patch: bool = True, etag: bool = True, filter: bool = True, bulk: bool = True):
-        self.token = secrets.token_urlsafe(24)
+    def __init__(self, *, patch: bool = True, etag: bool = True, filter: bool = True, bulk: bool = True,
+                 port: int = 0, token: str | None = None):
+        self.token = token or secrets.token_urlsafe(24)
+        self._want_port = port
         self._backdoor_token = secrets.token_urlsafe(24)
         self.features = {"patch": patch, "etag": etag, "filter": filter, "bulk": bulk}
         self.port: int | None = None
@@ -103,7 +107,7 @@ class ScimLab:
         env = dict(os.environ)
         env[_TOKEN_ENV] = self.token
         env[_BACKDOOR_ENV] = self._backdoor_token
-        env[_FEATURES_ENV] = json.dumps(self.features)
+        env[_FEATURES_ENV] = json.dumps({**self.features, "port": self._want_port})
         self._proc = subprocess.Popen(
             [sys.executable, "-m", "hybridsync.engine.lab.scim"],
             env=env,
@@ -277,7 +281,7 @@ def _serve() -> None:  # pragma: no cover - runs in the child process
     # accepted sockets inherit it: without it uvicorn's separate header/body writes wait for
     # the client's delayed ACK (~40 ms per response on loopback)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    sock.bind(("127.0.0.1", 0))
+    sock.bind(("127.0.0.1", int(features.get("port") or 0)))
     print(f"PORT {sock.getsockname()[1]}", flush=True)
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
                             timeout_keep_alive=60)

@@ -26,6 +26,19 @@ def test_dialect_discovered_on_scim2_server_matches_the_recorded_profile(scim_ta
     assert shown["endpoints"] == {"User": "/Users", "Group": "/Groups"}
 
 
+def test_after_first_writes_every_behaviour_field_matches_the_scim2_server_profile(scim_target):
+    uid = scim_target.create(K.USER, "YQ==", {"userName": "d@corp.example"}).target_id
+    gid = scim_target.create(K.GROUP, "Zw==", {"displayName": "G"}).target_id
+    assert isinstance(scim_target.update(K.USER, uid, {'emails[type eq "work"].value': "d@corp.example"}), Done)
+    assert isinstance(scim_target.add_members(gid, [(K.USER, uid)]), Done)
+    assert isinstance(scim_target.remove_members(gid, [(K.USER, uid)]), Done)
+    shown = {k: v for k, v in scim_target.describe().items() if k not in ("kind", "url", "profile", "sources")}
+    profile = {k: v for k, v in PROFILES["scim2-server"].to_dict().items() if k not in ("profile", "sources")}
+    profile["endpoints"] = {"User": "/Users", "Group": "/Groups"}
+    assert shown == profile
+    assert scim_target.describe()["sources"]["patch_response"] == "probe:patch-answer"
+
+
 def test_scim2_server_behaves_as_its_profile_says(scim_server, scim_target):
     """The facts the profile records that discovery cannot tell, checked on the live server."""
     base = scim_server.url
