@@ -349,9 +349,6 @@ def _load_target(ctx: _Ctx, table: dict, prefix: str) -> TargetConfig | None:
     return TargetConfig(**v)
 
 
-ATTRIBUTE_PATH = re.compile(r"^[A-Za-z_][\w:.\-]*(\[[^\]]+\])?(\.[A-Za-z_]\w*)?$")
-
-
 def _load_mapping(ctx: _Ctx, table: dict, prefix: str) -> dict[str, dict[str, str]]:
     merged = {kind: dict(DEFAULT_MAPPINGS[kind]) for kind in S.MAPPING_KINDS}
     parse = _expression_parser()
@@ -363,12 +360,12 @@ def _load_mapping(ctx: _Ctx, table: dict, prefix: str) -> dict[str, dict[str, st
         if not isinstance(attrs, dict):
             ctx.add(key, f"expected a table of attribute = \"expression\", got {S.describe_type(attrs)}")
             continue
-        for attr, expr in _flatten(attrs):
+        for attr, expr in S.flatten(attrs):
             attr_key = f"{key}.{attr}"
             if not isinstance(expr, str):
                 ctx.add(attr_key, f"expected an expression string, got {S.describe_type(expr)}")
                 continue
-            if not ATTRIBUTE_PATH.match(attr):
+            if not S.ATTRIBUTE_PATH.match(attr):
                 ctx.add(attr_key, "not a target attribute path (e.g. userName, name.givenName, "
                                   "emails[type eq \"work\"].value)")
                 continue
@@ -379,15 +376,6 @@ def _load_mapping(ctx: _Ctx, table: dict, prefix: str) -> dict[str, dict[str, st
                 ctx.add(attr_key, msg)
             merged[kind][attr] = expr
     return merged
-
-
-def _flatten(table: dict, prefix: str = "") -> list[tuple[str, Any]]:
-    """``name.givenName = ...`` written as a dotted TOML key arrives nested: flatten it back."""
-    out = []
-    for key, value in table.items():
-        path = f"{prefix}.{key}" if prefix else key
-        out.extend(_flatten(value, path) if isinstance(value, dict) and value else [(path, value)])
-    return out
 
 
 def _expression_parser() -> Callable[[str], Any] | None:

@@ -295,3 +295,15 @@ def env_name_problem(name: str) -> str | None:
         # not echoed: a secret pasted here by mistake must not be shown
         return "is not an environment variable name (letters, digits, _); name the variable, not its value"
     return None
+
+
+ATTRIBUTE_PATH = re.compile(r"^[A-Za-z_][\w:.\-]*(\[[^\]]+\])?(\.[A-Za-z_]\w*)?$")
+
+
+def flatten(table: dict, prefix: str = "") -> list[tuple[str, object]]:
+    """``name.givenName = ...`` written as a dotted TOML key arrives nested: flatten it back."""
+    out = []
+    for key, value in table.items():
+        path = f"{prefix}.{key}" if prefix else key
+        out.extend(flatten(value, path) if isinstance(value, dict) and value else [(path, value)])
+    return out
