@@ -334,3 +334,35 @@ def test_absent_anchors_passed_with_a_delta_or_a_non_final_page_are_not_evidence
         inp = evolve(d.delta_input([t], later(), []), absent=frozenset({"u00001"}), read=read)
         a = only(plan(inp), "u00001")
         assert a.kind == A.NOOP and a.to_state == "provisioned" and "safety.evidence" in rules(a)
+
+
+def test_lookups_ask_only_about_in_scope_objects_the_target_does_not_know():
+    from hybridsync.engine.planner import Lookup, lookups
+    d, t = setup(1, extra=[user(8, ou=OTHER)])
+    d.put(user(5, mail="five@lab.test"))
+    asked = lookups(d.full_input([t], later()))
+    assert len(asked) == 3 and set(asked) == {
+        Lookup("app", ObjectKind.USER, "externalId", "u00005"),
+        Lookup("app", ObjectKind.USER, "userName", "user5@lab.test"),
+        Lookup("app", ObjectKind.USER, 'emails[type eq "work"].value', "five@lab.test"),
+    }
+
+
+def test_a_full_read_planned_in_pages_shares_one_threshold_and_acts_on_absence_only_at_the_end():
+    d, t = setup(6, safety=SafetyConfig(delete_threshold=2))
+    d.put(user(0, ou=OTHER))
+    d.put(user(1, ou=OTHER))
+    d.objects.pop("u00005")
+    objs = sorted(d.objects.values(), key=lambda o: o.anchor)
+    page1 = evolve(d.full_input([t], later(), objects=objs[:3]), absent=frozenset(),
+                   read=ReadEvidence(ReadMode.FULL, final=False))
+    p1 = plan(page1)
+    assert {a.anchor for a in p1.actions if a.kind == A.DISABLE} == {"u00000", "u00001"}
+    used = p1.summary["threshold_used"]["app"]
+    assert used == 2
+    last = d.full_input([t], later(), objects=objs[3:])
+    last = evolve(last, objects=tuple(objs[3:]), absent=frozenset({"u00005"}),
+                  targets=(t.target_input(threshold_used=used),),
+                  read=ReadEvidence(ReadMode.FULL, final=True, complete=True, count=len(objs), last_complete_count=6))
+    a = only(plan(last), "u00005")
+    assert a.kind == A.HOLD and "safety.delete_threshold" in rules(a)
