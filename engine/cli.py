@@ -29,7 +29,9 @@ COMMANDS: dict[str, str] = {
 NO_CONFIG = {"lab", "replay"}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser; command modules are imported only for ``only`` (or all when ``only="*"``),
+    so one command's import trouble can never take the others down."""
     parser = argparse.ArgumentParser(
         prog="hybridsync",
         description="Keep a cloud directory in step with on-premises Active Directory.",
@@ -44,6 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
             default="hybridsync.toml",
             help="config file (default: ./hybridsync.toml)",
         )
+        if only not in ("*", name):
+            continue
         module = _command_module(name)
         if module is not None and hasattr(module, "add_arguments"):
             module.add_arguments(p)
@@ -60,7 +64,9 @@ def _command_module(name: str):
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = next((a for a in argv if not a.startswith("-")), None)
+    parser = build_parser(command if command in COMMANDS else None)
     args = parser.parse_args(argv)
     module = _command_module(args.command)
     if module is None:
