@@ -134,11 +134,11 @@ def transport_failure(exc: Exception, *, what: str) -> RetryAfter:
 
 def created(status: int, headers: Mapping[str, str], body: Any) -> Done:
     rid = body.get("id") if isinstance(body, Mapping) else None
-    etag = headers.get("etag") or (_get(body, "meta", "version") if isinstance(body, Mapping) else None)
+    etag = headers.get("etag") or (get_path(body, "meta", "version") if isinstance(body, Mapping) else None)
     return Done(target_id=rid, etag=etag, status=status)
 
 
-def _get(obj: Any, *keys: str) -> Any:
+def get_path(obj: Any, *keys: str) -> Any:
     for key in keys:
         if not isinstance(obj, Mapping):
             return None
@@ -185,7 +185,7 @@ def flatten(resource: Mapping[str, Any], kind: ObjectKind, paths: Sequence[str] 
         external_id=resource.get("externalId"),
         attributes=flat,
         active=active,
-        etag=_get(resource, "meta", "version"),
+        etag=get_path(resource, "meta", "version"),
     )
 
 

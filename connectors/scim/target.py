@@ -22,6 +22,7 @@ import threading
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+import attrs
 import httpx
 import structlog
 
@@ -131,8 +132,6 @@ class ScimTarget:
                     text = text.replace(s, "***")
                 changes[name] = text
         if changes:
-            import attrs
-
             return attrs.evolve(result, **changes)
         return result
 
@@ -302,7 +301,7 @@ class ScimTarget:
                 body = prepare.replace_body(current.body, changes, anchor=anchor, base_url=self.config.url)
             except PrepareError as exc:
                 return Terminal(f"{what}: {exc}", None, "invalidValue", str(exc))
-            etag = current.headers.get("etag") or check._get(current.body, "meta", "version")
+            etag = current.headers.get("etag") or check.get_path(current.body, "meta", "version")
             headers = {"If-Match": etag} if self.dialect.etag and etag else {}
             resp = self._exchange(Request("PUT", path, json=body, headers=headers), what)
             if isinstance(resp, RetryAfter):

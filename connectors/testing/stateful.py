@@ -6,6 +6,10 @@ from a test that has the kit's fixtures (zarr's ``testing/stateful.py`` pattern)
     def test_connector_matches_the_model(target, backdoor):
         run_state_machine_as_test(lambda: TargetStateMachine(target, backdoor),
                                   settings=settings(max_examples=20, stateful_step_count=15))
+
+Pass ``faults`` (the ``FaultTransport`` under ``target``) to add rules whose answers are lost: the
+service applies a create or update, the client hears a reset, and the retry must converge without
+duplicates.
 """
 
 from __future__ import annotations
@@ -14,9 +18,18 @@ from typing import Any
 
 from hypothesis import note
 from hypothesis import strategies as st
-from hypothesis.stateful import Bundle, RuleBasedStateMachine, consumes, invariant, multiple, rule
+from hypothesis.stateful import (
+    Bundle,
+    RuleBasedStateMachine,
+    consumes,
+    invariant,
+    multiple,
+    precondition,
+    rule,
+)
 
-from hybridsync.connectors.base import Done, Terminal
+from hybridsync.connectors.base import Done, RetryAfter, Terminal
+from hybridsync.connectors.testing.faults import Fault
 from hybridsync.connectors.testing import strategies as hs
 from hybridsync.engine.values import ObjectKind
 
@@ -28,10 +41,11 @@ class TargetStateMachine(RuleBasedStateMachine):
     users = Bundle("users")
     groups = Bundle("groups")
 
-    def __init__(self, target: Any, backdoor: Any):
+    def __init__(self, target: Any, backdoor: Any, faults: Any = None):
         super().__init__()
         self.target = target
         self.backdoor = backdoor
+        self.faults = faults  # a FaultTransport under ``target``: enables the lost-answer rules
         backdoor.reset()
         self.model_users: dict[str, dict[str, Any]] = {}  # target id -> {externalId, attrs, active}
         self.model_groups: dict[str, dict[str, Any]] = {}  # target id -> {externalId, name, members}
@@ -53,6 +67,32 @@ class TargetStateMachine(RuleBasedStateMachine):
         self.model_users[result.target_id] = {"externalId": anchor, "attrs": {k: v for k, v in attrs.items() if k != "active"},
                                               "active": True}
         return result.target_id
+
+    @precondition(lambda self: self.faults is not None)
+    @rule(target=users, anchor=hs.anchors, local=hs.local_parts)
+    def create_user_whose_answer_is_lost(self, anchor, local):
+        """The service applies the create, the client never hears; the retry must not duplicate."""
+        attrs = {"userName": f"{local}@corp.example", "active": True}
+        if self._taken(attrs["userName"]) or any(u["externalId"] == anchor for u in self.model_users.values()):
+            return multiple()
+        self.faults.add(Fault.lost_response(), method="POST")
+        first = self.target.create(K.USER, anchor, attrs)
+        assert isinstance(first, RetryAfter), first
+        result = self.target.create(K.USER, anchor, attrs)
+        assert isinstance(result, Done), result
+        self.model_users[result.target_id] = {"externalId": anchor, "attrs": {"userName": attrs["userName"]},
+                                              "active": True}
+        return result.target_id
+
+    @precondition(lambda self: self.faults is not None)
+    @rule(user=users, name=hs.display_names)
+    def update_whose_answer_is_lost(self, user, name):
+        if user not in self.model_users:
+            return
+        self.faults.add(Fault.lost_response(), method="PATCH")
+        assert isinstance(self.target.update(K.USER, user, {"displayName": name}), RetryAfter)
+        assert isinstance(self.target.update(K.USER, user, {"displayName": name}), Done)
+        self.model_users[user]["attrs"]["displayName"] = name
 
     @rule(user=users, changes=hs.user_changes)
     def update_user(self, user, changes):

@@ -91,6 +91,7 @@ class ScimLab:
         self.port: int | None = None
         self._proc: subprocess.Popen[str] | None = None
         self.backdoor: ScimBackdoor | None = None
+        self.token_file: str | None = None  # set by the pytest plugin: a 0600 file holding the token
 
     def __repr__(self) -> str:  # the token is never shown
         return f"ScimLab(url={self.url!r}, features={self.features})"

@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from hybridsync.connectors.scim import ScimTarget, check, prepare
+from hybridsync.connectors.testing.faults import FaultTransport
 from hybridsync.engine.values import ObjectKind, TargetObject
 
 _TYPE = {ObjectKind.USER: "User", ObjectKind.CONTACT: "User", ObjectKind.GROUP: "Group"}
@@ -63,6 +64,11 @@ def backdoor(scim_server):
 @pytest.fixture
 def target(scim_target):
     return scim_target
+
+
+@pytest.fixture
+def faults():
+    return FaultTransport()
 
 
 @pytest.fixture

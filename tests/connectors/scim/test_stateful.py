@@ -9,8 +9,8 @@ from hybridsync.connectors.testing.stateful import TargetStateMachine
 pytestmark = pytest.mark.scim
 
 
-def test_scim_target_keeps_the_service_equal_to_the_model(target, backdoor):
+def test_scim_target_keeps_the_service_equal_to_the_model(faulty_target, backdoor, faults):
     run_state_machine_as_test(
-        lambda: TargetStateMachine(target, backdoor),
+        lambda: TargetStateMachine(faulty_target, backdoor, faults),
         settings=settings(max_examples=20, stateful_step_count=15, deadline=None),
     )
