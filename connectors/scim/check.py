@@ -203,6 +203,17 @@ def read_path(resource: Mapping[str, Any], path: str) -> Any:
     return value
 
 
+CASE_EXACT = frozenset({"id", "externalId"})  # RFC 7643: userName, emails etc. compare caseless
+
+
+def matches(resource: Mapping[str, Any], path: str, value: str) -> bool:
+    """Does ``resource`` hold ``value`` at ``path``, compared as the RFC 7643 schema says."""
+    held = read_path(resource, path)
+    if path in CASE_EXACT or not isinstance(held, str) or not isinstance(value, str):
+        return held == value
+    return held.casefold() == value.casefold()
+
+
 def list_page(body: Any) -> tuple[list[Mapping[str, Any]], int | None, int]:
     """(resources, totalResults, itemsPerPage) of a ListResponse body."""
     if not isinstance(body, Mapping):

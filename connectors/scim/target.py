@@ -167,7 +167,7 @@ class ScimTarget:
                 return resp
             if 200 <= resp.status < 300:
                 resources = check.list_page(resp.body)[0]
-                matches = [self._flat(r, kind, attribute) for r in resources if check.read_path(r, attribute) == value]
+                matches = [self._flat(r, kind, attribute) for r in resources if check.matches(r, attribute, value)]
                 return self._found(kind, matches)
             if resp.status not in (400, 501):
                 return self._fail(resp, what)
@@ -175,7 +175,7 @@ class ScimTarget:
         for resource in self._pages(kind, None, what):
             if isinstance(resource, (RetryAfter, Terminal)):
                 return resource
-            if check.read_path(resource, attribute) == value:
+            if check.matches(resource, attribute, value):
                 matches.append(self._flat(resource, kind, attribute))
         return self._found(kind, matches)
 

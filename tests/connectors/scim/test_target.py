@@ -57,6 +57,8 @@ def test_without_filter_support_lookups_page_and_compare(tmp_path):
         made = [target.create(K.USER, f"YQ{i}==", {"userName": f"n{i}@corp.example"}).target_id for i in range(3)]
         assert target.lookup_by_anchor(K.USER, "YQ1==").target_id == made[1]
         assert target.lookup_by_attribute(K.USER, "userName", "n2@corp.example").target_id == made[2]
+        assert target.lookup_by_attribute(K.USER, "userName", "N2@Corp.Example").target_id == made[2]
+        assert target.lookup_by_anchor(K.USER, "yq1==").found == ()  # externalId is caseExact
         assert sorted(o.target_id for o in target.list_owned(K.USER)) == sorted(made)
         assert all("filter" not in k for k in lab.backdoor.requests())
         target.close()
@@ -74,3 +76,9 @@ def test_one_member_change_on_a_large_group_is_one_patch_and_never_reads_members
     assert spent == {"PATCH": 2, "PATCH /Groups": 2}
     assert backdoor.members(gid) == {f"m{i}" for i in range(5000)} - {"m42"} | {"n1"}
     target.close()
+
+
+def test_soft_match_by_user_name_ignores_case_as_rfc7643_says(scim_target):
+    uid = scim_target.create(K.USER, "YQ==", {"userName": "Jane.Doe@Corp.Example"}).target_id
+    assert scim_target.lookup_by_attribute(K.USER, "userName", "jane.doe@corp.example").target_id == uid
+    assert scim_target.lookup_by_anchor(K.USER, "yq==").found == ()
