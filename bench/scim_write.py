@@ -1,7 +1,8 @@
 """SCIM write bench, one run, ratios (issue 7):
 
 1. connector create rate / raw httpx keep-alive create rate, same scim2-server, same concurrency
-   (goal >= 0.8). Raw runs before and after the connector run; their mean is the baseline.
+   (goal >= 0.8). The two alternate in rounds (raw, connector, connector, raw, ...) so that load
+   from other processes on a shared machine falls on both alike; rates are totals over rounds.
 2. HTTP calls for one member change in a 50,000-member group (counted on the client and on the
    server, goal <= 2).
 
@@ -103,7 +104,8 @@ def member_change_calls(lab: ScimLab, config: TargetConfig, size: int) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--users", type=int, default=1000)
+    ap.add_argument("--users", type=int, default=300, help="creates per round and side")
+    ap.add_argument("--rounds", type=int, default=6)
     ap.add_argument("--concurrency", type=int, default=4)
     ap.add_argument("--group-size", type=int, default=50_000)
     args = ap.parse_args(argv)
@@ -112,15 +114,22 @@ def main(argv: list[str] | None = None) -> int:
         with open(token, "w") as f:
             f.write(lab.token)
         config = TargetConfig(name="bench", url=lab.url, token_file=token, max_in_flight=args.concurrency)
-        raw_before = raw_rate(lab, args.users, args.concurrency, "rawa")
-        conn = connector_rate(lab, config, args.users, args.concurrency, "conn")
-        raw_after = raw_rate(lab, args.users, args.concurrency, "rawb")
-        raw = (raw_before + raw_after) / 2
+        spent = {"raw": 0.0, "conn": 0.0}
+        for r in range(args.rounds):
+            order = ("raw", "conn") if r % 2 == 0 else ("conn", "raw")
+            for side in order:
+                if side == "raw":
+                    rate = raw_rate(lab, args.users, args.concurrency, f"raw{r}")
+                else:
+                    rate = connector_rate(lab, config, args.users, args.concurrency, f"conn{r}")
+                spent[side] += args.users / rate
+        total = args.users * args.rounds
+        raw, conn = total / spent["raw"], total / spent["conn"]
         calls = member_change_calls(lab, config, args.group_size)
     ratio = conn / raw
     worst = max(v["client_calls"] for v in calls.values())
-    print(f"creates/s at concurrency {args.concurrency}, {args.users} users: raw httpx {raw_before:.0f} / "
-          f"{raw_after:.0f} (mean {raw:.0f}), connector {conn:.0f}")
+    print(f"creates/s at concurrency {args.concurrency}, {args.rounds} rounds x {args.users} users per side: "
+          f"raw httpx {raw:.0f}, connector {conn:.0f}")
     print(f"ratio connector/raw = {ratio:.2f} (goal >= 0.8)")
     for op, v in calls.items():
         print(f"one member {op} in a {args.group_size}-member group: {v['client_calls']} HTTP call(s) "
