@@ -207,6 +207,8 @@ class MemoryTarget:
         self.name = name
         self.store: dict[str, dict[str, Any]] = {}
         self._ids = itertools.count(1)
+        self._by_ext: dict[tuple[ObjectKind, str], set[str]] = {}
+        self._by_attr: dict[tuple[ObjectKind, str, str], set[str]] = {}  # (kind, attribute, lowered value)
         self.calls: list[tuple[str, str]] = []  # (operation, target id or anchor)
         self._faults: list[list[Any]] = []  # [predicate, result, times_left]
         self.after_call: Callable[[str], None] | None = None  # e.g. raise to simulate a crash
@@ -223,6 +225,7 @@ class MemoryTarget:
         tid = f"t{next(self._ids)}"
         self.store[tid] = {"kind": kind, "external_id": external_id, "attributes": dict(attributes),
                            "active": active, "members": set()}
+        self._index(tid)
         return tid
 
     def by_external_id(self) -> dict[str, dict[str, Any]]:
@@ -253,26 +256,43 @@ class MemoryTarget:
     def lookup_by_anchor(self, kind: ObjectKind, anchor: str) -> Result:
         if (f := self._call("lookup_by_anchor", anchor)) is not None:
             return f
-        found = tuple(self._view(t) for t, r in self.store.items()
-                      if r["external_id"] == anchor and r["kind"] == kind)
-        return Done(found=found)
+        ids = [t for t in self._by_ext.get((kind, anchor), ()) if t in self.store
+               and self.store[t]["external_id"] == anchor]
+        return Done(found=tuple(self._view(t) for t in sorted(ids)))
 
     def lookup_by_attribute(self, kind: ObjectKind, attribute: str, value: str) -> Result:
         if (f := self._call("lookup_by_attribute", value)) is not None:
             return f
-        found = tuple(self._view(t) for t, r in self.store.items()
-                      if r["kind"] == kind and str(r["attributes"].get(attribute, "")).lower() == str(value).lower())
-        return Done(found=found)
+        ids = sorted(t for t in self._by_attr.get((kind, attribute, str(value).lower()), ()) if t in self.store)
+        return Done(found=tuple(self._view(t) for t in ids))
 
     def _unique_conflict(self, kind: ObjectKind, attrs: Mapping[str, Any], skip: str | None) -> str | None:
         key = "userName" if kind != ObjectKind.GROUP else "displayName"
         value = attrs.get(key)
         if value is None:
             return None
-        for t, r in self.store.items():
-            if t != skip and r["kind"] == kind and str(r["attributes"].get(key, "")).lower() == str(value).lower():
+        for t in sorted(self._by_attr.get((kind, key, str(value).lower()), ())):
+            if t != skip and t in self.store:
                 return f"{key} {value!r} is already used by {t}"
         return None
+
+    @staticmethod
+    def _keys(r: dict[str, Any]) -> list[tuple[ObjectKind, str, str]]:
+        return [(r["kind"], a, v.lower()) for a, v in r["attributes"].items() if isinstance(v, str)]
+
+    def _index(self, tid: str) -> None:
+        r = self.store[tid]
+        if r["external_id"]:
+            self._by_ext.setdefault((r["kind"], r["external_id"]), set()).add(tid)
+        for k in self._keys(r):
+            self._by_attr.setdefault(k, set()).add(tid)
+
+    def _unindex(self, tid: str) -> None:
+        r = self.store[tid]
+        if r["external_id"]:
+            self._by_ext.get((r["kind"], r["external_id"]), set()).discard(tid)
+        for k in self._keys(r):
+            self._by_attr.get(k, set()).discard(tid)
 
     def create(self, kind: ObjectKind, anchor: str, attributes: Mapping[str, Any]) -> Result:
         if (f := self._call("create", anchor)) is not None:
@@ -285,6 +305,7 @@ class MemoryTarget:
         self.store[tid] = {"kind": kind, "external_id": anchor, "attributes": attrs,
                            "active": active if isinstance(active, bool) else str(active).lower() == "true",
                            "members": set()}
+        self._index(tid)
         return self._done("create", Done(target_id=tid, status=201))
 
     def update(self, kind: ObjectKind, target_id: str, changes: Mapping[str, Any], *,
@@ -297,6 +318,7 @@ class MemoryTarget:
         merged = {**r["attributes"], **changes}
         if (conflict := self._unique_conflict(kind, merged, target_id)) is not None:
             return Terminal(conflict, status=409, scim_type="uniqueness")
+        self._unindex(target_id)
         for k, v in changes.items():
             if k == "active":
                 r["active"] = v if isinstance(v, bool) else str(v).lower() == "true"
@@ -306,6 +328,7 @@ class MemoryTarget:
                 r["attributes"][k] = v
         if anchor is not None:
             r["external_id"] = anchor
+        self._index(target_id)
         return self._done("update", Done(target_id=target_id, status=200))
 
     def _set_active(self, op: str, target_id: str, active: bool) -> Result:
@@ -325,8 +348,10 @@ class MemoryTarget:
     def delete(self, kind: ObjectKind, target_id: str) -> Result:
         if (f := self._call("delete", target_id)) is not None:
             return f
-        if self.store.pop(target_id, None) is None:
+        if target_id not in self.store:
             return Terminal(f"{target_id} not found", status=404)
+        self._unindex(target_id)
+        del self.store[target_id]
         for r in self.store.values():
             r["members"].discard(target_id)
         return self._done("delete", Done(target_id=target_id, status=204))
@@ -363,3 +388,43 @@ class MemoryTarget:
 
 
 __all__ = ["MemorySource", "MemoryTarget", "RetryAfter", "Terminal", "Done"]
+
+
+class GeneratedSource(MemorySource):
+    """A large directory generated on the fly (benchmarks): only edited objects are held in memory."""
+
+    def __init__(self, n: int, factory: Callable[[int], SourceObject], *, name: str = "gen", page_size: int = 1000):
+        super().__init__(name, page_size=page_size)
+        self.n = n
+        self.factory = factory
+
+    def _base(self, anchor: str) -> SourceObject | None:
+        return self._objects.get(anchor)
+
+    def generated(self, i: int) -> SourceObject:
+        obj = self.factory(i)
+        return self._objects.get(obj.anchor, obj)
+
+    def modify(self, anchor: str, **attributes: Any) -> None:
+        if anchor not in self._objects:
+            for i in range(self.n):  # benchmarks edit low indexes; fine for a generator
+                o = self.factory(i)
+                if o.anchor == anchor:
+                    self._objects[anchor] = o
+                    break
+        super().modify(anchor, **attributes)
+
+    def _full(self) -> Iterator[SourceBatch]:
+        top = self._seq
+        page: list[SourceObject] = []
+        for i in range(self.n):
+            obj = self.generated(i)
+            if obj.anchor in self._tombstones or obj.anchor in self.hidden:
+                continue
+            page.append(obj)
+            if len(page) == self.page_size:
+                yield SourceBatch(objects=tuple(page), cursor=Refresh("full read in progress"), mode=ReadMode.FULL,
+                                  dc=self.dc)
+                page = []
+        yield SourceBatch(objects=tuple(page), cursor=UsnWatermark(self.dc.invocation_id, top), mode=ReadMode.FULL,
+                          dc=self.dc, last=True, complete=True)

@@ -60,14 +60,18 @@ def expected(conn: ldap3.Connection, staff: str) -> tuple[dict[str, dict], dict[
     entries = [e for e in conn.response if e.get("type") == "searchResEntry"]
     guid = {e["dn"].lower(): base64.b64encode(e["raw_attributes"]["objectGUID"][0]).decode() for e in entries}
     users, groups = {}, {}
+    def first(v):
+        return (v[0] if v else None) if isinstance(v, list) else v
+
     for e in entries:
         a = e["attributes"]
         anchor = guid[e["dn"].lower()]
         if "group" in [c.lower() for c in a["objectClass"]]:
             groups[anchor] = {guid[m.lower()] for m in a.get("member", []) if m.lower() in guid}
         else:
-            users[anchor] = {"userName": a.get("userPrincipalName"), "active": not (int(a["userAccountControl"]) & 2),
-                             "displayName": a.get("displayName") or None}
+            users[anchor] = {"userName": first(a.get("userPrincipalName")),
+                             "active": not (int(first(a["userAccountControl"])) & 2),
+                             "displayName": first(a.get("displayName")) or None}
     return users, groups
 
 

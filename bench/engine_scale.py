@@ -1,0 +1,119 @@
+"""Engine benchmarks with a generated in-memory source (P3 delta cost, P5 memory, store size).
+
+    .venv/bin/python bench/engine_scale.py [--sizes 10000,100000] [--target memory|scim]
+
+Each size runs in its own subprocess so peak RSS (ru_maxrss) is that size's alone. Reports, per N:
+full sync time and rate, peak RSS, state store bytes per object, a no-change delta cycle, a
+10-change delta cycle; then the ratio of 10-change cycle time at the largest N over the smallest
+(goal <= 1.5) and peak RSS at the largest N (goal <= 150 MB at 100k).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+
+def run_one(n: int, target_kind: str) -> dict:
+    import logging
+
+    import structlog
+
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    from hybridsync.connectors.memory import GeneratedSource, MemoryTarget
+    from hybridsync.engine.config import Config, ScopeConfig, SourceConfig, StateConfig, TargetConfig
+    from hybridsync.engine.loop import Engine
+    from hybridsync.engine.values import ObjectKind, SourceObject
+    from hybridsync.statestore import Store
+
+    staff = "OU=Staff,DC=lab,DC=test"
+    n_groups = max(1, n // 500)
+
+    def guid(i: int) -> str:
+        return base64.b64encode(i.to_bytes(16, "big")).decode()
+
+    def factory(i: int) -> SourceObject:
+        if i < n_groups:
+            members = frozenset(guid(n_groups + j) for j in range(i * 50, i * 50 + 50) if n_groups + j < n)
+            return SourceObject(anchor=guid(i), object_guid=guid(i), kind=ObjectKind.GROUP, dn=f"CN=g{i},{staff}",
+                                attributes={"cn": f"g{i}"}, members=members)
+        return SourceObject(anchor=guid(i), object_guid=guid(i), kind=ObjectKind.USER, dn=f"CN=u{i},{staff}",
+                            attributes={"userprincipalname": f"u{i}@lab.test", "givenname": f"G{i}", "sn": f"S{i}",
+                                        "displayname": f"User {i}", "mail": f"u{i}@lab.test",
+                                        "useraccountcontrol": "512", "department": f"D{i % 20}"})
+
+    tmp = tempfile.mkdtemp(prefix="hs-bench-")
+    db = os.path.join(tmp, "state.db")
+    src = GeneratedSource(n, factory)
+    tcfg = TargetConfig(name="app", kind=target_kind)
+    if target_kind == "scim":
+        from hybridsync.connectors.scim import ScimTarget
+        from hybridsync.engine.lab.scim import ScimLab
+
+        lab = ScimLab().start()
+        tok = os.path.join(tmp, "tok")
+        with open(tok, "w") as fh:
+            fh.write(lab.token)
+        tcfg = TargetConfig(name="app", kind="scim", url=lab.url, token_file=tok)
+        target = ScimTarget(tcfg)
+    else:
+        target = MemoryTarget("app")
+    config = Config(sources=(SourceConfig(name="corp", kind="memory", base_dn="DC=lab,DC=test",
+                                          scope=ScopeConfig(include_ous=(staff,))),),
+                    targets=(tcfg,), state=StateConfig(path=db))
+    engine = Engine(config, store=Store.open(db, synchronous="NORMAL"), sources={"corp": src},
+                    targets={"app": target})
+    t0 = time.perf_counter()
+    report = engine.run_once()
+    full_s = time.perf_counter() - t0
+    assert report.exit_code() == 0, report.counts
+    rss_full = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    t0 = time.perf_counter()
+    engine.run_once()
+    nochange_s = time.perf_counter() - t0
+    times = []
+    for rep in range(3):
+        for k in range(10):
+            src.modify(guid(n_groups + 7 * k + rep), title=f"t{rep}")
+        t0 = time.perf_counter()
+        r = engine.run_once()
+        times.append(time.perf_counter() - t0)
+        assert r.counts.get("update") == 10, r.counts
+    engine.close()
+    size = os.path.getsize(db) + (os.path.getsize(db + "-wal") if os.path.exists(db + "-wal") else 0)
+    return {"n": n, "full_s": round(full_s, 2), "full_rate": round(n / full_s), "peak_rss_mb": round(rss_full, 1),
+            "store_bytes_per_object": round(size / n), "nochange_s": round(nochange_s, 4),
+            "delta10_s": round(sorted(times)[1], 4)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sizes", default="10000,100000")
+    ap.add_argument("--target", default="memory", choices=["memory", "scim"])
+    ap.add_argument("--one", type=int, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.one:
+        print(json.dumps(run_one(args.one, args.target)))
+        return
+    rows = []
+    for n in [int(x) for x in args.sizes.split(",")]:
+        out = subprocess.run([sys.executable, __file__, "--one", str(n), "--target", args.target],
+                             capture_output=True, text=True, check=True)
+        rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
+        print(json.dumps(rows[-1]), flush=True)
+    if len(rows) > 1:
+        ratio = rows[-1]["delta10_s"] / rows[0]["delta10_s"]
+        print(f"P3 delta10 cost ratio N={rows[-1]['n']} / N={rows[0]['n']}: {ratio:.2f} (goal <= 1.5)")
+    print(f"P5 peak RSS at N={rows[-1]['n']}: {rows[-1]['peak_rss_mb']} MB (goal <= 150 MB); "
+          f"store {rows[-1]['store_bytes_per_object']} B/object (goal <= 2048)")
+
+
+if __name__ == "__main__":
+    main()
