@@ -180,6 +180,10 @@ class Plan:
     DELETE, or a NOOP when a re-created object took the target object over) releases the target
     id: store ``target_id=None`` and empty ``members_sent``. ADD/REMOVE_MEMBERS of a group created
     in the same plan carry ``target_id=None``: use the id the CREATE just stored.
+    A recreate (an ADOPT for which ``predecessor(target, anchor)`` names the old anchor): when it
+    is applied, the new state takes ``members_sent`` over from the predecessor, and
+    ``reanchor_members`` replaces the old anchor by the new one in every group's ``members_sent``
+    at that target (it is the same target object) -- before the member actions that follow.
     """
 
     actions: tuple[Action, ...] = ()
@@ -209,6 +213,11 @@ class Plan:
                 actions.append(action_from_dict(data))
         return cls(tuple(actions), tuple(errors), summary)
 
+    def predecessor(self, target: str, anchor: str) -> str | None:
+        """The anchor whose target object ``anchor`` takes over at ``target`` (a recreate), or None."""
+        return next((r["old"] for r in self.summary.get("reanchored", ())
+                     if r["target"] == target and r["new"] == anchor), None)
+
     def for_target(self, name: str) -> tuple[Action, ...]:
         return tuple(a for a in self.actions if a.target == name)
 
@@ -233,6 +242,14 @@ def applied_projection(old: Mapping[str, Any], action: Action) -> dict[str, Any]
         out.update(action.attributes)
         return out
     return dict(old)
+
+
+def reanchor_members(states: Iterable[TargetState], old: str, new: str) -> list[TargetState]:
+    """The group states whose ``members_sent`` named ``old``, now naming ``new`` instead."""
+    import attrs as _attrs
+
+    return [_attrs.evolve(s, members_sent=(s.members_sent - {old}) | {new})
+            for s in states if old in s.members_sent]
 
 
 def make_context(inp: "PlanInput", resolve: Callable[[str], str | None]) -> Any:
@@ -317,11 +334,14 @@ def plan(inp: PlanInput) -> Plan:
     actions: list[Action] = []
     errors: list[PlanError] = []
     used: dict[str, int] = {}
+    reanchored: list[dict[str, str]] = []
     for index, t in enumerate(sorted(inp.targets, key=lambda x: x.config.name)):
         tp = TargetPlanner(inp, t, decisions, objects, by_guid)
         tp.run()
         actions.extend(tp.actions)
         used[t.config.name] = tp.threshold_used
+        for old, new in sorted(tp.reanchored.items()):
+            reanchored.append({"target": t.config.name, "old": old, "new": new})
         for obj, err in tp.errors:
             errors.append(PlanError(t.config.name, obj.anchor, obj.dn, getattr(err, "stage", "mapping"),
                                     str(err), getattr(err, "attribute", None)))
@@ -331,5 +351,5 @@ def plan(inp: PlanInput) -> Plan:
     for a in actions:
         counts[str(a.kind)] = counts.get(str(a.kind), 0) + 1
     summary = {"counts": counts, "held": counts.get("hold", 0), "errors": len(errors),
-               "threshold_used": used, "objects": len(objects)}
+               "threshold_used": used, "objects": len(objects), "reanchored": reanchored}
     return Plan(tuple(actions), tuple(errors), summary)

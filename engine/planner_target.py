@@ -11,6 +11,7 @@ from typing import Any
 
 from hybridsync.engine import lifecycle as lc
 from hybridsync.engine.lifecycle import State, Trigger
+from hybridsync.engine.mapping import is_reference_path
 from hybridsync.engine.match import ADOPT, CREATE, DISPUTED, RECREATE, MatchResult, TargetIndex, resolve_conflicts
 from hybridsync.engine.planner_members import desired_members
 from hybridsync.engine.scope import ScopeDecision, normalize_dn
@@ -23,6 +24,7 @@ LIVE = (State.PROVISIONED, State.DISABLED, State.ESCROW)
 PRESENT_PLANNED = frozenset({State.PENDING_CREATE, State.PROVISIONED, State.DISABLED, State.HELD})
 PRESENT_STORED = frozenset({State.PROVISIONED, State.DISABLED, State.HELD, State.ESCROW})
 _DIFF_KINDS = (A.UPDATE, A.RESTORE, A.DISABLE)
+_GONE = frozenset({State.SOFT_DELETED, State.DELETED, State.OUT_OF_SCOPE})
 _MISSING = object()
 
 
@@ -67,6 +69,8 @@ class TargetPlanner:
         self.projections: dict[str, Mapping[str, Any]] = {}
         self.threshold_used = t.threshold_used
         self.superseded: set[str] = set()  # predecessors whose target object a recreate takes over
+        self.reference_gone = False  # set by resolve_reference during one projection
+        self.reanchored: dict[str, str] = {}  # predecessor anchor -> the anchor that took it over
         read = inp.read
         self.gate: str | None = None
         if read.mode == "full" and read.final:
@@ -117,9 +121,14 @@ class TargetPlanner:
             return None
         anchor = self.inp.refs.anchor_by_dn.get(key)
         if anchor is None:
+            self.reference_gone = True  # no such object (deleted): clear the reference
             return None
         ts = self.state(anchor)
-        return ts.target_id if stored_present(ts) else None
+        if stored_present(ts):
+            return ts.target_id
+        if ts is not None and lc.effective_state(ts) in _GONE:
+            self.reference_gone = True  # referenced object left the target: clear the reference
+        return None  # not provisioned yet: leave the path alone, set it once it exists
 
     # -- the run ---------------------------------------------------------------------------
     def run(self) -> None:
@@ -181,6 +190,7 @@ class TargetPlanner:
         ctx = make_context(inp, self.resolve_reference)
         projected: list[tuple[SourceObject, TargetState | None, ScopeDecision, State, Mapping[str, Any]]] = []
         for obj, ts, decision in present:
+            self.reference_gone = False
             proj = self.t.mapping.project(obj, ctx)
             if proj.errors:
                 for err in proj.errors:
@@ -189,8 +199,15 @@ class TargetPlanner:
                     decision.reason()] + [Reason(f"mapping.{getattr(e, 'attribute', '') or ''}".rstrip("."), str(e))
                                           for e in proj.errors])
                 continue
-            self.projections[obj.anchor] = proj.values
-            projected.append((obj, ts, decision, lc.effective_state(ts), proj.values))
+            values = proj.values
+            if self.reference_gone:
+                held = (ts.projection if ts is not None and ts.target_id
+                        else dict.fromkeys(self.t.mapping.paths(obj.kind), ""))
+                stale = [p for p in held if is_reference_path(p) and p not in values and held[p] is not None]
+                if stale:
+                    values = {**values, **{p: None for p in stale}}
+            self.projections[obj.anchor] = values
+            projected.append((obj, ts, decision, lc.effective_state(ts), values))
         index = None
         matches: dict[str, MatchResult] = {}
         for obj, ts, _d, eff, values in projected:
@@ -208,6 +225,7 @@ class TargetPlanner:
                     res.target, others=(res.predecessor.anchor,))
             elif res.predecessor is not None:
                 self.superseded.add(res.predecessor.anchor)
+                self.reanchored[res.predecessor.anchor] = anchor
         for obj, ts, decision, eff, values in projected:
             disabled = obj.kind == ObjectKind.USER and obj.disabled
             reasons = [decision.reason()]
@@ -320,6 +338,8 @@ class TargetPlanner:
                 sent = pred.members_sent if pred is not None and pred.anchor != obj.anchor else frozenset()
             else:
                 sent = ts.members_sent if ts is not None else frozenset()
+            if self.reanchored:  # a member re-created this plan is the same target object
+                sent = frozenset(self.reanchored.get(m, m) for m in sent)
             want = desired_members(self, obj)
             add, remove = tuple(sorted(want - sent)), tuple(sorted(sent - want))
             target_id = act.target_id

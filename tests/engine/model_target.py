@@ -18,6 +18,7 @@ from hybridsync.engine.config import SafetyConfig, ScopeConfig, TargetConfig
 from hybridsync.engine.mapping import compile_mapping
 from hybridsync.engine.planner import (
     Plan, PlanInput, ReadEvidence, References, TargetInput, TargetView, applied_projection, plan,
+    reanchor_members,
 )
 from hybridsync.engine.scope import expand_group_scope, normalize_dn
 from hybridsync.engine.values import (
@@ -125,11 +126,13 @@ class ModelTarget:
             if new_state == "deleted":  # DELETE, or superseded by a recreate: the target id is released
                 changes["target_id"] = None
                 changes["members_sent"] = frozenset()
-            if kind == A.ADOPT:
-                # a recreate takes the predecessor's member list over with its target object
-                pred = next((s for s in self.states.values() if s.target_id == tid and s.anchor != act.anchor), None)
-                if pred is not None:
-                    changes["members_sent"] = pred.members_sent
+            pred_anchor = p.predecessor(self.config.name, act.anchor) if kind == A.ADOPT else None
+            if pred_anchor is not None:
+                # a recreate takes the predecessor's member list over with its target object, and
+                # becomes the member the groups hold
+                changes["members_sent"] = self.states[pred_anchor].members_sent
+                for s in reanchor_members(self.states.values(), pred_anchor, act.anchor):
+                    self.states[s.anchor] = s
             if act.anchor in self.approved and new_state != "held":
                 self.approved.discard(act.anchor)
             self.states[act.anchor] = evolve(old, **changes)

@@ -23,7 +23,8 @@ SCOPE = ScopeConfig(include_ous=(STAFF,))
 @st.composite
 def worlds(draw, managers: bool = True):
     """A directory of up to 8 users and 3 groups (nested, possibly cyclic)."""
-    d = Directory(SCOPE, SafetyConfig(delete_threshold=10_000))
+    # no threshold and no read-size check here: both have their own properties below
+    d = Directory(SCOPE, SafetyConfig(delete_threshold=10_000, min_full_read_fraction=0.0))
     n = draw(st.integers(0, 8))
     for i in range(n):
         extra = {}
@@ -138,13 +139,19 @@ def test_any_ad_edits_then_a_clean_cycle_make_the_target_equal_the_projection(d,
             t.apply(plan(d.delta_input([t], later(), touched)), later())
     plans = d.cycle([t], later(), rounds=5)
     assert is_quiet(plans[-1])
-    assert held_view(t) == expected_view(d, t)
+    # one cycle does the work; a second one lets a re-created object take over the predecessor
+    # the first soft-deleted, and sets managers created in the first; a third sets managers that
+    # the second made provisioned; the last is quiet
+    assert len(plans) <= 4, [[(a.kind, a.anchor) for a in p.actions if a.kind != A.NOOP] for p in plans]
+    got, want = held_view(t), expected_view(d, t)
+    assert got == want, {a: (got.get(a), want.get(a)) for a in set(got) | set(want) if got.get(a) != want.get(a)}
     externals = [o["externalId"] for o in t.objects.values() if o["externalId"]]
     assert len(externals) == len(set(externals)), "duplicate externalId at the target"
 
 
 @given(worlds(), st.sampled_from(["incomplete", "small"]), st.data())
 def test_no_disable_or_delete_without_evidence(d, flaw, data):
+    d.safety = SafetyConfig(delete_threshold=10_000, min_full_read_fraction=0.5)
     t = ModelTarget(TargetConfig(name="app"))
     d.cycle([t], later())
     keep = data.draw(st.sets(st.sampled_from(sorted(d.objects)))) if d.objects else set()
