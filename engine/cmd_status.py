@@ -27,7 +27,7 @@ def open_store_readonly(command: str, path: str) -> tuple[Any, int | None]:
     """(store, None) or (None, exit code) with the message printed. Shared by log/approve."""
     from hybridsync.statestore.store import Store
 
-    if path != ":memory:" and not Path(path).exists():
+    if path == ":memory:" or not Path(path).exists():
         return None, 0
     try:
         return Store.open(path, readonly=True), None
@@ -118,6 +118,9 @@ def run(args: argparse.Namespace) -> int:
     if store is None:
         if code:
             return code
+        if path == ":memory:":
+            return _say_empty(args, path, "The state store is in memory (state.path = "
+                                          "\":memory:\"): nothing persists between runs.")
         return _say_empty(args, path, f"No state store at {path} yet: nothing has been synced.")
     with store:
         if store.is_empty():

@@ -139,3 +139,11 @@ def test_status_table_names_every_part_and_never_prints_the_cookie(config, capsy
                  "scim2-server", "401 Unauthorized", "Held deletes", "CN=u1,DC=lab,DC=test"):
         assert part in out, part
     assert "SECRETISH" not in out
+
+
+def test_status_with_an_in_memory_store_explains_that_nothing_persists(tmp_path, capsys):
+    path = tmp_path / "hybridsync.toml"
+    path.write_text(CONFIG.replace('path = "state/hybridsync.db"', 'path = ":memory:"'))
+    assert main(["status", "-c", str(path)]) == 0
+    assert "nothing persists between runs" in capsys.readouterr().out
+    assert not (tmp_path / ":memory:").exists()
