@@ -366,3 +366,32 @@ def test_a_full_read_planned_in_pages_shares_one_threshold_and_acts_on_absence_o
                   read=ReadEvidence(ReadMode.FULL, final=True, complete=True, count=len(objs), last_complete_count=6))
     a = only(plan(last), "u00005")
     assert a.kind == A.HOLD and "safety.delete_threshold" in rules(a)
+
+
+def test_a_recreated_user_that_is_no_longer_a_group_member_is_removed_from_the_group_it_took_over():
+    d, t = setup(2, extra=[group(1, ["u00000", "u00001"])])
+    d.delete("u00000")  # a delta with the tombstone only: the group is not re-planned yet
+    t.apply(plan(d.delta_input([t], later(1), ["u00000"])), later(1))
+    assert t.states["g00001"].members_sent == {"u00000", "u00001"}
+    d.put(group(1, ["u00001"]))
+    d.put(user(0, guid="NEW0"))
+    p = plan(d.full_input([t], later(2)))
+    assert p.predecessor("app", "NEW0") == "u00000"
+    remove = next(a for a in p.actions if a.kind == A.REMOVE_MEMBERS)
+    assert remove.members == ("NEW0",)  # the same target object, now anchored as NEW0
+    t.apply(p, later(2))
+    assert t.snapshot()["g00001"]["members"] == {"u00001"}
+    d.put(group(1, ["u00001", "NEW0"]))
+    p = plan(d.full_input([t], later(3)))
+    add = next(a for a in p.actions if a.kind == A.ADD_MEMBERS)
+    assert add.members == ("NEW0",)
+
+
+def test_a_manager_reference_is_set_once_the_manager_exists_and_cleared_when_it_is_gone():
+    mgr = "CN=User 0,OU=Staff,DC=lab,DC=test"
+    d, t = setup(1, extra=[user(1, manager=mgr)])
+    path = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager"
+    assert t.snapshot()["u00001"]["attrs"][path] == t.states["u00000"].target_id
+    d.delete("u00000")
+    a = only(plan(d.delta_input([t], later(), ["u00001"])), "u00001")
+    assert (a.kind, dict(a.attributes)) == (A.UPDATE, {path: None})
