@@ -122,6 +122,21 @@ class LogMixin:
                 yield BatchRecord.from_row(row)
             last = rows[-1]["id"]
 
+    def prune(self, before: datetime) -> dict[str, int]:
+        """Retention: delete history, recorded batches, settled intents, released holds and
+        finished cycles older than ``before``. Returns rows deleted per table. Open intents,
+        open holds and every current state are kept."""
+        cut = time_to_text(before)
+        statements = {
+            "history": "DELETE FROM history WHERE at < ?",
+            "batches": "DELETE FROM batches WHERE at < ?",
+            "journal": "DELETE FROM journal WHERE settled_at IS NOT NULL AND settled_at < ?",
+            "held": "DELETE FROM held WHERE released_at IS NOT NULL AND released_at < ?",
+            "cycles": "DELETE FROM cycles WHERE finished_at IS NOT NULL AND finished_at < ?",
+        }
+        with self._unit():
+            return {t: self._conn.execute(sql, [cut]).rowcount for t, sql in statements.items()}
+
     # ---------------------------------------------------------------- journal
     def journal_intent(self, cycle_id: int | None, action: Action,
                        *, at: datetime | None = None) -> int:

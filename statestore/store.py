@@ -14,7 +14,7 @@ The public API is split by subject for size; every method is on ``Store``:
   ``target_state_by_target_id``, ``counts_by_state``, ``get_cursor``, ``watermarks``,
   ``advance_watermark``
 - log.py -- ``record_observation``, ``record_decision``, ``history``, ``decisions``,
-  ``record_batch``, ``iter_batches``, ``journal_intent``, ``journal_settle``,
+  ``record_batch``, ``iter_batches``, ``prune``, ``journal_intent``, ``journal_settle``,
   ``pending_intents``, ``hold``, ``held``, ``approve_held``, ``approved_actions``, ``release``,
   ``quarantine``, ``quarantined``, ``clear_quarantine``
 - here -- ``open``, ``path``, ``close``, ``atomic``, ``begin_cycle``, ``end_cycle``,

@@ -300,3 +300,22 @@ def test_a_dump_with_a_row_that_does_not_fit_the_schema_is_refused(tmp_path):
         {"t": "objects; DROP TABLE meta", "r": {"x": 1}}) + "\n"
     with pytest.raises(StoreCorrupt, match="does not fit"):
         Store.load(io.StringIO(text), tmp_path / "x.db")
+
+
+def test_prune_drops_old_log_rows_but_keeps_open_intents_holds_and_states(store):
+    old, new = T0 - timedelta(days=40), T0
+    store.record_decision(1, act(ActionKind.UPDATE), result="done", at=old)
+    store.record_decision(2, act(ActionKind.UPDATE), result="done", at=new)
+    store.record_batch(1, "corp", "{}", at=old)
+    settled = store.journal_intent(1, act(ActionKind.CREATE), at=old)
+    store.journal_settle(settled, "done", at=old)
+    open_intent = store.journal_intent(1, act(ActionKind.UPDATE), at=old)
+    store.hold(act(), "threshold", at=old)
+    c = store.begin_cycle("corp", "full", at=old)
+    store.end_cycle(c, status="ok", counts={}, duration_s=1.0, at=old)
+    store.put_object(obj(), at=old)
+    assert store.prune(T0 - timedelta(days=30)) == {
+        "history": 1, "batches": 1, "journal": 1, "held": 0, "cycles": 1}
+    assert [d.cycle_id for d in store.decisions()] == [2]
+    assert [i.id for i in store.pending_intents()] == [open_intent]
+    assert len(store.held()) == 1 and store.get_object("corp", G) is not None
