@@ -32,8 +32,21 @@ What the engine must pass (``PlanInput``)
 - ``safety``, ``clock`` (aware datetime) and ``seed`` (for mapping functions).
 
 Paging: plan each page of a full read with ``final=False`` (absence is never evidence there),
-then a last plan with ``final=True``, ``absent`` and the read counts. A delta is one plan; its
-cost is proportional to the objects in it (and their members), not to the directory.
+then a last plan with ``final=True``, ``absent`` and the WHOLE read's counts. A delta is one
+plan; its cost is proportional to the objects in it (and their members), not to the directory.
+
+Rules worth knowing when wiring it:
+
+- ``delete_threshold`` is all-or-nothing per plan: if ``threshold_used`` plus this plan's
+  disables from scope loss / tombstone / absence exceed it, all of this plan's become HOLD
+  (creates and updates go on); approved anchors bypass it. Hard DELETEs after
+  ``soft_delete_days`` are not counted again (their disable was).
+- References (``manager``) resolve through ``refs.anchor_by_dn`` to the STORED state of the
+  referenced anchor (include those states in ``TargetInput.states``): a manager created in this
+  plan is set by the next plan of that object; a reference to a deleted or soft-deleted object
+  is cleared.
+- Soft match needs the ``lookups()`` answered; a target object held by another anchor must come
+  with its holder in ``TargetView.holders`` (else it is taken for foreign and disputed).
 """
 
 from __future__ import annotations
