@@ -64,7 +64,7 @@ def run_one(n: int, target_kind: str) -> dict:
         tcfg = TargetConfig(name="app", kind="scim", url=lab.url, token_file=tok)
         target = ScimTarget(tcfg)
     else:
-        target = MemoryTarget("app")
+        target = MemoryTarget("app", lean=True)
     config = Config(sources=(SourceConfig(name="corp", kind="memory", base_dn="DC=lab,DC=test",
                                           scope=ScopeConfig(include_ous=(staff,))),),
                     targets=(tcfg,), state=StateConfig(path=db))

@@ -203,8 +203,9 @@ class MemorySource:
 class MemoryTarget:
     """A SCIM-like directory in a dict. ``inject`` makes the next matching calls return a result."""
 
-    def __init__(self, name: str = "app"):
+    def __init__(self, name: str = "app", *, lean: bool = False):
         self.name = name
+        self.lean = lean  # benchmarks: keep no attributes (the engine's memory is measured, not ours)
         self.store: dict[str, dict[str, Any]] = {}
         self._ids = itertools.count(1)
         self._by_ext: dict[tuple[ObjectKind, str], set[str]] = {}
@@ -299,7 +300,8 @@ class MemoryTarget:
             return f
         if (conflict := self._unique_conflict(kind, attributes, None)) is not None:
             return Terminal(conflict, status=409, scim_type="uniqueness")
-        attrs = {k: v for k, v in attributes.items() if v is not None and k != "active"}
+        attrs = {k: v for k, v in attributes.items() if v is not None and k != "active"
+                 and (not self.lean or k == "userName")}
         tid = f"t{next(self._ids)}"
         active = attributes.get("active", True)
         self.store[tid] = {"kind": kind, "external_id": anchor, "attributes": attrs,

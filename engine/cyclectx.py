@@ -32,6 +32,7 @@ from hybridsync.engine.values import Action, ActionKind, ObjectState, SourceObje
 log = structlog.get_logger("hybridsync.cycle")
 A = ActionKind
 FAR = timedelta(days=3650)
+MAX_REPORTED_OUTCOMES = 10_000  # per cycle, in the RunReport (bounded memory); counts cover all
 
 
 class LazyMap(Mapping):
@@ -265,7 +266,8 @@ class CycleContext:
             if a.kind == A.HOLD and a.from_state != str(lifecycle.State.HELD):
                 self.threshold_used[a.target] = max(self.threshold_used.get(a.target, 0),
                                                     self.config.safety.delete_threshold + 1)
-        self.planned_anchors_since_followup.update(o.anchor for o in objects)
+        if len(self.planned_anchors_since_followup) < 50_000:  # only an optimisation: bounded
+            self.planned_anchors_since_followup.update(o.anchor for o in objects)
         if self.dry_run:
             self.planned.extend(plan.actions)
             for a in plan.actions:
@@ -333,7 +335,7 @@ class CycleContext:
         if action.kind == A.HOLD:
             self.held_now += 1
         self._bump(outcome.result if outcome.result != "ok" else str(action.kind))
-        if outcome.result != "noop":
+        if outcome.result != "noop" and len(self.outcomes) < MAX_REPORTED_OUTCOMES:
             self.outcomes.append((action.anchor, action.target, str(action.kind), outcome.result, outcome.detail,
                                   action.dn))
             log.info("object_outcome", cycle_id=self.cycle_id, anchor=action.anchor, target=action.target,
