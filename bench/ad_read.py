@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import statistics
 import subprocess
@@ -24,6 +23,7 @@ import sys
 import time
 from pathlib import Path
 
+import attrs
 import ldap3
 
 from hybridsync.connectors.ad import AdSource, query
@@ -43,8 +43,9 @@ def config_for(dc: SambaDC, delta: str) -> SourceConfig:
                         delta=delta, page_size=1000)
 
 
-def raw_read(dc: SambaDC, config: SourceConfig) -> int:
-    conn = dc.connect(auto_range=False, return_empty_attributes=False)
+def raw_read(dc: SambaDC, config: SourceConfig, check_names: bool = True) -> int:
+    """ldap3 as people use it (``check_names=True``: its defaults), or with the source's options."""
+    conn = dc.connect(auto_range=False, return_empty_attributes=False, check_names=check_names)
     attrs = list(query.attribute_list(EXTRA))
     count, cookie = 0, None
     try:
@@ -77,20 +78,31 @@ def timed(fn, *args):
     return time.perf_counter() - started, out
 
 
-def rss_child(dc_dir: str) -> None:
+def rss_child(dc_dir: str, page_size: int) -> None:
     dc = _attach(Path(dc_dir))
-    config = config_for(dc, "usn")
+    config = attrs.evolve(config_for(dc, "usn"), page_size=page_size)
     source = AdSource(config, attributes=EXTRA)
-    warm = source.read(Refresh("warm"))
-    next(warm)  # imports, TLS, the first page's buffers
-    warm.close()
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    source.describe()  # imports, TLS, bind, rootDSE, schema: everything but the pages
+    base = _vm("VmRSS")
+    _reset_peak()
     count = 0
     for batch in source.read(Refresh("rss")):
         count += len(batch.objects)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak = _vm("VmHWM")
     source.close()
-    print(json.dumps({"objects": count, "rss_growth_kb": peak - base}))
+    print(json.dumps({"objects": count, "rss_growth_kb": peak - base, "rss_base_kb": base}))
+
+
+def _vm(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(f"{field} not in /proc/self/status")
+
+
+def _reset_peak() -> None:
+    """Reset VmHWM to the current RSS (Linux >= 4.0: write 5 to clear_refs)."""
+    Path("/proc/self/clear_refs").write_text("5")
 
 
 def _attach(workdir: Path) -> SambaDC:
@@ -137,9 +149,10 @@ def main() -> int:
     ap.add_argument("--dc-dir", help="a running lab DC's directory (with lab.json)")
     ap.add_argument("--bulk", type=int, default=0, help="add this many users with the offline seeder first")
     ap.add_argument("--rss-child", help=argparse.SUPPRESS)
+    ap.add_argument("--rss-page", type=int, default=1000, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.rss_child:
-        rss_child(args.rss_child)
+        rss_child(args.rss_child, args.rss_page)
         return 0
     cleanup = None
     if args.dc_dir:
@@ -155,27 +168,33 @@ def main() -> int:
         cleanup = (dc, root)
     try:
         config = config_for(dc, "dirsync")
-        raw_times, src_times, n_raw, n_src = [], [], 0, 0
+        raw_times, same_times, src_times, n_raw, n_src = [], [], [], 0, 0
         for _ in range(3):
             t, n_raw = timed(raw_read, dc, config)
             raw_times.append(t)
+            t, _ = timed(raw_read, dc, config, False)
+            same_times.append(t)
             t, (n_src, _) = timed(source_read, config)
             src_times.append(t)
-        rss = json.loads(subprocess.run([sys.executable, __file__, "--rss-child", str(dc.workdir)], check=True,
-                                        capture_output=True, text=True).stdout.strip().splitlines()[-1])
+        rss, rss_small = (json.loads(subprocess.run(
+            [sys.executable, __file__, "--rss-child", str(dc.workdir), "--rss-page", str(page)], check=True,
+            capture_output=True, text=True).stdout.strip().splitlines()[-1]) for page in (1000, 250))
         conn = dc.connect()
         users = [e["dn"] for e in conn.extend.standard.paged_search(
-            dc.base_dn, "(&(objectCategory=person)(objectClass=user)(sAMAccountName=user*))", attributes=["cn"],
-            paged_size=1000, generator=True) if e["type"] == "searchResEntry"][:100]
+            dc.base_dn, "(&(objectCategory=person)(objectClass=user))", attributes=["cn"],
+            paged_size=1000, generator=True) if e["type"] == "searchResEntry" and ",OU=" in e["dn"]][-100:]
         conn.unbind()
         result = {
             "objects": n_src,
             "raw_ldap3_full_read_s": round(min(raw_times), 3),
+            "raw_ldap3_check_names_off_s": round(min(same_times), 3),
             "adsource_full_read_s": round(min(src_times), 3),
             "throughput_ratio_source_over_raw": round(min(raw_times) / min(src_times), 3),
+            "throughput_ratio_source_over_raw_same_options": round(min(same_times) / min(src_times), 3),
             "objects_per_s_source": round(n_src / min(src_times)),
             "rss_growth_kb_per_object": round(rss["rss_growth_kb"] / max(1, rss["objects"]), 3),
             "rss_growth_kb_total": rss["rss_growth_kb"],
+            "rss_growth_kb_total_page_250": rss_small["rss_growth_kb"],  # page-bound, not N-bound
             "dirsync": delta_figures(dc, "dirsync", users),
             "usn": delta_figures(dc, "usn", users),
         }

@@ -71,6 +71,7 @@ def open_connection(config: SourceConfig, url: str, *, strategy: str = ldap3.SYN
         return_empty_attributes=False,
         read_only=True,
         auto_referrals=False,
+        check_names=False,  # we read raw_attributes only: skip ldap3's schema-less formatting
         **kwargs,
     )
     try:

@@ -56,9 +56,10 @@ def _detail(exc: BaseException) -> str:
 def is_certificate_error(exc: BaseException) -> bool:
     seen: BaseException | None = exc
     while seen is not None:
-        if isinstance(seen, ssl.SSLCertVerificationError) or "CERTIFICATE_VERIFY_FAILED" in str(seen):
+        text = str(seen)
+        if isinstance(seen, ssl.SSLCertVerificationError) or "CERTIFICATE_VERIFY_FAILED" in text:
             return True
-        if "hostname" in str(seen).lower() and "match" in str(seen).lower():
+        if "certificate" in text and "match" in text:  # ldap3's own name check (valid_names)
             return True
         seen = seen.__cause__ or seen.__context__
     return False
@@ -70,8 +71,9 @@ def classify(exc: BaseException, *, dc: str, operation: str = "read", who: str |
         return exc
     detail = _detail(exc)
     if is_certificate_error(exc):
+        why = "name mismatch" if "match" in detail and "VERIFY_FAILED" not in detail else "not trusted"
         return Terminal(
-            f"DC {dc}: TLS certificate not trusted ({detail}); set ca_file and tls_server_name",
+            f"DC {dc}: TLS certificate {why} ({detail[:120]}...); set ca_file and tls_server_name",
             where=dc,
             stage=STAGE,
         )

@@ -61,15 +61,15 @@ class RawEntry:
     """An LDAP search entry as bytes: what the wire gave, before any interpretation."""
 
     dn: str
-    # a value list of None (DirSync: the attribute was cleared) becomes ()
-    raw: Mapping[str, tuple[bytes, ...]] = field(converter=lambda m: {k: tuple(v or ()) for k, v in m.items()})
+    # values are lists/tuples of bytes; None (DirSync: the attribute was cleared) means none
+    raw: Mapping[str, Sequence[bytes] | None]
 
     @classmethod
     def from_ldap3(cls, item: Mapping) -> "RawEntry":
         return cls(item["dn"], item["raw_attributes"])
 
     def to_json(self) -> dict:
-        return {"dn": self.dn, "raw": {k: [base64.b64encode(v).decode() for v in vs] for k, vs in self.raw.items()}}
+        return {"dn": self.dn, "raw": {k: [base64.b64encode(v).decode() for v in vs or ()] for k, vs in self.raw.items()}}
 
     @classmethod
     def from_json(cls, data: Mapping) -> "RawEntry":
@@ -93,9 +93,13 @@ def sid_to_text(raw: bytes) -> str:
 
 def plain_dn(value: str) -> str:
     """``<GUID=..>;<SID=..>;CN=x,...`` -> ``CN=x,...`` (unchanged when not extended)."""
-    if not value.startswith("<"):
-        return value
-    return split_extended_dn(value)[1]
+    i = 0
+    while value.startswith("<", i):
+        j = value.find(">", i)
+        if j < 0:
+            break
+        i = j + 2 if value.startswith(";", j + 1) else j + 1
+    return value[i:] if i else value
 
 
 def split_extended_dn(value: str) -> tuple[dict[str, str], str]:
@@ -123,6 +127,8 @@ def guid_text_to_anchor(text: str) -> str:
 
 
 def member_guid(value: bytes) -> str:
+    if value[:6] == b"<GUID=" and value[42:43] == b">":  # the string form, always from Samba/AD
+        return guid_to_anchor(uuid.UUID(value[6:42].decode("ascii")).bytes_le)
     text = value.decode("utf-8")
     parts, dn = split_extended_dn(text)
     if "GUID" not in parts:
@@ -137,7 +143,9 @@ def _text(dn: str, name: str, value: bytes) -> str:
         raise _Bad(name, f"value is not valid UTF-8 ({len(value)} bytes, bad byte at {exc.start})") from None
 
 
-def decode_values(name: str, values: Sequence[bytes], binary: frozenset[str]) -> tuple[str, ...]:
+def decode_values(name: str, values: Sequence[bytes] | None, binary: frozenset[str]) -> tuple[str, ...]:
+    if not values:
+        return ()
     low = name.lower()
     if low in binary:
         if low in SID_ATTRIBUTES:
@@ -172,6 +180,28 @@ def _kind(classes: Iterable[str], category: str | None) -> ObjectKind | None | b
     return False
 
 
+_TEXT, _OTHER, _MEMBER = range(3)
+_CLASS_CACHE: dict[tuple[str, frozenset[str]], tuple[str, int]] = {}
+
+
+def _classify(name: str, binary: frozenset[str]) -> tuple[str, int]:
+    """(lowercased name, how to decode it), cached: a read sees the same few names again and again."""
+    key = (name, binary)
+    hit = _CLASS_CACHE.get(key)
+    if hit is None:
+        low = name.lower()
+        if low == "member" or low.startswith("member;"):
+            code = _MEMBER
+        elif low in binary or low in DN_ATTRIBUTES:
+            code = _OTHER
+        else:
+            code = _TEXT
+        if len(_CLASS_CACHE) > 4096:
+            _CLASS_CACHE.clear()
+        hit = _CLASS_CACHE[key] = (low, code)
+    return hit
+
+
 def from_ldap_entry(
     entry: RawEntry,
     *,
@@ -180,7 +210,7 @@ def from_ldap_entry(
     complete_members: Sequence[bytes] | None = None,
 ) -> SourceObject | SourceObjectError | None:
     """Normalize one entry. ``complete_members`` replaces the entry's (ranged) member values."""
-    _, dn = split_extended_dn(entry.dn)
+    dn = plain_dn(entry.dn)
     guid_raw = _single(entry.raw, "objectGUID")
     guid = guid_to_anchor(guid_raw) if guid_raw and len(guid_raw) == 16 else None
     try:
@@ -196,11 +226,20 @@ def from_ldap_entry(
         added: set[str] = set()
         removed: set[str] = set()
         for name, values in entry.raw.items():
-            low = name.lower()
-            if low == "member" or low.startswith("member;"):
+            low, code = _classify(name, binary)
+            if code == _TEXT:  # the common case, inlined
+                if not values:
+                    attrs[low] = ()
+                    continue
+                try:
+                    attrs[low] = tuple([v.decode("utf-8") for v in values])
+                except UnicodeDecodeError:
+                    attrs[low] = decode_values(name, values, binary)  # raises, naming the attribute
+                continue
+            if code == _MEMBER:
                 m = _RANGE.match(name)
                 try:
-                    guids = {member_guid(v) for v in values}
+                    guids = {member_guid(v) for v in values or ()}
                 except (ValueError, UnicodeDecodeError) as exc:
                     raise _Bad(name, str(exc)) from None
                 if m and partial and m.group(1) == "1" and m.group(2) == "1":
@@ -248,11 +287,10 @@ def from_ldap_entry(
 
 
 def _values(raw: Mapping[str, Sequence[bytes]], name: str) -> Sequence[bytes]:
-    found = raw.get(name)
-    if found is not None:
-        return found
+    if name in raw:
+        return raw[name] or ()
     low = name.lower()
-    return next((v for k, v in raw.items() if k.lower() == low), ())
+    return next((v or () for k, v in raw.items() if k.lower() == low), ())
 
 
 def _single(raw: Mapping[str, Sequence[bytes]], name: str) -> bytes | None:

@@ -142,8 +142,8 @@ def parse_guid_ref(ref: str) -> bytes | None:
 def is_dn(ref: str) -> bool:
     if "=" not in ref:
         return False
-    try:
-        return bool(parse_dn(ref, escape=False, strip=True))
+    try:  # escape=True: ldap3 otherwise refuses an unescaped '#' inside a value, which AD accepts
+        return bool(parse_dn(ref, escape=True, strip=True))
     except (LDAPInvalidDnError, IndexError, ValueError):
         return False
 

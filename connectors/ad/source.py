@@ -125,10 +125,15 @@ class AdSource:
             return nc
         return query.naming_context_of(self.config.base_dn) or nc
 
-    def _search(self, operation: str, base: str, flt: str, scope=ldap3.SUBTREE, **kwargs: Any) -> list[dict]:
+    def _search(self, operation: str, base: str, flt: str, scope=ldap3.SUBTREE, *, missing_ok: bool = False,
+                **kwargs: Any) -> list[dict]:
         conn = self._connect()
         try:
             conn.search(base, flt, scope, **kwargs)
+        except lx.LDAPNoSuchObjectResult as exc:
+            if missing_ok:
+                return []
+            raise self._fail(exc, operation) from None
         except LDAPException as exc:
             raise self._fail(exc, operation) from None
         return cx.entries(conn)
@@ -175,6 +180,7 @@ class AdSource:
             except (LDAPException, KeyError) as exc:
                 raise self._fail(exc, "read") from None
             objects, errs = self._normalize_page(cx.entries(conn), partial=False)
+            conn.response = None  # free the raw page before the consumer gets the batch
             last = not page_cookie
             yield SourceBatch(objects, final if last else interim, ReadMode.FULL, dc, errs, last=last, complete=last)
             if last:
@@ -216,6 +222,9 @@ class AdSource:
                 yield self._refresh_signal(dc, str(exc))
                 return
             objects, errs = self._normalize_page(found, partial=True)
+            del found
+            if self._conn is not None:
+                self._conn.response = None
             yield SourceBatch(objects, DirSyncCookie(cookie, dc.invocation_id), ReadMode.DELTA, dc, errs, last=not more)
             if not more:
                 return
@@ -243,6 +252,7 @@ class AdSource:
                 except (LDAPException, KeyError) as exc:
                     raise self._fail(exc, "read") from None
                 objects, errs = self._normalize_page(cx.entries(conn), partial=False)
+                conn.response = None
                 if pending is not None:
                     yield pending
                 pending = SourceBatch(objects, wm, ReadMode.DELTA, dc, errs)
@@ -252,12 +262,14 @@ class AdSource:
         yield SourceBatch(pending.objects, final, ReadMode.DELTA, dc, pending.errors, last=True)
 
     def _probe_deleted_objects(self) -> bool:
-        """Can this account read tombstones in CN=Deleted Objects (Show Deleted)?"""
+        """Can this account read tombstones in CN=Deleted Objects (Show Deleted)?"""  # noqa: D401
         if self._deletions_visible is None:
             try:
                 found = self._search("read", f"CN=Deleted Objects,{self.naming_context}", "(objectClass=*)", ldap3.BASE,
-                                     attributes=["isDeleted"], controls=[query.show_deleted()])
-                self._deletions_visible = bool(found)
+                                     missing_ok=True, attributes=["isDeleted"], controls=[query.show_deleted()])
+                # A plain user still sees the container itself but cannot read its attributes
+                # (measured on Samba): readable isDeleted goes with readable tombstones.
+                self._deletions_visible = bool(found) and cx.first_value(found[0], "isDeleted") == b"TRUE"
             except Terminal:
                 self._deletions_visible = False
         return self._deletions_visible
@@ -294,10 +306,13 @@ class AdSource:
             start = span[1] + 1
             want = query.member_range_attribute(start, page)
             try:
-                found = self._search("read", dn, "(objectClass=*)", ldap3.BASE, attributes=[want], controls=[query.extended_dn()])
+                found = self._search("read", dn, "(objectClass=*)", ldap3.BASE, missing_ok=True, attributes=[want],
+                                     controls=[query.extended_dn()])
             except Terminal as exc:
                 return SourceObjectError(dn, "member", f"ranged member read failed at {start}: {exc}")
-            raw = found[0]["raw_attributes"] if found else {}
+            if not found:
+                return SourceObjectError(dn, "member", f"ranged member read failed at {start}: the group is gone")
+            raw = found[0]["raw_attributes"]
             next_key = normalize.ranged_member_key(raw)
             if next_key is None:
                 return SourceObjectError(dn, "member", f"ranged member read stopped at {start} without reaching '*'")
@@ -315,17 +330,14 @@ class AdSource:
             lk = query.lookup_for(ref)
             attrs = list(query.with_member_range(self.attributes, self.member_range))
             controls = [query.extended_dn()]
-            try:
-                if lk.dn is not None:
-                    found = self._search("read", lk.dn, "(objectClass=*)", ldap3.BASE, attributes=attrs, controls=controls)
-                else:
-                    if lk.kind == "guid":
-                        controls.append(query.show_deleted())
-                    found = self._search("read", self.naming_context, lk.filter, ldap3.SUBTREE, attributes=attrs, controls=controls)
-            except Terminal as exc:
-                if "not found" in str(exc):
-                    return None
-                raise
+            if lk.dn is not None:
+                found = self._search("read", lk.dn, "(objectClass=*)", ldap3.BASE, missing_ok=True, attributes=attrs,
+                                     controls=controls)
+            else:
+                if lk.kind == "guid":
+                    controls.append(query.show_deleted())
+                found = self._search("read", self.naming_context, lk.filter, ldap3.SUBTREE, attributes=attrs,
+                                     controls=controls)
             objects, errs = self._normalize_page(found, partial=False)
             if errs:
                 e = errs[0]

@@ -50,6 +50,7 @@ def test_guid_lookups_accept_text_braced_and_base64_forms_and_match_the_consiste
 
 def test_dns_are_base_lookups_and_upns_are_name_lookups():
     assert query.lookup_for('CN=Odd\\, \\+\\"x,OU=a,DC=lab,DC=test').dn.startswith("CN=Odd")
+    assert query.lookup_for('CN=Semi\\; Plus\\+ #1,OU=a,DC=lab,DC=test').kind == "dn"
     assert query.lookup_for("alice@lab.test").kind == "name"
     assert query.naming_context_of("OU=a,OU=b,DC=lab,DC=test") == "DC=lab,DC=test"
 

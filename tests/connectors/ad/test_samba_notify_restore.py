@@ -60,7 +60,7 @@ def test_a_restored_dc_with_a_new_invocation_id_answers_both_cursors_with_refres
     # the old DC first in the list (down), the restored one second: failover, then refresh
     for source, cursor in ((usn_source, usn_cursor), (ds_source, ds_cursor)):
         again = make_source(restored, delta=source.config.delta, base_dn=source.config.base_dn,
-                            urls=(dc.ldaps_url, restored.ldaps_url), timeout=3.0)
+                            urls=(dc.ldaps_url, restored.ldaps_url))
         (batch,) = list(again.read(cursor))
         assert isinstance(batch.cursor, Refresh) and "invocationId" in batch.cursor.reason
         assert batch.dc.url == restored.ldaps_url and batch.dc.invocation_id == restored.invocation_id()
