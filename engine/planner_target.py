@@ -97,15 +97,17 @@ class TargetPlanner:
         if to is not None and kind not in (A.REPORT,):
             self.planned[anchor] = to
 
+    def keep(self, anchor: str, okind: ObjectKind, dn: str | None, ts: TargetState | None,
+             reasons: list[Reason]) -> None:
+        """A NOOP that leaves the state as it is: as a member it counts as its stored state says."""
+        self.emit(A.NOOP, anchor, okind, dn=dn, ts=ts, to=None, reasons=reasons)
+
     def take(self, eff: State, trigger: Trigger, anchor: str, okind: ObjectKind, dn: str | None,
              ts: TargetState | None, reasons: list[Reason], attributes: Mapping[str, Any] | None = None,
              target_id: str | None = None) -> None:
         edge = lc.edge(eff, trigger)
         if edge is None:
-            self.emit(A.NOOP, anchor, okind, dn=dn, ts=ts, to=None,
-                      reasons=reasons + [Reason("lifecycle.noop", f"{eff} --{trigger}--> changes nothing")])
-            if ts is not None:
-                self.planned[anchor] = lc.effective_state(ts)
+            self.keep(anchor, okind, dn, ts, reasons + [Reason("lifecycle.noop", f"{eff} --{trigger}--> changes nothing")])
             return
         kind = edge.action or A.NOOP
         reasons = reasons + [Reason(edge.rule, str(trigger))]
@@ -146,9 +148,8 @@ class TargetPlanner:
             if not targeted and ts is None:
                 continue
             if ts is not None and ts.state == State.ESCROW and ts.next_retry_at and ts.next_retry_at > clock:
-                self.emit(A.NOOP, obj.anchor, kind, dn=obj.dn, ts=ts, to=None, reasons=[
+                self.keep(obj.anchor, kind, obj.dn, ts, [
                     Reason("lifecycle.escrow", f"retry {ts.retry_count} waits until {ts.next_retry_at.isoformat()}")])
-                self.planned[obj.anchor] = State.ESCROW
                 continue
             if obj.deleted:
                 if ts is not None:
@@ -172,10 +173,9 @@ class TargetPlanner:
             if anchor in seen or ts is None:
                 continue
             if not self.absence_ok:
-                self.emit(A.NOOP, anchor, ts.kind, dn=None, ts=ts, to=None, reasons=[Reason(
+                self.keep(anchor, ts.kind, None, ts, [Reason(
                     "safety.evidence", "absence is evidence only in the final plan of a complete full read"
                     + (f": {self.gate}" if self.gate else ""))])
-                self.planned[anchor] = lc.effective_state(ts)
                 continue
             gone.append((anchor, ts.kind, None, ts, Trigger.VANISHED,
                          Reason("safety.evidence", "absent from a complete full read")))
@@ -283,9 +283,8 @@ class TargetPlanner:
                     Reason("safety.ownership", f"target object {ts.target_id} is foreign: never disabled or deleted")])
                 continue
             if self.gate is not None:
-                self.emit(A.NOOP, anchor, kind, dn=dn, ts=ts, to=None, reasons=reasons + [
+                self.keep(anchor, kind, dn, ts, reasons + [
                     Reason("safety.evidence", f"no deletes or disables: {self.gate}")])
-                self.planned[anchor] = eff
                 continue
             if eff == State.SOFT_DELETED:
                 if lc.grace_expired(ts, self.inp.clock, safety.soft_delete_days):

@@ -395,3 +395,13 @@ def test_a_manager_reference_is_set_once_the_manager_exists_and_cleared_when_it_
     d.delete("u00000")
     a = only(plan(d.delta_input([t], later(), ["u00001"])), "u00001")
     assert (a.kind, dict(a.attributes)) == (A.UPDATE, {path: None})
+
+
+def test_a_member_waiting_in_escrow_stays_in_its_groups():
+    d, t = setup(2, extra=[group(1, ["u00000", "u00001"])])
+    t.fail = {"u00000"}
+    d.put(user(0, title="T"))
+    t.apply(plan(d.delta_input([t], later(), ["u00000"])), later())
+    assert t.states["u00000"].state == "escrow"
+    p = plan(d.full_input([t], later(seconds=1)))
+    assert not [a for a in p.actions if a.kind in (A.ADD_MEMBERS, A.REMOVE_MEMBERS)]
