@@ -130,6 +130,7 @@ class LogMixin:
         statements = {
             "history": "DELETE FROM history WHERE at < ?",
             "batches": "DELETE FROM batches WHERE at < ?",
+            "target_calls": "DELETE FROM target_calls WHERE at < ?",
             "journal": "DELETE FROM journal WHERE settled_at IS NOT NULL AND settled_at < ?",
             "held": "DELETE FROM held WHERE released_at IS NOT NULL AND released_at < ?",
             "cycles": "DELETE FROM cycles WHERE finished_at IS NOT NULL AND finished_at < ?",

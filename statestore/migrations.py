@@ -9,7 +9,7 @@ from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
 MIGRATION_SET = "hybridsync-statestore"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 migrations = Migrations(MIGRATION_SET)
 
@@ -122,6 +122,22 @@ def m001_initial_schema(db: Database) -> None:
     db.execute("INSERT INTO meta (key, value) VALUES ('format_version', '1')")
 
 
+@migrations()
+def m002_target_calls(db: Database) -> None:
+    """Recorded target calls (op, call key, result) per cycle, for offline replay."""
+    db.executescript(
+        """
+        CREATE TABLE target_calls (
+            id INTEGER PRIMARY KEY, cycle_id INTEGER, target TEXT NOT NULL, at TEXT NOT NULL,
+            call_json TEXT NOT NULL
+        );
+        CREATE INDEX target_calls_cycle ON target_calls (cycle_id, id);
+        CREATE INDEX batches_cycle ON batches (cycle_id, id);
+        """
+    )
+    db.execute("UPDATE meta SET value = '2' WHERE key = 'format_version'")
+
+
 # Tables dumped by ``Store.dump`` (in order); every one is secret-free by construction.
 TABLES = (
     "meta",
@@ -134,6 +150,7 @@ TABLES = (
     "watermarks",
     "history",
     "batches",
+    "target_calls",
     "journal",
     "held",
     "quarantine",

@@ -217,6 +217,22 @@ class HistoryRecord:
 
 
 @frozen
+class CallRecord:
+    """One recorded target call (JSON: op, call key, result), for replay."""
+
+    id: int
+    cycle_id: int | None
+    target: str
+    at: datetime | None
+    call_json: str
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> "CallRecord":
+        return cls(id=int(row["id"]), cycle_id=row["cycle_id"], target=row["target"],
+                   at=time_from_text(row["at"]), call_json=row["call_json"])
+
+
+@frozen
 class BatchRecord:
     """One recorded source batch (JSON as the engine serialized it), for replay."""
 

@@ -60,13 +60,14 @@ from hybridsync.statestore.records import (  # noqa: F401  (re-exported)
     time_to_text,
     utcnow,
 )
+from hybridsync.statestore.recordings import RecordingsMixin
 from hybridsync.statestore.targets import TargetsMixin
 
 DUMP_FORMAT = "hybridsync-statestore"
 CACHE_KIB = 32 * 1024  # SQLite page cache per connection
 
 
-class Store(ObjectsMixin, TargetsMixin, LogMixin):
+class Store(ObjectsMixin, TargetsMixin, LogMixin, RecordingsMixin):
     def __init__(self, db: Database, path: str):
         self._db = db
         self._conn: sqlite3.Connection = db.conn

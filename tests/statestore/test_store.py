@@ -53,7 +53,18 @@ def test_a_file_store_is_in_wal_mode_with_full_sync_and_records_its_format(tmp_p
         assert s._conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
         assert s.format_version == mig.FORMAT_VERSION
     with Store.open(tmp_path / "s.db") as s:  # reopening migrates nothing twice
-        assert [m.name for m in mig.migrations.applied(s._db)] == ["m001_initial_schema"]
+        assert [m.name for m in mig.migrations.applied(s._db)] == ["m001_initial_schema", "m002_target_calls"]
+
+
+def test_a_format_1_store_is_migrated_to_record_target_calls_and_keeps_its_rows(tmp_path):
+    old = Store.open(tmp_path / "v1.db", _stop_before="m002_target_calls")
+    assert old.format_version == 1
+    old.meta_set("kept", "yes")
+    old.close()
+    with Store.open(tmp_path / "v1.db") as s:
+        assert s.format_version == mig.FORMAT_VERSION == 2 and s.meta_get("kept") == "yes"
+        s.record_call(7, "app", '{"op": "create"}')
+        assert [(c.cycle_id, c.target) for c in s.iter_calls(cycle_id=7)] == [(7, "app")]
 
 
 def test_a_non_sqlite_file_raises_store_corrupt_naming_the_file(tmp_path):
@@ -314,8 +325,11 @@ def test_prune_drops_old_log_rows_but_keeps_open_intents_holds_and_states(store)
     c = store.begin_cycle("corp", "full", at=old)
     store.end_cycle(c, status="ok", counts={}, duration_s=1.0, at=old)
     store.put_object(obj(), at=old)
+    store.record_call(c, "app", '{"op": "create"}', at=old)
+    store.record_call(c, "app", '{"op": "update"}', at=T0)
     assert store.prune(T0 - timedelta(days=30)) == {
-        "history": 1, "batches": 1, "journal": 1, "held": 0, "cycles": 1}
+        "history": 1, "batches": 1, "target_calls": 1, "journal": 1, "held": 0, "cycles": 1}
+    assert [c.call_json for c in store.iter_calls()] == ['{"op": "update"}']
     assert [d.cycle_id for d in store.decisions()] == [2]
     assert [i.id for i in store.pending_intents()] == [open_intent]
     assert len(store.held()) == 1 and store.get_object("corp", G) is not None
