@@ -40,7 +40,7 @@ from ldap3.core.exceptions import LDAPException
 
 from hybridsync.connectors.ad import connection as cx
 from hybridsync.connectors.ad import cursor as cursors
-from hybridsync.connectors.ad import errors, normalize, query
+from hybridsync.connectors.ad import errors, normalize, pages, query
 from hybridsync.connectors.ad.notify import Watcher
 from hybridsync.engine.config import SourceConfig
 from hybridsync.engine.errors import ObjectError, Retriable, Terminal
@@ -274,53 +274,15 @@ class AdSource:
                 self._deletions_visible = False
         return self._deletions_visible
 
-    # -- normalization with ranged member retrieval ---------------------------------------
+    # -- normalization with ranged member retrieval (connectors/ad/pages.py) ---------------
 
     def _normalize_page(self, found: list[dict], *, partial: bool) -> tuple[tuple[SourceObject, ...], tuple[SourceObjectError, ...]]:
-        objects: list[SourceObject] = []
-        errs: list[SourceObjectError] = []
-        for item in found:
-            entry = normalize.RawEntry.from_ldap3(item)
-            complete = None
-            key = normalize.ranged_member_key(entry.raw)
-            if key is not None and not partial:
-                complete = self._follow_ranges(entry, key)
-                if isinstance(complete, SourceObjectError):
-                    errs.append(complete)
-                    continue
-            result = normalize.from_ldap_entry(entry, partial=partial, binary=self._binary, complete_members=complete)
-            if isinstance(result, SourceObjectError):
-                log.warning("ad.object_error", source=self.name, dn=result.dn, attribute=result.attribute, error=result.message)
-                errs.append(result)
-            elif result is not None:
-                objects.append(result)
-        return tuple(objects), tuple(errs)
+        return pages.normalize_page(found, partial=partial, binary=self._binary, member_range=self.member_range,
+                                    read_range=self._read_range, log=log.bind(source=self.name))
 
-    def _follow_ranges(self, entry: normalize.RawEntry, key: str) -> list[bytes] | SourceObjectError:
-        """All member values of a group whose ``member`` came ranged; never a truncated list."""
-        _, dn = normalize.split_extended_dn(entry.dn)
-        values = list(entry.raw[key])
-        span = normalize.range_of(key)
-        page = self.member_range
-        while span is not None and span[1] is not None:
-            start = span[1] + 1
-            want = query.member_range_attribute(start, page)
-            try:
-                found = self._search("read", dn, "(objectClass=*)", ldap3.BASE, missing_ok=True, attributes=[want],
-                                     controls=[query.extended_dn()])
-            except Terminal as exc:
-                return SourceObjectError(dn, "member", f"ranged member read failed at {start}: {exc}")
-            if not found:
-                return SourceObjectError(dn, "member", f"ranged member read failed at {start}: the group is gone")
-            raw = found[0]["raw_attributes"]
-            next_key = normalize.ranged_member_key(raw)
-            if next_key is None:
-                return SourceObjectError(dn, "member", f"ranged member read stopped at {start} without reaching '*'")
-            span = normalize.range_of(next_key)
-            if span is None or span[0] != start:
-                return SourceObjectError(dn, "member", f"asked {want}, got {next_key}")
-            values.extend(raw[next_key])
-        return values
+    def _read_range(self, dn: str, attribute: str) -> list[dict]:
+        return self._search("read", dn, "(objectClass=*)", ldap3.BASE, missing_ok=True, attributes=[attribute],
+                            controls=[query.extended_dn()])
 
     # -- one object ---------------------------------------------------------------------
 

@@ -89,6 +89,7 @@ def test_a_ranged_read_failing_midway_fails_the_group_instead_of_truncating_it(s
     assert objects == ()
     assert len(errs) == 1 and isinstance(errs[0], SourceObjectError)
     assert errs[0].attribute == "member" and "ranged-then-deleted" in errs[0].dn
+    assert errs[0].object_guid and "gone" in errs[0].message
 
 
 def test_read_object_finds_by_guid_text_and_base64_dn_sam_and_upn(samba_dc, samba_seed, ad_conn, make_source):

@@ -1,0 +1,82 @@
+"""A page of LDAP entries -> SourceObjects, following ranged ``member`` values to the end.
+
+The only I/O is the ``read_range(dn, attribute)`` callable the source passes in (a base search
+that returns ``[]`` when the group is gone and raises ``Retriable``/``Terminal`` otherwise).
+A group whose ranged read fails is reported as a ``SourceObjectError`` (with its objectGUID, so
+the engine never takes its absence from a complete read as a delete), never with a truncated
+member list. A ``Retriable`` failure propagates: the read as a whole fails.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from hybridsync.connectors.ad import normalize, query
+from hybridsync.engine.errors import Terminal
+from hybridsync.engine.values import SourceObject, SourceObjectError, guid_to_anchor
+
+ReadRange = Callable[[str, str], list[dict]]
+
+
+def normalize_page(
+    found: Sequence[dict],
+    *,
+    partial: bool,
+    binary: frozenset[str],
+    member_range: int | None,
+    read_range: ReadRange,
+    log: Any,
+) -> tuple[tuple[SourceObject, ...], tuple[SourceObjectError, ...]]:
+    objects: list[SourceObject] = []
+    errs: list[SourceObjectError] = []
+    for item in found:
+        entry = normalize.RawEntry.from_ldap3(item)
+        complete = None
+        key = normalize.ranged_member_key(entry.raw)
+        if key is not None and not partial:
+            complete = follow_ranges(entry, key, member_range=member_range, read_range=read_range)
+            if isinstance(complete, SourceObjectError):
+                log.warning("ad.object_error", dn=complete.dn, attribute=complete.attribute, error=complete.message)
+                errs.append(complete)
+                continue
+        result = normalize.from_ldap_entry(entry, partial=partial, binary=binary, complete_members=complete)
+        if isinstance(result, SourceObjectError):
+            log.warning("ad.object_error", dn=result.dn, attribute=result.attribute, error=result.message)
+            errs.append(result)
+        elif result is not None:
+            objects.append(result)
+    return tuple(objects), tuple(errs)
+
+
+def follow_ranges(
+    entry: normalize.RawEntry, key: str, *, member_range: int | None, read_range: ReadRange
+) -> list[bytes] | SourceObjectError:
+    """All member values of a group whose ``member`` came ranged; never a truncated list."""
+    dn = normalize.plain_dn(entry.dn)
+    guid_raw = normalize._single(entry.raw, "objectGUID")
+    guid = guid_to_anchor(guid_raw) if guid_raw else None
+
+    def failed(message: str) -> SourceObjectError:
+        return SourceObjectError(dn, "member", message, object_guid=guid)
+
+    values = list(entry.raw[key] or ())
+    span = normalize.range_of(key)
+    while span is not None and span[1] is not None:
+        start = span[1] + 1
+        want = query.member_range_attribute(start, member_range)
+        try:
+            found = read_range(dn, want)
+        except Terminal as exc:
+            return failed(f"ranged member read failed at {start}: {exc}")
+        if not found:
+            return failed(f"ranged member read failed at {start}: the group is gone")
+        raw = found[0]["raw_attributes"]
+        next_key = normalize.ranged_member_key(raw)
+        if next_key is None:
+            return failed(f"ranged member read stopped at {start} without reaching '*'")
+        span = normalize.range_of(next_key)
+        if span is None or span[0] != start:
+            return failed(f"asked {want}, got {next_key}")
+        values.extend(raw[next_key] or ())
+    return values
