@@ -8,9 +8,11 @@ Fixtures
 - ``samba_seed`` (session): the ``SeedResult`` describing that directory (DNs by role).
 - ``ad_conn`` (session): an admin ldap3 connection to it (LDAPS, CA-verified).
 - ``ad_ou`` (function): a fresh ``OU=t-<uuid8>,OU=Tests,<base>`` for tests that edit AD.
-- ``samba_dc_factory`` (session): ``make(start=True) -> SambaDC`` gives a private DC (a copy
-  of the cache on a newly allocated loopback address) for destructive tests; all are stopped
-  and deleted at session end.
+- ``samba_dc_factory`` (session): ``make(*, start=True, users=200, large_group_size=5000)
+  -> SambaDC`` gives a private DC (a copy of the cache for that seed spec, on a newly
+  allocated loopback address) for destructive tests; all are stopped and deleted at session
+  end. A small spec (e.g. ``users=20, large_group_size=0``) backs up and restores faster.
+  Every copy of one cache entry shares the domain SID, GUIDs and the DC's invocationId.
 
 If Samba is not installed the fixtures FAIL (never skip) and say to run scripts/bootstrap.sh.
 """
@@ -44,11 +46,11 @@ class _Lab:
         self.dcs: list[SambaDC] = []
         self.dirs: list[Path] = []
 
-    def make(self, *, start: bool = True) -> SambaDC:
+    def make(self, *, start: bool = True, users: int = 200, large_group_size: int = 5000) -> SambaDC:
         _require_samba()
         root = short_tempdir("hs-dc-")
         self.dirs.append(root)
-        dc = cached_lab_dc(root / "dc")
+        dc = cached_lab_dc(root / "dc", users=users, large_group_size=large_group_size)
         self.dcs.append(dc)
         if start:
             dc.start()

@@ -478,7 +478,9 @@ class SambaDC:
         except BaseException:
             lock.release()
             raise
-        shutil.rmtree(workdir / "private" / "tls", ignore_errors=True)  # old name's cert
+        tls_dir = workdir / "private" / "tls"
+        shutil.rmtree(tls_dir, ignore_errors=True)  # the old name's cert; samba makes a new one
+        tls_dir.mkdir(mode=0o700)
         realm = meta.get("realm") or _conf_value(workdir / "etc" / "smb.conf", "realm") or "LAB.TEST"
         domain = meta.get("domain") or _conf_value(workdir / "etc" / "smb.conf", "workgroup") or "LAB"
         meta_out = {"workdir": str(workdir), "realm": realm, "domain": domain,

@@ -271,14 +271,17 @@ def seed_lab_directory(conn: ldap3.Connection, base_dn: str, *, users: int = 200
     contacts = tuple(add_contact(conn, ous["Contacts"], f"Contact {i}", mail=f"contact{i}@example.org",
                                  displayName=f"Contact {i}", givenName="Contact", sn=str(i))
                      for i in range(3))
+    def pick(lo: int, hi: int) -> list[str]:  # distinct users even when ``users`` is small
+        return list(dict.fromkeys(user_dns[i % len(user_dns)] for i in range(lo, hi)))
+
     groups: dict[str, str] = {}
-    groups["B"] = add_group(conn, ous["Groups"], "Group B", user_dns[6:16])
+    groups["B"] = add_group(conn, ous["Groups"], "Group B", pick(6, 16))
     groups["A"] = add_group(conn, ous["Groups"], "Group A", [groups["B"], user_dns[0]])
-    groups["C"] = add_group(conn, ous["Groups"], "Group C", user_dns[16:20])
-    groups["D"] = add_group(conn, ous["Groups"], "Group D", [groups["C"], user_dns[20]])
+    groups["C"] = add_group(conn, ous["Groups"], "Group C", pick(16, 20))
+    groups["D"] = add_group(conn, ous["Groups"], "Group D", [groups["C"], *pick(20, 21)])
     add_members(conn, groups["C"], [groups["D"]])  # the C <-> D membership cycle
     groups["Contacts"] = add_group(conn, ous["Groups"], "Contacts Group", [*contacts, user_dns[0]])
-    groups["Universal"] = add_group(conn, ous["Groups"], "Universal Group", user_dns[21:25], scope="universal")
+    groups["Universal"] = add_group(conn, ous["Groups"], "Universal Group", pick(21, 25), scope="universal")
     groups["Empty"] = add_group(conn, ous["Groups"], "Empty Group")
     large_members = child_dns(conn, ous[LARGE_MEMBERS_OU], "(objectClass=user)")
     for i in range(len(large_members), large_group_size):
