@@ -209,15 +209,22 @@ class ScimTarget:
                 return
 
     def list_owned(self, kind: ObjectKind) -> Iterator[TargetObject]:
-        what = f"list {kind}"
+        """Every object of ``kind`` that carries an externalId."""
         flt = "externalId pr" if self.dialect.supports("pr") else None
+        return (o for o in self._listing(kind, flt) if o.external_id)
+
+    def list_objects(self, kind: ObjectKind) -> Iterator[TargetObject]:
+        """Every object of ``kind``, owned or not: a complete listing, so the engine can answer
+        soft-match questions from it (no candidate in it means no candidate at all)."""
+        return self._listing(kind, None)
+
+    def _listing(self, kind: ObjectKind, flt: str | None) -> Iterator[TargetObject]:
+        what = f"list {kind}"
         for item in self._pages(kind, flt, what):
             if isinstance(item, RetryAfter):
                 raise errors.Retriable(item.why, where=self.name, stage="scim_list")
             if isinstance(item, Terminal):
                 raise errors.Terminal(item.why, where=self.name, stage="scim_list")
-            if not item.get("externalId"):
-                continue
             obj = check.flatten(item, kind)
             if kind is not ObjectKind.GROUP and self.config.contact_resource_type == "User":
                 if (obj.attributes.get("userType") == "Contact") != (kind is ObjectKind.CONTACT):

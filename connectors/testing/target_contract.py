@@ -145,6 +145,16 @@ class TargetContract:
         assert [o.external_id for o in owned] == [anchor(1)]
         assert len(backdoor.objects(K.USER)) == 2
 
+    def test_list_objects_when_offered_is_complete_including_objects_without_an_external_id(
+            self, target, backdoor):
+        if not hasattr(target, "list_objects"):  # optional: the engine then asks per object
+            assert hasattr(target, "list_owned")
+            return
+        target.create(K.USER, anchor(1), self.user_attributes(1))
+        backdoor.seed_users([{"userName": "foreign@corp.example"}])
+        listed = {o.attributes.get("userName"): o.external_id for o in target.list_objects(K.USER)}
+        assert listed == {"user1@corp.example": anchor(1), "foreign@corp.example": None}
+
     def test_taken_unique_value_is_a_terminal_conflict_naming_the_value(self, target, backdoor):
         target.create(K.USER, anchor(1), self.user_attributes(1))
         clash = target.create(K.USER, anchor(2), self.user_attributes(1))
