@@ -304,6 +304,10 @@ class CompiledScope:
 
         self.include = parse_all("include_ous", config.include_ous)
         self.exclude = parse_all("exclude_ous", config.exclude_ous)
+        # an object whose first RDN type no base starts with can only be within a base through
+        # its parent: the OU verdict can be shared by every object of one parent
+        self._base_heads = frozenset(b[0][0][0] for b in self.include + self.exclude if b)
+        self._ou_cache: dict[str, ScopeDecision] = {}
         groups = []
         for g, group in enumerate(config.filters):
             clauses = []
@@ -316,27 +320,43 @@ class CompiledScope:
         if problems:
             raise ConfigError(problems)
 
+    def _verdict(self, dn: ParsedDn) -> ScopeDecision:
+        p = self.prefix
+        for i, base in enumerate(self.exclude):
+            if dn_within(dn, base):
+                return ScopeDecision(False, f"{p}.exclude_ous[{i}]", f"under {self.config.exclude_ous[i]}")
+        if not self.include:
+            return ScopeDecision(True, f"{p}.default", "no scoping rule excludes it")
+        for i, base in enumerate(self.include):
+            if dn_within(dn, base):
+                return ScopeDecision(True, f"{p}.include_ous[{i}]", f"under {self.config.include_ous[i]}")
+        return ScopeDecision(False, f"{p}.include_ous", "under none of the included OUs")
+
+    def _ous(self, raw: str) -> ScopeDecision:
+        """The OU verdict, memoized by parent DN for plain DNs (objects of one OU share it)."""
+        head, sep, parent = raw.partition(",")
+        if (not sep or "\\" in raw or '"' in raw or raw.startswith("<")
+                or head.partition("=")[0].strip().lower() in self._base_heads):
+            return self._verdict(parse_dn(raw))
+        key = parent.casefold()
+        hit = self._ou_cache.get(key)
+        if hit is None:
+            if len(self._ou_cache) >= 4096:
+                self._ou_cache.clear()
+            hit = self._ou_cache[key] = self._verdict(parse_dn(parent))
+        return hit
+
     def decide(self, obj: SourceObject, group_scope: GroupScope | None = None) -> ScopeDecision:
         p = self.prefix
         kind = str(obj.kind) if obj.kind is not None else None
         if kind not in self.object_types:
             return ScopeDecision(False, f"{p}.object_types", f"{kind} is not among {sorted(self.object_types)}")
         try:
-            dn = parse_dn(obj.dn)
+            decided = self._ous(obj.dn)
         except DnError as exc:
             return ScopeDecision(False, f"{p}.dn", str(exc))
-        for i, base in enumerate(self.exclude):
-            if dn_within(dn, base):
-                return ScopeDecision(False, f"{p}.exclude_ous[{i}]", f"{obj.dn} is under {self.config.exclude_ous[i]}")
-        decided = ScopeDecision(True, f"{p}.default", "no scoping rule excludes it")
-        if self.include:
-            for i, base in enumerate(self.include):
-                if dn_within(dn, base):
-                    decided = ScopeDecision(True, f"{p}.include_ous[{i}]",
-                                            f"{obj.dn} is under {self.config.include_ous[i]}")
-                    break
-            else:
-                return ScopeDecision(False, f"{p}.include_ous", f"{obj.dn} is under none of the included OUs")
+        if not decided.in_scope:
+            return decided
         if self.config.groups:
             if group_scope is None or obj.object_guid not in group_scope.members:
                 return ScopeDecision(False, f"{p}.groups", "not a (nested) member of any scoping group")

@@ -59,7 +59,14 @@ def test_normalized_dns_parse_back_to_the_same_rdns(rdns):
     parsed = parse_dn(dn)
     assert len(parsed) == len(rdns)
     assert parse_dn(normalize_dn(dn)) == parsed
-    assert dn_within(parsed, parse_dn(",".join(f"{a}={esc(v)}" for a, v in rdns[1:])))
+    parent = ",".join(f"{a}={esc(v)}" for a, v in rdns[1:])
+    assert dn_within(parsed, parse_dn(parent))
+    # the scope's per-parent memo agrees with a full comparison, for this DN and its parent as bases
+    for base in {dn, parent, ",".join(f"{a}={esc(v)}" for a, v in rdns[-1:])}:
+        if not base:
+            continue
+        decision = CompiledScope(ScopeConfig(include_ous=(base,))).decide(obj(dn))
+        assert decision.in_scope == dn_within(parsed, parse_dn(base))
 
 
 def test_exclude_ous_win_over_include_ous_and_name_their_index():
