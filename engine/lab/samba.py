@@ -28,6 +28,7 @@ import secrets
 import shutil
 import signal
 import ssl
+import stat
 import subprocess
 import time
 import uuid
@@ -231,8 +232,9 @@ class SambaDC:
         if self.is_running():
             raise SambaError(f"cannot clone {self}: stop it first (a running DC's databases are not consistent on disk)")
         workdir = Path(workdir).resolve()
-        ignore = shutil.ignore_patterns("run", "log", "msg.sock", "*.pid")
-        shutil.copytree(self.workdir, workdir, symlinks=True, ignore=ignore, dirs_exist_ok=False)
+        root = str(self.workdir)
+        shutil.copytree(self.workdir, workdir, symlinks=True, dirs_exist_ok=False,
+                        ignore=lambda d, names: _clone_ignore(d, names, top=os.path.samefile(d, root)))
         return SambaDC.open(workdir, address=address)
 
     # -- properties ----------------------------------------------------------------------
@@ -488,6 +490,19 @@ class SambaDC:
         (workdir / LAB_META).write_text(json.dumps(meta_out))
         os.chmod(workdir / LAB_META, 0o600)
         return cls.open(workdir, lock=lock)
+
+
+def _clone_ignore(directory: str, names: list[str], *, top: bool) -> set[str]:
+    """Skip what belongs to a running instance: the top-level run/, log/ and msg.sock, and
+    unix sockets anywhere (ldapi, winbindd pipe) that a stopped DC leaves behind."""
+    skip = {"run", "log", "msg.sock"} if top else set()
+    for name in names:
+        try:
+            if stat.S_ISSOCK(os.lstat(os.path.join(directory, name)).st_mode):
+                skip.add(name)
+        except FileNotFoundError:
+            skip.add(name)
+    return skip & set(names)
 
 
 def _conf_value(conf: Path, key: str) -> str | None:

@@ -72,3 +72,23 @@ def test_stop_is_idempotent_and_start_brings_the_same_directory_back(samba_dc_fa
         assert _exists(conn, dn)
     finally:
         conn.unbind()
+
+
+def test_a_stopped_dc_clones_to_a_new_address_with_its_data_and_a_running_one_refuses(samba_dc_factory, _samba_lab):
+    dc = samba_dc_factory(users=20, large_group_size=0)
+    with pytest.raises(Exception, match="stop it first"):
+        dc.clone(_samba_lab.scratch_dir() / "nope")
+    conn = dc.connect()
+    dn = seed.add_ou(conn, f"OU=Tests,{dc.base_dn}", "before-clone")
+    conn.unbind()
+    dc.stop()
+    copy = _samba_lab.track(dc.clone(_samba_lab.scratch_dir() / "copy"))
+    copy.start()
+    dc.start()
+    assert copy.address != dc.address
+    assert str(copy.workdir) in copy.smb_conf.read_text() and str(dc.workdir) not in copy.smb_conf.read_text()
+    conn = copy.connect()
+    try:
+        assert _exists(conn, dn)
+    finally:
+        conn.unbind()
