@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
@@ -185,9 +185,10 @@ def _due_pass(ctx: CycleContext) -> None:
     for name in ctx.targets:
         for ts in ctx.store.due_retries(name, now):
             anchors.add(ts.anchor)
-        for ts in ctx.store.iter_target_states(name, state=str(lifecycle.State.SOFT_DELETED)):
-            if lifecycle.grace_expired(ts, now, ctx.config.safety.soft_delete_days):
-                anchors.add(ts.anchor)
+        if _grace_scan_due(ctx, name, now):  # a table scan: at most hourly (soft_delete_days is in days)
+            for ts in ctx.store.iter_target_states(name, state=str(lifecycle.State.SOFT_DELETED)):
+                if lifecycle.grace_expired(ts, now, ctx.config.safety.soft_delete_days):
+                    anchors.add(ts.anchor)
         for held in ctx.approved.get(name, ()):
             anchors.add(held.anchor)
     anchors -= ctx.planned_anchors_since_followup
@@ -200,6 +201,20 @@ def _due_pass(ctx: CycleContext) -> None:
     outcomes = ctx.plan_and_apply(objects, evidence, frozenset())
     ctx.commit(batch=None, objects=[], observations=[], outcomes=outcomes, round_no=0, seen_anchors=[],
                trapped=[], complete_count=None)
+
+
+GRACE_SCAN_EVERY = timedelta(hours=1)
+
+
+def _grace_scan_due(ctx: CycleContext, target: str, now: datetime) -> bool:
+    if ctx.dry_run:
+        return True
+    key = f"engine.grace_scan_at.{target}"
+    last = ctx.store.meta_get(key)
+    if last is not None and now - datetime.fromisoformat(last) < GRACE_SCAN_EVERY:
+        return False
+    ctx.store.meta_set(key, now.isoformat())
+    return True
 
 
 __all__ = ["run_cycle", "Outcome", "LazyMap", "Mapping", "datetime"]
