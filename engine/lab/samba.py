@@ -307,8 +307,11 @@ class SambaDC:
             return self._proc.poll() is None
         return self._pid_from_file() is not None
 
-    def start(self, timeout: float = 60) -> SambaDC:
-        """Start samba in the foreground (in the background for us) and wait for LDAPS."""
+    def start(self, timeout: float = 60, *, tie_to_parent: bool = True) -> SambaDC:
+        """Start samba (not daemonized, in its own process group) and wait until an LDAPS
+        bind succeeds. With ``tie_to_parent`` samba runs interactive (``-i``) reading a pipe
+        from us: when this Python process dies, even by SIGKILL, the pipe closes and samba
+        terminates itself, so a killed test session leaves no orphan DC behind."""
         if self.is_running():
             return self
         samba = samba_binary("samba")
@@ -319,9 +322,11 @@ class SambaDC:
         pass_fds = (self._lock.fileno(),) if self._lock is not None and self._lock.held else ()
         started = time.monotonic()
         try:
+            mode = "--interactive" if tie_to_parent else "--foreground"
             self._proc = subprocess.Popen(
-                [samba, "--foreground", "--no-process-group", "-s", str(self.smb_conf)],
-                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                [samba, mode, "--no-process-group", "-s", str(self.smb_conf)],
+                stdin=subprocess.PIPE if tie_to_parent else subprocess.DEVNULL,
+                stdout=out, stderr=subprocess.STDOUT,
                 start_new_session=True, pass_fds=pass_fds, cwd=self.workdir,
             )
         finally:
@@ -377,6 +382,8 @@ class SambaDC:
             pass
         if proc is not None:
             proc.wait(timeout=10)
+            if proc.stdin is not None:
+                proc.stdin.close()
         log.info("samba.stopped", dc=repr(self))
 
     def close(self) -> None:

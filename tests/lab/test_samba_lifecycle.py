@@ -92,3 +92,42 @@ def test_a_stopped_dc_clones_to_a_new_address_with_its_data_and_a_running_one_re
         assert _exists(conn, dn)
     finally:
         conn.unbind()
+
+
+def test_a_dc_dies_with_the_process_that_started_it_even_on_sigkill(_samba_lab):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from hybridsync.engine.lab.samba_cache import cached_lab_dc
+
+    workdir = _samba_lab.scratch_dir() / "dc"
+    cached_lab_dc(workdir, users=20, large_group_size=0).close()  # restored, stopped, address freed
+    owner = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time\n"
+        "from hybridsync.engine.lab.samba import SambaDC\n"
+        f"dc = SambaDC.open({str(workdir)!r}).start()\n"
+        "print('ADDRESS', dc.address, flush=True)\n"
+        "time.sleep(600)\n")], stdout=subprocess.PIPE, text=True)
+    line = ""
+    while not line.startswith("ADDRESS "):  # structlog's default output shares stdout
+        line = owner.stdout.readline()
+        assert line, "the owner process ended before starting its DC"
+    address = line.split()[1]
+    pid = int((workdir / "run" / "samba.pid").read_text().split()[0])
+    os.kill(pid, 0)  # samba is up
+    owner.send_signal(signal.SIGKILL)
+    owner.wait()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.2)
+    else:
+        pytest.fail(f"samba {pid} on {address} outlived its killed owner")
+    from hybridsync.engine.lab import net
+    net.lock_address(address).release()  # and the address is free again
