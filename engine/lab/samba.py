@@ -23,12 +23,9 @@ from __future__ import annotations
 
 import json
 import os
-import re
-import secrets
 import shutil
 import signal
 import ssl
-import stat
 import subprocess
 import time
 import uuid
@@ -38,93 +35,25 @@ import ldap3
 import structlog
 
 from hybridsync.engine.lab.net import AddressLock, allocate_address, lock_address
+from hybridsync.engine.lab.samba_tree import (  # noqa: F401 - re-exported for callers
+    BOOTSTRAP_HINT,
+    LAB_META,
+    RUN_SUBDIRS,
+    SambaError,
+    SambaNotInstalled,
+    backup_offline,
+    clone_ignore,
+    generate_password,
+    restore_tree,
+    rewrite_smb_conf,
+    run_tool,
+    samba_binary,
+    samba_version,
+    smb_options,
+    write_private_json,
+)
 
 log = structlog.get_logger(__name__)
-
-SBIN_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
-BOOTSTRAP_HINT = "Samba AD DC is not installed: run `scripts/bootstrap.sh` (installs samba, samba-ad-dc, ldap-utils, winbind, krb5-user, python3-samba)"
-LAB_META = "lab.json"
-RUN_SUBDIRS = ("run", "log")  # samba makes its socket dirs itself (and insists on their modes)
-
-
-class SambaNotInstalled(RuntimeError):
-    """The samba binaries are missing; the message says how to install them."""
-
-
-class SambaError(RuntimeError):
-    """A samba command or the DC itself failed; the message names the DC and the log."""
-
-
-def samba_binary(name: str) -> str:
-    found = shutil.which(name, path=os.environ.get("PATH", "") + ":" + SBIN_PATH)
-    if found is None:
-        raise SambaNotInstalled(f"{BOOTSTRAP_HINT} ({name!r} not found)")
-    return found
-
-
-def samba_version() -> str:
-    out = subprocess.run([samba_binary("samba"), "--version"], capture_output=True, text=True, check=True)
-    return out.stdout.strip()
-
-
-def generate_password() -> str:
-    """A strong password meeting AD complexity (upper, lower, digit, symbol)."""
-    return "Lab-" + secrets.token_urlsafe(18) + "-9aZ"
-
-
-def smb_options(workdir: Path, address: str) -> dict[str, str]:
-    """The options that keep a DC private to ``workdir`` and ``address`` (shared/README)."""
-    run = workdir / "run"
-    return {
-        "interfaces": f"{address}/8",
-        "bind interfaces only": "yes",
-        "disable netbios": "yes",
-        "dns forwarder": "127.0.0.1",
-        "pid directory": str(run),
-        "ncalrpc dir": str(run / "ncalrpc"),
-        "winbindd socket directory": str(run / "winbindd"),
-        "ntp signd socket directory": str(run / "ntp_signd"),
-        "log file": str(workdir / "log" / "samba.log"),
-        "prefork children": "1",
-        "max log size": "10000",
-    }
-
-
-def _run(cmd: list[str], what: str, *, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-    if proc.returncode != 0:
-        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
-        raise SambaError(f"{what} failed (exit {proc.returncode}):\n{tail}")
-    return proc
-
-
-def rewrite_smb_conf(workdir: Path, old_workdir: Path | None, address: str) -> None:
-    """Point ``etc/smb.conf`` at ``workdir`` and ``address`` (after a copy or restore)."""
-    conf = workdir / "etc" / "smb.conf"
-    text = conf.read_text()
-    if old_workdir is not None and str(old_workdir) != str(workdir):
-        text = text.replace(str(old_workdir), str(workdir))
-    wanted = smb_options(workdir, address)
-    lines = text.splitlines()
-    seen: set[str] = set()
-    out: list[str] = []
-    in_global = False
-    for line in lines:
-        stripped = line.strip()
-        if stripped.startswith("["):
-            if in_global:
-                out.extend(f"\t{k} = {v}" for k, v in wanted.items() if k not in seen)
-            in_global = stripped.lower() == "[global]"
-        elif in_global and "=" in stripped:
-            key = re.sub(r"\s+", " ", stripped.split("=", 1)[0].strip().lower())
-            if key in wanted:
-                seen.add(key)
-                line = f"\t{key} = {wanted[key]}"
-        out.append(line)
-    if in_global:
-        out.extend(f"\t{k} = {v}" for k, v in wanted.items() if k not in seen)
-    conf.write_text("\n".join(out) + "\n")
-
 
 class SambaDC:
     """One Samba AD DC living in ``workdir`` and bound to one loopback ``address``."""
@@ -185,7 +114,7 @@ class SambaDC:
         cmd += [f"--option={k} = {v}" for k, v in smb_options(workdir, address).items()]
         started = time.monotonic()
         try:
-            _run(cmd, f"samba-tool domain provision into {workdir}")
+            run_tool(cmd, f"samba-tool domain provision into {workdir}")
         except BaseException:
             if lock is not None:
                 lock.release()
@@ -217,15 +146,11 @@ class SambaDC:
         return dc
 
     def save_meta(self) -> None:
-        meta = {
+        write_private_json(self.workdir / LAB_META, {
             "workdir": str(self.workdir), "address": self.address, "realm": self.realm,
             "domain": self.domain, "server_name": self.server_name,
             "admin_password": self.admin_password,
-        }
-        path = self.workdir / LAB_META
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            json.dump(meta, fh, indent=1)
+        })
 
     def clone(self, workdir: Path, address: str | None = None) -> SambaDC:
         """Copy this STOPPED tree to ``workdir`` and give the copy its own address."""
@@ -234,7 +159,7 @@ class SambaDC:
         workdir = Path(workdir).resolve()
         root = str(self.workdir)
         shutil.copytree(self.workdir, workdir, symlinks=True, dirs_exist_ok=False,
-                        ignore=lambda d, names: _clone_ignore(d, names, top=os.path.samefile(d, root)))
+                        ignore=lambda d, names: clone_ignore(d, names, top=os.path.samefile(d, root)))
         return SambaDC.open(workdir, address=address)
 
     # -- properties ----------------------------------------------------------------------
@@ -442,21 +367,8 @@ class SambaDC:
     def backup_offline(self, dest_dir: Path) -> Path:
         """``samba-tool domain backup offline``; returns the .tar.bz2 (a ``.lab.json``
         sidecar next to it keeps the realm, names and admin password for restore)."""
-        dest_dir = Path(dest_dir)
-        dest_dir.mkdir(parents=True, exist_ok=True)
-        before = set(dest_dir.glob("samba-backup-*.tar.bz2"))
-        _run([samba_binary("samba-tool"), "domain", "backup", "offline", f"--targetdir={dest_dir}",
-              "-s", str(self.smb_conf)], f"backup of {self}")
-        made = sorted(set(dest_dir.glob("samba-backup-*.tar.bz2")) - before)
-        if not made:
-            raise SambaError(f"backup of {self} wrote no samba-backup-*.tar.bz2 into {dest_dir}")
-        backup = made[-1]
-        meta = {"realm": self.realm, "domain": self.domain, "admin_password": self.admin_password}
-        sidecar = backup.with_name(backup.name + ".lab.json")
-        fd = os.open(sidecar, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            json.dump(meta, fh)
-        return backup
+        return backup_offline(self.smb_conf, Path(dest_dir), what=repr(self), realm=self.realm,
+                              domain=self.domain, admin_password=self.admin_password)
 
     @classmethod
     def restore_from_backup(
@@ -470,50 +382,15 @@ class SambaDC:
         admin_password: str | None = None,
     ) -> SambaDC:
         """``samba-tool domain backup restore --newservername``: a DC with a new
-        invocationId (and a new TLS cert for ``<new_server_name>.<realm>``)."""
-        backup_file = Path(backup_file)
-        sidecar = backup_file.with_name(backup_file.name + ".lab.json")
-        meta = json.loads(sidecar.read_text()) if sidecar.exists() else {}
-        password = admin_password or meta.get("admin_password")
-        if password is None:
-            raise SambaError(f"restore of {backup_file}: no admin password given and no {sidecar.name} sidecar")
+        invocationId (and a new TLS cert for ``<new_server_name>.<realm>``) on ``address``
+        (or ``lock``'s address, or a newly allocated one); ~10-12 s on a quiet machine."""
         workdir = Path(workdir).resolve()
         if lock is None:
             address, lock = (address, lock_address(address)) if address else allocate_address()
         try:
-            _run([samba_binary("samba-tool"), "domain", "backup", "restore", f"--backup-file={backup_file}",
-                  f"--targetdir={workdir}", f"--newservername={new_server_name}",
-                  f"--host-ip={lock.address}"], f"restore of {backup_file} into {workdir}")
+            restore_tree(Path(backup_file), workdir, new_server_name=new_server_name,
+                         host_ip=lock.address, admin_password=admin_password)
         except BaseException:
             lock.release()
             raise
-        tls_dir = workdir / "private" / "tls"
-        shutil.rmtree(tls_dir, ignore_errors=True)  # the old name's cert; samba makes a new one
-        tls_dir.mkdir(mode=0o700)
-        realm = meta.get("realm") or _conf_value(workdir / "etc" / "smb.conf", "realm") or "LAB.TEST"
-        domain = meta.get("domain") or _conf_value(workdir / "etc" / "smb.conf", "workgroup") or "LAB"
-        meta_out = {"workdir": str(workdir), "realm": realm, "domain": domain,
-                    "server_name": new_server_name, "admin_password": password}
-        (workdir / LAB_META).write_text(json.dumps(meta_out))
-        os.chmod(workdir / LAB_META, 0o600)
         return cls.open(workdir, lock=lock)
-
-
-def _clone_ignore(directory: str, names: list[str], *, top: bool) -> set[str]:
-    """Skip what belongs to a running instance: the top-level run/, log/ and msg.sock, and
-    unix sockets anywhere (ldapi, winbindd pipe) that a stopped DC leaves behind."""
-    skip = {"run", "log", "msg.sock"} if top else set()
-    for name in names:
-        try:
-            if stat.S_ISSOCK(os.lstat(os.path.join(directory, name)).st_mode):
-                skip.add(name)
-        except FileNotFoundError:
-            skip.add(name)
-    return skip & set(names)
-
-
-def _conf_value(conf: Path, key: str) -> str | None:
-    for line in conf.read_text().splitlines():
-        if "=" in line and line.split("=", 1)[0].strip().lower() == key:
-            return line.split("=", 1)[1].strip()
-    return None
