@@ -57,10 +57,18 @@ def main() -> int:
             seed.add_user(conn, ou, f"Bench {i:05d}", sam=f"bench{i:05d}", mail=f"bench{i}@lab.test",
                           given="Bench", sn=str(i), display=f"Bench {i}")
         ldap_s = time.monotonic() - started
-        conn.unbind()
         results["ldap_users_per_s (with password)"] = round(args.ldap_users / ldap_s, 1)
-        print(f"ldap seeding: {args.ldap_users} users in {ldap_s:.1f} s = "
+        print(f"ldap seeding: {args.ldap_users} users with a password in {ldap_s:.1f} s = "
               f"{results['ldap_users_per_s (with password)']}/s", flush=True)
+        started = time.monotonic()
+        for i in range(args.ldap_users):
+            seed.add_user(conn, ou, f"Nopw {i:05d}", sam=f"nopw{i:05d}", mail=f"nopw{i}@lab.test",
+                          given="Nopw", sn=str(i), display=f"Nopw {i}", enabled=False)
+        ldap_s = time.monotonic() - started
+        conn.unbind()
+        results["ldap_users_per_s (no password)"] = round(args.ldap_users / ldap_s, 1)
+        print(f"ldap seeding: {args.ldap_users} users without a password in {ldap_s:.1f} s = "
+              f"{results['ldap_users_per_s (no password)']}/s", flush=True)
 
         out = seed.bulk_seed_offline(dc, args.offline_users, n_groups=max(1, args.offline_users // 100),
                                      large_group_size=min(5000, args.offline_users), ou="OU=BenchBulk")

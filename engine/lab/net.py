@@ -60,6 +60,10 @@ class AddressLock:
 def port_free(address: str, port: int, kind: int = socket.SOCK_STREAM) -> bool:
     """True when nothing is bound to ``address:port`` (nor to the wildcard on that port)."""
     with socket.socket(socket.AF_INET, kind) as sock:
+        if kind == socket.SOCK_STREAM:
+            # Ignore TIME_WAIT leftovers of a stopped DC (samba itself binds with SO_REUSEADDR);
+            # a live listener on the port still makes the bind fail on Linux.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((address, port))
         except OSError as exc:
