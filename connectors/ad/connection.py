@@ -83,10 +83,41 @@ def open_connection(config: SourceConfig, url: str, *, strategy: str = ldap3.SYN
             conn.bind(read_server_info=False)
         finally:
             conn.password = None
+        if strategy == ldap3.SYNC:
+            decode_raw_only(conn)
     except BaseException:
         close_quietly(conn)
         raise
     return conn
+
+
+def decode_raw_only(conn: ldap3.Connection) -> None:
+    """Make THIS connection decode search entries to ``raw_attributes`` only.
+
+    The source reads nothing else; ldap3 would also build a decoded ``attributes`` copy and
+    case-insensitive dicts for every entry (about half its client time and memory per entry).
+    The override is an instance attribute of this connection's strategy: other ldap3
+    connections in the process are untouched. Entries with controls fall back to ldap3.
+    """
+    strategy = conn.strategy
+    original = strategy.decode_response_fast
+
+    def decode(ldap_message):  # noqa: ANN001 - ldap3's fast-decoder message
+        if ldap_message["protocolOp"] != 4 or ldap_message["controls"]:
+            return original(ldap_message)
+        payload = ldap_message["payload"]
+        raw_dn = bytes(payload[0][3])
+        try:
+            dn = raw_dn.decode("utf-8")
+            raw = {}
+            for attribute in payload[1][3]:
+                vals = attribute[3][1][3]
+                raw[bytes(attribute[3][0][3]).decode("utf-8")] = [bytes(v[3]) for v in vals] if vals else None
+        except UnicodeDecodeError:
+            return original(ldap_message)
+        return {"raw_dn": raw_dn, "dn": dn, "raw_attributes": raw, "attributes": {}, "type": "searchResEntry"}
+
+    strategy.decode_response_fast = decode
 
 
 def close_quietly(conn: ldap3.Connection | None) -> None:

@@ -149,3 +149,11 @@ def test_a_full_read_that_fails_midway_raises_instead_of_ending_quietly(samba_dc
                 pass
     finally:
         dc.start()
+
+
+def test_an_ldap_url_is_upgraded_with_starttls_before_the_bind(samba_dc, samba_seed, make_source):
+    source = make_source(samba_dc, urls=(samba_dc.ldap_url,), delta="usn", base_dn=samba_seed.ous["Groups"])
+    objs, errs, batches = everything(source.read(Refresh("")))
+    assert errs == [] and batches[-1].complete and batches[-1].dc.url == samba_dc.ldap_url
+    assert {o.kind for o in objs.values()} == {ObjectKind.GROUP}
+    assert source._conn.tls_started and not source._conn.server.ssl
