@@ -66,7 +66,7 @@ def memory_delta(n: int, *, rounds: int = ROUNDS, page_size: int = 1000, workdir
         for r in range(rounds):
             before = tgt.writes()
             for i in range(CHANGES):
-                src.modify(common.guid(i * 7 + r), title=f"round{r}")
+                src.modify(common.guid((i * 7 + r) % n), title=f"round{r}")
             change.append(_timed(engine.run_once)[0])
             writes.append(tgt.writes() - before)
         raw_after = _cursor_rounds(src, store.get_cursor("corp"), rounds)

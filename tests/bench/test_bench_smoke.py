@@ -1,0 +1,78 @@
+"""The engine benchmarks' core functions still run at toy size (figures' shape, never timings)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[2] / "bench"
+sys.path.insert(0, str(BENCH))
+
+import common  # noqa: E402
+import crash_soak  # noqa: E402
+import p2_full_sync  # noqa: E402
+import p3_delta_cost  # noqa: E402
+import p5_memory  # noqa: E402
+import p7_resume  # noqa: E402
+
+
+def test_p3_memory_delta_reports_overhead_and_ten_writes_per_change_cycle(tmp_path):
+    figs = p3_delta_cost.memory_delta(50, rounds=2, page_size=20, workdir=tmp_path)
+    assert figs["n"] == 50 and figs["created"] == 50
+    assert figs["writes_per_change_cycle"] == p3_delta_cost.CHANGES
+    assert figs["overhead_s"] == figs["change_cycle_s"] - figs["raw_round_s"]
+
+
+def test_p5_full_sync_stores_every_generated_object_and_reports_rss_and_bytes(tmp_path):
+    figs = p5_memory.full_sync_memory(48, 2, str(tmp_path), page_size=20)
+    assert figs["n_objects"] == figs["stored_objects"] == figs["created"] == 50
+    assert figs["failed"] == 0
+    assert figs["peak_rss_mb"] >= figs["rss_before_mb"] > 0
+    assert figs["bytes_per_object"] > 0
+
+
+def test_the_counting_target_refuses_a_second_create_of_one_anchor():
+    t = common.CountingTarget()
+    from hybridsync.connectors.base import Done, Terminal
+    from hybridsync.engine.values import ObjectKind
+
+    assert isinstance(t.create(ObjectKind.USER, "a", {}), Done)
+    assert isinstance(t.create(ObjectKind.USER, "a", {}), Terminal)
+    assert t.lookup_by_anchor(ObjectKind.USER, "a").found[0].external_id == "a"
+    assert t.writes() == 2
+
+
+def test_percentile_interpolates_between_ranks():
+    assert common.percentile([1.0, 2.0, 3.0, 4.0, 5.0], 50) == 3.0
+    assert common.percentile([0.0, 10.0], 95) == pytest.approx(9.5)
+
+
+@pytest.mark.scim
+def test_p7_resume_after_a_kill_counts_redone_writes_duplicates_and_losses(tmp_path):
+    figs = p7_resume.resume(60, 10, (0.5,), workdir=tmp_path)
+    assert figs["expected"] == figs["n_objects"] == 61  # 60 users + 1 group
+    (trial,) = figs["trials"]
+    assert set(trial) >= {"redone", "duplicates", "lost", "writes_before_kill", "writes_after_restart"}
+    assert trial["duplicates"] == 0 and trial["lost"] == 0
+
+
+@pytest.mark.scim
+def test_crash_soak_runs_a_kill_and_checks_the_server():
+    figs = crash_soak.soak(kills=1, users=15, groups=1, check_every=1, log=lambda *_: None)
+    assert figs["kills"] == 1 and figs["checks"] == 2
+    assert {"lost", "duplicated", "wrongly_deleted"} <= set(figs["final"])
+    assert figs["final"]["users_at_server"] > 0
+
+
+@pytest.mark.scim
+def test_p2_raw_create_posts_users_and_groups_to_a_real_server(tmp_path):
+    scim, _token = common.start_scim(tmp_path)
+    try:
+        p2_full_sync.raw_create(scim, 6, 2, 2)
+        total, dupes = common.scim_duplicates(scim)
+        assert (total, dupes) == (8, 0)
+        assert common.scim_writes(scim) == 8
+    finally:
+        scim.stop()
