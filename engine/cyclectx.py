@@ -8,6 +8,7 @@ for the RunReport) and does the store writes in the shapes the crash-safety rule
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import Any
@@ -66,6 +67,19 @@ class LazyMap(Mapping):
 
     def __len__(self) -> int:
         return sum(1 for _ in self)
+
+
+@attrs.define
+class _Prepared:
+    action: Action
+    prev: TargetState | None
+    outcome: Outcome | None = None  # decided without a target call
+    members: list | None = None
+    sent: frozenset = frozenset()
+    intent_id: int | None = None
+
+
+PARALLEL = frozenset({A.CREATE, A.ADOPT, A.UPDATE, A.DISABLE, A.RESTORE, A.DELETE})
 
 
 @attrs.define
@@ -273,13 +287,7 @@ class CycleContext:
             for a in plan.actions:
                 self._bump(f"planned_{a.kind}")
             return []
-        out = []
-        for action in plan.actions:
-            if self.stop_requested():
-                self.stopped_mid_page = True
-                break
-            out.append(self._apply(action, states[action.target], now, blocked.get(action.target, False)))
-        return out
+        return self._apply_all(plan.actions, states, now, blocked)
 
     # ------------------------------------------------------------------ applying
     def _bump(self, key: str, n: int = 1) -> None:
@@ -300,35 +308,78 @@ class CycleContext:
             self.counters[name].auth_failure = why
         log.warning("target_quarantined", cycle_id=self.cycle_id, target=name, until=until.isoformat(), why=why[:200])
 
-    def _apply(self, action: Action, states: LazyMap, now: datetime, lookup_failed: bool) -> tuple[Outcome, int | None]:
+    def _apply_all(self, actions: tuple[Action, ...], states: Mapping[str, LazyMap], now: datetime,
+                   blocked: Mapping[str, bool]) -> list[tuple[Outcome, int | None]]:
+        """Apply in plan order; runs of independent object actions go to the target concurrently
+        (up to its ``max_in_flight``), each intent journaled before any call of its run."""
+        out: list[tuple[Outcome, int | None]] = []
+        pool: ThreadPoolExecutor | None = None
+        try:
+            i = 0
+            while i < len(actions):
+                if self.stop_requested():
+                    self.stopped_mid_page = True
+                    break
+                first = actions[i]
+                width = max(1, self.config.target(first.target).max_in_flight) if first.kind in PARALLEL else 1
+                j = i + 1
+                key = (first.target, first.kind, first.object_kind)
+                while width > 1 and j < len(actions) and j - i < width * 8 and \
+                        (actions[j].target, actions[j].kind, actions[j].object_kind) == key:
+                    j += 1
+                prepared = [self._prepare(a, states[a.target], now, blocked.get(a.target, False)) for a in actions[i:j]]
+                calls = [p for p in prepared if p.intent_id is not None]
+                if len(calls) > 1:
+                    if pool is None:
+                        pool = ThreadPoolExecutor(max_workers=width, thread_name_prefix="hybridsync-apply")
+                    results = list(pool.map(self._call, calls))
+                else:
+                    results = [self._call(p) for p in calls]
+                answers = dict(zip((id(p) for p in calls), results))
+                for p in prepared:
+                    out.append(self._finish(p, answers.get(id(p))))
+                i = j
+        finally:
+            if pool is not None:
+                pool.shutdown(wait=True)  # no thread outlives the page
+        return out
+
+    def _call(self, p: "_Prepared") -> Any:
+        return call_target(self.targets[p.action.target], p.action, p.members)
+
+    def _prepare(self, action: Action, states: LazyMap, now: datetime, lookup_failed: bool) -> "_Prepared":
         prev = states.get(action.anchor)
-        intent_id = None
         if action.target_id is None and prev is not None and prev.target_id and action.kind != A.CREATE:
             action = attrs.evolve(action, target_id=prev.target_id)  # created earlier in this plan
         if action.kind not in APPLIED:
-            outcome = unapplied_outcome(prev, action, now)
-        elif action.target in self.paused:
+            return _Prepared(action, prev, outcome=unapplied_outcome(prev, action, now))
+        if action.target in self.paused:
             until, why = self.paused[action.target]
-            outcome = deferred_outcome(prev, action, now, until, why)
-        elif lookup_failed and action.kind in (A.CREATE, A.ADOPT):
-            outcome = deferred_outcome(prev, action, now, now + timedelta(seconds=30), "target lookup failed")
-        else:
-            members, sent = None, frozenset()
-            if action.kind in (A.ADD_MEMBERS, A.REMOVE_MEMBERS):
-                members, sent = [], set()
-                for m in action.members:
-                    ms = states.get(m)
-                    if ms is not None and ms.target_id:
-                        members.append((ms.kind, ms.target_id))
-                        sent.add(m)
-                sent = frozenset(sent)
-            if members == []:
-                outcome = Outcome(action, "noop", None, detail="no member resolvable to a target id yet")
-            else:
-                intent_id = self.store.journal_intent(self.cycle_id, action, at=now)
-                result = call_target(self.targets[action.target], action, members)
-                outcome = state_after(prev, action, result, self.now(), member_ids_sent=sent)
-                self._count(action.target, outcome)
+            return _Prepared(action, prev, outcome=deferred_outcome(prev, action, now, until, why))
+        if lookup_failed and action.kind in (A.CREATE, A.ADOPT):
+            return _Prepared(action, prev, outcome=deferred_outcome(prev, action, now, now + timedelta(seconds=30),
+                                                                    "target lookup failed"))
+        members, sent = None, frozenset()
+        if action.kind in (A.ADD_MEMBERS, A.REMOVE_MEMBERS):
+            members, got = [], set()
+            for m in action.members:
+                ms = states.get(m)
+                if ms is not None and ms.target_id:
+                    members.append((ms.kind, ms.target_id))
+                    got.add(m)
+            sent = frozenset(got)
+            if not members:
+                return _Prepared(action, prev, outcome=Outcome(action, "noop", None,
+                                                               detail="no member resolvable to a target id yet"))
+        intent_id = self.store.journal_intent(self.cycle_id, action, at=now)
+        return _Prepared(action, prev, members=members, sent=sent, intent_id=intent_id)
+
+    def _finish(self, p: "_Prepared", result: Any) -> tuple[Outcome, int | None]:
+        action, prev = p.action, p.prev
+        outcome = p.outcome
+        if outcome is None:
+            outcome = state_after(prev, action, result, self.now(), member_ids_sent=p.sent)
+            self._count(action.target, outcome)
         if outcome.state is not None:
             self.state_overlay[action.target][action.anchor] = outcome.state
             self._note_member_change(prev, outcome.state)
@@ -341,7 +392,7 @@ class CycleContext:
             log.info("object_outcome", cycle_id=self.cycle_id, anchor=action.anchor, target=action.target,
                      dn=action.dn, action=str(action.kind), result=outcome.result, status=outcome.status,
                      detail=outcome.detail)
-        return outcome, intent_id
+        return outcome, p.intent_id
 
     def _count(self, name: str, outcome: Outcome) -> None:
         c = self.counters[name]
