@@ -126,6 +126,9 @@ class _Attr:
     def refs(self) -> frozenset[str]:
         return frozenset({self.name})
 
+    def needs_context(self) -> bool:
+        return False
+
 
 @frozen
 class _Literal:
@@ -136,6 +139,9 @@ class _Literal:
 
     def refs(self) -> frozenset[str]:
         return frozenset()
+
+    def needs_context(self) -> bool:
+        return False
 
 
 @frozen
@@ -150,6 +156,9 @@ class _Compare:
     def refs(self) -> frozenset[str]:
         return self.left.refs() | self.right.refs()
 
+    def needs_context(self) -> bool:
+        return self.left.needs_context() or self.right.needs_context()
+
 
 def _plain(value: Any) -> Any:
     """IgnoreFlowIfNullOrEmpty only matters at the top; as an argument it is just null."""
@@ -163,6 +172,7 @@ class _Call:
     site: int  # position among the calls of the expression (distinct seeds per Guid() call)
     impl: Callable[..., Any] = field(eq=False, repr=False)
     lazy: bool = field(default=False, eq=False, repr=False)
+    context: bool = field(default=False, eq=False, repr=False)  # FunctionSpec.context
 
     def eval(self, ctx: EvalContext) -> Any:
         inv = Invocation(ctx, self.name, self.site)
@@ -178,6 +188,9 @@ class _Call:
             if a is not None:
                 out |= a.refs()
         return out
+
+    def needs_context(self) -> bool:
+        return self.context or any(a.needs_context() for a in self.args if a is not None)
 
 
 @frozen
@@ -202,6 +215,12 @@ class Expr:
     def references(self) -> frozenset[str]:
         """Source attribute names (lowercased) the expression reads."""
         return self.root.refs()
+
+    def depends_only_on_references(self) -> bool:
+        """True if the value is a function of ``references()``'s values alone: no function reads
+        the clock, seed, anchor, target attribute, call site or the target (Now, Guid,
+        RandomString, SelectUniqueValue do). Such a value may be memoized by those values."""
+        return not self.root.needs_context()
 
     def bare_attribute(self) -> str | None:
         """The lowercased name if the whole expression is one ``[attribute]``, else None."""
@@ -289,7 +308,7 @@ class _Builder:
                     if not meta.empty:
                         col, line = meta.column, meta.line
                 raise ExpressionError(f"{spec.name}: {problem}", col, line)
-        return _Call(spec.name, tuple(args), site, spec.impl, spec.lazy)
+        return _Call(spec.name, tuple(args), site, spec.impl, spec.lazy, spec.context)
 
 
 def parse(text: str) -> Expr:

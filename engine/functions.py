@@ -91,6 +91,9 @@ class FunctionSpec:
     # returns a problem -- text, or (argument index, text) to point at the argument -- or None,
     # so a bad regex or interval is a config error rather than a per-object one
     check: Callable[[list[Any]], str | tuple[int, str] | None] | None = None
+    # the result depends on more than the arguments (clock, seed, anchor, attribute, call site or
+    # the target's answers, all read through ``Invocation``): never memoized by the mapping layer
+    context: bool = False
 
     def arity_problem(self, n: int) -> str | None:
         if self.max_args is not None and self.min_args == self.max_args and n != self.min_args:
@@ -117,14 +120,22 @@ def register(
     pairs_after: int | None = None,
     required: tuple[int, ...] | None = None,
     check: Callable[[list[Any]], str | tuple[int, str] | None] | None = None,
+    context: bool = False,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Register ``impl(inv, *args)`` under Entra's ``name`` (looked up case-insensitively)."""
+    """Register ``impl(inv, *args)`` under Entra's ``name`` (looked up case-insensitively).
+
+    ``context=True``: the result depends on more than the arguments (``inv.ctx``: clock, seed,
+    anchor, ``is_unique``; ``inv.site``; ``inv.rng_bytes``). An implementation whose code reads
+    any of those is flagged even without it, so a forgotten flag cannot make a memo wrong.
+    """
     maxa = min_args if max_args == -1 else max_args
 
     def deco(fn: Callable[..., Any]) -> Callable[..., Any]:
         req = tuple(range(min_args)) if required is None else required
+        reads = set(getattr(getattr(fn, "__code__", None), "co_names", ("ctx",)))
+        uses_context = context or bool(reads & {"ctx", "site", "rng_bytes"})
         FUNCTIONS[name.lower()] = FunctionSpec(
-            name, fn, min_args, maxa, lazy, top_level_only, pairs_after, req, check
+            name, fn, min_args, maxa, lazy, top_level_only, pairs_after, req, check, uses_context
         )
         return fn
 

@@ -95,7 +95,7 @@ def format_default(v: datetime) -> str:
     return f"{v.month}/{v.day}/{v.year} {h12}:{v.minute:02d}:{v.second:02d} {'AM' if v.hour < 12 else 'PM'}"
 
 
-@register("Now", 0)
+@register("Now", 0, context=True)
 def now(inv: Invocation) -> datetime:
     clock = inv.ctx.clock
     return clock.replace(tzinfo=UTC) if clock.tzinfo is None else clock.astimezone(UTC)

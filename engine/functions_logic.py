@@ -169,7 +169,7 @@ def switch(inv: Invocation, source: Thunk, default: Thunk, *pairs: Thunk) -> Any
     return None if v is MISSING else v
 
 
-@register("SelectUniqueValue", 2, None, lazy=True, top_level_only=True)
+@register("SelectUniqueValue", 2, None, lazy=True, top_level_only=True, context=True)
 def select_unique_value(inv: Invocation, *rules: Thunk) -> str:
     tried = 0
     for rule in rules:
@@ -182,12 +182,12 @@ def select_unique_value(inv: Invocation, *rules: Thunk) -> str:
     raise inv.fail(f"every candidate value is already taken in the target ({tried} tried)")
 
 
-@register("Guid", 0)
+@register("Guid", 0, context=True)
 def guid(inv: Invocation) -> str:
     return str(uuid.UUID(bytes=inv.rng_bytes(16), version=4))
 
 
-@register("RandomString", 5, 6, required=(0, 1, 2, 3, 4))
+@register("RandomString", 5, 6, required=(0, 1, 2, 3, 4), context=True)
 def random_string(
     inv: Invocation, length: Any, numbers: Any, specials: Any, capitals: Any, lowers: Any, avoid: Any = MISSING
 ) -> str:

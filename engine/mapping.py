@@ -103,6 +103,12 @@ class Projection:
 
 
 _PLAIN, _BOOL, _REF = 0, 1, 2
+# A rule whose expression depends only on the values of the attributes it references (no Now,
+# Guid, RandomString, SelectUniqueValue) keeps up to this many (those values -> result) pairs:
+# ``Not(BitAnd([userAccountControl], 2))`` is then evaluated once per distinct value, not once per
+# object. Only immutable results are kept; errors are never kept (they name the object).
+MEMO_SIZE = 4096
+_IMMUTABLE = frozenset({str, int, float, bool, type(None), datetime})
 
 
 @frozen
@@ -115,11 +121,19 @@ class Rule:
     # ``[attr]`` expression (evaluated without building an EvalContext: most rules are bare)
     shape: int = field(init=False, eq=False, repr=False)
     bare: str | None = field(init=False, eq=False, repr=False)
+    # for other expressions: the attributes read (the memo key), and the memo (None: the
+    # expression needs the evaluation context, e.g. Now() or Guid(), and is evaluated each time)
+    refs: tuple[str, ...] = field(init=False, eq=False, repr=False)
+    memo: dict[Any, Any] | None = field(init=False, eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         shape = _REF if is_reference_path(self.path) else _BOOL if is_boolean_path(self.path) else _PLAIN
         object.__setattr__(self, "shape", shape)
-        object.__setattr__(self, "bare", self.expr.bare_attribute())
+        bare = self.expr.bare_attribute()
+        object.__setattr__(self, "bare", bare)
+        object.__setattr__(self, "refs", tuple(sorted(self.expr.references())))
+        pure = bare is None and self.expr.depends_only_on_references()
+        object.__setattr__(self, "memo", {} if pure else None)
 
     @property
     def reason(self) -> str:
@@ -150,41 +164,61 @@ class TargetMapping:
 
     def project(self, obj: SourceObject, ctx: ProjectionContext) -> Projection:
         """Evaluate every rule of ``obj.kind`` for ``obj`` (see the module docstring)."""
-        ref = obj.dn or obj.anchor
         if obj.kind is None:
-            return Projection({}, (MappingError(ref, "", "", "object has no kind"),))
+            return Projection({}, (MappingError(obj.dn or obj.anchor, "", "", "object has no kind"),))
         values: dict[str, Any] = {}
-        errors: list[MappingError] = []
+        errors: list[MappingError] | None = None
         attributes = obj.attributes
-        for rule in self.rules.get(str(obj.kind), ()):
-            if rule.bare is not None:
-                vals = attributes.get(rule.bare)
+        for rule in self.rules.get(obj.kind, ()):  # a StrEnum hashes and compares as its name
+            bare = rule.bare
+            if bare is not None:
+                vals = attributes.get(bare)
                 if not vals:
-                    raw: Any = None
-                elif len(vals) == 1:
-                    raw = vals[0]
+                    values[rule.path] = None  # a null value clears the path, whatever its shape
+                    continue
+                if len(vals) == 1:
+                    raw: Any = vals[0]
                     if rule.shape == _PLAIN:
                         values[rule.path] = raw
                         continue
                 else:
                     raw = list(vals)
             else:
-                raw = _NOT_YET
+                memo = rule.memo
+                try:
+                    if memo is None:
+                        raw = rule.expr.evaluate(EvalContext(
+                            source=obj,
+                            clock=ctx.clock,
+                            seed=ctx.seed,
+                            attribute=rule.path,
+                            is_unique=lambda value, p=rule.path: ctx.is_unique(p, value),
+                        ))
+                    else:
+                        refs = rule.refs
+                        key = attributes.get(refs[0]) if len(refs) == 1 else tuple(map(attributes.get, refs))
+                        raw = memo.get(key, _NOT_YET)
+                        if raw is _NOT_YET:
+                            raw = rule.expr.evaluate(EvalContext(source=obj, clock=ctx.clock, seed=ctx.seed,
+                                                                 attribute=rule.path))
+                            if (type(raw) in _IMMUTABLE or raw is IGNORE) and len(memo) < MEMO_SIZE:
+                                memo[key] = raw
+                except MappingError as exc:
+                    if errors is None:
+                        errors = []
+                    errors.append(exc)
+                    continue
             try:
-                if raw is _NOT_YET:
-                    raw = rule.expr.evaluate(EvalContext(
-                        source=obj,
-                        clock=ctx.clock,
-                        seed=ctx.seed,
-                        attribute=rule.path,
-                        is_unique=lambda value, p=rule.path: ctx.is_unique(p, value),
-                    ))
                 present, value = _shape(rule, raw, ctx)
             except MappingError as exc:
+                if errors is None:
+                    errors = []
                 errors.append(exc)
                 continue
             except _ShapeError as exc:
-                errors.append(MappingError(ref, rule.path, rule.expr.text, str(exc)))
+                if errors is None:
+                    errors = []
+                errors.append(MappingError(obj.dn or obj.anchor, rule.path, rule.expr.text, str(exc)))
                 continue
             if present:
                 values[rule.path] = value

@@ -22,29 +22,51 @@ from attrs import field, frozen
 
 
 def _freeze_attrs(value: Mapping[str, Any] | None) -> Mapping[str, tuple[str, ...]]:
-    """Normalize an attribute mapping: lowercase names, values as tuples of str."""
+    """Normalize an attribute mapping: lowercase names, values as tuples of str.
+
+    A mapping this function already produced is returned as it is (it is immutable): building a
+    ``SourceObject`` from a stored ``ObjectState`` (or another SourceObject) costs nothing.
+    """
+    if type(value) is _FrozenAttrs:
+        return value
     out: dict[str, tuple[str, ...]] = {}
     for name, vals in (value or {}).items():
-        if isinstance(vals, (str, bytes)):
-            vals = (vals,)
-        out[name.lower()] = tuple(vals)
-    return _FrozenDict(out)
+        if type(vals) is not tuple:  # tuple(a_tuple) is that tuple: skip the call
+            vals = (vals,) if isinstance(vals, (str, bytes)) else tuple(vals)
+        out[name.lower()] = vals
+    return _FrozenAttrs(out)
 
 
 class _FrozenDict(dict):
     """A dict that refuses mutation and hashes by content (for frozen attrs values)."""
 
+    __slots__ = ()
+
     def _refuse(self, *a, **k):  # pragma: no cover - trivial
         raise TypeError("frozen mapping")
 
-    __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = _refuse  # type: ignore[assignment]
+    __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = __ior__ = _refuse  # type: ignore[assignment]
 
     def __hash__(self) -> int:  # type: ignore[override]
         return hash(tuple(sorted((k, v if not isinstance(v, list) else tuple(v)) for k, v in self.items())))
 
 
+class _FrozenAttrs(_FrozenDict):
+    """What ``_freeze_attrs`` returns: names already lowercased, values already tuples."""
+
+    __slots__ = ()
+
+
+_EMPTY = _FrozenDict()
+
+
 def frozen_mapping(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
-    return _FrozenDict(dict(value or {}))
+    """An immutable copy of ``value`` (a mapping that is already frozen is returned as it is)."""
+    if isinstance(value, _FrozenDict):
+        return value
+    if not value:
+        return _EMPTY
+    return _FrozenDict(value)
 
 
 class ObjectKind(enum.StrEnum):
