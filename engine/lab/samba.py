@@ -77,6 +77,7 @@ class SambaDC:
         self.admin_password = admin_password
         self._lock = lock
         self._proc: subprocess.Popen[bytes] | None = None
+        self.extra_env: dict[str, str] = {}  # e.g. resolv/nss wrappers for replication
 
     def __repr__(self) -> str:
         return f"SambaDC({self.server_name}@{self.address}, workdir={str(self.workdir)!r})"
@@ -253,6 +254,7 @@ class SambaDC:
                 stdin=subprocess.PIPE if tie_to_parent else subprocess.DEVNULL,
                 stdout=out, stderr=subprocess.STDOUT,
                 start_new_session=True, pass_fds=pass_fds, cwd=self.workdir,
+                env={**os.environ, **self.extra_env} if self.extra_env else None,
             )
         finally:
             out.close()
@@ -361,6 +363,13 @@ class SambaDC:
 
     def highest_usn(self) -> int:
         return int(self.root_dse("highestCommittedUSN")["highestCommittedUSN"][0])
+
+    def join_second_dc(self, address: str | None = None, *, workdir: Path | None = None,
+                       server_name: str = "DC2") -> SambaDC:
+        """Join a second DC (running, replicating both ways); see ``samba_join``."""
+        from hybridsync.engine.lab.samba_join import join_second_dc
+
+        return join_second_dc(self, address, workdir=workdir, server_name=server_name)
 
     # -- backup / restore ---------------------------------------------------------------
 

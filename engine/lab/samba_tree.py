@@ -62,8 +62,10 @@ def smb_options(workdir: Path, address: str) -> dict[str, str]:
     }
 
 
-def run_tool(cmd: list[str], what: str, *, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+def run_tool(cmd: list[str], what: str, *, timeout: float = 300,
+             env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **env} if env else None)
     if proc.returncode != 0:
         tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
         raise SambaError(f"{what} failed (exit {proc.returncode}):\n{tail}")
