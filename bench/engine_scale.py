@@ -21,6 +21,27 @@ import tempfile
 import time
 
 
+class CountingTarget:
+    """Answers like an empty-then-filling target but keeps no objects: RSS is the engine's alone."""
+
+    name = "app"
+
+    def __init__(self) -> None:
+        self.n = 0
+
+    def __getattr__(self, op):
+        from hybridsync.connectors.base import Done
+
+        def call(*a, **k):
+            if op.startswith("lookup"):
+                return Done(found=())
+            if op == "list_owned":
+                return iter(())
+            self.n += 1
+            return Done(target_id=f"c{self.n}" if op == "create" else None)
+        return call
+
+
 def run_one(n: int, target_kind: str) -> dict:
     import logging
 
@@ -52,7 +73,7 @@ def run_one(n: int, target_kind: str) -> dict:
     tmp = tempfile.mkdtemp(prefix="hs-bench-")
     db = os.path.join(tmp, "state.db")
     src = GeneratedSource(n, factory)
-    tcfg = TargetConfig(name="app", kind=target_kind)
+    tcfg = TargetConfig(name="app", kind="memory")
     if target_kind == "scim":
         from hybridsync.connectors.scim import ScimTarget
         from hybridsync.engine.lab.scim import ScimLab
@@ -63,6 +84,8 @@ def run_one(n: int, target_kind: str) -> dict:
             fh.write(lab.token)
         tcfg = TargetConfig(name="app", kind="scim", url=lab.url, token_file=tok)
         target = ScimTarget(tcfg)
+    elif target_kind == "count":
+        target = CountingTarget()
     else:
         target = MemoryTarget("app", lean=True)
     config = Config(sources=(SourceConfig(name="corp", kind="memory", base_dn="DC=lab,DC=test",
@@ -96,7 +119,8 @@ def run_one(n: int, target_kind: str) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="10000,100000")
-    ap.add_argument("--target", default="memory", choices=["memory", "scim"])
+    ap.add_argument("--target", default="count", choices=["count", "memory", "scim"],
+                    help="count: a target that keeps nothing (the engine's own memory is measured)")
     ap.add_argument("--one", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.one:

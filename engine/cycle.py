@@ -18,16 +18,15 @@ changed state in this cycle.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
 
 from hybridsync.engine import lifecycle, planner
-from hybridsync.engine.cyclectx import CycleContext, LazyMap
+from hybridsync.engine.cyclectx import CycleContext
 from hybridsync.engine.merge import merge, to_state
-from hybridsync.engine.reconcile import Outcome
 from hybridsync.engine.values import (
     ObjectState,
     ReadMode,
@@ -217,4 +216,4 @@ def _grace_scan_due(ctx: CycleContext, target: str, now: datetime) -> bool:
     return True
 
 
-__all__ = ["run_cycle", "Outcome", "LazyMap", "Mapping", "datetime"]
+__all__ = ["run_cycle"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import ThreadPoolExecutor
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -27,46 +27,13 @@ from hybridsync.engine.reconcile import (
     unapplied_outcome,
 )
 from hybridsync.engine.scope import expand_group_scope, normalize_dn
-from hybridsync.engine.targetview import Listing, build_view
+from hybridsync.engine.targetview import LazyMap, Listing, build_view
 from hybridsync.engine.values import Action, ActionKind, ObjectState, SourceObject, TargetState
 
 log = structlog.get_logger("hybridsync.cycle")
 A = ActionKind
 FAR = timedelta(days=3650)
 MAX_REPORTED_OUTCOMES = 10_000  # per cycle, in the RunReport (bounded memory); counts cover all
-
-
-class LazyMap(Mapping):
-    """A read-through Mapping: overlay first, then a cache, then ``fetch(key)``."""
-
-    def __init__(self, fetch: Callable[[str], Any], overlay: Mapping[str, Any] | None = None):
-        self._fetch, self._overlay, self._cache = fetch, overlay if overlay is not None else {}, {}
-
-    def get(self, key: str, default: Any = None) -> Any:
-        if key in self._overlay:
-            return self._overlay[key]
-        if key not in self._cache:
-            self._cache[key] = self._fetch(key)
-        v = self._cache[key]
-        return default if v is None else v
-
-    def prime(self, values: Mapping[str, Any]) -> None:
-        self._cache.update(values)
-
-    def __getitem__(self, key: str) -> Any:
-        v = self.get(key)
-        if v is None:
-            raise KeyError(key)
-        return v
-
-    def __contains__(self, key: object) -> bool:
-        return self.get(key) is not None  # type: ignore[arg-type]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter({**{k: v for k, v in self._cache.items() if v is not None}, **self._overlay})
-
-    def __len__(self) -> int:
-        return sum(1 for _ in self)
 
 
 @attrs.define

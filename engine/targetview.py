@@ -16,7 +16,7 @@ plan for that target by the caller (``TargetViewResult.unanswered``).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import structlog
@@ -58,6 +58,39 @@ class Listing:
                 if isinstance(v, str):
                     self.by_attr.setdefault((kind, p, v.lower()), []).append(obj)
         self.kinds.add(kind)
+
+
+class LazyMap(Mapping):
+    """A read-through Mapping: overlay first, then a cache, then ``fetch(key)``."""
+
+    def __init__(self, fetch: Callable[[str], Any], overlay: Mapping[str, Any] | None = None):
+        self._fetch, self._overlay, self._cache = fetch, overlay if overlay is not None else {}, {}
+
+    def get(self, key: str, default: Any = None) -> Any:
+        if key in self._overlay:
+            return self._overlay[key]
+        if key not in self._cache:
+            self._cache[key] = self._fetch(key)
+        v = self._cache[key]
+        return default if v is None else v
+
+    def prime(self, values: Mapping[str, Any]) -> None:
+        self._cache.update(values)
+
+    def __getitem__(self, key: str) -> Any:
+        v = self.get(key)
+        if v is None:
+            raise KeyError(key)
+        return v
+
+    def __contains__(self, key: object) -> bool:
+        return self.get(key) is not None  # type: ignore[arg-type]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter({**{k: v for k, v in self._cache.items() if v is not None}, **self._overlay})
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
 
 
 def build_view(
@@ -107,15 +140,3 @@ def build_view(
             holders[tid] = h
     view = TargetView(objects=tuple(found[t] for t in sorted(found)), holders=holders)
     return TargetViewResult(view, frozenset(unanswered), tuple(failures), calls, target_level)
-
-
-def anchors_blocked(questions: Iterable[Lookup], unanswered: frozenset[str],
-                    anchor_of_value: Mapping[tuple[str, str], str]) -> frozenset[str]:
-    """Anchors with at least one unanswered question (they must not be planned this time)."""
-    out = set()
-    for q in questions:
-        if q.value in unanswered:
-            a = anchor_of_value.get((q.path, q.value))
-            if a is not None:
-                out.add(a)
-    return frozenset(out)
