@@ -40,6 +40,7 @@ FIXED_ATTRIBUTES: tuple[str, ...] = (
     "isDeleted",
     "lastKnownParent",
     "parentGUID",
+    "isCriticalSystemObject",  # Administrator, krbtgt, Guest...: the planner keeps them out of scope
 )
 
 OID_PAGED = "1.2.840.113556.1.4.319"
