@@ -59,9 +59,9 @@ import enum
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from attrs import frozen
+from attrs import field, frozen
 
-from hybridsync.engine.values import ActionKind, TargetState
+from hybridsync.engine.values import ActionKind, Reason, TargetState
 
 
 class State(enum.StrEnum):
@@ -154,6 +154,11 @@ class Edge:
     source: State
     dest: State
     action: ActionKind | None
+    # the reason chain's link for taking this edge, made once (every plan shares it)
+    reason: Reason = field(init=False, eq=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        object.__setattr__(self, "reason", Reason(self.rule, str(self.trigger)))
 
     @property
     def rule(self) -> str:

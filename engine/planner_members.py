@@ -11,7 +11,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from hybridsync.engine.values import ObjectKind, SourceObject
+from hybridsync.engine import lifecycle as lc
+from hybridsync.engine.lifecycle import State
+from hybridsync.engine.values import ObjectKind, SourceObject, TargetState
+
+# states in which the object exists and is active/owned at the target (member candidates)
+PRESENT_PLANNED = frozenset({State.PENDING_CREATE, State.PROVISIONED, State.DISABLED, State.HELD})
+PRESENT_STORED = frozenset({State.PROVISIONED, State.DISABLED, State.HELD, State.ESCROW})
+
+
+def stored_present(ts: TargetState | None) -> bool:
+    return ts is not None and lc.effective_state(ts) in PRESENT_STORED and bool(ts.target_id)
 
 
 def _anchor(tp: Any, guid: str) -> str | None:
@@ -40,11 +50,9 @@ def _members_of(tp: Any, guid: str) -> frozenset[str]:
 
 
 def _present(tp: Any, anchor: str) -> bool:
-    from hybridsync.engine.planner_target import PRESENT_PLANNED, stored_present
-
-    if anchor in tp.planned:
-        return tp.planned[anchor] in PRESENT_PLANNED and (
-            anchor in tp.projections or stored_present(tp.state(anchor)))
+    planned = tp.planned.get(anchor)
+    if planned is not None:
+        return planned in PRESENT_PLANNED and (anchor in tp.projections or stored_present(tp.state(anchor)))
     return stored_present(tp.state(anchor))
 
 

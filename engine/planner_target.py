@@ -13,17 +13,47 @@ from hybridsync.engine import lifecycle as lc
 from hybridsync.engine.lifecycle import State, Trigger
 from hybridsync.engine.mapping import is_reference_path
 from hybridsync.engine.match import ADOPT, CREATE, DISPUTED, RECREATE, MatchResult, TargetIndex, resolve_conflicts
-from hybridsync.engine.planner_members import desired_members
+from hybridsync.engine.planner_members import PRESENT_PLANNED, PRESENT_STORED, desired_members, stored_present
 from hybridsync.engine.scope import ScopeDecision, normalize_dn
 from hybridsync.engine.values import Action, ActionKind, ObjectKind, Ownership, Reason, SourceObject, TargetState
+
+__all__ = ["LIVE", "PRESENT_PLANNED", "PRESENT_STORED", "UNOWNED", "TargetPlanner", "attribute_diff", "stored_present"]
 
 A = ActionKind
 UNOWNED = (State.NEW, State.OUT_OF_SCOPE, State.DELETED, State.DISPUTED)
 LIVE = (State.PROVISIONED, State.DISABLED, State.ESCROW)
-# states in which the object exists and is active/owned at the target (member candidates)
-PRESENT_PLANNED = frozenset({State.PENDING_CREATE, State.PROVISIONED, State.DISABLED, State.HELD})
-PRESENT_STORED = frozenset({State.PROVISIONED, State.DISABLED, State.HELD, State.ESCROW})
 _DIFF_KINDS = (A.UPDATE, A.RESTORE, A.DISABLE)
+_STATE_NAME = {s: str(s) for s in State}
+_DISABLED_IN_AD = Reason("source.userAccountControl", "the account is disabled in AD")
+_CHANGED: dict[str, Reason] = {}  # path -> Reason(f"mapping.{path}", "changed"), made once
+_COUNTED: dict[tuple[str, int], Reason] = {}  # (kind, n) -> Reason(f"mapping.{kind}", "n attributes")
+
+
+def _changed(path: str) -> Reason:
+    r = _CHANGED.get(path)
+    if r is None:
+        r = Reason(f"mapping.{path}", "changed")
+        if len(_CHANGED) < 4096:
+            _CHANGED[path] = r
+    return r
+
+
+def _counted(kind: ObjectKind, n: int) -> Reason:
+    r = _COUNTED.get((kind, n))
+    if r is None:
+        r = Reason(f"mapping.{kind}", f"{n} attributes")
+        if len(_COUNTED) < 4096:
+            _COUNTED[(kind, n)] = r
+    return r
+
+
+def _disabled(obj: SourceObject) -> bool:
+    """``obj.disabled`` (userAccountControl bit 2), read without the property chain."""
+    vals = obj.attributes.get("useraccountcontrol")
+    try:
+        return bool(int((vals[0] if vals else None) or 0) & 2)
+    except ValueError:
+        return False
 _GONE = frozenset({State.SOFT_DELETED, State.DELETED, State.OUT_OF_SCOPE})
 _MISSING = object()
 
@@ -39,6 +69,16 @@ def attribute_diff(desired: Mapping[str, Any], base: Mapping[str, Any]) -> dict[
 
     Paths absent from ``desired`` are left alone; ``None`` clears a path that ``base`` holds.
     """
+    get = base.get
+    for path, value in desired.items():  # the common case first: nothing changed (no sort)
+        old = get(path, _MISSING)
+        if old is _MISSING:
+            if value is not None:
+                break
+        elif old != value and (type(old) is type(value) or _norm(old) != _norm(value)):
+            break
+    else:
+        return {}
     out: dict[str, Any] = {}
     for path in sorted(desired):
         value = desired[path]
@@ -49,10 +89,6 @@ def attribute_diff(desired: Mapping[str, Any], base: Mapping[str, Any]) -> dict[
         elif old != value and (type(old) is type(value) or _norm(old) != _norm(value)):
             out[path] = value
     return out
-
-
-def stored_present(ts: TargetState | None) -> bool:
-    return ts is not None and lc.effective_state(ts) in PRESENT_STORED and bool(ts.target_id)
 
 
 class TargetPlanner:
@@ -66,7 +102,7 @@ class TargetPlanner:
         self.actions: list[Action] = []
         self.errors: list[Any] = []
         self.planned: dict[str, State] = {}
-        self.projections: dict[str, Mapping[str, Any]] = {}
+        self.projections: set[str] = set()  # anchors projected without error in this plan
         self.threshold_used = t.threshold_used
         self.superseded: set[str] = set()  # predecessors whose target object a recreate takes over
         self.reference_gone = False  # set by resolve_reference during one projection
@@ -87,14 +123,15 @@ class TargetPlanner:
         return self.t.states.get(anchor)
 
     def emit(self, kind: ActionKind, anchor: str, okind: ObjectKind, *, dn: str | None, ts: TargetState | None,
-             to: State | None, reasons: list[Reason], attributes: Mapping[str, Any] | None = None,
+             to: State | None, reasons: list[Reason] | tuple[Reason, ...], attributes: Mapping[str, Any] | None = None,
              target_id: str | None = None, members: tuple[str, ...] = ()) -> None:
-        from_state = ts.state if ts is not None else str(State.NEW)
+        from_state = ts.state if ts is not None else "new"
         self.actions.append(Action(kind=kind, target=self.cfg.name, anchor=anchor, object_kind=okind,
                                    target_id=target_id if target_id is not None else (ts.target_id if ts else None),
                                    attributes=attributes or {}, members=members, from_state=from_state,
-                                   to_state=str(to) if to is not None else from_state, reasons=tuple(reasons), dn=dn))
-        if to is not None and kind not in (A.REPORT,):
+                                   to_state=_STATE_NAME[to] if to is not None else from_state,
+                                   reasons=tuple(reasons), dn=dn))
+        if to is not None and kind != A.REPORT:
             self.planned[anchor] = to
 
     def keep(self, anchor: str, okind: ObjectKind, dn: str | None, ts: TargetState | None,
@@ -110,7 +147,7 @@ class TargetPlanner:
             self.keep(anchor, okind, dn, ts, reasons + [Reason("lifecycle.noop", f"{eff} --{trigger}--> changes nothing")])
             return
         kind = edge.action or A.NOOP
-        reasons = reasons + [Reason(edge.rule, str(trigger))]
+        reasons = (*reasons, edge.reason)
         if kind in _DIFF_KINDS and not attributes:
             kind = A.NOOP
         self.emit(kind, anchor, okind, dn=dn, ts=ts, to=edge.dest, reasons=reasons, attributes=attributes,
@@ -206,7 +243,7 @@ class TargetPlanner:
                 stale = [p for p in held if is_reference_path(p) and p not in values and held[p] is not None]
                 if stale:
                     values = {**values, **{p: None for p in stale}}
-            self.projections[obj.anchor] = values
+            self.projections.add(obj.anchor)
             projected.append((obj, ts, decision, lc.effective_state(ts), values))
         index = None
         matches: dict[str, MatchResult] = {}
@@ -218,19 +255,20 @@ class TargetPlanner:
                                                  restore_recreated=inp.safety.restore_recreated)
         matches = resolve_conflicts(matches)
         present_anchors = {obj.anchor for obj, *_ in projected}
-        for anchor, res in sorted(matches.items()):
-            if res.predecessor is not None and res.predecessor.anchor in present_anchors:
+        for anchor in sorted(a for a, r in matches.items() if r.predecessor is not None):
+            res = matches[anchor]
+            if res.predecessor.anchor in present_anchors:
                 matches[anchor] = MatchResult(DISPUTED, res.reasons + (Reason(
                     "match.disputed", f"predecessor {res.predecessor.anchor} is itself back in scope"),),
                     res.target, others=(res.predecessor.anchor,))
-            elif res.predecessor is not None:
+            else:
                 self.superseded.add(res.predecessor.anchor)
                 self.reanchored[res.predecessor.anchor] = anchor
         for obj, ts, decision, eff, values in projected:
-            disabled = obj.kind == ObjectKind.USER and obj.disabled
+            disabled = obj.kind == ObjectKind.USER and _disabled(obj)
             reasons = [decision.reason()]
             if disabled:
-                reasons.append(Reason("source.userAccountControl", "the account is disabled in AD"))
+                reasons.append(_DISABLED_IN_AD)
             if eff in UNOWNED:
                 self.plan_new(obj, ts, eff, values, matches[obj.anchor], disabled, reasons)
                 continue
@@ -243,15 +281,16 @@ class TargetPlanner:
             else:
                 trigger = Trigger.SEEN_IN_SCOPE
             diff = attribute_diff(values, ts.projection)
-            reasons += [Reason(f"mapping.{p}", "changed") for p in diff]
+            if diff:
+                reasons += [_changed(p) for p in diff]
             self.take(eff, trigger, obj.anchor, obj.kind, obj.dn, ts, reasons, diff)
 
     def plan_new(self, obj: SourceObject, ts: TargetState | None, eff: State, values: Mapping[str, Any],
                  match: MatchResult, disabled: bool, reasons: list[Reason]) -> None:
         reasons = reasons + list(match.reasons)
         if match.outcome == CREATE:
-            attrs = {p: v for p, v in sorted(values.items()) if v is not None}
-            reasons.append(Reason(f"mapping.{obj.kind}", f"{len(attrs)} attributes"))
+            attrs = {p: values[p] for p in sorted(values) if values[p] is not None}
+            reasons.append(_counted(obj.kind, len(attrs)))
             self.take(eff, Trigger.DISABLED_IN_AD if disabled else Trigger.SEEN_IN_SCOPE, obj.anchor, obj.kind,
                       obj.dn, ts, reasons, attrs)
             return
@@ -325,7 +364,10 @@ class TargetPlanner:
         return {"active": False}
 
     def plan_members(self, present: list[tuple[SourceObject, TargetState | None, ScopeDecision]]) -> None:
-        acts = {a.anchor: a for a in self.actions}
+        groups = {obj.anchor for obj, _ts, _d in present if obj.kind == ObjectKind.GROUP}
+        if not groups:
+            return
+        acts = {a.anchor: a for a in self.actions if a.anchor in groups}  # the last action of each group
         for obj, ts, _d in present:
             if obj.kind != ObjectKind.GROUP:
                 continue

@@ -154,9 +154,15 @@ class ScopeDecision:
     in_scope: bool
     rule: str
     detail: str = ""
+    # the Reason, made once: a decision shared by every object of one OU shares it too
+    _reason: Reason | None = field(default=None, init=False, eq=False, repr=False)
 
     def reason(self) -> Reason:
-        return Reason(self.rule, self.detail)
+        r = self._reason
+        if r is None:
+            r = Reason(self.rule, self.detail)
+            object.__setattr__(self, "_reason", r)
+        return r
 
 
 @frozen
