@@ -1,0 +1,48 @@
+"""Generate docs/cli.md, the command reference, from the CLI parser itself.
+
+    python -m hybridsync.engine.clidoc > docs/cli.md
+
+A test fails when the committed file is stale, so the reference can't drift from the code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from hybridsync.engine.cli import COMMANDS, build_parser
+
+HEADER = """# hybridsync command reference
+
+Generated from the CLI by `python -m hybridsync.engine.clidoc` (a test keeps it fresh).
+Every command takes `-c/--config FILE` (default `./hybridsync.toml`). Exit codes: 0 success;
+1 cycle finished with some objects failed; 2 usage or config error; 3 stopped by a safety rule
+(delete threshold, quarantine, unsafe watermark).
+"""
+
+
+def render() -> str:
+    saved = os.environ.get("COLUMNS")
+    os.environ["COLUMNS"] = "100"  # argparse wraps to the terminal: make the text reproducible
+    try:
+        return _render()
+    finally:
+        if saved is None:
+            os.environ.pop("COLUMNS", None)
+        else:
+            os.environ["COLUMNS"] = saved
+
+
+def _render() -> str:
+    parser = build_parser("*")
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    out = [HEADER]
+    for name in COMMANDS:
+        p = sub.choices[name]
+        p.prog = f"hybridsync {name}"
+        out.append(f"\n## `hybridsync {name}`\n\n{COMMANDS[name]}\n\n```text\n{p.format_help().rstrip()}\n```\n")
+    return "".join(out)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    print(render(), end="")
