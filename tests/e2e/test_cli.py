@@ -88,3 +88,34 @@ def test_plan_and_dry_run_write_nothing_and_sync_once_applies(samba_dc, scim_ser
     plan = cli("plan", "-c", str(cfg), cwd=tmp_path)
     assert "update" in plan.stdout
     assert snapshot(db, scim_server.backdoor) == before
+
+
+def test_sync_without_once_runs_until_sigterm_and_exits_cleanly(samba_dc, scim_server, ad_conn, ad_ou, tmp_path,
+                                                                 monkeypatch):
+    import signal
+    import time
+
+    monkeypatch.setenv(PASSWORD_ENV, samba_dc.admin_password)
+    scim_server.reset()
+    dns = seed_scenario(ad_conn, ad_ou, n_users=4)
+    cfg = tmp_path / "hybridsync.toml"
+    write_config(cfg, samba_dc, scim_server, ad_ou)
+    proc = subprocess.Popen([sys.executable, "-m", "hybridsync", "sync", "-c", str(cfg)], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and len(scim_server.backdoor.resources("User")) < 6:
+            time.sleep(0.2)
+        from hybridsync.engine.lab import seed
+
+        seed.set_attrs(ad_conn, dns["u0"], displayName="Seen Live")
+        while time.monotonic() < deadline and not any(
+                u.get("displayName") == "Seen Live" for u in scim_server.backdoor.resources("User")):
+            time.sleep(0.2)
+        assert any(u.get("displayName") == "Seen Live" for u in scim_server.backdoor.resources("User"))
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, out[-3000:]
