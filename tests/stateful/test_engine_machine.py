@@ -203,5 +203,5 @@ def test_engine_state_machine(samba_dc, scim_server, ad_conn, tmp_path, monkeypa
 
     nightly = os.environ.get("HYPOTHESIS_PROFILE") == "nightly"
     run_state_machine_as_test(EngineMachine, settings=settings(
-        max_examples=40 if nightly else 3, stateful_step_count=25 if nightly else 8, deadline=None,
+        max_examples=int(os.environ.get("HS_MACHINE_EXAMPLES", 40 if nightly else 3)), stateful_step_count=25 if nightly else 8, deadline=None,
         suppress_health_check=list(HealthCheck), derandomize=not nightly))
