@@ -143,6 +143,18 @@ class Engine:
         """Run cycles until ``stop_event`` is set: on a change signal, a short poll, or a periodic full read."""
         for src in self.sources:
             self._last_full.setdefault(src, time.monotonic())
+        try:
+            self._loop(stop_event, on_report)
+        finally:
+            # release what waiting opened (the AD change-notification watcher and its receiver
+            # thread): no thread outlives run_forever; sources reconnect lazily on the next read
+            for source in self.sources.values():
+                try:
+                    source.close()
+                except Exception as exc:
+                    log.warning("source_close_failed", error=f"{type(exc).__name__}: {exc}"[:300])
+
+    def _loop(self, stop_event: threading.Event, on_report: Callable[[RunReport], None] | None) -> None:
         while not stop_event.is_set():
             due_full = [s for s in self.sources
                         if time.monotonic() - self._last_full.get(s, 0.0) >= self.config.source(s).full_read_interval]
