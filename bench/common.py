@@ -318,8 +318,7 @@ def ad_config(dc: Any, scim_url: str, token_file: str, state_path: str, *, poll_
                        scope=ScopeConfig(include_ous=include or (getattr(dc, "bulk_ou", dc.base_dn),),
                                          object_types=("user", "group")))
     tgt = TargetConfig(name="app", kind="scim", url=scim_url, token_file=token_file, object_types=("user", "group"),
-                       max_in_flight=max_in_flight,
-                       mapping={"user": {"userName": 'Coalesce([userPrincipalName], Append([sAMAccountName], "@lab.test"))'}})
+                       max_in_flight=max_in_flight)  # default mappings (bulk users have UPNs)
     return Config(sources=(src,), targets=(tgt,), state=StateConfig(path=state_path),
                   safety=SafetyConfig(delete_threshold=10**9))
 
