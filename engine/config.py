@@ -161,6 +161,7 @@ class SafetyConfig:
 @frozen
 class StateConfig:
     path: str = "hybridsync.db"
+    record: bool = True  # keep every source batch and target call per cycle, for replay
 
 
 @frozen

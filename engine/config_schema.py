@@ -77,7 +77,7 @@ class Field:
     min_exclusive: bool = False
 
 
-STATE_FIELDS = {"path": Field("str")}
+STATE_FIELDS = {"path": Field("str"), "record": Field("bool")}
 METRICS_FIELDS = {"listen": Field("str")}
 SAFETY_FIELDS = {
     "delete_threshold": Field("int", min=0),

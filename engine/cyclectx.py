@@ -70,6 +70,7 @@ class CycleContext:
     stop_event: Any = None
     seed: int = 0
     progress: Any = None  # called with (objects read so far, mode) after each page
+    recorder: Any = None  # engine.recording.Recorder: flushed inside each commit unit
     # accumulated
     cycle_id: int = 0
     mode: Any = None
@@ -94,9 +95,14 @@ class CycleContext:
     stopped_mid_page: bool = False
     quarantined_now: list = attrs.Factory(list)
     held_now: int = 0
+    _now: Any = attrs.field(default=None, init=False)
 
     def now(self) -> datetime:
-        return self.clock()
+        """The cycle's clock: read once, then the same instant for the whole cycle, so every
+        decision of a cycle is made at one time and a replay at that time reproduces it."""
+        if self._now is None:
+            self._now = self.clock()
+        return self._now
 
     def stop_requested(self) -> bool:
         return bool(self.stop_event is not None and self.stop_event.is_set())
@@ -411,6 +417,8 @@ class CycleContext:
                 h = approved_by_key.get((a.target, a.anchor))
                 if h is not None and a.kind in (A.DISABLE, A.DELETE) and outcome.result == "ok":
                     store.release(h.id, at=now)
+            if self.recorder is not None:
+                self.recorder.flush(store, self.cycle_id, at=now)
             if batch is not None and not self.stopped_mid_page:
                 store.advance_watermark(src, batch.dc.invocation_id, self.expected, batch.cursor)
                 self.expected = batch.cursor

@@ -19,6 +19,7 @@ from attrs import field, frozen
 from hybridsync.engine.config import Config
 from hybridsync.engine.cycle import run_cycle
 from hybridsync.engine.cyclectx import CycleContext
+from hybridsync.engine.recording import Recorder, RecordingSource, RecordingTarget
 
 log = structlog.get_logger("hybridsync.engine")
 
@@ -74,10 +75,11 @@ class Engine:
 
     def __init__(self, config: Config, *, store: Any = None, sources: Mapping[str, Any] | None = None,
                  targets: Mapping[str, Any] | None = None, clock: Callable[[], datetime] | None = None,
-                 mappings: Mapping[str, Any] | None = None, seed: int = 0):
+                 mappings: Mapping[str, Any] | None = None, seed: int = 0, record: bool | None = None):
         self.config = config
         self.clock = clock or _utcnow
         self.seed = seed
+        record = config.state.record if record is None else record
         self._owns_store = store is None
         if store is None:
             from hybridsync.statestore import Store
@@ -90,8 +92,14 @@ class Engine:
 
             mappings = {t.name: compile_mapping(t, file=config.path, index=i) for i, t in enumerate(config.targets)}
         self.mappings = dict(mappings)
-        self.targets = dict(targets) if targets is not None else self._build("target", config.targets)
-        self.sources = dict(sources) if sources is not None else self._build("source", config.sources)
+        targets = dict(targets) if targets is not None else self._build("target", config.targets)
+        sources = dict(sources) if sources is not None else self._build("source", config.sources)
+        # Every batch read and every target call is recorded with its cycle, for replay.
+        self.recorder = Recorder() if record else None
+        if self.recorder is not None:
+            sources = {n: RecordingSource(s, self.recorder, n) for n, s in sources.items()}
+            targets = {n: RecordingTarget(t, self.recorder, n) for n, t in targets.items()}
+        self.sources, self.targets = sources, targets
         self.mappings = {n: m for n, m in self.mappings.items() if n in self.targets}
         self._last_full: dict[str, float] = {}
 
@@ -127,8 +135,14 @@ class Engine:
             ctx = CycleContext(store=self.store, config=self.config, source_name=src, sources=self.sources,
                                targets=self.targets, mappings=self.mappings, clock=self.clock, dry_run=dry_run,
                                full_reason=reason, stop_event=stop_event, seed=self.seed,
-                               progress=progress)
-            run_cycle(ctx)
+                               progress=progress, recorder=self.recorder)
+            if self.recorder is not None:
+                self.recorder.enabled = not dry_run
+            try:
+                run_cycle(ctx)
+            finally:
+                if self.recorder is not None:
+                    self.recorder.discard()  # what no commit took (dry run, failed page) is not kept
             if ctx.mode is not None and str(ctx.mode) == "full" and ctx.status == "ok":
                 self._last_full[src] = time.monotonic()
             reports.append(ctx)

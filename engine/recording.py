@@ -154,28 +154,44 @@ def call_key(op: str, args: Sequence[Any], kwargs: Mapping[str, Any]) -> str:
 
 
 class Recorder:
-    """Where wrapped connectors report; the engine sets ``cycle_id`` and ``enabled`` per cycle.
+    """Collects what wrapped connectors report during a cycle; the engine flushes it into the
+    store inside each page's commit unit, so the recording moves with the state it explains.
 
-    ``sink`` has ``record_batch(cycle_id, source, json)`` and ``record_call(cycle_id, target, json)``
-    (the state store). Recording is off during dry runs: a dry run writes nothing anywhere.
+    Recording is off during dry runs (a dry run writes nothing anywhere).
     """
 
-    def __init__(self, sink: Any):
-        self.sink = sink
-        self.cycle_id: int | None = None
+    def __init__(self) -> None:
         self.enabled = True
+        self._batches: list[tuple[str, str]] = []
+        self._calls: list[tuple[str, str]] = []
         self._lock = threading.Lock()
 
     def batch(self, source: str, batch: SourceBatch) -> None:
         if self.enabled:
+            doc = batch_to_json(batch)
             with self._lock:
-                self.sink.record_batch(self.cycle_id, source, batch_to_json(batch))
+                self._batches.append((source, doc))
 
     def call(self, target: str, op: str, key: str, result: Result) -> None:
         if self.enabled:
             doc = json.dumps({"op": op, "key": key, "result": result_to_dict(result)}, ensure_ascii=False)
             with self._lock:
-                self.sink.record_call(self.cycle_id, target, doc)
+                self._calls.append((target, doc))
+
+    def flush(self, store: Any, cycle_id: int | None, at: Any = None) -> None:
+        """Write what was collected (call inside the commit unit it belongs to)."""
+        with self._lock:
+            batches, calls = self._batches, self._calls
+            self._batches, self._calls = [], []
+        for source, doc in batches:
+            store.record_batch(cycle_id, source, doc, at=at)
+        if calls:
+            store.record_calls([(cycle_id, t, doc) for t, doc in calls], at=at)
+
+    def discard(self) -> None:
+        with self._lock:
+            self._batches.clear()
+            self._calls.clear()
 
 
 class RecordingSource:
