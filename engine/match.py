@@ -41,6 +41,9 @@ class MatchResult:
     others: tuple[str, ...] = ()  # the other side(s) of a dispute (anchors or target ids)
 
 
+_NO_MATCH = MatchResult(CREATE, (Reason("match.none", "no target object matches: create"),))  # shared: frozen
+
+
 def _family(kind: ObjectKind | str | None) -> str:
     return "group" if str(kind) == "group" else "user"
 
@@ -105,7 +108,7 @@ class TargetIndex:
                 return MatchResult(DISPUTED, (Reason(rule, f"{path}={_first(values.get(path))!r} matches several target "
                                                      f"objects: {', '.join(ids)}"),), others=ids)
             return self._judge(anchor, found[0], rule, f"{path}={_first(values.get(path))!r}", restore_recreated)
-        return MatchResult(CREATE, (Reason("match.none", "no target object matches: create"),))
+        return _NO_MATCH
 
     def _judge(self, anchor: str, obj: TargetObject, rule: str, what: str, restore_recreated: bool) -> MatchResult:
         holder = self.holders.get(obj.target_id)

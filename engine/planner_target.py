@@ -244,17 +244,20 @@ class TargetPlanner:
                 if stale:
                     values = {**values, **{p: None for p in stale}}
             self.projections.add(obj.anchor)
-            projected.append((obj, ts, decision, lc.effective_state(ts), values))
+            eff = lc.effective_state(ts)
+            if eff in UNOWNED:  # planned below, once every new object is matched
+                projected.append((obj, ts, decision, eff, values))
+            else:  # an object the target holds for us: planned now, its projection freed at once
+                self.plan_owned(obj, ts, decision, eff, values)  # type: ignore[arg-type]
         index = None
         matches: dict[str, MatchResult] = {}
         for obj, ts, _d, eff, values in projected:
-            if eff in UNOWNED:
-                if index is None:
-                    index = TargetIndex(self.t.view.objects, self.cfg.matching, self.t.view.holders)
-                matches[obj.anchor] = index.find(obj.anchor, obj.kind, values,
-                                                 restore_recreated=inp.safety.restore_recreated)
+            if index is None:
+                index = TargetIndex(self.t.view.objects, self.cfg.matching, self.t.view.holders)
+            matches[obj.anchor] = index.find(obj.anchor, obj.kind, values,
+                                             restore_recreated=inp.safety.restore_recreated)
         matches = resolve_conflicts(matches)
-        present_anchors = {obj.anchor for obj, *_ in projected}
+        present_anchors = self.projections  # every object projected without error
         for anchor in sorted(a for a, r in matches.items() if r.predecessor is not None):
             res = matches[anchor]
             if res.predecessor.anchor in present_anchors:
@@ -269,21 +272,27 @@ class TargetPlanner:
             reasons = [decision.reason()]
             if disabled:
                 reasons.append(_DISABLED_IN_AD)
-            if eff in UNOWNED:
-                self.plan_new(obj, ts, eff, values, matches[obj.anchor], disabled, reasons)
-                continue
-            if disabled:
-                trigger = Trigger.DISABLED_IN_AD
-            elif eff == State.DISABLED:
-                trigger = Trigger.ENABLED_IN_AD
-            elif eff in (State.SOFT_DELETED, State.HELD):
-                trigger = Trigger.RETURNED
-            else:
-                trigger = Trigger.SEEN_IN_SCOPE
-            diff = attribute_diff(values, ts.projection)
-            if diff:
-                reasons += [_changed(p) for p in diff]
-            self.take(eff, trigger, obj.anchor, obj.kind, obj.dn, ts, reasons, diff)
+            self.plan_new(obj, ts, eff, values, matches[obj.anchor], disabled, reasons)
+
+    def plan_owned(self, obj: SourceObject, ts: TargetState, decision: ScopeDecision, eff: State,
+                   values: Mapping[str, Any]) -> None:
+        """An object in scope whose target object is ours: update, restore, disable or no-op."""
+        disabled = obj.kind == ObjectKind.USER and _disabled(obj)
+        reasons = [decision.reason()]
+        if disabled:
+            reasons.append(_DISABLED_IN_AD)
+        if disabled:
+            trigger = Trigger.DISABLED_IN_AD
+        elif eff == State.DISABLED:
+            trigger = Trigger.ENABLED_IN_AD
+        elif eff in (State.SOFT_DELETED, State.HELD):
+            trigger = Trigger.RETURNED
+        else:
+            trigger = Trigger.SEEN_IN_SCOPE
+        diff = attribute_diff(values, ts.projection)
+        if diff:
+            reasons += [_changed(p) for p in diff]
+        self.take(eff, trigger, obj.anchor, obj.kind, obj.dn, ts, reasons, diff)
 
     def plan_new(self, obj: SourceObject, ts: TargetState | None, eff: State, values: Mapping[str, Any],
                  match: MatchResult, disabled: bool, reasons: list[Reason]) -> None:
