@@ -59,19 +59,23 @@ def _present(tp: Any, anchor: str) -> bool:
 def desired_members(tp: Any, group: SourceObject) -> frozenset[str]:
     """Member anchors ``group`` should hold at ``tp``'s target."""
     mode = tp.cfg.nested_groups
+    types = tp.types
     out: set[str] = set()
     visited = {group.object_guid}
     stack = sorted(group.members or (), reverse=True)
     direct = set(stack)
+    by_guid = tp.by_guid.get
+    anchor_by_guid = tp.inp.refs.anchor_by_guid.get
     while stack:
         guid = stack.pop()
         if guid in visited and guid not in direct:
             continue
         visited.add(guid)
-        anchor = _anchor(tp, guid)
+        obj = by_guid(guid)  # _anchor and _kind, inlined: this runs once per member
+        anchor = obj.anchor if obj is not None else anchor_by_guid(guid)
         if anchor is None:
             continue
-        kind = _kind(tp, guid, anchor)
+        kind = obj.kind if obj is not None and obj.kind is not None else _kind(tp, guid, anchor)
         if kind is None:
             continue
         if kind == ObjectKind.GROUP:
@@ -80,7 +84,7 @@ def desired_members(tp: Any, group: SourceObject) -> frozenset[str]:
                 continue
             if mode == "omit" or guid not in direct:
                 continue
-        if str(kind) not in tp.types or anchor == group.anchor:
+        if kind not in types or anchor == group.anchor:  # a StrEnum hashes and compares as its name
             continue
         if _present(tp, anchor):
             out.add(anchor)

@@ -175,13 +175,15 @@ class TargetPlanner:
         gone: list[tuple[str, ObjectKind, str | None, TargetState, Trigger, Reason]] = []
         clock = self.inp.clock
         seen: set[str] = set()
+        state = self.t.states.get
+        types = self.types
         for obj in self.objects:
             seen.add(obj.anchor)
-            ts = self.state(obj.anchor)
+            ts = state(obj.anchor)
             kind = obj.kind or (ts.kind if ts else None)
             if kind is None:
                 continue
-            targeted = str(kind) in self.types
+            targeted = kind in types  # a StrEnum hashes and compares as its name
             if not targeted and ts is None:
                 continue
             if ts is not None and ts.state == State.ESCROW and ts.next_retry_at and ts.next_retry_at > clock:

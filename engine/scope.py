@@ -354,8 +354,8 @@ class CompiledScope:
 
     def decide(self, obj: SourceObject, group_scope: GroupScope | None = None) -> ScopeDecision:
         p = self.prefix
-        kind = str(obj.kind) if obj.kind is not None else None
-        if kind not in self.object_types:
+        if obj.kind not in self.object_types:  # a StrEnum hashes and compares as its name
+            kind = str(obj.kind) if obj.kind is not None else None
             return ScopeDecision(False, f"{p}.object_types", f"{kind} is not among {sorted(self.object_types)}")
         try:
             decided = self._ous(obj.dn)
