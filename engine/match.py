@@ -86,6 +86,8 @@ class TargetIndex:
 
     def find(self, anchor: str, kind: ObjectKind, values: Mapping[str, Any], *,
              restore_recreated: bool) -> MatchResult:
+        if not self.by_external and not self.by_value:  # an empty view (a first sync): nothing to match
+            return _NO_MATCH
         fam = _family(kind)
         own = [o for o in self.by_external.get(anchor, ()) if _family(o.kind) == fam]
         if len(own) == 1:
