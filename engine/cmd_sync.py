@@ -64,6 +64,19 @@ def _progress() -> tuple[Any, Any]:
     return bar, update
 
 
+def _start_metrics(engine: Any) -> Any:
+    """Serve Prometheus metrics when ``[metrics] listen`` is set (the CLI owns the server)."""
+    listen = engine.config.metrics.listen
+    if not listen:
+        return None
+    from hybridsync.engine.metrics import Metrics
+
+    metrics = Metrics()
+    host, port = metrics.serve(listen)
+    print(f"metrics: http://{host}:{port}/metrics", flush=True)
+    return metrics
+
+
 def run(args: argparse.Namespace) -> int:
     engine = open_engine(args.config, dry_run=args.dry_run)
     with engine:
@@ -82,6 +95,7 @@ def run(args: argparse.Namespace) -> int:
             return report.exit_code()
         stop = threading.Event()
         last: list[int] = [0]
+        metrics = _start_metrics(engine)
 
         def on_signal(signum: int, frame: Any) -> None:
             stop.set()
@@ -90,6 +104,8 @@ def run(args: argparse.Namespace) -> int:
         try:
             def on_report(report: Any) -> None:
                 last[0] = report.exit_code()
+                if metrics is not None:
+                    metrics.observe(report, store=engine.store, targets=tuple(engine.targets))
                 if report.counts:
                     print(summary_line(report), flush=True)
 
@@ -97,4 +113,6 @@ def run(args: argparse.Namespace) -> int:
         finally:
             for s, h in previous.items():
                 signal.signal(s, h)
+            if metrics is not None:
+                metrics.close()
         return 0 if last[0] in (0, 1) else last[0]

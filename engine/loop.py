@@ -152,6 +152,13 @@ class Engine:
         """The plan of the next cycle, writing nothing anywhere."""
         return self.run_once(dry_run=True)
 
+    def explain(self, ref: str, *, since: datetime | None = None) -> list[Any]:
+        """The timeline of every stored object ``ref`` names (objectGUID, DN, sAMAccountName or
+        UPN), as ``engine.explain.Explanation`` values; raises ``NoSuchObject``."""
+        from hybridsync.engine.explain import explain
+
+        return explain(self.store, ref, since=since)
+
     # ------------------------------------------------------------------ forever
     def run_forever(self, stop_event: threading.Event, *, on_report: Callable[[RunReport], None] | None = None) -> None:
         """Run cycles until ``stop_event`` is set: on a change signal, a short poll, or a periodic full read."""

@@ -141,3 +141,16 @@ def test_snapshot_redacts_a_secret_value_and_password_attributes_that_slipped_in
     n = write_snapshot(s, tmp_path / "snap.jsonl", config_text="", secrets=[SECRET])
     text = (tmp_path / "snap.jsonl").read_text()
     assert n == 2 and SECRET not in text and "unicodepwd" not in text.lower()
+
+
+def test_the_host_api_explains_as_values():
+    from hybridsync.connectors.memory import MemorySource, MemoryTarget
+
+    from .enginekit import make_engine
+
+    src = MemorySource()
+    src.put(user(1))
+    eng = make_engine(src, {"app": MemoryTarget("app")})
+    eng.run_once()
+    [e] = eng.explain("u1@lab.test")
+    assert e.verdicts[0].state == "provisioned" and e.timeline[0].kind == "observed"
