@@ -92,6 +92,8 @@ class CycleContext:
     followup_groups: set = attrs.Factory(set)
     planned_anchors_since_followup: set = attrs.Factory(set)
     listings: dict = attrs.Factory(dict)
+    predecessors: dict = attrs.Factory(dict)  # (target, new anchor) -> old anchor (this plan's recreates)
+    reanchored: dict = attrs.Factory(dict)  # (target, group anchor) -> TargetState to store before outcomes
     stopped_mid_page: bool = False
     quarantined_now: list = attrs.Factory(list)
     held_now: int = 0
@@ -260,6 +262,8 @@ class CycleContext:
             for a in plan.actions:
                 self._bump(f"planned_{a.kind}")
             return []
+        self.predecessors = {(a.target, a.anchor): old for a in plan.actions if a.kind == A.ADOPT
+                             and (old := plan.predecessor(a.target, a.anchor)) is not None}
         return self._apply_all(plan.actions, states, now, blocked)
 
     # ------------------------------------------------------------------ applying
@@ -333,6 +337,9 @@ class CycleContext:
             return _Prepared(action, prev, outcome=deferred_outcome(prev, action, now, now + timedelta(seconds=30),
                                                                     "target lookup failed"))
         members, sent = None, frozenset()
+        if action.kind in (A.ADD_MEMBERS, A.REMOVE_MEMBERS) and not action.target_id:
+            return _Prepared(action, prev, outcome=Outcome(action, "noop", None,
+                                                           detail="the group has no target id yet"))
         if action.kind in (A.ADD_MEMBERS, A.REMOVE_MEMBERS):
             members, got = [], set()
             for m in action.members:
@@ -353,6 +360,9 @@ class CycleContext:
         if outcome is None:
             outcome = state_after(prev, action, result, self.now(), member_ids_sent=p.sent)
             self._count(action.target, outcome)
+            old = self.predecessors.get((action.target, action.anchor)) if action.kind == A.ADOPT else None
+            if old is not None and outcome.result == "ok" and outcome.state is not None:
+                outcome = attrs.evolve(outcome, state=self._take_over(action.target, old, outcome.state))
         if outcome.state is not None:
             self.state_overlay[action.target][action.anchor] = outcome.state
             self._note_member_change(prev, outcome.state)
@@ -366,6 +376,25 @@ class CycleContext:
                      dn=action.dn, action=str(action.kind), result=outcome.result, status=outcome.status,
                      detail=outcome.detail)
         return outcome, p.intent_id
+
+    def _take_over(self, target: str, old: str, new: TargetState) -> TargetState:
+        """A recreate adopted its predecessor's target object: it takes the predecessor's member
+        list over, and becomes the member the groups hold (before this plan's member actions)."""
+        states = self._states(target)
+        pred = states.get(old)
+        if pred is not None:
+            new = attrs.evolve(new, members_sent=pred.members_sent)
+        overlay = self.state_overlay[target]
+        holders = {a for a, s in overlay.items() if s is not None and old in s.members_sent}
+        holders.update(r["group_anchor"] for r in self.store._rows(  # noqa: SLF001 (no public query yet)
+            "SELECT group_anchor FROM target_members WHERE target = ? AND member_anchor = ?", [target, old]))
+        groups = [s for a in sorted(holders) if (s := states.get(a)) is not None]
+        for g in planner.reanchor_members(groups, old, new.anchor):
+            overlay[g.anchor] = g
+            self.reanchored[(target, g.anchor)] = g
+        log.info("recreate_took_over", cycle_id=self.cycle_id, target=target, old=old, new=new.anchor,
+                 groups=len(groups))
+        return new
 
     def _count(self, name: str, outcome: Outcome) -> None:
         c = self.counters[name]
@@ -402,6 +431,8 @@ class CycleContext:
                 store.record_observation(self.cycle_id, src, obj.anchor, obj.dn, obj.kind, change, at=now)
             if round_no and seen_anchors:
                 store.mark_seen(src, seen_anchors, round_no)
+            for st in self.reanchored.values():  # outcomes below may update these groups again
+                store.put_target_state(st)
             approved_by_key = {(h.target, h.anchor): h for hs in self.approved.values() for h in hs}
             for outcome, intent_id in outcomes:
                 a = outcome.action
@@ -425,5 +456,6 @@ class CycleContext:
                 if complete_count is not None:
                     store.complete_full_round(src, round_no, complete_count, at=now)
         self.objects_overlay.clear()
+        self.reanchored.clear()
         for ov in self.state_overlay.values():
             ov.clear()

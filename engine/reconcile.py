@@ -128,6 +128,8 @@ def state_after(
         elif action.kind == A.ADOPT:
             ownership = Ownership.ADOPTED
         target_id = (result.target_id if isinstance(result, Done) else None) or action.target_id or base.target_id
+        if new_state == lifecycle.State.DELETED:  # the target object is gone: release its id and members
+            target_id, members = None, set()
         state = TargetState(
             anchor=action.anchor, target=action.target, kind=action.object_kind, state=new_state,
             target_id=target_id, ownership=ownership,
@@ -168,11 +170,13 @@ def unapplied_outcome(prev: TargetState | None, action: Action, now: datetime) -
                                state=str(lifecycle.State.NEW))
     if prev is not None and prev.state == action.to_state and (action.target_id or None) in (None, prev.target_id):
         return Outcome(action, result, None)
+    gone = action.to_state == lifecycle.State.DELETED  # e.g. superseded by a recreate: the id is released
     state = TargetState(
         anchor=action.anchor, target=action.target, kind=action.object_kind, state=action.to_state,
-        target_id=action.target_id or base.target_id, ownership=base.ownership,
+        target_id=None if gone else (action.target_id or base.target_id), ownership=base.ownership,
         projection=_projection_after(base.projection, action) if action.kind == A.NOOP else base.projection,
-        members_sent=base.members_sent, since=now if action.to_state != base.state else base.since,
+        members_sent=frozenset() if gone else base.members_sent,
+        since=now if action.to_state != base.state else base.since,
         retry_count=0 if action.kind == A.NOOP else base.retry_count,
     )
     return Outcome(action, result, state)
