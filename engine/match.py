@@ -41,7 +41,7 @@ class MatchResult:
     others: tuple[str, ...] = ()  # the other side(s) of a dispute (anchors or target ids)
 
 
-_NO_MATCH = MatchResult(CREATE, (Reason("match.none", "no target object matches: create"),))  # shared: frozen
+NO_MATCH = MatchResult(CREATE, (Reason("match.none", "no target object matches: create"),))  # shared: frozen
 
 
 def _family(kind: ObjectKind | str | None) -> str:
@@ -84,10 +84,15 @@ class TargetIndex:
                 if k is not None:
                     self.by_value[(fam, path, k)].append(obj)
 
+    @property
+    def empty(self) -> bool:
+        """Nothing to match against: every ``find`` answers ``NO_MATCH`` (a create)."""
+        return not self.by_external and not self.by_value
+
     def find(self, anchor: str, kind: ObjectKind, values: Mapping[str, Any], *,
              restore_recreated: bool) -> MatchResult:
         if not self.by_external and not self.by_value:  # an empty view (a first sync): nothing to match
-            return _NO_MATCH
+            return NO_MATCH
         fam = _family(kind)
         own = [o for o in self.by_external.get(anchor, ()) if _family(o.kind) == fam]
         if len(own) == 1:
@@ -110,7 +115,7 @@ class TargetIndex:
                 return MatchResult(DISPUTED, (Reason(rule, f"{path}={_first(values.get(path))!r} matches several target "
                                                      f"objects: {', '.join(ids)}"),), others=ids)
             return self._judge(anchor, found[0], rule, f"{path}={_first(values.get(path))!r}", restore_recreated)
-        return _NO_MATCH
+        return NO_MATCH
 
     def _judge(self, anchor: str, obj: TargetObject, rule: str, what: str, restore_recreated: bool) -> MatchResult:
         holder = self.holders.get(obj.target_id)

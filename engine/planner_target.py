@@ -12,7 +12,8 @@ from typing import Any
 from hybridsync.engine import lifecycle as lc
 from hybridsync.engine.lifecycle import State, Trigger
 from hybridsync.engine.mapping import is_reference_path
-from hybridsync.engine.match import ADOPT, CREATE, DISPUTED, RECREATE, MatchResult, TargetIndex, resolve_conflicts
+from hybridsync.engine.match import (ADOPT, CREATE, DISPUTED, NO_MATCH, RECREATE, MatchResult, TargetIndex,
+                                     resolve_conflicts)
 from hybridsync.engine.planner_members import PRESENT_PLANNED, PRESENT_STORED, desired_members, stored_present
 from hybridsync.engine.scope import ScopeDecision, normalize_dn
 from hybridsync.engine.values import Action, ActionKind, ObjectKind, Ownership, Reason, SourceObject, TargetState
@@ -228,6 +229,7 @@ class TargetPlanner:
 
         ctx = make_context(inp, self.resolve_reference)
         projected: list[tuple[SourceObject, TargetState | None, ScopeDecision, State, Mapping[str, Any]]] = []
+        index: TargetIndex | None = None
         for obj, ts, decision in present:
             self.reference_gone = False
             proj = self.t.mapping.project(obj, ctx)
@@ -248,14 +250,17 @@ class TargetPlanner:
             self.projections.add(obj.anchor)
             eff = lc.effective_state(ts)
             if eff in UNOWNED:  # planned below, once every new object is matched
-                projected.append((obj, ts, decision, eff, values))
+                if index is None:
+                    index = TargetIndex(self.t.view.objects, self.cfg.matching, self.t.view.holders)
+                if index.empty:  # nothing can match nor be disputed: a create, planned now
+                    self.plan_unowned(obj, ts, decision, eff, values, NO_MATCH)
+                else:
+                    projected.append((obj, ts, decision, eff, values))
             else:  # an object the target holds for us: planned now, its projection freed at once
                 self.plan_owned(obj, ts, decision, eff, values)  # type: ignore[arg-type]
-        index = None
         matches: dict[str, MatchResult] = {}
         for obj, ts, _d, eff, values in projected:
-            if index is None:
-                index = TargetIndex(self.t.view.objects, self.cfg.matching, self.t.view.holders)
+            assert index is not None
             matches[obj.anchor] = index.find(obj.anchor, obj.kind, values,
                                              restore_recreated=inp.safety.restore_recreated)
         matches = resolve_conflicts(matches)
@@ -270,11 +275,15 @@ class TargetPlanner:
                 self.superseded.add(res.predecessor.anchor)
                 self.reanchored[res.predecessor.anchor] = anchor
         for obj, ts, decision, eff, values in projected:
-            disabled = obj.kind == ObjectKind.USER and _disabled(obj)
-            reasons = [decision.reason()]
-            if disabled:
-                reasons.append(_DISABLED_IN_AD)
-            self.plan_new(obj, ts, eff, values, matches[obj.anchor], disabled, reasons)
+            self.plan_unowned(obj, ts, decision, eff, values, matches[obj.anchor])
+
+    def plan_unowned(self, obj: SourceObject, ts: TargetState | None, decision: ScopeDecision, eff: State,
+                     values: Mapping[str, Any], match: MatchResult) -> None:
+        disabled = obj.kind == ObjectKind.USER and _disabled(obj)
+        reasons = [decision.reason()]
+        if disabled:
+            reasons.append(_DISABLED_IN_AD)
+        self.plan_new(obj, ts, eff, values, match, disabled, reasons)
 
     def plan_owned(self, obj: SourceObject, ts: TargetState, decision: ScopeDecision, eff: State,
                    values: Mapping[str, Any]) -> None:
