@@ -157,6 +157,43 @@ class LogMixin:
         )
         return int(cur.lastrowid)
 
+    def journal_intents(self, cycle_id: int | None, actions: Iterable[Action],
+                        *, at: datetime | None = None) -> list[int]:
+        """Write and COMMIT many intents in ONE transaction (one fsync), before the target calls
+        they announce; ids in the order of ``actions``. Raises ``StoreMisuse`` inside ``atomic()``
+        for the same reason as ``journal_intent``."""
+        actions = list(actions)
+        if self._conn.in_transaction:
+            first = actions[0] if actions else None
+            raise StoreMisuse(
+                f"journal_intents ({len(actions)} intents"
+                + (f", first {first.target}/{first.anchor}" if first else "")
+                + ") inside a transaction: the intents must be committed before the target calls"
+            )
+        if not actions:
+            return []
+        when = time_to_text(at or utcnow())
+        ids: list[int] = []
+        with self._unit():
+            for action in actions:
+                cur = self._conn.execute(
+                    "INSERT INTO journal (cycle_id, target, anchor, action, created_at) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    [cycle_id, action.target, action.anchor, action.to_json(), when],
+                )
+                ids.append(int(cur.lastrowid))
+        return ids
+
+    def journal_done(self, intent_ids: Iterable[int]) -> None:
+        """Settle intents whose outcomes are recorded in this same commit unit by deleting their
+        rows: a settled intent has no further use (the decision is in history), so the journal
+        stays as small as the calls in flight. Call it inside the ``atomic()`` of the outcomes."""
+        ids = list(intent_ids)
+        with self._unit():
+            for start in range(0, len(ids), 500):
+                part = ids[start:start + 500]
+                self._conn.execute(f"DELETE FROM journal WHERE id IN ({','.join('?' * len(part))})", part)
+
     def journal_settle(self, intent_id: int, result: str, *, at: datetime | None = None) -> None:
         """Settle an intent (typically in the same ``atomic()`` as the outcome it led to)."""
         cur = self._conn.execute(
