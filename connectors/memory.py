@@ -385,6 +385,13 @@ class MemoryTarget:
             if r["kind"] == kind and r["external_id"]:
                 yield self._view(t)
 
+    def list_objects(self, kind: ObjectKind) -> Iterator[TargetObject]:
+        """Every object of ``kind``, owned or not (a complete listing)."""
+        self.calls.append(("list_objects", str(kind)))
+        for t, r in list(self.store.items()):
+            if r["kind"] == kind:
+                yield self._view(t)
+
     def close(self) -> None:
         pass
 

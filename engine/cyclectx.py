@@ -46,6 +46,7 @@ class _Prepared:
     intent_id: int | None = None
 
 
+RUN = 256  # object actions journaled in one commit before their calls
 PARALLEL = frozenset({A.CREATE, A.ADOPT, A.UPDATE, A.DISABLE, A.RESTORE, A.DELETE})
 
 
@@ -92,12 +93,15 @@ class CycleContext:
     followup_groups: set = attrs.Factory(set)
     planned_anchors_since_followup: set = attrs.Factory(set)
     listings: dict = attrs.Factory(dict)
+    first_sync: dict = attrs.Factory(dict)  # target -> no stored state when the cycle began
     predecessors: dict = attrs.Factory(dict)  # (target, new anchor) -> old anchor (this plan's recreates)
     reanchored: dict = attrs.Factory(dict)  # (target, group anchor) -> TargetState to store before outcomes
+    unused_intents: list = attrs.Factory(list)  # journaled, then not called (stop, quarantine)
     stopped_mid_page: bool = False
     quarantined_now: list = attrs.Factory(list)
     held_now: int = 0
     _now: Any = attrs.field(default=None, init=False)
+    _scope_cfg: Any = attrs.field(default=None, init=False)
 
     def now(self) -> datetime:
         """The cycle's clock: read once, then the same instant for the whole cycle, so every
@@ -193,6 +197,24 @@ class CycleContext:
             members_by_guid=LazyMap(lambda g: (s.members if (s := obj_by_guid(g)) else None)),
         )
 
+    def _first_sync(self, name: str) -> bool:
+        """The target has no stored state yet (asked once per cycle and target)."""
+        if name not in self.first_sync:
+            self.first_sync[name] = not self.store._rows(  # noqa: SLF001 (a cheap existence probe)
+                "SELECT 1 FROM target_states WHERE target = ? LIMIT 1", [name])
+        return self.first_sync[name]
+
+    def _scope(self, src_cfg: Any) -> Any:
+        """The source's scope, bounded by its ``base_dn`` when it names no OUs: a delta read on
+        the naming-context root (DirSync) also carries objects outside ``base_dn``, and nothing
+        outside it is ever provisioned. One value per cycle (the planner may cache by it)."""
+        if self._scope_cfg is None:
+            scope = src_cfg.scope
+            if not scope.include_ous and getattr(src_cfg, "base_dn", ""):
+                scope = attrs.evolve(scope, include_ous=(src_cfg.base_dn,))
+            self._scope_cfg = scope
+        return self._scope_cfg
+
     def _group_scope(self, refs: planner.References) -> Any:
         groups = self.config.source(self.source_name).scope.groups
         if not groups:
@@ -217,7 +239,7 @@ class CycleContext:
             inputs.append(planner.TargetInput(config=self.config.target(name), mapping=self.mappings[name], states=st,
                                               approved=frozenset(h.anchor for h in self.approved.get(name, ())),
                                               threshold_used=tu))
-        inp = planner.PlanInput(source=self.source_name, scope=src_cfg.scope, objects=objects, targets=tuple(inputs),
+        inp = planner.PlanInput(source=self.source_name, scope=self._scope(src_cfg), objects=objects, targets=tuple(inputs),
                                 clock=now, read=evidence, absent=absent, refs=refs, group_scope=self._group_scope(refs),
                                 safety=self.config.safety, seed=self.seed)
         blocked: dict[str, bool] = {}
@@ -232,7 +254,8 @@ class CycleContext:
                 views.append(ti)
                 continue
             listing = self.listings.get(name)
-            if listing is None and len(qs) > 200:
+            if listing is None and (len(qs) > 200 or (callable(getattr(self.targets[name], "list_objects", None))
+                                                      and self._first_sync(name))):
                 listing = self.listings[name] = Listing()
             if listing is not None:
                 for kind in {q.kind for q in qs}:
@@ -287,8 +310,9 @@ class CycleContext:
 
     def _apply_all(self, actions: tuple[Action, ...], states: Mapping[str, LazyMap], now: datetime,
                    blocked: Mapping[str, bool]) -> list[tuple[Outcome, int | None]]:
-        """Apply in plan order; runs of independent object actions go to the target concurrently
-        (up to its ``max_in_flight``), each intent journaled before any call of its run."""
+        """Apply in plan order. Runs of independent object actions (same target, kind, object
+        kind) have all their intents journaled in ONE commit before any call of the run; then they
+        go to the target concurrently (up to its ``max_in_flight``) or one by one."""
         out: list[tuple[Outcome, int | None]] = []
         pool: ThreadPoolExecutor | None = None
         try:
@@ -301,20 +325,47 @@ class CycleContext:
                 width = max(1, self.config.target(first.target).max_in_flight) if first.kind in PARALLEL else 1
                 j = i + 1
                 key = (first.target, first.kind, first.object_kind)
-                while width > 1 and j < len(actions) and j - i < width * 8 and \
+                limit = max(RUN, width * 8) if first.kind in PARALLEL else 1
+                while j < len(actions) and j - i < limit and \
                         (actions[j].target, actions[j].kind, actions[j].object_kind) == key:
                     j += 1
                 prepared = [self._prepare(a, states[a.target], now, blocked.get(a.target, False)) for a in actions[i:j]]
-                calls = [p for p in prepared if p.intent_id is not None]
-                if len(calls) > 1:
-                    if pool is None:
-                        pool = ThreadPoolExecutor(max_workers=width, thread_name_prefix="hybridsync-apply")
-                    results = list(pool.map(self._call, calls))
-                else:
-                    results = [self._call(p) for p in calls]
-                answers = dict(zip((id(p) for p in calls), results))
-                for p in prepared:
-                    out.append(self._finish(p, answers.get(id(p))))
+                calls = [p for p in prepared if p.outcome is None]
+                if calls:
+                    ids = self.store.journal_intents(self.cycle_id, [p.action for p in calls], at=now)
+                    for p, intent_id in zip(calls, ids):
+                        p.intent_id = intent_id
+                step = width * 8 if width > 1 else 1  # stop and quarantine are checked between steps
+                for k in range(0, len(prepared), step):
+                    part = prepared[k:k + step]
+                    for p in part:
+                        if p.outcome is not None or p.intent_id is None:
+                            continue
+                        if self.stop_requested():  # finish the objects in flight only
+                            self.stopped_mid_page = True
+                        elif p.action.target in self.paused:  # quarantined mid-run
+                            until, why = self.paused[p.action.target]
+                            p.outcome = deferred_outcome(p.prev, p.action, now, until, why)
+                        else:
+                            continue
+                        self.unused_intents.append(p.intent_id)
+                        p.intent_id = None
+                    if self.stopped_mid_page:
+                        part = [p for p in part if p.outcome is not None or p.intent_id is not None]
+                    todo = [p for p in part if p.outcome is None]
+                    if len(todo) > 1:
+                        if pool is None:
+                            pool = ThreadPoolExecutor(max_workers=width, thread_name_prefix="hybridsync-apply")
+                        answers = dict(zip((id(p) for p in todo), pool.map(self._call, todo)))
+                    else:
+                        answers = {id(p): self._call(p) for p in todo}
+                    for p in part:
+                        out.append(self._finish(p, answers.get(id(p))))
+                    if self.stopped_mid_page:
+                        self.unused_intents.extend(p.intent_id for p in prepared[k + step:] if p.intent_id is not None)
+                        break
+                if self.stopped_mid_page:
+                    break
                 i = j
         finally:
             if pool is not None:
@@ -351,8 +402,7 @@ class CycleContext:
             if not members:
                 return _Prepared(action, prev, outcome=Outcome(action, "noop", None,
                                                                detail="no member resolvable to a target id yet"))
-        intent_id = self.store.journal_intent(self.cycle_id, action, at=now)
-        return _Prepared(action, prev, members=members, sent=sent, intent_id=intent_id)
+        return _Prepared(action, prev, members=members, sent=sent)  # journaled with its run
 
     def _finish(self, p: "_Prepared", result: Any) -> tuple[Outcome, int | None]:
         action, prev = p.action, p.prev
@@ -441,13 +491,13 @@ class CycleContext:
                 if outcome.result != "noop" or outcome.state is not None:
                     store.record_decision(self.cycle_id, a, result=outcome.result, status=outcome.status,
                                           detail=outcome.detail, at=now)
-                if intent_id is not None:
-                    store.journal_settle(intent_id, outcome.result, at=now)
                 if a.kind == A.HOLD:
                     store.hold(a, "; ".join(r.detail or r.rule for r in a.reasons) or "held", at=now)
                 h = approved_by_key.get((a.target, a.anchor))
                 if h is not None and a.kind in (A.DISABLE, A.DELETE) and outcome.result == "ok":
                     store.release(h.id, at=now)
+            # the outcomes are recorded above: their intents are settled by deleting them
+            store.journal_done([i for _, i in outcomes if i is not None] + self.unused_intents)
             if self.recorder is not None:
                 self.recorder.flush(store, self.cycle_id, at=now)
             if batch is not None and not self.stopped_mid_page:
@@ -457,5 +507,6 @@ class CycleContext:
                     store.complete_full_round(src, round_no, complete_count, at=now)
         self.objects_overlay.clear()
         self.reanchored.clear()
+        self.unused_intents.clear()
         for ov in self.state_overlay.values():
             ov.clear()

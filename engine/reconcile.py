@@ -2,8 +2,10 @@
 
 Crash safety rests on three rules:
 
-1. the intent is committed to the journal *before* the target call (``Store.journal_intent``);
-2. the outcome (new TargetState + decision record + journal settlement) is committed later in
+1. the intent is committed to the journal *before* the target call (``Store.journal_intents``:
+   a run of independent actions in one commit, before any call of the run);
+2. the outcome (new TargetState + decision record + journal settlement, which deletes the
+   settled row: the decision is in history) is committed later in
    the same transaction as the source cursor that covers it (see ``engine.cycle``);
 3. the next run settles pending intents first: a create that may have landed is looked up by
    anchor and recorded, so it is never created twice. Other operations are idempotent
@@ -207,10 +209,10 @@ def settle_pending(store: Any, targets: Mapping[str, Any], now: Callable[[], dat
         action = intent.action
         target = targets.get(action.target)
         if target is None:
-            store.journal_settle(intent.id, "orphan", at=now())
+            store.journal_done([intent.id])  # no such target any more
             continue
         if action.kind not in (A.CREATE, A.ADOPT):
-            store.journal_settle(intent.id, "unknown", at=now())
+            store.journal_done([intent.id])  # idempotent: re-planned, the cursor did not advance
             counts["settled"] += 1
             continue
         res = target.lookup_by_anchor(action.object_kind, action.anchor)
@@ -228,9 +230,6 @@ def settle_pending(store: Any, targets: Mapping[str, Any], now: Callable[[], dat
                 store.record_decision(intent.cycle_id, action, result="ok", detail="settled after restart: found by anchor",
                                       at=now())
                 counts["found"] += 1
-                result = "landed"
-            else:
-                result = "not_landed"
-            store.journal_settle(intent.id, result, at=now())
+            store.journal_done([intent.id])  # settled: the decision (if it landed) is in history
         counts["settled"] += 1
     return counts

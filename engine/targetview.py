@@ -4,10 +4,13 @@ Two strategies:
 
 - per-object lookups (deltas, small pages): ``lookup_by_anchor`` / ``lookup_by_attribute`` for
   each question the planner asks;
-- a bulk listing (first sync of a target, large full reads): ``list_owned(kind)`` once per kind
-  and cycle, indexed by externalId, so 20k externalId questions cost one paged listing instead
-  of 20k GETs. Matching-attribute questions are then answered from the listing too when the
-  listing holds a candidate, and asked per object otherwise.
+- a bulk listing (first sync of a target, large full reads), once per kind and cycle, indexed
+  by externalId and matching values, so 20k questions cost one paged listing instead of 20k GETs:
+  - ``list_objects(kind)`` when the target offers it: a COMPLETE listing (owned or not), so a
+    question with no candidate in it is answered "no candidate" without any lookup;
+  - else ``list_owned(kind)``: externalId questions are answered from it; a matching-attribute
+    question is answered from it when it holds a candidate, and asked per object otherwise
+    (an unowned object would not be in it).
 
 A lookup the target cannot answer (RetryAfter/Terminal) is reported; the planner then has no
 candidate for that anchor and must not create it blindly, so those anchors are left out of the
@@ -22,7 +25,7 @@ from typing import Any
 import structlog
 from attrs import frozen
 
-from hybridsync.connectors.base import Done
+from hybridsync.connectors.base import Done, RetryAfter, Terminal
 from hybridsync.engine.planner import Lookup, TargetView
 from hybridsync.engine.values import ObjectKind, TargetObject, TargetState
 
@@ -39,18 +42,31 @@ class TargetViewResult:
 
 
 class Listing:
-    """A cached bulk listing of one target's owned objects, per kind (one per cycle)."""
+    """A cached bulk listing of one target's objects, per kind (one per cycle).
+
+    ``complete``: loaded from ``list_objects`` (every object, owned or not), so an absent
+    candidate is a real "no candidate"; from ``list_owned`` only owned objects are in it."""
 
     def __init__(self) -> None:
         self.by_anchor: dict[tuple[ObjectKind, str], list[TargetObject]] = {}
         self.by_attr: dict[tuple[ObjectKind, str, str], list[TargetObject]] = {}
         self.kinds: set[ObjectKind] = set()
+        self.complete_kinds: set[ObjectKind] = set()
+
+    def complete(self, kind: ObjectKind) -> bool:
+        return kind in self.complete_kinds
 
     def load(self, target: Any, kind: ObjectKind, paths: Iterable[str]) -> None:
+        """Load ``kind`` once. A listing that fails part-way leaves the kind unloaded (questions
+        are then asked per object) and nothing of it indexed."""
         if kind in self.kinds:
             return
         paths = list(paths)
-        for obj in target.list_owned(kind):
+        complete = callable(getattr(target, "list_objects", None))
+        items = _complete_listing(target, kind) if complete else list(target.list_owned(kind))
+        if items is None:
+            return
+        for obj in items:
             if obj.external_id:
                 self.by_anchor.setdefault((kind, obj.external_id), []).append(obj)
             for p in paths:
@@ -58,6 +74,35 @@ class Listing:
                 if isinstance(v, str):
                     self.by_attr.setdefault((kind, p, v.lower()), []).append(obj)
         self.kinds.add(kind)
+        if complete:
+            self.complete_kinds.add(kind)
+
+
+def _complete_listing(target: Any, kind: ObjectKind) -> list[TargetObject] | None:
+    """``target.list_objects(kind)`` as a list, or None when it failed (logged). Through a
+    RecordingTarget the listing is recorded as one call, so a replay answers it; a replay target
+    answers with the recorded Result."""
+    from hybridsync.engine.recording import RecordingTarget, call_key
+
+    inner = target.inner if isinstance(target, RecordingTarget) else target
+    result: Any
+    try:
+        got = inner.list_objects(kind)
+        if isinstance(got, Done):
+            result = got
+        elif isinstance(got, (RetryAfter, Terminal)):
+            result = got
+        else:
+            result = Done(found=tuple(got))
+    except Exception as exc:  # a transport error or refusal: fall back to per-object lookups
+        result = Terminal(f"{type(exc).__name__}: {exc}"[:300])
+    if isinstance(target, RecordingTarget):
+        target.recorder.call(target.name, "list_objects", call_key("list_objects", [kind], {}), result)
+    if not isinstance(result, Done):
+        log.warning("target_listing_failed", target=getattr(target, "name", "?"), kind=str(kind),
+                    error=getattr(result, "why", str(result))[:300])
+        return None
+    return list(result.found)
 
 
 class LazyMap(Mapping):
@@ -115,8 +160,8 @@ def build_view(
                     found[obj.target_id] = obj
                 continue
             hits = listing.by_attr.get((q.kind, q.path, str(q.value).lower()))
-            if hits:
-                for obj in hits:
+            if hits or listing.complete(q.kind):  # a complete listing: no hit is no candidate
+                for obj in hits or ():
                     found[obj.target_id] = obj
                 continue
         calls += 1

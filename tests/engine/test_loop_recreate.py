@@ -59,3 +59,23 @@ def test_a_hard_deleted_object_keeps_no_target_id():
     st = engine.store.get_target_state("app", guid(1))
     assert st.state == "deleted" and st.target_id is None and st.members_sent == frozenset()
     assert list(users_at(tgt)) == ["u2@lab.test"]
+
+
+def test_a_clean_cycle_leaves_no_journal_rows_and_journals_a_run_in_one_commit():
+    src, tgt = MemorySource(), MemoryTarget()
+    for n in range(1, 41):
+        src.put(user(n))
+    engine = make_engine(src, {"app": tgt})
+    batches: list[int] = []
+    real = engine.store.journal_intents
+
+    def spy(cycle_id, actions, **kw):
+        ids = real(cycle_id, actions, **kw)
+        batches.append(len(ids))
+        return ids
+    engine.store.journal_intents = spy
+    engine.run_once()
+    assert len(users_at(tgt)) == 40
+    assert batches == [40]  # 40 creates: one commit of intents before the calls
+    assert engine.store._conn.execute("SELECT count(*) FROM journal").fetchone()[0] == 0
+    assert engine.store.pending_intents() == []
