@@ -289,6 +289,11 @@ def _compile_clause(rule: str, clause: ScopeClause, problems: list[ConfigProblem
     return _Clause(rule, clause.attribute.lower(), op, clause.value, regex, choices, number)
 
 
+# AD's own critical system objects are never provisioned (as in Entra Connect / Cloud Sync).
+_CRITICAL = ScopeDecision(False, "scope.critical_system_object",
+                          "isCriticalSystemObject is TRUE: AD's built-in accounts are never provisioned")
+
+
 class CompiledScope:
     """A ``ScopeConfig`` compiled once (parsed DNs, compiled regexes). Immutable after init."""
 
@@ -357,6 +362,9 @@ class CompiledScope:
         if obj.kind not in self.object_types:  # a StrEnum hashes and compares as its name
             kind = str(obj.kind) if obj.kind is not None else None
             return ScopeDecision(False, f"{p}.object_types", f"{kind} is not among {sorted(self.object_types)}")
+        critical = obj.attributes.get("iscriticalsystemobject")
+        if critical and critical[0].upper() == "TRUE":  # Administrator, krbtgt, Guest, ...
+            return _CRITICAL
         try:
             decided = self._ous(obj.dn)
         except DnError as exc:

@@ -151,3 +151,18 @@ def test_a_bad_operator_or_regex_is_a_config_error_naming_the_clause():
         CompiledScope(ScopeConfig(filters=((ScopeClause("a", "LIKE", "x"), ScopeClause("b", "REGEX MATCH", "(")),)))
     keys = [p.key for p in err.value.problems]
     assert keys == ["scope.filters[0][0]", "scope.filters[0][1]"]
+
+
+def test_a_critical_system_object_is_out_of_scope_whatever_its_ou():
+    from hybridsync.engine.config import ScopeConfig
+    from hybridsync.engine.scope import CompiledScope
+    from hybridsync.engine.values import ObjectKind, SourceObject
+
+    admin = SourceObject(anchor="a", object_guid="a", kind=ObjectKind.USER, dn="CN=Administrator,CN=Users,DC=lab,DC=test",
+                         attributes={"isCriticalSystemObject": "TRUE", "userAccountControl": "512"})
+    plain = SourceObject(anchor="b", object_guid="b", kind=ObjectKind.USER, dn="CN=Bob,CN=Users,DC=lab,DC=test",
+                         attributes={"isCriticalSystemObject": "FALSE"})
+    scope = CompiledScope(ScopeConfig(include_ous=("DC=lab,DC=test",)))
+    decided = scope.decide(admin)
+    assert not decided.in_scope and decided.rule == "scope.critical_system_object"
+    assert scope.decide(plain).in_scope
