@@ -95,7 +95,7 @@ class CycleContext:
     listings: dict = attrs.Factory(dict)
     first_sync: dict = attrs.Factory(dict)  # target -> no stored state when the cycle began
     predecessors: dict = attrs.Factory(dict)  # (target, new anchor) -> old anchor (this plan's recreates)
-    reanchored: dict = attrs.Factory(dict)  # (target, group anchor) -> TargetState to store before outcomes
+    reanchored: dict = attrs.Factory(dict)  # (target, group anchor) -> TargetState re-anchored this page
     unused_intents: list = attrs.Factory(list)  # journaled, then not called (stop, quarantine)
     stopped_mid_page: bool = False
     quarantined_now: list = attrs.Factory(list)
@@ -481,8 +481,6 @@ class CycleContext:
                 store.record_observation(self.cycle_id, src, obj.anchor, obj.dn, obj.kind, change, at=now)
             if round_no and seen_anchors:
                 store.mark_seen(src, seen_anchors, round_no)
-            for st in self.reanchored.values():  # outcomes below may update these groups again
-                store.put_target_state(st)
             approved_by_key = {(h.target, h.anchor): h for hs in self.approved.values() for h in hs}
             for outcome, intent_id in outcomes:
                 a = outcome.action
@@ -496,6 +494,9 @@ class CycleContext:
                 h = approved_by_key.get((a.target, a.anchor))
                 if h is not None and a.kind in (A.DISABLE, A.DELETE) and outcome.result == "ok":
                     store.release(h.id, at=now)
+            # re-anchored groups last, as their newest state: an outcome above may predate the re-anchoring
+            for t, a in self.reanchored:
+                store.put_target_state(self.state_overlay[t].get(a) or self.reanchored[(t, a)])
             # the outcomes are recorded above: their intents are settled by deleting them
             store.journal_done([i for _, i in outcomes if i is not None] + self.unused_intents)
             if self.recorder is not None:
