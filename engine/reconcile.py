@@ -26,7 +26,7 @@ import structlog
 from attrs import frozen
 
 from hybridsync.connectors.base import Done, Result, RetryAfter, Terminal
-from hybridsync.engine import lifecycle
+from hybridsync.engine import lifecycle, orphans
 from hybridsync.engine.values import (
     Action,
     ActionKind,
@@ -227,6 +227,7 @@ def settle_pending(store: Any, targets: Mapping[str, Any], now: Callable[[], dat
                 found = res.found[0]
                 outcome = state_after(prev, action, Done(target_id=found.target_id), now())
                 store.put_target_state(outcome.state)
+                orphans.remember_settled_create(store, intent, now())  # its page's object states were lost
                 store.record_decision(intent.cycle_id, action, result="ok", detail="settled after restart: found by anchor",
                                       at=now())
                 counts["found"] += 1
