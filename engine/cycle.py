@@ -180,7 +180,7 @@ def _absent(ctx: CycleContext, round_no: int, seen: set[str], this_page: set[str
 def _due_pass(ctx: CycleContext) -> None:
     """Plan what time, retries, approvals and member state changes make due (no source change)."""
     now = ctx.now()
-    anchors: set[str] = set(ctx.followup_groups)
+    anchors: set[str] = set()
     for name in ctx.targets:
         for ts in ctx.store.due_retries(name, now):
             anchors.add(ts.anchor)
@@ -191,6 +191,10 @@ def _due_pass(ctx: CycleContext) -> None:
         for held in ctx.approved.get(name, ()):
             anchors.add(held.anchor)
     anchors -= ctx.planned_anchors_since_followup
+    # Groups whose members changed state are re-planned even when a page planned them earlier in
+    # this cycle: that page saw only the members provisioned by then (a full sync creates a
+    # group's members over many pages), and only this plan sees them all.
+    anchors |= ctx.followup_groups
     if not anchors:
         return
     ctx.followup_groups.clear()
