@@ -24,7 +24,7 @@ def run(args: argparse.Namespace) -> int:
     from hybridsync.engine.lab.demo import Lab, full_sync, show_target
 
     console = Console()
-    lab = Lab(Path(args.dir).resolve(), console)
+    lab = Lab(Path(args.dir).resolve(), console, keep=args.keep)
     code = 1
     try:
         lab.start()

@@ -75,7 +75,8 @@ SCOPE_OUS = ("Staff", "Contractors", "Groups", "Contacts", "LargeMembers")
 class Lab:
     """The running services and the files of one lab run."""
 
-    def __init__(self, workdir: Path, console: Console):
+    def __init__(self, workdir: Path, console: Console, *, keep: bool = False):
+        self.keep = keep  # --keep: the services outlive this process
         self.workdir = workdir
         self.console = console
         self.dc: SambaDC | None = None
@@ -91,11 +92,11 @@ class Lab:
         with c.status("Starting a Samba AD DC (restored from the lab cache; the first run provisions and seeds it, ~2-4 min)"):
             dc_dir = short_tempdir("hs-lab-") / "dc"
             self.dc = cached_lab_dc(dc_dir)
-            self.dc.start(timeout=120)
+            self.dc.start(timeout=120, tie_to_parent=not self.keep)
         c.print(f"[green]✓[/] Samba AD DC [bold]{self.dc.tls_server_name}[/] on {self.dc.ldaps_url} "
                 f"({time.perf_counter() - t0:.1f} s)")
         t0 = time.perf_counter()
-        self.scim = ScimLab().start()
+        self.scim = ScimLab().start(tie_to_parent=not self.keep)
         c.print(f"[green]✓[/] scim2-server on {self.scim.url} ({time.perf_counter() - t0:.1f} s)")
         self.seed = load_seed_result(self.dc.workdir)
         self._write_config()

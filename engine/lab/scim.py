@@ -104,16 +104,20 @@ class ScimLab:
     def url(self) -> str:
         return f"{self.root}/v2" if self.port else ""
 
-    def start(self, timeout: float = 30.0) -> "ScimLab":
+    def start(self, timeout: float = 30.0, *, tie_to_parent: bool = True) -> "ScimLab":
+        """Start the server. ``tie_to_parent``: the child exits when this process ends, even by
+        SIGKILL (it watches a pipe from us for EOF), so a killed test run leaves no server."""
         env = dict(os.environ)
         env[_TOKEN_ENV] = self.token
         env[_BACKDOOR_ENV] = self._backdoor_token
-        env[_FEATURES_ENV] = json.dumps({**self.features, "port": self._want_port})
+        env[_FEATURES_ENV] = json.dumps({**self.features, "port": self._want_port, "tie": tie_to_parent})
         self._proc = subprocess.Popen(
             [sys.executable, "-m", "hybridsync.engine.lab.scim"],
             env=env,
+            stdin=subprocess.PIPE if tie_to_parent else subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             text=True,
+            start_new_session=not tie_to_parent,
         )
         assert self._proc.stdout is not None
         deadline = time.monotonic() + timeout
@@ -149,8 +153,9 @@ class ScimLab:
             except subprocess.TimeoutExpired:
                 self._proc.kill()
                 self._proc.wait()
-            if self._proc.stdout:
-                self._proc.stdout.close()
+            for pipe in (self._proc.stdout, self._proc.stdin):
+                if pipe:
+                    pipe.close()
             self._proc = None
 
     def __enter__(self) -> "ScimLab":
@@ -277,6 +282,14 @@ def _serve() -> None:  # pragma: no cover - runs in the child process
     backdoor_token = os.environ.pop(_BACKDOOR_ENV)
     features = json.loads(os.environ.pop(_FEATURES_ENV, "{}"))
     app = build_app(token, backdoor_token, features)
+    if features.get("tie"):
+        import threading
+
+        def exit_when_owner_ends() -> None:
+            sys.stdin.buffer.read()  # EOF: the process that started us is gone
+            os._exit(0)
+
+        threading.Thread(target=exit_when_owner_ends, daemon=True).start()
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     # accepted sockets inherit it: without it uvicorn's separate header/body writes wait for
