@@ -7,6 +7,7 @@ short poll) and returns promptly once ``stop_event`` is set, after the object in
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -22,6 +23,7 @@ from hybridsync.engine.cyclectx import CycleContext
 from hybridsync.engine.recording import Recorder, RecordingSource, RecordingTarget
 
 log = structlog.get_logger("hybridsync.engine")
+_UNSET = object()
 
 
 @frozen
@@ -102,6 +104,7 @@ class Engine:
         self.sources, self.targets = sources, targets
         self.mappings = {n: m for n, m in self.mappings.items() if n in self.targets}
         self._last_full: dict[str, float] = {}
+        self._facts: dict[tuple[str, str], Any] = {}
 
     def _build(self, what: str, configs: Any) -> dict[str, Any]:
         from hybridsync.connectors.base import load_connector_class
@@ -146,7 +149,35 @@ class Engine:
             if ctx.mode is not None and str(ctx.mode) == "full" and ctx.status == "ok":
                 self._last_full[src] = time.monotonic()
             reports.append(ctx)
+        if not dry_run:
+            self._record_facts()
         return _report(reports)
+
+    def _record_facts(self) -> None:
+        """What ``status`` shows of each connector (delta mode, privilege, DC, deletion
+        visibility; the detected SCIM dialect), written only when it changed."""
+        facts: dict[tuple[str, str], Any] = {}
+        for name, src in self.sources.items():
+            try:
+                for k, v in dict(src.describe()).items():
+                    if isinstance(v, (str, int, float, bool)) or v is None:
+                        facts[("source", f"{name}.{k}")] = v
+            except Exception as exc:  # status is informative: never fail a cycle for it
+                log.debug("describe_failed", source=name, error=str(exc)[:200])
+        for name, tgt in self.targets.items():
+            try:
+                facts[("target", name)] = json.loads(json.dumps(dict(tgt.describe()), default=str))
+            except Exception as exc:
+                log.debug("describe_failed", target=name, error=str(exc)[:200])
+        for (what, key), value in facts.items():
+            if self._facts.get((what, key), _UNSET) == value:
+                continue
+            if what == "source":
+                src_name, fact = key.split(".", 1)
+                self.store.set_source_fact(src_name, fact, value)
+            else:
+                self.store.put_target_profile(key, value)
+            self._facts[(what, key)] = value
 
     def plan(self) -> RunReport:
         """The plan of the next cycle, writing nothing anywhere."""

@@ -147,3 +147,33 @@ def test_status_with_an_in_memory_store_explains_that_nothing_persists(tmp_path,
     assert main(["status", "-c", str(path)]) == 0
     assert "nothing persists between runs" in capsys.readouterr().out
     assert not (tmp_path / ":memory:").exists()
+
+
+def test_status_shows_what_the_engine_learnt_of_its_connectors(tmp_path, capsys):
+    """After a cycle, status names the source's delta mode and the target's detected profile."""
+    import json as _json
+
+    from hybridsync.connectors.memory import MemorySource, MemoryTarget
+    from hybridsync.engine.cli import main as cli_main
+
+    from .enginekit import make_engine, user
+
+    src = MemorySource()
+    src.put(user(1))
+    store = Store.open(tmp_path / "state.db")
+    eng = make_engine(src, {"app": MemoryTarget("app")}, store=store)
+    eng.run_once()
+    facts = store.source_facts("corp")
+    profile = store.target_profile("app")
+    store.close()
+    assert facts and profile is not None
+    cfg = tmp_path / "hybridsync.toml"
+    cfg.write_text('[state]\npath = "state.db"\n\n[[source]]\nname = "corp"\nkind = "ad"\n'
+                   'urls = ["ldaps://127.0.0.2:636"]\nbase_dn = "DC=lab,DC=test"\n\n'
+                   '[[target]]\nname = "app"\nkind = "scim"\nurl = "http://127.0.0.1:9/v2"\nauth = "none"\n')
+    capsys.readouterr()  # drop the engine's log lines
+    assert cli_main(["status", "-c", str(cfg), "--json"]) == 0
+    doc = _json.loads(capsys.readouterr().out)
+    [corp] = doc["sources"]
+    assert corp["facts"]["mode"] == "memory" and corp["facts"]["deletions_visible"] is True
+    assert profile == {"kind": "memory", "objects": 1}  # the target as described after the cycle
