@@ -45,11 +45,10 @@ GEN_OU = f"OU=Staff,{GEN_BASE}"
 
 def quiet_logs(level: int = logging.WARNING) -> None:
     """Benchmarks are hosts, not library code: drop the engine's per-object info lines (they cost
-    more than the work at 100k and drown the table)."""
+    more than the work at 100k and drown the table). Called by each script's ``__main__``
+    only, never at import: the smoke tests import these modules, and a global structlog
+    configuration would leak into every other test's log capture."""
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(level))
-
-
-quiet_logs()
 
 
 # ----------------------------------------------------------------------------- measuring

@@ -96,4 +96,5 @@ def main() -> int:
 
 
 if __name__ == "__main__":
+    common.quiet_logs()
     sys.exit(main())
