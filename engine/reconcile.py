@@ -211,6 +211,15 @@ def settle_pending(store: Any, targets: Mapping[str, Any], now: Callable[[], dat
         if target is None:
             store.journal_done([intent.id])  # no such target any more
             continue
+        if action.kind in (A.ADD_MEMBERS, A.REMOVE_MEMBERS) and action.target_id:
+            # Whether it landed is unknown, and members_sent (the planner's memory of the group)
+            # was not updated: send it again now (adding or removing a member is idempotent), so
+            # the group and members_sent agree whatever happened before the kill.
+            if _resend_member_change(store, target, intent, now):
+                counts["settled"] += 1
+            else:
+                counts["unreachable"] += 1
+            continue
         if action.kind not in (A.CREATE, A.ADOPT):
             store.journal_done([intent.id])  # idempotent: re-planned, the cursor did not advance
             counts["settled"] += 1
@@ -234,3 +243,28 @@ def settle_pending(store: Any, targets: Mapping[str, Any], now: Callable[[], dat
             store.journal_done([intent.id])  # settled: the decision (if it landed) is in history
         counts["settled"] += 1
     return counts
+
+
+def _resend_member_change(store: Any, target: Any, intent: Any, now: Callable[[], datetime]) -> bool:
+    """Re-send an interrupted ADD/REMOVE_MEMBERS and record it; False when the target failed."""
+    action = intent.action
+    states = store.get_target_states(action.target, list(action.members))
+    members = [(ms.kind, ms.target_id) for m in action.members if (ms := states.get(m)) is not None and ms.target_id]
+    sent = frozenset(m for m in action.members if (ms := states.get(m)) is not None and ms.target_id)
+    if members:
+        res = call_target(target, action, members)
+        if not isinstance(res, Done):
+            log.warning("journal_settle_deferred", target=action.target, anchor=action.anchor,
+                        why=getattr(res, "why", ""))
+            return False
+    else:
+        res = Done(target_id=action.target_id)
+    prev = store.get_target_state(action.target, action.anchor)
+    with store.atomic():
+        if prev is not None:
+            outcome = state_after(prev, action, res, now(), member_ids_sent=sent)
+            store.put_target_state(outcome.state)
+            store.record_decision(intent.cycle_id, action, result="ok",
+                                  detail="settled after restart: member change sent again", at=now())
+        store.journal_done([intent.id])
+    return True

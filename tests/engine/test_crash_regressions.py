@@ -94,3 +94,45 @@ def test_a_user_created_by_a_killed_run_and_still_in_ad_keeps_its_attributes_aft
     rec = tgt.by_external_id()[guid(2)]
     assert rec["active"] is True and rec["attributes"]["displayName"] == "Renamed 2"
     assert st is not None and st.attributes.get("userprincipalname") == ("u2@lab.test",)
+
+
+class KillAfterRemoveMembers(MemoryTarget):
+    """A target that lets a member removal land, then kills the engine before it records it."""
+
+    armed = False
+
+    def remove_members(self, group_id, members):
+        res = super().remove_members(group_id, members)
+        if self.armed:
+            self.armed = False
+            raise Killed(group_id)
+        return res
+
+
+def test_a_member_removal_cut_by_a_kill_and_undone_in_ad_ends_with_the_member_back_in_the_group(tmp_path):
+    """The removal landed, the kill lost its record (members_sent still lists the member), and AD
+    re-added the member before the next run: the group must hold the member again."""
+    from .enginekit import group
+
+    path = str(tmp_path / "state.db")
+    src, tgt, clock = MemorySource("corp", invocation_id="dc-1"), KillAfterRemoveMembers("app"), Clock()
+    for i in (1, 2, 3):
+        src.put(user(i))
+    src.put(group(50, [1, 2, 3]))
+    eng = make_engine(src, {"app": tgt}, store=Store.open(path), clock=clock)
+    assert eng.run_once().exit_code() == 0
+    eng.close()
+    ids = {r["external_id"]: tid for tid, r in tgt.store.items()}
+    src.remove_member(guid(50), guid(2))
+    tgt.armed = True
+    eng = make_engine(src, {"app": tgt}, store=Store.open(path), clock=clock)
+    with pytest.raises(Killed):
+        eng.run_once()
+    assert ids[guid(2)] not in tgt.store[ids[guid(50)]]["members"]  # the removal landed
+    src.add_member(guid(50), guid(2))
+    clock.advance(minutes=1)
+    eng = make_engine(src, {"app": tgt}, store=Store.open(path), clock=clock)
+    eng.run_once()
+    eng.run_once()
+    eng.close()
+    assert set(tgt.store[ids[guid(50)]]["members"]) == {ids[guid(1)], ids[guid(2)], ids[guid(3)]}
