@@ -13,6 +13,7 @@ What it takes (measured, see shared/README):
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from pathlib import Path
 
@@ -44,6 +45,19 @@ def wrapper_env(dns_dir: Path, host_fqdn: str) -> dict[str, str]:
 
 def _tool(args: list[str], what: str, env: dict[str, str]) -> str:
     return run_tool([samba_binary("samba-tool"), *args], what, env=env).stdout
+
+
+def _tool_retrying(args: list[str], what: str, env: dict[str, str], *, tries: int = 4) -> str:
+    """DRS calls between two freshly joined DCs time out now and then on a loaded machine
+    ("DsExecuteKCC failed - Device Timeout"): they are idempotent, so try again."""
+    for attempt in range(1, tries + 1):
+        try:
+            return _tool(args, what, env)
+        except SambaError:
+            if attempt == tries:
+                raise
+            time.sleep(2 * attempt)
+    raise AssertionError("unreachable")
 
 
 def _fix_own_a_record(dc, env: dict[str, str]) -> None:  # noqa: ANN001 - SambaDC
@@ -107,9 +121,10 @@ def join_second_dc(dc1, address: str | None = None, *, workdir: Path | None = No
         dc2 = SambaDC.open(workdir, lock=lock)
         dc2.extra_env = env2
         dc2.start()
-        _tool(["drs", "kcc", dc1.address, *creds], "drs kcc", env1)
-        _tool(["drs", "replicate", address, dc1.server_name, dc1.base_dn, *creds], "drs replicate 1->2", env2)
-        _tool(["drs", "replicate", dc1.address, server_name, dc1.base_dn, *creds], "drs replicate 2->1", env1)
+        _tool_retrying(["drs", "kcc", dc1.address, *creds], "drs kcc", env1)
+        _tool_retrying(["drs", "replicate", address, dc1.server_name, dc1.base_dn, *creds], "drs replicate 1->2", env2)
+        _tool_retrying(["drs", "replicate", dc1.address, server_name, dc1.base_dn, *creds], "drs replicate 2->1",
+                       env1)
         return dc2
     except BaseException:
         lock.release()
