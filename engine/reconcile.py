@@ -64,20 +64,14 @@ def call_target(target: Any, action: Action, member_ids: list[tuple[ObjectKind, 
             return target.update(kind, tid, dict(action.attributes), anchor=action.anchor)
         if k == A.UPDATE:
             return target.update(kind, tid, dict(action.attributes))
-        if k == A.DISABLE:
-            if action.attributes and set(action.attributes) != {"active"}:
-                changes = {n: v for n, v in action.attributes.items() if n != "active"}
+        if k in (A.DISABLE, A.RESTORE):
+            # other attributes that changed with it go first, then the flip of `active`
+            changes = {n: v for n, v in action.attributes.items() if n != "active"}
+            if changes:
                 first = target.update(kind, tid, changes)
                 if not isinstance(first, Done):
                     return first
-            return target.disable(kind, tid)
-        if k == A.RESTORE:
-            if action.attributes and set(action.attributes) != {"active"}:
-                changes = {n: v for n, v in action.attributes.items() if n != "active"}
-                first = target.update(kind, tid, changes)
-                if not isinstance(first, Done):
-                    return first
-            return target.restore(kind, tid)
+            return target.disable(kind, tid) if k == A.DISABLE else target.restore(kind, tid)
         if k == A.DELETE:
             return target.delete(kind, tid)
         if k == A.ADD_MEMBERS:
