@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PKGS=(samba samba-ad-dc ldap-utils winbind krb5-user python3-samba zstd libnss-wrapper libresolv-wrapper)
+APT_PKGS=(samba samba-ad-dc samba-ad-provision ldap-utils winbind krb5-user python3-samba zstd libnss-wrapper libresolv-wrapper)
 
 missing=()
 for pkg in "${APT_PKGS[@]}"; do
