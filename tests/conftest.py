@@ -25,3 +25,35 @@ pytest_plugins = [
     "hybridsync.engine.lab.pytest_samba",
     "hybridsync.engine.lab.pytest_scim",
 ]
+
+# -- the fast tier: every test that starts Samba or scim2-server carries its marker -----------
+
+import pytest  # noqa: E402
+
+from hybridsync.engine.lab.guard import FORBID_ENV, FORBID_TEST_ENV  # noqa: E402
+
+SERVICE_FIXTURES = {
+    "samba": {"samba_dc", "samba_seed", "ad_conn", "ad_ou", "samba_dc_factory", "_samba_lab"},
+    "scim": {"scim_server", "scim_target", "scim_target_config"},
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    """A test that asks for a service's fixture carries that service's marker."""
+    for item in items:
+        used = set(getattr(item, "fixturenames", ()))
+        for marker, fixtures in SERVICE_FIXTURES.items():
+            if used & fixtures and item.get_closest_marker(marker) is None:
+                item.add_marker(getattr(pytest.mark, marker))
+
+
+@pytest.fixture(autouse=True)
+def _forbid_unmarked_lab_services(request, monkeypatch):
+    """A test without the samba (scim) marker cannot start a Samba DC (scim2-server), not even
+    in a subprocess: ``hybridsync.engine.lab.guard`` refuses, naming the test."""
+    forbidden = [m for m in SERVICE_FIXTURES if request.node.get_closest_marker(m) is None]
+    if forbidden:
+        monkeypatch.setenv(FORBID_ENV, " ".join(forbidden))
+        monkeypatch.setenv(FORBID_TEST_ENV, request.node.nodeid)
+    else:
+        monkeypatch.delenv(FORBID_ENV, raising=False)

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import pytest
 
+from hybridsync.engine.lab import debian
 from hybridsync.engine.lab.samba import SambaDC, SambaNotInstalled, samba_binary
 from hybridsync.engine.lab.samba_cache import cached_lab_dc, load_seed_result, short_tempdir
 from hybridsync.engine.lab.seed import SeedResult, add_ou
@@ -35,7 +36,8 @@ def _require_samba() -> None:
     try:
         samba_binary("samba")
         samba_binary("samba-tool")
-    except SambaNotInstalled as exc:
+        debian.require()
+    except (SambaNotInstalled, RuntimeError) as exc:
         pytest.fail(str(exc), pytrace=False)
 
 

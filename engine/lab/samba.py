@@ -34,6 +34,7 @@ from pathlib import Path
 import ldap3
 import structlog
 
+from hybridsync.engine.lab.guard import refuse_if_forbidden
 from hybridsync.engine.lab.net import AddressLock, allocate_address, lock_address
 from hybridsync.engine.lab.samba_tree import (  # noqa: F401 - re-exported for callers
     BOOTSTRAP_HINT,
@@ -96,6 +97,7 @@ class SambaDC:
         admin_password: str | None = None,
     ) -> SambaDC:
         """Provision a new domain into ``workdir`` (must be empty or absent); ~9 s."""
+        refuse_if_forbidden("samba", f"provisioning a Samba DC into {workdir}")
         tool = samba_binary("samba-tool")
         samba_binary("samba")
         workdir = Path(workdir).resolve()
@@ -240,6 +242,7 @@ class SambaDC:
         terminates itself, so a killed test session leaves no orphan DC behind."""
         if self.is_running():
             return self
+        refuse_if_forbidden("samba", f"starting {self}")
         samba = samba_binary("samba")
         for sub in RUN_SUBDIRS:
             (self.workdir / sub).mkdir(parents=True, exist_ok=True)

@@ -28,6 +28,8 @@ from typing import Any
 
 import httpx
 
+from hybridsync.engine.lab.guard import refuse_if_forbidden
+
 _TOKEN_ENV = "HYBRIDSYNC_LAB_SCIM_TOKEN"
 _BACKDOOR_ENV = "HYBRIDSYNC_LAB_SCIM_BACKDOOR"
 _FEATURES_ENV = "HYBRIDSYNC_LAB_SCIM_FEATURES"
@@ -107,6 +109,7 @@ class ScimLab:
     def start(self, timeout: float = 30.0, *, tie_to_parent: bool = True) -> "ScimLab":
         """Start the server. ``tie_to_parent``: the child exits when this process ends, even by
         SIGKILL (it watches a pipe from us for EOF), so a killed test run leaves no server."""
+        refuse_if_forbidden("scim", "starting the lab scim2-server")
         env = dict(os.environ)
         env[_TOKEN_ENV] = self.token
         env[_BACKDOOR_ENV] = self._backdoor_token

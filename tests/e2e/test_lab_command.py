@@ -9,6 +9,10 @@ import socket
 import subprocess
 import sys
 
+import pytest
+
+pytestmark = [pytest.mark.samba, pytest.mark.scim, pytest.mark.slow]
+
 
 def test_lab_syncs_the_seeded_directory_and_every_live_change_lands(tmp_path):
     proc = subprocess.run(
@@ -25,6 +29,12 @@ def test_lab_syncs_the_seeded_directory_and_every_live_change_lands(tmp_path):
     assert "not seen" not in out
     assert re.search(r"latency p50 [\d.]+ s, p95 [\d.]+ s", out)
     assert (tmp_path / "lab" / "hybridsync.toml").exists()
+    # a demo, not a log dump: per-object lines go to the run folder's log file, said once
+    assert "object_outcome" not in out and len(out.splitlines()) < 150, out[-4000:]
+    log_file = tmp_path / "lab" / "hybridsync.log"
+    assert out.count(str(log_file)) == 1
+    log_lines = log_file.read_text().splitlines()
+    assert sum('"object_outcome"' in ln for ln in log_lines) >= 5000
     # everything it started is stopped: the DC's LDAPS port and the SCIM port no longer answer
     dc = re.search(r"on ldaps://([\d.]+):636", out)
     scim = re.search(r"scim2-server on http://127\.0\.0\.1:(\d+)/", out)

@@ -5,6 +5,8 @@ import pytest
 
 from hybridsync.engine.lab import seed
 
+pytestmark = pytest.mark.samba
+
 
 def _attrs(conn, dn, *names):
     conn.search(dn, "(objectClass=*)", search_scope=ldap3.BASE, attributes=list(names))

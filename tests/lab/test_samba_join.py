@@ -7,6 +7,8 @@ import pytest
 
 from hybridsync.engine.lab import seed
 
+pytestmark = pytest.mark.samba
+
 
 def _wait_for(conn, dn, timeout=45.0):
     deadline = time.monotonic() + timeout

@@ -6,6 +6,8 @@ import pytest
 
 from hybridsync.engine.lab import seed
 
+pytestmark = pytest.mark.samba
+
 
 def _exists(conn, dn):
     try:

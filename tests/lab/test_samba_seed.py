@@ -5,6 +5,10 @@ import ldap3
 
 from hybridsync.engine.lab import seed
 
+import pytest
+
+pytestmark = pytest.mark.samba
+
 
 def _one(conn, dn, *attrs):
     conn.search(dn, "(objectClass=*)", search_scope=ldap3.BASE, attributes=list(attrs))

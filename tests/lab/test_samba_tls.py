@@ -7,6 +7,8 @@ import ldap3
 import pytest
 from ldap3.core.exceptions import LDAPSocketOpenError
 
+pytestmark = pytest.mark.samba
+
 
 def test_ldaps_bind_with_the_dc_ca_succeeds_and_reads_the_administrator(samba_dc):
     conn = samba_dc.connect()

@@ -9,6 +9,10 @@ import subprocess
 import sys
 import time
 
+import pytest
+
+pytestmark = pytest.mark.scim
+
 CHILD = """
 import sys, time
 from hybridsync.engine.lab.scim import ScimLab
