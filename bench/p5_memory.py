@@ -54,7 +54,7 @@ def full_sync_memory(n_users: int, n_groups: int, store_dir: str, *, scim_url: s
     rss_before = common.peak_rss_mb()
     samples: list[float] = []
     t0 = time.perf_counter()
-    report = engine.run_once(progress=lambda n, _m: samples.append(common.current_rss_mb()))
+    report = engine.run_once(progress=lambda _p: samples.append(common.current_rss_mb()))
     took = time.perf_counter() - t0
     peak = common.peak_rss_mb()
     engine.close()

@@ -46,6 +46,8 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
             default="hybridsync.toml",
             help="config file (default: ./hybridsync.toml)",
         )
+        p.add_argument("-v", "--verbose", action="store_true",
+                       help="also show every event on the terminal, one line per object included")
         if only not in ("*", name):
             continue
         module = _command_module(name)
@@ -74,6 +76,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from hybridsync.engine.errors import ConfigError
 
+    from hybridsync.engine.clilog import configure
+
+    configure(verbose=args.verbose)  # a command that loads a config applies its [log] section
     try:
         return int(module.run(args) or 0)
     except ConfigError as exc:

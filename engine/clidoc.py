@@ -18,6 +18,26 @@ Generated from the CLI by `python -m hybridsync.engine.clidoc` (a test keeps it 
 Every command takes `-c/--config FILE` (default `./hybridsync.toml`). Exit codes: 0 success;
 1 cycle finished with some objects failed; 2 usage or config error; 3 stopped by a safety rule
 (delete threshold, quarantine, unsafe watermark).
+
+## What the terminal shows, and where the per-object lines go
+
+The library never configures logging; the CLI does, from `[log]` in the config and `-v/--verbose`:
+
+| where it runs | terminal (stdout) | stderr | `[log] file` |
+|---|---|---|---|
+| a terminal (`format = "auto"` or `"console"`) | one summary line per cycle; a progress bar on a full read (read / planned / applied, rate, ETA) | warnings and errors about the run (a DC failed over, a target quarantined, a source read failed); with `--verbose` every event, one line per object included | every event as JSON Lines, per-object outcomes included |
+| systemd, a pipe, cron (`"auto"` off a terminal, or `"json"`) | one summary line per cycle | every event as one JSON object per line, per-object outcomes included, for journald and log shippers (`journalctl -u hybridsync -o cat \\| jq`) | the same JSON Lines |
+
+```toml
+[log]
+format = "auto"            # "console" or "json" to force one
+file = "hybridsync.log"    # optional; relative to the config file; appended to
+```
+
+`hybridsync lab` writes its per-object lines to `<dir>/hybridsync.log` and says so once; the
+terminal keeps the progress bar, the tables and the live changes (`--verbose` adds every event).
+Whatever the sink, the provisioning log in the state store (`hybridsync log`) keeps one record
+per object outcome.
 """
 
 

@@ -23,8 +23,13 @@ def run(args: argparse.Namespace) -> int:
     from hybridsync.engine.lab.changes import live_changes, summary
     from hybridsync.engine.lab.demo import Lab, full_sync, show_target
 
+    from hybridsync.engine.clilog import configure
+
     console = Console()
     lab = Lab(Path(args.dir).resolve(), console, keep=args.keep)
+    log_file = lab.workdir / "hybridsync.log"
+    configure(fmt="console", verbose=getattr(args, "verbose", False), file=log_file)
+    console.print(f"Per-object log lines go to [bold]{log_file}[/] (JSON Lines; --verbose also shows them here)")
     code = 1
     try:
         lab.start()

@@ -21,12 +21,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--full", action="store_true", help="force a complete full read")
 
 
-def open_engine(config_path: str, *, dry_run: bool = False) -> Any:
+def open_engine(config_path: str, *, dry_run: bool = False, verbose: bool = False) -> Any:
     """Build the Engine for a CLI command; a dry run opens the store read-only (or in memory)."""
+    from hybridsync.engine.clilog import configure_from
     from hybridsync.engine.config_loader import load_config
     from hybridsync.engine.loop import Engine
 
     config = load_config(config_path)
+    configure_from(config, verbose=verbose)
     store = None
     if dry_run:
         from hybridsync.statestore import Store
@@ -49,19 +51,13 @@ def summary_line(report: Any) -> str:
     return f"cycle {report.cycle_id or '-'}: {counts}{tail}"
 
 
-def _progress() -> tuple[Any, Any]:
+def _progress(engine: Any) -> Any:
+    """A progress bar on a terminal (objects read / planned / applied, rate, ETA), else None."""
     if not sys.stdout.isatty():
-        return None, None
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+        return None
+    from hybridsync.engine.progressbar import SyncProgress
 
-    bar = Progress(SpinnerColumn(), TextColumn("{task.description}"), TextColumn("{task.completed} objects"),
-                   TimeElapsedColumn(), transient=True)
-    task = bar.add_task("reading", total=None)
-
-    def update(count: int, mode: str) -> None:
-        bar.update(task, completed=count, description=f"{mode} read")
-
-    return bar, update
+    return SyncProgress(transient=True)
 
 
 def _start_metrics(engine: Any) -> Any:
@@ -78,13 +74,13 @@ def _start_metrics(engine: Any) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    engine = open_engine(args.config, dry_run=args.dry_run)
+    engine = open_engine(args.config, dry_run=args.dry_run, verbose=getattr(args, "verbose", False))
     with engine:
         if args.once or args.dry_run:
-            bar, update = _progress()
+            bar = _progress(engine)
             if bar is not None:
                 with bar:
-                    report = engine.run_once(dry_run=args.dry_run, full=args.full, progress=update)
+                    report = engine.run_once(dry_run=args.dry_run, full=args.full, progress=bar.update)
             else:
                 report = engine.run_once(dry_run=args.dry_run, full=args.full)
             if args.dry_run:

@@ -170,12 +170,23 @@ class MetricsConfig:
 
 
 @frozen
+class LogConfig:
+    """How the CLI logs (the library itself never configures logging): ``format`` "auto" is a
+    human console on a terminal and JSON Lines otherwise (systemd/journald); ``file`` also gets
+    every event, per-object outcomes included, as JSON Lines."""
+
+    format: str = "auto"
+    file: str | None = None
+
+
+@frozen
 class Config:
     sources: tuple[SourceConfig, ...]
     targets: tuple[TargetConfig, ...]
     state: StateConfig = StateConfig()
     safety: SafetyConfig = SafetyConfig()
     metrics: MetricsConfig = MetricsConfig()
+    log: LogConfig = LogConfig()
     path: str | None = None  # the file it was loaded from
 
     def source(self, name: str) -> SourceConfig:

@@ -24,6 +24,7 @@ from hybridsync.engine.config import (
     DEFAULT_MAPPINGS,
     OBJECT_TYPES,
     Config,
+    LogConfig,
     MetricsConfig,
     SafetyConfig,
     ScopeClause,
@@ -137,6 +138,9 @@ def _load_document(ctx: _Ctx, doc: dict) -> Config:
     metrics = _read_table(ctx, top.get("metrics", {}), S.METRICS_FIELDS, "metrics")
     if "listen" in metrics and (msg := S.listen_problem(metrics["listen"])):
         ctx.add("metrics.listen", msg)
+    log_cfg = _read_table(ctx, top.get("log", {}), S.LOG_FIELDS, "log")
+    if "file" in log_cfg:
+        log_cfg["file"] = ctx.path(log_cfg["file"], "log.file")
     sources = [_load_source(ctx, t, f"source[{i}]") for i, t in enumerate(top.get("source", []))]
     targets = [_load_target(ctx, t, f"target[{i}]") for i, t in enumerate(top.get("target", []))]
     for section, items in (("source", sources), ("target", targets)):
@@ -155,6 +159,7 @@ def _load_document(ctx: _Ctx, doc: dict) -> Config:
         state=StateConfig(**state),
         safety=SafetyConfig(**safety),
         metrics=MetricsConfig(**metrics),
+        log=LogConfig(**log_cfg),
         path=str(ctx.base_dir.resolve() / Path(ctx.file).name) if ctx.file else None,
     )
 

@@ -79,6 +79,8 @@ class Field:
 
 STATE_FIELDS = {"path": Field("str"), "record": Field("bool")}
 METRICS_FIELDS = {"listen": Field("str")}
+LOG_FORMATS = ("auto", "console", "json")
+LOG_FIELDS = {"format": Field("str", choices=LOG_FORMATS), "file": Field("str")}
 SAFETY_FIELDS = {
     "delete_threshold": Field("int", min=0),
     "soft_delete_days": Field("float", min=0),
@@ -149,6 +151,7 @@ TOP_FIELDS = {
     "target": Field("tables", required=True),
     "safety": Field("table"),
     "metrics": Field("table"),
+    "log": Field("table"),
 }
 
 _TYPE_NAMES = {

@@ -28,6 +28,7 @@ from hybridsync.engine import lifecycle, planner
 from hybridsync.engine.cyclectx import CycleContext
 from hybridsync.engine.merge import merge, to_state
 from hybridsync.engine.values import (
+    CycleProgress,
     ObjectState,
     ReadMode,
     Refresh,
@@ -64,7 +65,8 @@ def run_cycle(ctx: CycleContext) -> None:
                                             last_complete_count=last_complete[1] if last_complete else None)
             _page(ctx, batch, evidence, round_no, seen)
             if ctx.progress is not None:
-                ctx.progress(count, str(batch.mode))
+                ctx.progress(CycleProgress(mode=str(batch.mode), read=count, planned=ctx.objects_planned,
+                                           applied=ctx.calls_made(), expected=last_complete[1] if last_complete else None))
             if ctx.stop_requested():
                 break
     except Exception as exc:  # the source failed: what was committed stays; retry next cycle

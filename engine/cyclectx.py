@@ -46,7 +46,7 @@ class CycleContext(ApplyMixin):
     full_reason: str | None = None
     stop_event: Any = None
     seed: int = 0
-    progress: Any = None  # called with (objects read so far, mode) after each page
+    progress: Any = None  # called with a CycleProgress after each page
     recorder: Any = None  # engine.recording.Recorder: flushed inside each commit unit
     # accumulated
     cycle_id: int = 0
@@ -76,6 +76,7 @@ class CycleContext(ApplyMixin):
     stopped_mid_page: bool = False
     quarantined_now: list = attrs.Factory(list)
     held_now: int = 0
+    objects_planned: int = 0
     _now: Any = attrs.field(default=None, init=False)
     _scope_cfg: Any = attrs.field(default=None, init=False)
 
@@ -85,6 +86,9 @@ class CycleContext(ApplyMixin):
         if self._now is None:
             self._now = self.clock()
         return self._now
+
+    def calls_made(self) -> int:
+        return sum(c.ops for c in self.counters.values())
 
     def stop_requested(self) -> bool:
         return bool(self.stop_event is not None and self.stop_event.is_set())
@@ -202,6 +206,7 @@ class CycleContext(ApplyMixin):
     def plan_and_apply(self, objects: tuple[SourceObject, ...], evidence: planner.ReadEvidence,
                        absent: frozenset[str]) -> list[tuple[Outcome, int | None]]:
         now = self.now()
+        self.objects_planned += len(objects)
         src_cfg = self.config.source(self.source_name)
         refs = self._refs()
         inputs, states = [], {}

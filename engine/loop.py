@@ -21,6 +21,7 @@ from hybridsync.engine.config import Config
 from hybridsync.engine.cycle import run_cycle
 from hybridsync.engine.cyclectx import CycleContext
 from hybridsync.engine.recording import Recorder, RecordingSource, RecordingTarget
+from hybridsync.engine.values import CycleProgress
 
 log = structlog.get_logger("hybridsync.engine")
 _UNSET = object()
@@ -130,7 +131,7 @@ class Engine:
     # ------------------------------------------------------------------ one cycle
     def run_once(self, *, dry_run: bool = False, full: bool | str = False,
                  stop_event: threading.Event | None = None,
-                 progress: Callable[[int, str], None] | None = None) -> RunReport:
+                 progress: Callable[[CycleProgress], None] | None = None) -> RunReport:
         """One reconcile cycle per source. ``full`` forces a complete full read."""
         reports = []
         for src in self.sources:

@@ -240,6 +240,17 @@ class SourceBatch:
 
 
 @frozen
+class CycleProgress:
+    """What a cycle has done so far, given to the ``progress`` callback after each page."""
+
+    mode: str  # "full" or "delta"
+    read: int  # objects read from the source
+    planned: int  # objects planned (unchanged ones included)
+    applied: int  # target calls made
+    expected: int | None = None  # objects of the last complete full read (for an ETA), if any
+
+
+@frozen
 class ObjectState:
     """The store's memory of one source object: its last merged full view."""
 

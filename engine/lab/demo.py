@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from hybridsync.engine.lab import seed as ad
@@ -86,7 +85,10 @@ class Lab:
 
     # -------------------------------------------------------------- services
     def start(self) -> None:
+        from hybridsync.engine.lab import debian
+
         c = self.console
+        debian.require()  # names a missing Debian package now, not by a provisioning error later
         self.workdir.mkdir(parents=True, exist_ok=True)
         t0 = time.perf_counter()
         with c.status("Starting a Samba AD DC (restored from the lab cache; the first run provisions and seeds it, ~2-4 min)"):
@@ -148,20 +150,31 @@ class Lab:
         return None
 
 
+def expected_objects(lab: Lab) -> int | None:
+    """How many objects the seeded scope holds (for the progress bar's ETA on a first sync)."""
+    seed = getattr(lab, "seed", None)
+    if seed is None:
+        return None
+    return (len(seed.users) + len(seed.odd_users) + len(seed.groups) + len(seed.contacts)
+            + seed.large_group_members) or None
+
+
 def full_sync(lab: Lab) -> Any:
+    from hybridsync.engine.progressbar import SyncProgress
+
     c = lab.console
     engine = lab.engine()
-    with Progress(TextColumn("[bold]full sync[/]"), BarColumn(), TextColumn("{task.completed} objects read"),
-                  TimeElapsedColumn(), console=c, transient=False) as bar:
-        task = bar.add_task("sync", total=None)
+    with SyncProgress(c, expected=expected_objects(lab), label="full sync") as bar:
         t0 = time.perf_counter()
-        report = engine.run_once(progress=lambda n, _mode: bar.update(task, completed=n))
+        report = engine.run_once(progress=bar.update)
         took = time.perf_counter() - t0
     engine.close()
     counts = ", ".join(f"{k} {v}" for k, v in sorted(report.counts.items())) or "nothing"
     c.print(f"[green]✓[/] full sync in {took:.1f} s: {counts}; failed {report.failed}")
     for p in report.problems[:5]:
         c.print(f"  [yellow]problem[/] {p.get('stage')} {p.get('dn') or p.get('anchor')}: {p.get('message')}")
+    if len(report.problems) > 5:
+        c.print(f"  ... and {len(report.problems) - 5} more problems in {lab.workdir / 'hybridsync.log'}")
     return report
 
 
