@@ -30,10 +30,10 @@ import attrs
 import ldap3
 
 from hybridsync.connectors.ad import AdSource, query
-from hybridsync.engine.config import SourceConfig
+from hybridsync.engine.core.config import SourceConfig
 from hybridsync.engine.lab import seed
 from hybridsync.engine.lab.samba import SambaDC
-from hybridsync.engine.values import Refresh
+from hybridsync.engine.core.values import Refresh
 
 EXTRA = ("displayName", "mail", "givenName", "sn", "title", "department", "telephoneNumber", "employeeNumber")
 PW_ENV = "HS_BENCH_AD_PASSWORD"

@@ -32,9 +32,9 @@ from typing import Any
 import structlog
 
 from hybridsync.connectors.base import Done, Terminal
-from hybridsync.engine.config import (Config, SafetyConfig, ScopeConfig, SourceConfig, StateConfig,
+from hybridsync.engine.core.config import (Config, SafetyConfig, ScopeConfig, SourceConfig, StateConfig,
                                       TargetConfig)
-from hybridsync.engine.values import ObjectKind, SourceObject, TargetObject
+from hybridsync.engine.core.values import ObjectKind, SourceObject, TargetObject
 
 BENCH_CACHE = Path(os.environ.get("HYBRIDSYNC_BENCH_CACHE", "/tmp/hybridsync-bench-cache"))
 CACHE_FORMAT = 1
@@ -121,7 +121,7 @@ def gen_group(g: int, n_users: int, n_groups: int, ou: str = GEN_OU) -> SourceOb
 def generated_source(n_users: int, n_groups: int = 0, *, page_size: int = 1000) -> Any:
     """A ``GeneratedSource`` of ``n_users`` users then ``n_groups`` groups (users spread round-robin),
     built on the fly: the directory itself costs no memory."""
-    from hybridsync.connectors.memory import GeneratedSource
+    from hybridsync.connectors.testing.memory import GeneratedSource
 
     def factory(i: int) -> SourceObject:
         return gen_user(i) if i < n_users else gen_group(i - n_users, n_users, n_groups)

@@ -47,8 +47,8 @@ GROUP_BASE = 10_000_000
 
 # ----------------------------------------------------------------------------- the child engine
 def build_source(ops: list, page_size: int):
-    from hybridsync.connectors.memory import MemorySource
-    from hybridsync.engine.values import ObjectKind, SourceObject
+    from hybridsync.connectors.testing.memory import MemorySource
+    from hybridsync.engine.core.values import ObjectKind, SourceObject
 
     src = MemorySource("soak", page_size=page_size, invocation_id="soak-dc-1")
     for op in ops:
@@ -72,7 +72,7 @@ def build_source(ops: list, page_size: int):
 
 def child(state: str, url: str, token_file: str, oplog: str, full: bool, page_size: int) -> int:
     from hybridsync.connectors.scim import ScimTarget
-    from hybridsync.engine.loop import Engine
+    from hybridsync.engine.runtime.engine import Engine
 
     ops = json.loads(Path(oplog).read_text())
     cfg = common.memory_config(state, target_kind="scim", url=url, token_file=token_file)

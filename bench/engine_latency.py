@@ -28,11 +28,11 @@ def main() -> None:
     import structlog
 
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
-    from hybridsync.engine.config import Config, ScopeConfig, SourceConfig, StateConfig, TargetConfig
+    from hybridsync.engine.core.config import Config, ScopeConfig, SourceConfig, StateConfig, TargetConfig
     from hybridsync.engine.lab import seed
     from hybridsync.engine.lab.samba_cache import cached_lab_dc, short_tempdir
     from hybridsync.engine.lab.scim import ScimLab
-    from hybridsync.engine.loop import Engine
+    from hybridsync.engine.runtime.engine import Engine
 
     root = short_tempdir("hs-p1-")
     tmp = tempfile.mkdtemp(prefix="hs-p1-")

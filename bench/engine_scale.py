@@ -48,10 +48,10 @@ def run_one(n: int, target_kind: str) -> dict:
     import structlog
 
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
-    from hybridsync.connectors.memory import GeneratedSource, MemoryTarget
-    from hybridsync.engine.config import Config, ScopeConfig, SourceConfig, StateConfig, TargetConfig
-    from hybridsync.engine.loop import Engine
-    from hybridsync.engine.values import ObjectKind, SourceObject
+    from hybridsync.connectors.testing.memory import GeneratedSource, MemoryTarget
+    from hybridsync.engine.core.config import Config, ScopeConfig, SourceConfig, StateConfig, TargetConfig
+    from hybridsync.engine.runtime.engine import Engine
+    from hybridsync.engine.core.values import ObjectKind, SourceObject
     from hybridsync.statestore import Store
 
     staff = "OU=Staff,DC=lab,DC=test"

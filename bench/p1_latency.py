@@ -27,7 +27,7 @@ GOAL_P95 = 3.0
 
 def latencies(n: int = 2000, changes: int = 50, poll: float = 0.5, *, timeout: float = 30.0, log=print) -> dict:
     from hybridsync.engine.lab import seed
-    from hybridsync.engine.loop import Engine
+    from hybridsync.engine.runtime.engine import Engine
 
     dc = common.seeded_dc(n, 200, log=log)
     workdir = Path(tempfile.mkdtemp(prefix="hs-p1-"))

@@ -35,7 +35,7 @@ import json, sys, time
 sys.path.insert(0, 'bench')
 import common
 from hybridsync.engine.lab.samba import SambaDC
-from hybridsync.engine.loop import Engine
+from hybridsync.engine.runtime.engine import Engine
 a = json.loads(sys.argv[1])
 meta = json.loads(open(a['dc_dir'] + '/lab.json').read())
 dc = SambaDC(a['dc_dir'], address=meta['address'], realm=meta['realm'], domain=meta['domain'],
@@ -101,7 +101,7 @@ def raw_create(scim, n_users: int, n_groups: int, concurrency: int) -> float:
 
 
 def full_sync(n: int, n_groups: int = 200, *, max_in_flight: int = 4, log=print) -> dict:
-    from hybridsync.engine.loop import Engine
+    from hybridsync.engine.runtime.engine import Engine
 
     dc = common.seeded_dc(n, n_groups, log=log)
     workdir = Path(tempfile.mkdtemp(prefix="hs-p2-"))

@@ -26,7 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 
-from hybridsync.engine.loop import Engine  # noqa: E402
+from hybridsync.engine.runtime.engine import Engine  # noqa: E402
 from hybridsync.statestore import Store  # noqa: E402
 
 ROUNDS = 5

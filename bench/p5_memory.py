@@ -34,7 +34,7 @@ BYTES_GOAL = 2048
 def full_sync_memory(n_users: int, n_groups: int, store_dir: str, *, scim_url: str | None = None,
                      token_file: str | None = None, page_size: int = 1000) -> dict:
     """One full sync of a generated directory in THIS process; figures incl. peak RSS and store bytes."""
-    from hybridsync.engine.loop import Engine
+    from hybridsync.engine.runtime.engine import Engine
     from hybridsync.statestore import Store
 
     path = Path(store_dir) / f"p5-{n_users}.db"

@@ -32,7 +32,7 @@ HERE = Path(__file__).resolve()
 
 def child(state: str, url: str, token_file: str, n: int, page: int) -> int:
     from hybridsync.connectors.scim import ScimTarget
-    from hybridsync.engine.loop import Engine
+    from hybridsync.engine.runtime.engine import Engine
 
     cfg = common.memory_config(state, target_kind="scim", url=url, token_file=token_file)
     src = common.generated_source(n, max(n // 100, 1), page_size=page)

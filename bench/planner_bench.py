@@ -25,12 +25,12 @@ import sys
 import time
 from datetime import datetime, timezone
 
-from hybridsync.engine import lifecycle as lc
-from hybridsync.engine.config import ScopeConfig, TargetConfig
-from hybridsync.engine.mapping import ProjectionContext, compile_mapping
-from hybridsync.engine.planner import PlanInput, ReadEvidence, References, TargetInput, plan
-from hybridsync.engine.scope import normalize_dn
-from hybridsync.engine.values import ObjectKind, Ownership, ReadMode, SourceObject, TargetState
+from hybridsync.engine.plan import lifecycle as lc
+from hybridsync.engine.core.config import ScopeConfig, TargetConfig
+from hybridsync.engine.mapping.projection import ProjectionContext, compile_mapping
+from hybridsync.engine.plan.planner import PlanInput, ReadEvidence, References, TargetInput, plan
+from hybridsync.engine.plan.scope import normalize_dn
+from hybridsync.engine.core.values import ObjectKind, Ownership, ReadMode, SourceObject, TargetState
 
 CLOCK = datetime(2026, 1, 1, tzinfo=timezone.utc)
 STAFF = "OU=Staff,DC=lab,DC=test"

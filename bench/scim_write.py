@@ -24,9 +24,9 @@ import httpx
 from hybridsync.connectors.base import Done
 from hybridsync.connectors.scim import ScimTarget
 from hybridsync.connectors.testing.faults import FaultTransport
-from hybridsync.engine.config import TargetConfig
+from hybridsync.engine.core.config import TargetConfig
 from hybridsync.engine.lab.scim import ScimLab
-from hybridsync.engine.values import ObjectKind
+from hybridsync.engine.core.values import ObjectKind
 
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 

@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from hybridsync.engine.values import (
+from hybridsync.engine.core.values import (
     Action,
     ActionKind,
     ObjectKind,

@@ -20,7 +20,7 @@ from typing import Any, Protocol, Union, runtime_checkable
 
 from attrs import frozen
 
-from hybridsync.engine.values import (
+from hybridsync.engine.core.values import (
     Cursor,
     ObjectKind,
     SourceBatch,
@@ -146,7 +146,7 @@ def available_kinds() -> dict[str, Any]:
 def load_connector_class(kind: str) -> Any:
     eps = available_kinds()
     if kind not in eps:
-        from hybridsync.engine.errors import ConfigError
+        from hybridsync.engine.core.errors import ConfigError
 
         raise ConfigError.single(
             None, "kind", f"unknown connector kind {kind!r}; installed: {', '.join(sorted(eps)) or 'none'}"

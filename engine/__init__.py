@@ -14,11 +14,11 @@ __all__ = ["Engine", "load_config", "RunReport"]
 
 def __getattr__(name: str) -> Any:  # lazy, so importing values never drags in I/O modules
     if name == "load_config":
-        from hybridsync.engine.config_loader import load_config
+        from hybridsync.engine.config.loader import load_config
 
         return load_config
     if name in ("Engine", "RunReport"):
-        from hybridsync.engine import loop
+        from hybridsync.engine.runtime import engine as loop
 
         return getattr(loop, name)
     raise AttributeError(name)

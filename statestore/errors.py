@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from hybridsync.engine.errors import HybridsyncError
-from hybridsync.engine.values import Cursor
+from hybridsync.engine.core.errors import HybridsyncError
+from hybridsync.engine.core.values import Cursor
 
 
 class StoreError(HybridsyncError):

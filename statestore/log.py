@@ -7,7 +7,7 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
-from hybridsync.engine.values import Action, ObjectKind
+from hybridsync.engine.core.values import Action, ObjectKind
 from hybridsync.statestore.records import (
     BatchRecord,
     HeldRecord,

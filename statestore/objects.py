@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 
-from hybridsync.engine.values import ObjectKind, ObjectState
+from hybridsync.engine.core.values import ObjectKind, ObjectState
 from hybridsync.statestore.records import (
     dumps,
     object_state_from_row,

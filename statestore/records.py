@@ -15,7 +15,7 @@ from typing import Any
 
 from attrs import field, frozen
 
-from hybridsync.engine.values import (
+from hybridsync.engine.core.values import (
     Action,
     ActionKind,
     Cursor,

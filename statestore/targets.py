@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 
-from hybridsync.engine.values import (
+from hybridsync.engine.core.values import (
     Cursor,
     Refresh,
     TargetState,

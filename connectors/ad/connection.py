@@ -16,9 +16,9 @@ import structlog
 from ldap3.core.exceptions import LDAPException
 
 from hybridsync.connectors.ad import errors, normalize
-from hybridsync.engine.config import SourceConfig
-from hybridsync.engine.errors import Retriable, Terminal
-from hybridsync.engine.values import DcIdentity
+from hybridsync.engine.core.config import SourceConfig
+from hybridsync.engine.core.errors import Retriable, Terminal
+from hybridsync.engine.core.values import DcIdentity
 
 log = structlog.get_logger(__name__)
 

@@ -6,7 +6,7 @@ A position is only meaningful on the DC (invocationId) that issued it. Anything 
 
 from __future__ import annotations
 
-from hybridsync.engine.values import Cursor, DcIdentity, DirSyncCookie, Refresh, UsnWatermark
+from hybridsync.engine.core.values import Cursor, DcIdentity, DirSyncCookie, Refresh, UsnWatermark
 
 
 def check(cursor: Cursor, *, delta: str, dc: DcIdentity) -> Refresh | None:

@@ -12,7 +12,7 @@ import ssl
 
 from ldap3.core import exceptions as lx
 
-from hybridsync.engine.errors import HybridsyncError, Retriable, Terminal
+from hybridsync.engine.core.errors import HybridsyncError, Retriable, Terminal
 
 STAGE = "ldap_read"
 

@@ -25,7 +25,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from attrs import field, frozen
 
-from hybridsync.engine.values import ObjectKind, SourceObject, SourceObjectError, guid_to_anchor
+from hybridsync.engine.core.values import ObjectKind, SourceObject, SourceObjectError, guid_to_anchor
 
 SID_ATTRIBUTES: frozenset[str] = frozenset({"objectsid", "sidhistory"})
 # Octet-string / SID syntaxes we know without reading the schema (the source adds more from it).

@@ -16,7 +16,7 @@ import structlog
 from ldap3.extend.microsoft.persistentSearch import ADPersistentSearch
 
 from hybridsync.connectors.ad.connection import close_quietly, open_connection
-from hybridsync.engine.config import SourceConfig
+from hybridsync.engine.core.config import SourceConfig
 
 log = structlog.get_logger(__name__)
 

@@ -13,8 +13,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from hybridsync.connectors.ad import normalize, query
-from hybridsync.engine.errors import Terminal
-from hybridsync.engine.values import SourceObject, SourceObjectError, guid_to_anchor
+from hybridsync.engine.core.errors import Terminal
+from hybridsync.engine.core.values import SourceObject, SourceObjectError, guid_to_anchor
 
 ReadRange = Callable[[str, str], list[dict]]
 

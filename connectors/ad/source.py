@@ -42,9 +42,9 @@ from hybridsync.connectors.ad import connection as cx
 from hybridsync.connectors.ad import cursor as cursors
 from hybridsync.connectors.ad import errors, normalize, pages, query
 from hybridsync.connectors.ad.notify import Watcher
-from hybridsync.engine.config import SourceConfig
-from hybridsync.engine.errors import ObjectError, Retriable, Terminal
-from hybridsync.engine.values import (
+from hybridsync.engine.core.config import SourceConfig
+from hybridsync.engine.core.errors import ObjectError, Retriable, Terminal
+from hybridsync.engine.core.values import (
     Cursor,
     DcIdentity,
     DirSyncCookie,

@@ -48,7 +48,7 @@ from scim2_models import (
 
 from hybridsync.connectors.base import Done, Result, RetryAfter, Terminal
 from hybridsync.connectors.scim.prepare import ENTERPRISE, parse_path
-from hybridsync.engine.values import ObjectKind, TargetObject
+from hybridsync.engine.core.values import ObjectKind, TargetObject
 
 RETRY_5XX = 2.0  # backoff hints (seconds); the loop owns the real backoff
 RETRY_TRANSPORT = 1.0

@@ -37,7 +37,7 @@ from typing import Any
 import attrs
 from attrs import field, frozen
 
-from hybridsync.engine.values import frozen_mapping
+from hybridsync.engine.core.values import frozen_mapping
 
 ALL_OPERATORS = ("eq", "ne", "co", "sw", "ew", "pr", "gt", "ge", "lt", "le", "and", "or", "not")
 CHOICES: Mapping[str, tuple[str, ...]] = {

@@ -28,7 +28,7 @@ from attrs import field, frozen
 from scim2_models import EnterpriseUser, Group, PatchOp, User
 
 from hybridsync.connectors.scim.dialect import Dialect
-from hybridsync.engine.values import ObjectKind
+from hybridsync.engine.core.values import ObjectKind
 
 USER_SCHEMA: str = User.__schema__
 GROUP_SCHEMA: str = Group.__schema__

@@ -37,9 +37,9 @@ from hybridsync.connectors.scim.dialect import (
 )
 from hybridsync.connectors.scim.prepare import PrepareError, Request
 from hybridsync.connectors.scim.transport import Response, Transport
-from hybridsync.engine import errors
-from hybridsync.engine.config import TargetConfig
-from hybridsync.engine.values import ObjectKind, TargetObject
+from hybridsync.engine.core import errors
+from hybridsync.engine.core.config import TargetConfig
+from hybridsync.engine.core.values import ObjectKind, TargetObject
 
 log = structlog.get_logger(__name__)
 _UNIQUE_BY_KIND = {ObjectKind.USER: "userName", ObjectKind.CONTACT: "userName", ObjectKind.GROUP: "displayName"}

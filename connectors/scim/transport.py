@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 
 from hybridsync.connectors.scim.prepare import Request
-from hybridsync.engine.config import TargetConfig
+from hybridsync.engine.core.config import TargetConfig
 
 SCIM_JSON = "application/scim+json"
 USER_AGENT = "hybridsync"  # AWS IAM Identity Center refuses PATCH without a User-Agent

@@ -31,7 +31,7 @@ from hypothesis.stateful import (
 from hybridsync.connectors.base import Done, RetryAfter, Terminal
 from hybridsync.connectors.testing.faults import Fault
 from hybridsync.connectors.testing import strategies as hs
-from hybridsync.engine.values import ObjectKind
+from hybridsync.engine.core.values import ObjectKind
 
 K = ObjectKind
 TRACKED = ("userName", "displayName", "name.givenName", "title", 'emails[type eq "work"].value')

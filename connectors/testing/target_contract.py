@@ -24,7 +24,7 @@ import pytest
 
 from hybridsync.connectors.base import Done, RetryAfter, Target, Terminal
 from hybridsync.connectors.testing.faults import Fault, FaultTransport
-from hybridsync.engine.values import ObjectKind, TargetObject
+from hybridsync.engine.core.values import ObjectKind, TargetObject
 
 K = ObjectKind
 

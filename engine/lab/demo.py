@@ -160,7 +160,7 @@ def expected_objects(lab: Lab) -> int | None:
 
 
 def full_sync(lab: Lab) -> Any:
-    from hybridsync.engine.progressbar import SyncProgress
+    from hybridsync.engine.cli.progress import SyncProgress
 
     c = lab.console
     engine = lab.engine()

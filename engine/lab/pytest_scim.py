@@ -31,7 +31,7 @@ def scim_server(tmp_path_factory):
 
 @pytest.fixture
 def scim_target_config(scim_server):
-    from hybridsync.engine.config import TargetConfig
+    from hybridsync.engine.core.config import TargetConfig
 
     return TargetConfig(name="scim-lab", kind="scim", url=scim_server.url, token_file=scim_server.token_file,
                         object_types=("user", "group", "contact"))

@@ -36,7 +36,7 @@ def test_p5_full_sync_stores_every_generated_object_and_reports_rss_and_bytes(tm
 def test_the_counting_target_refuses_a_second_create_of_one_anchor():
     t = common.CountingTarget()
     from hybridsync.connectors.base import Done, Terminal
-    from hybridsync.engine.values import ObjectKind
+    from hybridsync.engine.core.values import ObjectKind
 
     assert isinstance(t.create(ObjectKind.USER, "a", {}), Done)
     assert isinstance(t.create(ObjectKind.USER, "a", {}), Terminal)

@@ -6,10 +6,10 @@ from __future__ import annotations
 import base64
 import sys
 
-from hybridsync.connectors.memory import MemorySource
-from hybridsync.engine.config import Config, ScopeConfig, SourceConfig, StateConfig, TargetConfig
-from hybridsync.engine.loop import Engine
-from hybridsync.engine.values import ObjectKind, SourceObject
+from hybridsync.connectors.testing.memory import MemorySource
+from hybridsync.engine.core.config import Config, ScopeConfig, SourceConfig, StateConfig, TargetConfig
+from hybridsync.engine.runtime.engine import Engine
+from hybridsync.engine.core.values import ObjectKind, SourceObject
 
 STAFF = "OU=Staff,DC=lab,DC=test"
 

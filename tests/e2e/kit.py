@@ -8,7 +8,7 @@ from collections import Counter
 import attrs
 import ldap3
 
-from hybridsync.engine.config import Config, SafetyConfig, ScopeConfig, SourceConfig, StateConfig, TargetConfig
+from hybridsync.engine.core.config import Config, SafetyConfig, ScopeConfig, SourceConfig, StateConfig, TargetConfig
 from hybridsync.engine.lab.seed import add_group, add_user, ensure_ou
 
 PASSWORD_ENV = "HYBRIDSYNC_E2E_AD_PASSWORD"

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from hybridsync.engine.lab import seed
-from hybridsync.engine.loop import Engine
+from hybridsync.engine.runtime.engine import Engine
 
 from .kit import PASSWORD_ENV, actual, e2e_config, guid_of, seed_scenario
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from hybridsync.engine.lab import seed
-from hybridsync.engine.loop import Engine
+from hybridsync.engine.runtime.engine import Engine
 
 from .kit import PASSWORD_ENV, actual, assert_projection, e2e_config, guid_of, seed_scenario
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from hybridsync.engine.config import SafetyConfig
+from hybridsync.engine.core.config import SafetyConfig
 from hybridsync.engine.lab import seed
-from hybridsync.engine.loop import Engine
+from hybridsync.engine.runtime.engine import Engine
 
 from .kit import PASSWORD_ENV, actual, e2e_config, guid_of
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import base64
 from datetime import UTC, datetime, timedelta
 
-from hybridsync.connectors.memory import MemorySource, MemoryTarget
-from hybridsync.engine.config import Config, SafetyConfig, ScopeConfig, SourceConfig, TargetConfig
-from hybridsync.engine.loop import Engine
-from hybridsync.engine.values import ObjectKind, SourceObject
+from hybridsync.connectors.testing.memory import MemorySource, MemoryTarget
+from hybridsync.engine.core.config import Config, SafetyConfig, ScopeConfig, SourceConfig, TargetConfig
+from hybridsync.engine.runtime.engine import Engine
+from hybridsync.engine.core.values import ObjectKind, SourceObject
 from hybridsync.statestore import Store
 
 BASE = "DC=lab,DC=test"

@@ -13,15 +13,15 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from hybridsync.engine import lifecycle as lc
-from hybridsync.engine.config import SafetyConfig, ScopeConfig, TargetConfig
-from hybridsync.engine.mapping import compile_mapping
-from hybridsync.engine.planner import (
+from hybridsync.engine.plan import lifecycle as lc
+from hybridsync.engine.core.config import SafetyConfig, ScopeConfig, TargetConfig
+from hybridsync.engine.mapping.projection import compile_mapping
+from hybridsync.engine.plan.planner import (
     Plan, PlanInput, ReadEvidence, References, TargetInput, TargetView, applied_projection, plan,
     reanchor_members,
 )
-from hybridsync.engine.scope import expand_group_scope, normalize_dn
-from hybridsync.engine.values import (
+from hybridsync.engine.plan.scope import expand_group_scope, normalize_dn
+from hybridsync.engine.core.values import (
     ActionKind, ObjectKind, Ownership, ReadMode, SourceObject, TargetObject, TargetState, evolve,
 )
 

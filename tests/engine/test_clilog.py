@@ -8,7 +8,7 @@ import json
 import pytest
 import structlog
 
-from hybridsync.engine import clilog
+from hybridsync.engine.cli import logsetup as clilog
 
 
 @pytest.fixture(autouse=True)
@@ -62,7 +62,7 @@ MINIMAL = ('[[source]]\nname = "corp"\nurls = ["ldaps://127.0.0.2"]\nbase_dn = "
 
 
 def test_the_log_section_is_read_from_the_config(tmp_path):
-    from hybridsync.engine.config_loader import load_config
+    from hybridsync.engine.config.loader import load_config
 
     cfg = tmp_path / "hybridsync.toml"
     cfg.write_text('[log]\nformat = "json"\nfile = "logs/hs.log"\n' + MINIMAL)
@@ -70,7 +70,7 @@ def test_the_log_section_is_read_from_the_config(tmp_path):
     assert config.log.format == "json" and config.log.file == str(tmp_path / "logs" / "hs.log")
     bad = tmp_path / "bad.toml"
     bad.write_text('[log]\nformat = "xml"\n' + MINIMAL)
-    from hybridsync.engine.errors import ConfigError
+    from hybridsync.engine.core.errors import ConfigError
 
     with pytest.raises(ConfigError) as err:
         load_config(bad, check_secrets=False)

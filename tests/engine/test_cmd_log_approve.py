@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from hybridsync.engine.cli import main
-from hybridsync.engine.cmd_log import parse_since
-from hybridsync.engine.values import Action, ActionKind, ObjectKind, ObjectState, Reason
+from hybridsync.engine.cli.log import parse_since
+from hybridsync.engine.core.values import Action, ActionKind, ObjectKind, ObjectState, Reason
 from hybridsync.statestore import Store
 
 from .test_cmd_status import CONFIG, db_path

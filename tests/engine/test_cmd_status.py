@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from hybridsync.engine.cli import main
-from hybridsync.engine.values import (
+from hybridsync.engine.core.values import (
     Action,
     ActionKind,
     DirSyncCookie,
@@ -153,7 +153,7 @@ def test_status_shows_what_the_engine_learnt_of_its_connectors(tmp_path, capsys)
     """After a cycle, status names the source's delta mode and the target's detected profile."""
     import json as _json
 
-    from hybridsync.connectors.memory import MemorySource, MemoryTarget
+    from hybridsync.connectors.testing.memory import MemorySource, MemoryTarget
     from hybridsync.engine.cli import main as cli_main
 
     from .enginekit import make_engine, user

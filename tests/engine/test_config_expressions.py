@@ -1,4 +1,4 @@
-"""Mapping expressions are parsed at load, once ``hybridsync.engine.expressions`` exists.
+"""Mapping expressions are parsed at load, once ``hybridsync.engine.mapping.expressions`` exists.
 
 These tests fail (never skip) if the module exists but its syntax errors don't come back as
 config problems at ``target[i].mapping.<kind>.<attr>`` with a column.
@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from hybridsync.engine.config import DEFAULT_MAPPINGS
-from hybridsync.engine.config_loader import load_config_text
-from hybridsync.engine.errors import ConfigError
+from hybridsync.engine.core.config import DEFAULT_MAPPINGS
+from hybridsync.engine.config.loader import load_config_text
+from hybridsync.engine.core.errors import ConfigError
 
-EXPRESSIONS_PRESENT = importlib.util.find_spec("hybridsync.engine.expressions") is not None
+EXPRESSIONS_PRESENT = importlib.util.find_spec("hybridsync.engine.mapping.expressions") is not None
 
 DOC = """
 [[source]]

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from hybridsync.engine import load_config
-from hybridsync.engine.config import DEFAULT_USER_MAPPING, SCIM_ENTERPRISE, ScopeClause
-from hybridsync.engine.config_loader import load_config_text
-from hybridsync.engine.errors import ConfigError
+from hybridsync.engine.core.config import DEFAULT_USER_MAPPING, SCIM_ENTERPRISE, ScopeClause
+from hybridsync.engine.config.loader import load_config_text
+from hybridsync.engine.core.errors import ConfigError
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples" / "config"
 TOKEN_VAR = "HS_TEST_APP_TOKEN"

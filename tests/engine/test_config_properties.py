@@ -11,9 +11,9 @@ from pathlib import Path
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hybridsync.engine.config import Config
-from hybridsync.engine.config_loader import load_config_text
-from hybridsync.engine.errors import ConfigError
+from hybridsync.engine.core.config import Config
+from hybridsync.engine.config.loader import load_config_text
+from hybridsync.engine.core.errors import ConfigError
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples" / "config"
 VALID = tomllib.loads((SAMPLES / "every-key.toml").read_text())

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from hybridsync.connectors.memory import MemorySource, MemoryTarget
+from hybridsync.connectors.testing.memory import MemorySource, MemoryTarget
 from hybridsync.statestore import Store
 
 from .enginekit import Clock, guid, make_engine, user

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from hybridsync.connectors.memory import MemorySource, MemoryTarget
+from hybridsync.connectors.testing.memory import MemorySource, MemoryTarget
 from hybridsync.engine.cli import main
-from hybridsync.engine.config import SafetyConfig
-from hybridsync.engine.explain import NoSuchObject, explain
-from hybridsync.engine.snapshot import read_snapshot, write_snapshot
+from hybridsync.engine.core.config import SafetyConfig
+from hybridsync.engine.audit.explain import NoSuchObject, explain
+from hybridsync.engine.audit.snapshot import read_snapshot, write_snapshot
 from hybridsync.statestore import Store
 
 from .enginekit import OTHER, Clock, guid, make_engine, user
@@ -134,7 +134,7 @@ def test_snapshot_redacts_a_secret_value_and_password_attributes_that_slipped_in
     s = Store.open(":memory:")
     scenario(s)
     o = s.find_objects("u7")[0]
-    from hybridsync.engine.values import ObjectState
+    from hybridsync.engine.core.values import ObjectState
 
     s.put_object(ObjectState(source=o.source, anchor=o.anchor, object_guid=o.object_guid, kind=o.kind, dn=o.dn,
                              attributes={**o.attributes, "unicodePwd": ("x",), "description": (SECRET,)}))
@@ -144,7 +144,7 @@ def test_snapshot_redacts_a_secret_value_and_password_attributes_that_slipped_in
 
 
 def test_the_host_api_explains_as_values():
-    from hybridsync.connectors.memory import MemorySource, MemoryTarget
+    from hybridsync.connectors.testing.memory import MemorySource, MemoryTarget
 
     from .enginekit import make_engine
 

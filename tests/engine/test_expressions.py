@@ -15,10 +15,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hybridsync.engine.expressions import EvalContext, ExpressionError, parse
-from hybridsync.engine.functions import FUNCTIONS
-from hybridsync.engine.functions_text import normalize_diacritics
-from hybridsync.engine.values import ObjectKind, SourceObject
+from hybridsync.engine.mapping.expressions import EvalContext, ExpressionError, parse
+from hybridsync.engine.mapping.functions.registry import FUNCTIONS
+from hybridsync.engine.mapping.functions.text import normalize_diacritics
+from hybridsync.engine.core.values import ObjectKind, SourceObject
 
 CLOCK = datetime(2024, 2, 29, 12, 0, tzinfo=timezone.utc)
 
@@ -235,7 +235,7 @@ def test_any_attribute_name_is_referenced_lowercased(name):
 def test_errors_survive_pickling_with_their_fields():
     import pickle
 
-    from hybridsync.engine.expressions import MappingError
+    from hybridsync.engine.mapping.expressions import MappingError
 
     err = pickle.loads(pickle.dumps(ExpressionError("bad", 7, 2)))
     assert (err.message, err.column, err.line) == ("bad", 7, 2)

@@ -14,9 +14,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hybridsync.engine.expressions import EvalContext, MappingError, parse
-from hybridsync.engine.functions import IGNORE
-from hybridsync.engine.values import ObjectKind, SourceObject
+from hybridsync.engine.mapping.expressions import EvalContext, MappingError, parse
+from hybridsync.engine.mapping.functions.registry import IGNORE
+from hybridsync.engine.core.values import ObjectKind, SourceObject
 
 CLOCK = datetime(2021, 8, 25, 17, 41, 18, tzinfo=timezone.utc)  # "8/25/2021 5:41:18 PM" (DateDiff doc)
 REF = "https://learn.microsoft.com/en-us/entra/identity/app-provisioning/functions-for-customizing-application-data"

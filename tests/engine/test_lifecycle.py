@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from transitions import MachineError
 
-from hybridsync.engine import lifecycle as lc
-from hybridsync.engine.config import SafetyConfig, ScopeConfig, TargetConfig
-from hybridsync.engine.lifecycle import EDGES, IGNORED, State, Trigger
-from hybridsync.engine.planner import plan
-from hybridsync.engine.values import ActionKind, ObjectKind
+from hybridsync.engine.plan import lifecycle as lc
+from hybridsync.engine.core.config import SafetyConfig, ScopeConfig, TargetConfig
+from hybridsync.engine.plan.lifecycle import EDGES, IGNORED, State, Trigger
+from hybridsync.engine.plan.planner import plan
+from hybridsync.engine.core.values import ActionKind, ObjectKind
 
 from .model_target import Directory, ModelTarget, later, user
 
@@ -23,7 +23,7 @@ OTHER = "OU=Other,DC=lab,DC=test"
 
 def test_the_committed_lifecycle_diagram_is_generated_from_the_current_table():
     assert DOC.read_text(encoding="utf-8") == lc.render_doc(), (
-        "docs/lifecycle.md is stale: run `python -m hybridsync.engine.lifecycle > docs/lifecycle.md`")
+        "docs/lifecycle.md is stale: run `python -m hybridsync.engine.plan.lifecycle > docs/lifecycle.md`")
 
 
 def test_the_transitions_machine_and_the_planner_lookup_agree_on_every_state_and_trigger():

@@ -10,9 +10,9 @@ import pytest
 from structlog.testing import capture_logs
 
 from hybridsync.connectors.base import RetryAfter, Terminal
-from hybridsync.connectors.memory import MemorySource, MemoryTarget
-from hybridsync.engine.config import SafetyConfig
-from hybridsync.engine.values import ObjectKind
+from hybridsync.connectors.testing.memory import MemorySource, MemoryTarget
+from hybridsync.engine.core.config import SafetyConfig
+from hybridsync.engine.core.values import ObjectKind
 from hybridsync.statestore import Store
 
 from .enginekit import OTHER, STAFF, Clock, group, guid, make_engine, user, users_at

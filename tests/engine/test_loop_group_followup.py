@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from hybridsync.connectors.memory import MemorySource, MemoryTarget
-from hybridsync.engine.values import ObjectKind
+from hybridsync.connectors.testing.memory import MemorySource, MemoryTarget
+from hybridsync.engine.core.values import ObjectKind
 
 from .enginekit import group, make_engine, user
 

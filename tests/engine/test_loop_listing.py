@@ -1,10 +1,10 @@
 """A target offering a complete listing (list_objects) answers a first sync's soft-match
 questions without a lookup per object."""
 
-from hybridsync.connectors.memory import MemorySource, MemoryTarget
-from hybridsync.engine.targetview import Listing, build_view
-from hybridsync.engine.planner import Lookup
-from hybridsync.engine.values import ObjectKind
+from hybridsync.connectors.testing.memory import MemorySource, MemoryTarget
+from hybridsync.engine.runtime.targetview import Listing, build_view
+from hybridsync.engine.plan.planner import Lookup
+from hybridsync.engine.core.values import ObjectKind
 
 from .enginekit import guid, make_engine, user, users_at
 

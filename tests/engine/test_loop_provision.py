@@ -1,7 +1,7 @@
 """hybridsync provision: one object now, each step printed, the outcome recorded."""
 
-from hybridsync.connectors.memory import MemorySource, MemoryTarget
-from hybridsync.engine.cmd_provision import provision
+from hybridsync.connectors.testing.memory import MemorySource, MemoryTarget
+from hybridsync.engine.cli.provision import provision
 
 from .enginekit import OTHER, guid, make_engine, user, users_at
 

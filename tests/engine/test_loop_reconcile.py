@@ -3,9 +3,9 @@
 from datetime import UTC, datetime, timedelta
 
 from hybridsync.connectors.base import Done, RetryAfter, Terminal
-from hybridsync.connectors.memory import MemoryTarget
-from hybridsync.engine.reconcile import call_target, settle_pending, state_after
-from hybridsync.engine.values import Action, ActionKind, ObjectKind, TargetState
+from hybridsync.connectors.testing.memory import MemoryTarget
+from hybridsync.engine.runtime.reconcile import call_target, settle_pending, state_after
+from hybridsync.engine.core.values import Action, ActionKind, ObjectKind, TargetState
 from hybridsync.statestore import Store
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)

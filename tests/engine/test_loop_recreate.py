@@ -2,9 +2,9 @@
 
 import attrs
 
-from hybridsync.connectors.memory import MemorySource, MemoryTarget
-from hybridsync.engine.config import SafetyConfig
-from hybridsync.engine.values import ObjectKind
+from hybridsync.connectors.testing.memory import MemorySource, MemoryTarget
+from hybridsync.engine.core.config import SafetyConfig
+from hybridsync.engine.core.values import ObjectKind
 
 from .enginekit import Clock, guid, group, make_engine, user, users_at
 

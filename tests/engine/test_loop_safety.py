@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from hybridsync.connectors.memory import MemorySource, MemoryTarget
-from hybridsync.engine.config import SafetyConfig
-from hybridsync.engine.values import UsnWatermark
+from hybridsync.connectors.testing.memory import MemorySource, MemoryTarget
+from hybridsync.engine.core.config import SafetyConfig
+from hybridsync.engine.core.values import UsnWatermark
 
 from .enginekit import OTHER, Clock, guid, make_engine, user, users_at
 

@@ -1,7 +1,7 @@
 """A source with no include_ous is bounded by its base_dn: deltas from the naming-context root
 (DirSync) carry objects outside it, and those are never provisioned."""
 
-from hybridsync.connectors.memory import MemorySource, MemoryTarget
+from hybridsync.connectors.testing.memory import MemorySource, MemoryTarget
 
 from .enginekit import BASE, guid, make_engine, user, users_at
 

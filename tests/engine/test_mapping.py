@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hybridsync.engine.config import DEFAULT_MAPPINGS, SCIM_ENTERPRISE, TargetConfig
-from hybridsync.engine.errors import ConfigError
-from hybridsync.engine.mapping import (
+from hybridsync.engine.core.config import DEFAULT_MAPPINGS, SCIM_ENTERPRISE, TargetConfig
+from hybridsync.engine.core.errors import ConfigError
+from hybridsync.engine.mapping.projection import (
     MANAGER_PATH,
     MappingError,
     ProjectionContext,
@@ -20,7 +20,7 @@ from hybridsync.engine.mapping import (
     is_boolean_path,
     is_reference_path,
 )
-from hybridsync.engine.values import ObjectKind, SourceObject
+from hybridsync.engine.core.values import ObjectKind, SourceObject
 
 CLOCK = datetime(2026, 11, 23, 19, 0, tzinfo=timezone.utc)
 EMAIL = 'emails[type eq "work"].value'

@@ -8,11 +8,11 @@ from datetime import datetime, timezone
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hybridsync.engine.config import TargetConfig
-from hybridsync.engine.expressions import EvalContext, parse
-from hybridsync.engine.functions import FUNCTIONS
-from hybridsync.engine.mapping import ProjectionContext, compile_mapping
-from hybridsync.engine.values import ObjectKind, SourceObject
+from hybridsync.engine.core.config import TargetConfig
+from hybridsync.engine.mapping.expressions import EvalContext, parse
+from hybridsync.engine.mapping.functions.registry import FUNCTIONS
+from hybridsync.engine.mapping.projection import ProjectionContext, compile_mapping
+from hybridsync.engine.core.values import ObjectKind, SourceObject
 
 CLOCK = datetime(2026, 11, 23, 19, 0, tzinfo=timezone.utc)
 RULES = {
@@ -67,7 +67,7 @@ def test_a_memoized_projection_equals_a_fresh_evaluation_of_every_rule(rows):
 
 
 def test_the_memo_stays_bounded():
-    from hybridsync.engine import mapping as m
+    from hybridsync.engine.mapping import projection as m
 
     rule = compile_mapping(TargetConfig(name="app", mapping={"user": {"title": 'ToUpper([title])'}})).rules["user"][0]
     ctx = ProjectionContext(clock=CLOCK)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from hybridsync.engine.match import ADOPT, CREATE, DISPUTED, RECREATE, TargetIndex, resolve_conflicts
-from hybridsync.engine.values import ObjectKind, Ownership, TargetObject, TargetState
+from hybridsync.engine.plan.match import ADOPT, CREATE, DISPUTED, RECREATE, TargetIndex, resolve_conflicts
+from hybridsync.engine.core.values import ObjectKind, Ownership, TargetObject, TargetState
 
 EMAIL = 'emails[type eq "work"].value'
 MATCHING = ("userName", EMAIL)

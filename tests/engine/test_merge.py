@@ -2,8 +2,8 @@
 
 from hypothesis import given, strategies as st
 
-from hybridsync.engine.merge import merge, to_state
-from hybridsync.engine.values import ObjectKind, ObjectState, SourceObject
+from hybridsync.engine.plan.merge import merge, to_state
+from hybridsync.engine.core.values import ObjectKind, ObjectState, SourceObject
 
 
 def stored_user(**attrs):

@@ -6,9 +6,9 @@ import threading
 
 import httpx
 
-from hybridsync.connectors.memory import MemorySource, MemoryTarget
-from hybridsync.engine.config import SafetyConfig
-from hybridsync.engine.metrics import Metrics
+from hybridsync.connectors.testing.memory import MemorySource, MemoryTarget
+from hybridsync.engine.core.config import SafetyConfig
+from hybridsync.engine.runtime.metrics import Metrics
 
 from .enginekit import OTHER, guid, make_engine, user
 

@@ -7,9 +7,9 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hybridsync.engine.config import SafetyConfig, ScopeConfig, TargetConfig
-from hybridsync.engine.planner import ReadEvidence, plan
-from hybridsync.engine.values import ActionKind, ObjectKind, Ownership, ReadMode, SourceObject, evolve
+from hybridsync.engine.core.config import SafetyConfig, ScopeConfig, TargetConfig
+from hybridsync.engine.plan.planner import ReadEvidence, plan
+from hybridsync.engine.core.values import ActionKind, ObjectKind, Ownership, ReadMode, SourceObject, evolve
 
 from .model_target import Directory, ModelTarget, group, is_quiet, later, user
 
@@ -81,8 +81,8 @@ def apply_edit(d: Directory, op: str, k: int) -> list[str]:
 
 def expected_view(d: Directory, t: ModelTarget) -> dict:
     """What the target must hold after a clean cycle: the projection of every in-scope object."""
-    from hybridsync.engine.mapping import ProjectionContext
-    from hybridsync.engine.scope import CompiledScope, normalize_dn
+    from hybridsync.engine.mapping.projection import ProjectionContext
+    from hybridsync.engine.plan.scope import CompiledScope, normalize_dn
 
     scope = CompiledScope(d.scope)
     refs = d.refs()

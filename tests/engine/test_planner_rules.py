@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from hybridsync.engine.config import SafetyConfig, ScopeClause, ScopeConfig, TargetConfig
-from hybridsync.engine.planner import Plan, ReadEvidence, plan
-from hybridsync.engine.values import ActionKind, ObjectKind, Ownership, ReadMode, evolve
+from hybridsync.engine.core.config import SafetyConfig, ScopeClause, ScopeConfig, TargetConfig
+from hybridsync.engine.plan.planner import Plan, ReadEvidence, plan
+from hybridsync.engine.core.values import ActionKind, ObjectKind, Ownership, ReadMode, evolve
 
 from .model_target import Directory, ModelTarget, group, is_quiet, later, user
 
@@ -280,7 +280,7 @@ def test_nested_groups_are_kept_flattened_or_omitted_per_target(mode, members_of
 
 
 def test_contacts_go_only_to_targets_that_take_contacts():
-    from hybridsync.engine.values import SourceObject
+    from hybridsync.engine.core.values import SourceObject
     contact = SourceObject(anchor="c1", object_guid="c1", kind=ObjectKind.CONTACT, dn=f"CN=C,{STAFF}",
                            attributes={"cn": "C", "mail": "c@x.test"})
     d = Directory()
@@ -337,7 +337,7 @@ def test_absent_anchors_passed_with_a_delta_or_a_non_final_page_are_not_evidence
 
 
 def test_lookups_ask_only_about_in_scope_objects_the_target_does_not_know():
-    from hybridsync.engine.planner import Lookup, lookups
+    from hybridsync.engine.plan.planner import Lookup, lookups
     d, t = setup(1, extra=[user(8, ou=OTHER)])
     d.put(user(5, mail="five@lab.test"))
     asked = lookups(d.full_input([t], later()))

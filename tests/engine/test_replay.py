@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from hybridsync.connectors.base import RetryAfter
-from hybridsync.connectors.memory import MemorySource, MemoryTarget
+from hybridsync.connectors.testing.memory import MemorySource, MemoryTarget
 from hybridsync.engine.cli import main
-from hybridsync.engine.config_loader import load_config_text
-from hybridsync.engine.loop import Engine
-from hybridsync.engine.replay import replay_store
-from hybridsync.engine.snapshot import write_snapshot
+from hybridsync.engine.config.loader import load_config_text
+from hybridsync.engine.runtime.engine import Engine
+from hybridsync.engine.audit.replay import replay_store
+from hybridsync.engine.audit.snapshot import write_snapshot
 from hybridsync.statestore import Store
 
 from .enginekit import OTHER, Clock, group, guid, user

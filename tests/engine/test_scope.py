@@ -6,10 +6,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hybridsync.engine.config import ScopeClause, ScopeConfig
-from hybridsync.engine.errors import ConfigError
-from hybridsync.engine.scope import CompiledScope, dn_within, expand_group_scope, normalize_dn, parse_dn
-from hybridsync.engine.values import ObjectKind, SourceObject
+from hybridsync.engine.core.config import ScopeClause, ScopeConfig
+from hybridsync.engine.core.errors import ConfigError
+from hybridsync.engine.plan.scope import CompiledScope, dn_within, expand_group_scope, normalize_dn, parse_dn
+from hybridsync.engine.core.values import ObjectKind, SourceObject
 
 STAFF = "OU=Staff,DC=lab,DC=test"
 
@@ -154,9 +154,9 @@ def test_a_bad_operator_or_regex_is_a_config_error_naming_the_clause():
 
 
 def test_a_critical_system_object_is_out_of_scope_whatever_its_ou():
-    from hybridsync.engine.config import ScopeConfig
-    from hybridsync.engine.scope import CompiledScope
-    from hybridsync.engine.values import ObjectKind, SourceObject
+    from hybridsync.engine.core.config import ScopeConfig
+    from hybridsync.engine.plan.scope import CompiledScope
+    from hybridsync.engine.core.values import ObjectKind, SourceObject
 
     admin = SourceObject(anchor="a", object_guid="a", kind=ObjectKind.USER, dn="CN=Administrator,CN=Users,DC=lab,DC=test",
                          attributes={"isCriticalSystemObject": "TRUE", "userAccountControl": "512"})

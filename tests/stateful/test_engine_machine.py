@@ -24,7 +24,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from hybridsync.connectors.scim import ScimTarget
 from hybridsync.connectors.testing.faults import Fault, FaultTransport
 from hybridsync.engine.lab import seed
-from hybridsync.engine.loop import Engine
+from hybridsync.engine.runtime.engine import Engine
 from hybridsync.statestore import Store
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e"))

@@ -19,12 +19,12 @@ from pathlib import Path
 
 import pytest
 
-from hybridsync.engine.values import ObjectKind, UsnWatermark
+from hybridsync.engine.core.values import ObjectKind, UsnWatermark
 from hybridsync.statestore import Store
 
 WRITER = r'''
 import sys
-from hybridsync.engine.values import (Action, ActionKind, ObjectKind, ObjectState, Reason,
+from hybridsync.engine.core.values import (Action, ActionKind, ObjectKind, ObjectState, Reason,
                                       TargetState, UsnWatermark)
 from hybridsync.statestore import Store
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hybridsync.engine.values import Action, ActionKind, ObjectKind
+from hybridsync.engine.core.values import Action, ActionKind, ObjectKind
 from hybridsync.statestore import Store, StoreMisuse
 
 

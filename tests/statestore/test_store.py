@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from hybridsync.engine.values import (
+from hybridsync.engine.core.values import (
     Action,
     ActionKind,
     ObjectKind,

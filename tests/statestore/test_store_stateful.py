@@ -13,7 +13,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from hybridsync.engine.values import (
+from hybridsync.engine.core.values import (
     Action,
     ActionKind,
     DirSyncCookie,

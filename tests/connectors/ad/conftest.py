@@ -8,7 +8,7 @@ import attrs
 import pytest
 
 from hybridsync.connectors.ad import AdSource
-from hybridsync.engine.config import SourceConfig
+from hybridsync.engine.core.config import SourceConfig
 
 _counter = itertools.count()
 

@@ -15,7 +15,7 @@ from hybridsync.connectors.ad.normalize import (
     sid_to_text,
     split_extended_dn,
 )
-from hybridsync.engine.values import ObjectKind, SourceObject, SourceObjectError
+from hybridsync.engine.core.values import ObjectKind, SourceObject, SourceObjectError
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 

@@ -9,8 +9,8 @@ from ldap3.core import exceptions as lx
 from ldap3.utils.conv import escape_filter_chars
 
 from hybridsync.connectors.ad import cursor, errors, query
-from hybridsync.engine.errors import Retriable, Terminal
-from hybridsync.engine.values import DcIdentity, DirSyncCookie, Refresh, UsnWatermark
+from hybridsync.engine.core.errors import Retriable, Terminal
+from hybridsync.engine.core.values import DcIdentity, DirSyncCookie, Refresh, UsnWatermark
 
 DC = DcIdentity(url="ldaps://dc1", invocation_id="7f9f451f-bb35-48ba-9b2a-659aef18e753", highest_usn=5000)
 

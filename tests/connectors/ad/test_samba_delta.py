@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from hybridsync.engine.lab import seed
-from hybridsync.engine.values import DirSyncCookie, ObjectKind, ReadMode, Refresh, UsnWatermark
+from hybridsync.engine.core.values import DirSyncCookie, ObjectKind, ReadMode, Refresh, UsnWatermark
 
 from .conftest import everything
 

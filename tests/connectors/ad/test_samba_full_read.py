@@ -9,9 +9,9 @@ import ldap3
 import pytest
 
 from hybridsync.connectors.ad import query
-from hybridsync.engine.errors import Retriable, Terminal
+from hybridsync.engine.core.errors import Retriable, Terminal
 from hybridsync.engine.lab import seed
-from hybridsync.engine.values import DirSyncCookie, ObjectKind, ReadMode, Refresh, SourceObjectError, UsnWatermark
+from hybridsync.engine.core.values import DirSyncCookie, ObjectKind, ReadMode, Refresh, SourceObjectError, UsnWatermark
 
 from .conftest import everything
 

@@ -7,7 +7,7 @@ import uuid
 import pytest
 
 from hybridsync.engine.lab import seed
-from hybridsync.engine.values import Refresh
+from hybridsync.engine.core.values import Refresh
 
 from .conftest import everything
 

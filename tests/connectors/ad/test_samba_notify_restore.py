@@ -9,7 +9,7 @@ import pytest
 
 from hybridsync.engine.lab import seed
 from hybridsync.engine.lab.samba import SambaDC
-from hybridsync.engine.values import DirSyncCookie, Refresh, UsnWatermark
+from hybridsync.engine.core.values import DirSyncCookie, Refresh, UsnWatermark
 
 from .conftest import everything
 

@@ -10,7 +10,7 @@ import pytest
 
 from hybridsync.connectors.scim import ScimTarget, check, prepare
 from hybridsync.connectors.testing.faults import FaultTransport
-from hybridsync.engine.values import ObjectKind, TargetObject
+from hybridsync.engine.core.values import ObjectKind, TargetObject
 
 _TYPE = {ObjectKind.USER: "User", ObjectKind.CONTACT: "User", ObjectKind.GROUP: "Group"}
 

@@ -16,9 +16,9 @@ import httpx
 
 from hybridsync.connectors.base import Done, RetryAfter, Terminal
 from hybridsync.connectors.scim import ScimTarget
-from hybridsync.engine.config import TargetConfig
+from hybridsync.engine.core.config import TargetConfig
 from hybridsync.engine.lab.scim import ScimLab
-from hybridsync.engine.values import ObjectKind as K
+from hybridsync.engine.core.values import ObjectKind as K
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 KEEP_HEADERS = ("etag", "retry-after", "content-type")

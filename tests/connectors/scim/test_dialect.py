@@ -9,9 +9,9 @@ from attrs import evolve
 from hybridsync.connectors.base import Done
 from hybridsync.connectors.scim import PROFILES, ScimTarget
 from hybridsync.connectors.scim.dialect import Dialect, from_discovery, with_overrides
-from hybridsync.engine.errors import ConfigError
+from hybridsync.engine.core.errors import ConfigError
 from hybridsync.engine.lab.scim import ScimLab
-from hybridsync.engine.values import ObjectKind as K
+from hybridsync.engine.core.values import ObjectKind as K
 
 pytestmark = pytest.mark.scim
 MEASURED = ("patch", "filter", "etag", "bulk_max_operations", "max_results", "enterprise_extension")
@@ -104,7 +104,7 @@ def test_without_patch_updates_are_a_get_then_a_put_with_if_match(tmp_path):
     with ScimLab(patch=False) as lab:
         token = tmp_path / "t"
         token.write_text(lab.token)
-        from hybridsync.engine.config import TargetConfig
+        from hybridsync.engine.core.config import TargetConfig
 
         seen: list[httpx.Request] = []
         client = httpx.Client(event_hooks={"request": [seen.append]})

@@ -16,7 +16,7 @@ from hybridsync.connectors.scim import PROFILES, check, prepare
 from hybridsync.connectors.scim.prepare import PrepareError
 from hybridsync.connectors.scim.transport import TokenBucket
 from hybridsync.connectors.testing import strategies as hs
-from hybridsync.engine.values import ObjectKind
+from hybridsync.engine.core.values import ObjectKind
 
 E = prepare.ENTERPRISE
 

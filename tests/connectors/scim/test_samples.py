@@ -16,8 +16,8 @@ import pytest
 
 from hybridsync.connectors.base import Done, RetryAfter, Terminal
 from hybridsync.connectors.scim import ScimTarget, check
-from hybridsync.engine.config import TargetConfig
-from hybridsync.engine.values import ObjectKind
+from hybridsync.engine.core.config import TargetConfig
+from hybridsync.engine.core.values import ObjectKind
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 DIALECTS = ("rfc7644", "entra-scim-client", "aws-identity-center", "scim2-server")

@@ -10,9 +10,9 @@ from structlog.testing import capture_logs
 from hybridsync.connectors.base import Done, RetryAfter
 from hybridsync.connectors.scim import ScimTarget
 from hybridsync.connectors.testing.faults import Fault, FaultTransport
-from hybridsync.engine.config import TargetConfig
+from hybridsync.engine.core.config import TargetConfig
 from hybridsync.engine.lab.scim import ScimLab
-from hybridsync.engine.values import ObjectKind as K
+from hybridsync.engine.core.values import ObjectKind as K
 
 pytestmark = pytest.mark.scim
 

@@ -1,0 +1,1 @@
+"""explain, snapshot and replay."""

@@ -1,0 +1,1 @@
+"""TOML loading and the config schema."""

@@ -1,0 +1,408 @@
+"""Load and validate a hybridsync TOML config into the frozen values of ``engine.config``.
+
+    config = load_config("hybridsync.toml")                     # check-config, sync
+    config = load_config("hybridsync.toml", check_secrets=False)  # status, explain: no secrets
+
+The whole file is checked and every problem is reported together in one ``ConfigError`` (file,
+key path such as ``target[0].mapping.user.userName``, message). Secrets are never read into the
+values and never echoed: only ``*_env`` variable names and ``*_file`` paths are kept. The keys of
+each table are listed in ``config_schema`` (which also documents the scoping-filter shape).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import re
+import tomllib
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from hybridsync.engine.config import schema as S
+from hybridsync.engine.core.config import (
+    DEFAULT_MAPPINGS,
+    OBJECT_TYPES,
+    Config,
+    LogConfig,
+    MetricsConfig,
+    SafetyConfig,
+    ScopeClause,
+    ScopeConfig,
+    SourceConfig,
+    StateConfig,
+    TargetConfig,
+)
+from hybridsync.engine.core.errors import ConfigError, ConfigProblem
+
+__all__ = ["load_config", "load_config_text"]
+
+
+def load_config(path: str | Path, *, check_secrets: bool = True) -> Config:
+    """Read, validate and resolve the config file at ``path``.
+
+    ``check_secrets``: also require every ``*_env`` variable to be set and every ``*_file`` and
+    ``ca_file`` to exist (check-config and sync want this; status and explain don't need it).
+    Raises ``ConfigError`` listing every problem found.
+    """
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError.single(str(path), "(file)", "config file not found") from None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:  # ValueError: a NUL in the path
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+        raise ConfigError.single(str(path), "(file)", f"cannot read the config file: {reason}") from None
+    return load_config_text(text, base_dir=p.resolve().parent, file=str(path), check_secrets=check_secrets)
+
+
+def load_config_text(
+    text: str, *, base_dir: Path, file: str | None = None, check_secrets: bool = True
+) -> Config:
+    """Like ``load_config`` for TOML ``text``; relative paths resolve against ``base_dir``."""
+    ctx = _Ctx(file, Path(base_dir), check_secrets)
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError.single(file, "(syntax)", f"TOML syntax error: {exc}") from None
+    config = _load_document(ctx, doc)
+    if ctx.problems:
+        raise ConfigError(ctx.problems)
+    return config
+
+
+class _Ctx:
+    def __init__(self, file: str | None, base_dir: Path, check_secrets: bool):
+        self.file = file
+        self.base_dir = base_dir
+        self.check_secrets = check_secrets
+        self.problems: list[ConfigProblem] = []
+        self.kinds: list[str] | None = None  # installed connector kinds, listed on first use
+
+    def add(self, key: str, message: str) -> None:
+        self.problems.append(ConfigProblem(self.file, key, message))
+
+    def path(self, value: str, key: str) -> str:
+        """``value`` resolved against the config file's directory (``~`` expanded)."""
+        try:
+            p = Path(value).expanduser()
+            return str(p if p.is_absolute() else (self.base_dir / p).resolve())
+        except (RuntimeError, ValueError, OSError) as exc:  # ~nosuchuser, NUL byte
+            self.add(key, f"not a usable path: {exc}")
+            return value
+
+
+def _join(prefix: str, key: str) -> str:
+    return f"{prefix}.{key}" if prefix else key
+
+
+def _read_table(ctx: _Ctx, table: Mapping[str, Any], fields: Mapping[str, S.Field], prefix: str) -> dict:
+    """Check keys, types and ranges of one table; return only the valid entries."""
+    out: dict[str, Any] = {}
+    for key, value in table.items():
+        key_path = _join(prefix, key)
+        field = fields.get(key)
+        if field is None:
+            ctx.add(key_path, S.unknown_key_problem(key, fields))
+            continue
+        if not S.type_matches(field.type, value):
+            ctx.add(key_path, S.type_problem(field.type, value))
+            continue
+        if field.choices and value not in field.choices:
+            ctx.add(key_path, f"must be one of {', '.join(field.choices)} (got {value!r})")
+            continue
+        if field.type in ("int", "float") and (msg := S.range_problem(field, value)):
+            ctx.add(key_path, msg)
+            continue
+        if field.type == "float":
+            try:
+                value = float(value)
+            except OverflowError:  # TOML integers have no size limit
+                ctx.add(key_path, "is too large")
+                continue
+        out[key] = value
+    for key, field in fields.items():
+        if field.required and key not in table:
+            ctx.add(_join(prefix, key), "required key is missing")
+    return out
+
+
+def _load_document(ctx: _Ctx, doc: dict) -> Config:
+    top = _read_table(ctx, doc, S.TOP_FIELDS, "")
+    state = _read_table(ctx, top.get("state", {}), S.STATE_FIELDS, "state")
+    if "path" in state:
+        state["path"] = state["path"] if state["path"] == ":memory:" else ctx.path(state["path"], "state.path")
+    else:
+        state["path"] = ctx.path(StateConfig().path, "state.path")
+    safety = _read_table(ctx, top.get("safety", {}), S.SAFETY_FIELDS, "safety")
+    metrics = _read_table(ctx, top.get("metrics", {}), S.METRICS_FIELDS, "metrics")
+    if "listen" in metrics and (msg := S.listen_problem(metrics["listen"])):
+        ctx.add("metrics.listen", msg)
+    log_cfg = _read_table(ctx, top.get("log", {}), S.LOG_FIELDS, "log")
+    if "file" in log_cfg:
+        log_cfg["file"] = ctx.path(log_cfg["file"], "log.file")
+    sources = [_load_source(ctx, t, f"source[{i}]") for i, t in enumerate(top.get("source", []))]
+    targets = [_load_target(ctx, t, f"target[{i}]") for i, t in enumerate(top.get("target", []))]
+    for section, items in (("source", sources), ("target", targets)):
+        if f"{section}" in top and not items:
+            ctx.add(section, f"at least one [[{section}]] is required")
+        seen: dict[str, int] = {}
+        for i, item in enumerate(items):
+            if item is None:
+                continue
+            if item.name in seen:
+                ctx.add(f"{section}[{i}].name", f"duplicate {section} name {item.name!r} (also {section}[{seen[item.name]}])")
+            seen.setdefault(item.name, i)
+    return Config(
+        sources=tuple(s for s in sources if s is not None),
+        targets=tuple(t for t in targets if t is not None),
+        state=StateConfig(**state),
+        safety=SafetyConfig(**safety),
+        metrics=MetricsConfig(**metrics),
+        log=LogConfig(**log_cfg),
+        path=str(ctx.base_dir.resolve() / Path(ctx.file).name) if ctx.file else None,
+    )
+
+
+def _check_common(ctx: _Ctx, v: dict, prefix: str, role: str) -> None:
+    """name, kind, secrets and files: shared by sources and targets (fixes ``v`` in place)."""
+    if "name" in v and not S.NAME.match(v["name"]):
+        ctx.add(f"{prefix}.name", "must start with a letter or digit and hold only letters, digits, '_', '.', '-'")
+        del v["name"]
+    default_kind = (SourceConfig if role == "source" else TargetConfig)("x").kind  # "ad" / "scim"
+    _check_kind(ctx, v.get("kind", default_kind), f"{prefix}.kind", role)  # defaults too
+    for secret in ("password", "token"):
+        env, file = f"{secret}_env", f"{secret}_file"
+        if env in v and file in v:
+            ctx.add(f"{prefix}.{file}", f"set only one of {env} and {file}")
+        if env in v:
+            if msg := S.env_name_problem(v[env]):
+                ctx.add(f"{prefix}.{env}", msg)
+            elif ctx.check_secrets and v[env] not in os.environ:
+                ctx.add(f"{prefix}.{env}", f"environment variable {v[env]} is not set")
+            elif ctx.check_secrets and not os.environ[v[env]]:
+                ctx.add(f"{prefix}.{env}", f"environment variable {v[env]} is empty")
+    for key in ("password_file", "token_file", "ca_file"):
+        if key in v:
+            v[key] = ctx.path(v[key], f"{prefix}.{key}")
+            if ctx.check_secrets and not os.path.isfile(v[key]):
+                ctx.add(f"{prefix}.{key}", f"file not found: {v[key]}")
+            elif ctx.check_secrets and not os.access(v[key], os.R_OK):
+                ctx.add(f"{prefix}.{key}", f"file is not readable: {v[key]}")
+
+
+def _check_kind(ctx: _Ctx, kind: str, key: str, role: str) -> None:
+    from hybridsync.connectors.base import available_kinds
+
+    if ctx.kinds is None:  # listing entry points scans every distribution: once per load
+        try:
+            ctx.kinds = sorted(available_kinds())
+        except Exception as exc:  # a broken third-party distribution's metadata
+            ctx.add(key, f"cannot list installed connector kinds: {type(exc).__name__}")
+            return
+    installed = ctx.kinds
+    if kind not in installed:
+        ctx.add(key, f"unknown connector kind {kind!r}; installed: {', '.join(installed) or 'none'}")
+    elif S.KNOWN_ROLES.get(kind, role) != role:
+        ctx.add(key, f"{kind!r} is a {S.KNOWN_ROLES[kind]} connector, not a {role}")
+
+
+def _load_source(ctx: _Ctx, table: dict, prefix: str) -> SourceConfig | None:
+    v = _read_table(ctx, table, S.SOURCE_FIELDS, prefix)
+    _check_common(ctx, v, prefix, "source")
+    if "urls" in v:
+        if not v["urls"]:
+            ctx.add(f"{prefix}.urls", "needs at least one ldaps:// or ldap:// URL")
+        for j, url in enumerate(v["urls"]):
+            if msg := S.url_problem(url, ("ldaps", "ldap"), path_allowed=False):
+                ctx.add(f"{prefix}.urls[{j}]", msg)
+        v["urls"] = tuple(v["urls"])
+    base_ok = False
+    for key in ("base_dn", "bind_dn"):
+        if key in v and (msg := S.dn_problem(v[key])):
+            ctx.add(f"{prefix}.{key}", msg)
+        elif key == "base_dn" and key in v:
+            base_ok = True
+    if "bind_dn" in v and not ({"password_env", "password_file"} & v.keys()):
+        ctx.add(f"{prefix}.bind_dn", "a bind_dn needs password_env or password_file")
+    if "tls_server_name" in v and not re.match(r"^[A-Za-z0-9.-]+$", v["tls_server_name"]):
+        ctx.add(f"{prefix}.tls_server_name", "must be a host name such as DC1.lab.test")
+    if "scope" in v:
+        v["scope"] = _load_scope(ctx, v["scope"], f"{prefix}.scope", v["base_dn"] if base_ok else None)
+    if "name" not in v:
+        return None
+    return SourceConfig(**v)
+
+
+def _load_scope(ctx: _Ctx, table: dict, prefix: str, base_dn: str | None) -> ScopeConfig:
+    v = _read_table(ctx, table, S.SCOPE_FIELDS, prefix)
+    for key in ("include_ous", "exclude_ous", "groups"):
+        for j, dn in enumerate(v.get(key, [])):
+            if msg := S.dn_problem(dn):
+                ctx.add(f"{prefix}.{key}[{j}]", msg)
+            elif base_dn is not None and not S.is_under(dn, base_dn):
+                ctx.add(f"{prefix}.{key}[{j}]", f"{dn!r} is not under base_dn {base_dn!r}")
+        if key in v:
+            v[key] = tuple(v[key])
+    if "object_types" in v:
+        v["object_types"] = _object_types(ctx, v["object_types"], f"{prefix}.object_types")
+    if "filters" in v:
+        v["filters"] = tuple(
+            _load_filter(ctx, f, f"{prefix}.filters[{i}]") for i, f in enumerate(v["filters"])
+        )
+    return ScopeConfig(**v)
+
+
+def _object_types(ctx: _Ctx, types: list[str], key: str) -> tuple[str, ...]:
+    if not types:
+        ctx.add(key, f"needs at least one of {', '.join(OBJECT_TYPES)}")
+    for j, t in enumerate(types):
+        if t not in OBJECT_TYPES:
+            ctx.add(f"{key}[{j}]", f"unknown object type {t!r}; allowed: {', '.join(OBJECT_TYPES)}")
+        elif types.index(t) != j:
+            ctx.add(f"{key}[{j}]", f"{t!r} is listed twice")
+    return tuple(dict.fromkeys(t for t in types if t in OBJECT_TYPES))
+
+
+def _load_filter(ctx: _Ctx, table: dict, prefix: str) -> tuple[ScopeClause, ...]:
+    v = _read_table(ctx, table, S.FILTER_FIELDS, prefix)
+    clauses = v.get("clauses")
+    if clauses is None:
+        return ()
+    if not isinstance(clauses, list) or not all(isinstance(c, dict) for c in clauses):
+        ctx.add(f"{prefix}.clauses", "expected an array of inline tables {attribute = ..., operator = ..., value = ...}")
+        return ()
+    if not clauses:
+        ctx.add(f"{prefix}.clauses", "needs at least one clause")
+    out = []
+    for j, c in enumerate(clauses):
+        clause = _load_clause(ctx, c, f"{prefix}.clauses[{j}]")
+        if clause is not None:
+            out.append(clause)
+    return tuple(out)
+
+
+def _load_clause(ctx: _Ctx, table: dict, prefix: str) -> ScopeClause | None:
+    v = _read_table(ctx, table, S.CLAUSE_FIELDS, prefix)
+    op, value = v.get("operator"), v.get("value")
+    if op is not None and op.upper() not in S.SCOPE_OPERATORS:
+        ctx.add(f"{prefix}.operator", f"unknown operator {op!r}{S.suggestion(op.upper(), S.SCOPE_OPERATORS)}")
+        return None
+    if op is None or "attribute" not in v:
+        return None
+    op = op.upper()
+    key = f"{prefix}.value"
+    if op in S.NO_VALUE_OPERATORS:
+        if value is not None:
+            ctx.add(key, f"{op} takes no value")
+        return ScopeClause(v["attribute"], op, None)
+    if value is None:
+        ctx.add(key, f"{op} needs a value")
+        return None
+    if op in S.LIST_OPERATORS and isinstance(value, list):
+        if not all(isinstance(x, str) and "," not in x for x in value):
+            ctx.add(key, f"{op} takes an array of strings without commas, or one comma-separated string")
+            return None
+        value = ",".join(value)
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        ctx.add(key, f"expected a string or an integer, got {S.describe_type(value)}")
+        return None
+    value = str(value)
+    if op in S.INTEGER_OPERATORS and not re.fullmatch(r"[+-]?\d+", value.strip()):
+        ctx.add(key, f"{op} compares integers; the value must be an integer")
+    if op in S.REGEX_OPERATORS:
+        try:
+            re.compile(value)
+        except (re.error, RecursionError, OverflowError) as exc:
+            ctx.add(key, f"regular expression does not compile: {exc}")
+    return ScopeClause(v["attribute"], op, value)
+
+
+def _load_target(ctx: _Ctx, table: dict, prefix: str) -> TargetConfig | None:
+    v = _read_table(ctx, table, S.TARGET_FIELDS, prefix)
+    _check_common(ctx, v, prefix, "target")
+    if "url" in v and (msg := S.url_problem(v["url"], ("https", "http"), path_allowed=True)):
+        ctx.add(f"{prefix}.url", msg)
+    auth = v.get("auth", "bearer")
+    has_token = bool({"token_env", "token_file"} & v.keys())
+    has_password = bool({"password_env", "password_file"} & v.keys())
+    if auth == "bearer" and not has_token:
+        ctx.add(f"{prefix}.token_env", "auth = \"bearer\" needs token_env or token_file")
+    if auth == "basic" and ("username" not in v or not has_password):
+        ctx.add(f"{prefix}.username" if "username" not in v else f"{prefix}.password_env",
+                "auth = \"basic\" needs username and password_env or password_file")
+    if auth != "basic" and has_password:
+        ctx.add(f"{prefix}.auth", f"a password is set but auth = {auth!r}; use auth = \"basic\"")
+    if auth != "bearer" and has_token:
+        ctx.add(f"{prefix}.auth", f"a token is set but auth = {auth!r}; use auth = \"bearer\"")
+    if "object_types" in v:
+        v["object_types"] = _object_types(ctx, v["object_types"], f"{prefix}.object_types")
+    if "contact_resource_type" in v and not re.match(r"^[A-Za-z][A-Za-z0-9_]*$", v["contact_resource_type"]):
+        ctx.add(f"{prefix}.contact_resource_type", "must be a SCIM resource type name such as User")
+    v["mapping"] = _load_mapping(ctx, v.get("mapping", {}), f"{prefix}.mapping")
+    if "matching" in v:
+        for j, attr in enumerate(v["matching"]):
+            if attr not in v["mapping"]["user"]:
+                ctx.add(f"{prefix}.matching[{j}]", f"{attr!r} is not a mapped user attribute")
+        v["matching"] = tuple(v["matching"])
+    if "dialect" in v:
+        for key, value in v["dialect"].items():
+            if isinstance(value, float) or not isinstance(value, (bool, int, str)):
+                ctx.add(f"{prefix}.dialect.{key}", f"expected a boolean, integer or string, got {S.describe_type(value)}")
+    if "name" not in v:
+        return None
+    return TargetConfig(**v)
+
+
+def _load_mapping(ctx: _Ctx, table: dict, prefix: str) -> dict[str, dict[str, str]]:
+    merged = {kind: dict(DEFAULT_MAPPINGS[kind]) for kind in S.MAPPING_KINDS}
+    parse = _expression_parser()
+    for kind, attrs in table.items():
+        key = _join(prefix, kind)
+        if kind not in S.MAPPING_KINDS:
+            ctx.add(key, S.unknown_key_problem(kind, S.MAPPING_KINDS))
+            continue
+        if not isinstance(attrs, dict):
+            ctx.add(key, f"expected a table of attribute = \"expression\", got {S.describe_type(attrs)}")
+            continue
+        for attr, expr in S.flatten(attrs):
+            attr_key = f"{key}.{attr}"
+            if not isinstance(expr, str):
+                ctx.add(attr_key, f"expected an expression string, got {S.describe_type(expr)}")
+                continue
+            if not S.ATTRIBUTE_PATH.match(attr):
+                ctx.add(attr_key, "not a target attribute path (e.g. userName, name.givenName, "
+                                  "emails[type eq \"work\"].value)")
+                continue
+            if expr == "":
+                merged[kind].pop(attr, None)
+                continue
+            if parse is not None and (msg := _parse_problem(parse, expr)):
+                ctx.add(attr_key, msg)
+            merged[kind][attr] = expr
+    return merged
+
+
+def _expression_parser() -> Callable[[str], Any] | None:
+    """``hybridsync.engine.mapping.expressions.parse`` when that module imports, else None.
+
+    The guard keeps config loading usable while the expression module is absent or broken;
+    tests/engine/test_config_expressions.py fails whenever the module exists but its syntax
+    errors do not come back as problems, so a broken import cannot hide for long.
+    """
+    try:
+        module = importlib.import_module("hybridsync.engine.mapping.expressions")
+    except ImportError:
+        return None
+    return getattr(module, "parse", None)
+
+
+def _parse_problem(parse: Callable[[str], Any], text: str) -> str | None:
+    try:
+        parse(text)
+    except Exception as exc:  # the parser's syntax error (carries .column); anything else too
+        message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+        column = getattr(exc, "column", None)
+        where = f" at column {column}" if column is not None and f"column {column}" not in message else ""
+        return f"expression does not parse{where}: {message}"
+    return None

@@ -1,0 +1,1 @@
+"""Values, errors and the config model: the leaf every other layer imports."""

@@ -1,0 +1,214 @@
+"""The configuration as frozen values (loaded and validated by ``config_loader.load_config``).
+
+Secrets are never held here: only the *name* of an environment variable or the *path* of a file
+that holds them. ``resolve_secret`` reads them at the moment a connection needs them.
+Relative paths are resolved against the config file's directory by the loader.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from attrs import field, frozen
+
+from hybridsync.engine.core.values import frozen_mapping
+
+SCIM_ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+
+# Default mappings (INTERFACE.md "Default semantics"): target attribute path -> expression.
+# Overridable per target attribute in [target.mapping.<kind>]; an empty string drops one.
+DEFAULT_USER_MAPPING: Mapping[str, str] = {
+    "userName": "[userPrincipalName]",
+    "name.givenName": "[givenName]",
+    "name.familyName": "[sn]",
+    "displayName": "[displayName]",
+    'emails[type eq "work"].value': "[mail]",
+    "title": "[title]",
+    'phoneNumbers[type eq "work"].value': "[telephoneNumber]",
+    "active": 'Not(BitAnd([userAccountControl], 2))',
+    f"{SCIM_ENTERPRISE}:employeeNumber": "[employeeNumber]",
+    f"{SCIM_ENTERPRISE}:department": "[department]",
+    f"{SCIM_ENTERPRISE}:manager": "[manager]",  # resolved to the manager's target id
+}
+DEFAULT_GROUP_MAPPING: Mapping[str, str] = {
+    "displayName": "[cn]",
+}
+DEFAULT_CONTACT_MAPPING: Mapping[str, str] = {
+    "userName": 'Coalesce([mail], [cn])',
+    "displayName": 'Coalesce([displayName], [cn])',
+    "name.givenName": "[givenName]",
+    "name.familyName": "[sn]",
+    'emails[type eq "work"].value': "[mail]",
+    "active": '"False"',
+    "userType": '"Contact"',
+}
+DEFAULT_MAPPINGS: Mapping[str, Mapping[str, str]] = {
+    "user": DEFAULT_USER_MAPPING,
+    "group": DEFAULT_GROUP_MAPPING,
+    "contact": DEFAULT_CONTACT_MAPPING,
+}
+# Soft-match precedence for a source object whose anchor the target does not know yet.
+DEFAULT_MATCHING: tuple[str, ...] = ("userName", 'emails[type eq "work"].value')
+
+OBJECT_TYPES = ("user", "group", "contact")
+
+
+def resolve_secret(env: str | None, file: str | None, *, what: str) -> str | None:
+    """Read a secret from the named environment variable or file, at the moment of use."""
+    if env:
+        value = os.environ.get(env)
+        if value is None:
+            from hybridsync.engine.core.errors import ConfigError
+
+            raise ConfigError.single(None, what, f"environment variable {env} is not set")
+        return value
+    if file:
+        return Path(file).read_text(encoding="utf-8").strip()
+    return None
+
+
+@frozen
+class ScopeClause:
+    """One clause of an attribute scoping filter, Entra style (``operator`` upper case)."""
+
+    attribute: str
+    operator: str  # EQUALS, NOT EQUALS, IS TRUE, IS FALSE, IS NULL, IS NOT NULL, REGEX MATCH, ...
+    value: str | None = None
+
+
+@frozen
+class ScopeConfig:
+    include_ous: tuple[str, ...] = ()  # empty: the whole base_dn
+    exclude_ous: tuple[str, ...] = ()
+    groups: tuple[str, ...] = ()  # DNs of groups whose (nested) members are in scope
+    object_types: tuple[str, ...] = OBJECT_TYPES
+    # OR of AND-groups: [[clause, clause], [clause]] -> (c1 and c2) or c3
+    filters: tuple[tuple[ScopeClause, ...], ...] = ()
+
+
+@frozen
+class SourceConfig:
+    name: str
+    kind: str = "ad"
+    urls: tuple[str, ...] = ()
+    base_dn: str = ""
+    bind_dn: str | None = None
+    password_env: str | None = field(default=None, repr=False)
+    password_file: str | None = field(default=None, repr=False)
+    ca_file: str | None = None
+    tls_verify: bool = True
+    tls_server_name: str | None = None
+    delta: str = "dirsync"  # or "usn"
+    # DirSync with LDAP_DIRSYNC_OBJECT_SECURITY, for accounts without replication rights
+    dirsync_object_security: bool = False
+    page_size: int = 1000
+    poll_interval: float = 1.0  # seconds between delta polls when notification is silent
+    notify: bool = True  # use the AD change-notification control as a wake-up hint
+    full_read_interval: float = 86400.0  # periodic safety full read, seconds
+    timeout: float = 30.0
+    scope: ScopeConfig = ScopeConfig()
+
+    def password(self) -> str | None:
+        return resolve_secret(self.password_env, self.password_file, what=f"source {self.name}.password")
+
+
+@frozen
+class TargetConfig:
+    name: str
+    kind: str = "scim"
+    url: str = ""
+    auth: str = "bearer"  # or "basic" or "none"
+    token_env: str | None = field(default=None, repr=False)
+    token_file: str | None = field(default=None, repr=False)
+    username: str | None = None
+    password_env: str | None = field(default=None, repr=False)
+    password_file: str | None = field(default=None, repr=False)
+    ca_file: str | None = None
+    tls_verify: bool = True
+    object_types: tuple[str, ...] = ("user", "group")
+    nested_groups: str = "nested"  # or "flatten" or "omit"
+    contact_resource_type: str = "User"
+    # kind -> {target attribute path -> expression}; defaults merged in by the loader
+    mapping: Mapping[str, Mapping[str, str]] = field(factory=dict, converter=frozen_mapping)
+    matching: tuple[str, ...] = DEFAULT_MATCHING
+    dialect: Mapping[str, object] = field(factory=dict, converter=frozen_mapping)  # overrides
+    max_in_flight: int = 4
+    rate_limit: float | None = None  # requests per second, token bucket
+    member_chunk: int = 100
+    timeout: float = 30.0
+
+    def token(self) -> str | None:
+        return resolve_secret(self.token_env, self.token_file, what=f"target {self.name}.token")
+
+    def password(self) -> str | None:
+        return resolve_secret(self.password_env, self.password_file, what=f"target {self.name}.password")
+
+
+@frozen
+class SafetyConfig:
+    delete_threshold: int = 500  # deletes + disables from scope loss per cycle beyond this: held
+    soft_delete_days: float = 30.0  # disable first, hard-delete after this
+    # a full read returning fewer than this fraction of the last complete read is suspicious:
+    # no deletes or disables from it
+    min_full_read_fraction: float = 0.5
+    restore_recreated: bool = True  # re-created AD object with a soft-deleted twin: restore + adopt
+    quarantine_failure_ratio: float = 0.4
+    quarantine_min_operations: int = 20
+
+
+@frozen
+class StateConfig:
+    path: str = "hybridsync.db"
+    record: bool = True  # keep every source batch and target call per cycle, for replay
+
+
+@frozen
+class MetricsConfig:
+    listen: str | None = None  # "127.0.0.1:9464"
+
+
+@frozen
+class LogConfig:
+    """How the CLI logs (the library itself never configures logging): ``format`` "auto" is a
+    human console on a terminal and JSON Lines otherwise (systemd/journald); ``file`` also gets
+    every event, per-object outcomes included, as JSON Lines."""
+
+    format: str = "auto"
+    file: str | None = None
+
+
+@frozen
+class Config:
+    sources: tuple[SourceConfig, ...]
+    targets: tuple[TargetConfig, ...]
+    state: StateConfig = StateConfig()
+    safety: SafetyConfig = SafetyConfig()
+    metrics: MetricsConfig = MetricsConfig()
+    log: LogConfig = LogConfig()
+    path: str | None = None  # the file it was loaded from
+
+    def source(self, name: str) -> SourceConfig:
+        return next(s for s in self.sources if s.name == name)
+
+    def target(self, name: str) -> TargetConfig:
+        return next(t for t in self.targets if t.name == name)
+
+    def secret_values(self) -> list[str]:
+        """Every configured secret's current value (for scrubbing snapshots and logs)."""
+        out = []
+        for s in self.sources:
+            try:
+                if v := s.password():
+                    out.append(v)
+            except Exception:
+                pass
+        for t in self.targets:
+            for getter in (t.token, t.password):
+                try:
+                    if v := getter():
+                        out.append(v)
+                except Exception:
+                    pass
+        return out

@@ -1,0 +1,1 @@
+"""The expression language (grammar, functions) and attribute projection."""

@@ -1,0 +1,1 @@
+"""The Entra-compatible expression functions: registry, coercion, text, logic, dates."""

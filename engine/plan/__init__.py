@@ -1,0 +1,1 @@
+"""The pure planner: plan, per-target planning, members, lifecycle, scope, match, merge."""

@@ -1,0 +1,157 @@
+"""Matching: which target object (if any) a source object whose anchor the target does not know
+yet corresponds to. Pure.
+
+1. ``externalId == anchor`` (``match.anchor``): the object is already ours at the target (the
+   state was lost): adopt it.
+2. Soft match on ``TargetConfig.matching`` paths in precedence order (``match.soft.<path>``),
+   case-insensitively against the projection's values; the first path that finds candidates
+   decides. One candidate -> adopt; several -> disputed.
+3. A candidate already held by another anchor's stored state: if that predecessor is
+   soft-deleted / disabled / held, owned (created or adopted) and ``restore_recreated`` is on, the
+   new object takes it over (``match.recreated``: re-anchor and restore, both anchors named);
+   otherwise disputed. A candidate whose externalId names another, unknown anchor is disputed.
+4. Two source objects of one plan claiming one target object: both disputed
+   (``resolve_conflicts``).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from attrs import frozen
+
+from hybridsync.engine.core.values import ObjectKind, Ownership, Reason, TargetObject, TargetState
+
+CREATE = "create"
+ADOPT = "adopt"
+RECREATE = "recreate"
+DISPUTED = "disputed"
+
+_TAKEOVER_STATES = frozenset({"soft_deleted", "disabled", "held"})
+
+
+@frozen
+class MatchResult:
+    outcome: str  # create | adopt | recreate | disputed
+    reasons: tuple[Reason, ...]
+    target: TargetObject | None = None
+    predecessor: TargetState | None = None  # the state whose target object a recreate takes over
+    others: tuple[str, ...] = ()  # the other side(s) of a dispute (anchors or target ids)
+
+
+NO_MATCH = MatchResult(CREATE, (Reason("match.none", "no target object matches: create"),))  # shared: frozen
+
+
+def _family(kind: ObjectKind | str | None) -> str:
+    return "group" if str(kind) == "group" else "user"
+
+
+def _first(value: Any) -> Any:
+    if isinstance(value, (list, tuple)):
+        return value[0] if value else None
+    return value
+
+
+def _key(value: Any) -> str | None:
+    v = _first(value)
+    if v is None or isinstance(v, bool):
+        return None
+    text = str(v).strip()
+    return text.casefold() if text else None
+
+
+class TargetIndex:
+    """The engine's ``TargetView`` indexed by externalId and by each matching path's value."""
+
+    def __init__(self, objects: Iterable[TargetObject], matching: tuple[str, ...],
+                 holders: Mapping[str, TargetState]):
+        self.matching = matching
+        self.holders = holders
+        self.by_external: dict[str, list[TargetObject]] = defaultdict(list)
+        self.by_value: dict[tuple[str, str, str], list[TargetObject]] = defaultdict(list)
+        seen: set[str] = set()
+        for obj in sorted(objects, key=lambda o: o.target_id):
+            if obj.target_id in seen:
+                continue
+            seen.add(obj.target_id)
+            fam = _family(obj.kind)
+            if obj.external_id:
+                self.by_external[obj.external_id].append(obj)
+            for path in matching:
+                k = _key(obj.attributes.get(path))
+                if k is not None:
+                    self.by_value[(fam, path, k)].append(obj)
+
+    @property
+    def empty(self) -> bool:
+        """Nothing to match against: every ``find`` answers ``NO_MATCH`` (a create)."""
+        return not self.by_external and not self.by_value
+
+    def find(self, anchor: str, kind: ObjectKind, values: Mapping[str, Any], *,
+             restore_recreated: bool) -> MatchResult:
+        if not self.by_external and not self.by_value:  # an empty view (a first sync): nothing to match
+            return NO_MATCH
+        fam = _family(kind)
+        own = [o for o in self.by_external.get(anchor, ()) if _family(o.kind) == fam]
+        if len(own) == 1:
+            return MatchResult(ADOPT, (Reason("match.anchor", f"target object {own[0].target_id} has externalId {anchor}"),),
+                               own[0])
+        if len(own) > 1:
+            ids = tuple(o.target_id for o in own)
+            return MatchResult(DISPUTED, (Reason("match.anchor", f"several target objects have externalId {anchor}: "
+                                                 + ", ".join(ids)),), others=ids)
+        for path in self.matching:
+            k = _key(values.get(path))
+            if k is None:
+                continue
+            found = self.by_value.get((fam, path, k), [])
+            if not found:
+                continue
+            rule = f"match.soft.{path}"
+            if len(found) > 1:
+                ids = tuple(o.target_id for o in found)
+                return MatchResult(DISPUTED, (Reason(rule, f"{path}={_first(values.get(path))!r} matches several target "
+                                                     f"objects: {', '.join(ids)}"),), others=ids)
+            return self._judge(anchor, found[0], rule, f"{path}={_first(values.get(path))!r}", restore_recreated)
+        return NO_MATCH
+
+    def _judge(self, anchor: str, obj: TargetObject, rule: str, what: str, restore_recreated: bool) -> MatchResult:
+        holder = self.holders.get(obj.target_id)
+        if holder is not None and holder.anchor != anchor:
+            owned = holder.ownership in (Ownership.CREATED, Ownership.ADOPTED)
+            if restore_recreated and owned and holder.state in _TAKEOVER_STATES:
+                return MatchResult(RECREATE, (
+                    Reason(rule, f"{what} matches target object {obj.target_id}"),
+                    Reason("match.recreated", f"re-created source object: new anchor {anchor} takes over "
+                                              f"{obj.target_id} from predecessor {holder.anchor} ({holder.state})"),
+                ), obj, predecessor=holder)
+            why = ("restore_recreated is off" if not restore_recreated else
+                   f"held by {holder.anchor} in state {holder.state}, ownership {holder.ownership}")
+            return MatchResult(DISPUTED, (Reason(rule, f"{what} matches target object {obj.target_id}, {why}"),),
+                               obj, others=(holder.anchor, obj.target_id))
+        if obj.external_id and obj.external_id != anchor and holder is None:
+            return MatchResult(DISPUTED, (Reason(rule, f"{what} matches target object {obj.target_id} whose externalId "
+                                                 f"{obj.external_id} names another source object"),),
+                               obj, others=(obj.external_id, obj.target_id))
+        return MatchResult(ADOPT, (Reason(rule, f"{what} matches target object {obj.target_id}: adopt"),), obj)
+
+
+def resolve_conflicts(results: Mapping[str, MatchResult]) -> dict[str, MatchResult]:
+    """Two source objects claiming one target object: both become disputed, naming each other."""
+    claims: dict[str, list[str]] = defaultdict(list)
+    for anchor, res in results.items():
+        if res.outcome in (ADOPT, RECREATE) and res.target is not None:
+            claims[res.target.target_id].append(anchor)
+    out = dict(results)
+    for target_id, anchors in claims.items():
+        if len(anchors) < 2:
+            continue
+        anchors.sort()
+        for anchor in anchors:
+            others = tuple(a for a in anchors if a != anchor)
+            out[anchor] = MatchResult(DISPUTED, results[anchor].reasons + (
+                Reason("match.disputed", f"target object {target_id} is also matched by {', '.join(others)}"),),
+                results[anchor].target, others=others + (target_id,))
+    return out

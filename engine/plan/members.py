@@ -1,0 +1,91 @@
+"""Group members for one target: which member anchors a group should hold there. Pure.
+
+A member counts when the target takes its kind and it is provisioned there (stored state
+provisioned/disabled/held/escrow with a target id) or will be by this plan (pending_create,
+provisioned, disabled). Nested groups per ``TargetConfig.nested_groups``: ``nested`` keeps them as
+group members, ``flatten`` replaces them by their transitive user/contact members (cycles
+tolerated), ``omit`` drops them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hybridsync.engine.plan import lifecycle as lc
+from hybridsync.engine.plan.lifecycle import State
+from hybridsync.engine.core.values import ObjectKind, SourceObject, TargetState
+
+# states in which the object exists and is active/owned at the target (member candidates)
+PRESENT_PLANNED = frozenset({State.PENDING_CREATE, State.PROVISIONED, State.DISABLED, State.HELD})
+PRESENT_STORED = frozenset({State.PROVISIONED, State.DISABLED, State.HELD, State.ESCROW})
+
+
+def stored_present(ts: TargetState | None) -> bool:
+    return ts is not None and lc.effective_state(ts) in PRESENT_STORED and bool(ts.target_id)
+
+
+def _anchor(tp: Any, guid: str) -> str | None:
+    obj = tp.by_guid.get(guid)
+    if obj is not None:
+        return obj.anchor
+    return tp.inp.refs.anchor_by_guid.get(guid)
+
+
+def _kind(tp: Any, guid: str, anchor: str) -> ObjectKind | None:
+    obj = tp.by_guid.get(guid)
+    if obj is not None and obj.kind is not None:
+        return obj.kind
+    kind = tp.inp.refs.kind_by_anchor.get(anchor)
+    if kind is not None:
+        return ObjectKind(kind)
+    ts = tp.state(anchor)
+    return ts.kind if ts is not None else None
+
+
+def _members_of(tp: Any, guid: str) -> frozenset[str]:
+    obj = tp.by_guid.get(guid)
+    if obj is not None and not obj.deleted:
+        return frozenset(obj.members or ())
+    return frozenset(tp.inp.refs.members_by_guid.get(guid) or ())
+
+
+def _present(tp: Any, anchor: str) -> bool:
+    planned = tp.planned.get(anchor)
+    if planned is not None:
+        return planned in PRESENT_PLANNED and (anchor in tp.projections or stored_present(tp.state(anchor)))
+    return stored_present(tp.state(anchor))
+
+
+def desired_members(tp: Any, group: SourceObject) -> frozenset[str]:
+    """Member anchors ``group`` should hold at ``tp``'s target."""
+    mode = tp.cfg.nested_groups
+    types = tp.types
+    out: set[str] = set()
+    visited = {group.object_guid}
+    stack = sorted(group.members or (), reverse=True)
+    direct = set(stack)
+    by_guid = tp.by_guid.get
+    anchor_by_guid = tp.inp.refs.anchor_by_guid.get
+    while stack:
+        guid = stack.pop()
+        if guid in visited and guid not in direct:
+            continue
+        visited.add(guid)
+        obj = by_guid(guid)  # _anchor and _kind, inlined: this runs once per member
+        anchor = obj.anchor if obj is not None else anchor_by_guid(guid)
+        if anchor is None:
+            continue
+        kind = obj.kind if obj is not None and obj.kind is not None else _kind(tp, guid, anchor)
+        if kind is None:
+            continue
+        if kind == ObjectKind.GROUP:
+            if mode == "flatten":
+                stack.extend(g for g in sorted(_members_of(tp, guid), reverse=True) if g not in visited)
+                continue
+            if mode == "omit" or guid not in direct:
+                continue
+        if kind not in types or anchor == group.anchor:  # a StrEnum hashes and compares as its name
+            continue
+        if _present(tp, anchor):
+            out.add(anchor)
+    return frozenset(out)

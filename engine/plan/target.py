@@ -1,0 +1,416 @@
+"""The planner's work for one target: lifecycle triggers, matching, safety, diffs. Pure.
+
+``plan_target`` is called by ``planner.plan`` once per target with the objects already
+deduplicated, sorted and scope-decided; group member deltas are in ``planner_members``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from hybridsync.engine.plan import lifecycle as lc
+from hybridsync.engine.plan.lifecycle import State, Trigger
+from hybridsync.engine.mapping.projection import is_reference_path
+from hybridsync.engine.plan.match import (ADOPT, CREATE, DISPUTED, NO_MATCH, RECREATE, MatchResult, TargetIndex,
+                                     resolve_conflicts)
+from hybridsync.engine.plan.members import PRESENT_PLANNED, PRESENT_STORED, desired_members, stored_present
+from hybridsync.engine.plan.scope import ScopeDecision, normalize_dn
+from hybridsync.engine.core.values import Action, ActionKind, ObjectKind, Ownership, Reason, SourceObject, TargetState
+
+__all__ = ["LIVE", "PRESENT_PLANNED", "PRESENT_STORED", "UNOWNED", "TargetPlanner", "attribute_diff", "stored_present"]
+
+A = ActionKind
+UNOWNED = (State.NEW, State.OUT_OF_SCOPE, State.DELETED, State.DISPUTED)
+LIVE = (State.PROVISIONED, State.DISABLED, State.ESCROW)
+_DIFF_KINDS = (A.UPDATE, A.RESTORE, A.DISABLE)
+_STATE_NAME = {s: str(s) for s in State}
+_DISABLED_IN_AD = Reason("source.userAccountControl", "the account is disabled in AD")
+_CHANGED: dict[str, Reason] = {}  # path -> Reason(f"mapping.{path}", "changed"), made once
+_COUNTED: dict[tuple[str, int], Reason] = {}  # (kind, n) -> Reason(f"mapping.{kind}", "n attributes")
+
+
+def _changed(path: str) -> Reason:
+    r = _CHANGED.get(path)
+    if r is None:
+        r = Reason(f"mapping.{path}", "changed")
+        if len(_CHANGED) < 4096:
+            _CHANGED[path] = r
+    return r
+
+
+def _counted(kind: ObjectKind, n: int) -> Reason:
+    r = _COUNTED.get((kind, n))
+    if r is None:
+        r = Reason(f"mapping.{kind}", f"{n} attributes")
+        if len(_COUNTED) < 4096:
+            _COUNTED[(kind, n)] = r
+    return r
+
+
+def _disabled(obj: SourceObject) -> bool:
+    """``obj.disabled`` (userAccountControl bit 2), read without the property chain."""
+    vals = obj.attributes.get("useraccountcontrol")
+    try:
+        return bool(int((vals[0] if vals else None) or 0) & 2)
+    except ValueError:
+        return False
+_GONE = frozenset({State.SOFT_DELETED, State.DELETED, State.OUT_OF_SCOPE})
+_MISSING = object()
+
+
+def _norm(v: Any) -> Any:
+    if isinstance(v, (list, tuple)):
+        return tuple(_norm(x) for x in v)
+    return v
+
+
+def attribute_diff(desired: Mapping[str, Any], base: Mapping[str, Any]) -> dict[str, Any]:
+    """The minimal diff taking ``base`` (last applied projection) to ``desired``.
+
+    Paths absent from ``desired`` are left alone; ``None`` clears a path that ``base`` holds.
+    """
+    get = base.get
+    for path, value in desired.items():  # the common case first: nothing changed (no sort)
+        old = get(path, _MISSING)
+        if old is _MISSING:
+            if value is not None:
+                break
+        elif old != value and (type(old) is type(value) or _norm(old) != _norm(value)):
+            break
+    else:
+        return {}
+    out: dict[str, Any] = {}
+    for path in sorted(desired):
+        value = desired[path]
+        old = base.get(path, _MISSING)
+        if old is _MISSING:
+            if value is not None:
+                out[path] = value
+        elif old != value and (type(old) is type(value) or _norm(old) != _norm(value)):
+            out[path] = value
+    return out
+
+
+class TargetPlanner:
+    """Mutable scratch space for one target's plan; the outputs are frozen Actions."""
+
+    def __init__(self, inp: Any, t: Any, decisions: Mapping[str, ScopeDecision],
+                 objects: tuple[SourceObject, ...], by_guid: Mapping[str, SourceObject]):
+        self.inp, self.t, self.cfg = inp, t, t.config
+        self.decisions, self.objects, self.by_guid = decisions, objects, by_guid
+        self.types = frozenset(self.cfg.object_types)
+        self.actions: list[Action] = []
+        self.errors: list[Any] = []
+        self.planned: dict[str, State] = {}
+        self.projections: set[str] = set()  # anchors projected without error in this plan
+        self.threshold_used = t.threshold_used
+        self.superseded: set[str] = set()  # predecessors whose target object a recreate takes over
+        self.reference_gone = False  # set by resolve_reference during one projection
+        self.reanchored: dict[str, str] = {}  # predecessor anchor -> the anchor that took it over
+        read = inp.read
+        self.gate: str | None = None
+        if read.mode == "full" and read.final:
+            if not read.complete:
+                self.gate = "the full read did not complete"
+            elif (read.count is not None and read.last_complete_count
+                  and read.count < inp.safety.min_full_read_fraction * read.last_complete_count):
+                self.gate = (f"the full read returned {read.count} objects, fewer than "
+                             f"{inp.safety.min_full_read_fraction:g} x {read.last_complete_count} of the last complete read")
+        self.absence_ok = read.mode == "full" and read.final and read.complete and self.gate is None
+
+    # -- helpers ---------------------------------------------------------------------------
+    def state(self, anchor: str) -> TargetState | None:
+        return self.t.states.get(anchor)
+
+    def emit(self, kind: ActionKind, anchor: str, okind: ObjectKind, *, dn: str | None, ts: TargetState | None,
+             to: State | None, reasons: list[Reason] | tuple[Reason, ...], attributes: Mapping[str, Any] | None = None,
+             target_id: str | None = None, members: tuple[str, ...] = ()) -> None:
+        from_state = ts.state if ts is not None else "new"
+        self.actions.append(Action(kind=kind, target=self.cfg.name, anchor=anchor, object_kind=okind,
+                                   target_id=target_id if target_id is not None else (ts.target_id if ts else None),
+                                   attributes=attributes or {}, members=members, from_state=from_state,
+                                   to_state=_STATE_NAME[to] if to is not None else from_state,
+                                   reasons=tuple(reasons), dn=dn))
+        if to is not None and kind != A.REPORT:
+            self.planned[anchor] = to
+
+    def keep(self, anchor: str, okind: ObjectKind, dn: str | None, ts: TargetState | None,
+             reasons: list[Reason]) -> None:
+        """A NOOP that leaves the state as it is: as a member it counts as its stored state says."""
+        self.emit(A.NOOP, anchor, okind, dn=dn, ts=ts, to=None, reasons=reasons)
+
+    def take(self, eff: State, trigger: Trigger, anchor: str, okind: ObjectKind, dn: str | None,
+             ts: TargetState | None, reasons: list[Reason], attributes: Mapping[str, Any] | None = None,
+             target_id: str | None = None) -> None:
+        edge = lc.edge(eff, trigger)
+        if edge is None:
+            self.keep(anchor, okind, dn, ts, reasons + [Reason("lifecycle.noop", f"{eff} --{trigger}--> changes nothing")])
+            return
+        kind = edge.action or A.NOOP
+        reasons = (*reasons, edge.reason)
+        if kind in _DIFF_KINDS and not attributes:
+            kind = A.NOOP
+        self.emit(kind, anchor, okind, dn=dn, ts=ts, to=edge.dest, reasons=reasons, attributes=attributes,
+                  target_id=target_id)
+
+    def resolve_reference(self, dn: str) -> str | None:
+        try:
+            key = normalize_dn(dn)
+        except ValueError:
+            return None
+        anchor = self.inp.refs.anchor_by_dn.get(key)
+        if anchor is None:
+            self.reference_gone = True  # no such object (deleted): clear the reference
+            return None
+        ts = self.state(anchor)
+        if stored_present(ts):
+            return ts.target_id
+        if ts is not None and lc.effective_state(ts) in _GONE:
+            self.reference_gone = True  # referenced object left the target: clear the reference
+        return None  # not provisioned yet: leave the path alone, set it once it exists
+
+    # -- the run ---------------------------------------------------------------------------
+    def run(self) -> None:
+        present: list[tuple[SourceObject, TargetState | None, ScopeDecision]] = []
+        gone: list[tuple[str, ObjectKind, str | None, TargetState, Trigger, Reason]] = []
+        clock = self.inp.clock
+        seen: set[str] = set()
+        state = self.t.states.get
+        types = self.types
+        for obj in self.objects:
+            seen.add(obj.anchor)
+            ts = state(obj.anchor)
+            kind = obj.kind or (ts.kind if ts else None)
+            if kind is None:
+                continue
+            targeted = kind in types  # a StrEnum hashes and compares as its name
+            if not targeted and ts is None:
+                continue
+            if ts is not None and ts.state == State.ESCROW and ts.next_retry_at and ts.next_retry_at > clock:
+                self.keep(obj.anchor, kind, obj.dn, ts, [
+                    Reason("lifecycle.escrow", f"retry {ts.retry_count} waits until {ts.next_retry_at.isoformat()}")])
+                continue
+            if obj.deleted:
+                if ts is not None:
+                    gone.append((obj.anchor, kind, obj.dn, ts, Trigger.TOMBSTONED,
+                                 Reason("safety.evidence", "tombstone: the object was deleted in the source")))
+                continue
+            decision = self.decisions[obj.anchor]
+            if not targeted:
+                decision = ScopeDecision(False, "target.object_types",
+                                         f"{kind} is not among target {self.cfg.name}'s object_types")
+            if not decision.in_scope:
+                if ts is None:
+                    self.emit(A.NOOP, obj.anchor, kind, dn=obj.dn, ts=None, to=State.OUT_OF_SCOPE,
+                              reasons=[decision.reason(), Reason("lifecycle.new->out_of_scope", "left_scope")])
+                else:
+                    gone.append((obj.anchor, kind, obj.dn, ts, Trigger.LEFT_SCOPE, decision.reason()))
+                continue
+            present.append((obj, ts, decision))
+        for anchor in sorted(self.inp.absent):
+            ts = self.state(anchor)
+            if anchor in seen or ts is None:
+                continue
+            if not self.absence_ok:
+                self.keep(anchor, ts.kind, None, ts, [Reason(
+                    "safety.evidence", "absence is evidence only in the final plan of a complete full read"
+                    + (f": {self.gate}" if self.gate else ""))])
+                continue
+            gone.append((anchor, ts.kind, None, ts, Trigger.VANISHED,
+                         Reason("safety.evidence", "absent from a complete full read")))
+        self.plan_present(present)
+        self.plan_gone(gone)
+        self.plan_members(present)
+
+    def plan_present(self, present: list[tuple[SourceObject, TargetState | None, ScopeDecision]]) -> None:
+        inp = self.inp
+        from hybridsync.engine.plan.planner import make_context  # late: planner imports this module
+
+        ctx = make_context(inp, self.resolve_reference)
+        projected: list[tuple[SourceObject, TargetState | None, ScopeDecision, State, Mapping[str, Any]]] = []
+        index: TargetIndex | None = None
+        for obj, ts, decision in present:
+            self.reference_gone = False
+            proj = self.t.mapping.project(obj, ctx)
+            if proj.errors:
+                for err in proj.errors:
+                    self.errors.append((obj, err))
+                self.emit(A.REPORT, obj.anchor, obj.kind, dn=obj.dn, ts=ts, to=None, reasons=[
+                    decision.reason()] + [Reason(f"mapping.{getattr(e, 'attribute', '') or ''}".rstrip("."), str(e))
+                                          for e in proj.errors])
+                continue
+            values = proj.values
+            if self.reference_gone:
+                held = (ts.projection if ts is not None and ts.target_id
+                        else dict.fromkeys(self.t.mapping.paths(obj.kind), ""))
+                stale = [p for p in held if is_reference_path(p) and p not in values and held[p] is not None]
+                if stale:
+                    values = {**values, **{p: None for p in stale}}
+            self.projections.add(obj.anchor)
+            eff = lc.effective_state(ts)
+            if eff in UNOWNED:  # planned below, once every new object is matched
+                if index is None:
+                    index = TargetIndex(self.t.view.objects, self.cfg.matching, self.t.view.holders)
+                if index.empty:  # nothing can match nor be disputed: a create, planned now
+                    self.plan_unowned(obj, ts, decision, eff, values, NO_MATCH)
+                else:
+                    projected.append((obj, ts, decision, eff, values))
+            else:  # an object the target holds for us: planned now, its projection freed at once
+                self.plan_owned(obj, ts, decision, eff, values)  # type: ignore[arg-type]
+        matches: dict[str, MatchResult] = {}
+        for obj, ts, _d, eff, values in projected:
+            assert index is not None
+            matches[obj.anchor] = index.find(obj.anchor, obj.kind, values,
+                                             restore_recreated=inp.safety.restore_recreated)
+        matches = resolve_conflicts(matches)
+        present_anchors = self.projections  # every object projected without error
+        for anchor in sorted(a for a, r in matches.items() if r.predecessor is not None):
+            res = matches[anchor]
+            if res.predecessor.anchor in present_anchors:
+                matches[anchor] = MatchResult(DISPUTED, res.reasons + (Reason(
+                    "match.disputed", f"predecessor {res.predecessor.anchor} is itself back in scope"),),
+                    res.target, others=(res.predecessor.anchor,))
+            else:
+                self.superseded.add(res.predecessor.anchor)
+                self.reanchored[res.predecessor.anchor] = anchor
+        for obj, ts, decision, eff, values in projected:
+            self.plan_unowned(obj, ts, decision, eff, values, matches[obj.anchor])
+
+    def plan_unowned(self, obj: SourceObject, ts: TargetState | None, decision: ScopeDecision, eff: State,
+                     values: Mapping[str, Any], match: MatchResult) -> None:
+        disabled = obj.kind == ObjectKind.USER and _disabled(obj)
+        reasons = [decision.reason()]
+        if disabled:
+            reasons.append(_DISABLED_IN_AD)
+        self.plan_new(obj, ts, eff, values, match, disabled, reasons)
+
+    def plan_owned(self, obj: SourceObject, ts: TargetState, decision: ScopeDecision, eff: State,
+                   values: Mapping[str, Any]) -> None:
+        """An object in scope whose target object is ours: update, restore, disable or no-op."""
+        disabled = obj.kind == ObjectKind.USER and _disabled(obj)
+        reasons = [decision.reason()]
+        if disabled:
+            reasons.append(_DISABLED_IN_AD)
+        if disabled:
+            trigger = Trigger.DISABLED_IN_AD
+        elif eff == State.DISABLED:
+            trigger = Trigger.ENABLED_IN_AD
+        elif eff in (State.SOFT_DELETED, State.HELD):
+            trigger = Trigger.RETURNED
+        else:
+            trigger = Trigger.SEEN_IN_SCOPE
+        diff = attribute_diff(values, ts.projection)
+        if diff:
+            reasons += [_changed(p) for p in diff]
+        self.take(eff, trigger, obj.anchor, obj.kind, obj.dn, ts, reasons, diff)
+
+    def plan_new(self, obj: SourceObject, ts: TargetState | None, eff: State, values: Mapping[str, Any],
+                 match: MatchResult, disabled: bool, reasons: list[Reason]) -> None:
+        reasons = reasons + list(match.reasons)
+        if match.outcome == CREATE:
+            attrs = {p: values[p] for p in sorted(values) if values[p] is not None}
+            reasons.append(_counted(obj.kind, len(attrs)))
+            self.take(eff, Trigger.DISABLED_IN_AD if disabled else Trigger.SEEN_IN_SCOPE, obj.anchor, obj.kind,
+                      obj.dn, ts, reasons, attrs)
+            return
+        if match.outcome in (ADOPT, RECREATE):
+            attrs = dict(sorted(values.items()))
+            attrs["externalId"] = obj.anchor
+            trig = Trigger.MATCHED if match.outcome == ADOPT else Trigger.RECREATED
+            self.take(eff, trig, obj.anchor, obj.kind, obj.dn, ts, reasons, attrs, target_id=match.target.target_id)
+            pred = match.predecessor
+            if pred is not None:
+                self.take(State(pred.state), Trigger.SUPERSEDED, pred.anchor, pred.kind, None, pred, [
+                    Reason("match.recreated", f"target object {pred.target_id} now belongs to {obj.anchor}")])
+            return
+        self.take(eff, Trigger.CONFLICT, obj.anchor, obj.kind, obj.dn, ts, reasons)
+
+    def plan_gone(self, gone: list[tuple[str, ObjectKind, str | None, TargetState, Trigger, Reason]]) -> None:
+        safety = self.inp.safety
+        candidates = []
+        for anchor, kind, dn, ts, trigger, why in gone:
+            if anchor in self.superseded:
+                continue
+            eff = lc.effective_state(ts)
+            reasons = [why]
+            if eff in UNOWNED:
+                self.take(eff, trigger, anchor, kind, dn, ts, reasons)
+                continue
+            if ts.ownership == Ownership.FOREIGN:
+                self.emit(A.REPORT, anchor, kind, dn=dn, ts=ts, to=None, reasons=reasons + [
+                    Reason("safety.ownership", f"target object {ts.target_id} is foreign: never disabled or deleted")])
+                continue
+            if self.gate is not None:
+                self.keep(anchor, kind, dn, ts, reasons + [
+                    Reason("safety.evidence", f"no deletes or disables: {self.gate}")])
+                continue
+            if eff == State.SOFT_DELETED:
+                if lc.grace_expired(ts, self.inp.clock, safety.soft_delete_days):
+                    self.take(eff, Trigger.GRACE_EXPIRED, anchor, kind, dn, ts, reasons + [
+                        Reason("safety.soft_delete_days", f"soft-deleted since {ts.since.isoformat()}, "
+                                                          f"more than {safety.soft_delete_days:g} days")])
+                else:
+                    self.take(eff, trigger, anchor, kind, dn, ts, reasons)
+                continue
+            if anchor in self.t.approved:
+                reasons.append(Reason("safety.approved", "an admin approved this held disable"))
+                if eff == State.HELD:
+                    self.take(eff, Trigger.APPROVED, anchor, kind, dn, ts, reasons, self.disable_attrs(kind, ts))
+                else:
+                    self.take(eff, trigger, anchor, kind, dn, ts, reasons, self.disable_attrs(kind, ts))
+                continue
+            if eff == State.HELD:
+                self.take(eff, trigger, anchor, kind, dn, ts, reasons + [
+                    Reason("safety.delete_threshold", "still waiting for approve-deletes")])
+                continue
+            candidates.append((anchor, kind, dn, ts, trigger, reasons))
+        total = self.threshold_used + len(candidates)
+        over = total > safety.delete_threshold
+        for anchor, kind, dn, ts, trigger, reasons in candidates:
+            eff = lc.effective_state(ts)
+            if over:
+                self.take(eff, Trigger.OVER_THRESHOLD, anchor, kind, dn, ts, reasons + [
+                    Reason("safety.delete_threshold", f"{total} disables/deletes this cycle exceed delete_threshold "
+                                                      f"{safety.delete_threshold}: held for approve-deletes")])
+            else:
+                self.take(eff, trigger, anchor, kind, dn, ts, reasons, self.disable_attrs(kind, ts))
+        if not over:
+            self.threshold_used = total
+
+    def disable_attrs(self, kind: ObjectKind, ts: TargetState) -> dict[str, Any]:
+        if kind == ObjectKind.GROUP or ts.projection.get("active") is False:
+            return {}
+        return {"active": False}
+
+    def plan_members(self, present: list[tuple[SourceObject, TargetState | None, ScopeDecision]]) -> None:
+        groups = {obj.anchor for obj, _ts, _d in present if obj.kind == ObjectKind.GROUP}
+        if not groups:
+            return
+        acts = {a.anchor: a for a in self.actions if a.anchor in groups}  # the last action of each group
+        for obj, ts, _d in present:
+            if obj.kind != ObjectKind.GROUP:
+                continue
+            act = acts.get(obj.anchor)
+            if act is None or act.kind in (A.REPORT, A.HOLD) or self.planned.get(obj.anchor) not in PRESENT_PLANNED:
+                continue
+            if act.kind == A.ADOPT:
+                pred = self.t.view.holders.get(act.target_id or "")
+                sent = pred.members_sent if pred is not None and pred.anchor != obj.anchor else frozenset()
+            else:
+                sent = ts.members_sent if ts is not None else frozenset()
+            if self.reanchored:  # a member re-created this plan is the same target object
+                sent = frozenset(self.reanchored.get(m, m) for m in sent)
+            want = desired_members(self, obj)
+            add, remove = tuple(sorted(want - sent)), tuple(sorted(sent - want))
+            target_id = act.target_id
+            mode = self.cfg.nested_groups
+            if add:
+                self.emit(A.ADD_MEMBERS, obj.anchor, obj.kind, dn=obj.dn, ts=ts, to=self.planned[obj.anchor],
+                          members=add, target_id=target_id, reasons=[
+                              Reason("mapping.members", f"{len(add)} in-scope provisioned members to add (nested_groups={mode})")])
+            if remove:
+                self.emit(A.REMOVE_MEMBERS, obj.anchor, obj.kind, dn=obj.dn, ts=ts, to=self.planned[obj.anchor],
+                          members=remove, target_id=target_id, reasons=[
+                              Reason("mapping.members", f"{len(remove)} members no longer in scope, provisioned or "
+                                                        f"direct (nested_groups={mode}) to remove")])

@@ -1,0 +1,1 @@
+"""The shell around the planner: Engine (host API), cycle, apply, target view, recording, metrics."""

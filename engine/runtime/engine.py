@@ -1,0 +1,277 @@
+"""The host API: ``Engine(config)``, ``run_once() -> RunReport``, ``run_forever(stop_event)``.
+
+No global logging configuration, no signal handlers, no threads: ``run_forever`` runs in the
+caller's thread, sleeps in ``source.wait_for_change`` (woken by AD change notification or a
+short poll) and returns promptly once ``stop_event`` is set, after the object in flight.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+from attrs import field, frozen
+
+from hybridsync.engine.core.config import Config
+from hybridsync.engine.runtime.cycle import run_cycle
+from hybridsync.engine.runtime.context import CycleContext
+from hybridsync.engine.runtime.recording import Recorder, RecordingSource, RecordingTarget
+from hybridsync.engine.core.values import CycleProgress
+
+log = structlog.get_logger("hybridsync.engine")
+_UNSET = object()
+
+
+@frozen
+class ObjectOutcome:
+    anchor: str
+    target: str
+    action: str
+    result: str  # ok | failed | retry | skipped | held | reported
+    detail: str | None = None
+    dn: str | None = None
+
+
+@frozen
+class RunReport:
+    """What one ``run_once`` did: per source cycle ids, counts, per-object outcomes, durations."""
+
+    cycle_ids: tuple[int, ...] = ()
+    counts: Mapping[str, int] = field(factory=dict)
+    outcomes: tuple[ObjectOutcome, ...] = ()
+    problems: tuple[Mapping[str, Any], ...] = ()
+    durations: Mapping[str, float] = field(factory=dict)
+    status: Mapping[str, str] = field(factory=dict)  # source -> ok | source_failed | quarantined | ...
+    quarantined: tuple[str, ...] = ()
+    held: int = 0
+    planned: tuple[Any, ...] = ()  # dry-run: the actions that would be applied
+    source_errors: Mapping[str, str] = field(factory=dict)
+
+    @property
+    def cycle_id(self) -> int | None:
+        return self.cycle_ids[-1] if self.cycle_ids else None
+
+    @property
+    def failed(self) -> int:
+        return sum(1 for o in self.outcomes if o.result in ("failed", "retry")) + len(self.problems)
+
+    def exit_code(self) -> int:
+        """0 ok; 1 some objects failed (or a source could not be read); 3 stopped by a safety rule."""
+        if self.quarantined or self.held or any(s == "unsafe_watermark" for s in self.status.values()):
+            return 3
+        if self.failed or self.source_errors:
+            return 1
+        return 0
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Engine:
+    """The reconcile engine for one config. Inject ``store``/``sources``/``targets``/``clock`` in tests."""
+
+    def __init__(self, config: Config, *, store: Any = None, sources: Mapping[str, Any] | None = None,
+                 targets: Mapping[str, Any] | None = None, clock: Callable[[], datetime] | None = None,
+                 mappings: Mapping[str, Any] | None = None, seed: int = 0, record: bool | None = None):
+        self.config = config
+        self.clock = clock or _utcnow
+        self.seed = seed
+        record = config.state.record if record is None else record
+        self._owns_store = store is None
+        if store is None:
+            from hybridsync.statestore import Store
+
+            store = Store.open(config.state.path)
+        self.store = store
+        self._owned_connectors: list[Any] = []
+        if mappings is None:
+            from hybridsync.engine.mapping.projection import compile_mapping
+
+            mappings = {t.name: compile_mapping(t, file=config.path, index=i) for i, t in enumerate(config.targets)}
+        self.mappings = dict(mappings)
+        targets = dict(targets) if targets is not None else self._build("target", config.targets)
+        sources = dict(sources) if sources is not None else self._build("source", config.sources)
+        # Every batch read and every target call is recorded with its cycle, for replay.
+        self.recorder = Recorder() if record else None
+        if self.recorder is not None:
+            sources = {n: RecordingSource(s, self.recorder, n) for n, s in sources.items()}
+            targets = {n: RecordingTarget(t, self.recorder, n) for n, t in targets.items()}
+        self.sources, self.targets = sources, targets
+        self.mappings = {n: m for n, m in self.mappings.items() if n in self.targets}
+        self._last_full: dict[str, float] = {}
+        self._facts: dict[tuple[str, str], Any] = {}
+
+    def _build(self, what: str, configs: Any) -> dict[str, Any]:
+        from hybridsync.connectors.base import load_connector_class
+
+        out = {}
+        for c in configs:
+            cls = load_connector_class(c.kind)
+            conn = cls(c, attributes=self.source_attributes(c)) if what == "source" else cls(c)
+            self._owned_connectors.append(conn)
+            out[c.name] = conn
+        return out
+
+    def source_attributes(self, source_config: Any) -> tuple[str, ...]:
+        """The source attributes the mappings and the scope filters read (beyond the fixed ones)."""
+        names: set[str] = set()
+        for mapping in self.mappings.values():
+            for kind in ("user", "group", "contact"):
+                names |= set(mapping.references(kind))
+        for group in source_config.scope.filters:
+            names |= {c.attribute.lower() for c in group}
+        return tuple(sorted(names))
+
+    # ------------------------------------------------------------------ one cycle
+    def run_once(self, *, dry_run: bool = False, full: bool | str = False,
+                 stop_event: threading.Event | None = None,
+                 progress: Callable[[CycleProgress], None] | None = None) -> RunReport:
+        """One reconcile cycle per source. ``full`` forces a complete full read."""
+        reports = []
+        for src in self.sources:
+            reason = (full if isinstance(full, str) else "full read requested") if full else None
+            ctx = CycleContext(store=self.store, config=self.config, source_name=src, sources=self.sources,
+                               targets=self.targets, mappings=self.mappings, clock=self.clock, dry_run=dry_run,
+                               full_reason=reason, stop_event=stop_event, seed=self.seed,
+                               progress=progress, recorder=self.recorder)
+            if self.recorder is not None:
+                self.recorder.enabled = not dry_run
+            try:
+                run_cycle(ctx)
+            finally:
+                if self.recorder is not None:
+                    self.recorder.discard()  # what no commit took (dry run, failed page) is not kept
+            if ctx.mode is not None and str(ctx.mode) == "full" and ctx.status == "ok":
+                self._last_full[src] = time.monotonic()
+            reports.append(ctx)
+        if not dry_run:
+            self._record_facts()
+        return _report(reports)
+
+    def _record_facts(self) -> None:
+        """What ``status`` shows of each connector (delta mode, privilege, DC, deletion
+        visibility; the detected SCIM dialect), written only when it changed."""
+        facts: dict[tuple[str, str], Any] = {}
+        for name, src in self.sources.items():
+            try:
+                for k, v in dict(src.describe()).items():
+                    if isinstance(v, (str, int, float, bool)) or v is None:
+                        facts[("source", f"{name}.{k}")] = v
+            except Exception as exc:  # status is informative: never fail a cycle for it
+                log.debug("describe_failed", source=name, error=str(exc)[:200])
+        for name, tgt in self.targets.items():
+            try:
+                facts[("target", name)] = json.loads(json.dumps(dict(tgt.describe()), default=str))
+            except Exception as exc:
+                log.debug("describe_failed", target=name, error=str(exc)[:200])
+        for (what, key), value in facts.items():
+            if self._facts.get((what, key), _UNSET) == value:
+                continue
+            if what == "source":
+                src_name, fact = key.split(".", 1)
+                self.store.set_source_fact(src_name, fact, value)
+            else:
+                self.store.put_target_profile(key, value)
+            self._facts[(what, key)] = value
+
+    def plan(self) -> RunReport:
+        """The plan of the next cycle, writing nothing anywhere."""
+        return self.run_once(dry_run=True)
+
+    def explain(self, ref: str, *, since: datetime | None = None) -> list[Any]:
+        """The timeline of every stored object ``ref`` names (objectGUID, DN, sAMAccountName or
+        UPN), as ``engine.explain.Explanation`` values; raises ``NoSuchObject``."""
+        from hybridsync.engine.audit.explain import explain
+
+        return explain(self.store, ref, since=since)
+
+    # ------------------------------------------------------------------ forever
+    def run_forever(self, stop_event: threading.Event, *, on_report: Callable[[RunReport], None] | None = None) -> None:
+        """Run cycles until ``stop_event`` is set: on a change signal, a short poll, or a periodic full read."""
+        for src in self.sources:
+            self._last_full.setdefault(src, time.monotonic())
+        try:
+            self._loop(stop_event, on_report)
+        finally:
+            # release what waiting opened (the AD change-notification watcher and its receiver
+            # thread): no thread outlives run_forever; sources reconnect lazily on the next read
+            for source in self.sources.values():
+                try:
+                    source.close()
+                except Exception as exc:
+                    log.warning("source_close_failed", error=f"{type(exc).__name__}: {exc}"[:300])
+
+    def _loop(self, stop_event: threading.Event, on_report: Callable[[RunReport], None] | None) -> None:
+        while not stop_event.is_set():
+            due_full = [s for s in self.sources
+                        if time.monotonic() - self._last_full.get(s, 0.0) >= self.config.source(s).full_read_interval]
+            try:
+                report = self.run_once(full="periodic safety full read" if due_full else False, stop_event=stop_event)
+            except Exception as exc:  # never let one bad cycle end the host's loop
+                log.error("cycle_crashed", error=f"{type(exc).__name__}: {exc}"[:500])
+                report = None
+            if due_full:
+                for s in due_full:
+                    self._last_full[s] = time.monotonic()
+            if report is not None and on_report is not None:
+                on_report(report)
+            if stop_event.is_set():
+                break
+            self._wait(stop_event)
+
+    def _wait(self, stop_event: threading.Event) -> None:
+        names = list(self.sources)
+        if not names:
+            stop_event.wait(1.0)
+            return
+        poll = min(self.config.source(n).poll_interval for n in names)
+        src = self.sources[names[0]]
+        waiter = getattr(src, "wait_for_change", None)
+        if waiter is None or len(names) > 1:
+            stop_event.wait(poll)
+            return
+        waiter(poll, stop_event)
+
+    def close(self) -> None:
+        for conn in self._owned_connectors:
+            try:
+                conn.close()
+            except Exception:
+                pass
+        if self._owns_store:
+            self.store.close()
+
+    def __enter__(self) -> "Engine":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def _report(ctxs: list[CycleContext]) -> RunReport:
+    counts: dict[str, int] = {}
+    outcomes, problems, planned = [], [], []
+    durations, status, errors = {}, {}, {}
+    quarantined: list[str] = []
+    held = 0
+    for c in ctxs:
+        for k, v in c.counts.items():
+            counts[k] = counts.get(k, 0) + v
+        outcomes.extend(ObjectOutcome(*o) for o in c.outcomes)
+        problems.extend(c.problems)
+        planned.extend(c.planned)
+        durations[c.source_name] = c.timings.get("total", 0.0)
+        status[c.source_name] = c.status
+        if c.source_error:
+            errors[c.source_name] = c.source_error
+        quarantined.extend(q for q in [*c.quarantined_now, *c.paused] if q not in quarantined)
+        held += c.held_now
+    return RunReport(cycle_ids=tuple(c.cycle_id for c in ctxs if c.cycle_id), counts=counts,
+                     outcomes=tuple(outcomes), problems=tuple(problems), durations=durations, status=status,
+                     quarantined=tuple(quarantined), held=held, planned=tuple(planned), source_errors=errors)

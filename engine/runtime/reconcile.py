@@ -1,0 +1,265 @@
+"""The apply layer: journal the intent, call the target, turn the answer into a new TargetState.
+
+Crash safety rests on three rules:
+
+1. the intent is committed to the journal *before* the target call (``Store.journal_intents``:
+   a run of independent actions in one commit, before any call of the run);
+2. the outcome (new TargetState + decision record + journal settlement, which deletes the
+   settled row: the decision is in history) is committed later in
+   the same transaction as the source cursor that covers it (see ``engine.cycle``);
+3. the next run settles pending intents first: a create that may have landed is looked up by
+   anchor and recorded, so it is never created twice. Other operations are idempotent
+   (replace, disable, add/remove member, delete with 404 = done) and are simply re-planned,
+   because the cursor that covers them did not advance.
+
+Targets never raise for a remote refusal; a connector that does raise is treated as a
+retriable failure of that one object.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+import structlog
+from attrs import frozen
+
+from hybridsync.connectors.base import Done, Result, RetryAfter, Terminal
+from hybridsync.engine.plan import lifecycle
+from hybridsync.engine.runtime import orphans
+from hybridsync.engine.core.values import (
+    Action,
+    ActionKind,
+    ObjectKind,
+    Ownership,
+    TargetState,
+)
+
+log = structlog.get_logger("hybridsync.reconcile")
+
+A = ActionKind
+APPLIED = (A.CREATE, A.ADOPT, A.UPDATE, A.DISABLE, A.RESTORE, A.DELETE, A.ADD_MEMBERS, A.REMOVE_MEMBERS)
+
+
+@frozen
+class Outcome:
+    """What happened to one action: the new state to store and how to report it."""
+
+    action: Action
+    result: str  # "ok" | "failed" | "retry" | "skipped" | "held" | "reported" | "noop"
+    state: TargetState | None  # the TargetState to store (None: leave the stored one)
+    status: int | None = None
+    detail: str | None = None
+    target_level: bool = False  # the failure is the whole target's (auth): quarantine it
+    applied: bool = False  # a target call was made
+
+
+def call_target(target: Any, action: Action, member_ids: list[tuple[ObjectKind, str]] | None) -> Result:
+    """Make the one target call an action stands for."""
+    k, kind, tid = action.kind, action.object_kind, action.target_id
+    try:
+        if k == A.CREATE:
+            return target.create(kind, action.anchor, dict(action.attributes))
+        if k == A.ADOPT:
+            return target.update(kind, tid, dict(action.attributes), anchor=action.anchor)
+        if k == A.UPDATE:
+            return target.update(kind, tid, dict(action.attributes))
+        if k in (A.DISABLE, A.RESTORE):
+            # other attributes that changed with it go first, then the flip of `active`
+            changes = {n: v for n, v in action.attributes.items() if n != "active"}
+            if changes:
+                first = target.update(kind, tid, changes)
+                if not isinstance(first, Done):
+                    return first
+            return target.disable(kind, tid) if k == A.DISABLE else target.restore(kind, tid)
+        if k == A.DELETE:
+            return target.delete(kind, tid)
+        if k == A.ADD_MEMBERS:
+            return target.add_members(tid, member_ids or [])
+        if k == A.REMOVE_MEMBERS:
+            return target.remove_members(tid, member_ids or [])
+    except Exception as exc:  # a connector bug or transport error: this object only
+        return RetryAfter(0.0, f"{type(exc).__name__}: {exc}"[:500])
+    raise ValueError(f"action {k} is not applied through a target")
+
+
+def _projection_after(old: Mapping[str, Any], action: Action) -> dict[str, Any]:
+    if action.kind == A.CREATE:
+        base: dict[str, Any] = {}
+    else:
+        base = dict(old)
+    for name, value in action.attributes.items():
+        if value is None:
+            base.pop(name, None)
+        else:
+            base[name] = value
+    return base
+
+
+def state_after(
+    prev: TargetState | None,
+    action: Action,
+    result: Result,
+    now: datetime,
+    *,
+    member_ids_sent: frozenset[str] = frozenset(),
+    retry_at: datetime | None = None,
+) -> Outcome:
+    """The Outcome of an applied action, from the previous state and the target's answer."""
+    to_state = action.to_state or (prev.state if prev else lifecycle.State.PROVISIONED)
+    base = prev or TargetState(anchor=action.anchor, target=action.target, kind=action.object_kind,
+                               state=str(lifecycle.State.NEW))
+    status = getattr(result, "status", None)
+    gone = isinstance(result, Terminal) and result.gone
+    if isinstance(result, Done) or (gone and action.kind == A.DELETE):
+        new_state = lifecycle.outcome(to_state, action.kind, lifecycle.Result.OK)
+        members = set(base.members_sent)
+        if action.kind == A.ADD_MEMBERS:
+            members |= member_ids_sent
+        elif action.kind == A.REMOVE_MEMBERS:
+            members -= set(action.members)
+        ownership = base.ownership
+        if action.kind == A.CREATE:
+            ownership = Ownership.CREATED
+        elif action.kind == A.ADOPT:
+            ownership = Ownership.ADOPTED
+        target_id = (result.target_id if isinstance(result, Done) else None) or action.target_id or base.target_id
+        if new_state == lifecycle.State.DELETED:  # the target object is gone: release its id and members
+            target_id, members = None, set()
+        state = TargetState(
+            anchor=action.anchor, target=action.target, kind=action.object_kind, state=new_state,
+            target_id=target_id, ownership=ownership,
+            projection=_projection_after(base.projection, action),
+            members_sent=frozenset(members),
+            since=now if new_state != base.state or base.since is None else base.since,
+        )
+        return Outcome(action, "ok", state, status=status, applied=True)
+
+    why = getattr(result, "why", str(result))
+    if isinstance(result, Terminal) and result.detail:
+        why = f"{why}: {result.detail}"
+    retry_after = result.seconds if isinstance(result, RetryAfter) else None
+    delay = lifecycle.next_retry_delay(base.retry_count, retry_after)
+    next_at = retry_at or (now + timedelta(seconds=delay))
+    target_id = None if gone else base.target_id
+    if action.kind == A.CREATE:
+        target_id = None
+    state = TargetState(
+        anchor=action.anchor, target=action.target, kind=action.object_kind,
+        state=lifecycle.outcome(to_state, action.kind, lifecycle.Result.FAILED),
+        target_id=target_id, ownership=base.ownership, projection=base.projection,
+        members_sent=base.members_sent, since=base.since if base.state == lifecycle.State.ESCROW else now,
+        retry_count=base.retry_count + 1, next_retry_at=next_at, last_error=why[:500],
+    )
+    target_level = isinstance(result, Terminal) and result.target_level
+    kind = "retry" if isinstance(result, RetryAfter) else "failed"
+    return Outcome(action, kind, state, status=status, detail=why[:500], target_level=target_level, applied=True)
+
+
+def unapplied_outcome(prev: TargetState | None, action: Action, now: datetime) -> Outcome:
+    """NOOP / HOLD / REPORT: record the state the planner chose, call nothing."""
+    result = {A.HOLD: "held", A.REPORT: "reported"}.get(action.kind, "noop")
+    if action.to_state is None or (prev is not None and prev.state == action.to_state
+                                   and not action.target_id):
+        return Outcome(action, result, None)
+    base = prev or TargetState(anchor=action.anchor, target=action.target, kind=action.object_kind,
+                               state=str(lifecycle.State.NEW))
+    if prev is not None and prev.state == action.to_state and (action.target_id or None) in (None, prev.target_id):
+        return Outcome(action, result, None)
+    gone = action.to_state == lifecycle.State.DELETED  # e.g. superseded by a recreate: the id is released
+    state = TargetState(
+        anchor=action.anchor, target=action.target, kind=action.object_kind, state=action.to_state,
+        target_id=None if gone else (action.target_id or base.target_id), ownership=base.ownership,
+        projection=_projection_after(base.projection, action) if action.kind == A.NOOP else base.projection,
+        members_sent=frozenset() if gone else base.members_sent,
+        since=now if action.to_state != base.state else base.since,
+        retry_count=0 if action.kind == A.NOOP else base.retry_count,
+    )
+    return Outcome(action, result, state)
+
+
+def deferred_outcome(prev: TargetState | None, action: Action, now: datetime, until: datetime,
+                     why: str) -> Outcome:
+    """The target is quarantined: the action waits in escrow until the quarantine ends."""
+    out = state_after(prev, action, RetryAfter(max(0.0, (until - now).total_seconds()), why), now, retry_at=until)
+    st = out.state
+    if st is not None and prev is not None:  # not the object's failure: keep its retry count
+        st = TargetState(anchor=st.anchor, target=st.target, kind=st.kind, state=st.state,
+                         target_id=st.target_id, ownership=st.ownership, projection=st.projection,
+                         members_sent=st.members_sent, since=st.since, retry_count=prev.retry_count,
+                         next_retry_at=until, last_error=why)
+    return Outcome(action, "skipped", st, detail=why, applied=False)
+
+
+def settle_pending(store: Any, targets: Mapping[str, Any], now: Callable[[], datetime]) -> dict[str, int]:
+    """Settle the journal left by an interrupted run, before anything new is planned.
+
+    A create or adopt may have landed: look the anchor up; found -> record it as provisioned with
+    that target id (never create it twice). Everything else is idempotent and is re-planned
+    because the cursor did not advance: settle it as ``unknown``.
+    """
+    counts = {"settled": 0, "found": 0, "unreachable": 0}
+    for intent in store.pending_intents():
+        action = intent.action
+        target = targets.get(action.target)
+        if target is None:
+            store.journal_done([intent.id])  # no such target any more
+            continue
+        if action.kind in (A.ADD_MEMBERS, A.REMOVE_MEMBERS) and action.target_id:
+            # Whether it landed is unknown, and members_sent (the planner's memory of the group)
+            # was not updated: send it again now (adding or removing a member is idempotent), so
+            # the group and members_sent agree whatever happened before the kill.
+            if _resend_member_change(store, target, intent, now):
+                counts["settled"] += 1
+            else:
+                counts["unreachable"] += 1
+            continue
+        if action.kind not in (A.CREATE, A.ADOPT):
+            store.journal_done([intent.id])  # idempotent: re-planned, the cursor did not advance
+            counts["settled"] += 1
+            continue
+        res = target.lookup_by_anchor(action.object_kind, action.anchor)
+        if not isinstance(res, Done):
+            counts["unreachable"] += 1
+            log.warning("journal_settle_deferred", target=action.target, anchor=action.anchor,
+                        why=getattr(res, "why", ""))
+            continue
+        prev = store.get_target_state(action.target, action.anchor)
+        with store.atomic():
+            if res.found:
+                found = res.found[0]
+                outcome = state_after(prev, action, Done(target_id=found.target_id), now())
+                store.put_target_state(outcome.state)
+                orphans.remember_settled_create(store, intent, now())  # its page's object states were lost
+                store.record_decision(intent.cycle_id, action, result="ok", detail="settled after restart: found by anchor",
+                                      at=now())
+                counts["found"] += 1
+            store.journal_done([intent.id])  # settled: the decision (if it landed) is in history
+        counts["settled"] += 1
+    return counts
+
+
+def _resend_member_change(store: Any, target: Any, intent: Any, now: Callable[[], datetime]) -> bool:
+    """Re-send an interrupted ADD/REMOVE_MEMBERS and record it; False when the target failed."""
+    action = intent.action
+    states = store.get_target_states(action.target, list(action.members))
+    members = [(ms.kind, ms.target_id) for m in action.members if (ms := states.get(m)) is not None and ms.target_id]
+    sent = frozenset(m for m in action.members if (ms := states.get(m)) is not None and ms.target_id)
+    if members:
+        res = call_target(target, action, members)
+        if not isinstance(res, Done):
+            log.warning("journal_settle_deferred", target=action.target, anchor=action.anchor,
+                        why=getattr(res, "why", ""))
+            return False
+    else:
+        res = Done(target_id=action.target_id)
+    prev = store.get_target_state(action.target, action.anchor)
+    with store.atomic():
+        if prev is not None:
+            outcome = state_after(prev, action, res, now(), member_ids_sent=sent)
+            store.put_target_state(outcome.state)
+            store.record_decision(intent.cycle_id, action, result="ok",
+                                  detail="settled after restart: member change sent again", at=now())
+        store.journal_done([intent.id])
+    return True

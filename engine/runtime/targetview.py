@@ -1,0 +1,187 @@
+"""Build the planner's view of each target: answer ``planner.lookups()`` with target calls.
+
+Two strategies:
+
+- per-object lookups (deltas, small pages): ``lookup_by_anchor`` / ``lookup_by_attribute`` for
+  each question the planner asks;
+- a bulk listing (first sync of a target, large full reads), once per kind and cycle, indexed
+  by externalId and matching values, so 20k questions cost one paged listing instead of 20k GETs:
+  - ``list_objects(kind)`` when the target offers it: a COMPLETE listing (owned or not), so a
+    question with no candidate in it is answered "no candidate" without any lookup;
+  - else ``list_owned(kind)``: externalId questions are answered from it; a matching-attribute
+    question is answered from it when it holds a candidate, and asked per object otherwise
+    (an unowned object would not be in it).
+
+A lookup the target cannot answer (RetryAfter/Terminal) is reported; the planner then has no
+candidate for that anchor and must not create it blindly, so those anchors are left out of the
+plan for that target by the caller (``TargetViewResult.unanswered``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any
+
+import structlog
+from attrs import frozen
+
+from hybridsync.connectors.base import Done, RetryAfter, Terminal
+from hybridsync.engine.plan.planner import Lookup, TargetView
+from hybridsync.engine.core.values import ObjectKind, TargetObject, TargetState
+
+log = structlog.get_logger("hybridsync.targetview")
+
+
+@frozen
+class TargetViewResult:
+    view: TargetView
+    unanswered: frozenset[str]  # lookup values (anchors or matching values) the target did not answer
+    failures: tuple[str, ...] = ()
+    calls: int = 0
+    target_level: bool = False  # an auth failure: the whole target is refusing us
+
+
+class Listing:
+    """A cached bulk listing of one target's objects, per kind (one per cycle).
+
+    ``complete``: loaded from ``list_objects`` (every object, owned or not), so an absent
+    candidate is a real "no candidate"; from ``list_owned`` only owned objects are in it."""
+
+    def __init__(self) -> None:
+        self.by_anchor: dict[tuple[ObjectKind, str], list[TargetObject]] = {}
+        self.by_attr: dict[tuple[ObjectKind, str, str], list[TargetObject]] = {}
+        self.kinds: set[ObjectKind] = set()
+        self.complete_kinds: set[ObjectKind] = set()
+
+    def complete(self, kind: ObjectKind) -> bool:
+        return kind in self.complete_kinds
+
+    def load(self, target: Any, kind: ObjectKind, paths: Iterable[str]) -> None:
+        """Load ``kind`` once. A listing that fails part-way leaves the kind unloaded (questions
+        are then asked per object) and nothing of it indexed."""
+        if kind in self.kinds:
+            return
+        paths = list(paths)
+        complete = callable(getattr(target, "list_objects", None))
+        items = _complete_listing(target, kind) if complete else list(target.list_owned(kind))
+        if items is None:
+            return
+        for obj in items:
+            if obj.external_id:
+                self.by_anchor.setdefault((kind, obj.external_id), []).append(obj)
+            for p in paths:
+                v = obj.attributes.get(p)
+                if isinstance(v, str):
+                    self.by_attr.setdefault((kind, p, v.lower()), []).append(obj)
+        self.kinds.add(kind)
+        if complete:
+            self.complete_kinds.add(kind)
+
+
+def _complete_listing(target: Any, kind: ObjectKind) -> list[TargetObject] | None:
+    """``target.list_objects(kind)`` as a list, or None when it failed (logged). Through a
+    RecordingTarget the listing is recorded as one call, so a replay answers it; a replay target
+    answers with the recorded Result."""
+    from hybridsync.engine.runtime.recording import RecordingTarget, call_key
+
+    inner = target.inner if isinstance(target, RecordingTarget) else target
+    result: Any
+    try:
+        got = inner.list_objects(kind)
+        if isinstance(got, Done):
+            result = got
+        elif isinstance(got, (RetryAfter, Terminal)):
+            result = got
+        else:
+            result = Done(found=tuple(got))
+    except Exception as exc:  # a transport error or refusal: fall back to per-object lookups
+        result = Terminal(f"{type(exc).__name__}: {exc}"[:300])
+    if isinstance(target, RecordingTarget):
+        target.recorder.call(target.name, "list_objects", call_key("list_objects", [kind], {}), result)
+    if not isinstance(result, Done):
+        log.warning("target_listing_failed", target=getattr(target, "name", "?"), kind=str(kind),
+                    error=getattr(result, "why", str(result))[:300])
+        return None
+    return list(result.found)
+
+
+class LazyMap(Mapping):
+    """A read-through Mapping: overlay first, then a cache, then ``fetch(key)``."""
+
+    def __init__(self, fetch: Callable[[str], Any], overlay: Mapping[str, Any] | None = None):
+        self._fetch, self._overlay, self._cache = fetch, overlay if overlay is not None else {}, {}
+
+    def get(self, key: str, default: Any = None) -> Any:
+        if key in self._overlay:
+            return self._overlay[key]
+        if key not in self._cache:
+            self._cache[key] = self._fetch(key)
+        v = self._cache[key]
+        return default if v is None else v
+
+    def prime(self, values: Mapping[str, Any]) -> None:
+        self._cache.update(values)
+
+    def __getitem__(self, key: str) -> Any:
+        v = self.get(key)
+        if v is None:
+            raise KeyError(key)
+        return v
+
+    def __contains__(self, key: object) -> bool:
+        return self.get(key) is not None  # type: ignore[arg-type]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter({**{k: v for k, v in self._cache.items() if v is not None}, **self._overlay})
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+def build_view(
+    target: Any,
+    questions: Iterable[Lookup],
+    holder_of: Any,
+    *,
+    listing: Listing | None = None,
+    matching: tuple[str, ...] = (),
+) -> TargetViewResult:
+    """Answer ``questions`` at ``target``; ``holder_of(target_id) -> TargetState | None``."""
+    found: dict[str, TargetObject] = {}
+    unanswered: set[str] = set()
+    failures: list[str] = []
+    calls = 0
+    target_level = False
+    for q in questions:
+        if listing is not None and q.kind in listing.kinds:
+            if q.path == "externalId":
+                hits = listing.by_anchor.get((q.kind, q.value), [])
+                for obj in hits:
+                    found[obj.target_id] = obj
+                continue
+            hits = listing.by_attr.get((q.kind, q.path, str(q.value).lower()))
+            if hits or listing.complete(q.kind):  # a complete listing: no hit is no candidate
+                for obj in hits or ():
+                    found[obj.target_id] = obj
+                continue
+        calls += 1
+        if q.path == "externalId":
+            res = target.lookup_by_anchor(q.kind, q.value)
+        else:
+            res = target.lookup_by_attribute(q.kind, q.path, q.value)
+        if isinstance(res, Done):
+            for obj in res.found:
+                found[obj.target_id] = obj
+        else:
+            unanswered.add(q.value)
+            failures.append(f"lookup {q.path}={q.value!r}: {getattr(res, 'why', res)}")
+            if getattr(res, "target_level", False):
+                target_level = True
+                break
+    holders: dict[str, TargetState] = {}
+    for tid in found:
+        h = holder_of(tid)
+        if h is not None:
+            holders[tid] = h
+    view = TargetView(objects=tuple(found[t] for t in sorted(found)), holders=holders)
+    return TargetViewResult(view, frozenset(unanswered), tuple(failures), calls, target_level)
