@@ -17,18 +17,11 @@ from typing import Any
 
 from attrs import frozen
 
-from hybridsync.engine.core.errors import HybridsyncError
 from hybridsync.engine.core.values import Action, ObjectState, Reason, TargetState
+from hybridsync.engine.runtime.admin import REF_FORMS, NoSuchObject
 
-REF_FORMS = "objectGUID, DN, sAMAccountName, UPN"
-
-
-class NoSuchObject(HybridsyncError):
-    """No stored object matches the reference (exit 2 in the CLI)."""
-
-    def __init__(self, ref: str):
-        self.ref = ref
-        super().__init__(f"no object matches {ref!r} (tried {REF_FORMS})")
+__all__ = ["REF_FORMS", "Explanation", "NoSuchObject", "TimelineEntry", "Verdict", "explain", "explain_object",
+           "resolve_objects"]
 
 
 def resolve_objects(store: Any, ref: str) -> list[ObjectState]:

@@ -96,6 +96,16 @@ def _scrub_line(line: str, secrets: list[str]) -> tuple[str, int]:
     return (json.dumps(item, ensure_ascii=False) + "\n", total) if total else (line, 0)
 
 
+@frozen
+class SnapshotWritten:
+    """What ``Engine.snapshot`` wrote: the file, its size and how many secret-like values it
+    redacted (0 is the normal case)."""
+
+    path: str
+    size: int
+    redactions: int
+
+
 def write_snapshot(store: Any, out: str | Path, *, config_text: str, secrets: Iterable[str] = (),
                    version: str = "") -> int:
     """Write the snapshot; returns the number of redactions made (0 is the normal case)."""

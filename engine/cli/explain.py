@@ -1,7 +1,8 @@
 """``hybridsync explain OBJECT``: the object's timeline and, first, why it is where it is.
 
 OBJECT is an objectGUID, a DN, a sAMAccountName or a userPrincipalName. Offline: reads only the
-state store. ``--json`` prints the same as one JSON document (``Explanation.to_dict``).
+state store (a view of ``Engine.offline(config).explain(ref)``). ``--json`` prints the same as
+one JSON document (``Explanation.to_dict``).
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ import json
 import sys
 from datetime import datetime
 
-from hybridsync.engine.cli.util import config_without_secrets, open_existing_store
-from hybridsync.engine.audit.explain import NoSuchObject, explain
+from hybridsync.engine.cli.util import offline_engine
+from hybridsync.engine.runtime.admin import NoSuchObject
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -22,16 +23,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    config = config_without_secrets(args)
-    store = open_existing_store(config)
-    if store is None:
-        print(f"no object matches {args.object!r}: the state store {config.state.path} does not exist yet",
-              file=sys.stderr)
-        return 2
+    engine, code = offline_engine(args, "explain")
+    if engine is None:
+        return code
     since = datetime.fromisoformat(args.since) if args.since else None
     try:
-        with store:
-            explanations = explain(store, args.object, since=since)
+        with engine:
+            explanations = engine.explain(args.object, since=since)
     except NoSuchObject as exc:
         print(str(exc), file=sys.stderr)
         return 2

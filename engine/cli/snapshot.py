@@ -1,5 +1,6 @@
 """``hybridsync snapshot OUT``: a self-contained snapshot (state, history, recorded source
-batches, the config without secrets). See ``engine.snapshot`` for the format."""
+batches, the config without secrets), a view of ``Engine.offline(config).snapshot(out)``. See
+``engine.audit.snapshot`` for the format."""
 
 from __future__ import annotations
 
@@ -7,9 +8,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from hybridsync import __version__
-from hybridsync.engine.cli.util import config_without_secrets, open_existing_store
-from hybridsync.engine.audit.snapshot import write_snapshot
+from hybridsync.engine.cli.util import offline_engine
+from hybridsync.engine.runtime.admin import NoStateStore
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -17,15 +17,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    config = config_without_secrets(args)
-    store = open_existing_store(config)
-    if store is None:
-        print(f"hybridsync snapshot: the state store {config.state.path} does not exist yet", file=sys.stderr)
+    engine, code = offline_engine(args, "snapshot")
+    if engine is None:
+        return code
+    config_text = Path(engine.config.path or args.config).read_text(encoding="utf-8")
+    try:
+        with engine:
+            written = engine.snapshot(args.out, config_text=config_text)
+    except NoStateStore as exc:
+        print(f"hybridsync snapshot: {exc}", file=sys.stderr)
         return 2
-    with store:
-        n = write_snapshot(store, args.out, config_text=Path(config.path or args.config).read_text(encoding="utf-8"),
-                           secrets=config.secret_values(), version=__version__)
-    size = Path(args.out).stat().st_size
-    note = f"; {n} secret-like value(s) redacted" if n else ""
-    print(f"snapshot written: {args.out} ({size} bytes{note})")
+    note = f"; {written.redactions} secret-like value(s) redacted" if written.redactions else ""
+    print(f"snapshot written: {args.out} ({written.size} bytes{note})")
     return 0

@@ -1,4 +1,7 @@
-"""The host API: ``Engine(config)``, ``run_once() -> RunReport``, ``run_forever(stop_event)``.
+"""The host API: ``Engine(config)``, ``run_once() -> RunReport``, ``run_forever(stop_event)``;
+``provision(ref)``, ``status()``, ``log()``, ``approve_deletes()`` and ``explain(ref)`` return
+what the CLI shows, as values; ``Engine.offline(config)`` answers the read-only ones from the
+state store alone. Every CLI command is a thin view over these.
 
 No global logging configuration, no signal handlers, no threads: ``run_forever`` runs in the
 caller's thread, sleeps in ``source.wait_for_change`` (woken by AD change notification or a
@@ -12,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import structlog
@@ -22,9 +26,13 @@ from hybridsync.engine.runtime.cycle import run_cycle
 from hybridsync.engine.runtime.context import CycleContext
 from hybridsync.engine.runtime.recording import Recorder, RecordingSource, RecordingTarget
 from hybridsync.engine.core.values import CycleProgress
+from hybridsync.engine.runtime import admin
+from hybridsync.engine.runtime.admin import Approval, NoStateStore, NoSuchObject, ProvisioningLog, Status
+from hybridsync.engine.runtime.provision import ProvisionReport, provision_object
 
 log = structlog.get_logger("hybridsync.engine")
 _UNSET = object()
+_NO_STORE = object()
 
 
 @frozen
@@ -88,6 +96,8 @@ class Engine:
             from hybridsync.statestore import Store
 
             store = Store.open(config.state.path)
+        elif store is _NO_STORE:  # Engine.offline over a store that does not exist (yet)
+            store = None
         self.store = store
         self._owned_connectors: list[Any] = []
         if mappings is None:
@@ -117,6 +127,20 @@ class Engine:
             self._owned_connectors.append(conn)
             out[c.name] = conn
         return out
+
+    @classmethod
+    def offline(cls, config: Config, *, writable: bool = False) -> "Engine":
+        """An engine over the config's existing state store and nothing else: no connectors, so
+        no secrets are read and nothing talks to AD or a target. For ``status``, ``log`` and
+        ``explain`` (read-only: the store is never created, migrated or written, and needs no
+        writer's place) and, with ``writable=True``, ``approve_deletes``. A store that does not
+        exist is not created: ``store`` is None and the queries answer "nothing yet". Raises
+        ``StoreCorrupt`` when the file is not a readable state store."""
+        store = admin.open_existing_store(config.state.path, readonly=not writable)
+        engine = cls(config, store=_NO_STORE if store is None else store, sources={}, targets={}, mappings={},
+                     record=False)
+        engine._owns_store = store is not None
+        return engine
 
     def source_attributes(self, source_config: Any) -> tuple[str, ...]:
         """The source attributes the mappings and the scope filters read (beyond the fixed ones)."""
@@ -184,12 +208,60 @@ class Engine:
         """The plan of the next cycle, writing nothing anywhere."""
         return self.run_once(dry_run=True)
 
+    # ------------------------------------------------------------------ what the CLI shows, as values
     def explain(self, ref: str, *, since: datetime | None = None) -> list[Any]:
         """The timeline of every stored object ``ref`` names (objectGUID, DN, sAMAccountName or
-        UPN), as ``engine.explain.Explanation`` values; raises ``NoSuchObject``."""
-        from hybridsync.engine.audit.explain import explain
+        UPN), as ``audit.explain.Explanation`` values; raises ``NoSuchObject``."""
+        from hybridsync.engine.audit.explain import explain  # audit sits above runtime
 
+        if self.store is None:
+            raise NoSuchObject(ref, f"the state store {self.config.state.path} does not exist yet")
         return explain(self.store, ref, since=since)
+
+    def snapshot(self, out: str | Path, *, config_text: str | None = None) -> Any:
+        """Write a self-contained snapshot of the state store (state, history, recorded source
+        batches and the config text, every secret redacted) to ``out`` (``.gz``: compressed), for
+        ``replay``. ``config_text`` defaults to the config file's text. Returns an
+        ``audit.snapshot.SnapshotWritten``; raises ``NoStateStore`` when there is no store yet."""
+        from hybridsync import __version__
+        from hybridsync.engine.audit.snapshot import SnapshotWritten, write_snapshot  # audit sits above runtime
+
+        if self.store is None:
+            raise NoStateStore(self.config.state.path)
+        if config_text is None:
+            config_text = Path(self.config.path).read_text(encoding="utf-8") if self.config.path else ""
+        n = write_snapshot(self.store, out, config_text=config_text, secrets=self.config.secret_values(),
+                           version=__version__)
+        return SnapshotWritten(path=str(out), size=Path(out).stat().st_size, redactions=n)
+
+    def provision(self, ref: str, *, ignore_scope: bool = False, dry_run: bool = False) -> ProvisionReport:
+        """Provision the object ``ref`` names (objectGUID, DN, sAMAccountName or UPN) now: read it
+        from the first source that has it, plan it (honouring scope unless ``ignore_scope``) and
+        apply it unless ``dry_run``. Recorded as a cycle of mode ``provision``; the source cursor
+        does not move. Every step (read, scope, match, diff, action, response) is in the value."""
+        try:
+            return provision_object(ref, store=self.store, config=self.config, sources=self.sources, targets=self.targets,
+                             mappings=self.mappings, clock=self.clock, seed=self.seed, ignore_scope=ignore_scope,
+                             dry_run=dry_run)
+        finally:
+            if self.recorder is not None:
+                self.recorder.discard()  # a provision reads no batch to replay: keep none of its calls
+
+    def status(self) -> Status:
+        """What the state store knows: per source and DC the watermark (never a cookie), the
+        connector facts, the last cycle and full read; per target the lifecycle counts, dialect,
+        quarantine and held deletes; the held actions; unsettled target operations."""
+        return admin.status(self.store, self.config)
+
+    def log(self, *, object: str | None = None, since: datetime | None = None) -> ProvisioningLog:
+        """The provisioning log: one record per object outcome, oldest first (of the objects
+        ``object`` names; from ``since`` on). Raises ``NoSuchObject`` when ``object`` matches none."""
+        return admin.provisioning_log(self.store, ref=object, since=since)
+
+    def approve_deletes(self, target: str | None = None, *, by: str | None = None) -> Approval:
+        """Let the actions held by the delete threshold (of ``target``, or all) proceed with the
+        next cycle; records ``by`` (default: the OS user) and when. Raises ``UnknownTarget``."""
+        return admin.approve_deletes(self.store, self.config, target, by=by)
 
     # ------------------------------------------------------------------ forever
     def run_forever(self, stop_event: threading.Event, *, on_report: Callable[[RunReport], None] | None = None) -> None:
@@ -244,7 +316,7 @@ class Engine:
                 conn.close()
             except Exception:
                 pass
-        if self._owns_store:
+        if self._owns_store and self.store is not None:
             self.store.close()
 
     def __enter__(self) -> "Engine":
