@@ -15,7 +15,7 @@ import json
 import sys
 
 from hybridsync.engine.cli.util import offline_engine, short_time
-from hybridsync.engine.runtime.admin import Status, WatermarkStatus
+from hybridsync.engine.runtime.status import Status, WatermarkStatus
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -27,7 +27,8 @@ from hybridsync.engine.runtime.context import CycleContext
 from hybridsync.engine.runtime.recording import Recorder, RecordingSource, RecordingTarget
 from hybridsync.engine.core.values import CycleProgress
 from hybridsync.engine.runtime import admin
-from hybridsync.engine.runtime.admin import Approval, NoStateStore, NoSuchObject, ProvisioningLog, Status
+from hybridsync.engine.runtime.admin import Approval, NoStateStore, NoSuchObject, ProvisioningLog
+from hybridsync.engine.runtime.status import Status, read_status
 from hybridsync.engine.runtime.provision import ProvisionReport, provision_object
 
 log = structlog.get_logger("hybridsync.engine")
@@ -251,7 +252,7 @@ class Engine:
         """What the state store knows: per source and DC the watermark (never a cookie), the
         connector facts, the last cycle and full read; per target the lifecycle counts, dialect,
         quarantine and held deletes; the held actions; unsettled target operations."""
-        return admin.status(self.store, self.config)
+        return read_status(self.store, self.config)
 
     def log(self, *, object: str | None = None, since: datetime | None = None) -> ProvisioningLog:
         """The provisioning log: one record per object outcome, oldest first (of the objects
