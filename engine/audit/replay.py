@@ -25,7 +25,8 @@ from attrs import frozen
 
 from hybridsync.connectors.base import Done, Result, Terminal
 from hybridsync.engine.runtime.recording import batch_from_json, call_key, result_from_dict
-from hybridsync.engine.core.values import Cursor, ObjectKind, SourceBatch, TargetObject
+from hybridsync.engine.core.values import Cursor, ObjectKind, SourceBatch, SourceObject, TargetObject
+from hybridsync.engine.runtime.provision import IGNORE_SCOPE, PROVISION
 
 
 class ReplaySource:
@@ -37,7 +38,12 @@ class ReplaySource:
     def read(self, cursor: Cursor) -> Iterator[SourceBatch]:
         yield from self.batches
 
-    def read_object(self, ref: str) -> None:
+    def read_object(self, ref: str) -> SourceObject | None:
+        """A recorded ``provision`` read: the object as it was read then."""
+        for batch in self.batches:
+            for obj in batch.objects:
+                if ref in (obj.anchor, obj.object_guid):
+                    return obj
         return None
 
     def wait_for_change(self, timeout: float, stop: threading.Event) -> bool:
@@ -148,10 +154,13 @@ def replay_store(recorded: Any, config_toml: str, *, until: datetime | None = No
         targets = {t.name: ReplayTarget(t.name, calls[cyc.id][t.name]) for t in config.targets}
         sources = {cyc.source: ReplaySource(cyc.source, batches[cyc.id])}
         engine = Engine(config, store=fresh, sources=sources, targets=targets, clock=lambda at=at: at)
-        report = engine.run_once(full=str(cyc.mode) == "full")
+        if str(cyc.mode) == PROVISION and batches[cyc.id]:
+            replayed_id = _replay_provision(engine, batches[cyc.id][0])
+        else:
+            replayed_id = engine.run_once(full=str(cyc.mode) == "full").cycle_id
         n_cycles += 1
         expected = _sorted([_decision_key(r) for r in recorded.decisions(cycle_id=cyc.id)])
-        actual = _sorted([_decision_key(r) for r in fresh.decisions(cycle_id=report.cycle_id)])
+        actual = _sorted([_decision_key(r) for r in fresh.decisions(cycle_id=replayed_id)])
         n_decisions += len(expected)
         missing = [k for t in targets.values() for k in t.missing]
         for i in range(max(len(expected), len(actual))):
@@ -163,6 +172,13 @@ def replay_store(recorded: Any, config_toml: str, *, until: datetime | None = No
                     why += f"; it made {len(missing)} target call(s) that were never recorded, e.g. {missing[0]}"
                 return ReplayReport(n_cycles, n_decisions, Divergence(cyc.id, i, e, a, why), fresh)
     return ReplayReport(n_cycles, n_decisions, None, fresh)
+
+
+def _replay_provision(engine: Any, batch: SourceBatch) -> int | None:
+    """Re-run a recorded ``provision`` of one object (its read is the cycle's only batch)."""
+    [obj] = batch.objects
+    ignore_scope = getattr(batch.cursor, "reason", "") == IGNORE_SCOPE
+    return engine.provision(obj.anchor, ignore_scope=ignore_scope).cycle_id
 
 
 def replay_snapshot(path: str | Path, *, until: datetime | None = None) -> ReplayReport:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import getpass
 import os
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -107,7 +108,7 @@ class ProvisioningLog:
     object: str | None = None
     store_found: bool = True
 
-    def __iter__(self) -> Any:
+    def __iter__(self) -> Iterator[LogRecord]:
         return iter(self.records)
 
     def __len__(self) -> int:

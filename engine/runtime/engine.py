@@ -238,15 +238,15 @@ class Engine:
     def provision(self, ref: str, *, ignore_scope: bool = False, dry_run: bool = False) -> ProvisionReport:
         """Provision the object ``ref`` names (objectGUID, DN, sAMAccountName or UPN) now: read it
         from the first source that has it, plan it (honouring scope unless ``ignore_scope``) and
-        apply it unless ``dry_run``. Recorded as a cycle of mode ``provision``; the source cursor
-        does not move. Every step (read, scope, match, diff, action, response) is in the value."""
+        apply it unless ``dry_run``. Recorded as a cycle of mode ``provision`` (with its read and
+        target calls, so ``replay`` reproduces it); the source cursor does not move. Every step (read, scope, match, diff, action, response) is in the value."""
         try:
-            return provision_object(ref, store=self.store, config=self.config, sources=self.sources, targets=self.targets,
-                             mappings=self.mappings, clock=self.clock, seed=self.seed, ignore_scope=ignore_scope,
-                             dry_run=dry_run)
+            return provision_object(ref, store=self.store, config=self.config, sources=self.sources,
+                                    targets=self.targets, mappings=self.mappings, clock=self.clock, seed=self.seed,
+                                    ignore_scope=ignore_scope, dry_run=dry_run, recorder=self.recorder)
         finally:
             if self.recorder is not None:
-                self.recorder.discard()  # a provision reads no batch to replay: keep none of its calls
+                self.recorder.discard()  # what the provision's commit did not take (a dry run) is not kept
 
     def status(self) -> Status:
         """What the state store knows: per source and DC the watermark (never a cookie), the

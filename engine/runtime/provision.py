@@ -17,10 +17,21 @@ import attrs
 from attrs import frozen
 
 from hybridsync.engine.core.config import Config, ScopeConfig
-from hybridsync.engine.core.values import Action, ReadMode, SourceObject
+from hybridsync.engine.core.values import Action, DcIdentity, ReadMode, Refresh, SourceBatch, SourceObject
 from hybridsync.engine.plan import planner
 from hybridsync.engine.plan.merge import merge, to_state
 from hybridsync.engine.runtime.context import CycleContext
+
+
+PROVISION = "provision"
+IGNORE_SCOPE = "provision --ignore-scope"
+
+
+def provision_batch(obj: SourceObject, *, ignore_scope: bool) -> SourceBatch:
+    """The read of one provision as a batch for the recording, so that ``replay`` re-runs the
+    provision (scope ignored or not, as the cursor's reason says) with the object as it was read."""
+    return SourceBatch(objects=(obj,), cursor=Refresh(IGNORE_SCOPE if ignore_scope else PROVISION),
+                       mode=ReadMode.DELTA, dc=DcIdentity(url="", invocation_id=PROVISION))
 
 
 def _reasons(action: Action, *prefixes: str) -> tuple[str, ...]:
@@ -102,8 +113,9 @@ class ProvisionReport:
 
 def provision_object(ref: str, *, store: Any, config: Config, sources: Mapping[str, Any], targets: Mapping[str, Any],
               mappings: Mapping[str, Any], clock: Callable[[], datetime], seed: int = 0,
-              ignore_scope: bool = False, dry_run: bool = False) -> ProvisionReport:
-    """Read ``ref`` from the first source that has it, plan and (unless ``dry_run``) apply it."""
+              ignore_scope: bool = False, dry_run: bool = False, recorder: Any = None) -> ProvisionReport:
+    """Read ``ref`` from the first source that has it, plan and (unless ``dry_run``) apply it.
+    With a ``recorder`` the read and every target call are recorded with the provision's cycle."""
     for name, source in sources.items():
         obj = source.read_object(ref)
         if obj is None:
@@ -111,18 +123,21 @@ def provision_object(ref: str, *, store: Any, config: Config, sources: Mapping[s
         if ignore_scope:
             src_cfg = attrs.evolve(config.source(name), scope=ScopeConfig())
             config = attrs.evolve(config, sources=tuple(src_cfg if s.name == name else s for s in config.sources))
+        if recorder is not None:
+            recorder.enabled = not dry_run
+            recorder.batch(name, provision_batch(obj, ignore_scope=ignore_scope))
         return _provision_object(ref, name, obj, store=store, config=config, sources=sources, targets=targets,
-                                 mappings=mappings, clock=clock, seed=seed, dry_run=dry_run)
+                                 mappings=mappings, clock=clock, seed=seed, dry_run=dry_run, recorder=recorder)
     return ProvisionReport(ref=ref, dry_run=dry_run)
 
 
 def _provision_object(ref: str, name: str, obj: SourceObject, *, store: Any, config: Config,
                       sources: Mapping[str, Any], targets: Mapping[str, Any], mappings: Mapping[str, Any],
-                      clock: Callable[[], datetime], seed: int, dry_run: bool) -> ProvisionReport:
+                      clock: Callable[[], datetime], seed: int, dry_run: bool, recorder: Any) -> ProvisionReport:
     stored = store.get_object(name, obj.anchor)
     m = merge(stored, obj)
     ctx = CycleContext(store=store, config=config, source_name=name, sources=sources, targets=targets,
-                       mappings=mappings, clock=clock, dry_run=dry_run, seed=seed)
+                       mappings=mappings, clock=clock, dry_run=dry_run, seed=seed, recorder=recorder)
     ctx.begin("provision")
     state = to_state(name, m.obj, previous=stored)
     ctx.objects_overlay[state.anchor] = state

@@ -290,3 +290,30 @@ def test_the_cli_log_prints_exactly_the_host_api_records(tmp_path, capsys):
     capsys.readouterr()
     assert main(["log", "-c", str(write_toml(tmp_path, db)), "--json", "--object", "u2"]) == 0
     assert [json.loads(line) for line in capsys.readouterr().out.splitlines()] == records
+
+
+def test_a_provision_is_recorded_and_replay_reproduces_it():
+    """Provisions (in scope, scope ignored, a dry run) between cycles: replay reproduces every decision."""
+    from hybridsync.engine.audit.replay import replay_store
+    from hybridsync.engine.config.loader import load_config_text
+
+    from .test_replay import CONFIG
+
+    cfg = load_config_text(CONFIG, base_dir=Path("/tmp"), check_secrets=False)
+    src, tgt, clock = MemorySource(), MemoryTarget("app"), Clock()
+    src.put(user(1))
+    src.put(user(9, OTHER))
+    engine = Engine(cfg, store=Store.open(":memory:"), sources={"corp": src}, targets={"app": tgt}, clock=clock)
+    engine.run_once()
+    clock.advance(minutes=1)
+    src.put(user(2))
+    assert engine.provision("u2").exit_code() == 0
+    assert [s.kind for s in engine.provision("u9", ignore_scope=True).steps] == ["create"]
+    engine.provision("u1", dry_run=True)
+    clock.advance(minutes=1)
+    src.put(user(3))
+    engine.run_once()
+    assert [c.mode for c in engine.store.last_cycles(10)][::-1] == ["full", "provision", "provision", "delta"]
+    report = replay_store(engine.store, CONFIG)
+    assert report.reproduced, report.divergence and report.divergence.lines()
+    assert report.cycles == 4 and report.decisions >= 4
