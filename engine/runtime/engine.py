@@ -132,9 +132,9 @@ class Engine:
     @classmethod
     def offline(cls, config: Config, *, writable: bool = False) -> "Engine":
         """An engine over the config's existing state store and nothing else: no connectors, so
-        no secrets are read and nothing talks to AD or a target. For ``status``, ``log`` and
-        ``explain`` (read-only: the store is never created, migrated or written, and needs no
-        writer's place) and, with ``writable=True``, ``approve_deletes``. A store that does not
+        no secrets are read and nothing talks to AD or a target. For ``status``, ``log``,
+        ``explain`` and ``snapshot`` (read-only: the store is never created, migrated or written,
+        and needs no writer's place) and, with ``writable=True``, ``approve_deletes``. A store that does not
         exist is not created: ``store`` is None and the queries answer "nothing yet". Raises
         ``StoreCorrupt`` when the file is not a readable state store."""
         store = admin.open_existing_store(config.state.path, readonly=not writable)

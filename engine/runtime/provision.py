@@ -111,9 +111,10 @@ class ProvisionReport:
         return 1 if not self.found or self.failed else 0
 
 
-def provision_object(ref: str, *, store: Any, config: Config, sources: Mapping[str, Any], targets: Mapping[str, Any],
-              mappings: Mapping[str, Any], clock: Callable[[], datetime], seed: int = 0,
-              ignore_scope: bool = False, dry_run: bool = False, recorder: Any = None) -> ProvisionReport:
+def provision_object(ref: str, *, store: Any, config: Config, sources: Mapping[str, Any],
+                     targets: Mapping[str, Any], mappings: Mapping[str, Any], clock: Callable[[], datetime],
+                     seed: int = 0, ignore_scope: bool = False, dry_run: bool = False,
+                     recorder: Any = None) -> ProvisionReport:
     """Read ``ref`` from the first source that has it, plan and (unless ``dry_run``) apply it.
     With a ``recorder`` the read and every target call are recorded with the provision's cycle."""
     for name, source in sources.items():

@@ -317,3 +317,17 @@ def test_a_provision_is_recorded_and_replay_reproduces_it():
     report = replay_store(engine.store, CONFIG)
     assert report.reproduced, report.divergence and report.divergence.lines()
     assert report.cycles == 4 and report.decisions >= 4
+
+
+def test_a_file_that_is_not_a_state_store_is_refused_by_the_offline_engine_and_the_cli(tmp_path, capsys):
+    from hybridsync.statestore import StoreCorrupt
+
+    db = tmp_path / "state.db"
+    db.write_bytes(b"not a database at all" * 100)
+    with pytest.raises(StoreCorrupt):
+        Engine.offline(offline_config(db))
+    cfg = write_toml(tmp_path, db)
+    for argv in (["status"], ["log"], ["explain", "u1"], ["snapshot", str(tmp_path / "s.jsonl")],
+                 ["approve-deletes"]):
+        assert main([argv[0], "-c", str(cfg), *argv[1:]]) == 2, argv
+        assert "not a readable state store" in capsys.readouterr().err
