@@ -43,3 +43,24 @@ class SyncProgress:
         rate = p.read / max(time.perf_counter() - self.started, 1e-6)
         self.bar.update(self.task, completed=p.read, total=total, label=f"{p.mode} sync", read=p.read,
                         planned=p.planned, applied=p.applied, rate=rate)
+
+
+class LoopProgress:
+    """For the scheduler loop: a progress bar only while a full read runs (the first sync, the
+    periodic safety read), gone when its cycle ends; delta cycles show nothing but their line."""
+
+    def __init__(self, console: Console | None = None) -> None:
+        self.console = console
+        self.current: SyncProgress | None = None
+
+    def update(self, p: Any) -> None:
+        if str(p.mode) != "full":
+            return
+        if self.current is None:
+            self.current = SyncProgress(self.console, transient=True).__enter__()
+        self.current.update(p)
+
+    def end_cycle(self) -> None:
+        if self.current is not None:
+            self.current.__exit__(None, None, None)
+            self.current = None

@@ -97,16 +97,25 @@ def run(args: argparse.Namespace) -> int:
             stop.set()
 
         previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+        loop_bar = None
+        if sys.stdout.isatty():
+            from hybridsync.engine.cli.progress import LoopProgress
+
+            loop_bar = LoopProgress()
         try:
             def on_report(report: Any) -> None:
+                if loop_bar is not None:
+                    loop_bar.end_cycle()
                 last[0] = report.exit_code()
                 if metrics is not None:
                     metrics.observe(report, store=engine.store, targets=tuple(engine.targets))
                 if report.counts:
                     print(summary_line(report), flush=True)
 
-            engine.run_forever(stop, on_report=on_report)
+            engine.run_forever(stop, on_report=on_report, progress=loop_bar.update if loop_bar else None)
         finally:
+            if loop_bar is not None:
+                loop_bar.end_cycle()
             for s, h in previous.items():
                 signal.signal(s, h)
             if metrics is not None:

@@ -265,12 +265,13 @@ class Engine:
         return admin.approve_deletes(self.store, self.config, target, by=by)
 
     # ------------------------------------------------------------------ forever
-    def run_forever(self, stop_event: threading.Event, *, on_report: Callable[[RunReport], None] | None = None) -> None:
+    def run_forever(self, stop_event: threading.Event, *, on_report: Callable[[RunReport], None] | None = None,
+                    progress: Callable[[CycleProgress], None] | None = None) -> None:
         """Run cycles until ``stop_event`` is set: on a change signal, a short poll, or a periodic full read."""
         for src in self.sources:
             self._last_full.setdefault(src, time.monotonic())
         try:
-            self._loop(stop_event, on_report)
+            self._loop(stop_event, on_report, progress)
         finally:
             # release what waiting opened (the AD change-notification watcher and its receiver
             # thread): no thread outlives run_forever; sources reconnect lazily on the next read
@@ -280,12 +281,14 @@ class Engine:
                 except Exception as exc:
                     log.warning("source_close_failed", error=f"{type(exc).__name__}: {exc}"[:300])
 
-    def _loop(self, stop_event: threading.Event, on_report: Callable[[RunReport], None] | None) -> None:
+    def _loop(self, stop_event: threading.Event, on_report: Callable[[RunReport], None] | None,
+              progress: Callable[[CycleProgress], None] | None = None) -> None:
         while not stop_event.is_set():
             due_full = [s for s in self.sources
                         if time.monotonic() - self._last_full.get(s, 0.0) >= self.config.source(s).full_read_interval]
             try:
-                report = self.run_once(full="periodic safety full read" if due_full else False, stop_event=stop_event)
+                report = self.run_once(full="periodic safety full read" if due_full else False, stop_event=stop_event,
+                                       progress=progress)
             except Exception as exc:  # never let one bad cycle end the host's loop
                 log.error("cycle_crashed", error=f"{type(exc).__name__}: {exc}"[:500])
                 report = None
