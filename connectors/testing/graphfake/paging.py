@@ -41,5 +41,5 @@ def page(d: Directory, req: Request, segment: str, items: list[dict[str, Any]]) 
     if offset + size < len(items):
         keep = {k: v for k, v in req.query.items() if k != "$skiptoken"}
         keep["$skiptoken"] = encode({"offset": offset + size})
-        body["@odata.nextLink"] = f"{d.base_url}{req.path}?{urlencode(keep, safe="$")}"
+        body["@odata.nextLink"] = f"{d.base_url}{req.path}?{urlencode(keep, safe='$')}"
     return Reply(200, body)
