@@ -100,7 +100,8 @@ class GraphFake:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self._server.daemon_threads = True
         self.directory.base_url = self.graph_url
-        self._thread = threading.Thread(target=self._server.serve_forever, name="graphfake", daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="graphfake", daemon=True)
         self._thread.start()
         return self
 
