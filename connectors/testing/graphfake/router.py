@@ -1,8 +1,9 @@
 """The route table (method, path pattern, rule) and the one dispatch both HTTP and ``$batch`` use.
 
-Writes are charged to the write quota here, once per request -- once per ``$batch`` item, since
-"each request in a batch is evaluated against throttling limits on its own" (json-batching,
-"Throttling and batching"). Paths are below ``/v1.0``.
+Writes are charged to the write quota here, once per request -- once per ``$batch`` item:
+"Requests in a batch are evaluated individually against throttling limits and if any request
+exceeds the limits, it fails with a status of 429" (https://learn.microsoft.com/graph/json-batching,
+"Batch size limitations"). Paths are below ``/v1.0``.
 """
 
 from __future__ import annotations

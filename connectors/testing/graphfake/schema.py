@@ -38,6 +38,7 @@ USER_READ_ONLY = frozenset({
     "onPremisesUserPrincipalName", "onPremisesProvisioningErrors", "proxyAddresses",
     "securityIdentifier", "signInActivity", "signInSessionsValidFromDateTime",
     "assignedLicenses",  # written only through the assignLicense action (user resource: methods)
+    # deletedDateTime (from directoryObject) is set by the service when the user is deleted.
 })
 # group: the group resource page marks these "Read-only" (mail, proxyAddresses, the
 # onPremises* set, securityIdentifier, createdDateTime, renewedDateTime, expirationDateTime).
