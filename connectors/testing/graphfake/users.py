@@ -148,8 +148,8 @@ def delete(d: Directory, req: Request, oid: str) -> Reply:
     obj = d.get_live(oid, "user") or _by_upn(d, oid)
     if obj is None:
         raise not_found(oid)
-    # user-delete: "deleted user resources ... are moved to a temporary container and can be
-    # restored within 30 days." https://learn.microsoft.com/graph/api/user-delete
+    # user-delete: a deleted user is moved to a temporary container (deleted items) and can be
+    # restored within 30 days. https://learn.microsoft.com/graph/api/user-delete
     obj.deleted_at = d.clock.now()
     obj.data["deletedDateTime"] = iso_now()
     d.record("user", obj.id)
