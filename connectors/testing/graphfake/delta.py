@@ -7,7 +7,9 @@ Rules, https://learn.microsoft.com/graph/delta-query-overview, .../api/user-delt
   ``$deltatoken``); query parameters of the first request (``$select``) are carried in both links;
 - a request with the delta link returns only objects changed since, with their current state;
 - a deleted object comes back as ``{"id": ..., "@removed": {"reason": ...}}``: "changed" when it
-  is in deleted items and can be restored, "deleted" when it is gone for good;
+  is in deleted items and can be restored, "deleted" when it is gone for good; ``@removed`` "can
+  be returned in the initial delta query response" too -- the fake's initial round lists what
+  sits in deleted items (never what was purged);
 - a group's membership changes come in ``members@delta``: each member as ``@odata.type`` + ``id``,
   a removed member with ``"@removed": {"reason": "deleted"}``.
 - an unknown or malformed token -> 400 (the fake's stand-in for Graph's "resync required" answers).
@@ -42,7 +44,9 @@ def _entries(d: Directory, kind: str, since: int, upto: int, query: dict[str, st
     for oid in order:
         obj = d.objects.get(oid)
         if obj is None or obj.deleted_at is not None:
-            if not initial:
+            # "The @removed object can be returned in the initial delta query response and in
+            # tracked (deltaLink) responses": an initial round lists what sits in deleted items.
+            if obj is not None or not initial:
                 reason = "changed" if obj is not None else "deleted"
                 out.append({"@odata.type": members.odata_type(kind), "id": oid, "@removed": {"reason": reason}})
             continue

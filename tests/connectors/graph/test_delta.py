@@ -46,12 +46,15 @@ def test_deleted_user_is_removed_changed_while_restorable_then_deleted_when_purg
     assert items[0]["@removed"] == {"reason": "deleted"}
 
 
-def test_deleted_user_is_not_in_an_initial_round(graph, fake):
-    ada = make_user(graph, "ada")
+def test_initial_round_can_carry_removed_entries_for_deleted_items(graph, fake):
+    ada, cy = make_user(graph, "ada"), make_user(graph, "cy")
     make_user(graph, "bob")
     graph.delete(f"/users/{ada['id']}")
+    graph.delete(f"/users/{cy['id']}")
+    graph.delete(f"/directory/deletedItems/{cy['id']}")  # purged: never mentioned in an initial round
     items, _, _ = _round(graph, fake, "/users/delta")
-    assert [u["mailNickname"] for u in items] == ["bob"]
+    assert [u.get("mailNickname") or u["@removed"]["reason"] for u in items] == ["changed", "bob"]
+    assert items[0]["id"] == ada["id"]
 
 
 def test_group_delta_carries_members_delta(graph, fake):
