@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
@@ -119,10 +119,6 @@ class Store:
         """One commit unit. Nested blocks are savepoints. A raise inside leaves nothing behind."""
         with self._handle.atomic():
             yield self
-
-    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
-        """Raw SQL, for the store's own tests only (everything else uses the public queries)."""
-        return self._handle.rows(sql, params)
 
     # ---------------------------------------------------------------- snapshot
     def dump(self, fp: IO[str]) -> None:
