@@ -18,23 +18,14 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 import pytest
 from hypothesis.stateful import run_state_machine_as_test
 
-from hybridsync.engine.core.values import (
-    Action,
-    ActionKind,
-    ObjectKind,
-    ObjectState,
-    Reason,
-    Refresh,
-    TargetState,
-    UsnWatermark,
-)
+from hybridsync.engine.core.values import ActionKind, ObjectKind, Refresh, TargetState, UsnWatermark
 from hybridsync.statestore.errors import (
     StaleWatermark,
     StoreCorrupt,
@@ -42,35 +33,8 @@ from hybridsync.statestore.errors import (
     WatermarkRegression,
 )
 from hybridsync.statestore.protocol import StateStore
+from hybridsync.statestore.testing.samples import G, T0, act, group_state, intent, obj
 from hybridsync.statestore.testing.stateful import SETTINGS, store_machine
-
-T0 = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
-G = "AQIDBAUGBwgJCgsMDQ4PEA=="
-
-
-def obj(anchor: str = G, **kw: Any) -> ObjectState:
-    """A user of source ``corp`` (override any field)."""
-    base: dict[str, Any] = dict(source="corp", anchor=anchor, object_guid=anchor,
-                                kind=ObjectKind.USER, dn=f"CN={anchor[:4]},OU=Staff,DC=lab,DC=test")
-    base.update(kw)
-    return ObjectState(**base)
-
-
-def act(kind: ActionKind = ActionKind.DELETE, anchor: str = G, target: str = "app") -> Action:
-    """An action with a reason, of target ``app`` by default."""
-    return Action(kind=kind, target=target, anchor=anchor, object_kind=ObjectKind.USER,
-                  reasons=(Reason("safety.delete_threshold", "3 > 2"),))
-
-
-def intent(n: int, kind: ActionKind = ActionKind.CREATE) -> Action:
-    return Action(kind=kind, target="app", anchor=f"A{n:04d}", object_kind=ObjectKind.USER,
-                  attributes={"userName": f"u{n}"}, to_state="pending_create")
-
-
-def group_state(anchor: str, members: set[str], target: str = "app") -> TargetState:
-    return TargetState(anchor=anchor, target=target, kind=ObjectKind.GROUP, state="provisioned",
-                       members_sent=frozenset(members))
-
 
 class StoreContract:
     """Contract tests. Names read as sentences; each asserts what the store gives back."""

@@ -12,7 +12,8 @@ import pytest
 from hybridsync.engine.core.values import ObjectKind, evolve
 from hybridsync.statestore import StateStore, Store, StoreCorrupt
 from hybridsync.statestore import migrations as mig
-from hybridsync.statestore.testing.contract import G, StoreContract, intent, obj
+from hybridsync.statestore.testing.contract import StoreContract
+from hybridsync.statestore.testing.samples import G, intent, obj
 
 
 class TestSqliteStore(StoreContract):
