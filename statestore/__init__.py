@@ -7,9 +7,11 @@ from hybridsync.statestore.records import (
     StoreMisuse,
     WatermarkRegression,
 )
+from hybridsync.statestore.protocol import StateStore
 from hybridsync.statestore.store import Store
 
 __all__ = [
+    "StateStore",
     "Store",
     "StoreError",
     "StoreCorrupt",

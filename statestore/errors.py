@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from hybridsync.engine.core.errors import HybridsyncError
-from hybridsync.engine.core.values import Cursor
+from hybridsync.engine.core.values import Cursor, DirSyncCookie, UsnWatermark
 
 
 class StoreError(HybridsyncError):
@@ -48,8 +48,8 @@ class StoreMisuse(StoreError):
 def _cursor_text(cursor: Cursor) -> str:
     # Never prints a DirSync cookie's bytes: only its type and length.
     name = type(cursor).__name__
-    if hasattr(cursor, "usn"):
+    if isinstance(cursor, UsnWatermark):
         return f"{name}(dc={cursor.dc_invocation_id!r}, usn={cursor.usn})"
-    if hasattr(cursor, "cookie"):
+    if isinstance(cursor, DirSyncCookie):
         return f"{name}(dc={cursor.dc_invocation_id!r}, {len(cursor.cookie)} bytes)"
-    return f"{name}({getattr(cursor, 'reason', '')!r})"
+    return f"{name}({cursor.reason!r})"

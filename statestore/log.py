@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from hybridsync.engine.core.values import Action, ObjectKind
+from hybridsync.statestore.handle import Db
 from hybridsync.statestore.records import (
     BatchRecord,
     HeldRecord,
@@ -23,15 +24,17 @@ from hybridsync.statestore.records import (
 PAGE = 1000
 
 
-class LogMixin:
+class Log:
     """History, batches, journal, held deletes, quarantine."""
+
+    def __init__(self, db: Db) -> None:
+        self._db = db
 
     # ---------------------------------------------------------------- history
     def _history_insert(self, **row: Any) -> int:
         cols = ",".join(row)
         marks = ",".join("?" * len(row))
-        cur = self._conn.execute(f"INSERT INTO history ({cols}) VALUES ({marks})", list(row.values()))
-        return int(cur.lastrowid)
+        return self._db.insert(f"INSERT INTO history ({cols}) VALUES ({marks})", list(row.values()))
 
     def record_observation(self, cycle_id: int | None, source: str, anchor: str, dn: str | None,
                            kind: ObjectKind | str | None, change: dict[str, Any],
@@ -58,7 +61,8 @@ class LogMixin:
                 until: datetime | None = None, kinds: Iterable[str] | None = None,
                 target: str | None = None, cycle_id: int | None = None) -> Iterator[HistoryRecord]:
         """Provisioning-log records, oldest first, streamed a page at a time."""
-        where, params = ["id > ?"], []
+        where: list[str] = ["id > ?"]
+        params: list[Any] = []
         if anchor is not None:
             anchors = [anchor] if isinstance(anchor, str) else list(anchor)
             if not anchors:
@@ -83,7 +87,7 @@ class LogMixin:
             params.append(cycle_id)
         last = 0
         while True:
-            rows = self._rows(
+            rows = self._db.rows(
                 f"SELECT * FROM history WHERE {' AND '.join(where)} ORDER BY id LIMIT {PAGE}",
                 [last, *params],
             )
@@ -93,26 +97,29 @@ class LogMixin:
                 yield HistoryRecord.from_row(row)
             last = rows[-1]["id"]
 
-    def decisions(self, **filters: Any) -> Iterator[HistoryRecord]:
-        """``history(kinds=("decision",), **filters)``."""
-        return self.history(kinds=("decision",), **filters)
+    def decisions(self, *, anchor: str | Iterable[str] | None = None,
+                  since: datetime | None = None, until: datetime | None = None,
+                  target: str | None = None, cycle_id: int | None = None
+                  ) -> Iterator[HistoryRecord]:
+        """``history(kinds=("decision",), ...)``."""
+        return self.history(anchor=anchor, since=since, until=until, kinds=("decision",),
+                            target=target, cycle_id=cycle_id)
 
     # ---------------------------------------------------------------- recorded batches
     def record_batch(self, cycle_id: int | None, source: str, batch_json: str,
                      at: datetime | None = None) -> int:
         """Keep one source batch (as JSON) for replay."""
-        cur = self._conn.execute(
+        return self._db.insert(
             "INSERT INTO batches (cycle_id, source, at, batch_json) VALUES (?, ?, ?, ?)",
             [cycle_id, source, time_to_text(at or utcnow()), batch_json],
         )
-        return int(cur.lastrowid)
 
     def iter_batches(self, until: datetime | None = None) -> Iterator[BatchRecord]:
         """Recorded batches in recording order, up to ``until`` (inclusive)."""
         last = 0
         cond, extra = ("AND at <= ?", [time_to_text(until)]) if until is not None else ("", [])
         while True:
-            rows = self._rows(
+            rows = self._db.rows(
                 f"SELECT * FROM batches WHERE id > ? {cond} ORDER BY id LIMIT 100",
                 [last, *extra],
             )
@@ -135,8 +142,8 @@ class LogMixin:
             "held": "DELETE FROM held WHERE released_at IS NOT NULL AND released_at < ?",
             "cycles": "DELETE FROM cycles WHERE finished_at IS NOT NULL AND finished_at < ?",
         }
-        with self._unit():
-            return {t: self._conn.execute(sql, [cut]).rowcount for t, sql in statements.items()}
+        with self._db.unit():
+            return {t: self._db.conn.execute(sql, [cut]).rowcount for t, sql in statements.items()}
 
     # ---------------------------------------------------------------- journal
     def journal_intent(self, cycle_id: int | None, action: Action,
@@ -144,18 +151,17 @@ class LogMixin:
         """Write and COMMIT an intent before the target call. Raises ``StoreMisuse`` inside
         ``atomic()``: an intent that could roll back with its transaction would not survive the
         crash it exists for."""
-        if self._conn.in_transaction:
+        if self._db.conn.in_transaction:
             raise StoreMisuse(
                 f"journal_intent for {action.target}/{action.anchor} inside a transaction: "
                 "the intent must be committed before the target call"
             )
-        cur = self._conn.execute(
+        return self._db.insert(
             "INSERT INTO journal (cycle_id, target, anchor, action, created_at) "
             "VALUES (?, ?, ?, ?, ?)",
             [cycle_id, action.target, action.anchor, action.to_json(),
              time_to_text(at or utcnow())],
         )
-        return int(cur.lastrowid)
 
     def journal_intents(self, cycle_id: int | None, actions: Iterable[Action],
                         *, at: datetime | None = None) -> list[int]:
@@ -163,7 +169,7 @@ class LogMixin:
         they announce; ids in the order of ``actions``. Raises ``StoreMisuse`` inside ``atomic()``
         for the same reason as ``journal_intent``."""
         actions = list(actions)
-        if self._conn.in_transaction:
+        if self._db.conn.in_transaction:
             first = actions[0] if actions else None
             raise StoreMisuse(
                 f"journal_intents ({len(actions)} intents"
@@ -174,14 +180,13 @@ class LogMixin:
             return []
         when = time_to_text(at or utcnow())
         ids: list[int] = []
-        with self._unit():
+        with self._db.unit():
             for action in actions:
-                cur = self._conn.execute(
+                ids.append(self._db.insert(
                     "INSERT INTO journal (cycle_id, target, anchor, action, created_at) "
                     "VALUES (?, ?, ?, ?, ?)",
                     [cycle_id, action.target, action.anchor, action.to_json(), when],
-                )
-                ids.append(int(cur.lastrowid))
+                ))
         return ids
 
     def journal_done(self, intent_ids: Iterable[int]) -> None:
@@ -189,14 +194,14 @@ class LogMixin:
         rows: a settled intent has no further use (the decision is in history), so the journal
         stays as small as the calls in flight. Call it inside the ``atomic()`` of the outcomes."""
         ids = list(intent_ids)
-        with self._unit():
+        with self._db.unit():
             for start in range(0, len(ids), 500):
                 part = ids[start:start + 500]
-                self._conn.execute(f"DELETE FROM journal WHERE id IN ({','.join('?' * len(part))})", part)
+                self._db.conn.execute(f"DELETE FROM journal WHERE id IN ({','.join('?' * len(part))})", part)
 
     def journal_settle(self, intent_id: int, result: str, *, at: datetime | None = None) -> None:
         """Settle an intent (typically in the same ``atomic()`` as the outcome it led to)."""
-        cur = self._conn.execute(
+        cur = self._db.conn.execute(
             "UPDATE journal SET settled_at = ?, result = ? WHERE id = ?",
             [time_to_text(at or utcnow()), result, intent_id],
         )
@@ -205,32 +210,31 @@ class LogMixin:
 
     def pending_intents(self) -> list[Intent]:
         """Unsettled intents, oldest first (settle these before planning after a crash)."""
-        rows = self._rows("SELECT * FROM journal WHERE settled_at IS NULL ORDER BY id")
+        rows = self._db.rows("SELECT * FROM journal WHERE settled_at IS NULL ORDER BY id")
         return [Intent.from_row(r) for r in rows]
 
     # ---------------------------------------------------------------- held deletes
     def hold(self, action: Action, reason: str, *, at: datetime | None = None) -> int:
         """Hold a delete/disable. One open hold per (target, anchor, action kind): holding the
         same again refreshes its action and reason and keeps its id, time and approval."""
-        with self._unit():
-            row = self._conn.execute(
+        with self._db.unit():
+            row = self._db.conn.execute(
                 "SELECT id FROM held WHERE target = ? AND anchor = ? AND action_kind = ? "
                 "AND released_at IS NULL",
                 [action.target, action.anchor, str(action.kind)],
             ).fetchone()
             if row is not None:
-                self._conn.execute(
+                self._db.conn.execute(
                     "UPDATE held SET action = ?, reason = ? WHERE id = ?",
                     [action.to_json(), reason, row[0]],
                 )
                 return int(row[0])
-            cur = self._conn.execute(
+            return self._db.insert(
                 "INSERT INTO held (target, anchor, action_kind, action, reason, held_at) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
                 [action.target, action.anchor, str(action.kind), action.to_json(), reason,
                  time_to_text(at or utcnow())],
             )
-            return int(cur.lastrowid)
 
     def held(self, target: str | None = None, *, include_approved: bool = False) -> list[HeldRecord]:
         """Open holds (not released), by default only those still waiting for approval."""
@@ -241,21 +245,21 @@ class LogMixin:
         if target is not None:
             sql += " AND target = ?"
             params.append(target)
-        return [HeldRecord.from_row(r) for r in self._rows(sql + " ORDER BY id", params)]
+        return [HeldRecord.from_row(r) for r in self._db.rows(sql + " ORDER BY id", params)]
 
     def approve_held(self, target: str | None = None, *, by: str,
                      at: datetime | None = None) -> int:
         """Approve every waiting hold (of ``target``, or all); records who and when, also as an
         ``approval`` history entry. Returns how many were approved."""
         when = time_to_text(at or utcnow())
-        with self._unit():
+        with self._db.unit():
             sql = ("UPDATE held SET approved_by = ?, approved_at = ? "
                    "WHERE released_at IS NULL AND approved_at IS NULL")
             params: list = [by, when]
             if target is not None:
                 sql += " AND target = ?"
                 params.append(target)
-            n = self._conn.execute(sql, params).rowcount
+            n = self._db.conn.execute(sql, params).rowcount
             if n:
                 self._history_insert(
                     kind="approval", at=when, cycle_id=None, target=target,
@@ -266,7 +270,7 @@ class LogMixin:
 
     def approved_actions(self, target: str) -> list[HeldRecord]:
         """Approved, not yet released holds of ``target``: the engine applies, then releases."""
-        rows = self._rows(
+        rows = self._db.rows(
             "SELECT * FROM held WHERE target = ? AND approved_at IS NOT NULL "
             "AND released_at IS NULL ORDER BY id",
             [target],
@@ -275,7 +279,7 @@ class LogMixin:
 
     def release(self, held_id: int, *, at: datetime | None = None) -> None:
         """Close a hold (applied after approval, or no longer needed)."""
-        cur = self._conn.execute(
+        cur = self._db.conn.execute(
             "UPDATE held SET released_at = ? WHERE id = ? AND released_at IS NULL",
             [time_to_text(at or utcnow()), held_id],
         )
@@ -287,7 +291,7 @@ class LogMixin:
                    *, at: datetime | None = None) -> None:
         """Pause ``target`` until ``until`` (its next retry); repeated calls count up and keep
         the first ``since``."""
-        self._conn.execute(
+        self._db.conn.execute(
             """INSERT INTO quarantine (target, reason, since, until, count) VALUES (?, ?, ?, ?, 1)
                ON CONFLICT (target) DO UPDATE SET reason = excluded.reason,
                    until = excluded.until, count = quarantine.count + 1""",
@@ -295,8 +299,8 @@ class LogMixin:
         )
 
     def quarantined(self) -> list[QuarantineRecord]:
-        return [QuarantineRecord.from_row(r) for r in self._rows(
+        return [QuarantineRecord.from_row(r) for r in self._db.rows(
             "SELECT * FROM quarantine ORDER BY target")]
 
     def clear_quarantine(self, target: str) -> None:
-        self._conn.execute("DELETE FROM quarantine WHERE target = ?", [target])
+        self._db.conn.execute("DELETE FROM quarantine WHERE target = ?", [target])

@@ -9,27 +9,16 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 
 from hybridsync.engine.core.values import ObjectKind, ObjectState
-from hybridsync.statestore.records import (
+from hybridsync.statestore.handle import Db, chunks, read_members, write_member_diff
+from hybridsync.statestore.convert import (
     dumps,
     object_state_from_row,
-    time_from_text,
+    stored_time,
     time_to_text,
     utcnow,
 )
 
-CHUNK = 500  # anchors per IN (...) query
 PAGE = 500  # rows per page when streaming
-
-
-def chunks(items: Iterable[str], size: int = CHUNK) -> Iterator[list[str]]:
-    batch: list[str] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
 
 
 def guid_forms(ref: str) -> set[str]:
@@ -63,20 +52,14 @@ def _ascii_lower(text: str) -> str:
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 
-class ObjectsMixin:
+class Objects:
     """Objects (per source), members side table, DN history, rounds."""
 
+    def __init__(self, db: Db) -> None:
+        self._db = db
+
     def _object_members(self, source: str, anchors: list[str]) -> dict[str, set[str]]:
-        out: dict[str, set[str]] = {}
-        for part in chunks(anchors):
-            marks = ",".join("?" * len(part))
-            for group, member in self._conn.execute(
-                f"SELECT group_anchor, member_guid FROM object_members "
-                f"WHERE source = ? AND group_anchor IN ({marks})",
-                [source, *part],
-            ):
-                out.setdefault(group, set()).add(member)
-        return out
+        return read_members(self._db, "object_members", "source", "member_guid", source, anchors)
 
     def _objects_from_rows(self, rows: list) -> list[ObjectState]:
         groups: dict[str, list[str]] = {}
@@ -100,7 +83,7 @@ class ObjectsMixin:
         out: dict[str, ObjectState] = {}
         for part in chunks(dict.fromkeys(anchors)):
             marks = ",".join("?" * len(part))
-            rows = self._rows(
+            rows = self._db.rows(
                 f"SELECT * FROM objects WHERE source = ? AND anchor IN ({marks})", [source, *part]
             )
             for state in self._objects_from_rows(rows):
@@ -109,7 +92,7 @@ class ObjectsMixin:
 
     def object_by_guid(self, source: str, guid: str) -> ObjectState | None:
         """By objectGUID (base64) -- differs from the anchor when mS-DS-ConsistencyGuid is used."""
-        rows = self._rows(
+        rows = self._db.rows(
             "SELECT * FROM objects WHERE object_guid = ? AND source = ? ORDER BY deleted LIMIT 1",
             [guid, source],
         )
@@ -130,7 +113,7 @@ class ObjectsMixin:
         for form in guid_forms(ref):
             clauses += ["object_guid = ?", "anchor = ?"]
             params += [form, form]
-        rows = self._rows(
+        rows = self._db.rows(
             f"SELECT * FROM objects WHERE {' OR '.join(clauses)} ORDER BY deleted, source, anchor",
             params,
         )
@@ -143,12 +126,12 @@ class ObjectsMixin:
         attrs = {n: v[0] if len(v) == 1 else list(v) for n, v in state.attributes.items()}
         sam = state.attributes.get("samaccountname", ())
         upn = state.attributes.get("userprincipalname", ())
-        with self._unit():
-            old = self._conn.execute(
+        with self._db.unit():
+            old = self._db.conn.execute(
                 "SELECT dn FROM objects WHERE source = ? AND anchor = ?",
                 [state.source, state.anchor],
             ).fetchone()
-            self._conn.execute(
+            self._db.conn.execute(
                 """INSERT INTO objects (source, anchor, object_guid, kind, dn, dn_lower,
                        sam_lower, upn_lower, attrs, usn, deleted, deleted_at, last_seen_round)
                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -176,39 +159,14 @@ class ObjectsMixin:
                 ],
             )
             if old is None or old[0] != state.dn:
-                self._conn.execute(
+                self._db.conn.execute(
                     "INSERT OR IGNORE INTO dn_history (source, anchor, dn, seen_at) "
                     "VALUES (?, ?, ?, ?)",
                     [state.source, state.anchor, state.dn, time_to_text(at or utcnow())],
                 )
-            self._write_member_diff(
-                "object_members", "source", "member_guid",
+            write_member_diff(
+                self._db,                 "object_members", "source", "member_guid",
                 state.source, state.anchor, set(state.members), is_new=old is None,
-            )
-
-    def _write_member_diff(self, table: str, scope_col: str, member_col: str, scope: str,
-                           group: str, wanted: set[str], *, is_new: bool) -> None:
-        if is_new and not wanted:
-            return
-        have = {
-            m
-            for (m,) in self._conn.execute(
-                f"SELECT {member_col} FROM {table} WHERE {scope_col} = ? AND group_anchor = ?",
-                [scope, group],
-            )
-        }
-        gone = have - wanted
-        added = wanted - have
-        if gone:
-            self._conn.executemany(
-                f"DELETE FROM {table} WHERE {scope_col} = ? AND group_anchor = ? "
-                f"AND {member_col} = ?",
-                [(scope, group, m) for m in gone],
-            )
-        if added:
-            self._conn.executemany(
-                f"INSERT INTO {table} ({scope_col}, group_anchor, {member_col}) VALUES (?, ?, ?)",
-                [(scope, group, m) for m in added],
             )
 
     def iter_objects(self, source: str, *, kind: ObjectKind | None = None,
@@ -224,7 +182,7 @@ class ObjectsMixin:
             where += " AND deleted = 0"
         last = ""
         while True:
-            rows = self._rows(
+            rows = self._db.rows(
                 f"SELECT * FROM objects WHERE {where} ORDER BY anchor LIMIT {PAGE}",
                 [source, last, *extra],
             )
@@ -237,12 +195,12 @@ class ObjectsMixin:
         sql = "SELECT count(*) FROM objects WHERE source = ?"
         if not include_deleted:
             sql += " AND deleted = 0"
-        return int(self._conn.execute(sql, [source]).fetchone()[0])
+        return int(self._db.conn.execute(sql, [source]).fetchone()[0])
 
     def mark_seen(self, source: str, anchors: Iterable[str], round_no: int) -> None:
         """Set last_seen_round for these anchors (a full read saw them)."""
-        with self._unit():
-            self._conn.executemany(
+        with self._db.unit():
+            self._db.conn.executemany(
                 "UPDATE objects SET last_seen_round = ? WHERE source = ? AND anchor = ?",
                 [(round_no, source, a) for a in anchors],
             )
@@ -251,7 +209,7 @@ class ObjectsMixin:
         """Non-deleted anchors whose last_seen_round < round_no."""
         return [
             a
-            for (a,) in self._conn.execute(
+            for (a,) in self._db.conn.execute(
                 "SELECT anchor FROM objects WHERE source = ? AND deleted = 0 "
                 "AND last_seen_round < ? ORDER BY anchor",
                 [source, round_no],
@@ -262,7 +220,7 @@ class ObjectsMixin:
         """Anchors of stored groups whose member set holds objectGUID ``guid``."""
         return [
             g
-            for (g,) in self._conn.execute(
+            for (g,) in self._db.conn.execute(
                 "SELECT group_anchor FROM object_members WHERE source = ? AND member_guid = ? "
                 "ORDER BY group_anchor",
                 [source, guid],
@@ -272,9 +230,9 @@ class ObjectsMixin:
     def remove_member_everywhere(self, source: str, guid: str) -> list[str]:
         """The member trap: drop ``guid`` from every stored member set; returns the groups'
         anchors (a deleted member does not bump the group's USN in AD)."""
-        with self._unit():
+        with self._db.unit():
             groups = self.groups_with_member(source, guid)
-            self._conn.execute(
+            self._db.conn.execute(
                 "DELETE FROM object_members WHERE source = ? AND member_guid = ?", [source, guid]
             )
         return groups
@@ -282,8 +240,8 @@ class ObjectsMixin:
     def dn_history(self, source: str, anchor: str) -> list[tuple[str, datetime]]:
         """(dn, seen_at) oldest first."""
         return [
-            (dn, time_from_text(seen))
-            for dn, seen in self._conn.execute(
+            (dn, stored_time(seen))
+            for dn, seen in self._db.conn.execute(
                 "SELECT dn, seen_at FROM dn_history WHERE source = ? AND anchor = ? ORDER BY seen_at",
                 [source, anchor],
             )
@@ -292,12 +250,12 @@ class ObjectsMixin:
     # ---------------------------------------------------------------- full-read rounds
     def begin_full_round(self, source: str, *, at: datetime | None = None) -> int:
         """Start a full-read round; returns its number (1, 2, ... per source)."""
-        with self._unit():
-            (last,) = self._conn.execute(
+        with self._db.unit():
+            (last,) = self._db.conn.execute(
                 "SELECT coalesce(max(round_no), 0) FROM rounds WHERE source = ?", [source]
             ).fetchone()
             round_no = int(last) + 1
-            self._conn.execute(
+            self._db.conn.execute(
                 "INSERT INTO rounds (source, round_no, started_at) VALUES (?, ?, ?)",
                 [source, round_no, time_to_text(at or utcnow())],
             )
@@ -306,7 +264,7 @@ class ObjectsMixin:
     def complete_full_round(self, source: str, round_no: int, count: int,
                             *, at: datetime | None = None) -> None:
         """Mark a round's full read complete (the evidence that absence means gone)."""
-        cur = self._conn.execute(
+        cur = self._db.conn.execute(
             "UPDATE rounds SET finished_at = ?, count = ?, complete = 1 "
             "WHERE source = ? AND round_no = ?",
             [time_to_text(at or utcnow()), count, source, round_no],
@@ -316,11 +274,11 @@ class ObjectsMixin:
 
     def last_complete_round(self, source: str) -> tuple[int, int, datetime] | None:
         """(round_no, count, finished_at) of the newest complete full read, or None."""
-        row = self._conn.execute(
+        row = self._db.conn.execute(
             "SELECT round_no, count, finished_at FROM rounds WHERE source = ? AND complete = 1 "
             "ORDER BY round_no DESC LIMIT 1",
             [source],
         ).fetchone()
         if row is None:
             return None
-        return int(row[0]), int(row[1]), time_from_text(row[2])
+        return int(row[0]), int(row[1]), stored_time(row[2])

@@ -5,23 +5,28 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 
+from hybridsync.statestore.handle import Db
 from hybridsync.statestore.records import CallRecord, time_to_text, utcnow
 
 
-class RecordingsMixin:
+class Recordings:
+    """Recorded target calls."""
+
+    def __init__(self, db: Db) -> None:
+        self._db = db
+
     def record_call(self, cycle_id: int | None, target: str, call_json: str,
                     at: datetime | None = None) -> int:
         """Keep one target call (op, call key and result as JSON) for replay."""
-        cur = self._conn.execute(
+        return self._db.insert(
             "INSERT INTO target_calls (cycle_id, target, at, call_json) VALUES (?, ?, ?, ?)",
             [cycle_id, target, time_to_text(at or utcnow()), call_json],
         )
-        return int(cur.lastrowid)
 
     def record_calls(self, rows: Iterable[tuple[int | None, str, str]], at: datetime | None = None) -> None:
         """Keep many (cycle_id, target, call_json) at once (one commit unit when inside atomic)."""
         when = time_to_text(at or utcnow())
-        self._conn.executemany(
+        self._db.conn.executemany(
             "INSERT INTO target_calls (cycle_id, target, at, call_json) VALUES (?, ?, ?, ?)",
             [(c, t, when, j) for c, t, j in rows],
         )
@@ -31,7 +36,7 @@ class RecordingsMixin:
         last = 0
         cond, extra = ("AND cycle_id = ?", [cycle_id]) if cycle_id is not None else ("", [])
         while True:
-            rows = self._rows(f"SELECT * FROM target_calls WHERE id > ? {cond} ORDER BY id LIMIT 500",
+            rows = self._db.rows(f"SELECT * FROM target_calls WHERE id > ? {cond} ORDER BY id LIMIT 500",
                               [last, *extra])
             if not rows:
                 return

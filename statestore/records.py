@@ -2,30 +2,36 @@
 
 Every record is built from a database row by its ``from_row()`` named constructor; nothing here
 does I/O. Times are timezone-aware UTC ``datetime`` values (naive datetimes given to the store
-are taken as UTC). Also here: the pure helpers that turn ``Action`` values and times into stored
-text and back. The error types live in errors.py (re-exported here).
+are taken as UTC). The pure conversions (times, JSON, ``Action``) live in convert.py and the
+error types in errors.py; both are re-exported here.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from attrs import field, frozen
 
 from hybridsync.engine.core.values import (
     Action,
-    ActionKind,
     Cursor,
     ObjectKind,
-    ObjectState,
-    Ownership,
     Reason,
-    TargetState,
     cursor_from_json,
     frozen_mapping,
+)
+from hybridsync.statestore.convert import (  # noqa: F401  (re-exported)
+    action_from_dict,
+    action_from_json,
+    dumps,
+    json_or,
+    object_state_from_row,
+    target_state_from_row,
+    time_from_text,
+    time_to_text,
+    utcnow,
 )
 from hybridsync.statestore.errors import (  # noqa: F401  (re-exported)
     StaleWatermark,
@@ -34,66 +40,8 @@ from hybridsync.statestore.errors import (  # noqa: F401  (re-exported)
     StoreMisuse,
     WatermarkRegression,
 )
+from hybridsync.statestore.handle import RowLike
 
-# --------------------------------------------------------------------------------------------
-# Pure conversions
-# --------------------------------------------------------------------------------------------
-
-_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%f+00:00"
-
-
-def time_to_text(value: datetime | None) -> str | None:
-    """A datetime as fixed-width UTC ISO text (sorts as text); naive values are taken as UTC."""
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc).strftime(_TIME_FORMAT)
-
-
-def time_from_text(text: str | None) -> datetime | None:
-    if not text:
-        return None
-    return datetime.fromisoformat(text).astimezone(timezone.utc)
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-def dumps(value: Any) -> str:
-    """Compact, deterministic JSON (what every JSON column holds)."""
-    return json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False, default=str)
-
-
-def action_from_dict(data: Mapping[str, Any]) -> Action:
-    """The inverse of ``Action.to_dict()``."""
-    return Action(
-        kind=ActionKind(data["action"]),
-        target=data["target"],
-        anchor=data["anchor"],
-        object_kind=ObjectKind(data["object_kind"]),
-        target_id=data.get("target_id"),
-        attributes=data.get("attributes") or {},
-        members=tuple(data.get("members") or ()),
-        from_state=data.get("from_state"),
-        to_state=data.get("to_state"),
-        reasons=tuple(Reason(r["rule"], r.get("detail", "")) for r in data.get("reasons") or ()),
-        dn=data.get("dn"),
-    )
-
-
-def action_from_json(text: str) -> Action:
-    return action_from_dict(json.loads(text))
-
-
-def _json_or(text: str | None, default: Any) -> Any:
-    return json.loads(text) if text else default
-
-
-# --------------------------------------------------------------------------------------------
-# Records
-# --------------------------------------------------------------------------------------------
 
 
 @frozen
@@ -109,7 +57,7 @@ class WatermarkRecord:
     high_usn: int | None = None  # the highest USN ever stored for this DC
 
     @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> "WatermarkRecord":
+    def from_row(cls, row: RowLike) -> "WatermarkRecord":
         return cls(
             source=row["source"],
             dc=row["dc"],
@@ -133,7 +81,7 @@ class RoundRecord:
     complete: bool
 
     @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> "RoundRecord":
+    def from_row(cls, row: RowLike) -> "RoundRecord":
         return cls(
             source=row["source"],
             round_no=int(row["round_no"]),
@@ -177,8 +125,8 @@ class HistoryRecord:
         return self.action.reasons if self.action is not None else ()
 
     @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> "HistoryRecord":
-        data = _json_or(row["data"], {})
+    def from_row(cls, row: RowLike) -> "HistoryRecord":
+        data = json_or(row["data"], {})
         action = action_from_dict(data) if row["kind"] == "decision" and data else None
         return cls(
             id=int(row["id"]),
@@ -227,7 +175,7 @@ class CallRecord:
     call_json: str
 
     @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> "CallRecord":
+    def from_row(cls, row: RowLike) -> "CallRecord":
         return cls(id=int(row["id"]), cycle_id=row["cycle_id"], target=row["target"],
                    at=time_from_text(row["at"]), call_json=row["call_json"])
 
@@ -243,7 +191,7 @@ class BatchRecord:
     batch_json: str
 
     @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> "BatchRecord":
+    def from_row(cls, row: RowLike) -> "BatchRecord":
         return cls(
             id=int(row["id"]),
             cycle_id=row["cycle_id"],
@@ -273,7 +221,7 @@ class Intent:
         return self.action.anchor
 
     @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> "Intent":
+    def from_row(cls, row: RowLike) -> "Intent":
         return cls(
             id=int(row["id"]),
             cycle_id=row["cycle_id"],
@@ -303,7 +251,7 @@ class HeldRecord:
         return self.approved_at is not None
 
     @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> "HeldRecord":
+    def from_row(cls, row: RowLike) -> "HeldRecord":
         return cls(
             id=int(row["id"]),
             target=row["target"],
@@ -328,7 +276,7 @@ class QuarantineRecord:
     count: int = 1
 
     @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> "QuarantineRecord":
+    def from_row(cls, row: RowLike) -> "QuarantineRecord":
         return cls(
             target=row["target"],
             reason=row["reason"],
@@ -352,7 +300,7 @@ class CycleRecord:
     duration_s: float | None = None
 
     @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> "CycleRecord":
+    def from_row(cls, row: RowLike) -> "CycleRecord":
         return cls(
             id=int(row["id"]),
             source=row["source"],
@@ -360,46 +308,8 @@ class CycleRecord:
             started_at=time_from_text(row["started_at"]),
             finished_at=time_from_text(row["finished_at"]),
             status=row["status"],
-            counts=_json_or(row["counts"], {}),
+            counts=json_or(row["counts"], {}),
             duration_s=row["duration_s"],
         )
 
 
-# --------------------------------------------------------------------------------------------
-# ObjectState / TargetState from rows (the shared values have no from_row of their own)
-# --------------------------------------------------------------------------------------------
-
-
-def object_state_from_row(row: Mapping[str, Any], members: Any = ()) -> ObjectState:
-    """An ``objects`` row plus its member GUIDs -> ObjectState."""
-    return ObjectState(
-        source=row["source"],
-        anchor=row["anchor"],
-        object_guid=row["object_guid"],
-        kind=ObjectKind(row["kind"]),
-        dn=row["dn"],
-        attributes=json.loads(row["attrs"]),
-        members=frozenset(members),
-        usn=row["usn"],
-        deleted=bool(row["deleted"]),
-        deleted_at=time_from_text(row["deleted_at"]),
-        last_seen_round=int(row["last_seen_round"]),
-    )
-
-
-def target_state_from_row(row: Mapping[str, Any], members: Any = ()) -> TargetState:
-    """A ``target_states`` row plus its sent member anchors -> TargetState."""
-    return TargetState(
-        anchor=row["anchor"],
-        target=row["target"],
-        kind=ObjectKind(row["kind"]),
-        state=row["state"],
-        target_id=row["target_id"],
-        ownership=Ownership(row["ownership"]),
-        projection=json.loads(row["projection"]),
-        members_sent=frozenset(members),
-        since=time_from_text(row["since"]),
-        retry_count=int(row["retry_count"]),
-        next_retry_at=time_from_text(row["next_retry_at"]),
-        last_error=row["last_error"],
-    )

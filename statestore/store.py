@@ -3,24 +3,11 @@
     store = Store.open(path)            # creates or migrates; ":memory:" for tests
     with store.atomic(): ...            # one commit unit (nested = savepoint)
 
-The public API is split by subject for size; every method is on ``Store``:
-
-- objects.py -- ``get_object``, ``get_objects``, ``object_by_guid``, ``find_objects``,
-  ``put_object``, ``iter_objects``, ``count_objects``, ``mark_seen``, ``anchors_not_seen_since``,
-  ``groups_with_member``, ``remove_member_everywhere``, ``dn_history``, ``begin_full_round``,
-  ``complete_full_round``, ``last_complete_round``
-- targets.py -- ``get_target_state``, ``get_target_states``, ``put_target_state``,
-  ``delete_target_state``, ``iter_target_states``, ``due_retries``,
-  ``target_state_by_target_id``, ``counts_by_state``, ``get_cursor``, ``watermarks``,
-  ``advance_watermark``
-- log.py -- ``record_observation``, ``record_decision``, ``history``, ``decisions``,
-  ``record_batch``, ``iter_batches``, ``prune``, ``journal_intent``, ``journal_settle``,
-  ``pending_intents``, ``hold``, ``held``, ``approve_held``, ``approved_actions``, ``release``,
-  ``quarantine``, ``quarantined``, ``clear_quarantine``
-- here -- ``open``, ``path``, ``close``, ``atomic``, ``begin_cycle``, ``end_cycle``,
-  ``last_cycles``, ``put_target_profile``, ``target_profile``, ``target_profiles``,
-  ``meta_get``, ``meta_set``, ``meta_items``, ``set_source_fact``, ``source_facts``,
-  ``is_empty``, ``dump``, ``load``, ``format_version``
+``Store`` implements ``hybridsync.statestore.protocol.StateStore`` (where every method is
+documented) by composition: it owns one SQLite handle (handle.py) and five parts built on it --
+``Objects`` (objects.py), ``Targets`` (targets.py), ``Log`` (log.py), ``Recordings``
+(recordings.py) and ``Facts`` (facts.py) -- and delegates each method to the part that holds
+it. Opening, dumping and loading a file are in sqlitefile.py.
 
 Every write outside ``atomic()`` commits on its own; multi-row writes are atomic by
 themselves. Times are aware UTC datetimes (naive ones are taken as UTC). Records come back as
@@ -30,20 +17,25 @@ frozen values. Nothing secret is ever stored. One ``Store`` per thread.
 from __future__ import annotations
 
 import contextlib
-import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
 from sqlite_utils import Database
 
+from hybridsync.engine.core.values import Action, Cursor, ObjectKind, ObjectState, TargetState
 from hybridsync.statestore import migrations as mig
-from hybridsync.statestore.log import LogMixin
-from hybridsync.statestore.objects import ObjectsMixin
+from hybridsync.statestore import sqlitefile
+from hybridsync.statestore.facts import Facts
+from hybridsync.statestore.handle import Db
+from hybridsync.statestore.log import Log
+from hybridsync.statestore.objects import Objects
+from hybridsync.statestore.recordings import Recordings
 from hybridsync.statestore.records import (  # noqa: F401  (re-exported)
     BatchRecord,
+    CallRecord,
     CycleRecord,
     HeldRecord,
     HistoryRecord,
@@ -60,23 +52,28 @@ from hybridsync.statestore.records import (  # noqa: F401  (re-exported)
     time_to_text,
     utcnow,
 )
-from hybridsync.statestore.recordings import RecordingsMixin
-from hybridsync.statestore.targets import TargetsMixin
-
-DUMP_FORMAT = "hybridsync-statestore"
-CACHE_KIB = 32 * 1024  # SQLite page cache per connection
+from hybridsync.statestore.sqlitefile import CACHE_KIB, DUMP_FORMAT  # noqa: F401  (re-exported)
+from hybridsync.statestore.targets import Targets
 
 
-class Store(ObjectsMixin, TargetsMixin, LogMixin, RecordingsMixin):
-    def __init__(self, db: Database, path: str):
+class Store:
+    """The SQLite state store (see the module docstring and ``protocol.StateStore``)."""
+
+    def __init__(self, db: Database, path: str) -> None:
         self._db = db
         self._conn: sqlite3.Connection = db.conn
         self._path = path
+        self._handle = Db(db)
+        self._objects = Objects(self._handle)
+        self._targets = Targets(self._handle)
+        self._log = Log(self._handle)
+        self._recordings = Recordings(self._handle)
+        self._facts = Facts(self._handle)
 
     # ---------------------------------------------------------------- lifecycle
     @classmethod
     def open(cls, path: str | Path, *, readonly: bool = False, synchronous: str = "FULL",
-             _stop_before: str | None = None) -> "Store":
+             _stop_before: str | None = None) -> Store:
         """Open (creating or migrating) the store at ``path``; ``":memory:"`` for tests.
 
         WAL mode, ``synchronous=FULL`` by default (``NORMAL`` allowed), a 30 s busy timeout.
@@ -85,52 +82,9 @@ class Store(ObjectsMixin, TargetsMixin, LogMixin, RecordingsMixin):
         damaged, is some other program's database, or has a newer format than this code.
         """
         p = str(path)
-        if synchronous.upper() not in ("NORMAL", "FULL", "EXTRA"):
-            raise ValueError(f"synchronous must be NORMAL, FULL or EXTRA, not {synchronous!r}")
-        if p != ":memory:" and Path(p).is_dir():
-            raise StoreCorrupt(p, "is a directory, not a state store file")
-        if readonly and p != ":memory:" and not Path(p).exists():
-            raise FileNotFoundError(p)
-        if p != ":memory:" and not readonly:
-            Path(p).parent.mkdir(parents=True, exist_ok=True)
-        try:
-            if readonly:
-                conn = sqlite3.connect(f"{Path(p).resolve().as_uri()}?mode=ro", uri=True,
-                                       timeout=30, isolation_level=None, check_same_thread=False)
-            else:
-                conn = sqlite3.connect(p, timeout=30, isolation_level=None,
-                                       check_same_thread=False)
-        except sqlite3.Error as exc:
-            raise StoreCorrupt(p, f"cannot open: {exc}") from exc
-        try:
-            conn.execute("PRAGMA busy_timeout = 30000")
-            conn.execute(f"PRAGMA cache_size = {-CACHE_KIB}")
-            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-            if tables and "meta" not in tables:
-                raise StoreCorrupt(p, "an SQLite database, but not a hybridsync state store")
-            if "meta" in tables:
-                row = conn.execute("SELECT value FROM meta WHERE key='format_version'").fetchone()
-                version = int(row[0]) if row else 0
-                if version > mig.FORMAT_VERSION:
-                    raise StoreCorrupt(
-                        p, f"format version {version} is newer than this hybridsync "
-                        f"understands ({mig.FORMAT_VERSION}); upgrade hybridsync")
-            if not readonly:
-                conn.execute("PRAGMA journal_mode = WAL")
-                conn.execute(f"PRAGMA synchronous = {synchronous.upper()}")
-            db = Database(conn, execute_plugins=False)
-            store = cls(db, p)
-            if not readonly:
-                mig.migrations.apply(db, stop_before=_stop_before)
-                if _stop_before is None:
-                    store.meta_set("format_version", mig.FORMAT_VERSION)
-        except StoreCorrupt:
-            conn.close()
-            raise
-        except sqlite3.DatabaseError as exc:
-            conn.close()
-            raise StoreCorrupt(p, str(exc)) from exc
-        return store
+        db = sqlitefile.open_database(p, readonly=readonly, synchronous=synchronous,
+                                      stop_before=_stop_before)
+        return cls(db, p)
 
     @property
     def path(self) -> str:
@@ -154,154 +108,248 @@ class Store(ObjectsMixin, TargetsMixin, LogMixin, RecordingsMixin):
     def close(self) -> None:
         self._conn.close()
 
-    def __enter__(self) -> "Store":
+    def __enter__(self) -> Store:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
     @contextlib.contextmanager
-    def atomic(self) -> Iterator["Store"]:
+    def atomic(self) -> Iterator[Store]:
         """One commit unit. Nested blocks are savepoints. A raise inside leaves nothing behind."""
-        with self._db.atomic():
+        with self._handle.atomic():
             yield self
-
-    @contextlib.contextmanager
-    def _unit(self) -> Iterator[None]:
-        """A multi-statement write: its own transaction when alone; inside an ``atomic()`` it
-        joins it (no savepoint: an error propagates and rolls back the caller's unit)."""
-        if self._conn.in_transaction:
-            yield
-        else:
-            with self._db.atomic():
-                yield
-
-    def _rows(self, sql: str, params: Any = ()) -> list[sqlite3.Row]:
-        cur = self._conn.cursor()
-        cur.row_factory = sqlite3.Row
-        return cur.execute(sql, params).fetchall()
-
-    # ---------------------------------------------------------------- cycles
-    def begin_cycle(self, source: str, mode: str, at: datetime | None = None) -> int:
-        cur = self._conn.execute(
-            "INSERT INTO cycles (source, mode, started_at) VALUES (?, ?, ?)",
-            [source, str(mode), time_to_text(at or utcnow())],
-        )
-        return int(cur.lastrowid)
-
-    def end_cycle(self, cycle_id: int, *, status: str, counts: dict[str, Any],
-                  duration_s: float, at: datetime | None = None) -> None:
-        cur = self._conn.execute(
-            "UPDATE cycles SET finished_at = ?, status = ?, counts = ?, duration_s = ? "
-            "WHERE id = ?",
-            [time_to_text(at or utcnow()), status, dumps(counts), duration_s, cycle_id],
-        )
-        if cur.rowcount != 1:
-            raise KeyError(f"no cycle {cycle_id}")
-
-    def last_cycles(self, n: int = 10, *, source: str | None = None) -> list[CycleRecord]:
-        """Newest first."""
-        sql, params = "SELECT * FROM cycles", []
-        if source is not None:
-            sql += " WHERE source = ?"
-            params.append(source)
-        rows = self._rows(sql + " ORDER BY id DESC LIMIT ?", [*params, n])
-        return [CycleRecord.from_row(r) for r in rows]
-
-    # ---------------------------------------------------------------- small facts
-    def put_target_profile(self, target: str, profile: dict[str, Any]) -> None:
-        """Cache what a target announced (SCIM dialect, ServiceProviderConfig facts)."""
-        self._conn.execute(
-            "INSERT INTO target_profiles (target, profile, updated_at) VALUES (?, ?, ?) "
-            "ON CONFLICT (target) DO UPDATE SET profile = excluded.profile, "
-            "updated_at = excluded.updated_at",
-            [target, dumps(profile), time_to_text(utcnow())],
-        )
-
-    def target_profile(self, target: str) -> dict[str, Any] | None:
-        row = self._conn.execute(
-            "SELECT profile FROM target_profiles WHERE target = ?", [target]
-        ).fetchone()
-        return json.loads(row[0]) if row else None
-
-    def target_profiles(self) -> dict[str, dict[str, Any]]:
-        return {t: json.loads(p) for t, p in self._conn.execute(
-            "SELECT target, profile FROM target_profiles ORDER BY target")}
-
-    def meta_get(self, key: str, default: Any = None) -> Any:
-        row = self._conn.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
-        return json.loads(row[0]) if row else default
-
-    def meta_set(self, key: str, value: Any) -> None:
-        """JSON-serializable values only."""
-        self._conn.execute(
-            "INSERT INTO meta (key, value) VALUES (?, ?) "
-            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            [key, json.dumps(value)],
-        )
-
-    def set_source_fact(self, source: str, fact: str, value: Any) -> None:
-        """A fact about a source that ``status`` shows (meta key ``source.<name>.<fact>``), e.g.
-        ``privilege`` ("replicating" / "least-privilege"), ``delta_mode``, ``tombstones``."""
-        self.meta_set(f"source.{source}.{fact}", value)
-
-    def source_facts(self, source: str) -> dict[str, Any]:
-        prefix = f"source.{source}."
-        return {k[len(prefix):]: v for k, v in self.meta_items().items() if k.startswith(prefix)}
-
-    def meta_items(self) -> dict[str, Any]:
-        return {k: json.loads(v) for k, v in self._conn.execute("SELECT key, value FROM meta")}
 
     # ---------------------------------------------------------------- snapshot
     def dump(self, fp: IO[str]) -> None:
-        """Write the whole store as JSON Lines: a header line
-        ``{"format": "hybridsync-statestore", "version": N, "tables": [...]}`` then one
-        ``{"t": table, "r": {column: value}}`` line per row. Read in one transaction, so the
-        dump is a consistent point in time. Holds no secret (the store holds none)."""
-        with self.atomic():
-            header = {"format": DUMP_FORMAT, "version": self.format_version,
-                      "tables": list(mig.TABLES)}
-            fp.write(json.dumps(header) + "\n")
-            for table in mig.TABLES:
-                for row in self._rows(f"SELECT * FROM {table}"):
-                    fp.write(json.dumps({"t": table, "r": dict(row)}, ensure_ascii=False) + "\n")
+        """Write the whole store as JSON Lines (format in README.md), read in one transaction,
+        so the dump is a consistent point in time. Holds no secret (the store holds none)."""
+        sqlitefile.write_dump(self._handle, fp, self.format_version)
 
     @classmethod
-    def load(cls, fp: IO[str], path: str | Path) -> "Store":
+    def load(cls, fp: IO[str], path: str | Path) -> Store:
         """Create a new store at ``path`` from a ``dump()`` of the same or an older format
         version (the schema is built up to the dump's version, rows inserted, then migrated)."""
-        first = fp.readline()
-        try:
-            header = json.loads(first)
-        except json.JSONDecodeError as exc:
-            raise StoreCorrupt(str(path), f"not a state store dump: {exc}") from exc
-        if header.get("format") != DUMP_FORMAT:
-            raise StoreCorrupt(str(path), "not a hybridsync state store dump")
-        version = int(header.get("version", 0))
-        if version > mig.FORMAT_VERSION or version < 1:
-            raise StoreCorrupt(str(path), f"dump format version {version} is not supported")
-        if str(path) != ":memory:" and Path(path).exists() and Path(path).stat().st_size:
-            raise FileExistsError(str(path))
-        names = [m.name for m in mig.migrations._migrations]
-        stop = names[version] if version < len(names) else None
+        stop = sqlitefile.read_dump_header(fp, path)
         store = cls.open(path, _stop_before=stop)
-        columns = {t: {r[1] for r in store._conn.execute(f"PRAGMA table_info({t})")}
-                   for t in mig.TABLES}
-        with store.atomic():
-            store._conn.execute("DELETE FROM meta")
-            for line in fp:
-                if not line.strip():
-                    continue
-                item = json.loads(line)
-                row = item["r"]
-                if item.get("t") not in columns or not set(row) <= columns[item["t"]]:
-                    raise StoreCorrupt(str(path), f"dump row does not fit the schema: {line[:80]}")
-                cols = ",".join(f'"{c}"' for c in row)
-                store._conn.execute(
-                    f"INSERT INTO {item['t']} ({cols}) VALUES ({','.join('?' * len(row))})",
-                    list(row.values()),
-                )
+        sqlitefile.load_rows(store._handle, fp, path)
         if stop is not None:
             mig.migrations.apply(store._db)
-        store.meta_set("format_version", mig.FORMAT_VERSION)
+        sqlitefile.set_format_version(store._conn)
         return store
+
+    # ---------------------------------------------------------------- objects.py
+    def get_object(self, source: str, anchor: str) -> ObjectState | None:
+        return self._objects.get_object(source, anchor)
+
+    def get_objects(self, source: str, anchors: Iterable[str]) -> dict[str, ObjectState]:
+        return self._objects.get_objects(source, anchors)
+
+    def object_by_guid(self, source: str, guid: str) -> ObjectState | None:
+        return self._objects.object_by_guid(source, guid)
+
+    def find_objects(self, ref: str) -> list[ObjectState]:
+        return self._objects.find_objects(ref)
+
+    def put_object(self, state: ObjectState, *, at: datetime | None = None) -> None:
+        self._objects.put_object(state, at=at)
+
+    def iter_objects(self, source: str, *, kind: ObjectKind | None = None,
+                     include_deleted: bool = True) -> Iterator[ObjectState]:
+        return self._objects.iter_objects(source, kind=kind, include_deleted=include_deleted)
+
+    def count_objects(self, source: str, *, include_deleted: bool = True) -> int:
+        return self._objects.count_objects(source, include_deleted=include_deleted)
+
+    def mark_seen(self, source: str, anchors: Iterable[str], round_no: int) -> None:
+        self._objects.mark_seen(source, anchors, round_no)
+
+    def anchors_not_seen_since(self, source: str, round_no: int) -> list[str]:
+        return self._objects.anchors_not_seen_since(source, round_no)
+
+    def groups_with_member(self, source: str, guid: str) -> list[str]:
+        return self._objects.groups_with_member(source, guid)
+
+    def remove_member_everywhere(self, source: str, guid: str) -> list[str]:
+        return self._objects.remove_member_everywhere(source, guid)
+
+    def dn_history(self, source: str, anchor: str) -> list[tuple[str, datetime]]:
+        return self._objects.dn_history(source, anchor)
+
+    def begin_full_round(self, source: str, *, at: datetime | None = None) -> int:
+        return self._objects.begin_full_round(source, at=at)
+
+    def complete_full_round(self, source: str, round_no: int, count: int, *,
+                            at: datetime | None = None) -> None:
+        self._objects.complete_full_round(source, round_no, count, at=at)
+
+    def last_complete_round(self, source: str) -> tuple[int, int, datetime] | None:
+        return self._objects.last_complete_round(source)
+
+    # ---------------------------------------------------------------- targets.py
+    def get_target_state(self, target: str, anchor: str) -> TargetState | None:
+        return self._targets.get_target_state(target, anchor)
+
+    def get_target_states(self, target: str, anchors: Iterable[str]) -> dict[str, TargetState]:
+        return self._targets.get_target_states(target, anchors)
+
+    def put_target_state(self, state: TargetState) -> None:
+        self._targets.put_target_state(state)
+
+    def delete_target_state(self, target: str, anchor: str) -> None:
+        self._targets.delete_target_state(target, anchor)
+
+    def iter_target_states(self, target: str, *, state: str | None = None) -> Iterator[TargetState]:
+        return self._targets.iter_target_states(target, state=state)
+
+    def due_retries(self, target: str, now: datetime) -> list[TargetState]:
+        return self._targets.due_retries(target, now)
+
+    def target_state_by_target_id(self, target: str, target_id: str) -> TargetState | None:
+        return self._targets.target_state_by_target_id(target, target_id)
+
+    def counts_by_state(self) -> dict[str, dict[str, int]]:
+        return self._targets.counts_by_state()
+
+    def has_target_states(self, target: str) -> bool:
+        return self._targets.has_target_states(target)
+
+    def target_groups_with_member(self, target: str, member_anchor: str) -> list[str]:
+        return self._targets.target_groups_with_member(target, member_anchor)
+
+    def get_cursor(self, source: str) -> Cursor:
+        return self._targets.get_cursor(source)
+
+    def watermarks(self, source: str | None = None) -> list[WatermarkRecord]:
+        return self._targets.watermarks(source)
+
+    def advance_watermark(self, source: str, dc: str, expected: Cursor, new: Cursor) -> int:
+        return self._targets.advance_watermark(source, dc, expected, new)
+
+    # ---------------------------------------------------------------- log.py
+    def record_observation(self, cycle_id: int | None, source: str, anchor: str, dn: str | None,
+                           kind: ObjectKind | str | None, change: dict[str, Any],
+                           at: datetime | None = None) -> int:
+        return self._log.record_observation(cycle_id, source, anchor, dn, kind, change, at)
+
+    def record_decision(self, cycle_id: int | None, action: Action, *, result: str,
+                        status: int | None = None, detail: str | None = None,
+                        at: datetime | None = None) -> int:
+        return self._log.record_decision(cycle_id, action, result=result, status=status,
+                                         detail=detail, at=at)
+
+    def history(self, *, anchor: str | Iterable[str] | None = None, since: datetime | None = None,
+                until: datetime | None = None, kinds: Iterable[str] | None = None,
+                target: str | None = None, cycle_id: int | None = None) -> Iterator[HistoryRecord]:
+        return self._log.history(anchor=anchor, since=since, until=until, kinds=kinds,
+                                 target=target, cycle_id=cycle_id)
+
+    def decisions(self, *, anchor: str | Iterable[str] | None = None, since: datetime | None = None,
+                  until: datetime | None = None, target: str | None = None,
+                  cycle_id: int | None = None) -> Iterator[HistoryRecord]:
+        return self._log.decisions(anchor=anchor, since=since, until=until, target=target,
+                                   cycle_id=cycle_id)
+
+    def record_batch(self, cycle_id: int | None, source: str, batch_json: str,
+                     at: datetime | None = None) -> int:
+        return self._log.record_batch(cycle_id, source, batch_json, at)
+
+    def iter_batches(self, until: datetime | None = None) -> Iterator[BatchRecord]:
+        return self._log.iter_batches(until)
+
+    def prune(self, before: datetime) -> dict[str, int]:
+        return self._log.prune(before)
+
+    def journal_intent(self, cycle_id: int | None, action: Action, *,
+                       at: datetime | None = None) -> int:
+        return self._log.journal_intent(cycle_id, action, at=at)
+
+    def journal_intents(self, cycle_id: int | None, actions: Iterable[Action], *,
+                        at: datetime | None = None) -> list[int]:
+        return self._log.journal_intents(cycle_id, actions, at=at)
+
+    def journal_done(self, intent_ids: Iterable[int]) -> None:
+        self._log.journal_done(intent_ids)
+
+    def journal_settle(self, intent_id: int, result: str, *, at: datetime | None = None) -> None:
+        self._log.journal_settle(intent_id, result, at=at)
+
+    def pending_intents(self) -> list[Intent]:
+        return self._log.pending_intents()
+
+    def hold(self, action: Action, reason: str, *, at: datetime | None = None) -> int:
+        return self._log.hold(action, reason, at=at)
+
+    def held(self, target: str | None = None, *,
+             include_approved: bool = False) -> list[HeldRecord]:
+        return self._log.held(target, include_approved=include_approved)
+
+    def approve_held(self, target: str | None = None, *, by: str,
+                     at: datetime | None = None) -> int:
+        return self._log.approve_held(target, by=by, at=at)
+
+    def approved_actions(self, target: str) -> list[HeldRecord]:
+        return self._log.approved_actions(target)
+
+    def release(self, held_id: int, *, at: datetime | None = None) -> None:
+        self._log.release(held_id, at=at)
+
+    def quarantine(self, target: str, reason: str, until: datetime | None, *,
+                   at: datetime | None = None) -> None:
+        self._log.quarantine(target, reason, until, at=at)
+
+    def quarantined(self) -> list[QuarantineRecord]:
+        return self._log.quarantined()
+
+    def clear_quarantine(self, target: str) -> None:
+        self._log.clear_quarantine(target)
+
+    # ---------------------------------------------------------------- recordings.py
+    def record_call(self, cycle_id: int | None, target: str, call_json: str,
+                    at: datetime | None = None) -> int:
+        return self._recordings.record_call(cycle_id, target, call_json, at)
+
+    def record_calls(self, rows: Iterable[tuple[int | None, str, str]],
+                     at: datetime | None = None) -> None:
+        self._recordings.record_calls(rows, at)
+
+    def iter_calls(self, *, cycle_id: int | None = None) -> Iterator[CallRecord]:
+        return self._recordings.iter_calls(cycle_id=cycle_id)
+
+    # ---------------------------------------------------------------- facts.py
+    def begin_cycle(self, source: str, mode: str, at: datetime | None = None) -> int:
+        return self._facts.begin_cycle(source, mode, at)
+
+    def end_cycle(self, cycle_id: int, *, status: str, counts: dict[str, Any], duration_s: float,
+                  at: datetime | None = None) -> None:
+        self._facts.end_cycle(cycle_id, status=status, counts=counts, duration_s=duration_s, at=at)
+
+    def last_cycles(self, n: int = 10, *, source: str | None = None) -> list[CycleRecord]:
+        return self._facts.last_cycles(n, source=source)
+
+    def cycle_source(self, cycle_id: int) -> str | None:
+        return self._facts.cycle_source(cycle_id)
+
+    def put_target_profile(self, target: str, profile: dict[str, Any]) -> None:
+        self._facts.put_target_profile(target, profile)
+
+    def target_profile(self, target: str) -> dict[str, Any] | None:
+        return self._facts.target_profile(target)
+
+    def target_profiles(self) -> dict[str, dict[str, Any]]:
+        return self._facts.target_profiles()
+
+    def meta_get(self, key: str, default: Any = None) -> Any:
+        return self._facts.meta_get(key, default)
+
+    def meta_set(self, key: str, value: Any) -> None:
+        self._facts.meta_set(key, value)
+
+    def meta_items(self) -> dict[str, Any]:
+        return self._facts.meta_items()
+
+    def set_source_fact(self, source: str, fact: str, value: Any) -> None:
+        self._facts.set_source_fact(source, fact, value)
+
+    def source_facts(self, source: str) -> dict[str, Any]:
+        return self._facts.source_facts(source)

@@ -13,7 +13,8 @@ from hybridsync.engine.core.values import (
     cursor_from_json,
     cursor_to_json,
 )
-from hybridsync.statestore.objects import PAGE, chunks
+from hybridsync.statestore.handle import Db, chunks, read_members, write_member_diff
+from hybridsync.statestore.objects import PAGE
 from hybridsync.statestore.records import (
     StaleWatermark,
     WatermarkRecord,
@@ -33,20 +34,14 @@ def same_position(a: Cursor, b: Cursor) -> bool:
     return cursor_to_json(a) == cursor_to_json(b)
 
 
-class TargetsMixin:
+class Targets:
     """Target states (per object and target) and watermarks (per source and DC)."""
 
+    def __init__(self, db: Db) -> None:
+        self._db = db
+
     def _target_members(self, target: str, anchors: list[str]) -> dict[str, set[str]]:
-        out: dict[str, set[str]] = {}
-        for part in chunks(anchors):
-            marks = ",".join("?" * len(part))
-            for group, member in self._conn.execute(
-                f"SELECT group_anchor, member_anchor FROM target_members "
-                f"WHERE target = ? AND group_anchor IN ({marks})",
-                [target, *part],
-            ):
-                out.setdefault(group, set()).add(member)
-        return out
+        return read_members(self._db, "target_members", "target", "member_anchor", target, anchors)
 
     def _targets_from_rows(self, rows: list) -> list[TargetState]:
         groups: dict[str, list[str]] = {}
@@ -69,7 +64,7 @@ class TargetsMixin:
         out: dict[str, TargetState] = {}
         for part in chunks(dict.fromkeys(anchors)):
             marks = ",".join("?" * len(part))
-            rows = self._rows(
+            rows = self._db.rows(
                 f"SELECT * FROM target_states WHERE target = ? AND anchor IN ({marks})",
                 [target, *part],
             )
@@ -79,12 +74,12 @@ class TargetsMixin:
 
     def put_target_state(self, state: TargetState) -> None:
         """Insert or replace; members_sent is stored in a side table, written as a diff."""
-        with self._unit():
-            old = self._conn.execute(
+        with self._db.unit():
+            old = self._db.conn.execute(
                 "SELECT 1 FROM target_states WHERE target = ? AND anchor = ?",
                 [state.target, state.anchor],
             ).fetchone()
-            self._conn.execute(
+            self._db.conn.execute(
                 """INSERT INTO target_states (target, anchor, kind, state, target_id, ownership,
                        projection, since, retry_count, next_retry_at, last_error)
                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -109,18 +104,18 @@ class TargetsMixin:
                     state.last_error,
                 ],
             )
-            self._write_member_diff(
-                "target_members", "target", "member_anchor",
+            write_member_diff(
+                self._db,                 "target_members", "target", "member_anchor",
                 state.target, state.anchor, set(state.members_sent), is_new=old is None,
             )
 
     def delete_target_state(self, target: str, anchor: str) -> None:
         """Forget one (object, target) pair and its sent members."""
-        with self._unit():
-            self._conn.execute(
+        with self._db.unit():
+            self._db.conn.execute(
                 "DELETE FROM target_states WHERE target = ? AND anchor = ?", [target, anchor]
             )
-            self._conn.execute(
+            self._db.conn.execute(
                 "DELETE FROM target_members WHERE target = ? AND group_anchor = ?",
                 [target, anchor],
             )
@@ -134,7 +129,7 @@ class TargetsMixin:
             extra.append(state)
         last = ""
         while True:
-            rows = self._rows(
+            rows = self._db.rows(
                 f"SELECT * FROM target_states WHERE {where} ORDER BY anchor LIMIT {PAGE}",
                 [target, last, *extra],
             )
@@ -145,7 +140,7 @@ class TargetsMixin:
 
     def due_retries(self, target: str, now: datetime) -> list[TargetState]:
         """States with next_retry_at <= now, soonest first."""
-        rows = self._rows(
+        rows = self._db.rows(
             "SELECT * FROM target_states WHERE target = ? AND next_retry_at IS NOT NULL "
             "AND next_retry_at <= ? ORDER BY next_retry_at, anchor",
             [target, time_to_text(now)],
@@ -153,7 +148,7 @@ class TargetsMixin:
         return self._targets_from_rows(rows)
 
     def target_state_by_target_id(self, target: str, target_id: str) -> TargetState | None:
-        rows = self._rows(
+        rows = self._db.rows(
             "SELECT * FROM target_states WHERE target = ? AND target_id = ? LIMIT 1",
             [target, target_id],
         )
@@ -163,17 +158,35 @@ class TargetsMixin:
     def counts_by_state(self) -> dict[str, dict[str, int]]:
         """target -> lifecycle state -> count."""
         out: dict[str, dict[str, int]] = {}
-        for target, state, n in self._conn.execute(
+        for target, state, n in self._db.conn.execute(
             "SELECT target, state, count(*) FROM target_states GROUP BY target, state "
             "ORDER BY target, state"
         ):
             out.setdefault(target, {})[state] = int(n)
         return out
 
+    def has_target_states(self, target: str) -> bool:
+        """Whether ``target`` has any stored state (False: its first sync)."""
+        return self._db.conn.execute(
+            "SELECT 1 FROM target_states WHERE target = ? LIMIT 1", [target]
+        ).fetchone() is not None
+
+    def target_groups_with_member(self, target: str, member_anchor: str) -> list[str]:
+        """Anchors of the groups whose stored ``members_sent`` at ``target`` hold
+        ``member_anchor``, in anchor order."""
+        return [
+            g
+            for (g,) in self._db.conn.execute(
+                "SELECT group_anchor FROM target_members WHERE target = ? AND member_anchor = ? "
+                "ORDER BY group_anchor",
+                [target, member_anchor],
+            )
+        ]
+
     # ---------------------------------------------------------------- watermarks
     def get_cursor(self, source: str) -> Cursor:
         """The active cursor of ``source``; ``Refresh("no stored cursor")`` when none."""
-        row = self._conn.execute(
+        row = self._db.conn.execute(
             "SELECT cursor FROM watermarks WHERE source = ? AND active = 1", [source]
         ).fetchone()
         return cursor_from_json(row[0]) if row else Refresh("no stored cursor")
@@ -185,7 +198,7 @@ class TargetsMixin:
         if source is not None:
             sql += " WHERE source = ?"
             params.append(source)
-        rows = self._rows(sql + " ORDER BY source, active DESC, dc", params)
+        rows = self._db.rows(sql + " ORDER BY source, active DESC, dc", params)
         return [WatermarkRecord.from_row(r) for r in rows]
 
     def advance_watermark(self, source: str, dc: str, expected: Cursor, new: Cursor) -> int:
@@ -197,8 +210,8 @@ class TargetsMixin:
         DC than ``dc``, or when the DC changes while the active cursor is not a Refresh. Run it
         inside the same ``atomic()`` as the outcomes it covers. Returns the row's new version.
         """
-        with self._unit():
-            active = self._conn.execute(
+        with self._db.unit():
+            active = self._db.conn.execute(
                 "SELECT dc, cursor FROM watermarks WHERE source = ? AND active = 1", [source]
             ).fetchone()
             stored = cursor_from_json(active[1]) if active else Refresh("no stored cursor")
@@ -212,7 +225,7 @@ class TargetsMixin:
                 raise WatermarkRegression(
                     source, dc, f"switching from DC {active[0]!r} needs a Refresh first"
                 )
-            row = self._conn.execute(
+            row = self._db.conn.execute(
                 "SELECT version, high_usn FROM watermarks WHERE source = ? AND dc = ?",
                 [source, dc],
             ).fetchone()
@@ -223,11 +236,11 @@ class TargetsMixin:
                         source, dc, f"USN would move backwards ({high} -> {new.usn})"
                     )
                 high = new.usn
-            self._conn.execute(
+            self._db.conn.execute(
                 "UPDATE watermarks SET active = 0 WHERE source = ? AND dc != ? AND active = 1",
                 [source, dc],
             )
-            self._conn.execute(
+            self._db.conn.execute(
                 """INSERT INTO watermarks (source, dc, cursor, version, updated_at, active,
                        high_usn) VALUES (?, ?, ?, ?, ?, 1, ?)
                    ON CONFLICT (source, dc) DO UPDATE SET cursor = excluded.cursor,

@@ -198,8 +198,7 @@ class ApplyMixin:
             new = attrs.evolve(new, members_sent=pred.members_sent)
         overlay = self.state_overlay[target]
         holders = {a for a, s in overlay.items() if s is not None and old in s.members_sent}
-        holders.update(r["group_anchor"] for r in self.store._rows(  # noqa: SLF001 (no public query yet)
-            "SELECT group_anchor FROM target_members WHERE target = ? AND member_anchor = ?", [target, old]))
+        holders.update(self.store.target_groups_with_member(target, old))
         groups = [s for a in sorted(holders) if (s := states.get(a)) is not None]
         for g in planner.reanchor_members(groups, old, new.anchor):
             overlay[g.anchor] = g

@@ -180,8 +180,7 @@ class CycleContext(ApplyMixin):
     def _first_sync(self, name: str) -> bool:
         """The target has no stored state yet (asked once per cycle and target)."""
         if name not in self.first_sync:
-            self.first_sync[name] = not self.store._rows(  # noqa: SLF001 (a cheap existence probe)
-                "SELECT 1 FROM target_states WHERE target = ? LIMIT 1", [name])
+            self.first_sync[name] = not self.store.has_target_states(name)
         return self.first_sync[name]
 
     def _scope(self, src_cfg: Any) -> Any:

@@ -26,8 +26,7 @@ def intent_source(store: Any, cycle_id: int | None) -> str | None:
     """The source whose cycle journaled an intent (None: unknown cycle)."""
     if cycle_id is None:
         return None
-    rows = store._rows("SELECT source FROM cycles WHERE id = ?", [cycle_id])  # noqa: SLF001 (no public query yet)
-    return str(rows[0]["source"]) if rows else None
+    return store.cycle_source(cycle_id)
 
 
 def remember_settled_create(store: Any, intent: Any, at: datetime) -> ObjectState | None:

@@ -1,0 +1,116 @@
+"""The SQLite handle the store's parts share, and the small helpers they all use.
+
+``Store`` is composed of parts (objects.py, targets.py, log.py, recordings.py, facts.py), each
+built on one ``Db``: the handle is passed explicitly, nothing is inherited.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, Protocol
+
+from sqlite_utils import Database
+
+CHUNK = 500  # anchors per IN (...) query
+
+
+class RowLike(Protocol):
+    """What ``from_row()`` constructors read: a ``sqlite3.Row`` or any ``Mapping[str, Any]``."""
+
+    def __getitem__(self, key: str, /) -> Any: ...
+
+
+class Db:
+    """One SQLite connection (through sqlite-utils), shared by every part of one ``Store``."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.conn: sqlite3.Connection = db.conn
+
+    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        """Run a query; rows are ``sqlite3.Row`` (read by column name)."""
+        cur = self.conn.cursor()
+        cur.row_factory = sqlite3.Row
+        return cur.execute(sql, params).fetchall()
+
+    def insert(self, sql: str, params: Sequence[Any]) -> int:
+        """Run an INSERT; returns the new row's id."""
+        rowid = self.conn.execute(sql, params).lastrowid
+        assert rowid is not None, sql
+        return rowid
+
+    @property
+    def in_transaction(self) -> bool:
+        return self.conn.in_transaction
+
+    @contextlib.contextmanager
+    def atomic(self) -> Iterator[None]:
+        """One commit unit; nested blocks are savepoints."""
+        with self.db.atomic():
+            yield
+
+    @contextlib.contextmanager
+    def unit(self) -> Iterator[None]:
+        """A multi-statement write: its own transaction when alone; inside an ``atomic()`` it
+        joins it (no savepoint: an error propagates and rolls back the caller's unit)."""
+        if self.conn.in_transaction:
+            yield
+        else:
+            with self.db.atomic():
+                yield
+
+
+def chunks(items: Iterable[str], size: int = CHUNK) -> Iterator[list[str]]:
+    batch: list[str] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def read_members(db: Db, table: str, scope_col: str, member_col: str, scope: str,
+                 anchors: list[str]) -> dict[str, set[str]]:
+    """Group anchor -> member set, from a member side table (``object_members`` or
+    ``target_members``), for the groups among ``anchors``."""
+    out: dict[str, set[str]] = {}
+    for part in chunks(anchors):
+        marks = ",".join("?" * len(part))
+        for group, member in db.conn.execute(
+            f"SELECT group_anchor, {member_col} FROM {table} "
+            f"WHERE {scope_col} = ? AND group_anchor IN ({marks})",
+            [scope, *part],
+        ):
+            out.setdefault(group, set()).add(member)
+    return out
+
+
+def write_member_diff(db: Db, table: str, scope_col: str, member_col: str, scope: str,
+                      group: str, wanted: set[str], *, is_new: bool) -> None:
+    """Make a group's rows in a member side table equal ``wanted``, writing only the diff."""
+    if is_new and not wanted:
+        return
+    have = {
+        m
+        for (m,) in db.conn.execute(
+            f"SELECT {member_col} FROM {table} WHERE {scope_col} = ? AND group_anchor = ?",
+            [scope, group],
+        )
+    }
+    gone = have - wanted
+    added = wanted - have
+    if gone:
+        db.conn.executemany(
+            f"DELETE FROM {table} WHERE {scope_col} = ? AND group_anchor = ? "
+            f"AND {member_col} = ?",
+            [(scope, group, m) for m in gone],
+        )
+    if added:
+        db.conn.executemany(
+            f"INSERT INTO {table} ({scope_col}, group_anchor, {member_col}) VALUES (?, ?, ?)",
+            [(scope, group, m) for m in added],
+        )
