@@ -189,16 +189,14 @@ class Plan:
     records without calling the target. ``summary``: counts by action kind, ``held``, ``errors``
     and ``threshold_used`` per target (pass it back in the next page's
     ``TargetInput.threshold_used``).
-    After an ``ok`` outcome the engine stores ``applied_projection(old, action)`` as
-    ``TargetState.projection``, ownership CREATED for CREATE and ADOPTED for ADOPT, and adds/removes
-    ``action.members`` to/from ``members_sent``. An action whose ``to_state`` is ``deleted`` (a
-    DELETE, or a NOOP when a re-created object took the target object over) releases the target
-    id: store ``target_id=None`` and empty ``members_sent``. ADD/REMOVE_MEMBERS of a group created
-    in the same plan carry ``target_id=None``: use the id the CREATE just stored.
+    After each outcome the engine stores the state ``engine.plan.outcome`` says (the one outcome
+    rule: ``applied_state``, ``failed_state``, ``unapplied_state``). ADD/REMOVE_MEMBERS of a group
+    created in the same plan carry ``target_id=None``: use the id the CREATE just stored.
     A recreate (an ADOPT for which ``predecessor(target, anchor)`` names the old anchor): when it
     is applied, the new state takes ``members_sent`` over from the predecessor, and
-    ``reanchor_members`` replaces the old anchor by the new one in every group's ``members_sent``
-    at that target (it is the same target object) -- before the member actions that follow.
+    ``outcome.reanchored_groups`` replaces the old anchor by the new one in every group's
+    ``members_sent`` at that target (it is the same target object) -- before the member actions
+    that follow.
     """
 
     actions: tuple[Action, ...] = ()
@@ -244,27 +242,6 @@ def action_from_dict(data: Mapping[str, Any]) -> Action:
                   from_state=data.get("from_state"), to_state=data.get("to_state"),
                   reasons=tuple(Reason(r["rule"], r.get("detail", "")) for r in data.get("reasons") or ()),
                   dn=data.get("dn"))
-
-
-def applied_projection(old: Mapping[str, Any], action: Action) -> dict[str, Any]:
-    """The ``TargetState.projection`` to store after ``action`` was applied successfully."""
-    if action.kind == ActionKind.CREATE:
-        return dict(action.attributes)
-    if action.kind == ActionKind.ADOPT:
-        return {k: v for k, v in action.attributes.items() if k != "externalId"}
-    if action.kind in (ActionKind.UPDATE, ActionKind.RESTORE, ActionKind.DISABLE):
-        out = dict(old)
-        out.update(action.attributes)
-        return out
-    return dict(old)
-
-
-def reanchor_members(states: Iterable[TargetState], old: str, new: str) -> list[TargetState]:
-    """The group states whose ``members_sent`` named ``old``, now naming ``new`` instead."""
-    import attrs as _attrs
-
-    return [_attrs.evolve(s, members_sent=(s.members_sent - {old}) | {new})
-            for s in states if old in s.members_sent]
 
 
 def make_context(inp: "PlanInput", resolve: Callable[[str], str | None]) -> Any:

@@ -16,7 +16,8 @@ from typing import Any
 import attrs
 import structlog
 
-from hybridsync.engine.plan import lifecycle, planner
+from hybridsync.engine.plan import lifecycle
+from hybridsync.engine.plan.outcome import reanchored_groups
 from hybridsync.engine.runtime.reconcile import (
     APPLIED,
     Outcome,
@@ -201,7 +202,7 @@ class ApplyMixin:
         holders.update(r["group_anchor"] for r in self.store._rows(  # noqa: SLF001 (no public query yet)
             "SELECT group_anchor FROM target_members WHERE target = ? AND member_anchor = ?", [target, old]))
         groups = [s for a in sorted(holders) if (s := states.get(a)) is not None]
-        for g in planner.reanchor_members(groups, old, new.anchor):
+        for g in reanchored_groups(groups, old, new.anchor):
             overlay[g.anchor] = g
             self.reanchored[(target, g.anchor)] = g
         log.info("recreate_took_over", cycle_id=self.cycle_id, target=target, old=old, new=new.anchor,
