@@ -51,115 +51,33 @@ Rules worth knowing when wiring it:
 
 from __future__ import annotations
 
-import functools
 import json
 import operator
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime
-from typing import Any, Protocol
+from collections.abc import Mapping
+from typing import Any
 
 from attrs import field, frozen
 
-from hybridsync.engine.core.config import SafetyConfig, ScopeConfig, TargetConfig
-from hybridsync.engine.core.values import (
-    Action,
-    ActionKind,
-    ObjectKind,
-    ReadMode,
-    SourceObject,
-    TargetObject,
-    Reason,
-    TargetState,
-    frozen_mapping,
+from hybridsync.engine.core.values import Action, ActionKind, ObjectKind, Reason, frozen_mapping
+from hybridsync.engine.plan.inputs import (
+    Carry,
+    Lookup,
+    PlanInput,
+    Projector,
+    ReadEvidence,
+    References,
+    TargetInput,
+    TargetView,
+    compiled_scope,
+    dedupe,
+    make_context,
 )
-from hybridsync.engine.plan.scope import CompiledScope
+from hybridsync.engine.plan.lifecycle import State, effective_state
+from hybridsync.engine.plan.target import UNOWNED, TargetPlanner
 
-
-class Projector(Protocol):
-    """What the planner needs of ``engine.mapping.TargetMapping``."""
-
-    def project(self, obj: SourceObject, ctx: Any) -> Any: ...
-
-
-@frozen
-class ReadEvidence:
-    """What the read proves about absence."""
-
-    mode: ReadMode = ReadMode.DELTA
-    final: bool = True  # the last plan of this read (full reads planned in pages: only the last)
-    complete: bool = False  # the full read finished without error (SourceBatch.complete)
-    count: int | None = None  # objects this full read returned (final plan only)
-    last_complete_count: int | None = None  # objects the last complete full read returned
-
-
-@frozen
-class References:
-    """Lookups the planner uses to resolve references (any Mapping; only ``.get`` is called).
-
-    - ``anchor_by_guid``: objectGUID -> anchor, for every object that may be a member.
-    - ``anchor_by_dn``: normalized DN (``scope.normalize_dn``) -> anchor (manager references).
-    - ``kind_by_anchor``: anchor -> ObjectKind of stored objects (members not in this batch).
-    - ``members_by_guid``: group objectGUID -> direct member objectGUIDs (flatten mode).
-    """
-
-    anchor_by_guid: Mapping[str, str] = field(factory=dict)
-    anchor_by_dn: Mapping[str, str] = field(factory=dict)
-    kind_by_anchor: Mapping[str, ObjectKind] = field(factory=dict)
-    members_by_guid: Mapping[str, frozenset[str]] = field(factory=dict)
-
-
-@frozen
-class Lookup:
-    """A question for the engine to ask a target before planning: who holds ``path == value``?
-
-    ``path`` is ``externalId`` (value = the anchor) or a matching path of ``TargetConfig.matching``
-    (value = the projected value, compared case-insensitively).
-    """
-
-    target: str
-    kind: ObjectKind
-    path: str
-    value: str
-
-
-@frozen
-class TargetView:
-    """What the engine found at the target for the lookups (or a full listing of it).
-
-    ``objects``: every TargetObject returned by any lookup (attributes flattened to projection
-    paths, ``external_id`` set). ``holders``: target_id -> the stored TargetState (any anchor)
-    that holds that target id, for each of those objects (``Store.target_state_by_target_id``).
-    The view is assumed to contain every candidate for the lookups asked.
-    """
-
-    objects: tuple[TargetObject, ...] = ()
-    holders: Mapping[str, TargetState] = field(factory=dict)
-
-
-@frozen
-class TargetInput:
-    config: TargetConfig
-    mapping: Projector
-    states: Mapping[str, TargetState] = field(factory=dict)  # anchor -> stored state
-    view: TargetView = TargetView()
-    approved: frozenset[str] = frozenset()  # anchors whose held disable/delete was approved
-    threshold_used: int = 0  # disables/deletes already planned at this target in this cycle
-
-
-@frozen
-class PlanInput:
-    source: str
-    scope: ScopeConfig
-    objects: tuple[SourceObject, ...]
-    targets: tuple[TargetInput, ...]
-    clock: datetime
-    read: ReadEvidence = ReadEvidence()
-    absent: frozenset[str] = frozenset()
-    refs: References = References()
-    group_scope: Any = None  # scope.GroupScope | None
-    safety: SafetyConfig = SafetyConfig()
-    seed: str | int = ""
+__all__ = ["Carry", "Lookup", "Plan", "PlanError", "PlanInput", "Projector", "ReadEvidence", "References",
+           "TargetInput", "TargetView", "action_from_dict", "compiled_scope", "lookups", "make_context", "plan"]
 
 
 @frozen
@@ -187,8 +105,8 @@ class Plan:
     ANCHORS: the engine resolves them to target ids at apply time (after the creates above).
     NOOP actions whose ``to_state`` differs from ``from_state`` are state changes the engine
     records without calling the target. ``summary``: counts by action kind, ``held``, ``errors``
-    and ``threshold_used`` per target (pass it back in the next page's
-    ``TargetInput.threshold_used``).
+    and ``threshold_used`` per target. ``carry``: what the next plan of the same cycle needs
+    (pass it back as the next page's ``PlanInput.carry``).
     After each outcome the engine stores the state ``engine.plan.outcome`` says (the one outcome
     rule: ``applied_state``, ``failed_state``, ``unapplied_state``). ADD/REMOVE_MEMBERS of a group
     created in the same plan carry ``target_id=None``: use the id the CREATE just stored.
@@ -202,6 +120,7 @@ class Plan:
     actions: tuple[Action, ...] = ()
     errors: tuple[PlanError, ...] = ()
     summary: Mapping[str, Any] = field(factory=dict, converter=frozen_mapping)
+    carry: Carry = Carry()
 
     def to_jsonl(self) -> str:
         """One JSON object per line: actions, then ``{"error": ...}`` lines, then the summary."""
@@ -244,13 +163,6 @@ def action_from_dict(data: Mapping[str, Any]) -> Action:
                   dn=data.get("dn"))
 
 
-def make_context(inp: "PlanInput", resolve: Callable[[str], str | None]) -> Any:
-    """The mapping's ProjectionContext for this plan (clock, seed, reference resolver)."""
-    from hybridsync.engine.mapping.projection import ProjectionContext
-
-    return ProjectionContext(clock=inp.clock, seed=str(inp.seed), resolve_reference=resolve)
-
-
 _PHASE = {ActionKind.CREATE: 0, ActionKind.ADOPT: 0, ActionKind.RESTORE: 0, ActionKind.UPDATE: 0,
           ActionKind.ADD_MEMBERS: 1, ActionKind.REMOVE_MEMBERS: 2, ActionKind.DISABLE: 3,
           ActionKind.DELETE: 4, ActionKind.HOLD: 5, ActionKind.REPORT: 5, ActionKind.NOOP: 5}
@@ -284,25 +196,6 @@ _by_kind = operator.attrgetter("kind")
 _by_anchor = operator.attrgetter("anchor")
 
 
-def _dedupe(objects: Iterable[SourceObject]) -> tuple[SourceObject, ...]:
-    best: dict[str, SourceObject] = {}
-    for obj in objects:
-        cur = best.get(obj.anchor)
-        if cur is None or _rank(obj) > _rank(cur):
-            best[obj.anchor] = obj
-    return tuple(best[a] for a in sorted(best))
-
-
-def _rank(obj: SourceObject) -> tuple:
-    return (obj.usn if obj.usn is not None else -1, obj.deleted, obj.dn, sorted(obj.attributes.items()),
-            sorted(obj.members or ()))
-
-
-@functools.lru_cache(maxsize=32)
-def compiled_scope(scope: ScopeConfig) -> CompiledScope:
-    return CompiledScope(scope)
-
-
 def lookups(inp: PlanInput) -> tuple[Lookup, ...]:
     """The target lookups ``plan(inp)`` needs answered in ``TargetView`` (pure, cheap).
 
@@ -310,10 +203,7 @@ def lookups(inp: PlanInput) -> tuple[Lookup, ...]:
     deleted/disputed/out_of_scope/escrow-without-id): externalId = anchor, then each matching path
     with its projected value. The engine may instead pass a full listing of the target.
     """
-    from hybridsync.engine.plan.lifecycle import effective_state
-    from hybridsync.engine.plan.target import UNOWNED
-
-    objects = _dedupe(inp.objects)
+    objects = dedupe(inp.objects)
     scope = compiled_scope(inp.scope)
     out: set[Lookup] = set()
     for t in inp.targets:
@@ -341,12 +231,10 @@ def lookups(inp: PlanInput) -> tuple[Lookup, ...]:
 
 def plan(inp: PlanInput) -> Plan:
     """Decide, for every (object, target), what to do and why. Pure and deterministic."""
-    from hybridsync.engine.plan.target import TargetPlanner
-
     if inp.scope.groups and inp.group_scope is None:
         raise ValueError("scope.groups is set but PlanInput.group_scope is None: "
                          "pass scope.expand_group_scope(...) (planning without it would disable everyone)")
-    objects = _dedupe(inp.objects)
+    objects = dedupe(inp.objects)
     scope = compiled_scope(inp.scope)
     decisions = {o.anchor: scope.decide(o, inp.group_scope) for o in objects if not o.deleted}
     by_guid = {o.object_guid: o for o in objects}
@@ -369,4 +257,15 @@ def plan(inp: PlanInput) -> Plan:
     counts = {str(k): n for k, n in Counter(a.kind for a in actions).items()}
     summary = {"counts": counts, "held": counts.get("hold", 0), "errors": len(errors),
                "threshold_used": used, "objects": len(objects), "reanchored": reanchored}
-    return Plan(tuple(actions), tuple(errors), summary)
+    return Plan(tuple(actions), tuple(errors), summary, _carry(inp, used, actions))
+
+
+def _carry(inp: PlanInput, used: Mapping[str, int], actions: list[Action]) -> Carry:
+    """The threshold used per target, for the next plan of this cycle: tripped once (a disable or
+    delete newly held), it holds every later page of the cycle too."""
+    out = {**inp.carry.threshold_used, **used}
+    tripped = inp.safety.delete_threshold + 1
+    for a in actions:
+        if a.kind == ActionKind.HOLD and a.from_state != State.HELD:
+            out[a.target] = max(out.get(a.target, 0), tripped)
+    return Carry(out)

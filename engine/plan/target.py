@@ -1,7 +1,8 @@
-"""The planner's work for one target: lifecycle triggers, matching, safety, diffs. Pure.
+"""The planner's work for one target: lifecycle triggers, matching, safety. Pure.
 
-``plan_target`` is called by ``planner.plan`` once per target with the objects already
-deduplicated, sorted and scope-decided; group member deltas are in ``planner_members``.
+``TargetPlanner`` is run by ``planner.plan`` once per target with the objects already
+deduplicated, sorted and scope-decided; attribute diffs are in ``plan.diff``, group member
+deltas in ``plan.members``.
 """
 
 from __future__ import annotations
@@ -14,11 +15,13 @@ from hybridsync.engine.plan.lifecycle import State, Trigger
 from hybridsync.engine.mapping.projection import is_reference_path
 from hybridsync.engine.plan.match import (ADOPT, CREATE, DISPUTED, NO_MATCH, RECREATE, MatchResult, TargetIndex,
                                      resolve_conflicts)
+from hybridsync.engine.plan.diff import attribute_diff, changed_reason, counted_reason, disabled_in_ad
+from hybridsync.engine.plan.inputs import PlanInput, TargetInput, make_context
 from hybridsync.engine.plan.members import PRESENT_PLANNED, PRESENT_STORED, desired_members, stored_present
 from hybridsync.engine.plan.scope import ScopeDecision, normalize_dn
 from hybridsync.engine.core.values import Action, ActionKind, ObjectKind, Ownership, Reason, SourceObject, TargetState
 
-__all__ = ["LIVE", "PRESENT_PLANNED", "PRESENT_STORED", "UNOWNED", "TargetPlanner", "attribute_diff", "stored_present"]
+__all__ = ["LIVE", "PRESENT_PLANNED", "PRESENT_STORED", "UNOWNED", "TargetPlanner", "stored_present"]
 
 A = ActionKind
 UNOWNED = (State.NEW, State.OUT_OF_SCOPE, State.DELETED, State.DISPUTED)
@@ -26,76 +29,13 @@ LIVE = (State.PROVISIONED, State.DISABLED, State.ESCROW)
 _DIFF_KINDS = (A.UPDATE, A.RESTORE, A.DISABLE)
 _STATE_NAME = {s: str(s) for s in State}
 _DISABLED_IN_AD = Reason("source.userAccountControl", "the account is disabled in AD")
-_CHANGED: dict[str, Reason] = {}  # path -> Reason(f"mapping.{path}", "changed"), made once
-_COUNTED: dict[tuple[str, int], Reason] = {}  # (kind, n) -> Reason(f"mapping.{kind}", "n attributes")
-
-
-def _changed(path: str) -> Reason:
-    r = _CHANGED.get(path)
-    if r is None:
-        r = Reason(f"mapping.{path}", "changed")
-        if len(_CHANGED) < 4096:
-            _CHANGED[path] = r
-    return r
-
-
-def _counted(kind: ObjectKind, n: int) -> Reason:
-    r = _COUNTED.get((kind, n))
-    if r is None:
-        r = Reason(f"mapping.{kind}", f"{n} attributes")
-        if len(_COUNTED) < 4096:
-            _COUNTED[(kind, n)] = r
-    return r
-
-
-def _disabled(obj: SourceObject) -> bool:
-    """``obj.disabled`` (userAccountControl bit 2), read without the property chain."""
-    vals = obj.attributes.get("useraccountcontrol")
-    try:
-        return bool(int((vals[0] if vals else None) or 0) & 2)
-    except ValueError:
-        return False
 _GONE = frozenset({State.SOFT_DELETED, State.DELETED, State.OUT_OF_SCOPE})
-_MISSING = object()
-
-
-def _norm(v: Any) -> Any:
-    if isinstance(v, (list, tuple)):
-        return tuple(_norm(x) for x in v)
-    return v
-
-
-def attribute_diff(desired: Mapping[str, Any], base: Mapping[str, Any]) -> dict[str, Any]:
-    """The minimal diff taking ``base`` (last applied projection) to ``desired``.
-
-    Paths absent from ``desired`` are left alone; ``None`` clears a path that ``base`` holds.
-    """
-    get = base.get
-    for path, value in desired.items():  # the common case first: nothing changed (no sort)
-        old = get(path, _MISSING)
-        if old is _MISSING:
-            if value is not None:
-                break
-        elif old != value and (type(old) is type(value) or _norm(old) != _norm(value)):
-            break
-    else:
-        return {}
-    out: dict[str, Any] = {}
-    for path in sorted(desired):
-        value = desired[path]
-        old = base.get(path, _MISSING)
-        if old is _MISSING:
-            if value is not None:
-                out[path] = value
-        elif old != value and (type(old) is type(value) or _norm(old) != _norm(value)):
-            out[path] = value
-    return out
 
 
 class TargetPlanner:
     """Mutable scratch space for one target's plan; the outputs are frozen Actions."""
 
-    def __init__(self, inp: Any, t: Any, decisions: Mapping[str, ScopeDecision],
+    def __init__(self, inp: PlanInput, t: TargetInput, decisions: Mapping[str, ScopeDecision],
                  objects: tuple[SourceObject, ...], by_guid: Mapping[str, SourceObject]):
         self.inp, self.t, self.cfg = inp, t, t.config
         self.decisions, self.objects, self.by_guid = decisions, objects, by_guid
@@ -104,7 +44,7 @@ class TargetPlanner:
         self.errors: list[Any] = []
         self.planned: dict[str, State] = {}
         self.projections: set[str] = set()  # anchors projected without error in this plan
-        self.threshold_used = t.threshold_used
+        self.threshold_used = max(t.threshold_used, inp.carry.threshold_used.get(self.cfg.name, 0))
         self.superseded: set[str] = set()  # predecessors whose target object a recreate takes over
         self.reference_gone = False  # set by resolve_reference during one projection
         self.reanchored: dict[str, str] = {}  # predecessor anchor -> the anchor that took it over
@@ -225,8 +165,6 @@ class TargetPlanner:
 
     def plan_present(self, present: list[tuple[SourceObject, TargetState | None, ScopeDecision]]) -> None:
         inp = self.inp
-        from hybridsync.engine.plan.planner import make_context  # late: planner imports this module
-
         ctx = make_context(inp, self.resolve_reference)
         projected: list[tuple[SourceObject, TargetState | None, ScopeDecision, State, Mapping[str, Any]]] = []
         index: TargetIndex | None = None
@@ -279,7 +217,7 @@ class TargetPlanner:
 
     def plan_unowned(self, obj: SourceObject, ts: TargetState | None, decision: ScopeDecision, eff: State,
                      values: Mapping[str, Any], match: MatchResult) -> None:
-        disabled = obj.kind == ObjectKind.USER and _disabled(obj)
+        disabled = obj.kind == ObjectKind.USER and disabled_in_ad(obj)
         reasons = [decision.reason()]
         if disabled:
             reasons.append(_DISABLED_IN_AD)
@@ -288,7 +226,7 @@ class TargetPlanner:
     def plan_owned(self, obj: SourceObject, ts: TargetState, decision: ScopeDecision, eff: State,
                    values: Mapping[str, Any]) -> None:
         """An object in scope whose target object is ours: update, restore, disable or no-op."""
-        disabled = obj.kind == ObjectKind.USER and _disabled(obj)
+        disabled = obj.kind == ObjectKind.USER and disabled_in_ad(obj)
         reasons = [decision.reason()]
         if disabled:
             reasons.append(_DISABLED_IN_AD)
@@ -302,7 +240,7 @@ class TargetPlanner:
             trigger = Trigger.SEEN_IN_SCOPE
         diff = attribute_diff(values, ts.projection)
         if diff:
-            reasons += [_changed(p) for p in diff]
+            reasons += [changed_reason(p) for p in diff]
         self.take(eff, trigger, obj.anchor, obj.kind, obj.dn, ts, reasons, diff)
 
     def plan_new(self, obj: SourceObject, ts: TargetState | None, eff: State, values: Mapping[str, Any],
@@ -310,7 +248,7 @@ class TargetPlanner:
         reasons = reasons + list(match.reasons)
         if match.outcome == CREATE:
             attrs = {p: values[p] for p in sorted(values) if values[p] is not None}
-            reasons.append(_counted(obj.kind, len(attrs)))
+            reasons.append(counted_reason(obj.kind, len(attrs)))
             self.take(eff, Trigger.DISABLED_IN_AD if disabled else Trigger.SEEN_IN_SCOPE, obj.anchor, obj.kind,
                       obj.dn, ts, reasons, attrs)
             return

@@ -19,7 +19,7 @@ plan for that target by the caller (``TargetViewResult.unanswered``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable
 from typing import Any
 
 import structlog
@@ -103,39 +103,6 @@ def _complete_listing(target: Any, kind: ObjectKind) -> list[TargetObject] | Non
                     error=getattr(result, "why", str(result))[:300])
         return None
     return list(result.found)
-
-
-class LazyMap(Mapping):
-    """A read-through Mapping: overlay first, then a cache, then ``fetch(key)``."""
-
-    def __init__(self, fetch: Callable[[str], Any], overlay: Mapping[str, Any] | None = None):
-        self._fetch, self._overlay, self._cache = fetch, overlay if overlay is not None else {}, {}
-
-    def get(self, key: str, default: Any = None) -> Any:
-        if key in self._overlay:
-            return self._overlay[key]
-        if key not in self._cache:
-            self._cache[key] = self._fetch(key)
-        v = self._cache[key]
-        return default if v is None else v
-
-    def prime(self, values: Mapping[str, Any]) -> None:
-        self._cache.update(values)
-
-    def __getitem__(self, key: str) -> Any:
-        v = self.get(key)
-        if v is None:
-            raise KeyError(key)
-        return v
-
-    def __contains__(self, key: object) -> bool:
-        return self.get(key) is not None  # type: ignore[arg-type]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter({**{k: v for k, v in self._cache.items() if v is not None}, **self._overlay})
-
-    def __len__(self) -> int:
-        return sum(1 for _ in self)
 
 
 def build_view(
