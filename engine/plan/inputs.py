@@ -140,7 +140,7 @@ def dedupe(objects: Iterable[SourceObject]) -> tuple[SourceObject, ...]:
     return tuple(best[a] for a in sorted(best))
 
 
-def rank(obj: SourceObject) -> tuple:
+def rank(obj: SourceObject) -> tuple[Any, ...]:
     return (obj.usn if obj.usn is not None else -1, obj.deleted, obj.dn, sorted(obj.attributes.items()),
             sorted(obj.members or ()))
 

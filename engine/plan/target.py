@@ -30,6 +30,8 @@ _DIFF_KINDS = (A.UPDATE, A.RESTORE, A.DISABLE)
 _STATE_NAME = {s: str(s) for s in State}
 _DISABLED_IN_AD = Reason("source.userAccountControl", "the account is disabled in AD")
 _GONE = frozenset({State.SOFT_DELETED, State.DELETED, State.OUT_OF_SCOPE})
+# an object planned as present: (object, its kind, stored state, scope decision)
+Present = tuple[SourceObject, ObjectKind, TargetState | None, ScopeDecision]
 
 
 class TargetPlanner:
@@ -88,7 +90,7 @@ class TargetPlanner:
             self.keep(anchor, okind, dn, ts, reasons + [Reason("lifecycle.noop", f"{eff} --{trigger}--> changes nothing")])
             return
         kind = edge.action or A.NOOP
-        reasons = (*reasons, edge.reason)
+        reasons = [*reasons, edge.reason]
         if kind in _DIFF_KINDS and not attributes:
             kind = A.NOOP
         self.emit(kind, anchor, okind, dn=dn, ts=ts, to=edge.dest, reasons=reasons, attributes=attributes,
@@ -104,7 +106,7 @@ class TargetPlanner:
             self.reference_gone = True  # no such object (deleted): clear the reference
             return None
         ts = self.state(anchor)
-        if stored_present(ts):
+        if ts is not None and stored_present(ts):
             return ts.target_id
         if ts is not None and lc.effective_state(ts) in _GONE:
             self.reference_gone = True  # referenced object left the target: clear the reference
@@ -112,7 +114,7 @@ class TargetPlanner:
 
     # -- the run ---------------------------------------------------------------------------
     def run(self) -> None:
-        present: list[tuple[SourceObject, TargetState | None, ScopeDecision]] = []
+        present: list[Present] = []
         gone: list[tuple[str, ObjectKind, str | None, TargetState, Trigger, Reason]] = []
         clock = self.inp.clock
         seen: set[str] = set()
@@ -147,7 +149,7 @@ class TargetPlanner:
                 else:
                     gone.append((obj.anchor, kind, obj.dn, ts, Trigger.LEFT_SCOPE, decision.reason()))
                 continue
-            present.append((obj, ts, decision))
+            present.append((obj, kind, ts, decision))
         for anchor in sorted(self.inp.absent):
             ts = self.state(anchor)
             if anchor in seen or ts is None:
@@ -163,25 +165,25 @@ class TargetPlanner:
         self.plan_gone(gone)
         self.plan_members(present)
 
-    def plan_present(self, present: list[tuple[SourceObject, TargetState | None, ScopeDecision]]) -> None:
+    def plan_present(self, present: list[Present]) -> None:
         inp = self.inp
         ctx = make_context(inp, self.resolve_reference)
-        projected: list[tuple[SourceObject, TargetState | None, ScopeDecision, State, Mapping[str, Any]]] = []
+        projected: list[tuple[SourceObject, ObjectKind, TargetState | None, ScopeDecision, State, Mapping[str, Any]]] = []
         index: TargetIndex | None = None
-        for obj, ts, decision in present:
+        for obj, kind, ts, decision in present:
             self.reference_gone = False
             proj = self.t.mapping.project(obj, ctx)
             if proj.errors:
                 for err in proj.errors:
                     self.errors.append((obj, err))
-                self.emit(A.REPORT, obj.anchor, obj.kind, dn=obj.dn, ts=ts, to=None, reasons=[
+                self.emit(A.REPORT, obj.anchor, kind, dn=obj.dn, ts=ts, to=None, reasons=[
                     decision.reason()] + [Reason(f"mapping.{getattr(e, 'attribute', '') or ''}".rstrip("."), str(e))
                                           for e in proj.errors])
                 continue
             values = proj.values
             if self.reference_gone:
                 held = (ts.projection if ts is not None and ts.target_id
-                        else dict.fromkeys(self.t.mapping.paths(obj.kind), ""))
+                        else dict.fromkeys(self.t.mapping.paths(kind), ""))
                 stale = [p for p in held if is_reference_path(p) and p not in values and held[p] is not None]
                 if stale:
                     values = {**values, **{p: None for p in stale}}
@@ -191,42 +193,45 @@ class TargetPlanner:
                 if index is None:
                     index = TargetIndex(self.t.view.objects, self.cfg.matching, self.t.view.holders)
                 if index.empty:  # nothing can match nor be disputed: a create, planned now
-                    self.plan_unowned(obj, ts, decision, eff, values, NO_MATCH)
+                    self.plan_unowned(obj, kind, ts, decision, eff, values, NO_MATCH)
                 else:
-                    projected.append((obj, ts, decision, eff, values))
+                    projected.append((obj, kind, ts, decision, eff, values))
             else:  # an object the target holds for us: planned now, its projection freed at once
-                self.plan_owned(obj, ts, decision, eff, values)  # type: ignore[arg-type]
+                assert ts is not None  # only an unknown anchor is unowned
+                self.plan_owned(obj, kind, ts, decision, eff, values)
         matches: dict[str, MatchResult] = {}
-        for obj, ts, _d, eff, values in projected:
+        for obj, kind, ts, _d, eff, values in projected:
             assert index is not None
-            matches[obj.anchor] = index.find(obj.anchor, obj.kind, values,
+            matches[obj.anchor] = index.find(obj.anchor, kind, values,
                                              restore_recreated=inp.safety.restore_recreated)
         matches = resolve_conflicts(matches)
         present_anchors = self.projections  # every object projected without error
         for anchor in sorted(a for a, r in matches.items() if r.predecessor is not None):
             res = matches[anchor]
-            if res.predecessor.anchor in present_anchors:
+            pred = res.predecessor
+            assert pred is not None
+            if pred.anchor in present_anchors:
                 matches[anchor] = MatchResult(DISPUTED, res.reasons + (Reason(
-                    "match.disputed", f"predecessor {res.predecessor.anchor} is itself back in scope"),),
-                    res.target, others=(res.predecessor.anchor,))
+                    "match.disputed", f"predecessor {pred.anchor} is itself back in scope"),),
+                    res.target, others=(pred.anchor,))
             else:
-                self.superseded.add(res.predecessor.anchor)
-                self.reanchored[res.predecessor.anchor] = anchor
-        for obj, ts, decision, eff, values in projected:
-            self.plan_unowned(obj, ts, decision, eff, values, matches[obj.anchor])
+                self.superseded.add(pred.anchor)
+                self.reanchored[pred.anchor] = anchor
+        for obj, kind, ts, decision, eff, values in projected:
+            self.plan_unowned(obj, kind, ts, decision, eff, values, matches[obj.anchor])
 
-    def plan_unowned(self, obj: SourceObject, ts: TargetState | None, decision: ScopeDecision, eff: State,
+    def plan_unowned(self, obj: SourceObject, kind: ObjectKind, ts: TargetState | None, decision: ScopeDecision, eff: State,
                      values: Mapping[str, Any], match: MatchResult) -> None:
-        disabled = obj.kind == ObjectKind.USER and disabled_in_ad(obj)
+        disabled = kind == ObjectKind.USER and disabled_in_ad(obj)
         reasons = [decision.reason()]
         if disabled:
             reasons.append(_DISABLED_IN_AD)
-        self.plan_new(obj, ts, eff, values, match, disabled, reasons)
+        self.plan_new(obj, kind, ts, eff, values, match, disabled, reasons)
 
-    def plan_owned(self, obj: SourceObject, ts: TargetState, decision: ScopeDecision, eff: State,
+    def plan_owned(self, obj: SourceObject, kind: ObjectKind, ts: TargetState, decision: ScopeDecision, eff: State,
                    values: Mapping[str, Any]) -> None:
         """An object in scope whose target object is ours: update, restore, disable or no-op."""
-        disabled = obj.kind == ObjectKind.USER and disabled_in_ad(obj)
+        disabled = kind == ObjectKind.USER and disabled_in_ad(obj)
         reasons = [decision.reason()]
         if disabled:
             reasons.append(_DISABLED_IN_AD)
@@ -241,28 +246,29 @@ class TargetPlanner:
         diff = attribute_diff(values, ts.projection)
         if diff:
             reasons += [changed_reason(p) for p in diff]
-        self.take(eff, trigger, obj.anchor, obj.kind, obj.dn, ts, reasons, diff)
+        self.take(eff, trigger, obj.anchor, kind, obj.dn, ts, reasons, diff)
 
-    def plan_new(self, obj: SourceObject, ts: TargetState | None, eff: State, values: Mapping[str, Any],
+    def plan_new(self, obj: SourceObject, kind: ObjectKind, ts: TargetState | None, eff: State, values: Mapping[str, Any],
                  match: MatchResult, disabled: bool, reasons: list[Reason]) -> None:
         reasons = reasons + list(match.reasons)
         if match.outcome == CREATE:
             attrs = {p: values[p] for p in sorted(values) if values[p] is not None}
-            reasons.append(counted_reason(obj.kind, len(attrs)))
-            self.take(eff, Trigger.DISABLED_IN_AD if disabled else Trigger.SEEN_IN_SCOPE, obj.anchor, obj.kind,
+            reasons.append(counted_reason(kind, len(attrs)))
+            self.take(eff, Trigger.DISABLED_IN_AD if disabled else Trigger.SEEN_IN_SCOPE, obj.anchor, kind,
                       obj.dn, ts, reasons, attrs)
             return
         if match.outcome in (ADOPT, RECREATE):
             attrs = dict(sorted(values.items()))
             attrs["externalId"] = obj.anchor
             trig = Trigger.MATCHED if match.outcome == ADOPT else Trigger.RECREATED
-            self.take(eff, trig, obj.anchor, obj.kind, obj.dn, ts, reasons, attrs, target_id=match.target.target_id)
+            assert match.target is not None  # an adopt names its target object
+            self.take(eff, trig, obj.anchor, kind, obj.dn, ts, reasons, attrs, target_id=match.target.target_id)
             pred = match.predecessor
             if pred is not None:
                 self.take(State(pred.state), Trigger.SUPERSEDED, pred.anchor, pred.kind, None, pred, [
                     Reason("match.recreated", f"target object {pred.target_id} now belongs to {obj.anchor}")])
             return
-        self.take(eff, Trigger.CONFLICT, obj.anchor, obj.kind, obj.dn, ts, reasons)
+        self.take(eff, Trigger.CONFLICT, obj.anchor, kind, obj.dn, ts, reasons)
 
     def plan_gone(self, gone: list[tuple[str, ObjectKind, str | None, TargetState, Trigger, Reason]]) -> None:
         safety = self.inp.safety
@@ -286,7 +292,7 @@ class TargetPlanner:
             if eff == State.SOFT_DELETED:
                 if lc.grace_expired(ts, self.inp.clock, safety.soft_delete_days):
                     self.take(eff, Trigger.GRACE_EXPIRED, anchor, kind, dn, ts, reasons + [
-                        Reason("safety.soft_delete_days", f"soft-deleted since {ts.since.isoformat()}, "
+                        Reason("safety.soft_delete_days", f"soft-deleted since {ts.since.isoformat() if ts.since else '?'}, "
                                                           f"more than {safety.soft_delete_days:g} days")])
                 else:
                     self.take(eff, trigger, anchor, kind, dn, ts, reasons)
@@ -321,13 +327,13 @@ class TargetPlanner:
             return {}
         return {"active": False}
 
-    def plan_members(self, present: list[tuple[SourceObject, TargetState | None, ScopeDecision]]) -> None:
-        groups = {obj.anchor for obj, _ts, _d in present if obj.kind == ObjectKind.GROUP}
+    def plan_members(self, present: list[Present]) -> None:
+        groups = {obj.anchor for obj, kind, _ts, _d in present if kind == ObjectKind.GROUP}
         if not groups:
             return
         acts = {a.anchor: a for a in self.actions if a.anchor in groups}  # the last action of each group
-        for obj, ts, _d in present:
-            if obj.kind != ObjectKind.GROUP:
+        for obj, kind, ts, _d in present:
+            if kind != ObjectKind.GROUP:
                 continue
             act = acts.get(obj.anchor)
             if act is None or act.kind in (A.REPORT, A.HOLD) or self.planned.get(obj.anchor) not in PRESENT_PLANNED:
@@ -344,11 +350,11 @@ class TargetPlanner:
             target_id = act.target_id
             mode = self.cfg.nested_groups
             if add:
-                self.emit(A.ADD_MEMBERS, obj.anchor, obj.kind, dn=obj.dn, ts=ts, to=self.planned[obj.anchor],
+                self.emit(A.ADD_MEMBERS, obj.anchor, kind, dn=obj.dn, ts=ts, to=self.planned[obj.anchor],
                           members=add, target_id=target_id, reasons=[
                               Reason("mapping.members", f"{len(add)} in-scope provisioned members to add (nested_groups={mode})")])
             if remove:
-                self.emit(A.REMOVE_MEMBERS, obj.anchor, obj.kind, dn=obj.dn, ts=ts, to=self.planned[obj.anchor],
+                self.emit(A.REMOVE_MEMBERS, obj.anchor, kind, dn=obj.dn, ts=ts, to=self.planned[obj.anchor],
                           members=remove, target_id=target_id, reasons=[
                               Reason("mapping.members", f"{len(remove)} members no longer in scope, provisioned or "
                                                         f"direct (nested_groups={mode}) to remove")])
