@@ -98,7 +98,6 @@ class TargetInput:
     states: Mapping[str, TargetState | None] = field(factory=dict)  # anchor -> stored state (None: none)
     view: TargetView = TargetView()
     approved: frozenset[str] = frozenset()  # anchors whose held disable/delete was approved
-    threshold_used: int = 0  # disables/deletes already planned at this target in this cycle
 
 
 @frozen

@@ -1,8 +1,18 @@
 """The pure planner: values in, a plan of frozen actions with reason chains out.
 
-No I/O here: no LDAP, HTTP, SQLite, connectors or store. The engine gathers a ``PlanInput``,
-calls ``plan()``, applies the actions in order, then records each outcome with
-``lifecycle.outcome(action.to_state, action.kind, result)``.
+No I/O here: no LDAP, HTTP, SQLite, connectors or store, and nothing is pulled while planning:
+the planner reads plain values only. One page is planned in three steps, like a sans-I/O
+protocol core:
+
+1. ``needs.questions(inp)`` names the stored facts the plan will read (states, references,
+   kinds); the engine answers them from its store in bulk (``needs.answer``) and asks again
+   until nothing is missing;
+2. ``lookups(inp)`` names the target questions (soft match); the engine answers them in a
+   ``TargetView`` per target;
+3. ``plan(inp)`` returns the actions and a ``carry`` for the next plan of the cycle.
+
+The engine applies the actions in order and records each outcome with the one outcome rule
+(``engine.plan.outcome``).
 
 What the engine must pass (``PlanInput``)
 -----------------------------------------
@@ -20,15 +30,16 @@ What the engine must pass (``PlanInput``)
   count and the last complete read's count. Deletes/disables from absence need a complete,
   not-suspicious full read; a full read whose final plan is incomplete or suspiciously small
   gets no deletes/disables at all.
-- ``refs``: ``References`` resolving member/manager/group-scope references. Any ``Mapping``
-  works (a lazy store-backed one too): the planner only calls ``.get(key)``.
+- ``refs``: ``References`` resolving member and manager references: plain mappings holding the
+  answers to ``needs.questions`` (a key answered "not stored" maps to None).
 - ``group_scope``: from ``scope.expand_group_scope(...)`` when the source scopes by groups,
   else None. Recompute it when the batch changes a group inside the closure.
 - ``targets``: one ``TargetInput`` per target: config, compiled mapping, the ``TargetState`` of
-  every involved anchor (the objects, their members, the absent ones; a lazy Mapping is fine),
-  a ``TargetView`` answering the ``lookups()`` for anchors the target state doesn't know, the
-  approved held anchors, and the number of disables/deletes already planned this cycle
-  (``threshold_used``) so a full read planned page by page shares one threshold.
+  every involved anchor as ``needs.questions`` asked (the objects, their members, referenced
+  objects, the absent ones), a ``TargetView`` answering the ``lookups()`` for anchors the target
+  state doesn't know, and the approved held anchors.
+- ``carry``: the previous plan's ``Plan.carry`` in the same cycle (the disables/deletes already
+  planned per target), so a full read planned page by page shares one threshold.
 - ``safety``, ``clock`` (aware datetime) and ``seed`` (for mapping functions).
 
 Paging: plan each page of a full read with ``final=False`` (absence is never evidence there),
@@ -37,12 +48,13 @@ plan; its cost is proportional to the objects in it (and their members), not to 
 
 Rules worth knowing when wiring it:
 
-- ``delete_threshold`` is all-or-nothing per plan: if ``threshold_used`` plus this plan's
+- ``delete_threshold`` is all-or-nothing per plan: if the carried threshold used plus this plan's
   disables from scope loss / tombstone / absence exceed it, all of this plan's become HOLD
   (creates and updates go on); approved anchors bypass it. Hard DELETEs after
-  ``soft_delete_days`` are not counted again (their disable was).
+  ``soft_delete_days`` are not counted again (their disable was). Once a plan held disables
+  over the threshold, its ``carry`` makes every later plan of the cycle hold too.
 - References (``manager``) resolve through ``refs.anchor_by_dn`` to the STORED state of the
-  referenced anchor (include those states in ``TargetInput.states``): a manager created in this
+  referenced anchor (``needs.questions`` asks for it): a manager created in this
   plan is set by the next plan of that object; a reference to a deleted or soft-deleted object
   is cleared.
 - Soft match needs the ``lookups()`` answered; a target object held by another anchor must come

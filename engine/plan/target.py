@@ -46,7 +46,7 @@ class TargetPlanner:
         self.errors: list[Any] = []
         self.planned: dict[str, State] = {}
         self.projections: set[str] = set()  # anchors projected without error in this plan
-        self.threshold_used = max(t.threshold_used, inp.carry.threshold_used.get(self.cfg.name, 0))
+        self.threshold_used = inp.carry.threshold_used.get(self.cfg.name, 0)
         self.superseded: set[str] = set()  # predecessors whose target object a recreate takes over
         self.reference_gone = False  # set by resolve_reference during one projection
         self.reanchored: dict[str, str] = {}  # predecessor anchor -> the anchor that took it over

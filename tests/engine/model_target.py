@@ -60,9 +60,8 @@ class ModelTarget:
                 holders[tid] = by_id[tid]
         return TargetView(tuple(objs), holders)
 
-    def target_input(self, threshold_used: int = 0) -> TargetInput:
-        return TargetInput(self.config, self.mapping, dict(self.states), self.view(),
-                           frozenset(self.approved), threshold_used)
+    def target_input(self) -> TargetInput:
+        return TargetInput(self.config, self.mapping, dict(self.states), self.view(), frozenset(self.approved))
 
     def apply(self, p: Plan, clock: datetime) -> None:
         for act in p.for_target(self.config.name):
