@@ -12,9 +12,9 @@ Two strategies:
     question is answered from it when it holds a candidate, and asked per object otherwise
     (an unowned object would not be in it).
 
-A lookup the target cannot answer (RetryAfter/Terminal) is reported; the planner then has no
-candidate for that anchor and must not create it blindly, so those anchors are left out of the
-plan for that target by the caller (``TargetViewResult.unanswered``).
+A lookup the target cannot answer (RetryAfter/Terminal) is reported in ``failures``; the planner
+then has no candidate for that anchor and must not create it blindly, so the caller defers that
+target's creates and adopts of the page (``lookup_failed``).
 """
 
 from __future__ import annotations
@@ -35,7 +35,6 @@ log = structlog.get_logger("hybridsync.targetview")
 @frozen
 class TargetViewResult:
     view: TargetView
-    unanswered: frozenset[str]  # lookup values (anchors or matching values) the target did not answer
     failures: tuple[str, ...] = ()
     calls: int = 0
     target_level: bool = False  # an auth failure: the whole target is refusing us
@@ -111,11 +110,9 @@ def build_view(
     holder_of: Any,
     *,
     listing: Listing | None = None,
-    matching: tuple[str, ...] = (),
 ) -> TargetViewResult:
     """Answer ``questions`` at ``target``; ``holder_of(target_id) -> TargetState | None``."""
     found: dict[str, TargetObject] = {}
-    unanswered: set[str] = set()
     failures: list[str] = []
     calls = 0
     target_level = False
@@ -140,7 +137,6 @@ def build_view(
             for obj in res.found:
                 found[obj.target_id] = obj
         else:
-            unanswered.add(q.value)
             failures.append(f"lookup {q.path}={q.value!r}: {getattr(res, 'why', res)}")
             if getattr(res, "target_level", False):
                 target_level = True
@@ -151,4 +147,4 @@ def build_view(
         if h is not None:
             holders[tid] = h
     view = TargetView(objects=tuple(found[t] for t in sorted(found)), holders=holders)
-    return TargetViewResult(view, frozenset(unanswered), tuple(failures), calls, target_level)
+    return TargetViewResult(view, tuple(failures), calls, target_level)
