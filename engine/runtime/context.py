@@ -343,6 +343,7 @@ class CycleContext(ApplyMixin):
                 if complete_count is not None:
                     store.complete_full_round(src, round_no, complete_count, at=now)
         self.objects_overlay.clear()
+        self.known_states = {}  # answered for the page just committed: the store is newer now
         self.reanchored.clear()
         self.unused_intents.clear()
         for ov in self.state_overlay.values():
