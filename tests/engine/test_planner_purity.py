@@ -1,5 +1,5 @@
-"""The planner is pure: ``plan()`` and ``lookups()`` run with the store, every connector and every
-I/O library unimportable.
+"""The planner is pure: ``needs.questions()``, ``lookups()`` and ``plan()`` run with the store, every
+connector and every I/O library unimportable.
 
 A subprocess installs a ``sys.meta_path`` finder refusing ``hybridsync.statestore``,
 ``hybridsync.connectors``, ``ldap3``, ``httpx``, ``sqlite3`` and ``sqlite_utils`` *before* the
@@ -35,7 +35,7 @@ CHILD = textwrap.dedent('''
     from hybridsync.engine.core.config import SafetyConfig, ScopeConfig, TargetConfig
     from hybridsync.engine.core.values import ObjectKind, ReadMode, SourceObject, TargetObject, TargetState
     from hybridsync.engine.mapping.projection import compile_mapping
-    from hybridsync.engine.plan import planner
+    from hybridsync.engine.plan import needs, planner
 
     try:
         import sqlite3  # noqa: F401
@@ -62,12 +62,12 @@ CHILD = textwrap.dedent('''
         return TargetState(anchor=obj.anchor, target="app", kind=obj.kind, state="provisioned", target_id=tid,
                            projection=mapping.project(obj, ctx).values, since=NOW - timedelta(days=3), **kw)
 
-    u1, u2, u3 = user(1), user(2), user(3)
+    u1, u2, u3 = user(1, manager=f"CN=User 2,{STAFF}"), user(2), user(3)
     u4 = user(4)  # new: created
     u2_changed = user(2, title="Boss")  # an update
     u3_gone = SourceObject(anchor="u3", object_guid="u3", kind=ObjectKind.USER, dn=u3.dn, deleted=True)
     grp = SourceObject(anchor="g1", object_guid="g1", kind=ObjectKind.GROUP, dn=f"CN=G1,{STAFF}",
-                       attributes={"cn": "G1"}, members=frozenset({"u1", "u2", "u4"}))
+                       attributes={"cn": "G1"}, members=frozenset({"u1", "u2", "u4", "u5"}))  # u5: stored only
     states = {"u1": provisioned(u1, "t1"), "u2": provisioned(u2, "t2"), "u3": provisioned(u3, "t3"),
               "g1": TargetState(anchor="g1", target="app", kind=ObjectKind.GROUP, state="provisioned",
                                 target_id="tg", projection={"displayName": "G1"},
@@ -79,6 +79,8 @@ CHILD = textwrap.dedent('''
         refs=planner.References(anchor_by_guid={"u1": "u1", "u2": "u2", "u3": "u3", "u4": "u4"},
                                 kind_by_anchor={}, anchor_by_dn={}, members_by_guid={}),
         safety=SafetyConfig())
+    # the first phase names what the store must answer; here the answers are plain dicts
+    asked = needs.questions(attrs.evolve(inp, refs=planner.References(), targets=(attrs.evolve(target, states={}),)))
     questions = planner.lookups(inp)
     view = planner.TargetView(objects=(TargetObject(target_id="f9", kind=ObjectKind.USER,
                                                     attributes={"userName": "someone@else"}),))
@@ -88,6 +90,8 @@ CHILD = textwrap.dedent('''
         assert not any(m == b or m.startswith(b + ".") for m in sys.modules), f"{b} was imported"
     print(json.dumps({
         "lookups": sorted([q.path, q.value] for q in questions),
+        "asked": {"states": sorted(asked.states["app"]), "guids": sorted(asked.anchor_by_guid),
+                  "dns": sorted(asked.anchor_by_dn)},
         "actions": [[str(a.kind), a.anchor, dict(a.attributes), list(a.members), a.to_state] for a in p.actions],
     }, sort_keys=True, default=str))
 ''')
@@ -97,6 +101,8 @@ def test_plan_runs_with_store_connectors_and_io_libraries_unimportable():
     out = subprocess.run([sys.executable, "-c", CHILD], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-3000:]
     got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert got["asked"] == {"states": ["g1", "u1", "u2", "u3", "u4"], "guids": ["u5"],
+                            "dns": ["cn=user 2,ou=staff,dc=lab,dc=test"]}
     assert ["externalId", "u4"] in got["lookups"]  # only the unknown anchor is looked up
     assert all(v != "u1" and v != "u2" for _p, v in got["lookups"])
     acts = {(k, a): (attrs, members, to) for k, a, attrs, members, to in got["actions"]}
