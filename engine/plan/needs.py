@@ -30,7 +30,7 @@ from attrs import field, frozen
 
 from hybridsync.engine.core.values import ObjectKind, SourceObject, TargetState
 from hybridsync.engine.mapping.projection import is_reference_path
-from hybridsync.engine.plan.inputs import PlanInput, References, dedupe, make_context
+from hybridsync.engine.plan.inputs import PlanInput, References, compiled_scope, dedupe, make_context
 from hybridsync.engine.plan.scope import normalize_dn
 
 __all__ = ["Answers", "Questions", "answer", "questions"]
@@ -137,8 +137,11 @@ def _member_guids(objects: Iterable[SourceObject], refs: References, by_guid: Ma
 
 
 def _reference_dns(inp: PlanInput, objects: Iterable[SourceObject]) -> set[str]:
-    """The normalized DNs the reference paths (``manager``) of the present objects name."""
+    """The normalized DNs the reference paths (``manager``) of the present objects in scope name
+    (the planner projects no other object)."""
     out: set[str] = set()
+    scope = compiled_scope(inp.scope)
+    in_scope: dict[str, bool] = {}
 
     def note(dn: str) -> None:
         try:
@@ -155,6 +158,10 @@ def _reference_dns(inp: PlanInput, objects: Iterable[SourceObject]) -> set[str]:
             continue
         for obj in objects:
             if obj.deleted or obj.kind is None or str(obj.kind) not in with_refs:
+                continue
+            if obj.anchor not in in_scope:
+                in_scope[obj.anchor] = scope.decide(obj, inp.group_scope).in_scope
+            if not in_scope[obj.anchor]:
                 continue
             if ctx is None:
                 ctx = make_context(inp, note)

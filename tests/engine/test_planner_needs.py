@@ -60,13 +60,14 @@ def test_a_delta_answered_by_the_questions_plans_as_with_every_fact(nested):
     d.put(user(1, manager=f"CN=User 6,{STAFF}"))  # a new manager, stored only
     d.put(group(3, ["g00002", "u00004", "u00005"]))  # nested groups and members not in the delta
     d.put(user(7, ou=OTHER))
+    d.put(user(2, ou=OTHER, manager=f"CN=User 3,{STAFF}"))  # out of scope: its manager is not asked
     d.delete("u00008")
-    full = d.delta_input([t], later(), ["u00001", "g00003", "u00007", "u00008"])
+    full = d.delta_input([t], later(), ["u00001", "u00002", "g00003", "u00007", "u00008"])
     inp, rounds = answered(full)
     assert rounds >= 2  # a member's anchor first, then its kind and state
     assert plan(inp).actions == plan(full).actions
     kinds = {(a.anchor, a.kind) for a in plan(full).actions}
-    assert ("u00001", A.UPDATE) in kinds and ("u00008", A.DISABLE) in kinds
+    assert ("u00001", A.UPDATE) in kinds and ("u00008", A.DISABLE) in kinds and ("u00002", A.DISABLE) in kinds
 
 
 def test_a_full_read_with_absent_anchors_answered_by_the_questions_plans_as_with_every_fact():
