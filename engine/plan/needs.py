@@ -79,12 +79,14 @@ def questions(inp: PlanInput, *, dns: bool = True) -> Questions:
     objects = dedupe(inp.objects)
     by_guid = {o.object_guid: o for o in objects}
     refs = inp.refs
+    scope = compiled_scope(inp.scope)
+    present = [o for o in objects if not o.deleted and scope.decide(o, inp.group_scope).in_scope]
     anchors: set[str] = {o.anchor for o in objects} | set(inp.absent)
     guids: set[str] = set()
     kinds: set[str] = set()
     nested: set[str] = set()
     flatten = any(t.config.nested_groups == "flatten" for t in inp.targets)
-    for guid in _member_guids(objects, refs, by_guid, flatten):
+    for guid in _member_guids(present, refs, by_guid, flatten):
         obj = by_guid.get(guid)
         if obj is not None:  # in this plan: its anchor and kind are known, its state is asked above
             if flatten and obj.deleted and obj.kind == ObjectKind.GROUP and guid not in refs.members_by_guid:
@@ -103,7 +105,7 @@ def questions(inp: PlanInput, *, dns: bool = True) -> Questions:
             nested.add(guid)
     wanted_dns: set[str] = set()
     if dns:
-        wanted_dns = {dn for dn in _reference_dns(inp, objects) if dn not in refs.anchor_by_dn}
+        wanted_dns = {dn for dn in _reference_dns(inp, present) if dn not in refs.anchor_by_dn}
     for dn, anchor in refs.anchor_by_dn.items():
         if anchor is not None:
             anchors.add(anchor)
@@ -114,8 +116,8 @@ def questions(inp: PlanInput, *, dns: bool = True) -> Questions:
 
 def _member_guids(objects: Iterable[SourceObject], refs: References, by_guid: Mapping[str, SourceObject],
                   flatten: bool) -> set[str]:
-    """Every member objectGUID a group of ``objects`` may resolve to: the direct members, and with
-    ``flatten`` the members of nested groups, as far as the answers so far reach."""
+    """Every member objectGUID a group of ``objects`` (those in scope) may resolve to: the direct
+    members, and with ``flatten`` the members of nested groups, as far as the answers so far reach."""
     out: set[str] = set()
     stack = [g for o in objects if o.kind == ObjectKind.GROUP and not o.deleted for g in (o.members or ())]
     while stack:
@@ -137,11 +139,9 @@ def _member_guids(objects: Iterable[SourceObject], refs: References, by_guid: Ma
 
 
 def _reference_dns(inp: PlanInput, objects: Iterable[SourceObject]) -> set[str]:
-    """The normalized DNs the reference paths (``manager``) of the present objects in scope name
-    (the planner projects no other object)."""
+    """The normalized DNs the reference paths (``manager``) of ``objects`` (those in scope) name:
+    the planner projects no other object."""
     out: set[str] = set()
-    scope = compiled_scope(inp.scope)
-    in_scope: dict[str, bool] = {}
 
     def note(dn: str) -> None:
         try:
@@ -158,10 +158,6 @@ def _reference_dns(inp: PlanInput, objects: Iterable[SourceObject]) -> set[str]:
             continue
         for obj in objects:
             if obj.deleted or obj.kind is None or str(obj.kind) not in with_refs:
-                continue
-            if obj.anchor not in in_scope:
-                in_scope[obj.anchor] = scope.decide(obj, inp.group_scope).in_scope
-            if not in_scope[obj.anchor]:
                 continue
             if ctx is None:
                 ctx = make_context(inp, note)
