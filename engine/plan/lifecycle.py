@@ -58,6 +58,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from typing import Any, cast
 
 from attrs import field, frozen
 
@@ -179,9 +180,9 @@ def _edges() -> dict[tuple[State, Trigger], Edge]:
 EDGES: dict[tuple[State, Trigger], Edge] = _edges()
 
 
-def edge(state: str, trigger: Trigger) -> Edge | None:
+def edge(state: State | str, trigger: Trigger) -> Edge | None:
     """The edge for ``state --trigger-->``; None for a declared no-op; LifecycleError otherwise."""
-    found = EDGES.get((state, trigger))  # StrEnum members hash and compare as their names
+    found = EDGES.get(cast("tuple[State, Trigger]", (state, trigger)))  # a StrEnum hashes as its name
     if found is not None:
         return found
     if (state, trigger) in IGNORED:
@@ -238,7 +239,7 @@ def next_retry_delay(retry_count: int, retry_after: float | None = None, *,
         retry_count = 0
     if retry_count >= 63:
         return cap
-    return min(cap, base * (2 ** retry_count))
+    return float(min(cap, base * (2 ** retry_count)))
 
 
 def grace_cutoff(clock: datetime, soft_delete_days: float) -> datetime:
@@ -277,7 +278,7 @@ class Pair:
         self.state = state
 
 
-def build_machine(model: object | None = None, initial: str = "new"):  # -> transitions.Machine
+def build_machine(model: object | None = None, initial: str = "new") -> Any:  # a transitions.Machine
     """A ``transitions.Machine`` for ``TABLE`` (``auto_transitions=False``), rebuilt from a
     persisted state name. Pass ``model=None`` for a shared machine and ``add_model`` later."""
     from transitions import Machine

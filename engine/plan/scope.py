@@ -90,9 +90,9 @@ def parse_dn(dn: str) -> ParsedDn:
     if "\\" not in text and "+" not in text and ";" not in text and '"' not in text and "#" not in text:
         fast = []  # the common case: no escapes, no multi-valued RDNs
         for part in text.split(","):
-            attr, eq, value = part.partition("=")
+            attr, sep, value = part.partition("=")
             attr = attr.strip().lower()
-            if not eq or not attr:
+            if not sep or not attr:
                 raise DnError(f"missing '=' or attribute type in DN {dn!r}")
             fast.append(((attr, value.strip(" ").casefold()),))
         return tuple(fast)

@@ -16,7 +16,8 @@ from typing import Any
 import attrs
 import structlog
 
-from hybridsync.engine.plan import lifecycle, planner
+from hybridsync.engine.plan import lifecycle
+from hybridsync.engine.plan.outcome import reanchored_groups
 from hybridsync.engine.runtime.reconcile import (
     APPLIED,
     Outcome,
@@ -25,7 +26,6 @@ from hybridsync.engine.runtime.reconcile import (
     state_after,
     unapplied_outcome,
 )
-from hybridsync.engine.runtime.targetview import LazyMap
 from hybridsync.engine.core.values import Action, ActionKind, TargetState
 
 log = structlog.get_logger("hybridsync.cycle")
@@ -70,7 +70,7 @@ class ApplyMixin:
             self.counters[name].auth_failure = why
         log.warning("target_quarantined", cycle_id=self.cycle_id, target=name, until=until.isoformat(), why=why[:200])
 
-    def _apply_all(self, actions: tuple[Action, ...], states: Mapping[str, LazyMap], now: datetime,
+    def _apply_all(self, actions: tuple[Action, ...], now: datetime,
                    blocked: Mapping[str, bool]) -> list[tuple[Outcome, int | None]]:
         """Apply in plan order. Runs of independent object actions (same target, kind, object
         kind) have all their intents journaled in ONE commit before any call of the run; then they
@@ -91,7 +91,7 @@ class ApplyMixin:
                 while j < len(actions) and j - i < limit and \
                         (actions[j].target, actions[j].kind, actions[j].object_kind) == key:
                     j += 1
-                prepared = [self._prepare(a, states[a.target], now, blocked.get(a.target, False)) for a in actions[i:j]]
+                prepared = [self._prepare(a, now, blocked.get(a.target, False)) for a in actions[i:j]]
                 calls = [p for p in prepared if p.outcome is None]
                 if calls:
                     ids = self.store.journal_intents(self.cycle_id, [p.action for p in calls], at=now)
@@ -137,8 +137,8 @@ class ApplyMixin:
     def _call(self, p: "_Prepared") -> Any:
         return call_target(self.targets[p.action.target], p.action, p.members)
 
-    def _prepare(self, action: Action, states: LazyMap, now: datetime, lookup_failed: bool) -> "_Prepared":
-        prev = states.get(action.anchor)
+    def _prepare(self, action: Action, now: datetime, lookup_failed: bool) -> "_Prepared":
+        prev = self._state(action.target, action.anchor)
         if action.target_id is None and prev is not None and prev.target_id and action.kind != A.CREATE:
             action = attrs.evolve(action, target_id=prev.target_id)  # created earlier in this plan
         if action.kind not in APPLIED:
@@ -156,7 +156,7 @@ class ApplyMixin:
         if action.kind in (A.ADD_MEMBERS, A.REMOVE_MEMBERS):
             members, got = [], set()
             for m in action.members:
-                ms = states.get(m)
+                ms = self._state(action.target, m)
                 if ms is not None and ms.target_id:
                     members.append((ms.kind, ms.target_id))
                     got.add(m)
@@ -192,15 +192,14 @@ class ApplyMixin:
     def _take_over(self, target: str, old: str, new: TargetState) -> TargetState:
         """A recreate adopted its predecessor's target object: it takes the predecessor's member
         list over, and becomes the member the groups hold (before this plan's member actions)."""
-        states = self._states(target)
-        pred = states.get(old)
+        pred = self._state(target, old)
         if pred is not None:
             new = attrs.evolve(new, members_sent=pred.members_sent)
         overlay = self.state_overlay[target]
         holders = {a for a, s in overlay.items() if s is not None and old in s.members_sent}
         holders.update(self.store.target_groups_with_member(target, old))
-        groups = [s for a in sorted(holders) if (s := states.get(a)) is not None]
-        for g in planner.reanchor_members(groups, old, new.anchor):
+        groups = [s for a in sorted(holders) if (s := self._state(target, a)) is not None]
+        for g in reanchored_groups(groups, old, new.anchor):
             overlay[g.anchor] = g
             self.reanchored[(target, g.anchor)] = g
         log.info("recreate_took_over", cycle_id=self.cycle_id, target=target, old=old, new=new.anchor,

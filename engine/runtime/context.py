@@ -8,19 +8,19 @@ for the RunReport) and does the store writes in the shapes the crash-safety rule
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
 import attrs
 import structlog
 
-from hybridsync.engine.plan import lifecycle, planner
+from hybridsync.engine.plan import needs, planner
 from hybridsync.engine.runtime.apply import FAR, ApplyMixin
 from hybridsync.engine.runtime.reconcile import Outcome, settle_pending
-from hybridsync.engine.plan.scope import expand_group_scope, normalize_dn
-from hybridsync.engine.runtime.targetview import LazyMap, Listing, build_view
-from hybridsync.engine.core.values import ActionKind, ObjectState, SourceObject
+from hybridsync.engine.plan.scope import GroupScope, expand_group_scope, normalize_dn
+from hybridsync.engine.runtime.targetview import Listing, build_view
+from hybridsync.engine.core.values import ActionKind, ObjectState, SourceObject, TargetState
 
 log = structlog.get_logger("hybridsync.cycle")
 A = ActionKind
@@ -65,7 +65,8 @@ class CycleContext(ApplyMixin):
     counters: dict = attrs.Factory(dict)
     paused: dict = attrs.Factory(dict)  # target -> (until, why)
     approved: dict = attrs.Factory(dict)  # target -> [HeldRecord]
-    threshold_used: dict = attrs.Factory(dict)
+    carry: planner.Carry = planner.Carry()  # from the last plan, into the next (threshold used)
+    known_states: dict = attrs.Factory(dict)  # target -> anchor -> state answered for this page's plan
     followup_groups: set = attrs.Factory(set)
     planned_anchors_since_followup: set = attrs.Factory(set)
     listings: dict = attrs.Factory(dict)
@@ -150,32 +151,55 @@ class CycleContext(ApplyMixin):
                  duration_s=round(duration, 4), dry_run=self.dry_run, **self.counts)
 
     # ------------------------------------------------------------------ planning
-    def _states(self, name: str) -> LazyMap:
-        return LazyMap(lambda a: self.store.get_target_state(name, a), self.state_overlay[name])
+    def _state(self, name: str, anchor: str) -> TargetState | None:
+        """The newest state of (target, anchor): written in this page, else the one answered for
+        this page's plan, else the store's (the apply half asks this; the planner never does)."""
+        overlay = self.state_overlay[name]
+        if anchor in overlay:
+            return overlay[anchor]
+        known = self.known_states.get(name)
+        if known is not None and anchor in known:
+            return known[anchor]
+        return self.store.get_target_state(name, anchor)
 
-    def _refs(self) -> planner.References:
+    def _answer(self, q: needs.Questions) -> needs.Answers:
+        """Answer the planner's questions from the store (objects written this page first)."""
         src, store, ov = self.source_name, self.store, self.objects_overlay
-        by_guid = {s.object_guid: s for s in ov.values()}
+        states: dict[str, dict[str, TargetState | None]] = {}
+        for name, anchors in q.states.items():
+            if not anchors:
+                continue
+            overlay = self.state_overlay[name]
+            got = store.get_target_states(name, sorted(a for a in anchors if a not in overlay))
+            states[name] = {a: overlay[a] if a in overlay else got.get(a) for a in anchors}
+        by_guid = {s.object_guid: s for s in ov.values()} if (q.anchor_by_guid or q.members_by_guid) else {}
+        objs = {g: by_guid.get(g) or store.object_by_guid(src, g) for g in sorted(q.anchor_by_guid | q.members_by_guid)}
+        kinds: dict[str, Any] = {}
+        if q.kind_by_anchor:
+            stored = store.get_objects(src, sorted(a for a in q.kind_by_anchor if a not in ov))
+            for a in q.kind_by_anchor:
+                st = ov.get(a) or stored.get(a)
+                kinds[a] = st.kind if st is not None else None
+        return needs.Answers(
+            states=states,
+            anchor_by_guid={g: (o.anchor if (o := objs[g]) else None) for g in q.anchor_by_guid},
+            anchor_by_dn=self._anchors_by_dn(q.anchor_by_dn),
+            kind_by_anchor=kinds,
+            members_by_guid={g: (o.members if (o := objs[g]) else None) for g in q.members_by_guid})
 
-        def obj_by_guid(g: str) -> ObjectState | None:
-            return by_guid.get(g) or store.object_by_guid(src, g)
-
-        def anchor_by_dn(dn: str) -> str | None:
-            for st in store.find_objects(dn):
-                if st.source == src and not st.deleted and normalize_dn(st.dn) == dn:
-                    return st.anchor
-            return None
-
-        def kind(a: str):
-            st = ov.get(a) or store.get_object(src, a)
-            return st.kind if st is not None else None
-
-        return planner.References(
-            anchor_by_guid=LazyMap(lambda g: (s.anchor if (s := obj_by_guid(g)) else None)),
-            anchor_by_dn=LazyMap(anchor_by_dn, {normalize_dn(s.dn): s.anchor for s in ov.values() if not s.deleted}),
-            kind_by_anchor=LazyMap(kind),
-            members_by_guid=LazyMap(lambda g: (s.members if (s := obj_by_guid(g)) else None)),
-        )
+    def _anchors_by_dn(self, dns: Iterable[str]) -> dict[str, str | None]:
+        """The live object of this source at each normalized DN (this page's objects first)."""
+        dns = sorted(dns)
+        if not dns:
+            return {}
+        written = {normalize_dn(s.dn): s.anchor for s in self.objects_overlay.values() if not s.deleted}
+        out: dict[str, str | None] = {}
+        for dn in dns:
+            out[dn] = written.get(dn)
+            if out[dn] is None:
+                out[dn] = next((st.anchor for st in self.store.find_objects(dn) if st.source == self.source_name
+                                and not st.deleted and normalize_dn(st.dn) == dn), None)
+        return out
 
     def _first_sync(self, name: str) -> bool:
         """The target has no stored state yet (asked once per cycle and target)."""
@@ -194,40 +218,54 @@ class CycleContext(ApplyMixin):
             self._scope_cfg = scope
         return self._scope_cfg
 
-    def _group_scope(self, refs: planner.References) -> Any:
+    def _group_scope(self) -> GroupScope | None:
+        """The closure of the source's scoping groups over stored members, read here, in bulk per
+        level, and handed to the planner as a value."""
         groups = self.config.source(self.source_name).scope.groups
         if not groups:
             return None
-        guid_by_dn = LazyMap(lambda dn: (self.store.get_object(self.source_name, a).object_guid
-                                         if (a := refs.anchor_by_dn.get(dn)) else None))
-        return expand_group_scope(groups, guid_by_dn, refs.members_by_guid)
+        src, store, ov = self.source_name, self.store, self.objects_overlay
+        guid_by_dn: dict[str, str] = {}
+        for dn in groups:
+            key = normalize_dn(dn)
+            anchor = self._anchors_by_dn([key])[key]
+            st = store.get_object(src, anchor) if anchor else None
+            if st is not None:
+                guid_by_dn[key] = st.object_guid
+        by_guid = {s.object_guid: s for s in ov.values()}
+        members: dict[str, frozenset[str]] = {}
+        frontier = sorted(set(guid_by_dn.values()))
+        while frontier:
+            nxt: set[str] = set()
+            for g in frontier:
+                st = by_guid.get(g) or store.object_by_guid(src, g)
+                members[g] = st.members if st is not None else frozenset()
+                nxt.update(m for m in members[g] if m not in members)
+            frontier = sorted(nxt)
+        return expand_group_scope(groups, guid_by_dn, members)
 
     def plan_and_apply(self, objects: tuple[SourceObject, ...], evidence: planner.ReadEvidence,
                        absent: frozenset[str]) -> list[tuple[Outcome, int | None]]:
         now = self.now()
         self.objects_planned += len(objects)
         src_cfg = self.config.source(self.source_name)
-        refs = self._refs()
-        inputs, states = [], {}
-        anchors = [o.anchor for o in objects] + sorted(absent)
-        for name in self.targets:
-            st = self._states(name)
-            st.prime({a: None for a in anchors})
-            st.prime(self.store.get_target_states(name, anchors))
-            states[name] = st
-            tu = self.threshold_used.get(name, 0)
-            inputs.append(planner.TargetInput(config=self.config.target(name), mapping=self.mappings[name], states=st,
-                                              approved=frozenset(h.anchor for h in self.approved.get(name, ())),
-                                              threshold_used=tu))
+        inputs = [planner.TargetInput(config=self.config.target(name), mapping=self.mappings[name],
+                                      approved=frozenset(h.anchor for h in self.approved.get(name, ())))
+                  for name in self.targets]
         inp = planner.PlanInput(source=self.source_name, scope=self._scope(src_cfg), objects=objects, targets=tuple(inputs),
-                                clock=now, read=evidence, absent=absent, refs=refs, group_scope=self._group_scope(refs),
-                                safety=self.config.safety, seed=self.seed)
+                                clock=now, read=evidence, absent=absent, group_scope=self._group_scope(),
+                                safety=self.config.safety, seed=self.seed, carry=self.carry)
+        dns = True  # reference DNs come from the objects: asked in the first round only
+        while q := needs.questions(inp, dns=dns):
+            inp = needs.answer(inp, self._answer(q))
+            dns = False
+        self.known_states = {t.config.name: dict(t.states) for t in inp.targets}
         blocked: dict[str, bool] = {}
         questions: dict[str, list] = {}
         for q in planner.lookups(inp):
             questions.setdefault(q.target, []).append(q)
         views = []
-        for ti in inputs:
+        for ti in inp.targets:
             name = ti.config.name
             qs = questions.get(name, [])
             if not qs or name in self.paused:
@@ -251,13 +289,7 @@ class CycleContext(ApplyMixin):
         plan = planner.plan(inp)
         for e in plan.errors:
             self.object_problem(e.anchor, e.dn, e.stage, f"target {e.target}: {e.message}")
-        used = plan.summary.get("threshold_used") if plan.summary else None
-        if isinstance(used, Mapping):
-            self.threshold_used.update(used)
-        for a in plan.actions:  # tripped once, the threshold holds every later page of this cycle too
-            if a.kind == A.HOLD and a.from_state != str(lifecycle.State.HELD):
-                self.threshold_used[a.target] = max(self.threshold_used.get(a.target, 0),
-                                                    self.config.safety.delete_threshold + 1)
+        self.carry = plan.carry  # the threshold used so far, for the next plan of this cycle
         if len(self.planned_anchors_since_followup) < 50_000:  # only an optimisation: bounded
             self.planned_anchors_since_followup.update(o.anchor for o in objects)
         if self.dry_run:
@@ -267,7 +299,7 @@ class CycleContext(ApplyMixin):
             return []
         self.predecessors = {(a.target, a.anchor): old for a in plan.actions if a.kind == A.ADOPT
                              and (old := plan.predecessor(a.target, a.anchor)) is not None}
-        return self._apply_all(plan.actions, states, now, blocked)
+        return self._apply_all(plan.actions, now, blocked)
 
     # ------------------------------------------------------------------ commit
     def commit(self, *, batch: Any, objects: list[ObjectState], observations: list, outcomes: list,
@@ -310,6 +342,7 @@ class CycleContext(ApplyMixin):
                 if complete_count is not None:
                     store.complete_full_round(src, round_no, complete_count, at=now)
         self.objects_overlay.clear()
+        self.known_states = {}  # answered for the page just committed: the store is newer now
         self.reanchored.clear()
         self.unused_intents.clear()
         for ov in self.state_overlay.values():

@@ -12,14 +12,14 @@ Two strategies:
     question is answered from it when it holds a candidate, and asked per object otherwise
     (an unowned object would not be in it).
 
-A lookup the target cannot answer (RetryAfter/Terminal) is reported; the planner then has no
-candidate for that anchor and must not create it blindly, so those anchors are left out of the
-plan for that target by the caller (``TargetViewResult.unanswered``).
+A lookup the target cannot answer (RetryAfter/Terminal) is reported in ``failures``; the planner
+then has no candidate for that anchor and must not create it blindly, so the caller defers that
+target's creates and adopts of the page (``lookup_failed``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable
 from typing import Any
 
 import structlog
@@ -35,7 +35,6 @@ log = structlog.get_logger("hybridsync.targetview")
 @frozen
 class TargetViewResult:
     view: TargetView
-    unanswered: frozenset[str]  # lookup values (anchors or matching values) the target did not answer
     failures: tuple[str, ...] = ()
     calls: int = 0
     target_level: bool = False  # an auth failure: the whole target is refusing us
@@ -105,50 +104,15 @@ def _complete_listing(target: Any, kind: ObjectKind) -> list[TargetObject] | Non
     return list(result.found)
 
 
-class LazyMap(Mapping):
-    """A read-through Mapping: overlay first, then a cache, then ``fetch(key)``."""
-
-    def __init__(self, fetch: Callable[[str], Any], overlay: Mapping[str, Any] | None = None):
-        self._fetch, self._overlay, self._cache = fetch, overlay if overlay is not None else {}, {}
-
-    def get(self, key: str, default: Any = None) -> Any:
-        if key in self._overlay:
-            return self._overlay[key]
-        if key not in self._cache:
-            self._cache[key] = self._fetch(key)
-        v = self._cache[key]
-        return default if v is None else v
-
-    def prime(self, values: Mapping[str, Any]) -> None:
-        self._cache.update(values)
-
-    def __getitem__(self, key: str) -> Any:
-        v = self.get(key)
-        if v is None:
-            raise KeyError(key)
-        return v
-
-    def __contains__(self, key: object) -> bool:
-        return self.get(key) is not None  # type: ignore[arg-type]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter({**{k: v for k, v in self._cache.items() if v is not None}, **self._overlay})
-
-    def __len__(self) -> int:
-        return sum(1 for _ in self)
-
-
 def build_view(
     target: Any,
     questions: Iterable[Lookup],
     holder_of: Any,
     *,
     listing: Listing | None = None,
-    matching: tuple[str, ...] = (),
 ) -> TargetViewResult:
     """Answer ``questions`` at ``target``; ``holder_of(target_id) -> TargetState | None``."""
     found: dict[str, TargetObject] = {}
-    unanswered: set[str] = set()
     failures: list[str] = []
     calls = 0
     target_level = False
@@ -173,7 +137,6 @@ def build_view(
             for obj in res.found:
                 found[obj.target_id] = obj
         else:
-            unanswered.add(q.value)
             failures.append(f"lookup {q.path}={q.value!r}: {getattr(res, 'why', res)}")
             if getattr(res, "target_level", False):
                 target_level = True
@@ -184,4 +147,4 @@ def build_view(
         if h is not None:
             holders[tid] = h
     view = TargetView(objects=tuple(found[t] for t in sorted(found)), holders=holders)
-    return TargetViewResult(view, frozenset(unanswered), tuple(failures), calls, target_level)
+    return TargetViewResult(view, tuple(failures), calls, target_level)
