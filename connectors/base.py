@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from importlib.metadata import entry_points
 from typing import Any, Protocol, Union, runtime_checkable
 
 from attrs import frozen
 
+from hybridsync.engine.core.config import ENTRY_POINT_GROUP, available_kinds  # noqa: F401 - re-exported
+from hybridsync.engine.core.errors import ConfigError
 from hybridsync.engine.core.values import (
     Cursor,
     ObjectKind,
@@ -27,8 +28,6 @@ from hybridsync.engine.core.values import (
     SourceObject,
     TargetObject,
 )
-
-ENTRY_POINT_GROUP = "hybridsync.connectors"
 
 
 @frozen
@@ -138,16 +137,9 @@ class Source(Protocol):
     def close(self) -> None: ...
 
 
-def available_kinds() -> dict[str, Any]:
-    """Installed connector kinds -> entry point."""
-    return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
-
-
 def load_connector_class(kind: str) -> Any:
     eps = available_kinds()
     if kind not in eps:
-        from hybridsync.engine.core.errors import ConfigError
-
         raise ConfigError.single(
             None, "kind", f"unknown connector kind {kind!r}; installed: {', '.join(sorted(eps)) or 'none'}"
         )

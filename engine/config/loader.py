@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from hybridsync.engine.config import schema as S
+from hybridsync.engine.core import config as model
 from hybridsync.engine.core.config import (
     DEFAULT_MAPPINGS,
     OBJECT_TYPES,
@@ -192,11 +193,9 @@ def _check_common(ctx: _Ctx, v: dict, prefix: str, role: str) -> None:
 
 
 def _check_kind(ctx: _Ctx, kind: str, key: str, role: str) -> None:
-    from hybridsync.connectors.base import available_kinds
-
     if ctx.kinds is None:  # listing entry points scans every distribution: once per load
         try:
-            ctx.kinds = sorted(available_kinds())
+            ctx.kinds = sorted(model.available_kinds())
         except Exception as exc:  # a broken third-party distribution's metadata
             ctx.add(key, f"cannot list installed connector kinds: {type(exc).__name__}")
             return

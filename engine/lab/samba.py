@@ -36,6 +36,7 @@ import structlog
 
 from hybridsync.engine.lab.guard import refuse_if_forbidden
 from hybridsync.engine.lab.net import AddressLock, allocate_address, lock_address
+from hybridsync.engine.lab.samba_join import join_second_dc
 from hybridsync.engine.lab.samba_tree import (  # noqa: F401 - re-exported for callers
     BOOTSTRAP_HINT,
     LAB_META,
@@ -370,8 +371,6 @@ class SambaDC:
     def join_second_dc(self, address: str | None = None, *, workdir: Path | None = None,
                        server_name: str = "DC2") -> SambaDC:
         """Join a second DC (running, replicating both ways); see ``samba_join``."""
-        from hybridsync.engine.lab.samba_join import join_second_dc
-
         return join_second_dc(self, address, workdir=workdir, server_name=server_name)
 
     # -- backup / restore ---------------------------------------------------------------

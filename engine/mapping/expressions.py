@@ -39,16 +39,9 @@ import lark
 from attrs import field, frozen
 
 from hybridsync.engine.core.errors import ObjectError
-from hybridsync.engine.mapping.functions.registry import (
-    DYNAMIC,
-    FUNCTIONS,
-    IGNORE,
-    MISSING,
-    EvalFailure,
-    Invocation,
-    compare,
-    unescape_string,
-)
+from hybridsync.engine.mapping.functions import FUNCTIONS
+from hybridsync.engine.mapping.functions.coerce import compare, unescape_string
+from hybridsync.engine.mapping.functions.registry import DYNAMIC, IGNORE, MISSING, EvalFailure, Invocation
 from hybridsync.engine.core.values import SourceObject
 
 __all__ = ["EvalContext", "Expr", "ExpressionError", "MappingError", "parse"]

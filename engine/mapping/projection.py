@@ -34,7 +34,8 @@ from attrs import field, frozen
 from hybridsync.engine.core.config import DEFAULT_MAPPINGS, SCIM_ENTERPRISE, TargetConfig
 from hybridsync.engine.core.errors import ConfigError, ConfigProblem
 from hybridsync.engine.mapping.expressions import EvalContext, Expr, ExpressionError, MappingError, parse
-from hybridsync.engine.mapping.functions.registry import IGNORE, as_str
+from hybridsync.engine.mapping.functions.coerce import as_str
+from hybridsync.engine.mapping.functions.registry import IGNORE
 from hybridsync.engine.core.values import ObjectKind, SourceObject, frozen_mapping
 
 __all__ = [

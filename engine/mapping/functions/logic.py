@@ -1,6 +1,6 @@
 """Mapping-expression functions: logic, conversion, multi-valued and generated values.
 
-Registered into ``functions.FUNCTIONS`` on import. Semantics follow Entra's reference
+Registered into ``registry.FUNCTIONS`` on import. Semantics follow Entra's reference
 (https://learn.microsoft.com/en-us/entra/identity/app-provisioning/functions-for-customizing-application-data);
 see ``functions`` for the null rules and deliberate deviations.
 """
@@ -12,17 +12,8 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from hybridsync.engine.mapping.functions.registry import (
-    MISSING,
-    Invocation,
-    as_int,
-    as_list,
-    as_str,
-    first,
-    is_null,
-    register,
-    truthy,
-)
+from hybridsync.engine.mapping.functions.coerce import as_int, as_list, as_str, first, is_null, truthy
+from hybridsync.engine.mapping.functions.registry import IGNORE, MISSING, Invocation, register
 
 Thunk = Callable[[], Any]
 
@@ -140,7 +131,6 @@ def is_string(inv: Invocation, v: Any) -> bool:
 
 @register("IgnoreFlowIfNullOrEmpty", 1)
 def ignore_flow(inv: Invocation, v: Any) -> Any:
-    from hybridsync.engine.mapping.functions.registry import IGNORE
 
     return IGNORE if is_null_or_empty(inv, v) else v
 

@@ -1,6 +1,6 @@
 """Mapping-expression functions: text.
 
-Registered into ``functions.FUNCTIONS`` on import. Semantics follow Entra's reference
+Registered into ``registry.FUNCTIONS`` on import. Semantics follow Entra's reference
 (https://learn.microsoft.com/en-us/entra/identity/app-provisioning/functions-for-customizing-application-data).
 Regular expressions are written in .NET syntax (``(?<name>...)``, ``${name}``/``$1`` in
 replacements) and translated to Python's ``re``.
@@ -13,7 +13,8 @@ import re
 import unicodedata
 from typing import Any
 
-from hybridsync.engine.mapping.functions.registry import MISSING, Invocation, as_int, as_str, register
+from hybridsync.engine.mapping.functions.coerce import as_int, as_str
+from hybridsync.engine.mapping.functions.registry import MISSING, Invocation, register
 
 # Letters NFD cannot take apart (Entra's table: æ ae, ø oe, ß ss, ł l, ı i ...), plus the rest of
 # Latin-1 / Latin Extended-A/B so that Latin input always comes out ASCII.
