@@ -23,8 +23,9 @@ import re
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 
-from attrs import field, frozen
+from attrs import frozen
 
+from hybridsync.engine.core.errors import SourceError
 from hybridsync.engine.core.values import ObjectKind, SourceObject, SourceObjectError, guid_to_anchor
 
 SID_ATTRIBUTES: frozenset[str] = frozenset({"objectsid", "sidhistory"})
@@ -76,7 +77,7 @@ class RawEntry:
         return cls(data["dn"], {k: [base64.b64decode(v) for v in vs] for k, vs in data["raw"].items()})
 
 
-class _Bad(Exception):
+class _Bad(SourceError):
     def __init__(self, attribute: str | None, message: str):
         self.attribute = attribute
         super().__init__(message)

@@ -37,6 +37,7 @@ from typing import Any
 import attrs
 from attrs import field, frozen
 
+from hybridsync.engine.core.errors import ConfigurationError
 from hybridsync.engine.core.values import frozen_mapping
 
 ALL_OPERATORS = ("eq", "ne", "co", "sw", "ew", "pr", "gt", "ge", "lt", "le", "and", "or", "not")
@@ -136,7 +137,9 @@ def base_dialect(overrides: Mapping[str, Any] | None) -> Dialect:
     return attrs.evolve(base, sources={k: f"profile:{name}" for k in _fields()})
 
 
-class DialectError(ValueError):
+class DialectError(ConfigurationError, ValueError):
+    """A dialect setting that cannot work (names the ``dialect.<key>``)."""
+
     def __init__(self, key: str, message: str):
         self.key = key
         super().__init__(f"dialect.{key}: {message}")

@@ -20,6 +20,8 @@ from typing import Any, Union
 import attrs
 from attrs import field, frozen
 
+from hybridsync.engine.core.states import State, as_optional_state, as_state
+
 
 def _freeze_attrs(value: Mapping[str, Any] | None) -> Mapping[str, tuple[str, ...]]:
     """Normalize an attribute mapping: lowercase names, values as tuples of str.
@@ -243,7 +245,7 @@ class SourceBatch:
 class CycleProgress:
     """What a cycle has done so far, given to the ``progress`` callback after each page."""
 
-    mode: str  # "full" or "delta"
+    mode: ReadMode = field(converter=ReadMode)
     read: int  # objects read from the source
     planned: int  # objects planned (unchanged ones included)
     applied: int  # target calls made
@@ -286,7 +288,7 @@ class TargetState:
     anchor: str
     target: str
     kind: ObjectKind
-    state: str  # a lifecycle state name (engine.lifecycle.State)
+    state: State = field(converter=as_state)  # stored by name
     target_id: str | None = None
     ownership: Ownership = Ownership.CREATED
     projection: Mapping[str, Any] = field(factory=dict, converter=frozen_mapping)  # last applied
@@ -360,8 +362,8 @@ class Action:
     target_id: str | None = None
     attributes: Mapping[str, Any] = field(factory=dict, converter=frozen_mapping)
     members: tuple[str, ...] = ()  # member anchors, for ADD_MEMBERS / REMOVE_MEMBERS
-    from_state: str | None = None
-    to_state: str | None = None
+    from_state: State | None = field(default=None, converter=as_optional_state)
+    to_state: State | None = field(default=None, converter=as_optional_state)
     reasons: tuple[Reason, ...] = ()
     dn: str | None = None
 

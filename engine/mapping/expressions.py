@@ -38,7 +38,7 @@ from typing import Any
 import lark
 from attrs import field, frozen
 
-from hybridsync.engine.core.errors import ObjectError
+from hybridsync.engine.core.errors import ConfigurationError, ObjectError
 from hybridsync.engine.mapping.functions import FUNCTIONS
 from hybridsync.engine.mapping.functions.coerce import compare, unescape_string
 from hybridsync.engine.mapping.functions.registry import DYNAMIC, IGNORE, MISSING, EvalFailure, Invocation
@@ -50,7 +50,7 @@ MAX_LENGTH = 10_000
 CONSTANTS = {"vbbinarycompare": "vbBinaryCompare", "vbtextcompare": "vbTextCompare"}
 
 
-class ExpressionError(ValueError):
+class ExpressionError(ConfigurationError, ValueError):
     """An expression that cannot be compiled: syntax, unknown function, wrong arity.
 
     ``column`` is 1-based (within ``line``, 1-based, for multi-line expressions).

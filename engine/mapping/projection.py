@@ -32,7 +32,7 @@ from typing import Any
 from attrs import field, frozen
 
 from hybridsync.engine.core.config import DEFAULT_MAPPINGS, SCIM_ENTERPRISE, TargetConfig
-from hybridsync.engine.core.errors import ConfigError, ConfigProblem
+from hybridsync.engine.core.errors import ConfigError, ConfigProblem, HybridsyncError
 from hybridsync.engine.mapping.expressions import EvalContext, Expr, ExpressionError, MappingError, parse
 from hybridsync.engine.mapping.functions.coerce import as_str
 from hybridsync.engine.mapping.functions.registry import IGNORE
@@ -228,8 +228,8 @@ class TargetMapping:
         return Projection(values, ())
 
 
-class _ShapeError(Exception):
-    pass
+class _ShapeError(HybridsyncError):
+    """A value that does not fit the target attribute's shape (turned into a MappingError)."""
 
 
 _NOT_YET = object()

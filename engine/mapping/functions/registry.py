@@ -30,6 +30,8 @@ from typing import Any
 
 from attrs import frozen
 
+from hybridsync.engine.core.errors import HybridsyncError
+
 __all__ = ["DYNAMIC", "FUNCTIONS", "IGNORE", "MISSING", "EvalFailure", "FunctionSpec", "Invocation", "register"]
 
 
@@ -49,7 +51,7 @@ DYNAMIC = _Sentinel("DYNAMIC")  # parse-time checks: an argument that is not a l
 IGNORE = _Sentinel("IGNORE")  # IgnoreFlowIfNullOrEmpty: leave the target attribute alone
 
 
-class EvalFailure(Exception):
+class EvalFailure(HybridsyncError):
     """Raised by a function; ``Expr.evaluate`` turns it into a ``MappingError``."""
 
 
