@@ -15,7 +15,7 @@ import enum
 import json
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Union
+from typing import Any, NoReturn, Union
 
 import attrs
 from attrs import field, frozen
@@ -39,15 +39,15 @@ def _freeze_attrs(value: Mapping[str, Any] | None) -> Mapping[str, tuple[str, ..
     return _FrozenAttrs(out)
 
 
-class _FrozenDict(dict):
+class _FrozenDict(dict[str, Any]):
     """A dict that refuses mutation and hashes by content (for frozen attrs values)."""
 
     __slots__ = ()
 
-    def _refuse(self, *a, **k):  # pragma: no cover - trivial
+    def _refuse(self, *a: object, **k: object) -> NoReturn:  # pragma: no cover - trivial
         raise TypeError("frozen mapping")
 
-    __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = __ior__ = _refuse  # type: ignore[assignment]
+    __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = __ior__ = _refuse
 
     def __hash__(self) -> int:  # type: ignore[override]
         return hash(tuple(sorted((k, v if not isinstance(v, list) else tuple(v)) for k, v in self.items())))

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from attrs import field, frozen
@@ -193,7 +194,7 @@ class TargetMapping:
                             clock=ctx.clock,
                             seed=ctx.seed,
                             attribute=rule.path,
-                            is_unique=lambda value, p=rule.path: ctx.is_unique(p, value),
+                            is_unique=partial(ctx.is_unique, rule.path),
                         ))
                     else:
                         refs = rule.refs
@@ -304,7 +305,7 @@ def compile_mapping(target: TargetConfig, *, file: str | None = None, index: int
                 out.append(Rule(path, parse(text)))
             except ExpressionError as exc:
                 problems.append(ConfigProblem(file, key, f"{exc.message} at column {exc.column}"
-                                              + (f" of line {exc.line}" if exc.line > 1 else "")))
+                                              + (f" of line {exc.line}" if (exc.line or 1) > 1 else "")))
         rules[kind] = tuple(out)
     if problems:
         raise ConfigError(problems)

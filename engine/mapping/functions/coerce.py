@@ -216,14 +216,14 @@ def compare(op: str, left: Any, right: Any) -> bool | None:
     else:
         a, b = as_str(left), as_str(right)
     if op == "=":
-        return a == b
+        return bool(a == b)
     if op == "<>":
-        return a != b
+        return bool(a != b)
     if op == "<":
-        return a < b
+        return bool(a < b)
     if op == "<=":
-        return a <= b
+        return bool(a <= b)
     if op == ">":
-        return a > b
-    return a >= b
+        return bool(a > b)
+    return bool(a >= b)
 

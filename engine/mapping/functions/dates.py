@@ -33,7 +33,7 @@ from hybridsync.engine.mapping.functions.registry import Invocation, register
 
 @register("Now", 0, context=True)
 def now(inv: Invocation) -> datetime:
-    clock = inv.ctx.clock
+    clock: datetime = inv.ctx.clock
     return clock.replace(tzinfo=UTC) if clock.tzinfo is None else clock.astimezone(UTC)
 
 

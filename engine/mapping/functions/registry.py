@@ -116,7 +116,7 @@ FUNCTIONS: dict[str, FunctionSpec] = {}
 def register(
     name: str,
     min_args: int,
-    max_args: int | None = -1,  # type: ignore[assignment]
+    max_args: int | None = -1,
     *,
     lazy: bool = False,
     top_level_only: bool = False,

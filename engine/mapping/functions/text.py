@@ -279,7 +279,10 @@ def replace(
     template: Any,
 ) -> str | None:
     text = as_str(source)
-    given = lambda v: v is not MISSING  # noqa: E731 - omitted vs. present-but-null
+
+    def given(v: Any) -> bool:  # omitted vs. present-but-null
+        return v is not MISSING
+
     if given(regex_pattern):
         rx = dotnet_regex(inv, as_str(regex_pattern) or "")
         group = as_str(regex_group_name) if given(regex_group_name) else None
