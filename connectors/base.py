@@ -105,8 +105,8 @@ class Target(Protocol):
     def list_owned(self, kind: ObjectKind) -> Iterator[TargetObject]:
         """Every object of ``kind`` that carries an externalId (for bulk matching and audits)."""
 
-    # Optional: ``list_objects(kind) -> Iterator[TargetObject]``, every object of ``kind`` owned
-    # or not. When a target offers it, the engine answers a large first sync's soft-match
+    # Optional: ``list_objects(kind) -> Result`` (``Done(found=...)``; an iterator of
+    # TargetObject is accepted too), every object of ``kind`` owned or not. When a target offers it, the engine answers a large first sync's soft-match
     # questions from one complete listing instead of a lookup per object.
 
     def close(self) -> None: ...

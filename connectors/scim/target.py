@@ -209,27 +209,35 @@ class ScimTarget:
                 return
 
     def list_owned(self, kind: ObjectKind) -> Iterator[TargetObject]:
-        """Every object of ``kind`` that carries an externalId."""
+        """Every object of ``kind`` that carries an externalId. The protocol makes this an
+        iterator, which cannot carry a failure: a failed listing raises ``TargetUnavailable`` /
+        ``TargetRefused`` (the engine asks ``list_objects``, which answers a result value)."""
         flt = "externalId pr" if self.dialect.supports("pr") else None
-        return (o for o in self._listing(kind, flt) if o.external_id)
+        result = self._listing(kind, flt)
+        if isinstance(result, RetryAfter):
+            raise errors.TargetUnavailable(result.why, where=self.name, stage="scim_list")
+        if isinstance(result, Terminal):
+            raise errors.TargetRefused(result.why, where=self.name, stage="scim_list")
+        return (o for o in result.found if o.external_id)
 
-    def list_objects(self, kind: ObjectKind) -> Iterator[TargetObject]:
-        """Every object of ``kind``, owned or not: a complete listing, so the engine can answer
-        soft-match questions from it (no candidate in it means no candidate at all)."""
+    def list_objects(self, kind: ObjectKind) -> Result:
+        """Every object of ``kind``, owned or not, as ``Done(found=...)``: a complete listing, so
+        the engine can answer soft-match questions from it (no candidate in it means no
+        candidate at all); a failed page answers its ``RetryAfter`` / ``Terminal``."""
         return self._listing(kind, None)
 
-    def _listing(self, kind: ObjectKind, flt: str | None) -> Iterator[TargetObject]:
+    def _listing(self, kind: ObjectKind, flt: str | None) -> Result:
         what = f"list {kind}"
+        found: list[TargetObject] = []
         for item in self._pages(kind, flt, what):
-            if isinstance(item, RetryAfter):
-                raise errors.Retriable(item.why, where=self.name, stage="scim_list")
-            if isinstance(item, Terminal):
-                raise errors.Terminal(item.why, where=self.name, stage="scim_list")
+            if isinstance(item, (RetryAfter, Terminal)):
+                return item
             obj = check.flatten(item, kind)
             if kind is not ObjectKind.GROUP and self.config.contact_resource_type == "User":
                 if (obj.attributes.get("userType") == "Contact") != (kind is ObjectKind.CONTACT):
                     continue
-            yield obj
+            found.append(obj)
+        return Done(found=tuple(found))
 
     # -- writes -------------------------------------------------------------------------------
 

@@ -42,6 +42,8 @@ __all__ = [
     "SourceRefused",
     "SourceUnavailable",
     "TargetError",
+    "TargetRefused",
+    "TargetUnavailable",
 ]
 
 
@@ -137,3 +139,11 @@ class SourceUnavailable(SourceError, Retriable):
 
 class SourceRefused(SourceError, Permanent):
     """The source refuses us for a reason retrying won't fix (credentials, rights, base DN)."""
+
+
+class TargetUnavailable(TargetError, Retriable):
+    """A target call that cannot answer with a result value (an iterator) could not be made now."""
+
+
+class TargetRefused(TargetError, Permanent):
+    """A target call that cannot answer with a result value (an iterator) was refused."""
