@@ -78,7 +78,7 @@ class ScimTarget:
     def _discover(self) -> Dialect:
         docs: list[Any] = []
         reached = False
-        for path in ("/ServiceProviderConfig", "/Schemas", "/ResourceTypes"):
+        for path in ("/ServiceProviderConfig", "/ResourceTypes"):
             try:
                 resp = self._transport.send(Request("GET", path))
             except httpx.RequestError:
