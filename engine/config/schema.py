@@ -28,6 +28,8 @@ from urllib.parse import urlsplit
 
 from attrs import frozen
 
+from hybridsync.engine.core.dn import DnError, dn_within, parse_dn
+
 # Literal secrets: the key a user is tempted to write -> the keys to write instead.
 SECRET_LITERALS: dict[str, str] = {
     "password": "password_env = \"VARIABLE\" (an environment variable) or password_file = \"path\"",
@@ -252,16 +254,12 @@ def dn_problem(dn: str) -> str | None:
     return None
 
 
-def dn_key(dn: str) -> tuple[tuple[str, str], ...]:
-    """A comparable form of a parsed DN: its (attribute, value) pairs, lower case."""
-    from ldap3.utils.dn import parse_dn
-
-    return tuple((a.strip().lower(), v.strip().lower()) for a, v, _sep in parse_dn(dn))
-
-
 def is_under(dn: str, base: str) -> bool:
-    child, parent = dn_key(dn), dn_key(base)
-    return len(child) >= len(parent) and child[len(child) - len(parent):] == parent
+    """``dn`` is ``base`` or below it, compared as the planner's scope compares them."""
+    try:
+        return dn_within(parse_dn(dn), parse_dn(base))
+    except DnError:
+        return False
 
 
 def url_problem(url: str, schemes: tuple[str, ...], *, path_allowed: bool) -> str | None:
