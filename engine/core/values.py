@@ -385,6 +385,16 @@ class Action:
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True, ensure_ascii=False, default=str)
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Action:
+        """The inverse of ``to_dict()`` (the journal, the decision log, recordings)."""
+        return cls(kind=ActionKind(data["action"]), target=data["target"], anchor=data["anchor"],
+                   object_kind=ObjectKind(data["object_kind"]), target_id=data.get("target_id"),
+                   attributes=data.get("attributes") or {}, members=tuple(data.get("members") or ()),
+                   from_state=data.get("from_state"), to_state=data.get("to_state"),
+                   reasons=tuple(Reason(r["rule"], r.get("detail", "")) for r in data.get("reasons") or ()),
+                   dn=data.get("dn"))
+
 
 def evolve(value: Any, **changes: Any) -> Any:
     return attrs.evolve(value, **changes)
