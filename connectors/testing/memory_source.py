@@ -103,9 +103,6 @@ class MemorySource:
     def objects(self) -> list[SourceObject]:
         return list(self._objects.values())
 
-    def get_obj(self, anchor: str) -> SourceObject | None:
-        return self._objects.get(anchor)
-
     def _record(self, anchor, changed, added, removed, deleted) -> None:
         self._seq += 1
         self._log.append((self._seq, anchor, changed, added, removed, deleted))
