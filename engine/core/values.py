@@ -15,60 +15,20 @@ import enum
 import json
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, NoReturn, Union
+from typing import Any, Union
 
 import attrs
 from attrs import field, frozen
 
+from hybridsync.engine.core.frozen import freeze_attributes, frozen_mapping
 from hybridsync.engine.core.states import State, as_optional_state, as_state
 
-
-def _freeze_attrs(value: Mapping[str, Any] | None) -> Mapping[str, tuple[str, ...]]:
-    """Normalize an attribute mapping: lowercase names, values as tuples of str.
-
-    A mapping this function already produced is returned as it is (it is immutable): building a
-    ``SourceObject`` from a stored ``ObjectState`` (or another SourceObject) costs nothing.
-    """
-    if type(value) is _FrozenAttrs:
-        return value
-    out: dict[str, tuple[str, ...]] = {}
-    for name, vals in (value or {}).items():
-        if type(vals) is not tuple:  # tuple(a_tuple) is that tuple: skip the call
-            vals = (vals,) if isinstance(vals, (str, bytes)) else tuple(vals)
-        out[name.lower()] = vals
-    return _FrozenAttrs(out)
-
-
-class _FrozenDict(dict[str, Any]):
-    """A dict that refuses mutation and hashes by content (for frozen attrs values)."""
-
-    __slots__ = ()
-
-    def _refuse(self, *a: object, **k: object) -> NoReturn:  # pragma: no cover - trivial
-        raise TypeError("frozen mapping")
-
-    __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = __ior__ = _refuse
-
-    def __hash__(self) -> int:  # type: ignore[override]
-        return hash(tuple(sorted((k, v if not isinstance(v, list) else tuple(v)) for k, v in self.items())))
-
-
-class _FrozenAttrs(_FrozenDict):
-    """What ``_freeze_attrs`` returns: names already lowercased, values already tuples."""
-
-    __slots__ = ()
-
-
-_EMPTY = _FrozenDict()
-
-
-def frozen_mapping(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
-    """An immutable copy of ``value`` (a mapping that is already frozen is returned as it is)."""
-    if isinstance(value, _FrozenDict):
-        return value
-    if not value:
-        return _EMPTY
-    return _FrozenDict(value)
+__all__ = [  # frozen_mapping is imported from here too
+    "Action", "ActionKind", "CycleProgress", "Cursor", "DcIdentity", "DirSyncCookie", "ObjectKind",
+    "ObjectState", "Ownership", "ReadMode", "Reason", "Refresh", "SourceBatch", "SourceObject",
+    "SourceObjectError", "TargetObject", "TargetState", "UsnWatermark", "cursor_from_json",
+    "cursor_to_json", "evolve", "frozen_mapping", "guid_to_anchor",
+]
 
 
 class ObjectKind(enum.StrEnum):
@@ -114,7 +74,7 @@ class SourceObject:
     object_guid: str
     kind: ObjectKind | None
     dn: str
-    attributes: Mapping[str, tuple[str, ...]] = field(factory=dict, converter=_freeze_attrs)
+    attributes: Mapping[str, tuple[str, ...]] = field(factory=dict, converter=freeze_attributes)
     members: frozenset[str] | None = None  # direct members' objectGUIDs; None = not in this read
     members_added: frozenset[str] = frozenset()  # incremental values (DirSync)
     members_removed: frozenset[str] = frozenset()
@@ -261,7 +221,7 @@ class ObjectState:
     object_guid: str
     kind: ObjectKind
     dn: str
-    attributes: Mapping[str, tuple[str, ...]] = field(factory=dict, converter=_freeze_attrs)
+    attributes: Mapping[str, tuple[str, ...]] = field(factory=dict, converter=freeze_attributes)
     members: frozenset[str] = frozenset()  # direct members' objectGUIDs
     usn: int | None = None
     deleted: bool = False
