@@ -25,7 +25,14 @@ def main(argv: list[str]) -> int:
     targets = argv or [arg for p in STRICT_PACKAGES for arg in ("-p", p)]
     command = [sys.executable, "-m", "mypy", "--config-file", str(ROOT / "pyproject.toml"),
                "--cache-dir", str(base / ".mypy_cache"), *targets]
-    return subprocess.run(command, cwd=ROOT, env=env).returncode
+    run = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+    prefix = f"{base}/hybridsync/"  # report the repository's paths, not the layout's
+    for line in (run.stdout + run.stderr).splitlines():
+        if line.startswith(prefix):
+            line = line[len(prefix):]
+            line = "pkg/" + line if "/" not in line.split(":", 1)[0] else line
+        print(line)
+    return run.returncode
 
 
 if __name__ == "__main__":
