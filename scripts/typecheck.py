@@ -1,5 +1,5 @@
 """Run mypy over the packages held to ``--strict`` (pyproject.toml ``[tool.mypy]``: the
-per-module strict settings for hybridsync.engine.core and hybridsync.engine.mapping), against
+per-module strict settings for hybridsync.engine.core, .config and .mapping), against
 the package laid out as installed (``layout.py``).
 
     .venv/bin/python scripts/typecheck.py                      # the strict packages
@@ -16,7 +16,7 @@ import sys
 
 from layout import ROOT, lay_out
 
-STRICT_PACKAGES = ("hybridsync.engine.core", "hybridsync.engine.mapping")
+STRICT_PACKAGES = ("hybridsync.engine.core", "hybridsync.engine.config", "hybridsync.engine.mapping")
 
 
 def main(argv: list[str]) -> int:

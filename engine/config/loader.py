@@ -15,6 +15,7 @@ import os
 import re
 import tomllib
 from pathlib import Path
+from typing import Any
 
 from hybridsync.engine.config import schema as S
 from hybridsync.engine.config.reading import LoadContext, join_key, read_table
@@ -69,7 +70,7 @@ def load_config_text(
     return config
 
 
-def _load_document(ctx: LoadContext, doc: dict) -> Config:
+def _load_document(ctx: LoadContext, doc: dict[str, Any]) -> Config:
     top = read_table(ctx, doc, S.TOP_FIELDS, "")
     state = read_table(ctx, top.get("state", {}), S.STATE_FIELDS, "state")
     if "path" in state:
@@ -106,7 +107,7 @@ def _load_document(ctx: LoadContext, doc: dict) -> Config:
     )
 
 
-def _check_common(ctx: LoadContext, v: dict, prefix: str, role: str) -> None:
+def _check_common(ctx: LoadContext, v: dict[str, Any], prefix: str, role: str) -> None:
     """name, kind, secrets and files: shared by sources and targets (fixes ``v`` in place)."""
     if "name" in v and not S.NAME.match(v["name"]):
         ctx.add(f"{prefix}.name", "must start with a letter or digit and hold only letters, digits, '_', '.', '-'")
@@ -147,7 +148,7 @@ def _check_kind(ctx: LoadContext, kind: str, key: str, role: str) -> None:
         ctx.add(key, f"{kind!r} is a {S.KNOWN_ROLES[kind]} connector, not a {role}")
 
 
-def _load_source(ctx: LoadContext, table: dict, prefix: str) -> SourceConfig | None:
+def _load_source(ctx: LoadContext, table: dict[str, Any], prefix: str) -> SourceConfig | None:
     v = read_table(ctx, table, S.SOURCE_FIELDS, prefix)
     _check_common(ctx, v, prefix, "source")
     if "urls" in v:
@@ -174,7 +175,7 @@ def _load_source(ctx: LoadContext, table: dict, prefix: str) -> SourceConfig | N
     return SourceConfig(**v)
 
 
-def _load_target(ctx: LoadContext, table: dict, prefix: str) -> TargetConfig | None:
+def _load_target(ctx: LoadContext, table: dict[str, Any], prefix: str) -> TargetConfig | None:
     v = read_table(ctx, table, S.TARGET_FIELDS, prefix)
     _check_common(ctx, v, prefix, "target")
     if "url" in v and (msg := S.url_problem(v["url"], ("https", "http"), path_allowed=True)):
@@ -210,7 +211,7 @@ def _load_target(ctx: LoadContext, table: dict, prefix: str) -> TargetConfig | N
     return TargetConfig(**v)
 
 
-def _load_mapping(ctx: LoadContext, table: dict, prefix: str) -> dict[str, dict[str, str]]:
+def _load_mapping(ctx: LoadContext, table: dict[str, Any], prefix: str) -> dict[str, dict[str, str]]:
     merged = {kind: dict(DEFAULT_MAPPINGS[kind]) for kind in S.MAPPING_KINDS}
     for kind, attrs in table.items():
         key = join_key(prefix, kind)

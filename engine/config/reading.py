@@ -38,7 +38,7 @@ def join_key(prefix: str, key: str) -> str:
     return f"{prefix}.{key}" if prefix else key
 
 
-def read_table(ctx: LoadContext, table: Mapping[str, Any], fields: Mapping[str, S.Field], prefix: str) -> dict:
+def read_table(ctx: LoadContext, table: Mapping[str, Any], fields: Mapping[str, S.Field], prefix: str) -> dict[str, Any]:
     """Check keys, types and ranges of one table; return only the valid entries."""
     out: dict[str, Any] = {}
     for key, value in table.items():

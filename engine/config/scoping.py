@@ -4,6 +4,7 @@ types and the Entra-style attribute filters (``scope.filters[g].clauses[c]``).""
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from hybridsync.engine.config import schema as S
 from hybridsync.engine.config.reading import LoadContext, read_table
@@ -12,7 +13,7 @@ from hybridsync.engine.core.config import OBJECT_TYPES, ScopeClause, ScopeConfig
 __all__ = ["load_scope", "object_types"]
 
 
-def load_scope(ctx: LoadContext, table: dict, prefix: str, base_dn: str | None) -> ScopeConfig:
+def load_scope(ctx: LoadContext, table: dict[str, Any], prefix: str, base_dn: str | None) -> ScopeConfig:
     v = read_table(ctx, table, S.SCOPE_FIELDS, prefix)
     for key in ("include_ous", "exclude_ous", "groups"):
         for j, dn in enumerate(v.get(key, [])):
@@ -42,7 +43,7 @@ def object_types(ctx: LoadContext, types: list[str], key: str) -> tuple[str, ...
     return tuple(dict.fromkeys(t for t in types if t in OBJECT_TYPES))
 
 
-def _load_filter(ctx: LoadContext, table: dict, prefix: str) -> tuple[ScopeClause, ...]:
+def _load_filter(ctx: LoadContext, table: dict[str, Any], prefix: str) -> tuple[ScopeClause, ...]:
     v = read_table(ctx, table, S.FILTER_FIELDS, prefix)
     clauses = v.get("clauses")
     if clauses is None:
@@ -60,7 +61,7 @@ def _load_filter(ctx: LoadContext, table: dict, prefix: str) -> tuple[ScopeClaus
     return tuple(out)
 
 
-def _load_clause(ctx: LoadContext, table: dict, prefix: str) -> ScopeClause | None:
+def _load_clause(ctx: LoadContext, table: dict[str, Any], prefix: str) -> ScopeClause | None:
     v = read_table(ctx, table, S.CLAUSE_FIELDS, prefix)
     op, value = v.get("operator"), v.get("value")
     if op is not None and op.upper() not in S.SCOPE_OPERATORS:
