@@ -322,8 +322,8 @@ class Action:
     target_id: str | None = None
     attributes: Mapping[str, Any] = field(factory=dict, converter=frozen_mapping)
     members: tuple[str, ...] = ()  # member anchors, for ADD_MEMBERS / REMOVE_MEMBERS
-    from_state: State | None = field(default=None, converter=as_optional_state)
-    to_state: State | None = field(default=None, converter=as_optional_state)
+    from_state: State | None = None  # the planner passes States; from_dict converts stored text
+    to_state: State | None = None
     reasons: tuple[Reason, ...] = ()
     dn: str | None = None
 
@@ -351,7 +351,8 @@ class Action:
         return cls(kind=ActionKind(data["action"]), target=data["target"], anchor=data["anchor"],
                    object_kind=ObjectKind(data["object_kind"]), target_id=data.get("target_id"),
                    attributes=data.get("attributes") or {}, members=tuple(data.get("members") or ()),
-                   from_state=data.get("from_state"), to_state=data.get("to_state"),
+                   from_state=as_optional_state(data.get("from_state")),
+                   to_state=as_optional_state(data.get("to_state")),
                    reasons=tuple(Reason(r["rule"], r.get("detail", "")) for r in data.get("reasons") or ()),
                    dn=data.get("dn"))
 

@@ -61,7 +61,7 @@ from datetime import datetime, timedelta
 
 from attrs import field, frozen
 
-from hybridsync.engine.core.states import State  # defined in core: TargetState.state is a State
+from hybridsync.engine.core.states import State as State  # defined in core (TargetState.state is one); re-exported
 from hybridsync.engine.core.values import ActionKind, Reason, TargetState
 
 
