@@ -25,7 +25,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from attrs import frozen
 
-from hybridsync.engine.core.dn import plain_dn, split_extended_dn  # noqa: F401 - re-exported
+from hybridsync.engine.core.dn import plain_dn, split_extended_dn
 from hybridsync.engine.core.errors import SourceError
 from hybridsync.engine.core.values import ObjectKind, SourceObject, SourceObjectError, guid_to_anchor
 

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from hybridsync.connectors.ad import normalize, query
+from hybridsync.engine.core.dn import plain_dn
 from hybridsync.engine.core.errors import Permanent
 from hybridsync.engine.core.values import SourceObject, SourceObjectError, guid_to_anchor
 
@@ -53,7 +54,7 @@ def follow_ranges(
     entry: normalize.RawEntry, key: str, *, member_range: int | None, read_range: ReadRange
 ) -> list[bytes] | SourceObjectError:
     """All member values of a group whose ``member`` came ranged; never a truncated list."""
-    dn = normalize.plain_dn(entry.dn)
+    dn = plain_dn(entry.dn)
     guid_raw = normalize._single(entry.raw, "objectGUID")
     guid = guid_to_anchor(guid_raw) if guid_raw else None
 
