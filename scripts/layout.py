@@ -29,5 +29,8 @@ def lay_out() -> Path:
         if link.is_symlink() and link.resolve() == target.resolve():
             continue
         link.unlink(missing_ok=True)
-        link.symlink_to(target, target_is_directory=target.is_dir())
+        try:
+            link.symlink_to(target, target_is_directory=target.is_dir())
+        except FileExistsError:  # another run laid it out at the same moment
+            pass
     return base
