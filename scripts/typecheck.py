@@ -1,6 +1,6 @@
 """Run mypy over the packages held to ``--strict`` (pyproject.toml ``[tool.mypy]``: the
-per-module strict settings for hybridsync.engine.core, .config and .mapping), against
-the package laid out as installed (``layout.py``).
+per-module strict settings for hybridsync.engine.core, .config and .mapping, and
+hybridsync.connectors.scim), against the package laid out as installed (``layout.py``).
 
     .venv/bin/python scripts/typecheck.py                      # the strict packages
     .venv/bin/python scripts/typecheck.py -p hybridsync.engine.plan --strict   # any other
@@ -16,7 +16,8 @@ import sys
 
 from layout import ROOT, lay_out
 
-STRICT_PACKAGES = ("hybridsync.engine.core", "hybridsync.engine.config", "hybridsync.engine.mapping")
+STRICT_PACKAGES = ("hybridsync.engine.core", "hybridsync.engine.config", "hybridsync.engine.mapping",
+                   "hybridsync.connectors.scim")
 
 
 def main(argv: list[str]) -> int:

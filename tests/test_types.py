@@ -1,5 +1,6 @@
-"""``mypy --strict`` holds for hybridsync.engine.core, .config and .mapping (the
-per-module strict settings of pyproject.toml ``[tool.mypy]``, run by scripts/typecheck.py)."""
+"""``mypy --strict`` holds for hybridsync.engine.core, .config and .mapping and for
+hybridsync.connectors.scim (the per-module strict settings of pyproject.toml ``[tool.mypy]``,
+run by scripts/typecheck.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_core_config_and_mapping_are_strictly_typed():
+def test_core_config_mapping_and_the_scim_connector_are_strictly_typed():
     run = subprocess.run([sys.executable, str(ROOT / "scripts" / "typecheck.py")],
                          capture_output=True, text=True, timeout=600)
     report = run.stdout + run.stderr

@@ -244,7 +244,7 @@ def stringify_booleans(value: Any) -> Any:
 def replace_body(current: Mapping[str, Any], changes: Mapping[str, Any], *, anchor: str | None,
                  base_url: str = "") -> dict[str, Any]:
     """The full resource to PUT when PATCH is unsupported: ``current`` with ``changes`` applied."""
-    body = json.loads(json.dumps(dict(current)))
+    body: dict[str, Any] = json.loads(json.dumps(dict(current)))
     for key in ("meta", "id"):
         body.pop(key, None)
     if anchor is not None:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, overload
 
 import attrs
 import httpx
@@ -120,7 +120,12 @@ class ScimTarget:
         except httpx.RequestError as exc:
             return self._scrub(check.transport_failure(exc, what=what))
 
-    def _scrub(self, result: Any) -> Any:
+    @overload
+    def _scrub(self, result: RetryAfter) -> RetryAfter: ...
+    @overload
+    def _scrub(self, result: Result) -> Result: ...
+
+    def _scrub(self, result: Result) -> Result:
         if isinstance(result, Done):
             return result
         secrets = self._transport.secrets()
@@ -301,6 +306,7 @@ class ScimTarget:
             if resp.status == 412:
                 continue
             return self._fail(resp, what)
+        assert isinstance(resp, Response)  # every try above either returned or got an answer
         return self._fail(resp, what)
 
     def _put(self, kind: ObjectKind, target_id: str, changes: Mapping[str, Any], anchor: str | None,
@@ -377,6 +383,7 @@ class ScimTarget:
                     continue
                 return self._fail(resp, what)
             else:
+                assert isinstance(resp, Response)  # every try above either returned or got an answer
                 return self._fail(resp, what)
         return Done(group_id, etag, status=resp.status)
 
