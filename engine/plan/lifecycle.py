@@ -62,20 +62,8 @@ from typing import Any, cast
 
 from attrs import field, frozen
 
+from hybridsync.engine.core.states import State as State  # defined in core (TargetState.state is one); re-exported
 from hybridsync.engine.core.values import ActionKind, Reason, TargetState
-
-
-class State(enum.StrEnum):
-    NEW = "new"
-    PENDING_CREATE = "pending_create"
-    PROVISIONED = "provisioned"
-    DISABLED = "disabled"
-    SOFT_DELETED = "soft_deleted"
-    DELETED = "deleted"
-    DISPUTED = "disputed"
-    ESCROW = "escrow"
-    HELD = "held"
-    OUT_OF_SCOPE = "out_of_scope"
 
 
 class Trigger(enum.StrEnum):
