@@ -31,7 +31,7 @@ from attrs import field, frozen
 from hybridsync.engine.core.values import ObjectKind, SourceObject, TargetState
 from hybridsync.engine.mapping.projection import is_reference_path
 from hybridsync.engine.plan.inputs import PlanInput, References, compiled_scope, dedupe, make_context
-from hybridsync.engine.plan.scope import normalize_dn
+from hybridsync.engine.core.dn import normalize_dn
 
 __all__ = ["Answers", "Questions", "answer", "questions"]
 

@@ -18,7 +18,8 @@ from hybridsync.engine.plan.match import (ADOPT, CREATE, DISPUTED, NO_MATCH, REC
 from hybridsync.engine.plan.diff import attribute_diff, changed_reason, counted_reason, disabled_in_ad
 from hybridsync.engine.plan.inputs import PlanInput, TargetInput, make_context
 from hybridsync.engine.plan.members import PRESENT_PLANNED, PRESENT_STORED, desired_members, stored_present
-from hybridsync.engine.plan.scope import ScopeDecision, normalize_dn
+from hybridsync.engine.core.dn import normalize_dn
+from hybridsync.engine.plan.scope import ScopeDecision
 from hybridsync.engine.core.values import Action, ActionKind, ObjectKind, Ownership, Reason, SourceObject, TargetState
 
 __all__ = ["LIVE", "PRESENT_PLANNED", "PRESENT_STORED", "UNOWNED", "TargetPlanner", "stored_present"]
@@ -27,7 +28,6 @@ A = ActionKind
 UNOWNED = (State.NEW, State.OUT_OF_SCOPE, State.DELETED, State.DISPUTED)
 LIVE = (State.PROVISIONED, State.DISABLED, State.ESCROW)
 _DIFF_KINDS = (A.UPDATE, A.RESTORE, A.DISABLE)
-_STATE_NAME = {s: str(s) for s in State}
 _DISABLED_IN_AD = Reason("source.userAccountControl", "the account is disabled in AD")
 _GONE = frozenset({State.SOFT_DELETED, State.DELETED, State.OUT_OF_SCOPE})
 # an object planned as present: (object, its kind, stored state, scope decision)
@@ -68,11 +68,11 @@ class TargetPlanner:
     def emit(self, kind: ActionKind, anchor: str, okind: ObjectKind, *, dn: str | None, ts: TargetState | None,
              to: State | None, reasons: list[Reason] | tuple[Reason, ...], attributes: Mapping[str, Any] | None = None,
              target_id: str | None = None, members: tuple[str, ...] = ()) -> None:
-        from_state = ts.state if ts is not None else "new"
+        from_state = ts.state if ts is not None else State.NEW
         self.actions.append(Action(kind=kind, target=self.cfg.name, anchor=anchor, object_kind=okind,
                                    target_id=target_id if target_id is not None else (ts.target_id if ts else None),
                                    attributes=attributes or {}, members=members, from_state=from_state,
-                                   to_state=_STATE_NAME[to] if to is not None else from_state,
+                                   to_state=to if to is not None else from_state,
                                    reasons=tuple(reasons), dn=dn))
         if to is not None and kind != A.REPORT:
             self.planned[anchor] = to

@@ -212,8 +212,8 @@ class Engine:
     # ------------------------------------------------------------------ what the CLI shows, as values
     def explain(self, ref: str, *, since: datetime | None = None) -> list[Any]:
         """The timeline of every stored object ``ref`` names (objectGUID, DN, sAMAccountName or
-        UPN), as ``audit.explain.Explanation`` values; raises ``NoSuchObject``."""
-        from hybridsync.engine.audit.explain import explain  # audit sits above runtime
+        UPN), as ``runtime.explain.Explanation`` values; raises ``NoSuchObject``."""
+        from hybridsync.engine.runtime.explain import explain
 
         if self.store is None:
             raise NoSuchObject(ref, f"the state store {self.config.state.path} does not exist yet")
@@ -223,9 +223,9 @@ class Engine:
         """Write a self-contained snapshot of the state store (state, history, recorded source
         batches and the config text, every secret redacted) to ``out`` (``.gz``: compressed), for
         ``replay``. ``config_text`` defaults to the config file's text. Returns an
-        ``audit.snapshot.SnapshotWritten``; raises ``NoStateStore`` when there is no store yet."""
+        ``runtime.snapshot.SnapshotWritten``; raises ``NoStateStore`` when there is no store yet."""
         from hybridsync import __version__
-        from hybridsync.engine.audit.snapshot import SnapshotWritten, write_snapshot  # audit sits above runtime
+        from hybridsync.engine.runtime.snapshot import SnapshotWritten, write_snapshot
 
         if self.store is None:
             raise NoStateStore(self.config.state.path)
