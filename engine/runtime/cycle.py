@@ -5,7 +5,9 @@ Per page of the read (``SourceBatch``):
 1. merge each partial object with its stored state (``engine.merge``); tombstones take kind and
    anchor from the store; a tombstoned member is dropped from every stored member set and the
    groups that held it are re-planned (the member trap: AD does not emit those groups);
-2. plan (``engine.planner.plan``) with the target views answered by ``engine.targetview``;
+2. plan: answer the planner's questions from the store (``plan.needs``), its target lookups
+   through ``runtime.targetview``, then ``planner.plan`` over those plain values; its ``carry``
+   (the threshold used) goes into the next page's plan;
 3. apply each action through its target (``engine.reconcile``): intent journaled first;
 4. in ONE transaction: the merged object states, the observations, the outcomes and decisions,
    the journal settlements and the source cursor by compare-and-swap.
