@@ -126,10 +126,11 @@ def classify(status: int, headers: Mapping[str, str], body: Any, *, what: str,
 
 
 def transport_failure(exc: Exception, *, what: str) -> RetryAfter:
-    """A timeout, reset or refused connection: retriable. The message never holds headers."""
+    """A timeout, reset or refused connection: retriable. Recorded by the exception's *type*
+    only: ``str(exc)`` of a request can quote a header (h11 quotes the refused header value)."""
     if isinstance(exc, httpx.TimeoutException):
         return RetryAfter(RETRY_TIMEOUT, f"{what}: timed out ({type(exc).__name__})")
-    return RetryAfter(RETRY_TRANSPORT, f"{what}: connection failed ({type(exc).__name__}: {exc})")
+    return RetryAfter(RETRY_TRANSPORT, f"{what}: connection failed ({type(exc).__name__})")
 
 
 def created(status: int, headers: Mapping[str, str], body: Any) -> Done:

@@ -39,6 +39,7 @@ from hybridsync.connectors.scim.prepare import PrepareError, Request
 from hybridsync.connectors.scim.transport import Response, Transport
 from hybridsync.engine.core import errors
 from hybridsync.engine.core.config import TargetConfig
+from hybridsync.engine.core.redact import redact
 from hybridsync.engine.core.values import ObjectKind, TargetObject
 
 log = structlog.get_logger(__name__)
@@ -128,17 +129,12 @@ class ScimTarget:
     def _scrub(self, result: Result) -> Result:
         if isinstance(result, Done):
             return result
-        secrets = self._transport.secrets()
-        changes = {}
+        changes: dict[str, Any] = {}
         for name in ("why", "detail"):
             text = getattr(result, name, None)
-            if text and any(s in text for s in secrets):
-                for s in secrets:
-                    text = text.replace(s, "***")
-                changes[name] = text
-        if changes:
-            return attrs.evolve(result, **changes)
-        return result
+            if text and (clean := redact(text, self._transport.secrets())) != text:
+                changes[name] = clean
+        return attrs.evolve(result, **changes) if changes else result
 
     def _fail(self, resp: Response, what: str, conflict: str | None = None) -> Result:
         return self._scrub(check.classify(resp.status, resp.headers, resp.body, what=what, conflict=conflict))

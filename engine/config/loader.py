@@ -125,6 +125,8 @@ def _check_common(ctx: LoadContext, v: dict[str, Any], prefix: str, role: str) -
                 ctx.add(f"{prefix}.{env}", f"environment variable {v[env]} is not set")
             elif ctx.check_secrets and not os.environ[v[env]]:
                 ctx.add(f"{prefix}.{env}", f"environment variable {v[env]} is empty")
+            elif ctx.check_secrets and (msg := model.secret_problem(model.clean_secret(os.environ[v[env]]))):
+                ctx.add(f"{prefix}.{env}", f"environment variable {v[env]}: {msg}")
     for key in ("password_file", "token_file", "ca_file"):
         if key in v:
             v[key] = ctx.path(v[key], f"{prefix}.{key}")
@@ -132,6 +134,16 @@ def _check_common(ctx: LoadContext, v: dict[str, Any], prefix: str, role: str) -
                 ctx.add(f"{prefix}.{key}", f"file not found: {v[key]}")
             elif ctx.check_secrets and not os.access(v[key], os.R_OK):
                 ctx.add(f"{prefix}.{key}", f"file is not readable: {v[key]}")
+            elif ctx.check_secrets and key != "ca_file" and (msg := _secret_file_problem(v[key])):
+                ctx.add(f"{prefix}.{key}", f"{v[key]}: {msg}")
+
+
+def _secret_file_problem(path: str) -> str | None:
+    try:
+        text = open(path, encoding="utf-8").read()
+    except (OSError, UnicodeDecodeError) as exc:
+        return f"cannot read the file: {type(exc).__name__}"
+    return model.secret_problem(model.clean_secret(text))
 
 
 def _check_kind(ctx: LoadContext, kind: str, key: str, role: str) -> None:

@@ -269,9 +269,12 @@ def url_problem(url: str, schemes: tuple[str, ...], *, path_allowed: bool) -> st
     want = " or ".join(f"{s}://" for s in schemes)
     try:
         parts = urlsplit(url)
+        if "@" in parts.netloc:  # before the port: its error would quote the credentials
+            return ("must not hold a user name or password (user:password@host); credentials come "
+                    "only from *_env or *_file")
         port = parts.port
-    except ValueError as exc:
-        return f"not a valid URL ({exc}); expected {want}host[:port]"
+    except ValueError:
+        return f"not a valid URL; expected {want}host[:port]"
     if parts.scheme.lower() not in schemes:
         return f"must start with {want} (got scheme {parts.scheme or 'none'!r})"
     if not parts.hostname:

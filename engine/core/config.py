@@ -15,6 +15,7 @@ from pathlib import Path
 from attrs import field, frozen
 
 from hybridsync.engine.core.errors import ConfigError
+from hybridsync.engine.core.redact import remember
 from hybridsync.engine.core.values import frozen_mapping
 
 SCIM_ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
@@ -65,16 +66,45 @@ def available_kinds() -> dict[str, EntryPoint]:
     return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
 
 
-def resolve_secret(env: str | None, file: str | None, *, what: str) -> str | None:
-    """Read a secret from the named environment variable or file, at the moment of use."""
-    if env:
-        value = os.environ.get(env)
-        if value is None:
-            raise ConfigError.single(None, what, f"environment variable {env} is not set")
-        return value
-    if file:
-        return Path(file).read_text(encoding="utf-8").strip()
+def secret_problem(value: str) -> str | None:
+    """Why a secret value cannot be used (never quoting it), or None."""
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        return "the value holds control characters (after removing one trailing newline)"
     return None
+
+
+def clean_secret(value: str) -> str:
+    """One trailing newline removed (``\\n`` or ``\\r\\n``: files, Kubernetes secrets, EnvironmentFiles)."""
+    if value.endswith("\r\n"):
+        return value[:-2]
+    if value.endswith("\n"):
+        return value[:-1]
+    return value
+
+
+def resolve_secret(env: str | None, file: str | None, *, what: str) -> str | None:
+    """Read a secret from the named environment variable or file, at the moment of use: one
+    trailing newline removed; a value still holding control characters is a ``ConfigError``
+    naming the key (never the value). Every value read is registered for redaction."""
+    if env:
+        raw = os.environ.get(env)
+        if raw is None:
+            raise ConfigError.single(None, what, f"environment variable {env} is not set")
+        key = f"{what}_env ({env})"
+    elif file:
+        try:
+            raw = Path(file).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError.single(None, f"{what}_file", f"cannot read {file}: {type(exc).__name__}") from None
+        key = f"{what}_file ({file})"
+    else:
+        return None
+    remember(raw)
+    value = clean_secret(raw)
+    if msg := secret_problem(value):
+        raise ConfigError.single(None, key, msg)
+    remember(value)
+    return value
 
 
 @frozen

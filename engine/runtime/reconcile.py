@@ -26,6 +26,7 @@ import structlog
 from attrs import frozen
 
 from hybridsync.connectors.base import Done, Result, RetryAfter, Terminal
+from hybridsync.engine.core.redact import redact
 from hybridsync.engine.plan import lifecycle
 from hybridsync.engine.plan import outcome as outcome_rule
 from hybridsync.engine.runtime import orphans
@@ -106,6 +107,7 @@ def state_after(
     why = getattr(result, "why", str(result))
     if isinstance(result, Terminal) and result.detail:
         why = f"{why}: {result.detail}"
+    why = redact(why)  # history and last_error are records: no secret in any spelling
     retry_after = result.seconds if isinstance(result, RetryAfter) else None
     delay = lifecycle.next_retry_delay(prev.retry_count if prev else 0, retry_after)
     state = outcome_rule.failed_state(prev, action, now, why=why, next_retry_at=retry_at or (now + timedelta(seconds=delay)),

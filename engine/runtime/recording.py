@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from hybridsync.connectors.base import Done, Result, RetryAfter, Terminal
+from hybridsync.engine.core.redact import redact
 from hybridsync.engine.core.values import (
     Cursor,
     DcIdentity,
@@ -168,13 +169,13 @@ class Recorder:
 
     def batch(self, source: str, batch: SourceBatch) -> None:
         if self.enabled:
-            doc = batch_to_json(batch)
+            doc = redact(batch_to_json(batch))
             with self._lock:
                 self._batches.append((source, doc))
 
     def call(self, target: str, op: str, key: str, result: Result) -> None:
         if self.enabled:
-            doc = json.dumps({"op": op, "key": key, "result": result_to_dict(result)}, ensure_ascii=False)
+            doc = redact(json.dumps({"op": op, "key": key, "result": result_to_dict(result)}, ensure_ascii=False))
             with self._lock:
                 self._calls.append((target, doc))
 

@@ -43,7 +43,7 @@ def test_secrets_never_reach_reprs_results_or_logs(scim_server, scim_target_conf
         reset = target.create(K.USER, "Yg==", {"userName": "t@corp.example"})
     text = " ".join(map(repr, [target, target.describe(), refused, reset, logs, scim_target_config, scim_server]))
     assert scim_server.token not in text
-    assert refused.target_level and "***" in refused.detail
+    assert refused.target_level and "[REDACTED]" in refused.detail
     assert any(entry["event"] == "scim.dialect" for entry in logs)
     target.close()
 
