@@ -40,6 +40,10 @@ def _exception_classes():
 NOT_OURS = {
     "hybridsync.connectors.testing.graphfake.errors.GraphError": "the fake Graph server's HTTP error, turned into a reply",
     "hybridsync.statestore.testing.stateful.Boom": "the store kit's simulated crash inside a commit unit",
+    "hybridsync.connectors.scim.transport.DeadlineExceeded":
+        "an httpx.TimeoutException the SCIM transport raises and its target turns into RetryAfter",
+    "hybridsync.connectors.scim.transport.ResponseTooLarge":
+        "an httpx.RequestError the SCIM transport raises and its target turns into RetryAfter",
 }
 
 

@@ -7,6 +7,13 @@ The client is injected (tests wrap its transport to count calls or inject faults
 semaphore (callers on several threads queue for a connection slot; that is back-pressure, not a
 retry sleep).
 
+Every request has one overall deadline, ``timeout`` seconds for connect + send + the whole answer:
+the per-phase timeouts httpx hands to httpcore are read from a mapping that answers the time left
+at each socket operation, so a server that drip-feeds one byte at a time or stalls mid-body cannot
+hold a request past it (``DeadlineExceeded``). Bodies are streamed and capped at
+``max_response_bytes`` (``ResponseTooLarge``): a 200 MB error page costs at most the cap. Both are
+``httpx.RequestError``\ s, so the target answers them as a retriable, *uncertain* failure.
+
 Credentials live only in the ``Authorization`` header of the requests this module builds; they are
 read from the config at first use, never stored in a repr, and never part of an error message
 (httpx's exception texts carry neither headers nor bodies).
@@ -28,6 +35,32 @@ from hybridsync.engine.core.config import TargetConfig
 
 SCIM_JSON = "application/scim+json"
 USER_AGENT = "hybridsync"  # AWS IAM Identity Center refuses PATCH without a User-Agent
+
+
+class DeadlineExceeded(httpx.TimeoutException):
+    """The answer did not arrive in full before the request's overall deadline."""
+
+
+class ResponseTooLarge(httpx.RequestError):
+    """The answer's body is larger than ``max_response_bytes``."""
+
+
+class _TimeLeft(dict[str, float | None]):
+    """httpcore's per-operation timeouts (``connect``, ``write``, ``read``, ``pool``), each the
+    time left until one deadline, computed when httpcore asks."""
+
+    def __init__(self, deadline: float):
+        super().__init__(connect=None, read=None, write=None, pool=None)
+        self.deadline = deadline
+
+    def left(self) -> float:
+        return max(0.001, self.deadline - time.monotonic())
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.left()
+
+    def __getitem__(self, key: str) -> float:
+        return self.left()
 
 
 class TokenBucket:
@@ -73,13 +106,19 @@ class Response:
 
     @classmethod
     def from_httpx(cls, response: httpx.Response) -> "Response":
-        body = None
-        if response.content:
+        return cls.from_content(response.status_code, response.headers, response.content)
+
+    @classmethod
+    def from_content(cls, status: int, headers: httpx.Headers, content: bytes) -> "Response":
+        """``body``: the parsed JSON, or the first 500 characters of a text that is not JSON
+        (``check`` treats a 2xx with such a body as an uncertain answer)."""
+        body: Any = None
+        if content:
             try:
-                body = json.loads(response.content)
+                body = json.loads(content)
             except ValueError:
-                body = response.text[:500]
-        return cls(response.status_code, response.headers, body)
+                body = content[:500].decode("utf-8", "replace")
+        return cls(status, headers, body)
 
 
 class Transport:
@@ -131,15 +170,32 @@ class Transport:
         if request.json is not None:
             content = json.dumps(request.json, ensure_ascii=False).encode()
             headers["Content-Type"] = SCIM_JSON
+        deadline = time.monotonic() + self._config.timeout
         with self._slots:
-            response = self.client.request(
-                request.method,
-                self.base_url + request.path,
-                params=dict(request.params) or None,
-                content=content,
-                headers=headers,
-            )
-        return Response.from_httpx(response)
+            built = self.client.build_request(request.method, self.base_url + request.path,
+                                              params=dict(request.params) or None, content=content, headers=headers)
+            built.extensions["timeout"] = _TimeLeft(deadline)
+            response = self.client.send(built, stream=True)
+            try:
+                body = self._read(response, built, deadline)
+            finally:
+                response.close()
+        return Response.from_content(response.status_code, response.headers, body)
+
+    def _read(self, response: httpx.Response, request: httpx.Request, deadline: float) -> bytes:
+        cap = self._config.max_response_bytes
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > cap:
+            raise ResponseTooLarge(f"answer of {declared} bytes is over the {cap}-byte cap", request=request)
+        chunks, size = [], 0
+        for chunk in response.iter_bytes():
+            size += len(chunk)
+            if size > cap:
+                raise ResponseTooLarge(f"answer is over the {cap}-byte cap", request=request)
+            chunks.append(chunk)
+            if time.monotonic() > deadline:
+                raise DeadlineExceeded(f"answer not complete within {self._config.timeout}s", request=request)
+        return b"".join(chunks)
 
     def close(self) -> None:
         if self._owns_client:

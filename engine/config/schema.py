@@ -148,6 +148,7 @@ TARGET_FIELDS = {
     "rate_limit": Field("float", min=0, min_exclusive=True),
     "member_chunk": Field("int", min=1, max=10000),
     "timeout": Field("float", min=0, min_exclusive=True, max=3600),
+    "max_response_bytes": Field("int", min=1024, max=1024 * 1024 * 1024),
 }
 TOP_FIELDS = {
     "state": Field("table"),

@@ -175,7 +175,8 @@ class TargetConfig:
     max_in_flight: int = 4
     rate_limit: float | None = None  # requests per second, token bucket
     member_chunk: int = 100
-    timeout: float = 30.0
+    timeout: float = 30.0  # one request's overall deadline: connect + send + the whole answer
+    max_response_bytes: int = 4 * 1024 * 1024  # a longer answer is an uncertain failure
 
     def token(self) -> str | None:
         return resolve_secret(self.token_env, self.token_file, what=f"target {self.name}.token")
