@@ -133,10 +133,19 @@ def transport_failure(exc: Exception, *, what: str) -> RetryAfter:
     return RetryAfter(RETRY_TRANSPORT, f"{what}: connection failed ({type(exc).__name__})")
 
 
-def created(status: int, headers: Mapping[str, str], body: Any) -> Done:
+def untrusted(status: int, what: str, reason: str) -> RetryAfter:
+    """A 2xx whose body proves nothing: an *uncertain* failure (retried; never success)."""
+    return RetryAfter(RETRY_5XX, f"{what}: the target answered HTTP {status} but {reason}", status)
+
+
+def created(status: int, headers: Mapping[str, str], body: Any, *, what: str = "create") -> Done | RetryAfter:
+    """A 2xx to a create: ``Done`` only with the new resource's ``id``; without one the create is
+    uncertain (the connector settles it by a lookup by externalId before creating again)."""
     rid = body.get("id") if isinstance(body, Mapping) else None
-    etag = headers.get("etag") or (get_path(body, "meta", "version") if isinstance(body, Mapping) else None)
-    return Done(target_id=rid, etag=etag, status=status)
+    if not isinstance(rid, str) or not rid.strip():
+        return untrusted(status, what, "no SCIM resource with an id")
+    etag = headers.get("etag") or get_path(body, "meta", "version")
+    return Done(target_id=rid, etag=etag if isinstance(etag, str) else None, status=status)
 
 
 def get_path(obj: Any, *keys: str) -> Any:
@@ -223,3 +232,48 @@ def list_page(body: Any) -> tuple[list[Mapping[str, Any]], int | None, int]:
     total = body.get("totalResults")
     per_page = body.get("itemsPerPage") or len(resources)
     return resources, int(total) if total is not None else None, int(per_page)
+
+
+def _count(value: Any) -> int | None:
+    if isinstance(value, bool):
+        raise ValueError("a boolean")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    raise ValueError(f"a {type(value).__name__}")
+
+
+def listing(status: int, body: Any, what: str) -> tuple[list[Mapping[str, Any]], int | None] | RetryAfter:
+    """A 2xx ListResponse, checked: (resources, totalResults). Not a JSON object, ``Resources``
+    not a list of resources with ids, or a ``totalResults`` that is not a number: an uncertain
+    failure -- never an empty listing or "not found"."""
+    if not isinstance(body, Mapping):
+        return untrusted(status, what, "not with a SCIM ListResponse")
+    total_raw = body.get("totalResults")
+    try:
+        total = _count(total_raw) if total_raw is not None else None
+    except ValueError as exc:
+        return untrusted(status, what, f"totalResults is not a number ({exc})")
+    raw = body.get("Resources")
+    if raw is None:
+        if total not in (0, None) or ("totalResults" not in body and not _list_schema(body)):
+            return untrusted(status, what, "not with a SCIM ListResponse (no Resources)")
+        return [], total
+    if not isinstance(raw, list) or not all(isinstance(r, Mapping) and isinstance(r.get("id"), str) for r in raw):
+        return untrusted(status, what, "Resources is not a list of resources with ids")
+    return list(raw), total
+
+
+def _list_schema(body: Mapping[str, Any]) -> bool:
+    schemas = body.get("schemas")
+    return isinstance(schemas, list) and any(isinstance(x, str) and x.endswith(":ListResponse") for x in schemas)
+
+
+def advances(seen: set[str], resources: Sequence[Mapping[str, Any]]) -> bool:
+    """Does this page bring a resource not seen on an earlier page (a server that ignores
+    ``startIndex`` repeats its first page forever)? Adds the page's ids to ``seen``."""
+    ids = {str(r.get("id")) for r in resources}
+    new = bool(ids - seen)
+    seen |= ids
+    return new or not resources

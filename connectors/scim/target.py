@@ -167,7 +167,10 @@ class ScimTarget:
             if isinstance(resp, RetryAfter):
                 return resp
             if 200 <= resp.status < 300:
-                resources = check.list_page(resp.body)[0]
+                page = check.listing(resp.status, resp.body, what)
+                if isinstance(page, RetryAfter):
+                    return page
+                resources = page[0]
                 matches = [self._flat(r, kind, attribute) for r in resources if check.matches(r, attribute, value)]
                 return self._found(kind, matches)
             if resp.status not in (400, 501):
@@ -194,6 +197,7 @@ class ScimTarget:
         count = min(self.dialect.max_results or 100, 500)
         start = 1
         excluded = ("members",) if kind is ObjectKind.GROUP else ()
+        seen: set[str] = set()
         while True:
             params = prepare.search_params(flt, start_index=start, count=count, excluded=excluded)
             resp = self._exchange(Request("GET", self._endpoint(kind), params), what)
@@ -203,7 +207,11 @@ class ScimTarget:
             if not 200 <= resp.status < 300:
                 yield self._fail(resp, what)
                 return
-            resources, total, _ = check.list_page(resp.body)
+            page = check.listing(resp.status, resp.body, what)
+            if isinstance(page, RetryAfter) or not check.advances(seen, page[0]):
+                yield page if isinstance(page, RetryAfter) else check.untrusted(resp.status, what, "paging does not advance")
+                return
+            resources, total = page
             yield from resources
             start += len(resources)
             if not resources or (total is not None and start > total):
@@ -261,8 +269,9 @@ class ScimTarget:
             self._uncertain.add(key)
             return resp if isinstance(resp, RetryAfter) else self._fail(resp, what)
         if 200 <= resp.status < 300:
-            self._uncertain.discard(key)
-            return check.created(resp.status, resp.headers, resp.body)
+            done = check.created(resp.status, resp.headers, resp.body, what=what)
+            (self._uncertain.discard if isinstance(done, Done) else self._uncertain.add)(key)
+            return done
         if resp.status == 409:
             found = self.lookup_by_anchor(kind, anchor)
             if isinstance(found, Done) and found.found:
