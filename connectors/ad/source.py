@@ -42,7 +42,7 @@ from hybridsync.connectors.ad import connection as cx
 from hybridsync.connectors.ad import cursor as cursors
 from hybridsync.connectors.ad import errors, normalize, pages, query
 from hybridsync.connectors.ad.notify import Watcher
-from hybridsync.engine.core.config import SourceConfig
+from hybridsync.engine.core.config import SourceConfig, insecure_source
 from hybridsync.engine.core.errors import ObjectError, Permanent, Retriable, SourceError, SourceUnavailable
 from hybridsync.engine.core.values import (
     Cursor,
@@ -70,6 +70,8 @@ class AdSource:
     def __init__(self, config: SourceConfig, *, attributes: Iterable[str] = (), member_range: int | None = None):
         self.config = config
         self.name = config.name
+        for key, message in insecure_source(config):  # every engine start, not only check-config
+            log.warning("insecure_source", source=config.name, key=key, message=message)
         self.attributes = query.attribute_list(attributes)
         self.member_range = member_range
         self._conn: ldap3.Connection | None = None

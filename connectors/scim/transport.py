@@ -29,10 +29,12 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
+import structlog
 
 from hybridsync.connectors.scim.prepare import Request
-from hybridsync.engine.core.config import TargetConfig
+from hybridsync.engine.core.config import TargetConfig, insecure_target
 
+log = structlog.get_logger("hybridsync.security")
 SCIM_JSON = "application/scim+json"
 USER_AGENT = "hybridsync"  # AWS IAM Identity Center refuses PATCH without a User-Agent
 
@@ -131,6 +133,8 @@ class Transport:
         self.bucket = TokenBucket(config.rate_limit) if config.rate_limit else None
         self._auth: dict[str, str] | None = None
         self._auth_lock = threading.Lock()
+        for key, message in insecure_target(config):  # every engine start, not only check-config
+            log.warning("insecure_target", target=config.name, key=key, message=message)
 
     def __repr__(self) -> str:
         return f"Transport({self.base_url!r})"

@@ -11,11 +11,10 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import attrs
 
-from hybridsync.engine.core.config import Config
+from hybridsync.engine.core.config import Config, insecure_source, insecure_target
 from hybridsync.engine.config.loader import load_config
 from hybridsync.engine.core.errors import ConfigError, ConfigProblem
 
@@ -47,18 +46,9 @@ def config_warnings(config: Config) -> list[ConfigProblem]:
     """Valid but risky settings, for check-config to print (TLS off, credentials sent in clear)."""
     out = []
     for i, s in enumerate(config.sources):
-        if not s.tls_verify:
-            out.append(ConfigProblem(config.path, f"source[{i}].tls_verify", "TLS verification is off"))
-        for j, url in enumerate(s.urls):
-            if url.lower().startswith("ldap://") and s.bind_dn:
-                out.append(ConfigProblem(config.path, f"source[{i}].urls[{j}]",
-                                         "plain ldap:// sends the bind password unencrypted; use ldaps://"))
+        out += [ConfigProblem(config.path, f"source[{i}].{key}", msg) for key, msg in insecure_source(s)]
     for i, t in enumerate(config.targets):
-        if not t.tls_verify:
-            out.append(ConfigProblem(config.path, f"target[{i}].tls_verify", "TLS verification is off"))
-        if t.url.lower().startswith("http://") and t.auth != "none" and not _is_loopback_url(t.url):
-            out.append(ConfigProblem(config.path, f"target[{i}].url",
-                                     "plain http:// sends the credentials unencrypted; use https://"))
+        out += [ConfigProblem(config.path, f"target[{i}].{key}", msg) for key, msg in insecure_target(t)]
     return out
 
 
@@ -79,7 +69,3 @@ def summary(config: Config, shown_path: str) -> str:
         f"{plural(len(config.targets), 'target')} ({targets}), state {state}"
     )
 
-
-def _is_loopback_url(url: str) -> bool:
-    host = (urlsplit(url).hostname or "").lower()
-    return host == "localhost" or host.startswith("127.") or host == "::1"

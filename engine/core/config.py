@@ -11,6 +11,7 @@ import os
 from collections.abc import Mapping
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from attrs import field, frozen
 
@@ -105,6 +106,33 @@ def resolve_secret(env: str | None, file: str | None, *, what: str) -> str | Non
         raise ConfigError.single(None, key, msg)
     remember(value)
     return value
+
+
+def _is_loopback(url: str) -> bool:
+    host = (urlsplit(url).hostname or "").lower()
+    return host == "localhost" or host.startswith("127.") or host == "::1"
+
+
+def insecure_source(config: "SourceConfig") -> list[tuple[str, str]]:
+    """(key, what actually happens) for each insecure choice of a source. Plain ``ldap://`` is
+    not one: the connector always upgrades it with StartTLS before it binds."""
+    if config.tls_verify:
+        return []
+    return [("tls_verify", "TLS verification is off: the DC's certificate is not checked, so whoever "
+                           "answers on the network path receives the bind password")]
+
+
+def insecure_target(config: "TargetConfig") -> list[tuple[str, str]]:
+    """(key, what actually happens) for each insecure choice of a target."""
+    out = []
+    if not config.tls_verify and config.url.lower().startswith("https://"):
+        out.append(("tls_verify", "TLS verification is off: the target's certificate is not checked, so "
+                                  "whoever answers on the network path receives the credentials and the data"))
+    if config.url.lower().startswith("http://") and not _is_loopback(config.url):
+        what = "the credentials and every object's data" if config.auth != "none" else "every object's data"
+        out.append(("url", f"plain http:// to a host that is not loopback: {what} cross the network "
+                           "unencrypted; use https://"))
+    return out
 
 
 @frozen
