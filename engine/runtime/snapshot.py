@@ -11,7 +11,8 @@ Format (version 1), JSON Lines, gzip-compressed when the name ends in ``.gz``:
 No secret: the config holds only the *names* of environment variables and files (a literal
 secret is a config error), and the store holds none. As a second guard every line is scanned
 for the configured secrets' current values and for password-like AD attributes, which are
-removed; ``redactions`` counts them (0 is expected). Compatibility promise: a reader of version N
+removed at every depth (nested JSON in batches, calls and history included); ``redactions``
+counts them (0 is expected). Compatibility promise: a reader of version N
 reads every version <= N; the embedded store dump follows the store's own promise
 (statestore/README.md).
 """
@@ -28,6 +29,8 @@ from typing import IO, Any
 
 from attrs import frozen
 
+from hybridsync.engine.core.redact import redact_count
+
 FORMAT = "hybridsync-snapshot"
 VERSION = 1
 
@@ -40,6 +43,7 @@ PASSWORD_ATTRIBUTES = frozenset(
         "ms-Mcs-AdmPwd", "msLAPS-Password", "msLAPS-EncryptedPassword", "clearTextPassword",
         "initialAuthIncoming", "initialAuthOutgoing", "trustAuthIncoming", "trustAuthOutgoing",
         "currentValue", "priorValue",
+        "password",  # the SCIM write-only attribute (docs/security.md)
     )
 )
 
@@ -65,35 +69,44 @@ def _open_text(path: Path, mode: str) -> IO[str]:
 
 
 def _scrub_value(value: Any, secrets: list[str]) -> tuple[Any, int]:
-    """Drop password-like attributes from JSON text values and redact secret values."""
-    n = 0
+    """``value`` with password-like attributes dropped and secret values redacted, at every depth:
+    dicts and lists are walked, and a string holding JSON (a recorded batch, a target call, a
+    history row's detail) is parsed, scrubbed and written back."""
     if isinstance(value, str):
-        if any(p in value.lower() for p in PASSWORD_ATTRIBUTES) and value[:1] in "{[":
+        if value[:1] in "{[":
             try:
                 data = json.loads(value)
             except ValueError:
                 data = None
-            if isinstance(data, dict):
-                kept = {k: v for k, v in data.items() if k.lower() not in PASSWORD_ATTRIBUTES}
-                n += len(data) - len(kept)
-                value = json.dumps(kept, ensure_ascii=False)
-        for s in secrets:
-            if s in value:
-                n += value.count(s)
-                value = value.replace(s, "[REDACTED]")
-    return value, n
+            if isinstance(data, (dict, list)):
+                clean, n = _scrub_value(data, secrets)
+                if n:
+                    return json.dumps(clean, ensure_ascii=False), n
+        return redact_count(value, secrets)
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        total = 0
+        for k, v in value.items():
+            if isinstance(k, str) and k.lower() in PASSWORD_ATTRIBUTES:
+                total += 1
+                continue
+            out[k], n = _scrub_value(v, secrets)
+            total += n
+        return (out, total) if total else (value, 0)
+    if isinstance(value, list):
+        items, total = [], 0
+        for v in value:
+            item, n = _scrub_value(v, secrets)
+            items.append(item)
+            total += n
+        return (items, total) if total else (value, 0)
+    return value, 0
 
 
 def _scrub_line(line: str, secrets: list[str]) -> tuple[str, int]:
     item = json.loads(line)
-    row = item.get("r")
-    if not isinstance(row, dict):
-        return line, 0
-    total = 0
-    for k, v in list(row.items()):
-        row[k], n = _scrub_value(v, secrets)
-        total += n
-    return (json.dumps(item, ensure_ascii=False) + "\n", total) if total else (line, 0)
+    clean, total = _scrub_value(item, secrets)
+    return (json.dumps(clean, ensure_ascii=False) + "\n", total) if total else (line, 0)
 
 
 @frozen
