@@ -214,6 +214,18 @@ def _load_target(ctx: LoadContext, table: dict[str, Any], prefix: str) -> Target
             if attr not in v["mapping"]["user"]:
                 ctx.add(f"{prefix}.matching[{j}]", f"{attr!r} is not a mapped user attribute")
         v["matching"] = tuple(v["matching"])
+    write_only = set(v.get("write_only", ())) | {"password"}
+    if "write_only" in v:
+        for j, attr in enumerate(v["write_only"]):
+            if not any(attr in table for table in v["mapping"].values()):
+                ctx.add(f"{prefix}.write_only[{j}]", f"{attr!r} is not a mapped attribute")
+        v["write_only"] = tuple(v["write_only"])
+    for kind, table in v["mapping"].items():
+        for attr, expr in table.items():
+            if attr not in write_only and _RANDOM.search(expr):
+                ctx.add(f"{prefix}.mapping.{kind}.{attr}",
+                        "RandomString makes a secret: map it only to password or a write_only attribute "
+                        "(those are never stored)")
     if "dialect" in v:
         for key, value in v["dialect"].items():
             if isinstance(value, float) or not isinstance(value, (bool, int, str)):
@@ -221,6 +233,9 @@ def _load_target(ctx: LoadContext, table: dict[str, Any], prefix: str) -> Target
     if "name" not in v:
         return None
     return TargetConfig(**v)
+
+
+_RANDOM = re.compile(r"\bRandomString\s*\(", re.IGNORECASE)
 
 
 def _load_mapping(ctx: LoadContext, table: dict[str, Any], prefix: str) -> dict[str, dict[str, str]]:

@@ -143,6 +143,7 @@ TARGET_FIELDS = {
     "contact_resource_type": Field("str"),
     "mapping": Field("table"),
     "matching": Field("strs"),
+    "write_only": Field("strs"),
     "dialect": Field("table"),
     "max_in_flight": Field("int", min=1, max=256),
     "rate_limit": Field("float", min=0, min_exclusive=True),

@@ -199,6 +199,8 @@ class TargetConfig:
     # kind -> {target attribute path -> expression}; defaults merged in by the loader
     mapping: Mapping[str, Mapping[str, str]] = field(factory=dict, converter=frozen_mapping)
     matching: tuple[str, ...] = DEFAULT_MATCHING
+    # attribute paths computed at apply time, sent, never stored ("password" always is)
+    write_only: tuple[str, ...] = ()
     dialect: Mapping[str, object] = field(factory=dict, converter=frozen_mapping)  # overrides
     max_in_flight: int = 4
     rate_limit: float | None = None  # requests per second, token bucket

@@ -37,6 +37,7 @@ from hybridsync.engine.core.errors import ConfigError, ConfigProblem, Hybridsync
 from hybridsync.engine.mapping.expressions import EvalContext, Expr, ExpressionError, MappingError, parse
 from hybridsync.engine.mapping.functions.coerce import as_str
 from hybridsync.engine.mapping.functions.registry import IGNORE
+from hybridsync.engine.mapping.writeonly import WriteOnly, is_write_only, placeholder
 from hybridsync.engine.core.values import ObjectKind, SourceObject, frozen_mapping
 
 __all__ = [
@@ -119,6 +120,7 @@ class Rule:
 
     path: str
     expr: Expr
+    write_only: bool = False  # computed at apply time, never stored (mapping/writeonly.py)
     # precomputed at construction: how the value is shaped, and the attribute name of a bare
     # ``[attr]`` expression (evaluated without building an EvalContext: most rules are bare)
     shape: int = field(init=False, eq=False, repr=False)
@@ -172,6 +174,9 @@ class TargetMapping:
         errors: list[MappingError] | None = None
         attributes = obj.attributes
         for rule in self.rules.get(obj.kind, ()):  # a StrEnum hashes and compares as its name
+            if rule.write_only:
+                values[rule.path] = _write_only(rule, obj, ctx)
+                continue
             bare = rule.bare
             if bare is not None:
                 vals = attributes.get(bare)
@@ -227,6 +232,17 @@ class TargetMapping:
         if errors:
             return Projection({}, tuple(errors))
         return Projection(values, ())
+
+
+def _write_only(rule: Rule, obj: SourceObject, ctx: ProjectionContext) -> WriteOnly:
+    """The placeholder of a write-only rule (its inputs' fingerprint) and how to compute it."""
+    inputs = {name: obj.attributes.get(name) for name in sorted(rule.expr.references())}
+
+    def compute() -> Any:
+        raw = rule.expr.evaluate(EvalContext(source=obj, clock=ctx.clock, seed=ctx.seed, attribute=rule.path))
+        return None if raw is IGNORE else _shape(rule, raw, ctx)[1]
+
+    return WriteOnly(placeholder(rule.expr.text, inputs), compute)
 
 
 class _ShapeError(HybridsyncError):
@@ -302,7 +318,7 @@ def compile_mapping(target: TargetConfig, *, file: str | None = None, index: int
             if text is None or (isinstance(text, str) and not text.strip()):
                 continue
             try:
-                out.append(Rule(path, parse(text)))
+                out.append(Rule(path, parse(text), write_only=is_write_only(path, target.write_only)))
             except ExpressionError as exc:
                 problems.append(ConfigProblem(file, key, f"{exc.message} at column {exc.column}"
                                               + (f" of line {exc.line}" if (exc.line or 1) > 1 else "")))

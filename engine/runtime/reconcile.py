@@ -27,6 +27,7 @@ from attrs import frozen
 
 from hybridsync.connectors.base import Done, Result, RetryAfter, Terminal
 from hybridsync.engine.core.redact import redact
+from hybridsync.engine.mapping.writeonly import reveal
 from hybridsync.engine.plan import lifecycle
 from hybridsync.engine.plan import outcome as outcome_rule
 from hybridsync.engine.runtime import orphans
@@ -60,15 +61,16 @@ def call_target(target: Any, action: Action, member_ids: list[tuple[ObjectKind, 
     """Make the one target call an action stands for."""
     k, kind, tid = action.kind, action.object_kind, action.target_id
     try:
+        attributes = reveal(action.attributes)  # write-only values computed now, never stored
         if k == A.CREATE:
-            return target.create(kind, action.anchor, dict(action.attributes))
+            return target.create(kind, action.anchor, attributes)
         if k == A.ADOPT:
-            return target.update(kind, tid, dict(action.attributes), anchor=action.anchor)
+            return target.update(kind, tid, attributes, anchor=action.anchor)
         if k == A.UPDATE:
-            return target.update(kind, tid, dict(action.attributes))
+            return target.update(kind, tid, attributes)
         if k in (A.DISABLE, A.RESTORE):
             # other attributes that changed with it go first, then the flip of `active`
-            changes = {n: v for n, v in action.attributes.items() if n != "active"}
+            changes = {n: v for n, v in attributes.items() if n != "active"}
             if changes:
                 first = target.update(kind, tid, changes)
                 if not isinstance(first, Done):
@@ -81,7 +83,7 @@ def call_target(target: Any, action: Action, member_ids: list[tuple[ObjectKind, 
         if k == A.REMOVE_MEMBERS:
             return target.remove_members(tid, member_ids or [])
     except Exception as exc:  # a connector bug or transport error: this object only
-        return RetryAfter(0.0, f"{type(exc).__name__}: {exc}"[:500])
+        return RetryAfter(0.0, redact(f"{type(exc).__name__}: {exc}")[:500])
     raise ValueError(f"action {k} is not applied through a target")
 
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from hybridsync.connectors.base import Done, Result, RetryAfter, Terminal
 from hybridsync.engine.core.redact import redact
+from hybridsync.engine.mapping.writeonly import ALWAYS, Revealed
 from hybridsync.engine.core.values import (
     Cursor,
     DcIdentity,
@@ -101,8 +102,9 @@ def batch_from_json(text: str) -> SourceBatch:
 
 
 def target_object_to_dict(t: TargetObject) -> dict[str, Any]:
+    attributes = {k: v for k, v in t.attributes.items() if k not in ALWAYS}  # never a password
     return {"target_id": t.target_id, "kind": str(t.kind), "external_id": t.external_id,
-            "attributes": dict(t.attributes), "active": t.active, "etag": t.etag}
+            "attributes": attributes, "active": t.active, "etag": t.etag}
 
 
 def target_object_from_dict(d: Mapping[str, Any]) -> TargetObject:
@@ -138,6 +140,8 @@ def call_key(op: str, args: Sequence[Any], kwargs: Mapping[str, Any]) -> str:
     """A stable text key for one target call (what was asked, not when)."""
 
     def plain(v: Any) -> Any:
+        if isinstance(v, Revealed):  # a write-only value is keyed by its placeholder, never stored
+            return v.placeholder
         if isinstance(v, Mapping):
             return {str(k): plain(x) for k, x in sorted(v.items(), key=lambda kv: str(kv[0]))}
         if isinstance(v, (list, tuple, set, frozenset)):

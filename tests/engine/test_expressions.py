@@ -202,9 +202,8 @@ def test_normalize_diacritics_leaves_ascii_alone(s):
 
 
 _EXPRESSIONS = [
-    "Guid()",
-    "RandomString(12,2,2,2,2)",
-    'Join("|", Guid(), CStr(Now()), [givenName], RandomString(8,1,1,1,1,"?"))',
+    "Guid()",  # RandomString is not here: it draws from the OS (tests/security/test_write_only.py)
+    'Join("|", Guid(), CStr(Now()), [givenName])',
     'IIF(DateDiff("d", Now(), CDate([hire])) > 5, "later", Guid())',
     "NumFromDate(DateAdd(\"h\", 3, Now()))",
 ]

@@ -7,7 +7,7 @@ see ``functions`` for the null rules and deliberate deviations.
 
 from __future__ import annotations
 
-import random
+import secrets
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -194,7 +194,7 @@ def random_string(
         raise inv.fail(f"the minimums ({sum(mins)}) exceed Length {n}")
     banned = set(as_str(avoid) or "")
     pools = ["".join(c for c in pool if c not in banned) for pool in (DIGITS, SPECIALS, UPPER, LOWER)]
-    rng = random.Random(int.from_bytes(inv.rng_bytes(32), "big"))
+    rng = secrets.SystemRandom()  # a secret: from the OS, never from the seed (docs/security.md)
     chars: list[str] = []
     for pool, m in zip(pools, mins):
         if m and not pool:
