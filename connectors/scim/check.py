@@ -225,13 +225,22 @@ def matches(resource: Mapping[str, Any], path: str, value: str) -> bool:
 
 
 def list_page(body: Any) -> tuple[list[Mapping[str, Any]], int | None, int]:
-    """(resources, totalResults, itemsPerPage) of a ListResponse body."""
+    """(resources, totalResults, itemsPerPage) of a ListResponse body, leniently (discovery
+    documents; listings of objects go through ``listing``, which checks them). Never raises."""
     if not isinstance(body, Mapping):
         return [], 0, 0
-    resources = [r for r in body.get("Resources") or () if isinstance(r, Mapping)]
-    total = body.get("totalResults")
-    per_page = body.get("itemsPerPage") or len(resources)
-    return resources, int(total) if total is not None else None, int(per_page)
+    raw = body.get("Resources")
+    resources = [r for r in raw if isinstance(r, Mapping)] if isinstance(raw, list) else []
+    total, per_page = body.get("totalResults"), body.get("itemsPerPage")
+    try:
+        total_n = _count(total) if total is not None else None
+    except ValueError:
+        total_n = None
+    try:
+        per_page_n = _count(per_page) if per_page else None
+    except ValueError:
+        per_page_n = None
+    return resources, total_n, per_page_n if per_page_n is not None else len(resources)
 
 
 def _count(value: Any) -> int | None:
