@@ -3,12 +3,14 @@
 An ``Answer`` says the status line, headers and body, and how to misbehave while sending them:
 ``stall`` seconds before the first byte, ``drip`` seconds between body bytes, ``filler`` bytes of
 padding streamed after the body (an oversized answer without holding it in memory), and a
-``content_length`` that may lie. Every connection is closed after its answer. Requests are kept in
+``content_length`` that may lie. ``{{authorization}}`` in a body is replaced by the request's
+``Authorization`` header (a server that echoes credentials into its error text). Every connection is closed after its answer. Requests are kept in
 ``seen`` (method, path, headers, body) so tests can check what the client sent.
 """
 
 from __future__ import annotations
 
+import json
 import socket
 import socketserver
 import threading
@@ -16,9 +18,11 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import attrs
 from attrs import field, frozen
 
 CHUNK = 64 * 1024
+ECHO = b"{{authorization}}"  # in an Answer's body: replaced by the request's Authorization header
 
 
 @frozen
@@ -63,6 +67,9 @@ class _Handler(socketserver.StreamRequestHandler):
         owner.seen.append(seen)
         try:
             answer = owner.script(seen)
+            if ECHO in answer.body:  # a server that quotes our credentials back
+                quoted = json.dumps(seen.headers.get("authorization", ""))[1:-1].encode()
+                answer = attrs.evolve(answer, body=answer.body.replace(ECHO, quoted))
             self._answer(answer, owner.stopping)
         except OSError:  # the client gave up: that is what the test wants to see
             pass

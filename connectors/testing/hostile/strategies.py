@@ -40,6 +40,8 @@ hostile_bodies = st.one_of(
               st.one_of(st.just(...), _weird_total), st.one_of(st.just(...), _json_leaf))
     .map(lambda v: json.dumps(v).encode()),
     st.just(b'{"id": '),  # truncated JSON
+    st.just(b'{"schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"], "status": "400", '
+            b'"detail": "rejected {{authorization}}"}'),  # echoes the credentials
     st.just(b'{"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "x"}'),  # no id
 )
 """Bodies: empty, HTML, bytes, random JSON, listings with odd paging, truncated JSON, a resource
