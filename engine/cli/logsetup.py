@@ -22,6 +22,8 @@ from typing import IO, Any
 
 import structlog
 
+from hybridsync.engine.core.redact import log_processor
+
 PER_OBJECT_EVENTS = frozenset({
     "object_outcome", "object_problem", "recreate_took_over", "journal_settle_deferred", "ad.object_error",
 })
@@ -80,6 +82,7 @@ def configure(*, fmt: str = "auto", verbose: bool = False, file: str | Path | No
     router = Router(terminal=terminal, verbose=verbose, file=_open_file)
     structlog.configure(
         processors=[
+            log_processor,  # every secret read is masked, in every spelling, before anything is written
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             router,

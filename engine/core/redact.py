@@ -98,3 +98,13 @@ def redact_deep(value: Any, secrets: Iterable[str] | None = None) -> tuple[Any, 
             total += n
         return items, total
     return value, 0
+
+
+def log_processor(_logger: Any, _method: str, event: Any) -> Any:
+    """A structlog processor masking every known secret in an event's values. The library never
+    configures logging; the CLI puts this first in its pipeline (``cli/logsetup.py``), and a host
+    application may do the same."""
+    if not known():
+        return event
+    clean, n = redact_deep(dict(event))
+    return clean if n else event

@@ -110,3 +110,21 @@ def test_the_recorder_and_the_history_never_hold_a_known_secret(monkeypatch):
     action = Action(kind=ActionKind.CREATE, anchor="a1", target="app", object_kind=ObjectKind.USER)
     out = state_after(None, action, RetryAfter(1.0, leaked), datetime.now(UTC))
     assert TOKEN not in (out.detail or "") and TOKEN not in (out.state.last_error or "")
+
+
+def test_the_cli_log_pipeline_masks_every_spelling_of_a_known_secret(monkeypatch, tmp_path):
+    import structlog
+
+    from hybridsync.engine.cli import logsetup
+
+    monkeypatch.setenv(VAR, TOKEN + "\n")
+    config().token()
+    log_file = tmp_path / "log.jsonl"
+    try:
+        logsetup.configure(fmt="json", file=log_file)
+        structlog.get_logger("t").warning("target_listing_failed", why=f"Illegal header value b'Bearer {TOKEN}\\n'",
+                                          nested={"a": [repr(TOKEN)]})
+    finally:
+        structlog.reset_defaults()
+    text = log_file.read_text()
+    assert "target_listing_failed" in text and "S3cret" not in text
