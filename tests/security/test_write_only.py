@@ -92,3 +92,49 @@ def test_random_string_on_a_stored_attribute_is_a_config_error(monkeypatch):
         load_config_text(doc, base_dir=Path("."))
     text = str(err.value)
     assert "mapping.user.displayName" in text and "mapping.user.password" not in text
+
+
+REPLAY_CONFIG = """
+[[source]]
+name = "corp"
+kind = "ad"
+urls = ["ldaps://127.0.0.2:636"]
+base_dn = "DC=lab,DC=test"
+password_env = "UNUSED_IN_REPLAY"
+
+[[target]]
+name = "app"
+kind = "scim"
+url = "http://127.0.0.1:9/v2"
+token_env = "UNUSED_IN_REPLAY"
+write_only = ["nickName"]
+
+[target.mapping.user]
+password = "RandomString(16,1,1,1,1)"
+nickName = "[displayName]"
+"""
+
+
+def test_a_recorded_run_with_generated_passwords_replays_with_every_decision_reproduced(tmp_path):
+    from hybridsync.engine.audit.replay import replay_store
+
+    config = load_config_text(REPLAY_CONFIG, base_dir=tmp_path, check_secrets=False)
+    source, target, clock = MemorySource(page_size=2), MemoryTarget("app"), Clock()
+    for n in range(1, 6):
+        source.put(user(n))
+    store = Store.open(str(tmp_path / "state.db"))
+    engine = Engine(config, store=store, sources={"corp": source}, targets={"app": target}, clock=clock)
+    engine.run_once()
+    clock.advance(minutes=1)
+    source.modify(user(2).anchor, displayname="Two")  # nickName's input changes: sent again
+    source.modify(user(3).anchor, title="Boss")       # nothing write-only changes
+    engine.run_once()
+    passwords = [r["attributes"]["password"] for r in target.store.values()]
+    assert len(passwords) == 5 and len(set(passwords)) == 5
+    report = replay_store(store, REPLAY_CONFIG)
+    assert report.reproduced, report.divergence and report.divergence.lines()
+    assert report.cycles == 2
+    dump = io.StringIO()
+    store.dump(dump)
+    assert not any(p in dump.getvalue() for p in passwords)
+    assert PREFIX in dump.getvalue()  # the placeholders are what the decisions hold
