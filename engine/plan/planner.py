@@ -162,9 +162,6 @@ class Plan:
         return next((r["old"] for r in self.summary.get("reanchored", ())
                      if r["target"] == target and r["new"] == anchor), None)
 
-    def for_target(self, name: str) -> tuple[Action, ...]:
-        return tuple(a for a in self.actions if a.target == name)
-
 
 def action_from_dict(data: Mapping[str, Any]) -> Action:
     return Action.from_dict(data)  # one inverse of Action.to_dict, in core

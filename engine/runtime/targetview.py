@@ -27,6 +27,7 @@ from attrs import frozen
 
 from hybridsync.connectors.base import Done, RetryAfter, Terminal
 from hybridsync.engine.plan.planner import Lookup, TargetView
+from hybridsync.engine.runtime.recording import RecordingTarget, call_key
 from hybridsync.engine.core.values import ObjectKind, TargetObject, TargetState
 
 log = structlog.get_logger("hybridsync.targetview")
@@ -36,7 +37,6 @@ log = structlog.get_logger("hybridsync.targetview")
 class TargetViewResult:
     view: TargetView
     failures: tuple[str, ...] = ()
-    calls: int = 0
     target_level: bool = False  # an auth failure: the whole target is refusing us
 
 
@@ -81,8 +81,6 @@ def _complete_listing(target: Any, kind: ObjectKind) -> list[TargetObject] | Non
     """``target.list_objects(kind)`` as a list, or None when it failed (logged). Through a
     RecordingTarget the listing is recorded as one call, so a replay answers it; a replay target
     answers with the recorded Result."""
-    from hybridsync.engine.runtime.recording import RecordingTarget, call_key
-
     inner = target.inner if isinstance(target, RecordingTarget) else target
     result: Any
     try:
@@ -114,7 +112,6 @@ def build_view(
     """Answer ``questions`` at ``target``; ``holder_of(target_id) -> TargetState | None``."""
     found: dict[str, TargetObject] = {}
     failures: list[str] = []
-    calls = 0
     target_level = False
     for q in questions:
         if listing is not None and q.kind in listing.kinds:
@@ -123,12 +120,11 @@ def build_view(
                 for obj in hits:
                     found[obj.target_id] = obj
                 continue
-            hits = listing.by_attr.get((q.kind, q.path, str(q.value).lower()))
-            if hits or listing.complete(q.kind):  # a complete listing: no hit is no candidate
-                for obj in hits or ():
+            matched = listing.by_attr.get((q.kind, q.path, str(q.value).lower()))
+            if matched or listing.complete(q.kind):  # a complete listing: no hit is no candidate
+                for obj in matched or ():
                     found[obj.target_id] = obj
                 continue
-        calls += 1
         if q.path == "externalId":
             res = target.lookup_by_anchor(q.kind, q.value)
         else:
@@ -147,4 +143,4 @@ def build_view(
         if h is not None:
             holders[tid] = h
     view = TargetView(objects=tuple(found[t] for t in sorted(found)), holders=holders)
-    return TargetViewResult(view, tuple(failures), calls, target_level)
+    return TargetViewResult(view, tuple(failures), target_level)
