@@ -21,15 +21,22 @@ from typing import Any
 import structlog
 from attrs import field, frozen
 
+from hybridsync import __version__
+from hybridsync.connectors.base import load_connector_class
 from hybridsync.engine.core.config import Config
-from hybridsync.engine.runtime.cycle import run_cycle
-from hybridsync.engine.runtime.context import CycleContext
-from hybridsync.engine.runtime.recording import Recorder, RecordingSource, RecordingTarget
-from hybridsync.engine.core.values import CycleProgress
+from hybridsync.engine.core.states import CycleStatus
+from hybridsync.engine.core.values import CycleProgress, ReadMode
+from hybridsync.engine.mapping.projection import compile_mapping
 from hybridsync.engine.runtime import admin
 from hybridsync.engine.runtime.admin import Approval, NoStateStore, NoSuchObject, ProvisioningLog
-from hybridsync.engine.runtime.status import Status, read_status
+from hybridsync.engine.runtime.context import CycleSetup
+from hybridsync.engine.runtime.cycle import Cycle, run_cycle
+from hybridsync.engine.runtime.explain import explain as explain_timeline
 from hybridsync.engine.runtime.provision import ProvisionReport, provision_object
+from hybridsync.engine.runtime.recording import Recorder, RecordingSource, RecordingTarget
+from hybridsync.engine.runtime.snapshot import SnapshotWritten, write_snapshot
+from hybridsync.engine.runtime.status import Status, read_status
+from hybridsync.statestore import Store
 
 log = structlog.get_logger("hybridsync.engine")
 _UNSET = object()
@@ -94,16 +101,12 @@ class Engine:
         record = config.state.record if record is None else record
         self._owns_store = store is None
         if store is None:
-            from hybridsync.statestore import Store
-
             store = Store.open(config.state.path)
         elif store is _NO_STORE:  # Engine.offline over a store that does not exist (yet)
             store = None
         self.store = store
         self._owned_connectors: list[Any] = []
         if mappings is None:
-            from hybridsync.engine.mapping.projection import compile_mapping
-
             mappings = {t.name: compile_mapping(t, file=config.path, index=i) for i, t in enumerate(config.targets)}
         self.mappings = dict(mappings)
         targets = dict(targets) if targets is not None else self._build("target", config.targets)
@@ -119,8 +122,6 @@ class Engine:
         self._facts: dict[tuple[str, str], Any] = {}
 
     def _build(self, what: str, configs: Any) -> dict[str, Any]:
-        from hybridsync.connectors.base import load_connector_class
-
         out = {}
         for c in configs:
             cls = load_connector_class(c.kind)
@@ -161,20 +162,21 @@ class Engine:
         reports = []
         for src in self.sources:
             reason = (full if isinstance(full, str) else "full read requested") if full else None
-            ctx = CycleContext(store=self.store, config=self.config, source_name=src, sources=self.sources,
-                               targets=self.targets, mappings=self.mappings, clock=self.clock, dry_run=dry_run,
-                               full_reason=reason, stop_event=stop_event, seed=self.seed,
-                               progress=progress, recorder=self.recorder)
+            cycle = Cycle.start(CycleSetup(store=self.store, config=self.config, source_name=src,
+                                           sources=self.sources, targets=self.targets, mappings=self.mappings,
+                                           clock=self.clock, dry_run=dry_run, full_reason=reason,
+                                           stop_event=stop_event, seed=self.seed, progress=progress,
+                                           recorder=self.recorder))
             if self.recorder is not None:
                 self.recorder.enabled = not dry_run
             try:
-                run_cycle(ctx)
+                run_cycle(cycle)
             finally:
                 if self.recorder is not None:
                     self.recorder.discard()  # what no commit took (dry run, failed page) is not kept
-            if ctx.mode is not None and str(ctx.mode) == "full" and ctx.status == "ok":
+            if cycle.state.mode == ReadMode.FULL and cycle.state.status == CycleStatus.OK:
                 self._last_full[src] = time.monotonic()
-            reports.append(ctx)
+            reports.append(cycle)
         if not dry_run:
             self._record_facts()
         return _report(reports)
@@ -213,20 +215,15 @@ class Engine:
     def explain(self, ref: str, *, since: datetime | None = None) -> list[Any]:
         """The timeline of every stored object ``ref`` names (objectGUID, DN, sAMAccountName or
         UPN), as ``runtime.explain.Explanation`` values; raises ``NoSuchObject``."""
-        from hybridsync.engine.runtime.explain import explain
-
         if self.store is None:
             raise NoSuchObject(ref, f"the state store {self.config.state.path} does not exist yet")
-        return explain(self.store, ref, since=since)
+        return explain_timeline(self.store, ref, since=since)
 
     def snapshot(self, out: str | Path, *, config_text: str | None = None) -> Any:
         """Write a self-contained snapshot of the state store (state, history, recorded source
         batches and the config text, every secret redacted) to ``out`` (``.gz``: compressed), for
         ``replay``. ``config_text`` defaults to the config file's text. Returns an
         ``runtime.snapshot.SnapshotWritten``; raises ``NoStateStore`` when there is no store yet."""
-        from hybridsync import __version__
-        from hybridsync.engine.runtime.snapshot import SnapshotWritten, write_snapshot
-
         if self.store is None:
             raise NoStateStore(self.config.state.path)
         if config_text is None:
@@ -330,24 +327,29 @@ class Engine:
         self.close()
 
 
-def _report(ctxs: list[CycleContext]) -> RunReport:
+def _report(cycles: list[Cycle]) -> RunReport:
     counts: dict[str, int] = {}
-    outcomes, problems, planned = [], [], []
-    durations, status, errors = {}, {}, {}
+    outcomes: list[ObjectOutcome] = []
+    problems: list[Mapping[str, Any]] = []
+    planned: list[Any] = []
+    durations: dict[str, float] = {}
+    status: dict[str, str] = {}
+    errors: dict[str, str] = {}
     quarantined: list[str] = []
     held = 0
-    for c in ctxs:
-        for k, v in c.counts.items():
+    for c in cycles:
+        src, state, tally = c.setup.source_name, c.state, c.tally
+        for k, v in tally.counts.items():
             counts[k] = counts.get(k, 0) + v
-        outcomes.extend(ObjectOutcome(*o) for o in c.outcomes)
-        problems.extend(c.problems)
-        planned.extend(c.planned)
-        durations[c.source_name] = c.timings.get("total", 0.0)
-        status[c.source_name] = c.status
-        if c.source_error:
-            errors[c.source_name] = c.source_error
-        quarantined.extend(q for q in [*c.quarantined_now, *c.paused] if q not in quarantined)
-        held += c.held_now
-    return RunReport(cycle_ids=tuple(c.cycle_id for c in ctxs if c.cycle_id), counts=counts,
+        outcomes.extend(ObjectOutcome(*o) for o in tally.outcomes)
+        problems.extend(tally.problems)
+        planned.extend(tally.planned)
+        durations[src] = tally.timings.get("total", 0.0)
+        status[src] = state.status
+        if state.source_error:
+            errors[src] = state.source_error
+        quarantined.extend(q for q in [*c.health.quarantined_now, *c.health.paused] if q not in quarantined)
+        held += tally.held
+    return RunReport(cycle_ids=tuple(c.state.cycle_id for c in cycles if c.state.cycle_id), counts=counts,
                      outcomes=tuple(outcomes), problems=tuple(problems), durations=durations, status=status,
                      quarantined=tuple(quarantined), held=held, planned=tuple(planned), source_errors=errors)
