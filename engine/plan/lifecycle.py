@@ -56,7 +56,6 @@ Rules around the table (each is a reason in the plan):
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -236,10 +235,6 @@ def grace_cutoff(clock: datetime, soft_delete_days: float) -> datetime:
 
 def grace_expired(ts: TargetState, clock: datetime, soft_delete_days: float) -> bool:
     return ts.since is not None and ts.since <= grace_cutoff(clock, soft_delete_days)
-
-
-def all_edges() -> Iterable[Edge]:
-    return EDGES.values()
 
 
 # --------------------------------------------------------------------------------------------

@@ -38,13 +38,6 @@ def stored_present(ts: TargetState | None) -> bool:
     return ts is not None and lc.effective_state(ts) in PRESENT_STORED and bool(ts.target_id)
 
 
-def _anchor(tp: Planning, guid: str) -> str | None:
-    obj = tp.by_guid.get(guid)
-    if obj is not None:
-        return obj.anchor
-    return tp.inp.refs.anchor_by_guid.get(guid)
-
-
 def _kind(tp: Planning, guid: str, anchor: str) -> ObjectKind | None:
     obj = tp.by_guid.get(guid)
     if obj is not None and obj.kind is not None:
