@@ -19,7 +19,7 @@ from attrs import frozen
 from hybridsync.engine.core.errors import HybridsyncError
 from hybridsync.engine.core.values import Action, Reason
 from hybridsync.engine.runtime.status import HeldAction, held_action
-from hybridsync.statestore.records import time_to_text, utcnow
+from hybridsync.statestore.convert import time_to_text, utcnow
 
 REF_FORMS = "objectGUID, DN, sAMAccountName, UPN"
 

@@ -211,13 +211,14 @@ _NOOP = {"noop"}
 
 def _because(ts: TargetState, timeline: list[TimelineEntry]) -> TimelineEntry | None:
     """The latest decision at this target that led to its current state (else the latest one)."""
-    decisions = [e for e in timeline if e.kind == "decision" and e.target == ts.target and e.action is not None]
-    for e in reversed(decisions):
-        if str(e.action.kind) in _NOOP:
+    decisions = [(e, e.action) for e in timeline
+                 if e.kind == "decision" and e.target == ts.target and e.action is not None]
+    for e, action in reversed(decisions):
+        if str(action.kind) in _NOOP:
             continue
-        if e.action.to_state == ts.state or str(e.action.kind) in ("hold", "report"):
+        if action.to_state == ts.state or str(action.kind) in ("hold", "report"):
             return e
-    real = [e for e in decisions if str(e.action.kind) not in _NOOP]
+    real = [e for e, action in decisions if str(action.kind) not in _NOOP]
     return real[-1] if real else None
 
 

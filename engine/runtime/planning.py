@@ -8,6 +8,7 @@ kind and cycle, or per-object lookups), and runs ``planner.plan`` over those pla
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from functools import partial
 
 import attrs
 from attrs import define
@@ -78,8 +79,7 @@ class PagePlanner:
             if listing is not None:
                 for kind in {lk.kind for lk in qs}:
                     listing.load(target, kind, ti.config.matching)
-            res = build_view(target, qs, lambda tid, n=name: self.store.target_state_by_target_id(n, tid),
-                             listing=listing)
+            res = build_view(target, qs, partial(self.store.target_state_by_target_id, name), listing=listing)
             if res.failures:
                 blocked[name] = True
                 if res.target_level:

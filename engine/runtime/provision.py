@@ -16,13 +16,17 @@ from typing import Any
 import attrs
 from attrs import frozen
 
+from hybridsync.connectors.base import Source, Target
 from hybridsync.engine.core.config import Config, ScopeConfig
 from hybridsync.engine.core.values import Action, DcIdentity, ReadMode, Refresh, SourceBatch, SourceObject
 from hybridsync.engine.plan import planner
+from hybridsync.engine.plan.inputs import Projector
 from hybridsync.engine.plan.merge import merge, to_state
 from hybridsync.engine.runtime.commit import Observation, PageCommit
 from hybridsync.engine.runtime.context import CycleSetup
 from hybridsync.engine.runtime.cycle import Cycle
+from hybridsync.engine.runtime.recording import Recorder
+from hybridsync.statestore.protocol import StateStore
 
 
 PROVISION = "provision"
@@ -113,10 +117,10 @@ class ProvisionReport:
         return 1 if not self.found or self.failed else 0
 
 
-def provision_object(ref: str, *, store: Any, config: Config, sources: Mapping[str, Any],
-                     targets: Mapping[str, Any], mappings: Mapping[str, Any], clock: Callable[[], datetime],
+def provision_object(ref: str, *, store: StateStore, config: Config, sources: Mapping[str, Source],
+                     targets: Mapping[str, Target], mappings: Mapping[str, Projector], clock: Callable[[], datetime],
                      seed: int = 0, ignore_scope: bool = False, dry_run: bool = False,
-                     recorder: Any = None) -> ProvisionReport:
+                     recorder: Recorder | None = None) -> ProvisionReport:
     """Read ``ref`` from the first source that has it, plan and (unless ``dry_run``) apply it.
     With a ``recorder`` the read and every target call are recorded with the provision's cycle."""
     for name, source in sources.items():
@@ -134,9 +138,10 @@ def provision_object(ref: str, *, store: Any, config: Config, sources: Mapping[s
     return ProvisionReport(ref=ref, dry_run=dry_run)
 
 
-def _provision_object(ref: str, name: str, obj: SourceObject, *, store: Any, config: Config,
-                      sources: Mapping[str, Any], targets: Mapping[str, Any], mappings: Mapping[str, Any],
-                      clock: Callable[[], datetime], seed: int, dry_run: bool, recorder: Any) -> ProvisionReport:
+def _provision_object(ref: str, name: str, obj: SourceObject, *, store: StateStore, config: Config,
+                      sources: Mapping[str, Source], targets: Mapping[str, Target], mappings: Mapping[str, Projector],
+                      clock: Callable[[], datetime], seed: int, dry_run: bool,
+                      recorder: Recorder | None) -> ProvisionReport:
     stored = store.get_object(name, obj.anchor)
     m = merge(stored, obj)
     cycle = Cycle.start(CycleSetup(store=store, config=config, source_name=name, sources=sources, targets=targets,

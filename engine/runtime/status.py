@@ -12,7 +12,7 @@ from typing import Any
 from attrs import field, frozen
 
 from hybridsync.engine.core.values import DirSyncCookie, UsnWatermark
-from hybridsync.statestore.records import time_to_text
+from hybridsync.statestore.convert import time_to_text
 
 
 @frozen

@@ -19,13 +19,12 @@ target's creates and adopts of the page (``lookup_failed``).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
 
 import structlog
 from attrs import frozen
 
-from hybridsync.connectors.base import Done, RetryAfter, Terminal
+from hybridsync.connectors.base import Done, Result, RetryAfter, Target, Terminal
 from hybridsync.engine.plan.planner import Lookup, TargetView
 from hybridsync.engine.runtime.recording import RecordingTarget, call_key
 from hybridsync.engine.core.values import ObjectKind, TargetObject, TargetState
@@ -55,7 +54,7 @@ class Listing:
     def complete(self, kind: ObjectKind) -> bool:
         return kind in self.complete_kinds
 
-    def load(self, target: Any, kind: ObjectKind, paths: Iterable[str]) -> None:
+    def load(self, target: Target, kind: ObjectKind, paths: Iterable[str]) -> None:
         """Load ``kind`` once. A listing that fails part-way leaves the kind unloaded (questions
         are then asked per object) and nothing of it indexed."""
         if kind in self.kinds:
@@ -77,14 +76,14 @@ class Listing:
             self.complete_kinds.add(kind)
 
 
-def _complete_listing(target: Any, kind: ObjectKind) -> list[TargetObject] | None:
+def _complete_listing(target: Target, kind: ObjectKind) -> list[TargetObject] | None:
     """``target.list_objects(kind)`` as a list, or None when it failed (logged). Through a
     RecordingTarget the listing is recorded as one call, so a replay answers it; a replay target
     answers with the recorded Result."""
     inner = target.inner if isinstance(target, RecordingTarget) else target
-    result: Any
+    result: Result
     try:
-        got = inner.list_objects(kind)
+        got = getattr(inner, "list_objects")(kind)  # an optional operation (load() checked it)
         if isinstance(got, Done):
             result = got
         elif isinstance(got, (RetryAfter, Terminal)):
@@ -103,9 +102,9 @@ def _complete_listing(target: Any, kind: ObjectKind) -> list[TargetObject] | Non
 
 
 def build_view(
-    target: Any,
+    target: Target,
     questions: Iterable[Lookup],
-    holder_of: Any,
+    holder_of: Callable[[str], TargetState | None],
     *,
     listing: Listing | None = None,
 ) -> TargetViewResult:
