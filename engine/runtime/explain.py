@@ -19,12 +19,13 @@ from attrs import frozen
 
 from hybridsync.engine.core.values import Action, ObjectState, Reason, TargetState
 from hybridsync.engine.runtime.admin import REF_FORMS, NoSuchObject
+from hybridsync.statestore.protocol import StateStore
 
 __all__ = ["REF_FORMS", "Explanation", "NoSuchObject", "TimelineEntry", "Verdict", "explain", "explain_object",
            "resolve_objects"]
 
 
-def resolve_objects(store: Any, ref: str) -> list[ObjectState]:
+def resolve_objects(store: StateStore, ref: str) -> list[ObjectState]:
     """Every stored object ``ref`` names (live ones first); raises ``NoSuchObject``."""
     found = store.find_objects(ref) if ref and ref.strip() else []
     if not found:
@@ -222,7 +223,7 @@ def _because(ts: TargetState, timeline: list[TimelineEntry]) -> TimelineEntry | 
     return real[-1] if real else None
 
 
-def explain_object(store: Any, obj: ObjectState, *, ref: str = "", since: datetime | None = None,
+def explain_object(store: StateStore, obj: ObjectState, *, ref: str = "", since: datetime | None = None,
                    targets: Iterable[str] | None = None) -> Explanation:
     timeline = _entries(store.history(anchor=obj.anchor, since=since))
     names = list(targets) if targets is not None else sorted(store.counts_by_state())
@@ -250,6 +251,6 @@ def explain_object(store: Any, obj: ObjectState, *, ref: str = "", since: dateti
                        dn_history=dn_hist)
 
 
-def explain(store: Any, ref: str, *, since: datetime | None = None) -> list[Explanation]:
+def explain(store: StateStore, ref: str, *, since: datetime | None = None) -> list[Explanation]:
     """One Explanation per stored object ``ref`` names (a re-created user has two)."""
     return [explain_object(store, o, ref=ref, since=since) for o in resolve_objects(store, ref)]
