@@ -9,6 +9,7 @@ follow-up list.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
@@ -22,7 +23,7 @@ from hybridsync.engine.core.config import Config
 from hybridsync.engine.core.states import OutcomeResult
 from hybridsync.engine.core.values import Action, ActionKind, ObjectKind, TargetState
 from hybridsync.engine.plan.outcome import reanchored_groups
-from hybridsync.engine.runtime.context import CycleSetup, CycleState, PageWrites, Tally
+from hybridsync.engine.runtime.context import CycleState, PageWrites, Tally
 from hybridsync.engine.runtime.health import TargetHealth
 from hybridsync.engine.runtime.reconcile import (
     APPLIED,
@@ -59,7 +60,8 @@ class Applier:
     store: StateStore
     targets: Mapping[str, Target]
     config: Config
-    setup: CycleSetup
+    source_name: str
+    stop_event: threading.Event | None
     cycle: CycleState
     page: PageWrites
     tally: Tally
@@ -67,6 +69,9 @@ class Applier:
 
     def state(self, target: str, anchor: str) -> TargetState | None:
         return self.page.state(self.store, target, anchor)
+
+    def _stop_requested(self) -> bool:
+        return self.stop_event is not None and self.stop_event.is_set()
 
     def apply_all(self, actions: Sequence[Action], now: datetime, blocked: Mapping[str, bool]) -> list[Applied]:
         """Apply in plan order. Runs of independent object actions (same target, kind, object
@@ -77,7 +82,7 @@ class Applier:
         try:
             i = 0
             while i < len(actions):
-                if self.setup.stop_requested():
+                if self._stop_requested():
                     self.cycle.stopped_mid_page = True
                     break
                 first = actions[i]
@@ -100,7 +105,7 @@ class Applier:
                     for p in part:
                         if p.outcome is not None or p.intent_id is None:
                             continue
-                        if self.setup.stop_requested():  # finish the objects in flight only
+                        if self._stop_requested():  # finish the objects in flight only
                             self.cycle.stopped_mid_page = True
                         elif p.action.target in self.health.paused:  # quarantined mid-run
                             until, why = self.health.paused[p.action.target]
@@ -210,7 +215,7 @@ class Applier:
         """A member created/restored/disabled/deleted: its groups' member deltas follow."""
         if (prev.state if prev else None) == new.state and (prev.target_id if prev else None) == new.target_id:
             return
-        source = self.setup.source_name
+        source = self.source_name
         st = self.page.object(self.store, source, new.anchor)
         if st is not None:
             self.cycle.followup_groups.update(self.store.groups_with_member(source, st.object_guid))

@@ -78,8 +78,9 @@ class Cycle:
         planning = PagePlanner(store=setup.store, config=setup.config, source_name=setup.source_name,
                                targets=setup.targets, mappings=setup.mappings, seed=setup.seed, cycle=state,
                                page=page, health=health)
-        applier = Applier(store=setup.store, targets=setup.targets, config=setup.config, setup=setup, cycle=state,
-                          page=page, tally=tally, health=health)
+        applier = Applier(store=setup.store, targets=setup.targets, config=setup.config,
+                          source_name=setup.source_name, stop_event=setup.stop_event, cycle=state, page=page,
+                          tally=tally, health=health)
         return cls(setup=setup, state=state, tally=tally, page=page, health=health, planning=planning,
                    applier=applier)
 
