@@ -13,14 +13,12 @@ from collections.abc import Mapping
 from typing import Protocol
 
 from hybridsync.engine.core.config import TargetConfig
+from hybridsync.engine.core.states import PRESENT_PLANNED, PRESENT_STORED
 from hybridsync.engine.core.values import ObjectKind, SourceObject, TargetState
 from hybridsync.engine.plan import lifecycle as lc
 from hybridsync.engine.plan.inputs import PlanInput
 from hybridsync.engine.plan.lifecycle import State
 
-# states in which the object exists and is active/owned at the target (member candidates)
-PRESENT_PLANNED = frozenset({State.PENDING_CREATE, State.PROVISIONED, State.DISABLED, State.HELD})
-PRESENT_STORED = frozenset({State.PROVISIONED, State.DISABLED, State.HELD, State.ESCROW})
 
 
 class Planning(Protocol):
@@ -38,13 +36,6 @@ class Planning(Protocol):
 
 def stored_present(ts: TargetState | None) -> bool:
     return ts is not None and lc.effective_state(ts) in PRESENT_STORED and bool(ts.target_id)
-
-
-def _anchor(tp: Planning, guid: str) -> str | None:
-    obj = tp.by_guid.get(guid)
-    if obj is not None:
-        return obj.anchor
-    return tp.inp.refs.anchor_by_guid.get(guid)
 
 
 def _kind(tp: Planning, guid: str, anchor: str) -> ObjectKind | None:

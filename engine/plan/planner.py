@@ -71,6 +71,7 @@ from typing import Any
 
 from attrs import field, frozen
 
+from hybridsync.engine.core.states import UNOWNED
 from hybridsync.engine.core.values import Action, ActionKind, ObjectKind, Reason, frozen_mapping
 from hybridsync.engine.plan.inputs import (
     Carry,
@@ -86,7 +87,7 @@ from hybridsync.engine.plan.inputs import (
     make_context,
 )
 from hybridsync.engine.plan.lifecycle import State, effective_state
-from hybridsync.engine.plan.target import UNOWNED, TargetPlanner
+from hybridsync.engine.plan.target import TargetPlanner
 
 __all__ = ["Carry", "Lookup", "Plan", "PlanError", "PlanInput", "Projector", "ReadEvidence", "References",
            "TargetInput", "TargetView", "action_from_dict", "compiled_scope", "lookups", "make_context", "plan"]
@@ -161,9 +162,6 @@ class Plan:
         """The anchor whose target object ``anchor`` takes over at ``target`` (a recreate), or None."""
         return next((r["old"] for r in self.summary.get("reanchored", ())
                      if r["target"] == target and r["new"] == anchor), None)
-
-    def for_target(self, name: str) -> tuple[Action, ...]:
-        return tuple(a for a in self.actions if a.target == name)
 
 
 def action_from_dict(data: Mapping[str, Any]) -> Action:

@@ -11,13 +11,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from hybridsync.engine.plan import lifecycle as lc
+from hybridsync.engine.core.states import GONE, LIVE, PRESENT_PLANNED, PRESENT_STORED, UNOWNED
 from hybridsync.engine.plan.lifecycle import State, Trigger
 from hybridsync.engine.mapping.projection import is_reference_path
 from hybridsync.engine.plan.match import (ADOPT, CREATE, DISPUTED, NO_MATCH, RECREATE, MatchResult, TargetIndex,
                                      resolve_conflicts)
 from hybridsync.engine.plan.diff import attribute_diff, changed_reason, counted_reason, disabled_in_ad
 from hybridsync.engine.plan.inputs import PlanInput, TargetInput, make_context
-from hybridsync.engine.plan.members import PRESENT_PLANNED, PRESENT_STORED, desired_members, stored_present
+from hybridsync.engine.plan.members import desired_members, stored_present
 from hybridsync.engine.core.dn import normalize_dn
 from hybridsync.engine.plan.scope import ScopeDecision
 from hybridsync.engine.core.values import Action, ActionKind, ObjectKind, Ownership, Reason, SourceObject, TargetState
@@ -25,11 +26,8 @@ from hybridsync.engine.core.values import Action, ActionKind, ObjectKind, Owners
 __all__ = ["LIVE", "PRESENT_PLANNED", "PRESENT_STORED", "UNOWNED", "TargetPlanner", "stored_present"]
 
 A = ActionKind
-UNOWNED = (State.NEW, State.OUT_OF_SCOPE, State.DELETED, State.DISPUTED)
-LIVE = (State.PROVISIONED, State.DISABLED, State.ESCROW)
 _DIFF_KINDS = (A.UPDATE, A.RESTORE, A.DISABLE)
 _DISABLED_IN_AD = Reason("source.userAccountControl", "the account is disabled in AD")
-_GONE = frozenset({State.SOFT_DELETED, State.DELETED, State.OUT_OF_SCOPE})
 # an object planned as present: (object, its kind, stored state, scope decision)
 Present = tuple[SourceObject, ObjectKind, TargetState | None, ScopeDecision]
 
@@ -108,7 +106,7 @@ class TargetPlanner:
         ts = self.state(anchor)
         if ts is not None and stored_present(ts):
             return ts.target_id
-        if ts is not None and lc.effective_state(ts) in _GONE:
+        if ts is not None and lc.effective_state(ts) in GONE:
             self.reference_gone = True  # referenced object left the target: clear the reference
         return None  # not provisioned yet: leave the path alone, set it once it exists
 

@@ -19,14 +19,14 @@ target's creates and adopts of the page (``lookup_failed``).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
 
 import structlog
 from attrs import frozen
 
-from hybridsync.connectors.base import Done, RetryAfter, Terminal
+from hybridsync.connectors.base import Done, Result, RetryAfter, Target, Terminal
 from hybridsync.engine.plan.planner import Lookup, TargetView
+from hybridsync.engine.runtime.recording import RecordingTarget, call_key
 from hybridsync.engine.core.values import ObjectKind, TargetObject, TargetState
 
 log = structlog.get_logger("hybridsync.targetview")
@@ -36,7 +36,6 @@ log = structlog.get_logger("hybridsync.targetview")
 class TargetViewResult:
     view: TargetView
     failures: tuple[str, ...] = ()
-    calls: int = 0
     target_level: bool = False  # an auth failure: the whole target is refusing us
 
 
@@ -55,7 +54,7 @@ class Listing:
     def complete(self, kind: ObjectKind) -> bool:
         return kind in self.complete_kinds
 
-    def load(self, target: Any, kind: ObjectKind, paths: Iterable[str]) -> None:
+    def load(self, target: Target, kind: ObjectKind, paths: Iterable[str]) -> None:
         """Load ``kind`` once. A listing that fails part-way leaves the kind unloaded (questions
         are then asked per object) and nothing of it indexed."""
         if kind in self.kinds:
@@ -77,16 +76,14 @@ class Listing:
             self.complete_kinds.add(kind)
 
 
-def _complete_listing(target: Any, kind: ObjectKind) -> list[TargetObject] | None:
+def _complete_listing(target: Target, kind: ObjectKind) -> list[TargetObject] | None:
     """``target.list_objects(kind)`` as a list, or None when it failed (logged). Through a
     RecordingTarget the listing is recorded as one call, so a replay answers it; a replay target
     answers with the recorded Result."""
-    from hybridsync.engine.runtime.recording import RecordingTarget, call_key
-
     inner = target.inner if isinstance(target, RecordingTarget) else target
-    result: Any
+    result: Result
     try:
-        got = inner.list_objects(kind)
+        got = getattr(inner, "list_objects")(kind)  # an optional operation (load() checked it)
         if isinstance(got, Done):
             result = got
         elif isinstance(got, (RetryAfter, Terminal)):
@@ -105,16 +102,15 @@ def _complete_listing(target: Any, kind: ObjectKind) -> list[TargetObject] | Non
 
 
 def build_view(
-    target: Any,
+    target: Target,
     questions: Iterable[Lookup],
-    holder_of: Any,
+    holder_of: Callable[[str], TargetState | None],
     *,
     listing: Listing | None = None,
 ) -> TargetViewResult:
     """Answer ``questions`` at ``target``; ``holder_of(target_id) -> TargetState | None``."""
     found: dict[str, TargetObject] = {}
     failures: list[str] = []
-    calls = 0
     target_level = False
     for q in questions:
         if listing is not None and q.kind in listing.kinds:
@@ -123,12 +119,11 @@ def build_view(
                 for obj in hits:
                     found[obj.target_id] = obj
                 continue
-            hits = listing.by_attr.get((q.kind, q.path, str(q.value).lower()))
-            if hits or listing.complete(q.kind):  # a complete listing: no hit is no candidate
-                for obj in hits or ():
+            matched = listing.by_attr.get((q.kind, q.path, str(q.value).lower()))
+            if matched or listing.complete(q.kind):  # a complete listing: no hit is no candidate
+                for obj in matched or ():
                     found[obj.target_id] = obj
                 continue
-        calls += 1
         if q.path == "externalId":
             res = target.lookup_by_anchor(q.kind, q.value)
         else:
@@ -147,4 +142,4 @@ def build_view(
         if h is not None:
             holders[tid] = h
     view = TargetView(objects=tuple(found[t] for t in sorted(found)), holders=holders)
-    return TargetViewResult(view, tuple(failures), calls, target_level)
+    return TargetViewResult(view, tuple(failures), target_level)

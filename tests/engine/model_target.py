@@ -64,7 +64,7 @@ class ModelTarget:
         return TargetInput(self.config, self.mapping, dict(self.states), self.view(), frozenset(self.approved))
 
     def apply(self, p: Plan, clock: datetime) -> None:
-        for act in p.for_target(self.config.name):
+        for act in (a for a in p.actions if a.target == self.config.name):
             old = self.states.get(act.anchor)
             if act.anchor in self.fail and act.kind not in (A.NOOP, A.HOLD, A.REPORT):
                 self._failed(act, old, clock)

@@ -18,7 +18,7 @@ from hybridsync.connectors.testing.memory import MemorySource, MemoryTarget
 from hybridsync.engine.core.config import TargetConfig
 from hybridsync.engine.core.values import ObjectKind
 from hybridsync.engine.plan import planner
-from hybridsync.engine.runtime import context
+from hybridsync.engine.runtime import planning
 
 from .enginekit import STAFF, config, group, guid, make_engine, user
 
@@ -64,7 +64,7 @@ def strict_planner(monkeypatch):
         def __getattr__(self, name: str) -> Any:
             return strict_plan if name == "plan" else getattr(planner, name)
 
-    monkeypatch.setattr(context, "planner", StrictPlanner())
+    monkeypatch.setattr(planning, "planner", StrictPlanner())
     yield calls
     assert calls, "the engine did not plan through the strict planner"
 
