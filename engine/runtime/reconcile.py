@@ -25,7 +25,7 @@ from typing import Any
 import structlog
 from attrs import frozen
 
-from hybridsync.connectors.base import Done, Result, RetryAfter, Terminal
+from hybridsync.connectors.base import Done, Result, RetryAfter, Target, Terminal
 from hybridsync.engine.core.redact import redact
 from hybridsync.engine.mapping.writeonly import reveal
 from hybridsync.engine.plan import lifecycle
@@ -57,13 +57,15 @@ class Outcome:
     applied: bool = False  # a target call was made
 
 
-def call_target(target: Any, action: Action, member_ids: list[tuple[ObjectKind, str]] | None) -> Result:
+def call_target(target: Target, action: Action, member_ids: list[tuple[ObjectKind, str]] | None) -> Result:
     """Make the one target call an action stands for."""
     k, kind, tid = action.kind, action.object_kind, action.target_id
     try:
         attributes = reveal(action.attributes)  # write-only values computed now, never stored
         if k == A.CREATE:
             return target.create(kind, action.anchor, attributes)
+        if tid is None:  # every other call names the target's object
+            return Terminal(f"{k} {kind} {action.anchor}: no target id is known for it")
         if k == A.ADOPT:
             return target.update(kind, tid, attributes, anchor=action.anchor)
         if k == A.UPDATE:

@@ -228,7 +228,7 @@ class RecordingTarget:
         fn = getattr(self.inner, op)
 
         def call(*args: Any, **kwargs: Any) -> Result:
-            result = fn(*args, **kwargs)
+            result: Result = fn(*args, **kwargs)
             self.recorder.call(self.name, op, call_key(op, args, kwargs), result)
             return result
 

@@ -59,12 +59,12 @@ class Snapshot:
 
     @property
     def config_toml(self) -> str:
-        return self.header.get("config_toml", "")
+        return str(self.header.get("config_toml", ""))
 
 
 def _open_text(path: Path, mode: str) -> IO[str]:
     if path.suffix == ".gz":
-        return io.TextIOWrapper(gzip.open(path, mode + "b"), encoding="utf-8")
+        return io.TextIOWrapper(gzip.GzipFile(path, mode + "b"), encoding="utf-8")
     return open(path, mode, encoding="utf-8")
 
 

@@ -1,5 +1,5 @@
-"""``mypy --strict`` holds for the runtime modules that compose a cycle and for the host API
-(runtime/reconcile.py, recording.py and snapshot.py are not held to it yet, so
+"""``mypy --strict`` holds for the runtime modules that compose a cycle, for the host API, and
+for reconcile, recording and snapshot (the modules are listed one by one, so
 ``hybridsync.engine.runtime`` is not in scripts/typecheck.py's STRICT_PACKAGES)."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent.parent
 
 STRICT_RUNTIME = ("context", "health", "planning", "apply", "commit", "cycle", "provision", "targetview",
-                  "orphans", "engine", "admin", "status", "explain")
+                  "orphans", "engine", "admin", "status", "explain", "reconcile", "recording", "snapshot")
 
 
 def test_the_cycle_and_the_host_api_are_strictly_typed():
