@@ -1,0 +1,135 @@
+"""The PostgreSQL handle the store's parts share: a ``Db`` over one psycopg 3 connection.
+
+The parts (objects.py, targets.py, log.py, recordings.py, facts.py) are written against ``Db``:
+``rows``, ``insert``, ``unit``, ``atomic``, ``in_transaction`` and ``conn.execute`` /
+``conn.executemany`` with ``?`` placeholders. ``PgDb`` gives them the same surface on PostgreSQL,
+so both stores run the *same* queries and keep the same semantics:
+
+- placeholders ``?`` become ``%s``; ``INSERT OR IGNORE`` becomes ``ON CONFLICT DO NOTHING``;
+  ``insert()`` appends ``RETURNING id`` (PostgreSQL has no ``lastrowid``);
+- the connection is in autocommit mode: a statement outside ``atomic()`` commits on its own,
+  ``atomic()`` is one transaction and a nested one a savepoint (psycopg's ``transaction()``);
+- **fencing**: with a fence set (``set_fence(key, epoch)``, by a leader lease), every commit
+  unit -- each outermost ``atomic()``/``unit()`` and each write outside one -- checks, inside its
+  transaction and just before COMMIT, that the lease row still carries that epoch, holding it
+  ``FOR SHARE`` until the commit so a takeover waits for (or is seen by) the commit. A leader
+  that was paused and lost its lease raises ``LeaseLost`` and commits nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+
+from hybridsync.statestore.errors import StoreError
+
+
+class LeaseLost(StoreError):
+    """A commit unit was refused: this process no longer holds the lease it was fenced with."""
+
+    def __init__(self, key: str, epoch: int, current: int | None):
+        self.key, self.epoch, self.current = key, epoch, current
+        super().__init__(f"lease {key!r}: epoch {epoch} is no longer current "
+                         f"(now {current if current is not None else 'released'}); nothing was committed")
+
+
+@functools.lru_cache(maxsize=512)
+def translate(sql: str) -> str:
+    """SQLite-flavoured SQL of the store's parts -> PostgreSQL (psycopg ``%s`` placeholders)."""
+    out = sql.replace("%", "%%").replace("?", "%s")
+    if re.match(r"\s*INSERT OR IGNORE INTO", out):
+        out = out.replace("INSERT OR IGNORE INTO", "INSERT INTO", 1) + " ON CONFLICT DO NOTHING"
+    return out
+
+
+def _is_write(sql: str) -> bool:
+    return not sql.lstrip()[:6].upper() in ("SELECT", "WITH R", "SHOW")
+
+
+class PgConn:
+    """The ``sqlite3.Connection`` surface the parts use, on a psycopg connection."""
+
+    def __init__(self, raw: psycopg.Connection[Any], owner: PgDb) -> None:
+        self.raw = raw
+        self._owner = owner
+
+    @property
+    def in_transaction(self) -> bool:
+        return self.raw.info.transaction_status != psycopg.pq.TransactionStatus.IDLE
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> psycopg.Cursor[Any]:
+        cur = self.raw.cursor()
+        if self._owner.fence is not None and not self.in_transaction and _is_write(sql):
+            with self._owner.atomic():  # a write on its own is a commit unit too: fenced
+                cur.execute(translate(sql), params)
+            return cur
+        cur.execute(translate(sql), params)
+        return cur
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> psycopg.Cursor[Any]:
+        cur = self.raw.cursor()
+        rows = list(rows)
+        if not rows:
+            return cur
+        with self._owner.unit():
+            cur.executemany(translate(sql), rows)
+        return cur
+
+
+class PgDb:
+    """One psycopg connection shared by every part of one ``PostgresStore`` (see ``Db``)."""
+
+    def __init__(self, raw: psycopg.Connection[Any]) -> None:
+        self.conn = PgConn(raw, self)
+        self.fence: tuple[str, int] | None = None
+        self.stale_refusals = 0  # commit units refused by the fence (for tests and status)
+
+    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        cur = self.conn.raw.cursor(row_factory=dict_row)
+        cur.execute(translate(sql), params)
+        return cur.fetchall()
+
+    def insert(self, sql: str, params: Sequence[Any]) -> int:
+        row = self.conn.execute(sql + " RETURNING id", params).fetchone()
+        assert row is not None, sql
+        return int(row[0])
+
+    @property
+    def in_transaction(self) -> bool:
+        return self.conn.in_transaction
+
+    def set_fence(self, key: str | None, epoch: int | None = None) -> None:
+        """Fence every later commit unit with lease ``key`` at ``epoch`` (None: no fence)."""
+        self.fence = None if key is None or epoch is None else (key, int(epoch))
+
+    @contextlib.contextmanager
+    def atomic(self) -> Iterator[None]:
+        """One commit unit; nested blocks are savepoints; the outermost one checks the fence."""
+        outermost = not self.in_transaction
+        with self.conn.raw.transaction():
+            yield
+            if outermost and self.fence is not None:
+                self._check_fence(*self.fence)
+
+    @contextlib.contextmanager
+    def unit(self) -> Iterator[None]:
+        """A multi-statement write: its own transaction when alone, else part of the caller's."""
+        if self.in_transaction:
+            yield
+        else:
+            with self.atomic():
+                yield
+
+    def _check_fence(self, key: str, epoch: int) -> None:
+        row = self.conn.raw.execute(
+            "SELECT epoch FROM hybridsync_leases WHERE key = %s FOR SHARE", [key]).fetchone()
+        current = None if row is None else int(row[0])
+        if current != epoch:
+            self.stale_refusals += 1
+            raise LeaseLost(key, epoch, current)
