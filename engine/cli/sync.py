@@ -11,7 +11,6 @@ import argparse
 import signal
 import sys
 import threading
-from pathlib import Path
 from typing import Any
 
 
@@ -32,9 +31,9 @@ def open_engine(config_path: str, *, dry_run: bool = False, verbose: bool = Fals
     store = None
     if dry_run:
         from hybridsync.statestore import Store
+        from hybridsync.statestore.factory import open_existing
 
-        path = Path(config.state.path)
-        store = Store.open(path, readonly=True) if path.exists() else Store.open(":memory:")
+        store = open_existing(config.state, readonly=True) or Store.open(":memory:")
     return Engine(config, store=store)
 
 

@@ -94,9 +94,9 @@ class Engine:
         record = config.state.record if record is None else record
         self._owns_store = store is None
         if store is None:
-            from hybridsync.statestore import Store
+            from hybridsync.statestore.factory import open_store
 
-            store = Store.open(config.state.path)
+            store = open_store(config.state)  # the SQLite file, or PostgreSQL when [state] url is set
         elif store is _NO_STORE:  # Engine.offline over a store that does not exist (yet)
             store = None
         self.store = store
@@ -137,7 +137,7 @@ class Engine:
         and needs no writer's place) and, with ``writable=True``, ``approve_deletes``. A store that does not
         exist is not created: ``store`` is None and the queries answer "nothing yet". Raises
         ``StoreCorrupt`` when the file is not a readable state store."""
-        store = admin.open_existing_store(config.state.path, readonly=not writable)
+        store = admin.open_existing_store(config.state, readonly=not writable)
         engine = cls(config, store=_NO_STORE if store is None else store, sources={}, targets={}, mappings={},
                      record=False)
         engine._owns_store = store is not None

@@ -12,6 +12,7 @@ from typing import Any
 from attrs import field, frozen
 
 from hybridsync.engine.core.values import DirSyncCookie, UsnWatermark
+from hybridsync.statestore.factory import where
 from hybridsync.statestore.records import time_to_text
 
 
@@ -169,7 +170,7 @@ class Status:
 
 def read_status(store: Any, config: Any) -> Status:
     """What ``store`` knows, per source (and DC) and per target; ``store`` None: none exists."""
-    path = str(config.state.path)
+    path = where(config.state)
     if store is None:
         if path == ":memory:":
             return Status(store=path, empty=True, message="The state store is in memory (state.path = "
