@@ -9,9 +9,9 @@ so both stores run the *same* queries and keep the same semantics:
   ``insert()`` appends ``RETURNING id`` (PostgreSQL has no ``lastrowid``);
 - the connection is in autocommit mode: a statement outside ``atomic()`` commits on its own,
   ``atomic()`` is one transaction and a nested one a savepoint (psycopg's ``transaction()``);
-- **fencing**: with a fence set (``set_fence(key, epoch)``, by a leader lease), every commit
+- **fencing**: with fences set (``set_fence(key, epoch)``, one per lease held), every commit
   unit -- each outermost ``atomic()``/``unit()`` and each write outside one -- checks, inside its
-  transaction and just before COMMIT, that the lease row still carries that epoch, holding it
+  transaction and just before COMMIT, that the lease rows still carry those epochs, holding them
   ``FOR SHARE`` until the commit so a takeover waits for (or is seen by) the commit. A leader
   that was paused and lost its lease raises ``LeaseLost`` and commits nothing.
 """
@@ -65,7 +65,7 @@ class PgConn:
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> psycopg.Cursor[Any]:
         cur = self.raw.cursor()
-        if self._owner.fence is not None and not self.in_transaction and _is_write(sql):
+        if self._owner.fences and not self.in_transaction and _is_write(sql):
             with self._owner.atomic():  # a write on its own is a commit unit too: fenced
                 cur.execute(translate(sql), params)
             return cur
@@ -87,7 +87,7 @@ class PgDb:
 
     def __init__(self, raw: psycopg.Connection[Any]) -> None:
         self.conn = PgConn(raw, self)
-        self.fence: tuple[str, int] | None = None
+        self.fences: dict[str, int] = {}
         self.stale_refusals = 0  # commit units refused by the fence (for tests and status)
 
     def rows(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
@@ -104,9 +104,12 @@ class PgDb:
     def in_transaction(self) -> bool:
         return self.conn.in_transaction
 
-    def set_fence(self, key: str | None, epoch: int | None = None) -> None:
-        """Fence every later commit unit with lease ``key`` at ``epoch`` (None: no fence)."""
-        self.fence = None if key is None or epoch is None else (key, int(epoch))
+    def set_fence(self, key: str, epoch: int | None) -> None:
+        """Fence every later commit unit with lease ``key`` at ``epoch`` (None: drop that fence)."""
+        if epoch is None:
+            self.fences.pop(key, None)
+        else:
+            self.fences[key] = int(epoch)
 
     @contextlib.contextmanager
     def atomic(self) -> Iterator[None]:
@@ -114,8 +117,8 @@ class PgDb:
         outermost = not self.in_transaction
         with self.conn.raw.transaction():
             yield
-            if outermost and self.fence is not None:
-                self._check_fence(*self.fence)
+            if outermost and self.fences:
+                self._check_fences()
 
     @contextlib.contextmanager
     def unit(self) -> Iterator[None]:
@@ -126,10 +129,11 @@ class PgDb:
             with self.atomic():
                 yield
 
-    def _check_fence(self, key: str, epoch: int) -> None:
-        row = self.conn.raw.execute(
-            "SELECT epoch FROM hybridsync_leases WHERE key = %s FOR SHARE", [key]).fetchone()
-        current = None if row is None else int(row[0])
-        if current != epoch:
-            self.stale_refusals += 1
-            raise LeaseLost(key, epoch, current)
+    def _check_fences(self) -> None:
+        keys = sorted(self.fences)
+        current = {k: int(e) for k, e in self.conn.raw.execute(
+            "SELECT key, epoch FROM hybridsync_leases WHERE key = ANY(%s) ORDER BY key FOR SHARE", [keys])}
+        for key in keys:
+            if current.get(key) != self.fences[key]:
+                self.stale_refusals += 1
+                raise LeaseLost(key, self.fences[key], current.get(key))

@@ -108,7 +108,7 @@ class PostgresStore(Store):
     # ---------------------------------------------------------------- lifecycle
     @classmethod
     def open(cls, url: str | Path, *, readonly: bool = False, synchronous: str = "FULL",  # type: ignore[override]
-             schema: str | None = None, password: str | None = None, pool_size: int = 4,
+             schema: str | None = None, password: str | None = None, pool_size: int = 8,
              _stop_before: str | None = None) -> PostgresStore:
         """Connect to ``url`` (``postgresql://user@host:port/db?sslmode=...``), then check and
         (unless ``readonly``) create or migrate the schema. ``schema``: a PostgreSQL schema to
@@ -171,8 +171,9 @@ class PostgresStore(Store):
         self._pool.putconn(self._raw)
         _unpool(self._url, self._schema)
 
-    def set_fence(self, key: str | None, epoch: int | None = None) -> None:
-        """Fence every later commit unit with lease ``key`` at ``epoch`` (see handle.py)."""
+    def set_fence(self, key: str, epoch: int | None) -> None:
+        """Fence every later commit unit with lease ``key`` at ``epoch`` (None: drop it; see
+        handle.py)."""
         self._handle.set_fence(key, epoch)
 
     @property

@@ -1,0 +1,65 @@
+"""Who may write: the leases a ``hybridsync sync`` process holds while it runs.
+
+- SQLite store: one ``FileLease`` on the file (the single-writer lock); a second ``sync`` on
+  the same file fails naming the holder's pid and host, or waits with ``--wait``.
+- PostgreSQL store: one ``PgLease`` per configured source (``source:<name>``), taken in name
+  order; the store is fenced with every epoch, the leases are renewed on a heartbeat, and a
+  lost lease calls ``on_lost`` (the CLI stops the loop).
+- An in-memory store (``:memory:``) needs none.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from hybridsync.statestore.lease import FileLease, Holder, Lease
+
+
+def leases_for(store: Any, config: Any) -> list[Lease]:
+    from hybridsync.statestore.postgres.store import PostgresStore
+
+    if isinstance(store, PostgresStore):
+        from hybridsync.statestore.postgres.lease import PgLease
+
+        return [PgLease(store.pool, f"source:{name}", ttl=config.state.lease_ttl)
+                for name in sorted(s.name for s in config.sources)]
+    path = str(getattr(store, "path", ":memory:"))
+    return [] if path == ":memory:" else [FileLease(path)]
+
+
+class Leadership:
+    """Hold every lease the store needs for writing, for the ``with`` block."""
+
+    def __init__(self, store: Any, config: Any, *, wait: float | None = 0,
+                 on_lost: Callable[[Lease, Holder | None], None] | None = None) -> None:
+        self.store, self.wait, self.on_lost = store, wait, on_lost
+        self.leases = leases_for(store, config)
+        self.lost = threading.Event()
+
+    def __enter__(self) -> Leadership:
+        held: list[Lease] = []
+        try:
+            for lease in self.leases:
+                epoch = lease.acquire(wait=self.wait)
+                held.append(lease)
+                if hasattr(self.store, "set_fence") and not isinstance(lease, FileLease):
+                    self.store.set_fence(lease.key, epoch)
+                lease.start_heartbeat(lambda holder, lease=lease: self._lost(lease, holder))
+        except BaseException:
+            for lease in held:
+                lease.release()
+            raise
+        return self
+
+    def _lost(self, lease: Lease, holder: Holder | None) -> None:
+        self.lost.set()
+        if self.on_lost is not None:
+            self.on_lost(lease, holder)
+
+    def __exit__(self, *exc: object) -> None:
+        for lease in reversed(self.leases):
+            if hasattr(self.store, "set_fence") and not isinstance(lease, FileLease):
+                self.store.set_fence(lease.key, None)
+            lease.release()
