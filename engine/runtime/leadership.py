@@ -33,8 +33,9 @@ class Leadership:
     """Hold every lease the store needs for writing, for the ``with`` block."""
 
     def __init__(self, store: Any, config: Any, *, wait: float | None = 0,
-                 on_lost: Callable[[Lease, Holder | None], None] | None = None) -> None:
+                 on_lost: Callable[[Lease, Holder | None], None] | None = None, fence: bool = True) -> None:
         self.store, self.wait, self.on_lost = store, wait, on_lost
+        self.fence = fence and hasattr(store, "set_fence")  # a read-only holder (migrate-store) needs none
         self.leases = leases_for(store, config)
         self.lost = threading.Event()
 
@@ -44,7 +45,7 @@ class Leadership:
             for lease in self.leases:
                 epoch = lease.acquire(wait=self.wait)
                 held.append(lease)
-                if hasattr(self.store, "set_fence") and not isinstance(lease, FileLease):
+                if self.fence and not isinstance(lease, FileLease):
                     self.store.set_fence(lease.key, epoch)
                 lease.start_heartbeat(lambda holder, lease=lease: self._lost(lease, holder))
         except BaseException:
@@ -60,6 +61,6 @@ class Leadership:
 
     def __exit__(self, *exc: object) -> None:
         for lease in reversed(self.leases):
-            if hasattr(self.store, "set_fence") and not isinstance(lease, FileLease):
+            if self.fence and not isinstance(lease, FileLease):
                 self.store.set_fence(lease.key, None)
             lease.release()
