@@ -64,3 +64,23 @@ class Leadership:
             if self.fence and not isinstance(lease, FileLease):
                 self.store.set_fence(lease.key, None)
             lease.release()
+
+
+def leader_of(store: Any, source: str) -> dict[str, Any] | None:
+    """Who leads ``source`` now (for ``status``): pid, host, epoch, since, lease expiry; None
+    when nobody does. For SQLite the holder of the store's file lock leads every source."""
+    from hybridsync.statestore.postgres.store import PostgresStore
+
+    if isinstance(store, PostgresStore):
+        from hybridsync.statestore.postgres.lease import PgLease
+
+        holder = PgLease(store.pool, f"source:{source}").holder()
+    else:
+        path = str(getattr(store, "path", ":memory:"))
+        holder = None if path == ":memory:" else FileLease(path).holder()
+    if holder is None:
+        return None
+    from hybridsync.statestore.convert import time_to_text
+
+    return {"pid": holder.pid, "host": holder.host, "epoch": holder.epoch, "since": time_to_text(holder.since),
+            "lease_expires": time_to_text(holder.expires_at)}

@@ -12,6 +12,7 @@ from typing import Any
 from attrs import field, frozen
 
 from hybridsync.engine.core.values import DirSyncCookie, UsnWatermark
+from hybridsync.engine.runtime.leadership import leader_of
 from hybridsync.statestore.factory import where
 from hybridsync.statestore.records import time_to_text
 
@@ -88,12 +89,13 @@ class SourceStatus:
     objects: int  # live objects stored
     last_full_read: FullRead | None
     last_cycle: CycleSummary | None
+    leader: Mapping[str, Any] | None = None  # who writes it: pid, host, epoch, since, lease expiry
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "delta": self.delta, "facts": dict(self.facts),
                 "watermarks": [w.to_dict() for w in self.watermarks], "objects": self.objects,
                 "last_full_read": self.last_full_read.to_dict() if self.last_full_read else None,
-                "last_cycle": self.last_cycle.to_dict() if self.last_cycle else None}
+                "last_cycle": self.last_cycle.to_dict() if self.last_cycle else None, "leader": self.leader}
 
 
 @frozen
@@ -201,7 +203,8 @@ def _sources(store: Any, config: Any) -> tuple[SourceStatus, ...]:
             last_full_read=None if rnd is None else FullRead(round=rnd[0], count=rnd[1], finished_at=rnd[2]),
             last_cycle=None if last is None else CycleSummary(
                 id=last.id, mode=last.mode, status=last.status, started_at=last.started_at,
-                finished_at=last.finished_at, duration_s=last.duration_s, counts=dict(last.counts))))
+                finished_at=last.finished_at, duration_s=last.duration_s, counts=dict(last.counts)),
+            leader=leader_of(store, name)))
     return tuple(out)
 
 

@@ -15,6 +15,7 @@ import pytest
 
 from hybridsync.statestore.lease import FileLease, Lease, LeaseHeld
 from hybridsync.statestore.postgres.handle import LeaseLost
+from hybridsync.statestore.testing.samples import obj
 
 CHILD = str(Path(__file__).with_name("lease_child.py"))
 
@@ -161,3 +162,31 @@ def test_a_paused_leader_loses_its_lease_after_the_ttl_and_never_commits_again(p
         store.meta_set("x", 1)
     store.set_fence("source:corp", None)
     standby.release()
+
+
+@pytest.mark.postgres
+def test_status_shows_each_sources_leader_epoch_and_lease_expiry(pg_env, tmp_path, monkeypatch, capsys):
+    import json
+
+    from hybridsync.engine.cli import main
+    from hybridsync.statestore.postgres.lease import PgLease
+
+    store, env = pg_env
+    store.put_object(obj())
+    monkeypatch.setenv("HYBRIDSYNC_TEST_LEASE_PGPW", env["PGPW"])
+    cfg = tmp_path / "hybridsync.toml"
+    cfg.write_text(CONFIG.replace('path = "state.db"', f'url = "{env["PGURL"]}"\nschema = "{env["PGSCHEMA"]}"\n'
+                                  'password_env = "HYBRIDSYNC_TEST_LEASE_PGPW"'))
+    lease = PgLease(store.pool, "source:corp", ttl=30)
+    epoch = lease.acquire()
+    try:
+        assert main(["status", "-c", str(cfg), "--json"]) == 0
+        leader = json.loads(capsys.readouterr().out)["sources"][0]["leader"]
+        assert (leader["pid"], leader["host"], leader["epoch"]) == (os.getpid(), socket.gethostname(), epoch)
+        assert leader["lease_expires"] > leader["since"]
+        assert main(["status", "-c", str(cfg)]) == 0
+        assert f"led by pid {os.getpid()}" in capsys.readouterr().out
+    finally:
+        lease.release()
+    assert main(["status", "-c", str(cfg), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["sources"][0]["leader"] is None
