@@ -52,6 +52,27 @@ def _is_write(sql: str) -> bool:
     return not sql.lstrip()[:6].upper() in ("SELECT", "WITH R", "SHOW")
 
 
+class _Synced:
+    """A cursor in pipeline mode whose ``rowcount`` waits for the server's answer."""
+
+    def __init__(self, cur: psycopg.Cursor[Any], pipe: Any) -> None:
+        self._cur, self._pipe = cur, pipe
+
+    @property
+    def rowcount(self) -> int:
+        self._pipe.sync()
+        return self._cur.rowcount
+
+    def fetchone(self) -> Any:
+        return self._cur.fetchone()
+
+    def fetchall(self) -> Any:
+        return self._cur.fetchall()
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._cur)
+
+
 class PgConn:
     """The ``sqlite3.Connection`` surface the parts use, on a psycopg connection."""
 
@@ -63,14 +84,16 @@ class PgConn:
     def in_transaction(self) -> bool:
         return self.raw.info.transaction_status != psycopg.pq.TransactionStatus.IDLE
 
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> psycopg.Cursor[Any]:
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
         cur = self.raw.cursor()
         if self._owner.fences and not self.in_transaction and _is_write(sql):
             with self._owner.atomic():  # a write on its own is a commit unit too: fenced
                 cur.execute(translate(sql), params)
+                if self._owner.pipe is not None:
+                    self._owner.pipe.sync()
             return cur
         cur.execute(translate(sql), params)
-        return cur
+        return _Synced(cur, self._owner.pipe) if self._owner.pipe is not None else cur
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> psycopg.Cursor[Any]:
         cur = self.raw.cursor()
@@ -88,6 +111,7 @@ class PgDb:
     def __init__(self, raw: psycopg.Connection[Any]) -> None:
         self.conn = PgConn(raw, self)
         self.fences: dict[str, int] = {}
+        self.pipe: Any = None  # the pipeline of the open commit unit (results come at a sync)
         self.stale_refusals = 0  # commit units refused by the fence (for tests and status)
 
     def rows(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
@@ -115,10 +139,20 @@ class PgDb:
     def atomic(self) -> Iterator[None]:
         """One commit unit; nested blocks are savepoints; the outermost one checks the fence."""
         outermost = not self.in_transaction
-        with self.conn.raw.transaction():
-            yield
-            if outermost and self.fences:
-                self._check_fences()
+        if not outermost:
+            with self.conn.raw.transaction():
+                yield
+            return
+        # pipeline mode: statements whose results are not read go out without waiting for the
+        # server (a commit unit's writes cost one round trip, not one each)
+        with self.conn.raw.pipeline() as pipe, self.conn.raw.transaction():
+            self.pipe = pipe
+            try:
+                yield
+                if self.fences:
+                    self._check_fences()
+            finally:
+                self.pipe = None
 
     @contextlib.contextmanager
     def unit(self) -> Iterator[None]:

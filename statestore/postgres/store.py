@@ -30,19 +30,16 @@ import psycopg
 from psycopg import sql
 from psycopg_pool import ConnectionPool
 
-from hybridsync.engine.core.values import Cursor
 from hybridsync.statestore.errors import StoreCorrupt
 from hybridsync.statestore.facts import Facts
 from hybridsync.statestore.log import Log
-from hybridsync.statestore.objects import Objects
 from hybridsync.statestore.postgres import nul
 from hybridsync.statestore.postgres import schema as pgschema
 from hybridsync.statestore.postgres.handle import PgDb
+from hybridsync.statestore.postgres.parts import PgObjects, PgTargets
 from hybridsync.statestore.recordings import Recordings
 from hybridsync.statestore.store import Store
-from hybridsync.statestore.targets import Targets
 
-CAS_LOCK = 0x68730002  # advisory lock class for the per-source watermark compare-and-swap
 _pools: dict[tuple[str, str | None], tuple[ConnectionPool, list[int]]] = {}
 _pools_lock = threading.Lock()
 
@@ -84,13 +81,6 @@ def _unpool(url: str, schema: str | None) -> None:
             pool.close()
 
 
-class _PgTargets(Targets):
-    def advance_watermark(self, source: str, dc: str, expected: Cursor, new: Cursor) -> int:
-        with self._db.unit():  # serialize the check-then-write per source across processes
-            self._db.conn.execute("SELECT pg_advisory_xact_lock(?, hashtext(?))", [CAS_LOCK, source])
-            return super().advance_watermark(source, dc, expected, new)
-
-
 class PostgresStore(Store):
     """The PostgreSQL state store (see the module docstring and ``protocol.StateStore``)."""
 
@@ -98,8 +88,8 @@ class PostgresStore(Store):
                  schema: str | None) -> None:  # noqa: D107 - use open()
         self._pool, self._raw, self._url, self._schema = pool, conn, url, schema
         self._handle = PgDb(conn)  # type: ignore[assignment]
-        self._objects = Objects(self._handle)  # type: ignore[arg-type]
-        self._targets = _PgTargets(self._handle)  # type: ignore[arg-type]
+        self._objects = PgObjects(self._handle)  # type: ignore[arg-type]
+        self._targets = PgTargets(self._handle)  # type: ignore[arg-type]
         self._log = Log(self._handle)  # type: ignore[arg-type]
         self._recordings = Recordings(self._handle)  # type: ignore[arg-type]
         self._facts = Facts(self._handle)  # type: ignore[arg-type]
