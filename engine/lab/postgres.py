@@ -226,3 +226,26 @@ class PostgresLab:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _main() -> None:  # pragma: no cover - `python -m hybridsync.engine.lab.postgres`: for the HA demo
+    import argparse
+
+    ap = argparse.ArgumentParser(description="Run a private PostgreSQL on loopback until Ctrl-C.")
+    ap.add_argument("--dir", help="where its temp dir goes (default: the system temp dir)")
+    args = ap.parse_args()
+    lab = PostgresLab(durable=True, base=args.dir).start(tie_to_parent=True)
+    print(f"url = \"{lab.url}\"\npassword_file = \"{lab.password_file}\"\n"
+          "(put both under [state]; Ctrl-C stops the server and deletes its data)", flush=True)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        lab.stop()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    _main()
