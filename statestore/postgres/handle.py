@@ -136,9 +136,16 @@ class PgDb:
             self.fences[key] = int(epoch)
 
     @contextlib.contextmanager
-    def atomic(self) -> Iterator[None]:
-        """One commit unit; nested blocks are savepoints; the outermost one checks the fence."""
+    def atomic(self, *, snapshot: bool = False) -> Iterator[None]:
+        """One commit unit; nested blocks are savepoints; the outermost one checks the fences.
+        ``snapshot``: a read-only REPEATABLE READ transaction (one point in time; it commits
+        nothing, so it is not fenced)."""
         outermost = not self.in_transaction
+        if outermost and snapshot:
+            with self.conn.raw.transaction():
+                self.conn.raw.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                yield
+            return
         if not outermost:
             with self.conn.raw.transaction():
                 yield

@@ -158,8 +158,7 @@ def write_dump(db: PgDb, fp: IO[str], format_version: int) -> None:
     """Every shared table's rows as JSON Lines (the SQLite store's format), in primary-key
     order, read in one REPEATABLE READ transaction (one point in time)."""
     raw = db.conn.raw
-    with db.atomic():
-        raw.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+    with db.atomic(snapshot=True):
         header = {"format": DUMP_FORMAT, "version": format_version, "tables": list(mig.TABLES)}
         fp.write(json.dumps(header) + "\n")
         for table in mig.TABLES:

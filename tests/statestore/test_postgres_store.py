@@ -132,3 +132,42 @@ def test_a_sqlite_dump_loads_into_postgres_and_dumps_back_the_same(pg_server, pg
         buf.seek(0)
         with pytest.raises(FileExistsError):
             PostgresStore.load(buf, pg_server.url, schema=pg_schema, password=pw(pg_server))
+
+
+@pytest.mark.slow
+class TestFencedPostgresStore(TestPostgresStore):
+    """The whole kit again with every commit unit fenced by a lease epoch that stays current:
+    fencing changes nothing a leader sees (what a stale epoch does is in test_lease.py)."""
+
+    def _fenced(self, store: PostgresStore) -> PostgresStore:
+        store._handle.conn.execute(
+            "INSERT INTO hybridsync_leases (key, epoch) VALUES ('source:corp', 7) ON CONFLICT (key) DO UPDATE SET epoch = 7")
+        store.set_fence("source:corp", 7)
+        return store
+
+    def make_store(self, path: Path) -> StateStore:
+        return self._fenced(super().make_store(path))
+
+    def load_store(self, fp: IO[str], path: Path) -> StateStore:
+        return self._fenced(super().load_store(fp, path))
+
+    def scratch_store(self, tmp_path_factory: pytest.TempPathFactory) -> StateStore:
+        return self._fenced(super().scratch_store(tmp_path_factory))
+
+
+def test_a_fenced_store_refuses_every_kind_of_commit_once_its_epoch_is_stale(pg, pg_schema):
+    from hybridsync.statestore.postgres.handle import LeaseLost
+
+    with pg(pg_schema) as s:
+        s._handle.conn.execute("INSERT INTO hybridsync_leases (key, epoch) VALUES ('source:corp', 3)")
+        s.set_fence("source:corp", 2)
+        for write in (lambda: s.put_object(obj()), lambda: s.meta_set("k", 1),
+                      lambda: s.journal_intent(1, intent(1)), lambda: s.begin_cycle("corp", "delta")):
+            with pytest.raises(LeaseLost, match="epoch 2 is no longer current"):
+                write()
+        with pytest.raises(LeaseLost), s.atomic():
+            s.put_object(obj())
+        assert s.stale_refusals == 5
+        s.set_fence("source:corp", None)
+        assert s.get_object("corp", G) is None and s.meta_get("k") is None and s.pending_intents() == []
+        assert s.last_cycles() == []
