@@ -26,3 +26,14 @@ def test_the_pg_bench_measures_both_stores_and_a_takeover(pg_server, pg_schema, 
     assert set(sqlite) == set(postgres) and all(v > 0 for v in postgres.values())
     times = pg_store_bench.takeovers(pg_server, 1, 15.0, pg_store_bench.signal.SIGKILL)
     assert len(times) == 1 and 0 < times[0] < 10
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_the_pg_engine_bench_syncs_through_both_stores(pg_server, pg_schema, tmp_path):
+    import pg_engine_bench
+
+    lite = pg_engine_bench.run(Store.open(tmp_path / "e.db"), 60)
+    pg = pg_engine_bench.run(PostgresStore.open(pg_server.url, schema=pg_schema,
+                                                password=pg_server.connect_kwargs()["password"]), 60)
+    assert set(lite) == set(pg) and all(v > 0 for v in pg.values())
