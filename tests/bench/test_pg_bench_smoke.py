@@ -33,7 +33,7 @@ def test_the_pg_bench_measures_both_stores_and_a_takeover(pg_server, pg_schema, 
 def test_the_pg_engine_bench_syncs_through_both_stores(pg_server, pg_schema, tmp_path):
     import pg_engine_bench
 
-    lite = pg_engine_bench.run(Store.open(tmp_path / "e.db"), 60)
+    lite = pg_engine_bench.run(Store.open(tmp_path / "e.db"), 200)
     pg = pg_engine_bench.run(PostgresStore.open(pg_server.url, schema=pg_schema,
-                                                password=pg_server.connect_kwargs()["password"]), 60)
+                                                password=pg_server.connect_kwargs()["password"]), 200)
     assert set(lite) == set(pg) and all(v > 0 for v in pg.values())
