@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from importlib.metadata import entry_points
 from typing import Any, Protocol, Union, runtime_checkable
 
 from attrs import frozen
 
+from hybridsync.engine.core.config import ENTRY_POINT_GROUP, available_kinds  # noqa: F401 - re-exported
+from hybridsync.engine.core.errors import ConfigError
 from hybridsync.engine.core.values import (
     Cursor,
     ObjectKind,
@@ -27,8 +28,6 @@ from hybridsync.engine.core.values import (
     SourceObject,
     TargetObject,
 )
-
-ENTRY_POINT_GROUP = "hybridsync.connectors"
 
 
 @frozen
@@ -106,8 +105,8 @@ class Target(Protocol):
     def list_owned(self, kind: ObjectKind) -> Iterator[TargetObject]:
         """Every object of ``kind`` that carries an externalId (for bulk matching and audits)."""
 
-    # Optional: ``list_objects(kind) -> Iterator[TargetObject]``, every object of ``kind`` owned
-    # or not. When a target offers it, the engine answers a large first sync's soft-match
+    # Optional: ``list_objects(kind) -> Result`` (``Done(found=...)``; an iterator of
+    # TargetObject is accepted too), every object of ``kind`` owned or not. When a target offers it, the engine answers a large first sync's soft-match
     # questions from one complete listing instead of a lookup per object.
 
     def close(self) -> None: ...
@@ -138,16 +137,9 @@ class Source(Protocol):
     def close(self) -> None: ...
 
 
-def available_kinds() -> dict[str, Any]:
-    """Installed connector kinds -> entry point."""
-    return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
-
-
 def load_connector_class(kind: str) -> Any:
     eps = available_kinds()
     if kind not in eps:
-        from hybridsync.engine.core.errors import ConfigError
-
         raise ConfigError.single(
             None, "kind", f"unknown connector kind {kind!r}; installed: {', '.join(sorted(eps)) or 'none'}"
         )

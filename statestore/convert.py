@@ -53,19 +53,7 @@ def dumps(value: Any) -> str:
 
 def action_from_dict(data: Mapping[str, Any]) -> Action:
     """The inverse of ``Action.to_dict()``."""
-    return Action(
-        kind=ActionKind(data["action"]),
-        target=data["target"],
-        anchor=data["anchor"],
-        object_kind=ObjectKind(data["object_kind"]),
-        target_id=data.get("target_id"),
-        attributes=data.get("attributes") or {},
-        members=tuple(data.get("members") or ()),
-        from_state=data.get("from_state"),
-        to_state=data.get("to_state"),
-        reasons=tuple(Reason(r["rule"], r.get("detail", "")) for r in data.get("reasons") or ()),
-        dn=data.get("dn"),
-    )
+    return Action.from_dict(data)  # one inverse of Action.to_dict, in core
 
 
 def action_from_json(text: str) -> Action:

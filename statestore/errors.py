@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from hybridsync.engine.core.errors import HybridsyncError
+from hybridsync.engine.core.errors import EngineError, SafetyStop
 from hybridsync.engine.core.values import Cursor, DirSyncCookie, UsnWatermark
 
 
-class StoreError(HybridsyncError):
+class StoreError(EngineError):
     """Base of every error the state store raises on purpose."""
 
 
@@ -19,7 +19,7 @@ class StoreCorrupt(StoreError):
         super().__init__(f"state store {self.path}: {detail}")
 
 
-class StaleWatermark(StoreError):
+class StaleWatermark(StoreError, SafetyStop):
     """``advance_watermark``'s expected cursor is not the stored one; nothing was changed."""
 
     def __init__(self, source: str, expected: Cursor, stored: Cursor):
@@ -32,7 +32,7 @@ class StaleWatermark(StoreError):
         )
 
 
-class WatermarkRegression(StoreError):
+class WatermarkRegression(StoreError, SafetyStop):
     """A USN watermark would move backwards for one DC, or switch DC without a Refresh."""
 
     def __init__(self, source: str, dc: str, message: str):

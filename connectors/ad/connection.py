@@ -17,7 +17,7 @@ from ldap3.core.exceptions import LDAPException
 
 from hybridsync.connectors.ad import errors, normalize
 from hybridsync.engine.core.config import SourceConfig
-from hybridsync.engine.core.errors import Retriable, Terminal
+from hybridsync.engine.core.errors import Permanent, Retriable, SourceRefused, SourceUnavailable
 from hybridsync.engine.core.values import DcIdentity
 
 log = structlog.get_logger(__name__)
@@ -36,7 +36,7 @@ def server_for(config: SourceConfig, url: str) -> ldap3.Server:
     parsed = urlparse(url if "://" in url else f"ldaps://{url}")
     scheme = (parsed.scheme or "ldaps").lower()
     if scheme not in ("ldap", "ldaps"):
-        raise Terminal(f"source {config.name}: url {url!r} is not ldap:// or ldaps://", where=url, stage=errors.STAGE)
+        raise SourceRefused(f"source {config.name}: url {url!r} is not ldap:// or ldaps://", where=url, stage=errors.STAGE)
     tls = ldap3.Tls(
         validate=ssl.CERT_REQUIRED if config.tls_verify else ssl.CERT_NONE,
         ca_certs_file=config.ca_file or None,
@@ -147,7 +147,7 @@ class RootDse:
         conn.search("", "(objectClass=*)", ldap3.BASE, attributes=ROOT_DSE_ATTRIBUTES)
         found = entries(conn)
         if not found:
-            raise Terminal(f"DC {url}: rootDSE not readable", where=url, stage=errors.STAGE)
+            raise SourceRefused(f"DC {url}: rootDSE not readable", where=url, stage=errors.STAGE)
         root = found[0]
         self.ds_service_name = (first_value(root, "dsServiceName") or b"").decode()
         self.highest_usn = int(first_value(root, "highestCommittedUSN") or b"0")
@@ -158,7 +158,7 @@ class RootDse:
         dsa = entries(conn)
         raw = first_value(dsa[0], "invocationId") if dsa else None
         if not raw or len(raw) != 16:
-            raise Terminal(f"DC {url}: invocationId of {self.ds_service_name} not readable", where=url, stage=errors.STAGE)
+            raise SourceRefused(f"DC {url}: invocationId of {self.ds_service_name} not readable", where=url, stage=errors.STAGE)
         self.invocation_id = str(uuid.UUID(bytes_le=raw))
 
     def identity(self, url: str) -> DcIdentity:
@@ -168,7 +168,7 @@ class RootDse:
 def connect_first(config: SourceConfig, *, strategy: str = ldap3.SYNC, urls: Iterable[str] | None = None):
     """Try ``urls`` in order; return (connection, url, RootDse) of the first DC that answers.
 
-    Raises ``Terminal`` when every DC refused us for a reason retrying won't fix, else
+    Raises ``Permanent`` when every DC refused us for a reason retrying won't fix, else
     ``Retriable`` naming every DC tried.
     """
     failures: list[Exception] = []
@@ -178,17 +178,17 @@ def connect_first(config: SourceConfig, *, strategy: str = ldap3.SYNC, urls: Ite
             conn = open_connection(config, url, strategy=strategy)
             root = RootDse(conn, url) if strategy == ldap3.SYNC else None
             return conn, url, root
-        except (LDAPException, OSError, Terminal, Retriable) as exc:
+        except (LDAPException, OSError, Permanent, Retriable) as exc:
             close_quietly(conn)
             err = errors.classify(exc, dc=url, operation="bind", who=config.bind_dn)
             log.warning("ad.dc_failed", source=config.name, dc=url, error=str(err))
             failures.append(err)
     if not failures:
-        raise Terminal(f"source {config.name}: no urls configured", stage=errors.STAGE)
+        raise SourceRefused(f"source {config.name}: no urls configured", stage=errors.STAGE)
     text = "; ".join(str(f) for f in failures)
-    if all(isinstance(f, Terminal) for f in failures):
-        raise Terminal(f"source {config.name}: every DC refused: {text}", where=",".join(config.urls), stage=errors.STAGE)
-    raise Retriable(f"source {config.name}: no DC reachable: {text}", where=",".join(config.urls), stage=errors.STAGE)
+    if all(isinstance(f, Permanent) for f in failures):
+        raise SourceRefused(f"source {config.name}: every DC refused: {text}", where=",".join(config.urls), stage=errors.STAGE)
+    raise SourceUnavailable(f"source {config.name}: no DC reachable: {text}", where=",".join(config.urls), stage=errors.STAGE)
 
 
 def binary_attributes(conn: ldap3.Connection, schema_nc: str, names: Iterable[str]) -> frozenset[str]:

@@ -1,7 +1,7 @@
 """Classify ldap3 exceptions once: retriable (the DC is named) or terminal (the missing right named).
 
-``classify(exc, dc=..., operation=...)`` returns an ``engine.errors.Retriable`` or
-``engine.errors.Terminal`` ready to raise. Messages never carry a password: they are built from
+``classify(exc, dc=..., operation=...)`` returns an ``engine.core.errors.SourceUnavailable`` or
+``engine.core.errors.SourceRefused`` ready to raise. Messages never carry a password: they are built from
 the exception's class, the server's diagnostic text and names we choose, never from a
 connection object's repr.
 """
@@ -12,7 +12,7 @@ import ssl
 
 from ldap3.core import exceptions as lx
 
-from hybridsync.engine.core.errors import HybridsyncError, Retriable, Terminal
+from hybridsync.engine.core.errors import HybridsyncError, Permanent, Retriable, SourceRefused, SourceUnavailable
 
 STAGE = "ldap_read"
 
@@ -66,30 +66,30 @@ def is_certificate_error(exc: BaseException) -> bool:
 
 
 def classify(exc: BaseException, *, dc: str, operation: str = "read", who: str | None = None) -> HybridsyncError:
-    """An ldap3 (or socket) exception -> Retriable or Terminal naming the DC and the right."""
-    if isinstance(exc, (Retriable, Terminal)):
+    """An ldap3 (or socket) exception -> Retriable or Permanent naming the DC and the right."""
+    if isinstance(exc, (Retriable, Permanent)):
         return exc
     detail = _detail(exc)
     if is_certificate_error(exc):
         why = "name mismatch" if "match" in detail and "VERIFY_FAILED" not in detail else "not trusted"
-        return Terminal(
+        return SourceRefused(
             f"DC {dc}: TLS certificate {why} ({detail[:120]}...); set ca_file and tls_server_name",
             where=dc,
             stage=STAGE,
         )
     if isinstance(exc, lx.LDAPInvalidCredentialsResult):
-        return Terminal(f"DC {dc}: bind as {who or 'the configured account'} refused: invalid credentials", where=dc, stage=STAGE)
+        return SourceRefused(f"DC {dc}: bind as {who or 'the configured account'} refused: invalid credentials", where=dc, stage=STAGE)
     if isinstance(exc, (lx.LDAPInsufficientAccessRightsResult, lx.LDAPAuthorizationDeniedResult)):
         need = RIGHTS.get(operation, RIGHTS["read"])
-        return Terminal(f"DC {dc}: {operation} refused: insufficientAccessRights ({need})", where=dc, stage=STAGE)
+        return SourceRefused(f"DC {dc}: {operation} refused: insufficientAccessRights ({need})", where=dc, stage=STAGE)
     if isinstance(exc, (lx.LDAPStrongerAuthRequiredResult, lx.LDAPConfidentialityRequiredResult)):
-        return Terminal(f"DC {dc}: {operation} refused: the DC requires TLS for a simple bind ({detail})", where=dc, stage=STAGE)
+        return SourceRefused(f"DC {dc}: {operation} refused: the DC requires TLS for a simple bind ({detail})", where=dc, stage=STAGE)
     if isinstance(exc, lx.LDAPNoSuchObjectResult):
-        return Terminal(f"DC {dc}: {operation}: base DN not found ({detail})", where=dc, stage=STAGE)
+        return SourceRefused(f"DC {dc}: {operation}: base DN not found ({detail})", where=dc, stage=STAGE)
     if isinstance(exc, lx.LDAPReferralResult):
-        return Terminal(f"DC {dc}: {operation}: referral (the DC does not hold the base DN)", where=dc, stage=STAGE)
+        return SourceRefused(f"DC {dc}: {operation}: referral (the DC does not hold the base DN)", where=dc, stage=STAGE)
     if isinstance(exc, _RETRIABLE_RESULTS + _RETRIABLE_ERRORS) or isinstance(exc, OSError):
-        return Retriable(f"DC {dc}: {operation} failed: {type(exc).__name__}: {detail}", where=dc, stage=STAGE)
+        return SourceUnavailable(f"DC {dc}: {operation} failed: {type(exc).__name__}: {detail}", where=dc, stage=STAGE)
     if isinstance(exc, lx.LDAPOperationResult):
-        return Terminal(f"DC {dc}: {operation} failed: {detail}", where=dc, stage=STAGE)
-    return Retriable(f"DC {dc}: {operation} failed: {type(exc).__name__}: {detail}", where=dc, stage=STAGE)
+        return SourceRefused(f"DC {dc}: {operation} failed: {detail}", where=dc, stage=STAGE)
+    return SourceUnavailable(f"DC {dc}: {operation} failed: {type(exc).__name__}: {detail}", where=dc, stage=STAGE)

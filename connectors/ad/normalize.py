@@ -23,8 +23,10 @@ import re
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 
-from attrs import field, frozen
+from attrs import frozen
 
+from hybridsync.engine.core.dn import plain_dn, split_extended_dn
+from hybridsync.engine.core.errors import SourceError
 from hybridsync.engine.core.values import ObjectKind, SourceObject, SourceObjectError, guid_to_anchor
 
 SID_ATTRIBUTES: frozenset[str] = frozenset({"objectsid", "sidhistory"})
@@ -76,7 +78,7 @@ class RawEntry:
         return cls(data["dn"], {k: [base64.b64decode(v) for v in vs] for k, vs in data["raw"].items()})
 
 
-class _Bad(Exception):
+class _Bad(SourceError):
     def __init__(self, attribute: str | None, message: str):
         self.attribute = attribute
         super().__init__(message)
@@ -89,33 +91,6 @@ def sid_to_text(raw: bytes) -> str:
     authority = int.from_bytes(raw[2:8], "big")
     subs = [int.from_bytes(raw[8 + 4 * i : 12 + 4 * i], "little") for i in range(raw[1])]
     return "S-" + "-".join(str(x) for x in (raw[0], authority, *subs))
-
-
-def plain_dn(value: str) -> str:
-    """``<GUID=..>;<SID=..>;CN=x,...`` -> ``CN=x,...`` (unchanged when not extended)."""
-    i = 0
-    while value.startswith("<", i):
-        j = value.find(">", i)
-        if j < 0:
-            break
-        i = j + 2 if value.startswith(";", j + 1) else j + 1
-    return value[i:] if i else value
-
-
-def split_extended_dn(value: str) -> tuple[dict[str, str], str]:
-    """``<GUID=..>;<SID=..>;CN=x,...`` -> ({'GUID': .., 'SID': ..}, 'CN=x,...')."""
-    parts: dict[str, str] = {}
-    rest = value
-    while rest.startswith("<"):
-        end = rest.find(">")
-        if end < 0:
-            break
-        key, _, val = rest[1:end].partition("=")
-        parts[key.upper()] = val
-        rest = rest[end + 1 :]
-        if rest.startswith(";"):
-            rest = rest[1:]
-    return parts, rest
 
 
 def guid_text_to_anchor(text: str) -> str:

@@ -1,7 +1,7 @@
 """A page of LDAP entries -> SourceObjects, following ranged ``member`` values to the end.
 
 The only I/O is the ``read_range(dn, attribute)`` callable the source passes in (a base search
-that returns ``[]`` when the group is gone and raises ``Retriable``/``Terminal`` otherwise).
+that returns ``[]`` when the group is gone and raises ``Retriable``/``Permanent`` otherwise).
 A group whose ranged read fails is reported as a ``SourceObjectError`` (with its objectGUID, so
 the engine never takes its absence from a complete read as a delete), never with a truncated
 member list. A ``Retriable`` failure propagates: the read as a whole fails.
@@ -13,7 +13,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from hybridsync.connectors.ad import normalize, query
-from hybridsync.engine.core.errors import Terminal
+from hybridsync.engine.core.dn import plain_dn
+from hybridsync.engine.core.errors import Permanent
 from hybridsync.engine.core.values import SourceObject, SourceObjectError, guid_to_anchor
 
 ReadRange = Callable[[str, str], list[dict]]
@@ -53,7 +54,7 @@ def follow_ranges(
     entry: normalize.RawEntry, key: str, *, member_range: int | None, read_range: ReadRange
 ) -> list[bytes] | SourceObjectError:
     """All member values of a group whose ``member`` came ranged; never a truncated list."""
-    dn = normalize.plain_dn(entry.dn)
+    dn = plain_dn(entry.dn)
     guid_raw = normalize._single(entry.raw, "objectGUID")
     guid = guid_to_anchor(guid_raw) if guid_raw else None
 
@@ -67,7 +68,7 @@ def follow_ranges(
         want = query.member_range_attribute(start, member_range)
         try:
             found = read_range(dn, want)
-        except Terminal as exc:
+        except Permanent as exc:
             return failed(f"ranged member read failed at {start}: {exc}")
         if not found:
             return failed(f"ranged member read failed at {start}: the group is gone")

@@ -14,7 +14,6 @@ from collections.abc import Iterable
 
 from attrs import frozen
 from ldap3.core.exceptions import LDAPInvalidDnError
-from ldap3.protocol.controls import build_control
 from ldap3.protocol.microsoft import dir_sync_control, extended_dn_control, show_deleted_control
 from ldap3.utils.conv import escape_bytes, escape_filter_chars
 from ldap3.utils.dn import parse_dn
@@ -45,14 +44,6 @@ FIXED_ATTRIBUTES: tuple[str, ...] = (
 
 OID_PAGED = "1.2.840.113556.1.4.319"
 OID_DIRSYNC = "1.2.840.113556.1.4.841"
-OID_EXTENDED_DN = "1.2.840.113556.1.4.529"
-OID_SHOW_DELETED = "1.2.840.113556.1.4.417"
-OID_NOTIFICATION = "1.2.840.113556.1.4.528"
-
-# DirSync flags (MS-ADTS 3.1.1.3.4.1.3)
-DIRSYNC_OBJECT_SECURITY = 0x00000001
-DIRSYNC_ANCESTORS_FIRST = 0x00000800
-DIRSYNC_INCREMENTAL_VALUES = 0x80000000
 
 KIND_FILTERS: dict[str, str] = {
     "user": "(&(objectCategory=person)(objectClass=user))",
@@ -169,10 +160,6 @@ def extended_dn() -> tuple:
 
 def show_deleted() -> tuple:
     return show_deleted_control(criticality=True)
-
-
-def notification() -> tuple:
-    return build_control(OID_NOTIFICATION, True, value=None)
 
 
 def dirsync(cookie: bytes | None, *, object_security: bool, max_bytes: int = 1 << 20) -> tuple:

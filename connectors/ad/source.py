@@ -9,7 +9,7 @@ Reads
   DirSync enumeration instead arrives as ONE response because Samba ignores MaxBytes, which
   defeats streaming), in usn mode ``UsnWatermark(invocationId, highestCommittedUSN)``.
   ``last=True, complete=True`` only when every page arrived; any failure midway raises
-  ``Retriable``/``Terminal`` -- never a quiet end.
+  ``Retriable``/``Permanent`` -- never a quiet end.
 - ``read(DirSyncCookie)``: DirSync on the naming-context root with incremental values (and
   OBJECT_SECURITY when configured or when a plain DirSync is refused), objects ``partial=True``.
 - ``read(UsnWatermark)``: ``(uSNChanged>=N+1)(uSNChanged<=H)`` on the naming-context root, H the
@@ -43,7 +43,7 @@ from hybridsync.connectors.ad import cursor as cursors
 from hybridsync.connectors.ad import errors, normalize, pages, query
 from hybridsync.connectors.ad.notify import Watcher
 from hybridsync.engine.core.config import SourceConfig
-from hybridsync.engine.core.errors import ObjectError, Retriable, Terminal
+from hybridsync.engine.core.errors import ObjectError, Permanent, Retriable, SourceError, SourceUnavailable
 from hybridsync.engine.core.values import (
     Cursor,
     DcIdentity,
@@ -204,7 +204,7 @@ class AdSource:
                 self._object_security = True
                 continue
             except KeyError:
-                raise Retriable(f"DC {self._url}: DirSync answer without the DirSync control", where=self._url) from None
+                raise SourceUnavailable(f"DC {self._url}: DirSync answer without the DirSync control", where=self._url) from None
             except LDAPException as exc:
                 if cookie and isinstance(exc, _COOKIE_REJECTED):
                     raise _CookieRejected(f"DC {self._url} rejected the DirSync cookie: {type(exc).__name__}") from None
@@ -270,7 +270,7 @@ class AdSource:
                 # A plain user still sees the container itself but cannot read its attributes
                 # (measured on Samba): readable isDeleted goes with readable tombstones.
                 self._deletions_visible = bool(found) and cx.first_value(found[0], "isDeleted") == b"TRUE"
-            except Terminal:
+            except Permanent:
                 self._deletions_visible = False
         return self._deletions_visible
 
@@ -339,7 +339,7 @@ class AdSource:
             try:
                 self._watcher = Watcher(self.config, url, self.naming_context)
                 return self._watcher
-            except (LDAPException, OSError, Retriable, Terminal) as exc:
+            except (LDAPException, OSError, Retriable, Permanent) as exc:
                 log.warning("ad.notification_unavailable", source=self.name, dc=url, error=str(errors.classify(exc, dc=url)))
         return None
 
@@ -378,5 +378,5 @@ class AdSource:
             self._drop()
 
 
-class _CookieRejected(Exception):
+class _CookieRejected(SourceError):
     """The DC refused a DirSync cookie: the caller answers with the Refresh signal."""

@@ -210,7 +210,7 @@ def matches(resource: Mapping[str, Any], path: str, value: str) -> bool:
     """Does ``resource`` hold ``value`` at ``path``, compared as the RFC 7643 schema says."""
     held = read_path(resource, path)
     if path in CASE_EXACT or not isinstance(held, str) or not isinstance(value, str):
-        return held == value
+        return bool(held == value)
     return held.casefold() == value.casefold()
 
 

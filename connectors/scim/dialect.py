@@ -4,7 +4,7 @@ A ``Dialect`` is built in three layers, each recorded in ``sources`` so ``status
 every field came from:
 
 1. a base: the built-in profile named by ``[target.dialect] profile = "..."``, else defaults;
-2. discovery (``from_discovery``, pure): ``/ServiceProviderConfig``, ``/Schemas`` and
+2. discovery (``from_discovery``, pure): ``/ServiceProviderConfig`` and
    ``/ResourceTypes`` as fetched (each may be absent: then the base stands);
 3. the admin's overrides from ``[target.dialect]`` (``with_overrides``), which always win.
 
@@ -37,6 +37,7 @@ from typing import Any
 import attrs
 from attrs import field, frozen
 
+from hybridsync.engine.core.errors import ConfigurationError
 from hybridsync.engine.core.values import frozen_mapping
 
 ALL_OPERATORS = ("eq", "ne", "co", "sw", "ew", "pr", "gt", "ge", "lt", "le", "and", "or", "not")
@@ -49,6 +50,12 @@ CHOICES: Mapping[str, tuple[str, ...]] = {
 }
 
 
+# Keys that once were dialect fields but never changed what hybridsync does (bulk is not used,
+# the enterprise extension is sent as mapped, members are never asked for in a GET): still
+# accepted in ``[target.dialect]`` so that a config naming them keeps loading, and ignored.
+RETIRED = frozenset({"bulk_max_operations", "enterprise_extension", "members_in_get"})
+
+
 @frozen
 class Dialect:
     profile: str = "discovered"
@@ -56,14 +63,11 @@ class Dialect:
     filter: bool = True
     filter_operators: tuple[str, ...] = ALL_OPERATORS
     etag: bool = False
-    bulk_max_operations: int = 0  # 0: no bulk
     max_results: int | None = None
-    enterprise_extension: bool = True
     member_removal: str = "path-filter"
     boolean_style: str = "json"
     op_case: str = "lower"
     value_path_update: str = "remove-add"
-    members_in_get: bool = True
     member_chunk_max: int | None = None  # a hard per-PATCH cap of the service
     patch_response: str = "unknown"
     endpoints: Mapping[str, str] = field(factory=dict, converter=frozen_mapping)  # type -> /Users
@@ -108,7 +112,6 @@ PROFILES: Mapping[str, Dialect] = {
         etag=False,
         max_results=50,
         member_removal="value-array",
-        members_in_get=False,
         member_chunk_max=100,
         value_path_update="replace",
         patch_response="no-content",
@@ -116,7 +119,6 @@ PROFILES: Mapping[str, Dialect] = {
     "scim2-server": Dialect(
         profile="scim2-server",
         etag=True,
-        bulk_max_operations=1000,
         max_results=1000,
         member_removal="path-filter",
         boolean_style="json",
@@ -136,7 +138,9 @@ def base_dialect(overrides: Mapping[str, Any] | None) -> Dialect:
     return attrs.evolve(base, sources={k: f"profile:{name}" for k in _fields()})
 
 
-class DialectError(ValueError):
+class DialectError(ConfigurationError, ValueError):
+    """A dialect setting that cannot work (names the ``dialect.<key>``)."""
+
     def __init__(self, key: str, message: str):
         self.key = key
         super().__init__(f"dialect.{key}: {message}")
@@ -157,7 +161,6 @@ def _get(obj: Any, *keys: str) -> Any:
 def from_discovery(
     base: Dialect,
     spc: Mapping[str, Any] | None,
-    schemas: Sequence[Mapping[str, Any]] | None,
     resource_types: Sequence[Mapping[str, Any]] | None,
 ) -> Dialect:
     """Refine ``base`` with what the service announces (pure; ``None`` = that document was absent)."""
@@ -170,25 +173,11 @@ def from_discovery(
             value = _get(spc, *keys)
             if isinstance(value, bool):
                 found[name] = value
-        if _get(spc, "bulk", "supported") is True:
-            found["bulk_max_operations"] = int(_get(spc, "bulk", "maxOperations") or 0)
-        elif _get(spc, "bulk", "supported") is False:
-            found["bulk_max_operations"] = 0
         max_results = _get(spc, "filter", "maxResults")
         if isinstance(max_results, int) and max_results > 0:
             found["max_results"] = max_results
-    if schemas is not None:
-        ids = {s.get("id") for s in schemas}
-        found["enterprise_extension"] = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User" in ids
     if resource_types:
         found["endpoints"] = {rt["name"]: rt["endpoint"] for rt in resource_types if rt.get("name") and rt.get("endpoint")}
-        for rt in resource_types:
-            if rt.get("name") == "User":
-                exts = {e.get("schema") for e in rt.get("schemaExtensions") or ()}
-                found["enterprise_extension"] = (
-                    found.get("enterprise_extension", True)
-                    and "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User" in exts
-                )
     # a named profile says what the service really does; discovery only fills what it leaves
     found = {k: v for k, v in found.items() if k not in pinned or k == "endpoints"}
     if found:
@@ -201,7 +190,7 @@ def with_overrides(d: Dialect, overrides: Mapping[str, Any] | None) -> Dialect:
     changes: dict[str, Any] = {}
     names = set(_fields())
     for key, value in (overrides or {}).items():
-        if key == "profile":
+        if key == "profile" or key in RETIRED:
             continue
         if key not in names:
             raise DialectError(key, f"unknown key; known: profile, {', '.join(sorted(names))}")

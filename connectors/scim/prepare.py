@@ -28,6 +28,7 @@ from attrs import field, frozen
 from scim2_models import EnterpriseUser, Group, PatchOp, User
 
 from hybridsync.connectors.scim.dialect import Dialect
+from hybridsync.engine.core.errors import TargetError
 from hybridsync.engine.core.values import ObjectKind
 
 USER_SCHEMA: str = User.__schema__
@@ -43,7 +44,7 @@ _PATH = re.compile(
 _EQ = re.compile(r'^\s*(?P<attr>[A-Za-z$][\w$-]*)\s+eq\s+"(?P<value>(?:[^"\\]|\\.)*)"\s*$', re.I)
 
 
-class PrepareError(ValueError):
+class PrepareError(TargetError, ValueError):
     """A projection that cannot be turned into a request (names the attribute path)."""
 
     def __init__(self, path: str, message: str):
@@ -243,7 +244,7 @@ def stringify_booleans(value: Any) -> Any:
 def replace_body(current: Mapping[str, Any], changes: Mapping[str, Any], *, anchor: str | None,
                  base_url: str = "") -> dict[str, Any]:
     """The full resource to PUT when PATCH is unsupported: ``current`` with ``changes`` applied."""
-    body = json.loads(json.dumps(dict(current)))
+    body: dict[str, Any] = json.loads(json.dumps(dict(current)))
     for key in ("meta", "id"):
         body.pop(key, None)
     if anchor is not None:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, overload
 
 import attrs
 import httpx
@@ -78,7 +78,7 @@ class ScimTarget:
     def _discover(self) -> Dialect:
         docs: list[Any] = []
         reached = False
-        for path in ("/ServiceProviderConfig", "/Schemas", "/ResourceTypes"):
+        for path in ("/ServiceProviderConfig", "/ResourceTypes"):
             try:
                 resp = self._transport.send(Request("GET", path))
             except httpx.RequestError:
@@ -120,7 +120,12 @@ class ScimTarget:
         except httpx.RequestError as exc:
             return self._scrub(check.transport_failure(exc, what=what))
 
-    def _scrub(self, result: Any) -> Any:
+    @overload
+    def _scrub(self, result: RetryAfter) -> RetryAfter: ...
+    @overload
+    def _scrub(self, result: Result) -> Result: ...
+
+    def _scrub(self, result: Result) -> Result:
         if isinstance(result, Done):
             return result
         secrets = self._transport.secrets()
@@ -209,27 +214,35 @@ class ScimTarget:
                 return
 
     def list_owned(self, kind: ObjectKind) -> Iterator[TargetObject]:
-        """Every object of ``kind`` that carries an externalId."""
+        """Every object of ``kind`` that carries an externalId. The protocol makes this an
+        iterator, which cannot carry a failure: a failed listing raises ``TargetUnavailable`` /
+        ``TargetRefused`` (the engine asks ``list_objects``, which answers a result value)."""
         flt = "externalId pr" if self.dialect.supports("pr") else None
-        return (o for o in self._listing(kind, flt) if o.external_id)
+        result = self._listing(kind, flt)
+        if isinstance(result, RetryAfter):
+            raise errors.TargetUnavailable(result.why, where=self.name, stage="scim_list")
+        if isinstance(result, Terminal):
+            raise errors.TargetRefused(result.why, where=self.name, stage="scim_list")
+        return (o for o in result.found if o.external_id)
 
-    def list_objects(self, kind: ObjectKind) -> Iterator[TargetObject]:
-        """Every object of ``kind``, owned or not: a complete listing, so the engine can answer
-        soft-match questions from it (no candidate in it means no candidate at all)."""
+    def list_objects(self, kind: ObjectKind) -> Result:
+        """Every object of ``kind``, owned or not, as ``Done(found=...)``: a complete listing, so
+        the engine can answer soft-match questions from it (no candidate in it means no
+        candidate at all); a failed page answers its ``RetryAfter`` / ``Terminal``."""
         return self._listing(kind, None)
 
-    def _listing(self, kind: ObjectKind, flt: str | None) -> Iterator[TargetObject]:
+    def _listing(self, kind: ObjectKind, flt: str | None) -> Result:
         what = f"list {kind}"
+        found: list[TargetObject] = []
         for item in self._pages(kind, flt, what):
-            if isinstance(item, RetryAfter):
-                raise errors.Retriable(item.why, where=self.name, stage="scim_list")
-            if isinstance(item, Terminal):
-                raise errors.Terminal(item.why, where=self.name, stage="scim_list")
+            if isinstance(item, (RetryAfter, Terminal)):
+                return item
             obj = check.flatten(item, kind)
             if kind is not ObjectKind.GROUP and self.config.contact_resource_type == "User":
                 if (obj.attributes.get("userType") == "Contact") != (kind is ObjectKind.CONTACT):
                     continue
-            yield obj
+            found.append(obj)
+        return Done(found=tuple(found))
 
     # -- writes -------------------------------------------------------------------------------
 
@@ -293,6 +306,7 @@ class ScimTarget:
             if resp.status == 412:
                 continue
             return self._fail(resp, what)
+        assert isinstance(resp, Response)  # every try above either returned or got an answer
         return self._fail(resp, what)
 
     def _put(self, kind: ObjectKind, target_id: str, changes: Mapping[str, Any], anchor: str | None,
@@ -369,6 +383,7 @@ class ScimTarget:
                     continue
                 return self._fail(resp, what)
             else:
+                assert isinstance(resp, Response)  # every try above either returned or got an answer
                 return self._fail(resp, what)
         return Done(group_id, etag, status=resp.status)
 

@@ -152,7 +152,9 @@ class TargetContract:
             return
         target.create(K.USER, anchor(1), self.user_attributes(1))
         backdoor.seed_users([{"userName": "foreign@corp.example"}])
-        listed = {o.attributes.get("userName"): o.external_id for o in target.list_objects(K.USER)}
+        got = target.list_objects(K.USER)  # Done(found=...), or an iterator of TargetObject
+        objects = got.found if isinstance(got, Done) else list(got)
+        listed = {o.attributes.get("userName"): o.external_id for o in objects}
         assert listed == {"user1@corp.example": anchor(1), "foreign@corp.example": None}
 
     def test_taken_unique_value_is_a_terminal_conflict_naming_the_value(self, target, backdoor):
@@ -226,6 +228,14 @@ class TargetContract:
         faults.add(Fault.status_code(429, headers={"Retry-After": when}), method="POST")
         result = faulty_target.create(K.USER, anchor(1), self.user_attributes(1))
         assert isinstance(result, RetryAfter) and 100 <= result.seconds <= 121
+
+    def test_a_failed_complete_listing_is_a_result_value_not_an_exception(self, faulty_target, faults):
+        if not hasattr(faulty_target, "list_objects"):
+            return
+        faulty_target.create(K.USER, anchor(1), self.user_attributes(1))
+        faults.add(Fault.status_code(503, headers={"Retry-After": "3"}), method="GET")
+        got = faulty_target.list_objects(K.USER)
+        assert isinstance(got, RetryAfter) and got.seconds == 3
 
     @pytest.mark.parametrize("fault", [Fault.reset(), Fault.timeout()], ids=["reset", "stall"])
     def test_resets_and_stalls_are_retriable(self, faulty_target, faults, fault, secrets):

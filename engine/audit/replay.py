@@ -182,7 +182,7 @@ def _replay_provision(engine: Any, batch: SourceBatch) -> int | None:
 
 
 def replay_snapshot(path: str | Path, *, until: datetime | None = None) -> ReplayReport:
-    from hybridsync.engine.audit.snapshot import read_snapshot
+    from hybridsync.engine.runtime.snapshot import read_snapshot
 
     snap = read_snapshot(path)
     return replay_store(snap.store, snap.config_toml, until=until)

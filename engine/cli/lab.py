@@ -24,6 +24,7 @@ def run(args: argparse.Namespace) -> int:
     from hybridsync.engine.lab.demo import Lab, full_sync, show_target
 
     from hybridsync.engine.cli.logsetup import configure
+    from hybridsync.engine.cli.progress import SyncProgress
 
     console = Console()
     lab = Lab(Path(args.dir).resolve(), console, keep=args.keep)
@@ -33,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     code = 1
     try:
         lab.start()
-        report = full_sync(lab)
+        report = full_sync(lab, SyncProgress)
         show_target(lab)
         results = live_changes(lab)
         code = summary(lab, results, report)

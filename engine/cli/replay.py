@@ -9,9 +9,9 @@ import argparse
 import sys
 from datetime import UTC, datetime
 
-from hybridsync.engine.audit.explain import NoSuchObject, explain
+from hybridsync.engine.runtime.explain import NoSuchObject, explain
 from hybridsync.engine.audit.replay import replay_snapshot
-from hybridsync.engine.audit.snapshot import SnapshotError
+from hybridsync.engine.runtime.snapshot import SnapshotError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -11,30 +11,29 @@ each table are listed in ``config_schema`` (which also documents the scoping-fil
 
 from __future__ import annotations
 
-import importlib
 import os
 import re
 import tomllib
-from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from hybridsync.engine.config import schema as S
+from hybridsync.engine.config.reading import LoadContext, join_key, read_table
+from hybridsync.engine.config.scoping import load_scope, object_types
+from hybridsync.engine.core import config as model
 from hybridsync.engine.core.config import (
     DEFAULT_MAPPINGS,
-    OBJECT_TYPES,
     Config,
     LogConfig,
     MetricsConfig,
     SafetyConfig,
-    ScopeClause,
-    ScopeConfig,
     SourceConfig,
     StateConfig,
     TargetConfig,
 )
-from hybridsync.engine.core.errors import ConfigError, ConfigProblem
+from hybridsync.engine.core.errors import ConfigError
+from hybridsync.engine.mapping.expressions import parse as parse_expression
 
 __all__ = ["load_config", "load_config_text"]
 
@@ -61,7 +60,7 @@ def load_config_text(
     text: str, *, base_dir: Path, file: str | None = None, check_secrets: bool = True
 ) -> Config:
     """Like ``load_config`` for TOML ``text``; relative paths resolve against ``base_dir``."""
-    ctx = _Ctx(file, Path(base_dir), check_secrets)
+    ctx = LoadContext(file, Path(base_dir), check_secrets)
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -72,63 +71,7 @@ def load_config_text(
     return config
 
 
-class _Ctx:
-    def __init__(self, file: str | None, base_dir: Path, check_secrets: bool):
-        self.file = file
-        self.base_dir = base_dir
-        self.check_secrets = check_secrets
-        self.problems: list[ConfigProblem] = []
-        self.kinds: list[str] | None = None  # installed connector kinds, listed on first use
-
-    def add(self, key: str, message: str) -> None:
-        self.problems.append(ConfigProblem(self.file, key, message))
-
-    def path(self, value: str, key: str) -> str:
-        """``value`` resolved against the config file's directory (``~`` expanded)."""
-        try:
-            p = Path(value).expanduser()
-            return str(p if p.is_absolute() else (self.base_dir / p).resolve())
-        except (RuntimeError, ValueError, OSError) as exc:  # ~nosuchuser, NUL byte
-            self.add(key, f"not a usable path: {exc}")
-            return value
-
-
-def _join(prefix: str, key: str) -> str:
-    return f"{prefix}.{key}" if prefix else key
-
-
-def _read_table(ctx: _Ctx, table: Mapping[str, Any], fields: Mapping[str, S.Field], prefix: str) -> dict:
-    """Check keys, types and ranges of one table; return only the valid entries."""
-    out: dict[str, Any] = {}
-    for key, value in table.items():
-        key_path = _join(prefix, key)
-        field = fields.get(key)
-        if field is None:
-            ctx.add(key_path, S.unknown_key_problem(key, fields))
-            continue
-        if not S.type_matches(field.type, value):
-            ctx.add(key_path, S.type_problem(field.type, value))
-            continue
-        if field.choices and value not in field.choices:
-            ctx.add(key_path, f"must be one of {', '.join(field.choices)} (got {value!r})")
-            continue
-        if field.type in ("int", "float") and (msg := S.range_problem(field, value)):
-            ctx.add(key_path, msg)
-            continue
-        if field.type == "float":
-            try:
-                value = float(value)
-            except OverflowError:  # TOML integers have no size limit
-                ctx.add(key_path, "is too large")
-                continue
-        out[key] = value
-    for key, field in fields.items():
-        if field.required and key not in table:
-            ctx.add(_join(prefix, key), "required key is missing")
-    return out
-
-
-def _check_state_url(ctx: _Ctx, state: dict[str, Any]) -> None:
+def _check_state_url(ctx: LoadContext, state: dict[str, Any]) -> None:
     """``[state] url`` selects the PostgreSQL store: a postgresql:// url without a password."""
     for key in ("password_file", "ca_file"):
         if key in state:
@@ -147,19 +90,19 @@ def _check_state_url(ctx: _Ctx, state: dict[str, Any]) -> None:
         ctx.add("state.url", "holds a password: use password_env or password_file instead")
 
 
-def _load_document(ctx: _Ctx, doc: dict) -> Config:
-    top = _read_table(ctx, doc, S.TOP_FIELDS, "")
-    state = _read_table(ctx, top.get("state", {}), S.STATE_FIELDS, "state")
+def _load_document(ctx: LoadContext, doc: dict[str, Any]) -> Config:
+    top = read_table(ctx, doc, S.TOP_FIELDS, "")
+    state = read_table(ctx, top.get("state", {}), S.STATE_FIELDS, "state")
     if "path" in state:
         state["path"] = state["path"] if state["path"] == ":memory:" else ctx.path(state["path"], "state.path")
     else:
         state["path"] = ctx.path(StateConfig().path, "state.path")
     _check_state_url(ctx, state)
-    safety = _read_table(ctx, top.get("safety", {}), S.SAFETY_FIELDS, "safety")
-    metrics = _read_table(ctx, top.get("metrics", {}), S.METRICS_FIELDS, "metrics")
+    safety = read_table(ctx, top.get("safety", {}), S.SAFETY_FIELDS, "safety")
+    metrics = read_table(ctx, top.get("metrics", {}), S.METRICS_FIELDS, "metrics")
     if "listen" in metrics and (msg := S.listen_problem(metrics["listen"])):
         ctx.add("metrics.listen", msg)
-    log_cfg = _read_table(ctx, top.get("log", {}), S.LOG_FIELDS, "log")
+    log_cfg = read_table(ctx, top.get("log", {}), S.LOG_FIELDS, "log")
     if "file" in log_cfg:
         log_cfg["file"] = ctx.path(log_cfg["file"], "log.file")
     sources = [_load_source(ctx, t, f"source[{i}]") for i, t in enumerate(top.get("source", []))]
@@ -185,7 +128,7 @@ def _load_document(ctx: _Ctx, doc: dict) -> Config:
     )
 
 
-def _check_common(ctx: _Ctx, v: dict, prefix: str, role: str) -> None:
+def _check_common(ctx: LoadContext, v: dict[str, Any], prefix: str, role: str) -> None:
     """name, kind, secrets and files: shared by sources and targets (fixes ``v`` in place)."""
     if "name" in v and not S.NAME.match(v["name"]):
         ctx.add(f"{prefix}.name", "must start with a letter or digit and hold only letters, digits, '_', '.', '-'")
@@ -212,12 +155,10 @@ def _check_common(ctx: _Ctx, v: dict, prefix: str, role: str) -> None:
                 ctx.add(f"{prefix}.{key}", f"file is not readable: {v[key]}")
 
 
-def _check_kind(ctx: _Ctx, kind: str, key: str, role: str) -> None:
-    from hybridsync.connectors.base import available_kinds
-
+def _check_kind(ctx: LoadContext, kind: str, key: str, role: str) -> None:
     if ctx.kinds is None:  # listing entry points scans every distribution: once per load
         try:
-            ctx.kinds = sorted(available_kinds())
+            ctx.kinds = sorted(model.available_kinds())
         except Exception as exc:  # a broken third-party distribution's metadata
             ctx.add(key, f"cannot list installed connector kinds: {type(exc).__name__}")
             return
@@ -228,8 +169,8 @@ def _check_kind(ctx: _Ctx, kind: str, key: str, role: str) -> None:
         ctx.add(key, f"{kind!r} is a {S.KNOWN_ROLES[kind]} connector, not a {role}")
 
 
-def _load_source(ctx: _Ctx, table: dict, prefix: str) -> SourceConfig | None:
-    v = _read_table(ctx, table, S.SOURCE_FIELDS, prefix)
+def _load_source(ctx: LoadContext, table: dict[str, Any], prefix: str) -> SourceConfig | None:
+    v = read_table(ctx, table, S.SOURCE_FIELDS, prefix)
     _check_common(ctx, v, prefix, "source")
     if "urls" in v:
         if not v["urls"]:
@@ -249,98 +190,14 @@ def _load_source(ctx: _Ctx, table: dict, prefix: str) -> SourceConfig | None:
     if "tls_server_name" in v and not re.match(r"^[A-Za-z0-9.-]+$", v["tls_server_name"]):
         ctx.add(f"{prefix}.tls_server_name", "must be a host name such as DC1.lab.test")
     if "scope" in v:
-        v["scope"] = _load_scope(ctx, v["scope"], f"{prefix}.scope", v["base_dn"] if base_ok else None)
+        v["scope"] = load_scope(ctx, v["scope"], f"{prefix}.scope", v["base_dn"] if base_ok else None)
     if "name" not in v:
         return None
     return SourceConfig(**v)
 
 
-def _load_scope(ctx: _Ctx, table: dict, prefix: str, base_dn: str | None) -> ScopeConfig:
-    v = _read_table(ctx, table, S.SCOPE_FIELDS, prefix)
-    for key in ("include_ous", "exclude_ous", "groups"):
-        for j, dn in enumerate(v.get(key, [])):
-            if msg := S.dn_problem(dn):
-                ctx.add(f"{prefix}.{key}[{j}]", msg)
-            elif base_dn is not None and not S.is_under(dn, base_dn):
-                ctx.add(f"{prefix}.{key}[{j}]", f"{dn!r} is not under base_dn {base_dn!r}")
-        if key in v:
-            v[key] = tuple(v[key])
-    if "object_types" in v:
-        v["object_types"] = _object_types(ctx, v["object_types"], f"{prefix}.object_types")
-    if "filters" in v:
-        v["filters"] = tuple(
-            _load_filter(ctx, f, f"{prefix}.filters[{i}]") for i, f in enumerate(v["filters"])
-        )
-    return ScopeConfig(**v)
-
-
-def _object_types(ctx: _Ctx, types: list[str], key: str) -> tuple[str, ...]:
-    if not types:
-        ctx.add(key, f"needs at least one of {', '.join(OBJECT_TYPES)}")
-    for j, t in enumerate(types):
-        if t not in OBJECT_TYPES:
-            ctx.add(f"{key}[{j}]", f"unknown object type {t!r}; allowed: {', '.join(OBJECT_TYPES)}")
-        elif types.index(t) != j:
-            ctx.add(f"{key}[{j}]", f"{t!r} is listed twice")
-    return tuple(dict.fromkeys(t for t in types if t in OBJECT_TYPES))
-
-
-def _load_filter(ctx: _Ctx, table: dict, prefix: str) -> tuple[ScopeClause, ...]:
-    v = _read_table(ctx, table, S.FILTER_FIELDS, prefix)
-    clauses = v.get("clauses")
-    if clauses is None:
-        return ()
-    if not isinstance(clauses, list) or not all(isinstance(c, dict) for c in clauses):
-        ctx.add(f"{prefix}.clauses", "expected an array of inline tables {attribute = ..., operator = ..., value = ...}")
-        return ()
-    if not clauses:
-        ctx.add(f"{prefix}.clauses", "needs at least one clause")
-    out = []
-    for j, c in enumerate(clauses):
-        clause = _load_clause(ctx, c, f"{prefix}.clauses[{j}]")
-        if clause is not None:
-            out.append(clause)
-    return tuple(out)
-
-
-def _load_clause(ctx: _Ctx, table: dict, prefix: str) -> ScopeClause | None:
-    v = _read_table(ctx, table, S.CLAUSE_FIELDS, prefix)
-    op, value = v.get("operator"), v.get("value")
-    if op is not None and op.upper() not in S.SCOPE_OPERATORS:
-        ctx.add(f"{prefix}.operator", f"unknown operator {op!r}{S.suggestion(op.upper(), S.SCOPE_OPERATORS)}")
-        return None
-    if op is None or "attribute" not in v:
-        return None
-    op = op.upper()
-    key = f"{prefix}.value"
-    if op in S.NO_VALUE_OPERATORS:
-        if value is not None:
-            ctx.add(key, f"{op} takes no value")
-        return ScopeClause(v["attribute"], op, None)
-    if value is None:
-        ctx.add(key, f"{op} needs a value")
-        return None
-    if op in S.LIST_OPERATORS and isinstance(value, list):
-        if not all(isinstance(x, str) and "," not in x for x in value):
-            ctx.add(key, f"{op} takes an array of strings without commas, or one comma-separated string")
-            return None
-        value = ",".join(value)
-    if isinstance(value, bool) or not isinstance(value, (str, int)):
-        ctx.add(key, f"expected a string or an integer, got {S.describe_type(value)}")
-        return None
-    value = str(value)
-    if op in S.INTEGER_OPERATORS and not re.fullmatch(r"[+-]?\d+", value.strip()):
-        ctx.add(key, f"{op} compares integers; the value must be an integer")
-    if op in S.REGEX_OPERATORS:
-        try:
-            re.compile(value)
-        except (re.error, RecursionError, OverflowError) as exc:
-            ctx.add(key, f"regular expression does not compile: {exc}")
-    return ScopeClause(v["attribute"], op, value)
-
-
-def _load_target(ctx: _Ctx, table: dict, prefix: str) -> TargetConfig | None:
-    v = _read_table(ctx, table, S.TARGET_FIELDS, prefix)
+def _load_target(ctx: LoadContext, table: dict[str, Any], prefix: str) -> TargetConfig | None:
+    v = read_table(ctx, table, S.TARGET_FIELDS, prefix)
     _check_common(ctx, v, prefix, "target")
     if "url" in v and (msg := S.url_problem(v["url"], ("https", "http"), path_allowed=True)):
         ctx.add(f"{prefix}.url", msg)
@@ -357,7 +214,7 @@ def _load_target(ctx: _Ctx, table: dict, prefix: str) -> TargetConfig | None:
     if auth != "bearer" and has_token:
         ctx.add(f"{prefix}.auth", f"a token is set but auth = {auth!r}; use auth = \"bearer\"")
     if "object_types" in v:
-        v["object_types"] = _object_types(ctx, v["object_types"], f"{prefix}.object_types")
+        v["object_types"] = object_types(ctx, v["object_types"], f"{prefix}.object_types")
     if "contact_resource_type" in v and not re.match(r"^[A-Za-z][A-Za-z0-9_]*$", v["contact_resource_type"]):
         ctx.add(f"{prefix}.contact_resource_type", "must be a SCIM resource type name such as User")
     v["mapping"] = _load_mapping(ctx, v.get("mapping", {}), f"{prefix}.mapping")
@@ -375,11 +232,10 @@ def _load_target(ctx: _Ctx, table: dict, prefix: str) -> TargetConfig | None:
     return TargetConfig(**v)
 
 
-def _load_mapping(ctx: _Ctx, table: dict, prefix: str) -> dict[str, dict[str, str]]:
+def _load_mapping(ctx: LoadContext, table: dict[str, Any], prefix: str) -> dict[str, dict[str, str]]:
     merged = {kind: dict(DEFAULT_MAPPINGS[kind]) for kind in S.MAPPING_KINDS}
-    parse = _expression_parser()
     for kind, attrs in table.items():
-        key = _join(prefix, kind)
+        key = join_key(prefix, kind)
         if kind not in S.MAPPING_KINDS:
             ctx.add(key, S.unknown_key_problem(kind, S.MAPPING_KINDS))
             continue
@@ -398,29 +254,17 @@ def _load_mapping(ctx: _Ctx, table: dict, prefix: str) -> dict[str, dict[str, st
             if expr == "":
                 merged[kind].pop(attr, None)
                 continue
-            if parse is not None and (msg := _parse_problem(parse, expr)):
+            if msg := _parse_problem(expr):
                 ctx.add(attr_key, msg)
             merged[kind][attr] = expr
     return merged
 
 
-def _expression_parser() -> Callable[[str], Any] | None:
-    """``hybridsync.engine.mapping.expressions.parse`` when that module imports, else None.
-
-    The guard keeps config loading usable while the expression module is absent or broken;
-    tests/engine/test_config_expressions.py fails whenever the module exists but its syntax
-    errors do not come back as problems, so a broken import cannot hide for long.
-    """
+def _parse_problem(text: str) -> str | None:
+    """Why the mapping expression ``text`` does not compile (the config sits above the mapping
+    layer and checks every expression with its parser), or None."""
     try:
-        module = importlib.import_module("hybridsync.engine.mapping.expressions")
-    except ImportError:
-        return None
-    return getattr(module, "parse", None)
-
-
-def _parse_problem(parse: Callable[[str], Any], text: str) -> str | None:
-    try:
-        parse(text)
+        parse_expression(text)
     except Exception as exc:  # the parser's syntax error (carries .column); anything else too
         message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
         column = getattr(exc, "column", None)

@@ -24,9 +24,13 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Iterable
+from typing import Any
 from urllib.parse import urlsplit
 
 from attrs import frozen
+
+from hybridsync.engine.core.dn import DnError, dn_within, parse_dn
 
 # Literal secrets: the key a user is tempted to write -> the keys to write instead.
 SECRET_LITERALS: dict[str, str] = {
@@ -226,12 +230,13 @@ def range_problem(field: Field, value: float) -> str | None:
     return f"must be {' and '.join(p for p in (low, high) if p)} (got {value!r})"
 
 
-def suggestion(key: str, allowed: object) -> str:
-    close = difflib.get_close_matches(key, list(allowed), n=1, cutoff=0.6)
-    return f"; did you mean {close[0]!r}?" if close else f"; allowed: {', '.join(sorted(allowed))}"  # type: ignore[arg-type]
+def suggestion(key: str, allowed: Iterable[str]) -> str:
+    names = list(allowed)
+    close = difflib.get_close_matches(key, names, n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else f"; allowed: {', '.join(sorted(names))}"
 
 
-def unknown_key_problem(key: str, allowed: object) -> str:
+def unknown_key_problem(key: str, allowed: Iterable[str]) -> str:
     if key.lower() in SECRET_LITERALS:
         return (
             "a secret must not be written into the config file; "
@@ -254,16 +259,12 @@ def dn_problem(dn: str) -> str | None:
     return None
 
 
-def dn_key(dn: str) -> tuple[tuple[str, str], ...]:
-    """A comparable form of a parsed DN: its (attribute, value) pairs, lower case."""
-    from ldap3.utils.dn import parse_dn
-
-    return tuple((a.strip().lower(), v.strip().lower()) for a, v, _sep in parse_dn(dn))
-
-
 def is_under(dn: str, base: str) -> bool:
-    child, parent = dn_key(dn), dn_key(base)
-    return len(child) >= len(parent) and child[len(child) - len(parent):] == parent
+    """``dn`` is ``base`` or below it, compared as the planner's scope compares them."""
+    try:
+        return dn_within(parse_dn(dn), parse_dn(base))
+    except DnError:
+        return False
 
 
 def url_problem(url: str, schemes: tuple[str, ...], *, path_allowed: bool) -> str | None:
@@ -305,9 +306,9 @@ def env_name_problem(name: str) -> str | None:
 ATTRIBUTE_PATH = re.compile(r"^[A-Za-z_][\w:.\-]*(\[[^\]]+\])?(\.[A-Za-z_]\w*)?$")
 
 
-def flatten(table: dict, prefix: str = "") -> list[tuple[str, object]]:
+def flatten(table: dict[str, Any], prefix: str = "") -> list[tuple[str, object]]:
     """``name.givenName = ...`` written as a dotted TOML key arrives nested: flatten it back."""
-    out = []
+    out: list[tuple[str, object]] = []
     for key, value in table.items():
         path = f"{prefix}.{key}" if prefix else key
         out.extend(flatten(value, path) if isinstance(value, dict) and value else [(path, value)])

@@ -1,1 +1,2 @@
-"""Values, errors and the config model: the leaf every other layer imports."""
+"""The leaf every other layer imports (and the only part of the engine that connectors and the
+state store may): values, states, errors, DNs, frozen mappings and the config model."""

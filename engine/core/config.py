@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 
 from attrs import field, frozen
 
+from hybridsync.engine.core.errors import ConfigError
 from hybridsync.engine.core.values import frozen_mapping
 
 SCIM_ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
@@ -54,14 +56,20 @@ DEFAULT_MATCHING: tuple[str, ...] = ("userName", 'emails[type eq "work"].value')
 
 OBJECT_TYPES = ("user", "group", "contact")
 
+# Connectors are plugins: a config ``kind`` names an entry point of this group.
+ENTRY_POINT_GROUP = "hybridsync.connectors"
+
+
+def available_kinds() -> dict[str, EntryPoint]:
+    """Installed connector kinds -> entry point (scans every distribution's metadata)."""
+    return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+
 
 def resolve_secret(env: str | None, file: str | None, *, what: str) -> str | None:
     """Read a secret from the named environment variable or file, at the moment of use."""
     if env:
         value = os.environ.get(env)
         if value is None:
-            from hybridsync.engine.core.errors import ConfigError
-
             raise ConfigError.single(None, what, f"environment variable {env} is not set")
         return value
     if file:

@@ -20,53 +20,15 @@ from typing import Any, Union
 import attrs
 from attrs import field, frozen
 
+from hybridsync.engine.core.frozen import freeze_attributes, frozen_mapping
+from hybridsync.engine.core.states import State, as_optional_state, as_state
 
-def _freeze_attrs(value: Mapping[str, Any] | None) -> Mapping[str, tuple[str, ...]]:
-    """Normalize an attribute mapping: lowercase names, values as tuples of str.
-
-    A mapping this function already produced is returned as it is (it is immutable): building a
-    ``SourceObject`` from a stored ``ObjectState`` (or another SourceObject) costs nothing.
-    """
-    if type(value) is _FrozenAttrs:
-        return value
-    out: dict[str, tuple[str, ...]] = {}
-    for name, vals in (value or {}).items():
-        if type(vals) is not tuple:  # tuple(a_tuple) is that tuple: skip the call
-            vals = (vals,) if isinstance(vals, (str, bytes)) else tuple(vals)
-        out[name.lower()] = vals
-    return _FrozenAttrs(out)
-
-
-class _FrozenDict(dict):
-    """A dict that refuses mutation and hashes by content (for frozen attrs values)."""
-
-    __slots__ = ()
-
-    def _refuse(self, *a, **k):  # pragma: no cover - trivial
-        raise TypeError("frozen mapping")
-
-    __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = __ior__ = _refuse  # type: ignore[assignment]
-
-    def __hash__(self) -> int:  # type: ignore[override]
-        return hash(tuple(sorted((k, v if not isinstance(v, list) else tuple(v)) for k, v in self.items())))
-
-
-class _FrozenAttrs(_FrozenDict):
-    """What ``_freeze_attrs`` returns: names already lowercased, values already tuples."""
-
-    __slots__ = ()
-
-
-_EMPTY = _FrozenDict()
-
-
-def frozen_mapping(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
-    """An immutable copy of ``value`` (a mapping that is already frozen is returned as it is)."""
-    if isinstance(value, _FrozenDict):
-        return value
-    if not value:
-        return _EMPTY
-    return _FrozenDict(value)
+__all__ = [  # frozen_mapping is imported from here too
+    "Action", "ActionKind", "CycleProgress", "Cursor", "DcIdentity", "DirSyncCookie", "ObjectKind",
+    "ObjectState", "Ownership", "ReadMode", "Reason", "Refresh", "SourceBatch", "SourceObject",
+    "SourceObjectError", "TargetObject", "TargetState", "UsnWatermark", "cursor_from_json",
+    "cursor_to_json", "evolve", "frozen_mapping", "guid_to_anchor",
+]
 
 
 class ObjectKind(enum.StrEnum):
@@ -112,7 +74,7 @@ class SourceObject:
     object_guid: str
     kind: ObjectKind | None
     dn: str
-    attributes: Mapping[str, tuple[str, ...]] = field(factory=dict, converter=_freeze_attrs)
+    attributes: Mapping[str, tuple[str, ...]] = field(factory=dict, converter=freeze_attributes)
     members: frozenset[str] | None = None  # direct members' objectGUIDs; None = not in this read
     members_added: frozenset[str] = frozenset()  # incremental values (DirSync)
     members_removed: frozenset[str] = frozenset()
@@ -243,7 +205,7 @@ class SourceBatch:
 class CycleProgress:
     """What a cycle has done so far, given to the ``progress`` callback after each page."""
 
-    mode: str  # "full" or "delta"
+    mode: ReadMode = field(converter=ReadMode)
     read: int  # objects read from the source
     planned: int  # objects planned (unchanged ones included)
     applied: int  # target calls made
@@ -259,7 +221,7 @@ class ObjectState:
     object_guid: str
     kind: ObjectKind
     dn: str
-    attributes: Mapping[str, tuple[str, ...]] = field(factory=dict, converter=_freeze_attrs)
+    attributes: Mapping[str, tuple[str, ...]] = field(factory=dict, converter=freeze_attributes)
     members: frozenset[str] = frozenset()  # direct members' objectGUIDs
     usn: int | None = None
     deleted: bool = False
@@ -286,7 +248,7 @@ class TargetState:
     anchor: str
     target: str
     kind: ObjectKind
-    state: str  # a lifecycle state name (engine.lifecycle.State)
+    state: State = field(converter=as_state)  # stored by name
     target_id: str | None = None
     ownership: Ownership = Ownership.CREATED
     projection: Mapping[str, Any] = field(factory=dict, converter=frozen_mapping)  # last applied
@@ -360,8 +322,8 @@ class Action:
     target_id: str | None = None
     attributes: Mapping[str, Any] = field(factory=dict, converter=frozen_mapping)
     members: tuple[str, ...] = ()  # member anchors, for ADD_MEMBERS / REMOVE_MEMBERS
-    from_state: str | None = None
-    to_state: str | None = None
+    from_state: State | None = None  # the planner passes States; from_dict converts stored text
+    to_state: State | None = None
     reasons: tuple[Reason, ...] = ()
     dn: str | None = None
 
@@ -382,6 +344,17 @@ class Action:
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True, ensure_ascii=False, default=str)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Action:
+        """The inverse of ``to_dict()`` (the journal, the decision log, recordings)."""
+        return cls(kind=ActionKind(data["action"]), target=data["target"], anchor=data["anchor"],
+                   object_kind=ObjectKind(data["object_kind"]), target_id=data.get("target_id"),
+                   attributes=data.get("attributes") or {}, members=tuple(data.get("members") or ()),
+                   from_state=as_optional_state(data.get("from_state")),
+                   to_state=as_optional_state(data.get("to_state")),
+                   reasons=tuple(Reason(r["rule"], r.get("detail", "")) for r in data.get("reasons") or ()),
+                   dn=data.get("dn"))
 
 
 def evolve(value: Any, **changes: Any) -> Any:

@@ -16,7 +16,7 @@ from hybridsync.engine.lab.demo import Lab, wait_for
 
 
 def _last_decision(lab: Lab, upn_or_dn: str) -> str:
-    from hybridsync.engine.audit.explain import NoSuchObject, explain
+    from hybridsync.engine.runtime.explain import NoSuchObject, explain
     from hybridsync.statestore.store import Store
 
     try:

@@ -12,9 +12,6 @@
 
 from __future__ import annotations
 
-import os
-import statistics
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -23,7 +20,6 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from hybridsync.engine.lab import seed as ad
 from hybridsync.engine.lab.samba import SambaDC
 from hybridsync.engine.lab.samba_cache import cached_lab_dc, load_seed_result, short_tempdir
 from hybridsync.engine.lab.scim import ScimLab
@@ -159,12 +155,13 @@ def expected_objects(lab: Lab) -> int | None:
             + seed.large_group_members) or None
 
 
-def full_sync(lab: Lab) -> Any:
-    from hybridsync.engine.cli.progress import SyncProgress
-
+def full_sync(lab: Lab, progress: Callable[..., Any]) -> Any:
+    """One full sync of the lab, shown with ``progress(console, expected=, label=)`` -- a
+    context manager whose ``update`` is the engine's progress callback (the CLI's
+    ``SyncProgress``: the lab sits below the CLI and does not import it)."""
     c = lab.console
     engine = lab.engine()
-    with SyncProgress(c, expected=expected_objects(lab), label="full sync") as bar:
+    with progress(c, expected=expected_objects(lab), label="full sync") as bar:
         t0 = time.perf_counter()
         report = engine.run_once(progress=bar.update)
         took = time.perf_counter() - t0

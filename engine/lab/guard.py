@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import os
 
+from hybridsync.engine.lab.errors import LabError
+
 FORBID_ENV = "HYBRIDSYNC_LAB_FORBID"
 FORBID_TEST_ENV = "HYBRIDSYNC_LAB_FORBID_TEST"
 
 
-class LabServiceForbidden(RuntimeError):
+class LabServiceForbidden(LabError):
     """A test without the service's marker tried to start it."""
 
 

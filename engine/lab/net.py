@@ -24,13 +24,15 @@ from pathlib import Path
 
 import attrs
 
+from hybridsync.engine.lab.errors import LabError
+
 LOCK_DIR = Path(os.environ.get("HYBRIDSYNC_LAB_LOCK_DIR", "/tmp/hybridsync-lab-locks"))
 DC_TCP_PORTS = (389, 636, 88, 53, 445, 135, 139, 464, 3268, 3269)
 DC_UDP_PORTS = (53, 88, 464)
 FIRST_HOST, LAST_HOST = 2, 250
 
 
-class NoFreeAddress(RuntimeError):
+class NoFreeAddress(LabError):
     """Every loopback address in 127.0.0.2-250 is locked or has a DC port in use."""
 
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import ssl
 import subprocess
 import time
@@ -36,6 +35,8 @@ import structlog
 
 from hybridsync.engine.lab.guard import refuse_if_forbidden
 from hybridsync.engine.lab.net import AddressLock, allocate_address, lock_address
+from hybridsync.engine.lab.samba_join import join_second_dc
+from hybridsync.engine.lab.samba_process import log_tail, pid_from_file, stop_process_group
 from hybridsync.engine.lab.samba_tree import (  # noqa: F401 - re-exported for callers
     BOOTSTRAP_HINT,
     LAB_META,
@@ -218,17 +219,7 @@ class SambaDC:
     # -- process -------------------------------------------------------------------------
 
     def _pid_from_file(self) -> int | None:
-        try:
-            pid = int((self.workdir / "run" / "samba.pid").read_text().split()[0])
-        except (OSError, ValueError, IndexError):
-            return None
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return None
-        except PermissionError:
-            return pid
-        return pid
+        return pid_from_file(self.workdir / "run" / "samba.pid")
 
     def is_running(self) -> bool:
         if self._proc is not None:
@@ -278,11 +269,7 @@ class SambaDC:
         raise SambaError(f"{self} did not answer an LDAPS bind within {timeout}s ({last_error!r}):\n{self._log_tail()}")
 
     def _log_tail(self, lines: int = 20) -> str:
-        chunks = []
-        for path in (self.workdir / "log" / "stdout.log", self.log_file):
-            if path.exists():
-                chunks.extend(path.read_text(errors="replace").splitlines()[-lines:])
-        return "\n".join(chunks)
+        return log_tail((self.workdir / "log" / "stdout.log", self.log_file), lines)
 
     def stop(self, timeout: float = 30) -> None:
         """Stop the DC by PID (SIGTERM, then SIGKILL to its process group); idempotent."""
@@ -290,30 +277,7 @@ class SambaDC:
         pid = proc.pid if proc is not None else self._pid_from_file()
         if pid is None:
             return
-        try:
-            os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if proc is not None:
-                if proc.poll() is not None:
-                    break
-            else:
-                try:
-                    os.kill(pid, 0)
-                except ProcessLookupError:
-                    break
-            time.sleep(0.1)
-        # Stragglers (tfork waiters, prefork workers) share the group we created at start.
-        try:
-            os.killpg(pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        if proc is not None:
-            proc.wait(timeout=10)
-            if proc.stdin is not None:
-                proc.stdin.close()
+        stop_process_group(pid, proc, timeout)
         log.info("samba.stopped", dc=repr(self))
 
     def close(self) -> None:
@@ -370,8 +334,6 @@ class SambaDC:
     def join_second_dc(self, address: str | None = None, *, workdir: Path | None = None,
                        server_name: str = "DC2") -> SambaDC:
         """Join a second DC (running, replicating both ways); see ``samba_join``."""
-        from hybridsync.engine.lab.samba_join import join_second_dc
-
         return join_second_dc(self, address, workdir=workdir, server_name=server_name)
 
     # -- backup / restore ---------------------------------------------------------------

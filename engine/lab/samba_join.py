@@ -79,8 +79,6 @@ def join_second_dc(dc1, address: str | None = None, *, workdir: Path | None = No
                    server_name: str = "DC2"):
     """Join ``server_name`` on ``address`` (allocated when None) into ``workdir`` (default
     ``<dc1.workdir>/../<server_name>``), start it, and return it as a SambaDC."""
-    from hybridsync.engine.lab.samba import SambaDC
-
     if not dc1.is_running():
         raise SambaError(f"cannot join a DC to {dc1}: it is not running")
     address, lock = (address, lock_address(address)) if address else allocate_address()
@@ -118,7 +116,7 @@ def join_second_dc(dc1, address: str | None = None, *, workdir: Path | None = No
         write_private_json(workdir / LAB_META, {
             "workdir": str(workdir), "realm": dc1.realm, "domain": dc1.domain,
             "server_name": server_name, "admin_password": dc1.admin_password})
-        dc2 = SambaDC.open(workdir, lock=lock)
+        dc2 = type(dc1).open(workdir, lock=lock)  # a SambaDC; this module is imported by samba.py
         dc2.extra_env = env2
         dc2.start()
         _tool_retrying(["drs", "kcc", dc1.address, *creds], "drs kcc", env1)

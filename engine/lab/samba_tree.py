@@ -13,17 +13,19 @@ import stat
 import subprocess
 from pathlib import Path
 
+from hybridsync.engine.lab.errors import LabError
+
 SBIN_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
 BOOTSTRAP_HINT = "Samba AD DC is not installed: run `scripts/bootstrap.sh` (installs samba, samba-ad-dc, ldap-utils, winbind, krb5-user, python3-samba)"
 LAB_META = "lab.json"
 RUN_SUBDIRS = ("run", "log")  # samba makes its socket dirs itself (and insists on their modes)
 
 
-class SambaNotInstalled(RuntimeError):
+class SambaNotInstalled(LabError):
     """The samba binaries are missing; the message says how to install them."""
 
 
-class SambaError(RuntimeError):
+class SambaError(LabError):
     """A samba command or the DC itself failed; the message names the DC and the log."""
 
 

@@ -20,7 +20,6 @@ import ldap3
 from ldap3.utils.dn import escape_rdn, parse_dn
 
 UF_ACCOUNTDISABLE = 0x2
-UF_PASSWD_NOTREQD = 0x20
 UF_NORMAL_ACCOUNT = 0x200
 GROUP_SCOPES = {"global": 0x2, "domainlocal": 0x4, "universal": 0x8}
 GROUP_SECURITY = 0x80000000
@@ -92,10 +91,6 @@ def add_plain_user(conn: ldap3.Connection, ou_dn: str, cn: str, password: str, *
     """An enabled, unprivileged user (no group beyond Domain Users) for least-privilege tests."""
     return add_user(conn, ou_dn, cn, sam=kwargs.pop("sam", None) or cn[:20], password=password,
                     enabled=True, **kwargs)
-
-
-def set_password(conn: ldap3.Connection, dn: str, password: str) -> None:
-    conn.modify(dn, {"unicodePwd": [(ldap3.MODIFY_REPLACE, [_encode_password(password)])]})
 
 
 def add_group(conn: ldap3.Connection, ou_dn: str, cn: str, members: Iterable[str] = (), *,

@@ -33,22 +33,15 @@ from collections.abc import Callable
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Union
 
 import lark
 from attrs import field, frozen
 
-from hybridsync.engine.core.errors import ObjectError
-from hybridsync.engine.mapping.functions.registry import (
-    DYNAMIC,
-    FUNCTIONS,
-    IGNORE,
-    MISSING,
-    EvalFailure,
-    Invocation,
-    compare,
-    unescape_string,
-)
+from hybridsync.engine.core.errors import ConfigurationError, ObjectError
+from hybridsync.engine.mapping.functions import FUNCTIONS
+from hybridsync.engine.mapping.functions.coerce import compare, unescape_string
+from hybridsync.engine.mapping.functions.registry import DYNAMIC, IGNORE, MISSING, EvalFailure, Invocation
 from hybridsync.engine.core.values import SourceObject
 
 __all__ = ["EvalContext", "Expr", "ExpressionError", "MappingError", "parse"]
@@ -57,20 +50,20 @@ MAX_LENGTH = 10_000
 CONSTANTS = {"vbbinarycompare": "vbBinaryCompare", "vbtextcompare": "vbTextCompare"}
 
 
-class ExpressionError(ValueError):
+class ExpressionError(ConfigurationError, ValueError):
     """An expression that cannot be compiled: syntax, unknown function, wrong arity.
 
     ``column`` is 1-based (within ``line``, 1-based, for multi-line expressions).
     """
 
-    def __init__(self, message: str, column: int, line: int = 1):
+    def __init__(self, message: str, column: int | None, line: int | None = 1):
         self.message = message
         self.column = column
         self.line = line
         where = f"column {column}" if line == 1 else f"line {line} column {column}"
         super().__init__(f"{message} (at {where})")
 
-    def __reduce__(self):  # picklable despite the custom signature
+    def __reduce__(self) -> tuple[Any, ...]:  # picklable despite the custom signature
         return (type(self), (self.message, self.column, self.line))
 
 
@@ -84,7 +77,7 @@ class MappingError(ObjectError):
             f"{message} in {expression!r}", object_ref=object_ref, stage="mapping", attribute=attribute
         )
 
-    def __reduce__(self):  # keep it picklable/copyable despite the custom signature
+    def __reduce__(self) -> tuple[Any, ...]:  # keep it picklable/copyable despite the custom signature
         return (type(self), (self.object_ref, self.attribute, self.expression, self.message))
 
 
@@ -147,8 +140,8 @@ class _Literal:
 @frozen
 class _Compare:
     op: str
-    left: Any
-    right: Any
+    left: Node
+    right: Node
 
     def eval(self, ctx: EvalContext) -> Any:
         return compare(self.op, _plain(self.left.eval(ctx)), _plain(self.right.eval(ctx)))
@@ -168,7 +161,7 @@ def _plain(value: Any) -> Any:
 @frozen
 class _Call:
     name: str  # canonical spelling
-    args: tuple[Any, ...]
+    args: tuple[Node | None, ...]
     site: int  # position among the calls of the expression (distinct seeds per Guid() call)
     impl: Callable[..., Any] = field(eq=False, repr=False)
     lazy: bool = field(default=False, eq=False, repr=False)
@@ -193,12 +186,15 @@ class _Call:
         return self.context or any(a.needs_context() for a in self.args if a is not None)
 
 
+Node = Union[_Attr, _Literal, _Compare, _Call]  # a compiled expression's tree
+
+
 @frozen
 class Expr:
     """A compiled expression. ``text`` is what the admin wrote."""
 
     text: str
-    root: Any = field(repr=False)
+    root: Node = field(repr=False)
 
     def evaluate(self, ctx: EvalContext) -> Any:
         """The value for ``ctx.source``; raises ``MappingError`` naming object, attribute, text.
@@ -246,7 +242,7 @@ class _Builder:
         self.text = text
         self.sites = 0
 
-    def build(self, tree: Any, top: bool = True) -> Any:
+    def build(self, tree: Any, top: bool = True) -> Node:
         if isinstance(tree, lark.Token):  # pragma: no cover - grammar always wraps tokens
             raise ExpressionError("unexpected token", tree.column or 1, tree.line or 1)
         kind = tree.data
@@ -290,7 +286,7 @@ class _Builder:
             raise ExpressionError(f"{spec.name} must be the whole expression, not nested", col, line)
         site = self.sites
         self.sites += 1
-        args: list[Any] = [self.build(a.children[0], False) if a.children else None for a in args_tree.children]
+        args: list[Node | None] = [self.build(a.children[0], False) if a.children else None for a in args_tree.children]
         if len(args) == 1 and args[0] is None:
             args = []  # Name() has no arguments, not one omitted argument
         problem = spec.arity_problem(len(args))
@@ -301,13 +297,15 @@ class _Builder:
                 raise ExpressionError(f"{spec.name}: argument {i + 1} may not be omitted", col, line)
         if spec.check is not None:
             literals = [MISSING if a is None else a.value if isinstance(a, _Literal) else DYNAMIC for a in args]
-            if problem := spec.check(literals):
-                if isinstance(problem, tuple):  # (argument index, message): point at the argument
-                    index, problem = problem
+            if found := spec.check(literals):
+                if isinstance(found, tuple):  # (argument index, message): point at the argument
+                    index, text = found
                     meta = args_tree.children[index].meta
                     if not meta.empty:
                         col, line = meta.column, meta.line
-                raise ExpressionError(f"{spec.name}: {problem}", col, line)
+                else:
+                    text = found
+                raise ExpressionError(f"{spec.name}: {text}", col, line)
         return _Call(spec.name, tuple(args), site, spec.impl, spec.lazy, spec.context)
 
 
@@ -322,7 +320,7 @@ def parse(text: str) -> Expr:
     try:
         tree = _parser().parse(text)
     except lark.UnexpectedCharacters as exc:
-        raise ExpressionError(f"unexpected character {text[exc.pos_in_stream]!r}", exc.column, exc.line) from None
+        raise ExpressionError(f"unexpected character {text[exc.pos_in_stream or 0]!r}", exc.column, exc.line) from None
     except lark.UnexpectedEOF:
         line = text.count("\n") + 1
         col = len(text) - (text.rfind("\n") + 1) + 1

@@ -27,14 +27,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from attrs import field, frozen
 
 from hybridsync.engine.core.config import DEFAULT_MAPPINGS, SCIM_ENTERPRISE, TargetConfig
-from hybridsync.engine.core.errors import ConfigError, ConfigProblem
+from hybridsync.engine.core.errors import ConfigError, ConfigProblem, HybridsyncError
 from hybridsync.engine.mapping.expressions import EvalContext, Expr, ExpressionError, MappingError, parse
-from hybridsync.engine.mapping.functions.registry import IGNORE, as_str
+from hybridsync.engine.mapping.functions.coerce import as_str
+from hybridsync.engine.mapping.functions.registry import IGNORE
 from hybridsync.engine.core.values import ObjectKind, SourceObject, frozen_mapping
 
 __all__ = [
@@ -192,7 +194,7 @@ class TargetMapping:
                             clock=ctx.clock,
                             seed=ctx.seed,
                             attribute=rule.path,
-                            is_unique=lambda value, p=rule.path: ctx.is_unique(p, value),
+                            is_unique=partial(ctx.is_unique, rule.path),
                         ))
                     else:
                         refs = rule.refs
@@ -227,8 +229,8 @@ class TargetMapping:
         return Projection(values, ())
 
 
-class _ShapeError(Exception):
-    pass
+class _ShapeError(HybridsyncError):
+    """A value that does not fit the target attribute's shape (turned into a MappingError)."""
 
 
 _NOT_YET = object()
@@ -303,7 +305,7 @@ def compile_mapping(target: TargetConfig, *, file: str | None = None, index: int
                 out.append(Rule(path, parse(text)))
             except ExpressionError as exc:
                 problems.append(ConfigProblem(file, key, f"{exc.message} at column {exc.column}"
-                                              + (f" of line {exc.line}" if exc.line > 1 else "")))
+                                              + (f" of line {exc.line}" if (exc.line or 1) > 1 else "")))
         rules[kind] = tuple(out)
     if problems:
         raise ConfigError(problems)

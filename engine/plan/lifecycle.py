@@ -56,25 +56,14 @@ Rules around the table (each is a reason in the plan):
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable
 from datetime import datetime, timedelta
+from typing import Any, cast
 
 from attrs import field, frozen
 
+from hybridsync.engine.core.states import LIVE, UNOWNED
+from hybridsync.engine.core.states import State as State  # defined in core (TargetState.state is one); re-exported
 from hybridsync.engine.core.values import ActionKind, Reason, TargetState
-
-
-class State(enum.StrEnum):
-    NEW = "new"
-    PENDING_CREATE = "pending_create"
-    PROVISIONED = "provisioned"
-    DISABLED = "disabled"
-    SOFT_DELETED = "soft_deleted"
-    DELETED = "deleted"
-    DISPUTED = "disputed"
-    ESCROW = "escrow"
-    HELD = "held"
-    OUT_OF_SCOPE = "out_of_scope"
 
 
 class Trigger(enum.StrEnum):
@@ -102,25 +91,23 @@ class Result(enum.StrEnum):
 
 
 S, T, A = State, Trigger, ActionKind
-_UNOWNED = (S.NEW, S.OUT_OF_SCOPE, S.DELETED, S.DISPUTED)
-_LIVE = (S.PROVISIONED, S.DISABLED, S.ESCROW)
 
 # (trigger, sources, dest, action or None for apply edges): the whole lifecycle.
 TABLE: tuple[tuple[Trigger, tuple[State, ...], State, ActionKind | None], ...] = (
-    (T.SEEN_IN_SCOPE, _UNOWNED, S.PENDING_CREATE, A.CREATE),
-    (T.DISABLED_IN_AD, _UNOWNED, S.DISABLED, A.CREATE),
-    (T.MATCHED, _UNOWNED, S.PROVISIONED, A.ADOPT),
-    (T.RECREATED, _UNOWNED, S.PROVISIONED, A.ADOPT),
-    (T.CONFLICT, _UNOWNED, S.DISPUTED, A.REPORT),
+    (T.SEEN_IN_SCOPE, UNOWNED, S.PENDING_CREATE, A.CREATE),
+    (T.DISABLED_IN_AD, UNOWNED, S.DISABLED, A.CREATE),
+    (T.MATCHED, UNOWNED, S.PROVISIONED, A.ADOPT),
+    (T.RECREATED, UNOWNED, S.PROVISIONED, A.ADOPT),
+    (T.CONFLICT, UNOWNED, S.DISPUTED, A.REPORT),
     (T.LEFT_SCOPE, (S.NEW,), S.OUT_OF_SCOPE, A.NOOP),
     (T.SEEN_IN_SCOPE, (S.PROVISIONED, S.ESCROW), S.PROVISIONED, A.UPDATE),
     (T.ENABLED_IN_AD, (S.DISABLED,), S.PROVISIONED, A.RESTORE),
     (T.DISABLED_IN_AD, (S.PROVISIONED, S.ESCROW), S.DISABLED, A.DISABLE),
     (T.DISABLED_IN_AD, (S.DISABLED,), S.DISABLED, A.UPDATE),
-    (T.LEFT_SCOPE, _LIVE, S.SOFT_DELETED, A.DISABLE),
-    (T.TOMBSTONED, _LIVE, S.SOFT_DELETED, A.DISABLE),
-    (T.VANISHED, _LIVE, S.SOFT_DELETED, A.DISABLE),
-    (T.OVER_THRESHOLD, _LIVE, S.HELD, A.HOLD),
+    (T.LEFT_SCOPE, LIVE, S.SOFT_DELETED, A.DISABLE),
+    (T.TOMBSTONED, LIVE, S.SOFT_DELETED, A.DISABLE),
+    (T.VANISHED, LIVE, S.SOFT_DELETED, A.DISABLE),
+    (T.OVER_THRESHOLD, LIVE, S.HELD, A.HOLD),
     (T.LEFT_SCOPE, (S.HELD,), S.HELD, A.HOLD),
     (T.TOMBSTONED, (S.HELD,), S.HELD, A.HOLD),
     (T.VANISHED, (S.HELD,), S.HELD, A.HOLD),
@@ -179,9 +166,9 @@ def _edges() -> dict[tuple[State, Trigger], Edge]:
 EDGES: dict[tuple[State, Trigger], Edge] = _edges()
 
 
-def edge(state: str, trigger: Trigger) -> Edge | None:
+def edge(state: State | str, trigger: Trigger) -> Edge | None:
     """The edge for ``state --trigger-->``; None for a declared no-op; LifecycleError otherwise."""
-    found = EDGES.get((state, trigger))  # StrEnum members hash and compare as their names
+    found = EDGES.get(cast("tuple[State, Trigger]", (state, trigger)))  # a StrEnum hashes as its name
     if found is not None:
         return found
     if (state, trigger) in IGNORED:
@@ -238,7 +225,7 @@ def next_retry_delay(retry_count: int, retry_after: float | None = None, *,
         retry_count = 0
     if retry_count >= 63:
         return cap
-    return min(cap, base * (2 ** retry_count))
+    return float(min(cap, base * (2 ** retry_count)))
 
 
 def grace_cutoff(clock: datetime, soft_delete_days: float) -> datetime:
@@ -248,10 +235,6 @@ def grace_cutoff(clock: datetime, soft_delete_days: float) -> datetime:
 
 def grace_expired(ts: TargetState, clock: datetime, soft_delete_days: float) -> bool:
     return ts.since is not None and ts.since <= grace_cutoff(clock, soft_delete_days)
-
-
-def all_edges() -> Iterable[Edge]:
-    return EDGES.values()
 
 
 # --------------------------------------------------------------------------------------------
@@ -277,7 +260,7 @@ class Pair:
         self.state = state
 
 
-def build_machine(model: object | None = None, initial: str = "new"):  # -> transitions.Machine
+def build_machine(model: object | None = None, initial: str = "new") -> Any:  # a transitions.Machine
     """A ``transitions.Machine`` for ``TABLE`` (``auto_transitions=False``), rebuilt from a
     persisted state name. Pass ``model=None`` for a shared machine and ``add_model`` later."""
     from transitions import Machine

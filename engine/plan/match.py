@@ -22,14 +22,13 @@ from typing import Any
 
 from attrs import frozen
 
+from hybridsync.engine.core.states import TAKEOVER
 from hybridsync.engine.core.values import ObjectKind, Ownership, Reason, TargetObject, TargetState
 
 CREATE = "create"
 ADOPT = "adopt"
 RECREATE = "recreate"
 DISPUTED = "disputed"
-
-_TAKEOVER_STATES = frozenset({"soft_deleted", "disabled", "held"})
 
 
 @frozen
@@ -121,7 +120,7 @@ class TargetIndex:
         holder = self.holders.get(obj.target_id)
         if holder is not None and holder.anchor != anchor:
             owned = holder.ownership in (Ownership.CREATED, Ownership.ADOPTED)
-            if restore_recreated and owned and holder.state in _TAKEOVER_STATES:
+            if restore_recreated and owned and holder.state in TAKEOVER:
                 return MatchResult(RECREATE, (
                     Reason(rule, f"{what} matches target object {obj.target_id}"),
                     Reason("match.recreated", f"re-created source object: new anchor {anchor} takes over "

@@ -9,29 +9,36 @@ tolerated), ``omit`` drops them.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Protocol
 
-from hybridsync.engine.plan import lifecycle as lc
-from hybridsync.engine.plan.lifecycle import State
+from hybridsync.engine.core.config import TargetConfig
+from hybridsync.engine.core.states import PRESENT_PLANNED, PRESENT_STORED
 from hybridsync.engine.core.values import ObjectKind, SourceObject, TargetState
+from hybridsync.engine.plan import lifecycle as lc
+from hybridsync.engine.plan.inputs import PlanInput
+from hybridsync.engine.plan.lifecycle import State
 
-# states in which the object exists and is active/owned at the target (member candidates)
-PRESENT_PLANNED = frozenset({State.PENDING_CREATE, State.PROVISIONED, State.DISABLED, State.HELD})
-PRESENT_STORED = frozenset({State.PROVISIONED, State.DISABLED, State.HELD, State.ESCROW})
+
+
+class Planning(Protocol):
+    """What member planning reads of ``target.TargetPlanner``."""
+
+    inp: PlanInput
+    cfg: TargetConfig
+    types: frozenset[str]
+    by_guid: Mapping[str, SourceObject]
+    planned: dict[str, State]
+    projections: set[str]
+
+    def state(self, anchor: str) -> TargetState | None: ...
 
 
 def stored_present(ts: TargetState | None) -> bool:
     return ts is not None and lc.effective_state(ts) in PRESENT_STORED and bool(ts.target_id)
 
 
-def _anchor(tp: Any, guid: str) -> str | None:
-    obj = tp.by_guid.get(guid)
-    if obj is not None:
-        return obj.anchor
-    return tp.inp.refs.anchor_by_guid.get(guid)
-
-
-def _kind(tp: Any, guid: str, anchor: str) -> ObjectKind | None:
+def _kind(tp: Planning, guid: str, anchor: str) -> ObjectKind | None:
     obj = tp.by_guid.get(guid)
     if obj is not None and obj.kind is not None:
         return obj.kind
@@ -42,21 +49,21 @@ def _kind(tp: Any, guid: str, anchor: str) -> ObjectKind | None:
     return ts.kind if ts is not None else None
 
 
-def _members_of(tp: Any, guid: str) -> frozenset[str]:
+def _members_of(tp: Planning, guid: str) -> frozenset[str]:
     obj = tp.by_guid.get(guid)
     if obj is not None and not obj.deleted:
         return frozenset(obj.members or ())
     return frozenset(tp.inp.refs.members_by_guid.get(guid) or ())
 
 
-def _present(tp: Any, anchor: str) -> bool:
+def _present(tp: Planning, anchor: str) -> bool:
     planned = tp.planned.get(anchor)
     if planned is not None:
         return planned in PRESENT_PLANNED and (anchor in tp.projections or stored_present(tp.state(anchor)))
     return stored_present(tp.state(anchor))
 
 
-def desired_members(tp: Any, group: SourceObject) -> frozenset[str]:
+def desired_members(tp: Planning, group: SourceObject) -> frozenset[str]:
     """Member anchors ``group`` should hold at ``tp``'s target."""
     mode = tp.cfg.nested_groups
     types = tp.types

@@ -8,6 +8,8 @@ with the stored ``ObjectState`` into a full ``SourceObject`` here. A tombstone t
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from attrs import frozen
 
 from hybridsync.engine.core.values import ObjectKind, ObjectState, SourceObject
@@ -84,7 +86,7 @@ def _changed(stored: ObjectState | None, obj: SourceObject) -> tuple[str, ...]:
 
 
 def to_state(source: str, obj: SourceObject, *, round_no: int = 0, previous: ObjectState | None = None,
-             deleted_at=None) -> ObjectState:
+             deleted_at: datetime | None = None) -> ObjectState:
     """The ObjectState to store for a merged object."""
     return ObjectState(
         source=source, anchor=obj.anchor, object_guid=obj.object_guid, kind=obj.kind or ObjectKind.USER,

@@ -1,8 +1,18 @@
 """The pure planner: values in, a plan of frozen actions with reason chains out.
 
-No I/O here: no LDAP, HTTP, SQLite, connectors or store. The engine gathers a ``PlanInput``,
-calls ``plan()``, applies the actions in order, then records each outcome with
-``lifecycle.outcome(action.to_state, action.kind, result)``.
+No I/O here: no LDAP, HTTP, SQLite, connectors or store, and nothing is pulled while planning:
+the planner reads plain values only. One page is planned in three steps, like a sans-I/O
+protocol core:
+
+1. ``needs.questions(inp)`` names the stored facts the plan will read (states, references,
+   kinds); the engine answers them from its store in bulk (``needs.answer``) and asks again
+   until nothing is missing;
+2. ``lookups(inp)`` names the target questions (soft match); the engine answers them in a
+   ``TargetView`` per target;
+3. ``plan(inp)`` returns the actions and a ``carry`` for the next plan of the cycle.
+
+The engine applies the actions in order and records each outcome with the one outcome rule
+(``engine.plan.outcome``).
 
 What the engine must pass (``PlanInput``)
 -----------------------------------------
@@ -20,15 +30,16 @@ What the engine must pass (``PlanInput``)
   count and the last complete read's count. Deletes/disables from absence need a complete,
   not-suspicious full read; a full read whose final plan is incomplete or suspiciously small
   gets no deletes/disables at all.
-- ``refs``: ``References`` resolving member/manager/group-scope references. Any ``Mapping``
-  works (a lazy store-backed one too): the planner only calls ``.get(key)``.
+- ``refs``: ``References`` resolving member and manager references: plain mappings holding the
+  answers to ``needs.questions`` (a key answered "not stored" maps to None).
 - ``group_scope``: from ``scope.expand_group_scope(...)`` when the source scopes by groups,
   else None. Recompute it when the batch changes a group inside the closure.
 - ``targets``: one ``TargetInput`` per target: config, compiled mapping, the ``TargetState`` of
-  every involved anchor (the objects, their members, the absent ones; a lazy Mapping is fine),
-  a ``TargetView`` answering the ``lookups()`` for anchors the target state doesn't know, the
-  approved held anchors, and the number of disables/deletes already planned this cycle
-  (``threshold_used``) so a full read planned page by page shares one threshold.
+  every involved anchor as ``needs.questions`` asked (the objects, their members, referenced
+  objects, the absent ones), a ``TargetView`` answering the ``lookups()`` for anchors the target
+  state doesn't know, and the approved held anchors.
+- ``carry``: the previous plan's ``Plan.carry`` in the same cycle (the disables/deletes already
+  planned per target), so a full read planned page by page shares one threshold.
 - ``safety``, ``clock`` (aware datetime) and ``seed`` (for mapping functions).
 
 Paging: plan each page of a full read with ``final=False`` (absence is never evidence there),
@@ -37,12 +48,13 @@ plan; its cost is proportional to the objects in it (and their members), not to 
 
 Rules worth knowing when wiring it:
 
-- ``delete_threshold`` is all-or-nothing per plan: if ``threshold_used`` plus this plan's
+- ``delete_threshold`` is all-or-nothing per plan: if the carried threshold used plus this plan's
   disables from scope loss / tombstone / absence exceed it, all of this plan's become HOLD
   (creates and updates go on); approved anchors bypass it. Hard DELETEs after
-  ``soft_delete_days`` are not counted again (their disable was).
+  ``soft_delete_days`` are not counted again (their disable was). Once a plan held disables
+  over the threshold, its ``carry`` makes every later plan of the cycle hold too.
 - References (``manager``) resolve through ``refs.anchor_by_dn`` to the STORED state of the
-  referenced anchor (include those states in ``TargetInput.states``): a manager created in this
+  referenced anchor (``needs.questions`` asks for it): a manager created in this
   plan is set by the next plan of that object; a reference to a deleted or soft-deleted object
   is cleared.
 - Soft match needs the ``lookups()`` answered; a target object held by another anchor must come
@@ -51,115 +63,34 @@ Rules worth knowing when wiring it:
 
 from __future__ import annotations
 
-import functools
 import json
 import operator
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime
-from typing import Any, Protocol
+from collections.abc import Mapping
+from typing import Any
 
 from attrs import field, frozen
 
-from hybridsync.engine.core.config import SafetyConfig, ScopeConfig, TargetConfig
-from hybridsync.engine.core.values import (
-    Action,
-    ActionKind,
-    ObjectKind,
-    ReadMode,
-    SourceObject,
-    TargetObject,
-    Reason,
-    TargetState,
-    frozen_mapping,
+from hybridsync.engine.core.states import UNOWNED
+from hybridsync.engine.core.values import Action, ActionKind, ObjectKind, Reason, frozen_mapping
+from hybridsync.engine.plan.inputs import (
+    Carry,
+    Lookup,
+    PlanInput,
+    Projector,
+    ReadEvidence,
+    References,
+    TargetInput,
+    TargetView,
+    compiled_scope,
+    dedupe,
+    make_context,
 )
-from hybridsync.engine.plan.scope import CompiledScope
+from hybridsync.engine.plan.lifecycle import State, effective_state
+from hybridsync.engine.plan.target import TargetPlanner
 
-
-class Projector(Protocol):
-    """What the planner needs of ``engine.mapping.TargetMapping``."""
-
-    def project(self, obj: SourceObject, ctx: Any) -> Any: ...
-
-
-@frozen
-class ReadEvidence:
-    """What the read proves about absence."""
-
-    mode: ReadMode = ReadMode.DELTA
-    final: bool = True  # the last plan of this read (full reads planned in pages: only the last)
-    complete: bool = False  # the full read finished without error (SourceBatch.complete)
-    count: int | None = None  # objects this full read returned (final plan only)
-    last_complete_count: int | None = None  # objects the last complete full read returned
-
-
-@frozen
-class References:
-    """Lookups the planner uses to resolve references (any Mapping; only ``.get`` is called).
-
-    - ``anchor_by_guid``: objectGUID -> anchor, for every object that may be a member.
-    - ``anchor_by_dn``: normalized DN (``scope.normalize_dn``) -> anchor (manager references).
-    - ``kind_by_anchor``: anchor -> ObjectKind of stored objects (members not in this batch).
-    - ``members_by_guid``: group objectGUID -> direct member objectGUIDs (flatten mode).
-    """
-
-    anchor_by_guid: Mapping[str, str] = field(factory=dict)
-    anchor_by_dn: Mapping[str, str] = field(factory=dict)
-    kind_by_anchor: Mapping[str, ObjectKind] = field(factory=dict)
-    members_by_guid: Mapping[str, frozenset[str]] = field(factory=dict)
-
-
-@frozen
-class Lookup:
-    """A question for the engine to ask a target before planning: who holds ``path == value``?
-
-    ``path`` is ``externalId`` (value = the anchor) or a matching path of ``TargetConfig.matching``
-    (value = the projected value, compared case-insensitively).
-    """
-
-    target: str
-    kind: ObjectKind
-    path: str
-    value: str
-
-
-@frozen
-class TargetView:
-    """What the engine found at the target for the lookups (or a full listing of it).
-
-    ``objects``: every TargetObject returned by any lookup (attributes flattened to projection
-    paths, ``external_id`` set). ``holders``: target_id -> the stored TargetState (any anchor)
-    that holds that target id, for each of those objects (``Store.target_state_by_target_id``).
-    The view is assumed to contain every candidate for the lookups asked.
-    """
-
-    objects: tuple[TargetObject, ...] = ()
-    holders: Mapping[str, TargetState] = field(factory=dict)
-
-
-@frozen
-class TargetInput:
-    config: TargetConfig
-    mapping: Projector
-    states: Mapping[str, TargetState] = field(factory=dict)  # anchor -> stored state
-    view: TargetView = TargetView()
-    approved: frozenset[str] = frozenset()  # anchors whose held disable/delete was approved
-    threshold_used: int = 0  # disables/deletes already planned at this target in this cycle
-
-
-@frozen
-class PlanInput:
-    source: str
-    scope: ScopeConfig
-    objects: tuple[SourceObject, ...]
-    targets: tuple[TargetInput, ...]
-    clock: datetime
-    read: ReadEvidence = ReadEvidence()
-    absent: frozenset[str] = frozenset()
-    refs: References = References()
-    group_scope: Any = None  # scope.GroupScope | None
-    safety: SafetyConfig = SafetyConfig()
-    seed: str | int = ""
+__all__ = ["Carry", "Lookup", "Plan", "PlanError", "PlanInput", "Projector", "ReadEvidence", "References",
+           "TargetInput", "TargetView", "action_from_dict", "compiled_scope", "lookups", "make_context", "plan"]
 
 
 @frozen
@@ -187,23 +118,22 @@ class Plan:
     ANCHORS: the engine resolves them to target ids at apply time (after the creates above).
     NOOP actions whose ``to_state`` differs from ``from_state`` are state changes the engine
     records without calling the target. ``summary``: counts by action kind, ``held``, ``errors``
-    and ``threshold_used`` per target (pass it back in the next page's
-    ``TargetInput.threshold_used``).
-    After an ``ok`` outcome the engine stores ``applied_projection(old, action)`` as
-    ``TargetState.projection``, ownership CREATED for CREATE and ADOPTED for ADOPT, and adds/removes
-    ``action.members`` to/from ``members_sent``. An action whose ``to_state`` is ``deleted`` (a
-    DELETE, or a NOOP when a re-created object took the target object over) releases the target
-    id: store ``target_id=None`` and empty ``members_sent``. ADD/REMOVE_MEMBERS of a group created
-    in the same plan carry ``target_id=None``: use the id the CREATE just stored.
+    and ``threshold_used`` per target. ``carry``: what the next plan of the same cycle needs
+    (pass it back as the next page's ``PlanInput.carry``).
+    After each outcome the engine stores the state ``engine.plan.outcome`` says (the one outcome
+    rule: ``applied_state``, ``failed_state``, ``unapplied_state``). ADD/REMOVE_MEMBERS of a group
+    created in the same plan carry ``target_id=None``: use the id the CREATE just stored.
     A recreate (an ADOPT for which ``predecessor(target, anchor)`` names the old anchor): when it
     is applied, the new state takes ``members_sent`` over from the predecessor, and
-    ``reanchor_members`` replaces the old anchor by the new one in every group's ``members_sent``
-    at that target (it is the same target object) -- before the member actions that follow.
+    ``outcome.reanchored_groups`` replaces the old anchor by the new one in every group's
+    ``members_sent`` at that target (it is the same target object) -- before the member actions
+    that follow.
     """
 
     actions: tuple[Action, ...] = ()
     errors: tuple[PlanError, ...] = ()
     summary: Mapping[str, Any] = field(factory=dict, converter=frozen_mapping)
+    carry: Carry = Carry()
 
     def to_jsonl(self) -> str:
         """One JSON object per line: actions, then ``{"error": ...}`` lines, then the summary."""
@@ -233,45 +163,9 @@ class Plan:
         return next((r["old"] for r in self.summary.get("reanchored", ())
                      if r["target"] == target and r["new"] == anchor), None)
 
-    def for_target(self, name: str) -> tuple[Action, ...]:
-        return tuple(a for a in self.actions if a.target == name)
-
 
 def action_from_dict(data: Mapping[str, Any]) -> Action:
-    return Action(kind=ActionKind(data["action"]), target=data["target"], anchor=data["anchor"],
-                  object_kind=ObjectKind(data["object_kind"]), target_id=data.get("target_id"),
-                  attributes=data.get("attributes") or {}, members=tuple(data.get("members") or ()),
-                  from_state=data.get("from_state"), to_state=data.get("to_state"),
-                  reasons=tuple(Reason(r["rule"], r.get("detail", "")) for r in data.get("reasons") or ()),
-                  dn=data.get("dn"))
-
-
-def applied_projection(old: Mapping[str, Any], action: Action) -> dict[str, Any]:
-    """The ``TargetState.projection`` to store after ``action`` was applied successfully."""
-    if action.kind == ActionKind.CREATE:
-        return dict(action.attributes)
-    if action.kind == ActionKind.ADOPT:
-        return {k: v for k, v in action.attributes.items() if k != "externalId"}
-    if action.kind in (ActionKind.UPDATE, ActionKind.RESTORE, ActionKind.DISABLE):
-        out = dict(old)
-        out.update(action.attributes)
-        return out
-    return dict(old)
-
-
-def reanchor_members(states: Iterable[TargetState], old: str, new: str) -> list[TargetState]:
-    """The group states whose ``members_sent`` named ``old``, now naming ``new`` instead."""
-    import attrs as _attrs
-
-    return [_attrs.evolve(s, members_sent=(s.members_sent - {old}) | {new})
-            for s in states if old in s.members_sent]
-
-
-def make_context(inp: "PlanInput", resolve: Callable[[str], str | None]) -> Any:
-    """The mapping's ProjectionContext for this plan (clock, seed, reference resolver)."""
-    from hybridsync.engine.mapping.projection import ProjectionContext
-
-    return ProjectionContext(clock=inp.clock, seed=str(inp.seed), resolve_reference=resolve)
+    return Action.from_dict(data)  # one inverse of Action.to_dict, in core
 
 
 _PHASE = {ActionKind.CREATE: 0, ActionKind.ADOPT: 0, ActionKind.RESTORE: 0, ActionKind.UPDATE: 0,
@@ -307,25 +201,6 @@ _by_kind = operator.attrgetter("kind")
 _by_anchor = operator.attrgetter("anchor")
 
 
-def _dedupe(objects: Iterable[SourceObject]) -> tuple[SourceObject, ...]:
-    best: dict[str, SourceObject] = {}
-    for obj in objects:
-        cur = best.get(obj.anchor)
-        if cur is None or _rank(obj) > _rank(cur):
-            best[obj.anchor] = obj
-    return tuple(best[a] for a in sorted(best))
-
-
-def _rank(obj: SourceObject) -> tuple:
-    return (obj.usn if obj.usn is not None else -1, obj.deleted, obj.dn, sorted(obj.attributes.items()),
-            sorted(obj.members or ()))
-
-
-@functools.lru_cache(maxsize=32)
-def compiled_scope(scope: ScopeConfig) -> CompiledScope:
-    return CompiledScope(scope)
-
-
 def lookups(inp: PlanInput) -> tuple[Lookup, ...]:
     """The target lookups ``plan(inp)`` needs answered in ``TargetView`` (pure, cheap).
 
@@ -333,10 +208,7 @@ def lookups(inp: PlanInput) -> tuple[Lookup, ...]:
     deleted/disputed/out_of_scope/escrow-without-id): externalId = anchor, then each matching path
     with its projected value. The engine may instead pass a full listing of the target.
     """
-    from hybridsync.engine.plan.lifecycle import effective_state
-    from hybridsync.engine.plan.target import UNOWNED
-
-    objects = _dedupe(inp.objects)
+    objects = dedupe(inp.objects)
     scope = compiled_scope(inp.scope)
     out: set[Lookup] = set()
     for t in inp.targets:
@@ -364,12 +236,10 @@ def lookups(inp: PlanInput) -> tuple[Lookup, ...]:
 
 def plan(inp: PlanInput) -> Plan:
     """Decide, for every (object, target), what to do and why. Pure and deterministic."""
-    from hybridsync.engine.plan.target import TargetPlanner
-
     if inp.scope.groups and inp.group_scope is None:
         raise ValueError("scope.groups is set but PlanInput.group_scope is None: "
                          "pass scope.expand_group_scope(...) (planning without it would disable everyone)")
-    objects = _dedupe(inp.objects)
+    objects = dedupe(inp.objects)
     scope = compiled_scope(inp.scope)
     decisions = {o.anchor: scope.decide(o, inp.group_scope) for o in objects if not o.deleted}
     by_guid = {o.object_guid: o for o in objects}
@@ -392,4 +262,15 @@ def plan(inp: PlanInput) -> Plan:
     counts = {str(k): n for k, n in Counter(a.kind for a in actions).items()}
     summary = {"counts": counts, "held": counts.get("hold", 0), "errors": len(errors),
                "threshold_used": used, "objects": len(objects), "reanchored": reanchored}
-    return Plan(tuple(actions), tuple(errors), summary)
+    return Plan(tuple(actions), tuple(errors), summary, _carry(inp, used, actions))
+
+
+def _carry(inp: PlanInput, used: Mapping[str, int], actions: list[Action]) -> Carry:
+    """The threshold used per target, for the next plan of this cycle: tripped once (a disable or
+    delete newly held), it holds every later page of the cycle too."""
+    out = {**inp.carry.threshold_used, **used}
+    tripped = inp.safety.delete_threshold + 1
+    for a in actions:
+        if a.kind == ActionKind.HOLD and a.from_state != State.HELD:
+            out[a.target] = max(out.get(a.target, 0), tripped)
+    return Carry(out)

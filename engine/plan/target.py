@@ -1,7 +1,8 @@
-"""The planner's work for one target: lifecycle triggers, matching, safety, diffs. Pure.
+"""The planner's work for one target: lifecycle triggers, matching, safety. Pure.
 
-``plan_target`` is called by ``planner.plan`` once per target with the objects already
-deduplicated, sorted and scope-decided; group member deltas are in ``planner_members``.
+``TargetPlanner`` is run by ``planner.plan`` once per target with the objects already
+deduplicated, sorted and scope-decided; attribute diffs are in ``plan.diff``, group member
+deltas in ``plan.members``.
 """
 
 from __future__ import annotations
@@ -10,92 +11,31 @@ from collections.abc import Mapping
 from typing import Any
 
 from hybridsync.engine.plan import lifecycle as lc
+from hybridsync.engine.core.states import GONE, LIVE, PRESENT_PLANNED, PRESENT_STORED, UNOWNED
 from hybridsync.engine.plan.lifecycle import State, Trigger
 from hybridsync.engine.mapping.projection import is_reference_path
 from hybridsync.engine.plan.match import (ADOPT, CREATE, DISPUTED, NO_MATCH, RECREATE, MatchResult, TargetIndex,
                                      resolve_conflicts)
-from hybridsync.engine.plan.members import PRESENT_PLANNED, PRESENT_STORED, desired_members, stored_present
-from hybridsync.engine.plan.scope import ScopeDecision, normalize_dn
+from hybridsync.engine.plan.diff import attribute_diff, changed_reason, counted_reason, disabled_in_ad
+from hybridsync.engine.plan.inputs import PlanInput, TargetInput, make_context
+from hybridsync.engine.plan.members import desired_members, stored_present
+from hybridsync.engine.core.dn import normalize_dn
+from hybridsync.engine.plan.scope import ScopeDecision
 from hybridsync.engine.core.values import Action, ActionKind, ObjectKind, Ownership, Reason, SourceObject, TargetState
 
-__all__ = ["LIVE", "PRESENT_PLANNED", "PRESENT_STORED", "UNOWNED", "TargetPlanner", "attribute_diff", "stored_present"]
+__all__ = ["LIVE", "PRESENT_PLANNED", "PRESENT_STORED", "UNOWNED", "TargetPlanner", "stored_present"]
 
 A = ActionKind
-UNOWNED = (State.NEW, State.OUT_OF_SCOPE, State.DELETED, State.DISPUTED)
-LIVE = (State.PROVISIONED, State.DISABLED, State.ESCROW)
 _DIFF_KINDS = (A.UPDATE, A.RESTORE, A.DISABLE)
-_STATE_NAME = {s: str(s) for s in State}
 _DISABLED_IN_AD = Reason("source.userAccountControl", "the account is disabled in AD")
-_CHANGED: dict[str, Reason] = {}  # path -> Reason(f"mapping.{path}", "changed"), made once
-_COUNTED: dict[tuple[str, int], Reason] = {}  # (kind, n) -> Reason(f"mapping.{kind}", "n attributes")
-
-
-def _changed(path: str) -> Reason:
-    r = _CHANGED.get(path)
-    if r is None:
-        r = Reason(f"mapping.{path}", "changed")
-        if len(_CHANGED) < 4096:
-            _CHANGED[path] = r
-    return r
-
-
-def _counted(kind: ObjectKind, n: int) -> Reason:
-    r = _COUNTED.get((kind, n))
-    if r is None:
-        r = Reason(f"mapping.{kind}", f"{n} attributes")
-        if len(_COUNTED) < 4096:
-            _COUNTED[(kind, n)] = r
-    return r
-
-
-def _disabled(obj: SourceObject) -> bool:
-    """``obj.disabled`` (userAccountControl bit 2), read without the property chain."""
-    vals = obj.attributes.get("useraccountcontrol")
-    try:
-        return bool(int((vals[0] if vals else None) or 0) & 2)
-    except ValueError:
-        return False
-_GONE = frozenset({State.SOFT_DELETED, State.DELETED, State.OUT_OF_SCOPE})
-_MISSING = object()
-
-
-def _norm(v: Any) -> Any:
-    if isinstance(v, (list, tuple)):
-        return tuple(_norm(x) for x in v)
-    return v
-
-
-def attribute_diff(desired: Mapping[str, Any], base: Mapping[str, Any]) -> dict[str, Any]:
-    """The minimal diff taking ``base`` (last applied projection) to ``desired``.
-
-    Paths absent from ``desired`` are left alone; ``None`` clears a path that ``base`` holds.
-    """
-    get = base.get
-    for path, value in desired.items():  # the common case first: nothing changed (no sort)
-        old = get(path, _MISSING)
-        if old is _MISSING:
-            if value is not None:
-                break
-        elif old != value and (type(old) is type(value) or _norm(old) != _norm(value)):
-            break
-    else:
-        return {}
-    out: dict[str, Any] = {}
-    for path in sorted(desired):
-        value = desired[path]
-        old = base.get(path, _MISSING)
-        if old is _MISSING:
-            if value is not None:
-                out[path] = value
-        elif old != value and (type(old) is type(value) or _norm(old) != _norm(value)):
-            out[path] = value
-    return out
+# an object planned as present: (object, its kind, stored state, scope decision)
+Present = tuple[SourceObject, ObjectKind, TargetState | None, ScopeDecision]
 
 
 class TargetPlanner:
     """Mutable scratch space for one target's plan; the outputs are frozen Actions."""
 
-    def __init__(self, inp: Any, t: Any, decisions: Mapping[str, ScopeDecision],
+    def __init__(self, inp: PlanInput, t: TargetInput, decisions: Mapping[str, ScopeDecision],
                  objects: tuple[SourceObject, ...], by_guid: Mapping[str, SourceObject]):
         self.inp, self.t, self.cfg = inp, t, t.config
         self.decisions, self.objects, self.by_guid = decisions, objects, by_guid
@@ -104,7 +44,7 @@ class TargetPlanner:
         self.errors: list[Any] = []
         self.planned: dict[str, State] = {}
         self.projections: set[str] = set()  # anchors projected without error in this plan
-        self.threshold_used = t.threshold_used
+        self.threshold_used = inp.carry.threshold_used.get(self.cfg.name, 0)
         self.superseded: set[str] = set()  # predecessors whose target object a recreate takes over
         self.reference_gone = False  # set by resolve_reference during one projection
         self.reanchored: dict[str, str] = {}  # predecessor anchor -> the anchor that took it over
@@ -126,11 +66,11 @@ class TargetPlanner:
     def emit(self, kind: ActionKind, anchor: str, okind: ObjectKind, *, dn: str | None, ts: TargetState | None,
              to: State | None, reasons: list[Reason] | tuple[Reason, ...], attributes: Mapping[str, Any] | None = None,
              target_id: str | None = None, members: tuple[str, ...] = ()) -> None:
-        from_state = ts.state if ts is not None else "new"
+        from_state = ts.state if ts is not None else State.NEW
         self.actions.append(Action(kind=kind, target=self.cfg.name, anchor=anchor, object_kind=okind,
                                    target_id=target_id if target_id is not None else (ts.target_id if ts else None),
                                    attributes=attributes or {}, members=members, from_state=from_state,
-                                   to_state=_STATE_NAME[to] if to is not None else from_state,
+                                   to_state=to if to is not None else from_state,
                                    reasons=tuple(reasons), dn=dn))
         if to is not None and kind != A.REPORT:
             self.planned[anchor] = to
@@ -148,7 +88,7 @@ class TargetPlanner:
             self.keep(anchor, okind, dn, ts, reasons + [Reason("lifecycle.noop", f"{eff} --{trigger}--> changes nothing")])
             return
         kind = edge.action or A.NOOP
-        reasons = (*reasons, edge.reason)
+        reasons = [*reasons, edge.reason]
         if kind in _DIFF_KINDS and not attributes:
             kind = A.NOOP
         self.emit(kind, anchor, okind, dn=dn, ts=ts, to=edge.dest, reasons=reasons, attributes=attributes,
@@ -164,15 +104,15 @@ class TargetPlanner:
             self.reference_gone = True  # no such object (deleted): clear the reference
             return None
         ts = self.state(anchor)
-        if stored_present(ts):
+        if ts is not None and stored_present(ts):
             return ts.target_id
-        if ts is not None and lc.effective_state(ts) in _GONE:
+        if ts is not None and lc.effective_state(ts) in GONE:
             self.reference_gone = True  # referenced object left the target: clear the reference
         return None  # not provisioned yet: leave the path alone, set it once it exists
 
     # -- the run ---------------------------------------------------------------------------
     def run(self) -> None:
-        present: list[tuple[SourceObject, TargetState | None, ScopeDecision]] = []
+        present: list[Present] = []
         gone: list[tuple[str, ObjectKind, str | None, TargetState, Trigger, Reason]] = []
         clock = self.inp.clock
         seen: set[str] = set()
@@ -207,7 +147,7 @@ class TargetPlanner:
                 else:
                     gone.append((obj.anchor, kind, obj.dn, ts, Trigger.LEFT_SCOPE, decision.reason()))
                 continue
-            present.append((obj, ts, decision))
+            present.append((obj, kind, ts, decision))
         for anchor in sorted(self.inp.absent):
             ts = self.state(anchor)
             if anchor in seen or ts is None:
@@ -223,27 +163,25 @@ class TargetPlanner:
         self.plan_gone(gone)
         self.plan_members(present)
 
-    def plan_present(self, present: list[tuple[SourceObject, TargetState | None, ScopeDecision]]) -> None:
+    def plan_present(self, present: list[Present]) -> None:
         inp = self.inp
-        from hybridsync.engine.plan.planner import make_context  # late: planner imports this module
-
         ctx = make_context(inp, self.resolve_reference)
-        projected: list[tuple[SourceObject, TargetState | None, ScopeDecision, State, Mapping[str, Any]]] = []
+        projected: list[tuple[SourceObject, ObjectKind, TargetState | None, ScopeDecision, State, Mapping[str, Any]]] = []
         index: TargetIndex | None = None
-        for obj, ts, decision in present:
+        for obj, kind, ts, decision in present:
             self.reference_gone = False
             proj = self.t.mapping.project(obj, ctx)
             if proj.errors:
                 for err in proj.errors:
                     self.errors.append((obj, err))
-                self.emit(A.REPORT, obj.anchor, obj.kind, dn=obj.dn, ts=ts, to=None, reasons=[
+                self.emit(A.REPORT, obj.anchor, kind, dn=obj.dn, ts=ts, to=None, reasons=[
                     decision.reason()] + [Reason(f"mapping.{getattr(e, 'attribute', '') or ''}".rstrip("."), str(e))
                                           for e in proj.errors])
                 continue
             values = proj.values
             if self.reference_gone:
                 held = (ts.projection if ts is not None and ts.target_id
-                        else dict.fromkeys(self.t.mapping.paths(obj.kind), ""))
+                        else dict.fromkeys(self.t.mapping.paths(kind), ""))
                 stale = [p for p in held if is_reference_path(p) and p not in values and held[p] is not None]
                 if stale:
                     values = {**values, **{p: None for p in stale}}
@@ -253,42 +191,45 @@ class TargetPlanner:
                 if index is None:
                     index = TargetIndex(self.t.view.objects, self.cfg.matching, self.t.view.holders)
                 if index.empty:  # nothing can match nor be disputed: a create, planned now
-                    self.plan_unowned(obj, ts, decision, eff, values, NO_MATCH)
+                    self.plan_unowned(obj, kind, ts, decision, eff, values, NO_MATCH)
                 else:
-                    projected.append((obj, ts, decision, eff, values))
+                    projected.append((obj, kind, ts, decision, eff, values))
             else:  # an object the target holds for us: planned now, its projection freed at once
-                self.plan_owned(obj, ts, decision, eff, values)  # type: ignore[arg-type]
+                assert ts is not None  # only an unknown anchor is unowned
+                self.plan_owned(obj, kind, ts, decision, eff, values)
         matches: dict[str, MatchResult] = {}
-        for obj, ts, _d, eff, values in projected:
+        for obj, kind, ts, _d, eff, values in projected:
             assert index is not None
-            matches[obj.anchor] = index.find(obj.anchor, obj.kind, values,
+            matches[obj.anchor] = index.find(obj.anchor, kind, values,
                                              restore_recreated=inp.safety.restore_recreated)
         matches = resolve_conflicts(matches)
         present_anchors = self.projections  # every object projected without error
         for anchor in sorted(a for a, r in matches.items() if r.predecessor is not None):
             res = matches[anchor]
-            if res.predecessor.anchor in present_anchors:
+            pred = res.predecessor
+            assert pred is not None
+            if pred.anchor in present_anchors:
                 matches[anchor] = MatchResult(DISPUTED, res.reasons + (Reason(
-                    "match.disputed", f"predecessor {res.predecessor.anchor} is itself back in scope"),),
-                    res.target, others=(res.predecessor.anchor,))
+                    "match.disputed", f"predecessor {pred.anchor} is itself back in scope"),),
+                    res.target, others=(pred.anchor,))
             else:
-                self.superseded.add(res.predecessor.anchor)
-                self.reanchored[res.predecessor.anchor] = anchor
-        for obj, ts, decision, eff, values in projected:
-            self.plan_unowned(obj, ts, decision, eff, values, matches[obj.anchor])
+                self.superseded.add(pred.anchor)
+                self.reanchored[pred.anchor] = anchor
+        for obj, kind, ts, decision, eff, values in projected:
+            self.plan_unowned(obj, kind, ts, decision, eff, values, matches[obj.anchor])
 
-    def plan_unowned(self, obj: SourceObject, ts: TargetState | None, decision: ScopeDecision, eff: State,
+    def plan_unowned(self, obj: SourceObject, kind: ObjectKind, ts: TargetState | None, decision: ScopeDecision, eff: State,
                      values: Mapping[str, Any], match: MatchResult) -> None:
-        disabled = obj.kind == ObjectKind.USER and _disabled(obj)
+        disabled = kind == ObjectKind.USER and disabled_in_ad(obj)
         reasons = [decision.reason()]
         if disabled:
             reasons.append(_DISABLED_IN_AD)
-        self.plan_new(obj, ts, eff, values, match, disabled, reasons)
+        self.plan_new(obj, kind, ts, eff, values, match, disabled, reasons)
 
-    def plan_owned(self, obj: SourceObject, ts: TargetState, decision: ScopeDecision, eff: State,
+    def plan_owned(self, obj: SourceObject, kind: ObjectKind, ts: TargetState, decision: ScopeDecision, eff: State,
                    values: Mapping[str, Any]) -> None:
         """An object in scope whose target object is ours: update, restore, disable or no-op."""
-        disabled = obj.kind == ObjectKind.USER and _disabled(obj)
+        disabled = kind == ObjectKind.USER and disabled_in_ad(obj)
         reasons = [decision.reason()]
         if disabled:
             reasons.append(_DISABLED_IN_AD)
@@ -302,29 +243,30 @@ class TargetPlanner:
             trigger = Trigger.SEEN_IN_SCOPE
         diff = attribute_diff(values, ts.projection)
         if diff:
-            reasons += [_changed(p) for p in diff]
-        self.take(eff, trigger, obj.anchor, obj.kind, obj.dn, ts, reasons, diff)
+            reasons += [changed_reason(p) for p in diff]
+        self.take(eff, trigger, obj.anchor, kind, obj.dn, ts, reasons, diff)
 
-    def plan_new(self, obj: SourceObject, ts: TargetState | None, eff: State, values: Mapping[str, Any],
+    def plan_new(self, obj: SourceObject, kind: ObjectKind, ts: TargetState | None, eff: State, values: Mapping[str, Any],
                  match: MatchResult, disabled: bool, reasons: list[Reason]) -> None:
         reasons = reasons + list(match.reasons)
         if match.outcome == CREATE:
             attrs = {p: values[p] for p in sorted(values) if values[p] is not None}
-            reasons.append(_counted(obj.kind, len(attrs)))
-            self.take(eff, Trigger.DISABLED_IN_AD if disabled else Trigger.SEEN_IN_SCOPE, obj.anchor, obj.kind,
+            reasons.append(counted_reason(kind, len(attrs)))
+            self.take(eff, Trigger.DISABLED_IN_AD if disabled else Trigger.SEEN_IN_SCOPE, obj.anchor, kind,
                       obj.dn, ts, reasons, attrs)
             return
         if match.outcome in (ADOPT, RECREATE):
             attrs = dict(sorted(values.items()))
             attrs["externalId"] = obj.anchor
             trig = Trigger.MATCHED if match.outcome == ADOPT else Trigger.RECREATED
-            self.take(eff, trig, obj.anchor, obj.kind, obj.dn, ts, reasons, attrs, target_id=match.target.target_id)
+            assert match.target is not None  # an adopt names its target object
+            self.take(eff, trig, obj.anchor, kind, obj.dn, ts, reasons, attrs, target_id=match.target.target_id)
             pred = match.predecessor
             if pred is not None:
                 self.take(State(pred.state), Trigger.SUPERSEDED, pred.anchor, pred.kind, None, pred, [
                     Reason("match.recreated", f"target object {pred.target_id} now belongs to {obj.anchor}")])
             return
-        self.take(eff, Trigger.CONFLICT, obj.anchor, obj.kind, obj.dn, ts, reasons)
+        self.take(eff, Trigger.CONFLICT, obj.anchor, kind, obj.dn, ts, reasons)
 
     def plan_gone(self, gone: list[tuple[str, ObjectKind, str | None, TargetState, Trigger, Reason]]) -> None:
         safety = self.inp.safety
@@ -348,7 +290,7 @@ class TargetPlanner:
             if eff == State.SOFT_DELETED:
                 if lc.grace_expired(ts, self.inp.clock, safety.soft_delete_days):
                     self.take(eff, Trigger.GRACE_EXPIRED, anchor, kind, dn, ts, reasons + [
-                        Reason("safety.soft_delete_days", f"soft-deleted since {ts.since.isoformat()}, "
+                        Reason("safety.soft_delete_days", f"soft-deleted since {ts.since.isoformat() if ts.since else '?'}, "
                                                           f"more than {safety.soft_delete_days:g} days")])
                 else:
                     self.take(eff, trigger, anchor, kind, dn, ts, reasons)
@@ -383,13 +325,13 @@ class TargetPlanner:
             return {}
         return {"active": False}
 
-    def plan_members(self, present: list[tuple[SourceObject, TargetState | None, ScopeDecision]]) -> None:
-        groups = {obj.anchor for obj, _ts, _d in present if obj.kind == ObjectKind.GROUP}
+    def plan_members(self, present: list[Present]) -> None:
+        groups = {obj.anchor for obj, kind, _ts, _d in present if kind == ObjectKind.GROUP}
         if not groups:
             return
         acts = {a.anchor: a for a in self.actions if a.anchor in groups}  # the last action of each group
-        for obj, ts, _d in present:
-            if obj.kind != ObjectKind.GROUP:
+        for obj, kind, ts, _d in present:
+            if kind != ObjectKind.GROUP:
                 continue
             act = acts.get(obj.anchor)
             if act is None or act.kind in (A.REPORT, A.HOLD) or self.planned.get(obj.anchor) not in PRESENT_PLANNED:
@@ -406,11 +348,11 @@ class TargetPlanner:
             target_id = act.target_id
             mode = self.cfg.nested_groups
             if add:
-                self.emit(A.ADD_MEMBERS, obj.anchor, obj.kind, dn=obj.dn, ts=ts, to=self.planned[obj.anchor],
+                self.emit(A.ADD_MEMBERS, obj.anchor, kind, dn=obj.dn, ts=ts, to=self.planned[obj.anchor],
                           members=add, target_id=target_id, reasons=[
                               Reason("mapping.members", f"{len(add)} in-scope provisioned members to add (nested_groups={mode})")])
             if remove:
-                self.emit(A.REMOVE_MEMBERS, obj.anchor, obj.kind, dn=obj.dn, ts=ts, to=self.planned[obj.anchor],
+                self.emit(A.REMOVE_MEMBERS, obj.anchor, kind, dn=obj.dn, ts=ts, to=self.planned[obj.anchor],
                           members=remove, target_id=target_id, reasons=[
                               Reason("mapping.members", f"{len(remove)} members no longer in scope, provisioned or "
                                                         f"direct (nested_groups={mode}) to remove")])

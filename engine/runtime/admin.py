@@ -16,10 +16,13 @@ from typing import Any
 
 from attrs import frozen
 
+from hybridsync.engine.core.config import Config
 from hybridsync.engine.core.errors import HybridsyncError
 from hybridsync.engine.core.values import Action, Reason
 from hybridsync.engine.runtime.status import HeldAction, held_action
-from hybridsync.statestore.records import time_to_text, utcnow
+from hybridsync.statestore.convert import time_to_text, utcnow
+from hybridsync.statestore.protocol import StateStore
+from hybridsync.statestore.store import Store
 
 REF_FORMS = "objectGUID, DN, sAMAccountName, UPN"
 
@@ -49,13 +52,11 @@ class NoStateStore(HybridsyncError):
         super().__init__(f"the state store {self.path} does not exist yet")
 
 
-def open_existing_store(path: Any, *, readonly: bool = True) -> Any | None:
-    """The store at ``path`` (a file path, or a ``StateConfig``: its file or PostgreSQL) if it exists
-    (read-only unless asked), else None; never creates one.
+def open_existing_store(path: Any, *, readonly: bool = True) -> StateStore | None:
+    """The store at ``path`` (a file path, or a ``StateConfig``: its file or PostgreSQL) if it
+    exists (read-only unless asked), else None; never creates one.
     ``":memory:"`` is None too: an in-memory store does not outlive its process. Raises
     ``StoreCorrupt`` when the file is not a readable state store."""
-    from hybridsync.statestore.store import Store
-
     if hasattr(path, "url"):  # a StateConfig: the SQLite file or PostgreSQL ([state] url)
         from hybridsync.statestore.factory import open_existing
 
@@ -120,7 +121,7 @@ class ProvisioningLog:
         return len(self.records)
 
 
-def provisioning_log(store: Any, *, ref: str | None = None, since: datetime | None = None) -> ProvisioningLog:
+def provisioning_log(store: StateStore | None, *, ref: str | None = None, since: datetime | None = None) -> ProvisioningLog:
     """Every decision (of the objects ``ref`` names; from ``since`` on); raises ``NoSuchObject``."""
     if store is None:
         if ref:
@@ -134,10 +135,11 @@ def provisioning_log(store: Any, *, ref: str | None = None, since: datetime | No
     objects: dict[str, Any] = {}
     records = []
     for rec in store.decisions(anchor=anchors, since=since):
-        if rec.anchor not in objects:
-            found = [o for o in store.find_objects(rec.anchor) if o.anchor == rec.anchor]
-            objects[rec.anchor] = found[0] if found else None
-        obj = objects[rec.anchor]
+        key = rec.anchor or ""  # a decision always names its object
+        if key not in objects:
+            found = [o for o in store.find_objects(key) if o.anchor == key] if key else []
+            objects[key] = found[0] if found else None
+        obj = objects[key]
         upn = obj.attributes.get("userprincipalname", (None,))[0] if obj is not None else None
         records.append(LogRecord(
             at=rec.at, cycle_id=rec.cycle_id, anchor=rec.anchor, dn=rec.dn or (obj.dn if obj else None), upn=upn,
@@ -175,7 +177,7 @@ class Approval:
         return out
 
 
-def approve_deletes(store: Any, config: Any, target: str | None = None, *, by: str | None = None,
+def approve_deletes(store: StateStore | None, config: Config, target: str | None = None, *, by: str | None = None,
                     at: datetime | None = None) -> Approval:
     """Approve every waiting hold (of ``target``, or all), recording who and when on each hold
     and as an ``approval`` log entry; the next cycle applies them. Raises ``UnknownTarget``."""

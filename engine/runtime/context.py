@@ -1,316 +1,139 @@
-"""The working state of one cycle: planning with target views, applying, committing, counting.
+"""The values one cycle works with: what it was given, where it stands, what it reports, and
+the writes of the page in progress.
 
-``engine.cycle`` drives the read; this object holds what a cycle accumulates (overlays of
-states written but not yet committed, per-target operation counts for quarantine, the outcomes
-for the RunReport) and does the store writes in the shapes the crash-safety rules require.
+``CycleSetup`` is what the host hands a cycle (store, config, connectors, options; frozen).
+``CycleState`` is where the cycle stands (its id, its one clock reading, its status, what the
+last plan carries into the next); ``Tally`` accumulates the ``RunReport``; ``PageWrites`` holds
+what the page in progress wrote and has not committed yet. None of them does I/O: the
+collaborators that do (``health.TargetHealth``, ``planning.PagePlanner``, ``apply.Applier``,
+``commit``) are composed by ``cycle.Cycle``.
 """
 
 from __future__ import annotations
 
-import time
+import threading
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
 import attrs
 import structlog
+from attrs import define, frozen
 
-from hybridsync.engine.plan import lifecycle, planner
-from hybridsync.engine.runtime.apply import FAR, ApplyMixin
-from hybridsync.engine.runtime.reconcile import Outcome, settle_pending
-from hybridsync.engine.plan.scope import expand_group_scope, normalize_dn
-from hybridsync.engine.runtime.targetview import LazyMap, Listing, build_view
-from hybridsync.engine.core.values import ActionKind, ObjectState, SourceObject
+from hybridsync.connectors.base import Source, Target
+from hybridsync.engine.core.config import Config
+from hybridsync.engine.core.states import CycleStatus
+from hybridsync.engine.core.values import (
+    Action,
+    Cursor,
+    CycleProgress,
+    ObjectState,
+    ReadMode,
+    TargetState,
+)
+from hybridsync.engine.plan.inputs import Carry, Projector
+from hybridsync.engine.runtime.recording import Recorder
+from hybridsync.statestore.protocol import StateStore
+from hybridsync.statestore.records import HeldRecord
 
 log = structlog.get_logger("hybridsync.cycle")
-A = ActionKind
+
+# (anchor, target, action kind, result, detail, dn): one reported object outcome
+OutcomeRow = tuple[str, str, str, str, "str | None", "str | None"]
 
 
-@attrs.define
-class TargetCounters:
-    ops: int = 0
-    failures: int = 0
-    auth_failure: str | None = None
+@frozen
+class CycleSetup:
+    """What a cycle is given: the store, the config, the connectors and the options."""
 
-
-@attrs.define
-class CycleContext(ApplyMixin):
-    store: Any
-    config: Any
+    store: StateStore
+    config: Config
     source_name: str
-    sources: Mapping[str, Any]
-    targets: Mapping[str, Any]
-    mappings: Mapping[str, Any]
+    sources: Mapping[str, Source]
+    targets: Mapping[str, Target]
+    mappings: Mapping[str, Projector]
     clock: Callable[[], datetime]
     dry_run: bool = False
     full_reason: str | None = None
-    stop_event: Any = None
+    stop_event: threading.Event | None = None
     seed: int = 0
-    progress: Any = None  # called with a CycleProgress after each page
-    recorder: Any = None  # engine.recording.Recorder: flushed inside each commit unit
-    # accumulated
-    cycle_id: int = 0
-    mode: Any = None
-    expected: Any = None
-    started: float = 0.0
-    status: str = "ok"
-    source_error: str | None = None
-    counts: dict = attrs.Factory(dict)
-    outcomes: list = attrs.Factory(list)  # (anchor, target, action kind, result, detail, dn)
-    problems: list = attrs.Factory(list)
-    planned: list = attrs.Factory(list)  # dry-run / plan: the actions
-    timings: dict = attrs.Factory(dict)
-    objects_overlay: dict = attrs.Factory(dict)
-    state_overlay: dict = attrs.Factory(dict)  # target -> anchor -> TargetState
-    counters: dict = attrs.Factory(dict)
-    paused: dict = attrs.Factory(dict)  # target -> (until, why)
-    approved: dict = attrs.Factory(dict)  # target -> [HeldRecord]
-    threshold_used: dict = attrs.Factory(dict)
-    followup_groups: set = attrs.Factory(set)
-    planned_anchors_since_followup: set = attrs.Factory(set)
-    listings: dict = attrs.Factory(dict)
-    first_sync: dict = attrs.Factory(dict)  # target -> no stored state when the cycle began
-    predecessors: dict = attrs.Factory(dict)  # (target, new anchor) -> old anchor (this plan's recreates)
-    reanchored: dict = attrs.Factory(dict)  # (target, group anchor) -> TargetState re-anchored this page
-    unused_intents: list = attrs.Factory(list)  # journaled, then not called (stop, quarantine)
-    stopped_mid_page: bool = False
-    quarantined_now: list = attrs.Factory(list)
-    held_now: int = 0
-    objects_planned: int = 0
-    _now: Any = attrs.field(default=None, init=False)
-    _scope_cfg: Any = attrs.field(default=None, init=False)
-
-    def now(self) -> datetime:
-        """The cycle's clock: read once, then the same instant for the whole cycle, so every
-        decision of a cycle is made at one time and a replay at that time reproduces it."""
-        if self._now is None:
-            self._now = self.clock()
-        return self._now
-
-    def calls_made(self) -> int:
-        return sum(c.ops for c in self.counters.values())
+    progress: Callable[[CycleProgress], None] | None = None  # called after each page
+    recorder: Recorder | None = None  # flushed inside each commit unit
 
     def stop_requested(self) -> bool:
-        return bool(self.stop_event is not None and self.stop_event.is_set())
+        return self.stop_event is not None and self.stop_event.is_set()
 
-    # ------------------------------------------------------------------ begin / end
-    def settle(self) -> None:
-        counts = settle_pending(self.store, self.targets, self.now)
-        if counts["settled"] or counts["unreachable"]:
-            log.info("journal_settled", source=self.source_name, **counts)
 
-    def begin(self, mode: str) -> None:
-        self.started = time.perf_counter()
-        now = self.now()
-        if not self.dry_run:
-            self.cycle_id = self.store.begin_cycle(self.source_name, mode, at=now)
-        for q in self.store.quarantined():
-            if q.target in self.targets and (q.until is None or q.until > now):
-                self.paused[q.target] = (q.until or now + FAR, f"target quarantined: {q.reason}")
-        for name in self.targets:
-            self.counters[name] = TargetCounters()
-            self.approved[name] = list(self.store.approved_actions(name))
-            self.state_overlay[name] = {}
+@define
+class CycleState:
+    """Where one cycle stands. ``now`` is the cycle's clock, read once: every decision of a cycle
+    is made at one time, and a replay at that time reproduces it."""
 
-    def source_failed(self, exc: Exception) -> None:
-        from hybridsync.statestore import StaleWatermark, WatermarkRegression
+    now: datetime
+    cycle_id: int = 0
+    mode: ReadMode | None = None
+    expected: Cursor | None = None  # the stored cursor the next commit compares against
+    started: float = 0.0
+    status: CycleStatus = CycleStatus.OK
+    source_error: str | None = None
+    stopped_mid_page: bool = False
+    carry: Carry = Carry()  # from the last plan, into the next (the threshold used)
+    approved: dict[str, list[HeldRecord]] = attrs.Factory(dict)  # target -> approved holds
+    followup_groups: set[str] = attrs.Factory(set)  # groups whose members changed state
+    planned_anchors: set[str] = attrs.Factory(set)  # planned this cycle (bounded; an optimisation)
+    objects_planned: int = 0
 
-        if isinstance(exc, (StaleWatermark, WatermarkRegression)):
-            self.status = "unsafe_watermark"
-        else:
-            self.status = "source_failed"
-        self.source_error = f"{type(exc).__name__}: {exc}"[:500]
-        log.warning("source_read_failed", cycle_id=self.cycle_id, source=self.source_name, error=self.source_error)
 
-    def object_problem(self, anchor: str, dn: str | None, stage: str, message: str) -> None:
+@define
+class Tally:
+    """What the cycle reports (``RunReport``): counts, outcomes, problems, the dry run's plan."""
+
+    counts: dict[str, int] = attrs.Factory(dict)
+    outcomes: list[OutcomeRow] = attrs.Factory(list)
+    problems: list[dict[str, Any]] = attrs.Factory(list)
+    planned: list[Action] = attrs.Factory(list)  # dry run / plan: the actions
+    timings: dict[str, float] = attrs.Factory(dict)
+    held: int = 0
+
+    def bump(self, key: str, n: int = 1) -> None:
+        self.counts[key] = self.counts.get(key, 0) + n
+
+    def problem(self, cycle_id: int, anchor: str, dn: str | None, stage: str, message: str) -> None:
         self.problems.append({"anchor": anchor, "dn": dn, "stage": stage, "message": message})
-        self.counts["errors"] = self.counts.get("errors", 0) + 1
-        log.warning("object_problem", cycle_id=self.cycle_id, anchor=anchor, dn=dn, stage=stage, message=message)
+        self.bump("errors")
+        log.warning("object_problem", cycle_id=cycle_id, anchor=anchor, dn=dn, stage=stage, message=message)
 
-    def finish(self) -> None:
-        now = self.now()
-        safety = self.config.safety
-        for name, c in self.counters.items():
-            if name in self.paused and not c.auth_failure:
-                continue
-            ratio_bad = c.ops >= safety.quarantine_min_operations and c.failures > safety.quarantine_failure_ratio * c.ops
-            if c.auth_failure or ratio_bad:
-                continue  # quarantined when it happened (see _count)
-            if c.ops and not c.failures and not self.dry_run and any(q.target == name for q in self.store.quarantined()):
-                self.store.clear_quarantine(name)
-        if self.stopped_mid_page and self.status == "ok":
-            self.status = "stopped"
-        if self.quarantined_now and self.status == "ok":
-            self.status = "quarantined"
-        duration = time.perf_counter() - self.started
-        self.timings["total"] = duration
-        if not self.dry_run:
-            self.store.end_cycle(self.cycle_id, status=self.status, counts=dict(self.counts), duration_s=duration, at=now)
-        log.info("cycle", cycle_id=self.cycle_id, source=self.source_name, mode=str(self.mode), status=self.status,
-                 duration_s=round(duration, 4), dry_run=self.dry_run, **self.counts)
 
-    # ------------------------------------------------------------------ planning
-    def _states(self, name: str) -> LazyMap:
-        return LazyMap(lambda a: self.store.get_target_state(name, a), self.state_overlay[name])
+@define
+class PageWrites:
+    """What the page in progress wrote and has not committed: read before the store's."""
 
-    def _refs(self) -> planner.References:
-        src, store, ov = self.source_name, self.store, self.objects_overlay
-        by_guid = {s.object_guid: s for s in ov.values()}
+    objects: dict[str, ObjectState] = attrs.Factory(dict)  # anchor -> merged ObjectState
+    states: dict[str, dict[str, TargetState]] = attrs.Factory(dict)  # target -> anchor -> state
+    known: dict[str, Mapping[str, TargetState | None]] = attrs.Factory(dict)  # answered for the plan
+    reanchored: dict[tuple[str, str], TargetState] = attrs.Factory(dict)  # (target, group) re-anchored
+    predecessors: dict[tuple[str, str], str] = attrs.Factory(dict)  # (target, new anchor) -> old (recreates)
+    unused_intents: list[int] = attrs.Factory(list)  # journaled, then not called (stop, quarantine)
 
-        def obj_by_guid(g: str) -> ObjectState | None:
-            return by_guid.get(g) or store.object_by_guid(src, g)
+    def state(self, store: StateStore, target: str, anchor: str) -> TargetState | None:
+        """The newest state of (target, anchor): written in this page, else the one answered for
+        this page's plan, else the store's (the apply half asks this; the planner never does)."""
+        written = self.states[target]
+        if anchor in written:
+            return written[anchor]
+        known = self.known.get(target)
+        if known is not None and anchor in known:
+            return known[anchor]
+        return store.get_target_state(target, anchor)
 
-        def anchor_by_dn(dn: str) -> str | None:
-            for st in store.find_objects(dn):
-                if st.source == src and not st.deleted and normalize_dn(st.dn) == dn:
-                    return st.anchor
-            return None
+    def object(self, store: StateStore, source: str, anchor: str) -> ObjectState | None:
+        return self.objects.get(anchor) or store.get_object(source, anchor)
 
-        def kind(a: str):
-            st = ov.get(a) or store.get_object(src, a)
-            return st.kind if st is not None else None
-
-        return planner.References(
-            anchor_by_guid=LazyMap(lambda g: (s.anchor if (s := obj_by_guid(g)) else None)),
-            anchor_by_dn=LazyMap(anchor_by_dn, {normalize_dn(s.dn): s.anchor for s in ov.values() if not s.deleted}),
-            kind_by_anchor=LazyMap(kind),
-            members_by_guid=LazyMap(lambda g: (s.members if (s := obj_by_guid(g)) else None)),
-        )
-
-    def _first_sync(self, name: str) -> bool:
-        """The target has no stored state yet (asked once per cycle and target)."""
-        if name not in self.first_sync:
-            self.first_sync[name] = not self.store.has_target_states(name)
-        return self.first_sync[name]
-
-    def _scope(self, src_cfg: Any) -> Any:
-        """The source's scope, bounded by its ``base_dn`` when it names no OUs: a delta read on
-        the naming-context root (DirSync) also carries objects outside ``base_dn``, and nothing
-        outside it is ever provisioned. One value per cycle (the planner may cache by it)."""
-        if self._scope_cfg is None:
-            scope = src_cfg.scope
-            if not scope.include_ous and getattr(src_cfg, "base_dn", ""):
-                scope = attrs.evolve(scope, include_ous=(src_cfg.base_dn,))
-            self._scope_cfg = scope
-        return self._scope_cfg
-
-    def _group_scope(self, refs: planner.References) -> Any:
-        groups = self.config.source(self.source_name).scope.groups
-        if not groups:
-            return None
-        guid_by_dn = LazyMap(lambda dn: (self.store.get_object(self.source_name, a).object_guid
-                                         if (a := refs.anchor_by_dn.get(dn)) else None))
-        return expand_group_scope(groups, guid_by_dn, refs.members_by_guid)
-
-    def plan_and_apply(self, objects: tuple[SourceObject, ...], evidence: planner.ReadEvidence,
-                       absent: frozenset[str]) -> list[tuple[Outcome, int | None]]:
-        now = self.now()
-        self.objects_planned += len(objects)
-        src_cfg = self.config.source(self.source_name)
-        refs = self._refs()
-        inputs, states = [], {}
-        anchors = [o.anchor for o in objects] + sorted(absent)
-        for name in self.targets:
-            st = self._states(name)
-            st.prime({a: None for a in anchors})
-            st.prime(self.store.get_target_states(name, anchors))
-            states[name] = st
-            tu = self.threshold_used.get(name, 0)
-            inputs.append(planner.TargetInput(config=self.config.target(name), mapping=self.mappings[name], states=st,
-                                              approved=frozenset(h.anchor for h in self.approved.get(name, ())),
-                                              threshold_used=tu))
-        inp = planner.PlanInput(source=self.source_name, scope=self._scope(src_cfg), objects=objects, targets=tuple(inputs),
-                                clock=now, read=evidence, absent=absent, refs=refs, group_scope=self._group_scope(refs),
-                                safety=self.config.safety, seed=self.seed)
-        blocked: dict[str, bool] = {}
-        questions: dict[str, list] = {}
-        for q in planner.lookups(inp):
-            questions.setdefault(q.target, []).append(q)
-        views = []
-        for ti in inputs:
-            name = ti.config.name
-            qs = questions.get(name, [])
-            if not qs or name in self.paused:
-                views.append(ti)
-                continue
-            listing = self.listings.get(name)
-            if listing is None and (len(qs) > 200 or (callable(getattr(self.targets[name], "list_objects", None))
-                                                      and self._first_sync(name))):
-                listing = self.listings[name] = Listing()
-            if listing is not None:
-                for kind in {q.kind for q in qs}:
-                    listing.load(self.targets[name], kind, ti.config.matching)
-            res = build_view(self.targets[name], qs, lambda tid, n=name: self.store.target_state_by_target_id(n, tid),
-                             listing=listing)
-            if res.failures:
-                blocked[name] = True
-                if res.target_level:
-                    self._quarantine(name, res.failures[0], auth=True)
-            views.append(attrs.evolve(ti, view=res.view))
-        inp = attrs.evolve(inp, targets=tuple(views))
-        plan = planner.plan(inp)
-        for e in plan.errors:
-            self.object_problem(e.anchor, e.dn, e.stage, f"target {e.target}: {e.message}")
-        used = plan.summary.get("threshold_used") if plan.summary else None
-        if isinstance(used, Mapping):
-            self.threshold_used.update(used)
-        for a in plan.actions:  # tripped once, the threshold holds every later page of this cycle too
-            if a.kind == A.HOLD and a.from_state != str(lifecycle.State.HELD):
-                self.threshold_used[a.target] = max(self.threshold_used.get(a.target, 0),
-                                                    self.config.safety.delete_threshold + 1)
-        if len(self.planned_anchors_since_followup) < 50_000:  # only an optimisation: bounded
-            self.planned_anchors_since_followup.update(o.anchor for o in objects)
-        if self.dry_run:
-            self.planned.extend(plan.actions)
-            for a in plan.actions:
-                self._bump(f"planned_{a.kind}")
-            return []
-        self.predecessors = {(a.target, a.anchor): old for a in plan.actions if a.kind == A.ADOPT
-                             and (old := plan.predecessor(a.target, a.anchor)) is not None}
-        return self._apply_all(plan.actions, states, now, blocked)
-
-    # ------------------------------------------------------------------ commit
-    def commit(self, *, batch: Any, objects: list[ObjectState], observations: list, outcomes: list,
-               round_no: int, seen_anchors: list[str], trapped: list[str], complete_count: int | None) -> None:
-        if self.dry_run:
-            return
-        store, src, now = self.store, self.source_name, self.now()
-        with store.atomic():
-            for st in objects:
-                store.put_object(st, at=now)
-            for guid in trapped:
-                store.remove_member_everywhere(src, guid)
-            for obj, change in observations:
-                store.record_observation(self.cycle_id, src, obj.anchor, obj.dn, obj.kind, change, at=now)
-            if round_no and seen_anchors:
-                store.mark_seen(src, seen_anchors, round_no)
-            approved_by_key = {(h.target, h.anchor): h for hs in self.approved.values() for h in hs}
-            for outcome, intent_id in outcomes:
-                a = outcome.action
-                if outcome.state is not None:
-                    store.put_target_state(outcome.state)
-                if outcome.result != "noop" or outcome.state is not None:
-                    store.record_decision(self.cycle_id, a, result=outcome.result, status=outcome.status,
-                                          detail=outcome.detail, at=now)
-                if a.kind == A.HOLD:
-                    store.hold(a, "; ".join(r.detail or r.rule for r in a.reasons) or "held", at=now)
-                h = approved_by_key.get((a.target, a.anchor))
-                if h is not None and a.kind in (A.DISABLE, A.DELETE) and outcome.result == "ok":
-                    store.release(h.id, at=now)
-            # re-anchored groups last, as their newest state: an outcome above may predate the re-anchoring
-            for t, a in self.reanchored:
-                store.put_target_state(self.state_overlay[t].get(a) or self.reanchored[(t, a)])
-            # the outcomes are recorded above: their intents are settled by deleting them
-            store.journal_done([i for _, i in outcomes if i is not None] + self.unused_intents)
-            if self.recorder is not None:
-                self.recorder.flush(store, self.cycle_id, at=now)
-            if batch is not None and not self.stopped_mid_page:
-                store.advance_watermark(src, batch.dc.invocation_id, self.expected, batch.cursor)
-                self.expected = batch.cursor
-                if complete_count is not None:
-                    store.complete_full_round(src, round_no, complete_count, at=now)
-        self.objects_overlay.clear()
+    def committed(self) -> None:
+        """The store holds the page now: forget what was written and answered for it."""
+        self.objects.clear()
+        self.known = {}
         self.reanchored.clear()
         self.unused_intents.clear()
-        for ov in self.state_overlay.values():
-            ov.clear()
+        for written in self.states.values():
+            written.clear()

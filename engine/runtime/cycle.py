@@ -2,17 +2,24 @@
 
 Per page of the read (``SourceBatch``):
 
-1. merge each partial object with its stored state (``engine.merge``); tombstones take kind and
+1. merge each partial object with its stored state (``plan.merge``); tombstones take kind and
    anchor from the store; a tombstoned member is dropped from every stored member set and the
    groups that held it are re-planned (the member trap: AD does not emit those groups);
-2. plan (``engine.planner.plan``) with the target views answered by ``engine.targetview``;
-3. apply each action through its target (``engine.reconcile``): intent journaled first;
-4. in ONE transaction: the merged object states, the observations, the outcomes and decisions,
-   the journal settlements and the source cursor by compare-and-swap.
+2. plan (``runtime.planning``): answer the planner's questions from the store (``plan.needs``),
+   its target lookups through ``runtime.targetview``, then ``planner.plan`` over those plain
+   values; its ``carry`` (the threshold used) goes into the next page's plan;
+3. apply each action through its target (``runtime.apply``): intent journaled first;
+4. in ONE transaction (``runtime.commit``): the merged object states, the observations, the
+   outcomes and decisions, the journal settlements and the source cursor by compare-and-swap.
 
 After the read, a time-driven pass plans what is due without a source change: escrow retries,
 soft-deleted objects past ``soft_delete_days``, approved held deletes, and groups whose members
 changed state in this cycle.
+
+``Cycle`` composes one cycle's values (``context``: ``CycleSetup``, ``CycleState``, ``Tally``,
+``PageWrites``) and its collaborators, each typed by what it holds (the ``StateStore``
+protocol, the connector protocols): quarantine (``health.TargetHealth``), the planning shell
+(``planning.PagePlanner``) and the ``apply.Applier``.
 """
 
 from __future__ import annotations
@@ -20,14 +27,14 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import Any
 
 import structlog
+from attrs import frozen
 
-from hybridsync.engine.plan import lifecycle, planner
-from hybridsync.engine.runtime.context import CycleContext
-from hybridsync.engine.plan.merge import merge, to_state
+from hybridsync.engine.core.errors import SafetyStop
+from hybridsync.engine.core.states import CycleStatus, State
 from hybridsync.engine.core.values import (
+    ActionKind,
     CycleProgress,
     ObjectState,
     ReadMode,
@@ -35,78 +42,189 @@ from hybridsync.engine.core.values import (
     SourceBatch,
     SourceObject,
 )
+from hybridsync.engine.plan import lifecycle, planner
+from hybridsync.engine.plan.merge import merge, to_state
+from hybridsync.engine.runtime.apply import Applied, Applier
+from hybridsync.engine.runtime.commit import Observation, PageCommit, commit_page
+from hybridsync.engine.runtime.context import CycleSetup, CycleState, PageWrites, Tally
+from hybridsync.engine.runtime.health import TargetHealth
+from hybridsync.engine.runtime.planning import PagePlanner
+from hybridsync.engine.runtime.reconcile import settle_pending
 
 log = structlog.get_logger("hybridsync.cycle")
+A = ActionKind
+GRACE_SCAN_EVERY = timedelta(hours=1)
+PLANNED_ANCHORS_BOUND = 50_000  # anchors remembered as planned (only an optimisation: bounded)
 
 
-def run_cycle(ctx: CycleContext) -> None:
-    """Run one cycle for ``ctx.source_name``; results accumulate in ``ctx``."""
-    store, src = ctx.store, ctx.source_name
-    if not ctx.dry_run:
-        ctx.settle()
+@frozen
+class Cycle:
+    """One cycle for one source: its values and its collaborators, composed."""
+
+    setup: CycleSetup
+    state: CycleState
+    tally: Tally
+    page: PageWrites
+    health: TargetHealth
+    planning: PagePlanner
+    applier: Applier
+
+    @classmethod
+    def start(cls, setup: CycleSetup) -> Cycle:
+        """A cycle over ``setup``; the cycle's clock is read here, once."""
+        state = CycleState(now=setup.clock())
+        tally, page = Tally(), PageWrites()
+        health = TargetHealth(store=setup.store, safety=setup.config.safety, cycle=state, dry_run=setup.dry_run)
+        planning = PagePlanner(store=setup.store, config=setup.config, source_name=setup.source_name,
+                               targets=setup.targets, mappings=setup.mappings, seed=setup.seed, cycle=state,
+                               page=page, health=health)
+        applier = Applier(store=setup.store, targets=setup.targets, config=setup.config,
+                          source_name=setup.source_name, stop_event=setup.stop_event, cycle=state, page=page,
+                          tally=tally, health=health)
+        return cls(setup=setup, state=state, tally=tally, page=page, health=health, planning=planning,
+                   applier=applier)
+
+    # ------------------------------------------------------------------ begin / end
+    def settle(self) -> None:
+        """Settle the journal's intents that earlier cycles left unsettled."""
+        now = self.state.now
+        counts = settle_pending(self.setup.store, self.setup.targets, lambda: now)
+        if counts["settled"] or counts["unreachable"]:
+            log.info("journal_settled", source=self.setup.source_name, **counts)
+
+    def begin(self, mode: str) -> None:
+        state, store = self.state, self.setup.store
+        state.started = time.perf_counter()
+        if not self.setup.dry_run:
+            state.cycle_id = store.begin_cycle(self.setup.source_name, mode, at=state.now)
+        self.health.begin(self.setup.targets)
+        for name in self.setup.targets:
+            state.approved[name] = list(store.approved_actions(name))
+            self.page.states[name] = {}
+
+    def source_failed(self, exc: Exception) -> None:
+        """The read failed: what was committed stays. A SafetyStop (the watermark moved
+        underneath or backwards) ends the cycle ``unsafe_watermark``."""
+        state = self.state
+        state.status = CycleStatus.UNSAFE_WATERMARK if isinstance(exc, SafetyStop) else CycleStatus.SOURCE_FAILED
+        state.source_error = f"{type(exc).__name__}: {exc}"[:500]
+        log.warning("source_read_failed", cycle_id=state.cycle_id, source=self.setup.source_name,
+                    error=state.source_error)
+
+    def finish(self) -> None:
+        state = self.state
+        self.health.release_recovered()
+        if state.stopped_mid_page and state.status == CycleStatus.OK:
+            state.status = CycleStatus.STOPPED
+        if self.health.quarantined_now and state.status == CycleStatus.OK:
+            state.status = CycleStatus.QUARANTINED
+        duration = time.perf_counter() - state.started
+        self.tally.timings["total"] = duration
+        if not self.setup.dry_run:
+            self.setup.store.end_cycle(state.cycle_id, status=state.status, counts=dict(self.tally.counts),
+                                       duration_s=duration, at=state.now)
+        log.info("cycle", cycle_id=state.cycle_id, source=self.setup.source_name, mode=str(state.mode),
+                 status=str(state.status), duration_s=round(duration, 4), dry_run=self.setup.dry_run,
+                 **self.tally.counts)
+
+    def object_problem(self, anchor: str, dn: str | None, stage: str, message: str) -> None:
+        self.tally.problem(self.state.cycle_id, anchor, dn, stage, message)
+
+    # ------------------------------------------------------------------ plan, apply, commit
+    def plan_and_apply(self, objects: tuple[SourceObject, ...], evidence: planner.ReadEvidence,
+                       absent: frozenset[str]) -> list[Applied]:
+        state = self.state
+        state.objects_planned += len(objects)
+        plan, blocked = self.planning.plan(objects, evidence, absent)
+        for e in plan.errors:
+            self.object_problem(e.anchor, e.dn, e.stage, f"target {e.target}: {e.message}")
+        state.carry = plan.carry  # the threshold used so far, for the next plan of this cycle
+        if len(state.planned_anchors) < PLANNED_ANCHORS_BOUND:
+            state.planned_anchors.update(o.anchor for o in objects)
+        if self.setup.dry_run:
+            self.tally.planned.extend(plan.actions)
+            for a in plan.actions:
+                self.tally.bump(f"planned_{a.kind}")
+            return []
+        self.page.predecessors = {(a.target, a.anchor): old for a in plan.actions if a.kind == A.ADOPT
+                                  and (old := plan.predecessor(a.target, a.anchor)) is not None}
+        return self.applier.apply_all(plan.actions, state.now, blocked)
+
+    def commit(self, unit: PageCommit, outcomes: list[Applied]) -> None:
+        commit_page(self.setup, self.state, self.page, unit, outcomes)
+
+
+def run_cycle(cycle: Cycle) -> None:
+    """Run one cycle for ``cycle.setup.source_name``; results accumulate in ``cycle``."""
+    setup, state = cycle.setup, cycle.state
+    store, src = setup.store, setup.source_name
+    if not setup.dry_run:
+        cycle.settle()
     expected = store.get_cursor(src)
-    cursor = Refresh(ctx.full_reason) if ctx.full_reason else expected
+    cursor = Refresh(setup.full_reason) if setup.full_reason else expected
     full = isinstance(cursor, Refresh)
-    ctx.mode = ReadMode.FULL if full else ReadMode.DELTA
-    ctx.begin(str(ctx.mode))
+    state.mode = ReadMode.FULL if full else ReadMode.DELTA
+    cycle.begin(str(state.mode))
     round_no = 0
     last_complete = store.last_complete_round(src)
-    if full and not ctx.dry_run:
-        round_no = store.begin_full_round(src, at=ctx.now())
-    ctx.expected = expected
+    if full and not setup.dry_run:
+        round_no = store.begin_full_round(src, at=state.now)
+    state.expected = expected
     count = 0
     seen: set[str] = set()  # only in dry-run (a real run marks rounds in the store)
-    source = ctx.sources[src]
     try:
-        for batch in source.read(cursor):
+        for batch in setup.sources[src].read(cursor):
             count += len(batch.objects)
             evidence = planner.ReadEvidence(mode=batch.mode, final=batch.last or batch.mode == ReadMode.DELTA,
                                             complete=batch.complete, count=count if batch.last else None,
                                             last_complete_count=last_complete[1] if last_complete else None)
-            _page(ctx, batch, evidence, round_no, seen)
-            if ctx.progress is not None:
-                ctx.progress(CycleProgress(mode=str(batch.mode), read=count, planned=ctx.objects_planned,
-                                           applied=ctx.calls_made(), expected=last_complete[1] if last_complete else None))
-            if ctx.stop_requested():
+            _page(cycle, batch, evidence, round_no, seen)
+            if setup.progress is not None:
+                setup.progress(CycleProgress(mode=str(batch.mode), read=count, planned=state.objects_planned,
+                                             applied=cycle.health.calls_made(),
+                                             expected=last_complete[1] if last_complete else None))
+            if setup.stop_requested():
                 break
     except Exception as exc:  # the source failed: what was committed stays; retry next cycle
-        ctx.source_failed(exc)
-    if not ctx.source_error and not ctx.stop_requested():
-        _due_pass(ctx)
-    ctx.finish()
+        cycle.source_failed(exc)
+    if not state.source_error and not setup.stop_requested():
+        _due_pass(cycle)
+    cycle.finish()
 
 
-def _stored_for(ctx: CycleContext, objs: Iterable[SourceObject]) -> dict[str, ObjectState]:
+def _stored_for(setup: CycleSetup, page: PageWrites, objs: Iterable[SourceObject]) -> dict[str, ObjectState]:
+    store, src = setup.store, setup.source_name
     objs = list(objs)
-    found = ctx.store.get_objects(ctx.source_name, [o.anchor for o in objs])
+    found = store.get_objects(src, [o.anchor for o in objs])
     for o in objs:
         if o.anchor not in found and (o.deleted or o.kind is None):
-            st = ctx.store.object_by_guid(ctx.source_name, o.object_guid)
+            st = store.object_by_guid(src, o.object_guid)
             if st is not None:
                 found[o.anchor] = st
     for a, st in list(found.items()):
-        if st.anchor in ctx.objects_overlay:
-            found[a] = ctx.objects_overlay[st.anchor]
+        if st.anchor in page.objects:
+            found[a] = page.objects[st.anchor]
     return found
 
 
-def _page(ctx: CycleContext, batch: SourceBatch, evidence: planner.ReadEvidence, round_no: int,
+def _page(cycle: Cycle, batch: SourceBatch, evidence: planner.ReadEvidence, round_no: int,
           seen: set[str]) -> None:
     t0 = time.perf_counter()
-    src, now = ctx.source_name, ctx.now()
+    setup, page = cycle.setup, cycle.page
+    src, now = setup.source_name, cycle.state.now
     for err in batch.errors:
-        ctx.object_problem(err.object_guid or err.dn, err.dn, "source", str(err))
-    stored = _stored_for(ctx, batch.objects)
+        cycle.object_problem(err.object_guid or err.dn, err.dn, "source", str(err))
+    stored = _stored_for(setup, page, batch.objects)
     merged: dict[str, SourceObject] = {}
     to_store: list[ObjectState] = []
-    observations: list[tuple[SourceObject, dict[str, Any]]] = []
+    observations: list[Observation] = []
     tombstoned_guids: list[str] = []
     for seen_obj in batch.objects:
         prev = stored.get(seen_obj.anchor)
         m = merge(prev, seen_obj)
         if m.obj is None:
             if not seen_obj.deleted:
-                ctx.object_problem(seen_obj.anchor, seen_obj.dn, "merge", m.problem or "")
+                cycle.object_problem(seen_obj.anchor, seen_obj.dn, "merge", m.problem or "")
             continue
         obj = m.obj
         merged[obj.anchor] = obj
@@ -117,15 +235,15 @@ def _page(ctx: CycleContext, batch: SourceBatch, evidence: planner.ReadEvidence,
         if m.changed and (prev is None or not (prev.deleted and obj.deleted)):
             observations.append((obj, {"changes": list(m.changed), "mode": str(batch.mode)}))
     # the member trap: a deleted member leaves every stored group, and those groups are re-planned
-    trapped = _drop_members(ctx, tombstoned_guids, merged, to_store)
+    _drop_members(setup, page, tombstoned_guids, merged, to_store)
     if batch.mode == ReadMode.FULL:
         seen.update(o.anchor for o in batch.objects)
     absent: frozenset[str] = frozenset()
     if batch.mode == ReadMode.FULL and batch.last and batch.complete:
-        absent = _absent(ctx, round_no, seen, {o.anchor for o in batch.objects})
+        absent = _absent(setup, round_no, seen, {o.anchor for o in batch.objects})
         suspicious = (evidence.last_complete_count and (evidence.count or 0) <
-                      ctx.config.safety.min_full_read_fraction * evidence.last_complete_count)
-        for st in ctx.store.get_objects(src, sorted(absent)).values():
+                      setup.config.safety.min_full_read_fraction * evidence.last_complete_count)
+        for st in setup.store.get_objects(src, sorted(absent)).values():
             tomb = SourceObject(anchor=st.anchor, object_guid=st.object_guid, kind=st.kind, dn=st.dn,
                                 attributes=st.attributes, members=frozenset(), usn=st.usn, deleted=True)
             merged[st.anchor] = tomb
@@ -133,24 +251,28 @@ def _page(ctx: CycleContext, batch: SourceBatch, evidence: planner.ReadEvidence,
                 to_store.append(to_state(src, tomb, previous=st, deleted_at=now))
                 observations.append((tomb, {"changes": ["vanished"], "mode": "full"}))
         if not suspicious:
-            trapped |= _drop_members(ctx, [merged[a].object_guid for a in absent if a in merged], merged, to_store)
+            _drop_members(setup, page, [merged[a].object_guid for a in absent if a in merged], merged, to_store)
     for st in to_store:
-        ctx.objects_overlay[st.anchor] = st
-    objects = tuple(merged.values())
-    actions_outcomes = ctx.plan_and_apply(objects, evidence, absent)
-    ctx.commit(batch=batch, objects=to_store, observations=observations, outcomes=actions_outcomes,
-               round_no=round_no, seen_anchors=[o.anchor for o in batch.objects] if batch.mode == ReadMode.FULL else [],
-               trapped=tombstoned_guids, complete_count=evidence.count if (batch.last and batch.complete) else None)
-    ctx.timings["pages"] = ctx.timings.get("pages", 0.0) + (time.perf_counter() - t0)
-    del trapped
+        page.objects[st.anchor] = st
+    outcomes = cycle.plan_and_apply(tuple(merged.values()), evidence, absent)
+    cycle.commit(PageCommit(batch=batch, objects=to_store, observations=observations, round_no=round_no,
+                            seen_anchors=[o.anchor for o in batch.objects] if batch.mode == ReadMode.FULL else [],
+                            trapped=tombstoned_guids,
+                            complete_count=evidence.count if (batch.last and batch.complete) else None),
+                 outcomes)
+    timings = cycle.tally.timings
+    timings["pages"] = timings.get("pages", 0.0) + (time.perf_counter() - t0)
 
 
-def _drop_members(ctx: CycleContext, guids: list[str], merged: dict[str, SourceObject],
+def _drop_members(setup: CycleSetup, page: PageWrites, guids: list[str], merged: dict[str, SourceObject],
                   to_store: list[ObjectState]) -> set[str]:
+    """Drop each tombstoned member from the groups that hold it (merged here, stored or written
+    this page); returns the groups touched."""
+    store, src = setup.store, setup.source_name
     touched: set[str] = set()
     for guid in guids:
-        for group_anchor in ctx.store.groups_with_member(ctx.source_name, guid):
-            st = ctx.objects_overlay.get(group_anchor) or ctx.store.get_object(ctx.source_name, group_anchor)
+        for group_anchor in store.groups_with_member(src, guid):
+            st = page.object(store, src, group_anchor)
             if st is None or guid not in st.members:
                 continue
             if group_anchor in merged and not merged[group_anchor].deleted:
@@ -159,67 +281,65 @@ def _drop_members(ctx: CycleContext, guids: list[str], merged: dict[str, SourceO
                 merged[group_anchor] = SourceObject(anchor=g.anchor, object_guid=g.object_guid, kind=g.kind,
                                                     dn=g.dn, attributes=g.attributes, members=members, usn=g.usn)
                 to_store[:] = [s for s in to_store if s.anchor != group_anchor]
-                to_store.append(to_state(ctx.source_name, merged[group_anchor], previous=st))
+                to_store.append(to_state(src, merged[group_anchor], previous=st))
             else:
                 new = ObjectState(source=st.source, anchor=st.anchor, object_guid=st.object_guid, kind=st.kind,
                                   dn=st.dn, attributes=st.attributes, members=st.members - {guid}, usn=st.usn,
                                   deleted=st.deleted, deleted_at=st.deleted_at, last_seen_round=st.last_seen_round)
                 to_store.append(new)
-                ctx.objects_overlay[new.anchor] = new
+                page.objects[new.anchor] = new
                 if not st.deleted:
                     merged[group_anchor] = new.as_source_object()
             touched.add(group_anchor)
     return touched
 
 
-def _absent(ctx: CycleContext, round_no: int, seen: set[str], this_page: set[str]) -> frozenset[str]:
-    if ctx.dry_run:
-        stored = {s.anchor for s in ctx.store.iter_objects(ctx.source_name, include_deleted=False)}
+def _absent(setup: CycleSetup, round_no: int, seen: set[str], this_page: set[str]) -> frozenset[str]:
+    store, src = setup.store, setup.source_name
+    if setup.dry_run:
+        stored = {s.anchor for s in store.iter_objects(src, include_deleted=False)}
         return frozenset(stored - seen)
-    return frozenset(a for a in ctx.store.anchors_not_seen_since(ctx.source_name, round_no) if a not in this_page)
+    return frozenset(a for a in store.anchors_not_seen_since(src, round_no) if a not in this_page)
 
 
-def _due_pass(ctx: CycleContext) -> None:
+def _due_pass(cycle: Cycle) -> None:
     """Plan what time, retries, approvals and member state changes make due (no source change)."""
-    now = ctx.now()
+    setup, state = cycle.setup, cycle.state
+    store, src, now = setup.store, setup.source_name, state.now
     anchors: set[str] = set()
-    for name in ctx.targets:
-        for ts in ctx.store.due_retries(name, now):
+    for name in setup.targets:
+        for ts in store.due_retries(name, now):
             anchors.add(ts.anchor)
-        if _grace_scan_due(ctx, name, now):  # a table scan: at most hourly (soft_delete_days is in days)
-            for ts in ctx.store.iter_target_states(name, state=str(lifecycle.State.SOFT_DELETED)):
-                if lifecycle.grace_expired(ts, now, ctx.config.safety.soft_delete_days):
+        if _grace_scan_due(setup, name, now):  # a table scan: at most hourly (soft_delete_days is in days)
+            for ts in store.iter_target_states(name, state=str(State.SOFT_DELETED)):
+                if lifecycle.grace_expired(ts, now, setup.config.safety.soft_delete_days):
                     anchors.add(ts.anchor)
-        for held in ctx.approved.get(name, ()):
+        for held in state.approved.get(name, ()):
             anchors.add(held.anchor)
-    anchors -= ctx.planned_anchors_since_followup
+    anchors -= state.planned_anchors
     # Groups whose members changed state are re-planned even when a page planned them earlier in
     # this cycle: that page saw only the members provisioned by then (a full sync creates a
     # group's members over many pages), and only this plan sees them all.
-    anchors |= ctx.followup_groups
+    anchors |= state.followup_groups
     if not anchors:
         return
-    ctx.followup_groups.clear()
-    states = ctx.store.get_objects(ctx.source_name, sorted(anchors))
-    objects = tuple(ctx.objects_overlay.get(a, st).as_source_object() for a, st in sorted(states.items()))
+    state.followup_groups.clear()
+    states = store.get_objects(src, sorted(anchors))
+    objects = tuple(cycle.page.objects.get(a, st).as_source_object() for a, st in sorted(states.items()))
     evidence = planner.ReadEvidence(mode=ReadMode.DELTA, final=True, complete=False)
-    outcomes = ctx.plan_and_apply(objects, evidence, frozenset())
-    ctx.commit(batch=None, objects=[], observations=[], outcomes=outcomes, round_no=0, seen_anchors=[],
-               trapped=[], complete_count=None)
+    outcomes = cycle.plan_and_apply(objects, evidence, frozenset())
+    cycle.commit(PageCommit(), outcomes)
 
 
-GRACE_SCAN_EVERY = timedelta(hours=1)
-
-
-def _grace_scan_due(ctx: CycleContext, target: str, now: datetime) -> bool:
-    if ctx.dry_run:
+def _grace_scan_due(setup: CycleSetup, target: str, now: datetime) -> bool:
+    if setup.dry_run:
         return True
     key = f"engine.grace_scan_at.{target}"
-    last = ctx.store.meta_get(key)
+    last = setup.store.meta_get(key)
     if last is not None and now - datetime.fromisoformat(last) < GRACE_SCAN_EVERY:
         return False
-    ctx.store.meta_set(key, now.isoformat())
+    setup.store.meta_set(key, now.isoformat())
     return True
 
 
-__all__ = ["run_cycle"]
+__all__ = ["Cycle", "run_cycle"]

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,19 +21,26 @@ from typing import Any
 import structlog
 from attrs import field, frozen
 
-from hybridsync.engine.core.config import Config
-from hybridsync.engine.runtime.cycle import run_cycle
-from hybridsync.engine.runtime.context import CycleContext
-from hybridsync.engine.runtime.recording import Recorder, RecordingSource, RecordingTarget
-from hybridsync.engine.core.values import CycleProgress
+from hybridsync import __version__
+from hybridsync.connectors.base import Source, Target, load_connector_class
+from hybridsync.engine.core.config import Config, SourceConfig, TargetConfig
+from hybridsync.engine.core.states import CycleStatus
+from hybridsync.engine.core.values import CycleProgress, ReadMode
+from hybridsync.engine.mapping.projection import TargetMapping, compile_mapping
 from hybridsync.engine.runtime import admin
 from hybridsync.engine.runtime.admin import Approval, NoStateStore, NoSuchObject, ProvisioningLog
-from hybridsync.engine.runtime.status import Status, read_status
+from hybridsync.engine.runtime.context import CycleSetup
+from hybridsync.engine.runtime.cycle import Cycle, run_cycle
+from hybridsync.engine.runtime.explain import explain as explain_timeline
 from hybridsync.engine.runtime.provision import ProvisionReport, provision_object
+from hybridsync.engine.runtime.recording import Recorder, RecordingSource, RecordingTarget
+from hybridsync.engine.runtime.snapshot import SnapshotWritten, write_snapshot
+from hybridsync.engine.runtime.status import Status, read_status
+from hybridsync.statestore import StateStore, Store
+from hybridsync.statestore.factory import open_store
 
 log = structlog.get_logger("hybridsync.engine")
 _UNSET = object()
-_NO_STORE = object()
 
 
 @frozen
@@ -85,49 +92,48 @@ def _utcnow() -> datetime:
 class Engine:
     """The reconcile engine for one config. Inject ``store``/``sources``/``targets``/``clock`` in tests."""
 
-    def __init__(self, config: Config, *, store: Any = None, sources: Mapping[str, Any] | None = None,
-                 targets: Mapping[str, Any] | None = None, clock: Callable[[], datetime] | None = None,
-                 mappings: Mapping[str, Any] | None = None, seed: int = 0, record: bool | None = None):
+    def __init__(self, config: Config, *, store: StateStore | None = None,
+                 sources: Mapping[str, Source] | None = None, targets: Mapping[str, Target] | None = None,
+                 clock: Callable[[], datetime] | None = None, mappings: Mapping[str, TargetMapping] | None = None,
+                 seed: int = 0, record: bool | None = None, open_store: bool = True):
+        """``store`` None: the config's state store, opened (created) here -- unless
+        ``open_store`` is False (``Engine.offline`` over a store that does not exist yet)."""
         self.config = config
         self.clock = clock or _utcnow
         self.seed = seed
         record = config.state.record if record is None else record
         self._owns_store = store is None
-        if store is None:
-            from hybridsync.statestore.factory import open_store
-
+        if store is None and open_store:
             store = open_store(config.state)  # the SQLite file, or PostgreSQL when [state] url is set
-        elif store is _NO_STORE:  # Engine.offline over a store that does not exist (yet)
-            store = None
-        self.store = store
+        self.store: StateStore | None = store
         self._owned_connectors: list[Any] = []
         if mappings is None:
-            from hybridsync.engine.mapping.projection import compile_mapping
-
             mappings = {t.name: compile_mapping(t, file=config.path, index=i) for i, t in enumerate(config.targets)}
-        self.mappings = dict(mappings)
-        targets = dict(targets) if targets is not None else self._build("target", config.targets)
-        sources = dict(sources) if sources is not None else self._build("source", config.sources)
+        self.mappings: dict[str, TargetMapping] = dict(mappings)
+        targets = dict(targets) if targets is not None else self._build_targets(config.targets)
+        sources = dict(sources) if sources is not None else self._build_sources(config.sources)
         # Every batch read and every target call is recorded with its cycle, for replay.
         self.recorder = Recorder() if record else None
         if self.recorder is not None:
             sources = {n: RecordingSource(s, self.recorder, n) for n, s in sources.items()}
             targets = {n: RecordingTarget(t, self.recorder, n) for n, t in targets.items()}
-        self.sources, self.targets = sources, targets
+        self.sources: dict[str, Source] = sources
+        self.targets: dict[str, Target] = targets
         self.mappings = {n: m for n, m in self.mappings.items() if n in self.targets}
         self._last_full: dict[str, float] = {}
         self._facts: dict[tuple[str, str], Any] = {}
 
-    def _build(self, what: str, configs: Any) -> dict[str, Any]:
-        from hybridsync.connectors.base import load_connector_class
+    def _own(self, conn: Any) -> Any:
+        """A connector this engine built (and closes)."""
+        self._owned_connectors.append(conn)
+        return conn
 
-        out = {}
-        for c in configs:
-            cls = load_connector_class(c.kind)
-            conn = cls(c, attributes=self.source_attributes(c)) if what == "source" else cls(c)
-            self._owned_connectors.append(conn)
-            out[c.name] = conn
-        return out
+    def _build_targets(self, configs: Iterable[TargetConfig]) -> dict[str, Target]:
+        return {c.name: self._own(load_connector_class(c.kind)(c)) for c in configs}
+
+    def _build_sources(self, configs: Iterable[SourceConfig]) -> dict[str, Source]:
+        return {c.name: self._own(load_connector_class(c.kind)(c, attributes=self.source_attributes(c)))
+                for c in configs}
 
     @classmethod
     def offline(cls, config: Config, *, writable: bool = False) -> "Engine":
@@ -138,12 +144,17 @@ class Engine:
         exist is not created: ``store`` is None and the queries answer "nothing yet". Raises
         ``StoreCorrupt`` when the file is not a readable state store."""
         store = admin.open_existing_store(config.state, readonly=not writable)
-        engine = cls(config, store=_NO_STORE if store is None else store, sources={}, targets={}, mappings={},
-                     record=False)
+        engine = cls(config, store=store, sources={}, targets={}, mappings={}, record=False, open_store=False)
         engine._owns_store = store is not None
         return engine
 
-    def source_attributes(self, source_config: Any) -> tuple[str, ...]:
+    def _open(self) -> StateStore:
+        """The state store a cycle or a provision writes to (an offline engine over no store has none)."""
+        if self.store is None:
+            raise NoStateStore(self.config.state.path)
+        return self.store
+
+    def source_attributes(self, source_config: SourceConfig) -> tuple[str, ...]:
         """The source attributes the mappings and the scope filters read (beyond the fixed ones)."""
         names: set[str] = set()
         for mapping in self.mappings.values():
@@ -161,20 +172,21 @@ class Engine:
         reports = []
         for src in self.sources:
             reason = (full if isinstance(full, str) else "full read requested") if full else None
-            ctx = CycleContext(store=self.store, config=self.config, source_name=src, sources=self.sources,
-                               targets=self.targets, mappings=self.mappings, clock=self.clock, dry_run=dry_run,
-                               full_reason=reason, stop_event=stop_event, seed=self.seed,
-                               progress=progress, recorder=self.recorder)
+            cycle = Cycle.start(CycleSetup(store=self._open(), config=self.config, source_name=src,
+                                           sources=self.sources, targets=self.targets, mappings=self.mappings,
+                                           clock=self.clock, dry_run=dry_run, full_reason=reason,
+                                           stop_event=stop_event, seed=self.seed, progress=progress,
+                                           recorder=self.recorder))
             if self.recorder is not None:
                 self.recorder.enabled = not dry_run
             try:
-                run_cycle(ctx)
+                run_cycle(cycle)
             finally:
                 if self.recorder is not None:
                     self.recorder.discard()  # what no commit took (dry run, failed page) is not kept
-            if ctx.mode is not None and str(ctx.mode) == "full" and ctx.status == "ok":
+            if cycle.state.mode == ReadMode.FULL and cycle.state.status == CycleStatus.OK:
                 self._last_full[src] = time.monotonic()
-            reports.append(ctx)
+            reports.append(cycle)
         if not dry_run:
             self._record_facts()
         return _report(reports)
@@ -200,9 +212,9 @@ class Engine:
                 continue
             if what == "source":
                 src_name, fact = key.split(".", 1)
-                self.store.set_source_fact(src_name, fact, value)
+                self._open().set_source_fact(src_name, fact, value)
             else:
-                self.store.put_target_profile(key, value)
+                self._open().put_target_profile(key, value)
             self._facts[(what, key)] = value
 
     def plan(self) -> RunReport:
@@ -212,21 +224,16 @@ class Engine:
     # ------------------------------------------------------------------ what the CLI shows, as values
     def explain(self, ref: str, *, since: datetime | None = None) -> list[Any]:
         """The timeline of every stored object ``ref`` names (objectGUID, DN, sAMAccountName or
-        UPN), as ``audit.explain.Explanation`` values; raises ``NoSuchObject``."""
-        from hybridsync.engine.audit.explain import explain  # audit sits above runtime
-
+        UPN), as ``runtime.explain.Explanation`` values; raises ``NoSuchObject``."""
         if self.store is None:
             raise NoSuchObject(ref, f"the state store {self.config.state.path} does not exist yet")
-        return explain(self.store, ref, since=since)
+        return explain_timeline(self.store, ref, since=since)
 
     def snapshot(self, out: str | Path, *, config_text: str | None = None) -> Any:
         """Write a self-contained snapshot of the state store (state, history, recorded source
         batches and the config text, every secret redacted) to ``out`` (``.gz``: compressed), for
         ``replay``. ``config_text`` defaults to the config file's text. Returns an
-        ``audit.snapshot.SnapshotWritten``; raises ``NoStateStore`` when there is no store yet."""
-        from hybridsync import __version__
-        from hybridsync.engine.audit.snapshot import SnapshotWritten, write_snapshot  # audit sits above runtime
-
+        ``runtime.snapshot.SnapshotWritten``; raises ``NoStateStore`` when there is no store yet."""
         if self.store is None:
             raise NoStateStore(self.config.state.path)
         if config_text is None:
@@ -241,7 +248,7 @@ class Engine:
         apply it unless ``dry_run``. Recorded as a cycle of mode ``provision`` (with its read and
         target calls, so ``replay`` reproduces it); the source cursor does not move. Every step (read, scope, match, diff, action, response) is in the value."""
         try:
-            return provision_object(ref, store=self.store, config=self.config, sources=self.sources,
+            return provision_object(ref, store=self._open(), config=self.config, sources=self.sources,
                                     targets=self.targets, mappings=self.mappings, clock=self.clock, seed=self.seed,
                                     ignore_scope=ignore_scope, dry_run=dry_run, recorder=self.recorder)
         finally:
@@ -330,24 +337,29 @@ class Engine:
         self.close()
 
 
-def _report(ctxs: list[CycleContext]) -> RunReport:
+def _report(cycles: list[Cycle]) -> RunReport:
     counts: dict[str, int] = {}
-    outcomes, problems, planned = [], [], []
-    durations, status, errors = {}, {}, {}
+    outcomes: list[ObjectOutcome] = []
+    problems: list[Mapping[str, Any]] = []
+    planned: list[Any] = []
+    durations: dict[str, float] = {}
+    status: dict[str, str] = {}
+    errors: dict[str, str] = {}
     quarantined: list[str] = []
     held = 0
-    for c in ctxs:
-        for k, v in c.counts.items():
+    for c in cycles:
+        src, state, tally = c.setup.source_name, c.state, c.tally
+        for k, v in tally.counts.items():
             counts[k] = counts.get(k, 0) + v
-        outcomes.extend(ObjectOutcome(*o) for o in c.outcomes)
-        problems.extend(c.problems)
-        planned.extend(c.planned)
-        durations[c.source_name] = c.timings.get("total", 0.0)
-        status[c.source_name] = c.status
-        if c.source_error:
-            errors[c.source_name] = c.source_error
-        quarantined.extend(q for q in [*c.quarantined_now, *c.paused] if q not in quarantined)
-        held += c.held_now
-    return RunReport(cycle_ids=tuple(c.cycle_id for c in ctxs if c.cycle_id), counts=counts,
+        outcomes.extend(ObjectOutcome(*o) for o in tally.outcomes)
+        problems.extend(tally.problems)
+        planned.extend(tally.planned)
+        durations[src] = tally.timings.get("total", 0.0)
+        status[src] = state.status
+        if state.source_error:
+            errors[src] = state.source_error
+        quarantined.extend(q for q in [*c.health.quarantined_now, *c.health.paused] if q not in quarantined)
+        held += tally.held
+    return RunReport(cycle_ids=tuple(c.state.cycle_id for c in cycles if c.state.cycle_id), counts=counts,
                      outcomes=tuple(outcomes), problems=tuple(problems), durations=durations, status=status,
                      quarantined=tuple(quarantined), held=held, planned=tuple(planned), source_errors=errors)

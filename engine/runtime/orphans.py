@@ -17,19 +17,19 @@ a tombstone of it is planned as a delete, and a complete full read without it fi
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
-
 from hybridsync.engine.core.values import ObjectState
+from hybridsync.statestore.protocol import StateStore
+from hybridsync.statestore.records import Intent
 
 
-def intent_source(store: Any, cycle_id: int | None) -> str | None:
+def intent_source(store: StateStore, cycle_id: int | None) -> str | None:
     """The source whose cycle journaled an intent (None: unknown cycle)."""
     if cycle_id is None:
         return None
     return store.cycle_source(cycle_id)
 
 
-def remember_settled_create(store: Any, intent: Any, at: datetime) -> ObjectState | None:
+def remember_settled_create(store: StateStore, intent: Intent, at: datetime) -> ObjectState | None:
     """Record a placeholder ObjectState for a settled create/adopt whose object the store lacks.
 
     Call it inside the settlement's transaction; returns the placeholder written, if any."""

@@ -16,11 +16,17 @@ from typing import Any
 import attrs
 from attrs import frozen
 
+from hybridsync.connectors.base import Source, Target
 from hybridsync.engine.core.config import Config, ScopeConfig
 from hybridsync.engine.core.values import Action, DcIdentity, ReadMode, Refresh, SourceBatch, SourceObject
 from hybridsync.engine.plan import planner
+from hybridsync.engine.plan.inputs import Projector
 from hybridsync.engine.plan.merge import merge, to_state
-from hybridsync.engine.runtime.context import CycleContext
+from hybridsync.engine.runtime.commit import Observation, PageCommit
+from hybridsync.engine.runtime.context import CycleSetup
+from hybridsync.engine.runtime.cycle import Cycle
+from hybridsync.engine.runtime.recording import Recorder
+from hybridsync.statestore.protocol import StateStore
 
 
 PROVISION = "provision"
@@ -111,10 +117,10 @@ class ProvisionReport:
         return 1 if not self.found or self.failed else 0
 
 
-def provision_object(ref: str, *, store: Any, config: Config, sources: Mapping[str, Any],
-                     targets: Mapping[str, Any], mappings: Mapping[str, Any], clock: Callable[[], datetime],
+def provision_object(ref: str, *, store: StateStore, config: Config, sources: Mapping[str, Source],
+                     targets: Mapping[str, Target], mappings: Mapping[str, Projector], clock: Callable[[], datetime],
                      seed: int = 0, ignore_scope: bool = False, dry_run: bool = False,
-                     recorder: Any = None) -> ProvisionReport:
+                     recorder: Recorder | None = None) -> ProvisionReport:
     """Read ``ref`` from the first source that has it, plan and (unless ``dry_run``) apply it.
     With a ``recorder`` the read and every target call are recorded with the provision's cycle."""
     for name, source in sources.items():
@@ -132,28 +138,37 @@ def provision_object(ref: str, *, store: Any, config: Config, sources: Mapping[s
     return ProvisionReport(ref=ref, dry_run=dry_run)
 
 
-def _provision_object(ref: str, name: str, obj: SourceObject, *, store: Any, config: Config,
-                      sources: Mapping[str, Any], targets: Mapping[str, Any], mappings: Mapping[str, Any],
-                      clock: Callable[[], datetime], seed: int, dry_run: bool, recorder: Any) -> ProvisionReport:
+def _provision_object(ref: str, name: str, obj: SourceObject, *, store: StateStore, config: Config,
+                      sources: Mapping[str, Source], targets: Mapping[str, Target], mappings: Mapping[str, Projector],
+                      clock: Callable[[], datetime], seed: int, dry_run: bool,
+                      recorder: Recorder | None) -> ProvisionReport:
     stored = store.get_object(name, obj.anchor)
     m = merge(stored, obj)
-    ctx = CycleContext(store=store, config=config, source_name=name, sources=sources, targets=targets,
-                       mappings=mappings, clock=clock, dry_run=dry_run, seed=seed, recorder=recorder)
-    ctx.begin("provision")
-    state = to_state(name, m.obj, previous=stored)
-    ctx.objects_overlay[state.anchor] = state
-    outcomes = ctx.plan_and_apply((m.obj,), planner.ReadEvidence(mode=ReadMode.DELTA, final=True), frozenset())
-    actions = [o.action for o, _ in outcomes] if outcomes else list(ctx.planned)
-    observations = [(m.obj, {"changes": list(m.changed), "mode": "provision"})] if m.changed else []
-    ctx.commit(batch=None, objects=[state], observations=observations, outcomes=outcomes, round_no=0,
-               seen_anchors=[], trapped=[], complete_count=None)
-    ctx.finish()
+    cycle = Cycle.start(CycleSetup(store=store, config=config, source_name=name, sources=sources, targets=targets,
+                                   mappings=mappings, clock=clock, dry_run=dry_run, seed=seed, recorder=recorder))
+    cycle.begin(PROVISION)
+    merged = m.obj
+    if merged is None:  # nothing to provision: merge refused the object
+        cycle.object_problem(obj.anchor, obj.dn, "merge", m.problem or "")
+        cycle.finish()
+        return ProvisionReport(ref=ref, source=name, object=obj, dry_run=dry_run,
+                               problems=_problems(cycle), cycle_id=cycle.state.cycle_id or None)
+    state = to_state(name, merged, previous=stored)
+    cycle.page.objects[state.anchor] = state
+    outcomes = cycle.plan_and_apply((merged,), planner.ReadEvidence(mode=ReadMode.DELTA, final=True), frozenset())
+    actions = [o.action for o, _ in outcomes] if outcomes else list(cycle.tally.planned)
+    observations: list[Observation] = [(merged, {"changes": list(m.changed), "mode": PROVISION})] if m.changed else []
+    cycle.commit(PageCommit(objects=[state], observations=observations), outcomes)
+    cycle.finish()
     return ProvisionReport(
         ref=ref, source=name, object=obj, dry_run=dry_run,
         steps=tuple(ProvisionStep.of(a) for a in actions if a.anchor == obj.anchor),
         responses=tuple(TargetResponse(target=o.action.target, action=str(o.action.kind), result=o.result,
                                        status=o.status, detail=o.detail)
                         for o, _ in outcomes if o.action.anchor == obj.anchor),
-        problems=tuple(Problem(stage=p["stage"], message=p["message"], anchor=p.get("anchor"), dn=p.get("dn"))
-                       for p in ctx.problems),
-        cycle_id=ctx.cycle_id or None)
+        problems=_problems(cycle), cycle_id=cycle.state.cycle_id or None)
+
+
+def _problems(cycle: Cycle) -> tuple[Problem, ...]:
+    return tuple(Problem(stage=p["stage"], message=p["message"], anchor=p.get("anchor"), dn=p.get("dn"))
+                 for p in cycle.tally.problems)

@@ -27,12 +27,12 @@ from attrs import frozen
 
 from hybridsync.connectors.base import Done, Result, RetryAfter, Terminal
 from hybridsync.engine.plan import lifecycle
+from hybridsync.engine.plan import outcome as outcome_rule
 from hybridsync.engine.runtime import orphans
 from hybridsync.engine.core.values import (
     Action,
     ActionKind,
     ObjectKind,
-    Ownership,
     TargetState,
 )
 
@@ -84,19 +84,6 @@ def call_target(target: Any, action: Action, member_ids: list[tuple[ObjectKind, 
     raise ValueError(f"action {k} is not applied through a target")
 
 
-def _projection_after(old: Mapping[str, Any], action: Action) -> dict[str, Any]:
-    if action.kind == A.CREATE:
-        base: dict[str, Any] = {}
-    else:
-        base = dict(old)
-    for name, value in action.attributes.items():
-        if value is None:
-            base.pop(name, None)
-        else:
-            base[name] = value
-    return base
-
-
 def state_after(
     prev: TargetState | None,
     action: Action,
@@ -106,52 +93,23 @@ def state_after(
     member_ids_sent: frozenset[str] = frozenset(),
     retry_at: datetime | None = None,
 ) -> Outcome:
-    """The Outcome of an applied action, from the previous state and the target's answer."""
-    to_state = action.to_state or (prev.state if prev else lifecycle.State.PROVISIONED)
-    base = prev or TargetState(anchor=action.anchor, target=action.target, kind=action.object_kind,
-                               state=str(lifecycle.State.NEW))
+    """The Outcome of an applied action, from the previous state and the target's answer
+    (the states themselves follow the one outcome rule, ``engine.plan.outcome``)."""
     status = getattr(result, "status", None)
     gone = isinstance(result, Terminal) and result.gone
     if isinstance(result, Done) or (gone and action.kind == A.DELETE):
-        new_state = lifecycle.outcome(to_state, action.kind, lifecycle.Result.OK)
-        members = set(base.members_sent)
-        if action.kind == A.ADD_MEMBERS:
-            members |= member_ids_sent
-        elif action.kind == A.REMOVE_MEMBERS:
-            members -= set(action.members)
-        ownership = base.ownership
-        if action.kind == A.CREATE:
-            ownership = Ownership.CREATED
-        elif action.kind == A.ADOPT:
-            ownership = Ownership.ADOPTED
-        target_id = (result.target_id if isinstance(result, Done) else None) or action.target_id or base.target_id
-        if new_state == lifecycle.State.DELETED:  # the target object is gone: release its id and members
-            target_id, members = None, set()
-        state = TargetState(
-            anchor=action.anchor, target=action.target, kind=action.object_kind, state=new_state,
-            target_id=target_id, ownership=ownership,
-            projection=_projection_after(base.projection, action),
-            members_sent=frozenset(members),
-            since=now if new_state != base.state or base.since is None else base.since,
-        )
+        state = outcome_rule.applied_state(prev, action, now,
+                                           target_id=result.target_id if isinstance(result, Done) else None,
+                                           members_sent=member_ids_sent)
         return Outcome(action, "ok", state, status=status, applied=True)
 
     why = getattr(result, "why", str(result))
     if isinstance(result, Terminal) and result.detail:
         why = f"{why}: {result.detail}"
     retry_after = result.seconds if isinstance(result, RetryAfter) else None
-    delay = lifecycle.next_retry_delay(base.retry_count, retry_after)
-    next_at = retry_at or (now + timedelta(seconds=delay))
-    target_id = None if gone else base.target_id
-    if action.kind == A.CREATE:
-        target_id = None
-    state = TargetState(
-        anchor=action.anchor, target=action.target, kind=action.object_kind,
-        state=lifecycle.outcome(to_state, action.kind, lifecycle.Result.FAILED),
-        target_id=target_id, ownership=base.ownership, projection=base.projection,
-        members_sent=base.members_sent, since=base.since if base.state == lifecycle.State.ESCROW else now,
-        retry_count=base.retry_count + 1, next_retry_at=next_at, last_error=why[:500],
-    )
+    delay = lifecycle.next_retry_delay(prev.retry_count if prev else 0, retry_after)
+    state = outcome_rule.failed_state(prev, action, now, why=why, next_retry_at=retry_at or (now + timedelta(seconds=delay)),
+                                      gone=gone)
     target_level = isinstance(result, Terminal) and result.target_level
     kind = "retry" if isinstance(result, RetryAfter) else "failed"
     return Outcome(action, kind, state, status=status, detail=why[:500], target_level=target_level, applied=True)
@@ -160,23 +118,7 @@ def state_after(
 def unapplied_outcome(prev: TargetState | None, action: Action, now: datetime) -> Outcome:
     """NOOP / HOLD / REPORT: record the state the planner chose, call nothing."""
     result = {A.HOLD: "held", A.REPORT: "reported"}.get(action.kind, "noop")
-    if action.to_state is None or (prev is not None and prev.state == action.to_state
-                                   and not action.target_id):
-        return Outcome(action, result, None)
-    base = prev or TargetState(anchor=action.anchor, target=action.target, kind=action.object_kind,
-                               state=str(lifecycle.State.NEW))
-    if prev is not None and prev.state == action.to_state and (action.target_id or None) in (None, prev.target_id):
-        return Outcome(action, result, None)
-    gone = action.to_state == lifecycle.State.DELETED  # e.g. superseded by a recreate: the id is released
-    state = TargetState(
-        anchor=action.anchor, target=action.target, kind=action.object_kind, state=action.to_state,
-        target_id=None if gone else (action.target_id or base.target_id), ownership=base.ownership,
-        projection=_projection_after(base.projection, action) if action.kind == A.NOOP else base.projection,
-        members_sent=frozenset() if gone else base.members_sent,
-        since=now if action.to_state != base.state else base.since,
-        retry_count=0 if action.kind == A.NOOP else base.retry_count,
-    )
-    return Outcome(action, result, state)
+    return Outcome(action, result, outcome_rule.unapplied_state(prev, action, now))
 
 
 def deferred_outcome(prev: TargetState | None, action: Action, now: datetime, until: datetime,

@@ -12,9 +12,11 @@ from typing import Any
 from attrs import field, frozen
 
 from hybridsync.engine.core.values import DirSyncCookie, UsnWatermark
+from hybridsync.engine.core.config import Config
 from hybridsync.engine.runtime.leadership import leader_of
+from hybridsync.statestore.convert import time_to_text
 from hybridsync.statestore.factory import where
-from hybridsync.statestore.records import time_to_text
+from hybridsync.statestore.protocol import StateStore
 
 
 @frozen
@@ -170,7 +172,7 @@ class Status:
                 "held": [h.to_dict() for h in self.held], "pending_intents": self.pending_intents}
 
 
-def read_status(store: Any, config: Any) -> Status:
+def read_status(store: StateStore | None, config: Config) -> Status:
     """What ``store`` knows, per source (and DC) and per target; ``store`` None: none exists."""
     path = where(config.state)
     if store is None:
@@ -186,7 +188,7 @@ def read_status(store: Any, config: Any) -> Status:
                   held=tuple(held_action(h) for h in store.held()), pending_intents=len(store.pending_intents()))
 
 
-def _sources(store: Any, config: Any) -> tuple[SourceStatus, ...]:
+def _sources(store: StateStore, config: Config) -> tuple[SourceStatus, ...]:
     configured = [s.name for s in config.sources]
     marks = store.watermarks()
     cycles = store.last_cycles(200)
@@ -208,7 +210,7 @@ def _sources(store: Any, config: Any) -> tuple[SourceStatus, ...]:
     return tuple(out)
 
 
-def _targets(store: Any, config: Any) -> tuple[TargetStatus, ...]:
+def _targets(store: StateStore, config: Config) -> tuple[TargetStatus, ...]:
     counts = store.counts_by_state()
     profiles = store.target_profiles()
     quarantined = {q.target: q for q in store.quarantined()}

@@ -12,21 +12,21 @@ Two strategies:
     question is answered from it when it holds a candidate, and asked per object otherwise
     (an unowned object would not be in it).
 
-A lookup the target cannot answer (RetryAfter/Terminal) is reported; the planner then has no
-candidate for that anchor and must not create it blindly, so those anchors are left out of the
-plan for that target by the caller (``TargetViewResult.unanswered``).
+A lookup the target cannot answer (RetryAfter/Terminal) is reported in ``failures``; the planner
+then has no candidate for that anchor and must not create it blindly, so the caller defers that
+target's creates and adopts of the page (``lookup_failed``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any
+from collections.abc import Callable, Iterable
 
 import structlog
 from attrs import frozen
 
-from hybridsync.connectors.base import Done, RetryAfter, Terminal
+from hybridsync.connectors.base import Done, Result, RetryAfter, Target, Terminal
 from hybridsync.engine.plan.planner import Lookup, TargetView
+from hybridsync.engine.runtime.recording import RecordingTarget, call_key
 from hybridsync.engine.core.values import ObjectKind, TargetObject, TargetState
 
 log = structlog.get_logger("hybridsync.targetview")
@@ -35,9 +35,7 @@ log = structlog.get_logger("hybridsync.targetview")
 @frozen
 class TargetViewResult:
     view: TargetView
-    unanswered: frozenset[str]  # lookup values (anchors or matching values) the target did not answer
     failures: tuple[str, ...] = ()
-    calls: int = 0
     target_level: bool = False  # an auth failure: the whole target is refusing us
 
 
@@ -56,7 +54,7 @@ class Listing:
     def complete(self, kind: ObjectKind) -> bool:
         return kind in self.complete_kinds
 
-    def load(self, target: Any, kind: ObjectKind, paths: Iterable[str]) -> None:
+    def load(self, target: Target, kind: ObjectKind, paths: Iterable[str]) -> None:
         """Load ``kind`` once. A listing that fails part-way leaves the kind unloaded (questions
         are then asked per object) and nothing of it indexed."""
         if kind in self.kinds:
@@ -78,16 +76,14 @@ class Listing:
             self.complete_kinds.add(kind)
 
 
-def _complete_listing(target: Any, kind: ObjectKind) -> list[TargetObject] | None:
+def _complete_listing(target: Target, kind: ObjectKind) -> list[TargetObject] | None:
     """``target.list_objects(kind)`` as a list, or None when it failed (logged). Through a
     RecordingTarget the listing is recorded as one call, so a replay answers it; a replay target
     answers with the recorded Result."""
-    from hybridsync.engine.runtime.recording import RecordingTarget, call_key
-
     inner = target.inner if isinstance(target, RecordingTarget) else target
-    result: Any
+    result: Result
     try:
-        got = inner.list_objects(kind)
+        got = getattr(inner, "list_objects")(kind)  # an optional operation (load() checked it)
         if isinstance(got, Done):
             result = got
         elif isinstance(got, (RetryAfter, Terminal)):
@@ -105,52 +101,16 @@ def _complete_listing(target: Any, kind: ObjectKind) -> list[TargetObject] | Non
     return list(result.found)
 
 
-class LazyMap(Mapping):
-    """A read-through Mapping: overlay first, then a cache, then ``fetch(key)``."""
-
-    def __init__(self, fetch: Callable[[str], Any], overlay: Mapping[str, Any] | None = None):
-        self._fetch, self._overlay, self._cache = fetch, overlay if overlay is not None else {}, {}
-
-    def get(self, key: str, default: Any = None) -> Any:
-        if key in self._overlay:
-            return self._overlay[key]
-        if key not in self._cache:
-            self._cache[key] = self._fetch(key)
-        v = self._cache[key]
-        return default if v is None else v
-
-    def prime(self, values: Mapping[str, Any]) -> None:
-        self._cache.update(values)
-
-    def __getitem__(self, key: str) -> Any:
-        v = self.get(key)
-        if v is None:
-            raise KeyError(key)
-        return v
-
-    def __contains__(self, key: object) -> bool:
-        return self.get(key) is not None  # type: ignore[arg-type]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter({**{k: v for k, v in self._cache.items() if v is not None}, **self._overlay})
-
-    def __len__(self) -> int:
-        return sum(1 for _ in self)
-
-
 def build_view(
-    target: Any,
+    target: Target,
     questions: Iterable[Lookup],
-    holder_of: Any,
+    holder_of: Callable[[str], TargetState | None],
     *,
     listing: Listing | None = None,
-    matching: tuple[str, ...] = (),
 ) -> TargetViewResult:
     """Answer ``questions`` at ``target``; ``holder_of(target_id) -> TargetState | None``."""
     found: dict[str, TargetObject] = {}
-    unanswered: set[str] = set()
     failures: list[str] = []
-    calls = 0
     target_level = False
     for q in questions:
         if listing is not None and q.kind in listing.kinds:
@@ -159,12 +119,11 @@ def build_view(
                 for obj in hits:
                     found[obj.target_id] = obj
                 continue
-            hits = listing.by_attr.get((q.kind, q.path, str(q.value).lower()))
-            if hits or listing.complete(q.kind):  # a complete listing: no hit is no candidate
-                for obj in hits or ():
+            matched = listing.by_attr.get((q.kind, q.path, str(q.value).lower()))
+            if matched or listing.complete(q.kind):  # a complete listing: no hit is no candidate
+                for obj in matched or ():
                     found[obj.target_id] = obj
                 continue
-        calls += 1
         if q.path == "externalId":
             res = target.lookup_by_anchor(q.kind, q.value)
         else:
@@ -173,7 +132,6 @@ def build_view(
             for obj in res.found:
                 found[obj.target_id] = obj
         else:
-            unanswered.add(q.value)
             failures.append(f"lookup {q.path}={q.value!r}: {getattr(res, 'why', res)}")
             if getattr(res, "target_level", False):
                 target_level = True
@@ -184,4 +142,4 @@ def build_view(
         if h is not None:
             holders[tid] = h
     view = TargetView(objects=tuple(found[t] for t in sorted(found)), holders=holders)
-    return TargetViewResult(view, frozenset(unanswered), tuple(failures), calls, target_level)
+    return TargetViewResult(view, tuple(failures), target_level)

@@ -122,7 +122,7 @@ class StoreContract:
     def test_due_retries_and_lookup_by_target_id(self, store):
         for i, when in enumerate((T0 - timedelta(seconds=1), T0, T0 + timedelta(seconds=1), None)):
             store.put_target_state(TargetState(anchor=f"a{i}", target="app", kind=ObjectKind.USER,
-                                               state="failed", target_id=f"id{i}",
+                                               state="escrow", target_id=f"id{i}",
                                                next_retry_at=when))
         assert [s.anchor for s in store.due_retries("app", T0)] == ["a0", "a1"]
         assert store.target_state_by_target_id("app", "id2").anchor == "a2"

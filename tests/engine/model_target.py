@@ -16,10 +16,8 @@ from typing import Any
 from hybridsync.engine.plan import lifecycle as lc
 from hybridsync.engine.core.config import SafetyConfig, ScopeConfig, TargetConfig
 from hybridsync.engine.mapping.projection import compile_mapping
-from hybridsync.engine.plan.planner import (
-    Plan, PlanInput, ReadEvidence, References, TargetInput, TargetView, applied_projection, plan,
-    reanchor_members,
-)
+from hybridsync.engine.plan.outcome import applied_state, failed_state, reanchored_groups, unapplied_state
+from hybridsync.engine.plan.planner import Plan, PlanInput, ReadEvidence, References, TargetInput, TargetView, plan
 from hybridsync.engine.plan.scope import expand_group_scope, normalize_dn
 from hybridsync.engine.core.values import (
     ActionKind, ObjectKind, Ownership, ReadMode, SourceObject, TargetObject, TargetState, evolve,
@@ -62,12 +60,11 @@ class ModelTarget:
                 holders[tid] = by_id[tid]
         return TargetView(tuple(objs), holders)
 
-    def target_input(self, threshold_used: int = 0) -> TargetInput:
-        return TargetInput(self.config, self.mapping, dict(self.states), self.view(),
-                           frozenset(self.approved), threshold_used)
+    def target_input(self) -> TargetInput:
+        return TargetInput(self.config, self.mapping, dict(self.states), self.view(), frozenset(self.approved))
 
     def apply(self, p: Plan, clock: datetime) -> None:
-        for act in p.for_target(self.config.name):
+        for act in (a for a in p.actions if a.target == self.config.name):
             old = self.states.get(act.anchor)
             if act.anchor in self.fail and act.kind not in (A.NOOP, A.HOLD, A.REPORT):
                 self._failed(act, old, clock)
@@ -103,48 +100,29 @@ class ModelTarget:
                 else:
                     self.objects[tid]["members"] -= ids
                 self.calls.append((str(kind), tid))
-            new_state = lc.outcome(act.to_state, kind, "ok")
-            if kind not in (A.NOOP, A.HOLD, A.REPORT):
-                self.edges.add((act.to_state, "apply_ok"))
-            if old is None:
-                if kind in (A.NOOP,) and act.to_state == "out_of_scope" and not self.keep_out_of_scope:
+            if kind in (A.NOOP, A.HOLD, A.REPORT):
+                if old is None and act.to_state == "out_of_scope" and not self.keep_out_of_scope:
                     continue  # the engine need not remember objects never provisioned
-                old = TargetState(anchor=act.anchor, target=self.config.name, kind=act.object_kind,
-                                  state="new", since=clock)
-            changes: dict[str, Any] = {"state": new_state}
-            if new_state != old.state:
-                changes["since"] = clock
-            if kind in (A.CREATE, A.ADOPT):
-                changes["target_id"] = tid
-                changes["ownership"] = Ownership.CREATED if kind == A.CREATE else Ownership.ADOPTED
-                changes["members_sent"] = frozenset()
-            changes["projection"] = applied_projection(old.projection if kind != A.CREATE else {}, act)
-            if kind == A.ADD_MEMBERS:
-                changes["members_sent"] = old.members_sent | frozenset(act.members)
-            if kind == A.REMOVE_MEMBERS:
-                changes["members_sent"] = old.members_sent - frozenset(act.members)
-            if new_state == "deleted":  # DELETE, or superseded by a recreate: the target id is released
-                changes["target_id"] = None
-                changes["members_sent"] = frozenset()
-            pred_anchor = p.predecessor(self.config.name, act.anchor) if kind == A.ADOPT else None
-            if pred_anchor is not None:
-                # a recreate takes the predecessor's member list over with its target object, and
-                # becomes the member the groups hold
-                changes["members_sent"] = self.states[pred_anchor].members_sent
-                for s in reanchor_members(self.states.values(), pred_anchor, act.anchor):
-                    self.states[s.anchor] = s
-            if act.anchor in self.approved and new_state != "held":
+                new = unapplied_state(old, act, clock)
+            else:
+                self.edges.add((act.to_state, "apply_ok"))
+                pred_anchor = p.predecessor(self.config.name, act.anchor) if kind == A.ADOPT else None
+                pred = self.states[pred_anchor] if pred_anchor is not None else None
+                new = applied_state(old, act, clock, target_id=tid, predecessor=pred)
+                if pred_anchor is not None:
+                    # a recreate becomes the member the groups hold (the same target object)
+                    for s in reanchored_groups(self.states.values(), pred_anchor, act.anchor):
+                        self.states[s.anchor] = s
+            if act.anchor in self.approved and (new.state if new is not None else act.to_state) != "held":
                 self.approved.discard(act.anchor)
-            self.states[act.anchor] = evolve(old, **changes)
+            if new is not None:
+                self.states[act.anchor] = new
 
     def _failed(self, act, old: TargetState | None, clock: datetime) -> None:
         self.edges.add((act.to_state, "apply_failed"))
-        if old is None:
-            old = TargetState(anchor=act.anchor, target=self.config.name, kind=act.object_kind, state="new")
-        count = old.retry_count
-        self.states[act.anchor] = evolve(
-            old, state=lc.outcome(act.to_state, act.kind, "failed"), retry_count=count + 1, since=clock,
-            next_retry_at=clock + timedelta(seconds=lc.next_retry_delay(count)), last_error="model failure")
+        count = old.retry_count if old is not None else 0
+        self.states[act.anchor] = failed_state(old, act, clock, why="model failure",
+                                               next_retry_at=clock + timedelta(seconds=lc.next_retry_delay(count)))
 
     # what the target holds, keyed by externalId, in the projection's own terms
     def snapshot(self) -> dict[str, dict[str, Any]]:

@@ -307,9 +307,9 @@ def test_the_config_remembers_the_file_it_came_from(tmp_path, monkeypatch):
 
 
 def test_the_default_kinds_must_be_installed_connectors_too(tmp_path, monkeypatch):
-    import hybridsync.connectors.base as base
+    import hybridsync.engine.core.config as model
 
-    monkeypatch.setattr(base, "available_kinds", lambda: {"entra": object()})
+    monkeypatch.setattr(model, "available_kinds", lambda: {"entra": object()})
     problems = problems_of(doc(), tmp_path)
     assert ("source[0].kind", "unknown connector kind 'ad'; installed: entra") in problems
     assert ("target[0].kind", "unknown connector kind 'scim'; installed: entra") in problems

@@ -11,8 +11,8 @@ import pytest
 from hybridsync.connectors.testing.memory import MemorySource, MemoryTarget
 from hybridsync.engine.cli import main
 from hybridsync.engine.core.config import SafetyConfig
-from hybridsync.engine.audit.explain import NoSuchObject, explain
-from hybridsync.engine.audit.snapshot import read_snapshot, write_snapshot
+from hybridsync.engine.runtime.explain import NoSuchObject, explain
+from hybridsync.engine.runtime.snapshot import read_snapshot, write_snapshot
 from hybridsync.statestore import Store
 
 from .enginekit import OTHER, Clock, guid, make_engine, user

@@ -15,8 +15,8 @@ import attrs
 import pytest
 
 from hybridsync.connectors.testing.memory import MemorySource, MemoryTarget
-from hybridsync.engine.audit.explain import Explanation
-from hybridsync.engine.audit.snapshot import read_snapshot
+from hybridsync.engine.runtime.explain import Explanation
+from hybridsync.engine.runtime.snapshot import read_snapshot
 from hybridsync.engine.cli import main
 from hybridsync.engine.core.config import SafetyConfig
 from hybridsync.engine.runtime.admin import NoStateStore, NoSuchObject, UnknownTarget

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hybridsync.engine.core.config import SafetyConfig, ScopeConfig, TargetConfig
-from hybridsync.engine.plan.planner import ReadEvidence, plan
+from hybridsync.engine.plan.planner import Carry, ReadEvidence, plan
 from hybridsync.engine.core.values import ActionKind, ObjectKind, Ownership, ReadMode, SourceObject, evolve
 
 from .model_target import Directory, ModelTarget, group, is_quiet, later, user
@@ -177,7 +177,7 @@ def test_the_delete_threshold_never_lets_more_than_n_disables_through(d, n, data
         else:
             d.put(evolve(d.objects[a], dn=f"CN=x{a},{OTHER}"))
     used = data.draw(st.integers(0, n))
-    p = plan(evolve(d.full_input([t], later()), targets=(t.target_input(threshold_used=used),)))
+    p = plan(evolve(d.full_input([t], later()), carry=Carry({"app": used})))
     evidence_disables = [a for a in p.actions if a.kind in (A.DISABLE, A.DELETE) and a.to_state != "disabled"]
     assert used + len(evidence_disables) <= n or not evidence_disables
     assert p.summary["threshold_used"]["app"] <= max(n, used)

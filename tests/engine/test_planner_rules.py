@@ -359,10 +359,9 @@ def test_a_full_read_planned_in_pages_shares_one_threshold_and_acts_on_absence_o
     p1 = plan(page1)
     assert {a.anchor for a in p1.actions if a.kind == A.DISABLE} == {"u00000", "u00001"}
     used = p1.summary["threshold_used"]["app"]
-    assert used == 2
+    assert used == 2 and p1.carry.threshold_used["app"] == used
     last = d.full_input([t], later(), objects=objs[3:])
-    last = evolve(last, objects=tuple(objs[3:]), absent=frozenset({"u00005"}),
-                  targets=(t.target_input(threshold_used=used),),
+    last = evolve(last, objects=tuple(objs[3:]), absent=frozenset({"u00005"}), carry=p1.carry,
                   read=ReadEvidence(ReadMode.FULL, final=True, complete=True, count=len(objs), last_complete_count=6))
     a = only(plan(last), "u00005")
     assert a.kind == A.HOLD and "safety.delete_threshold" in rules(a)

@@ -10,7 +10,7 @@ from hybridsync.engine.cli import main
 from hybridsync.engine.config.loader import load_config_text
 from hybridsync.engine.runtime.engine import Engine
 from hybridsync.engine.audit.replay import replay_store
-from hybridsync.engine.audit.snapshot import write_snapshot
+from hybridsync.engine.runtime.snapshot import write_snapshot
 from hybridsync.statestore import Store
 
 from .enginekit import OTHER, Clock, group, guid, user

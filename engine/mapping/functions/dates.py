@@ -1,5 +1,5 @@
 """Mapping-expression functions: dates (CDate, DateAdd, DateDiff, DateFromNum, FormatDateTime,
-Now, NumFromDate). Registered into ``functions.FUNCTIONS`` on import.
+Now, NumFromDate). Registered into ``registry.FUNCTIONS`` on import.
 
 Semantics follow Entra's reference
 (https://learn.microsoft.com/en-us/entra/identity/app-provisioning/functions-for-customizing-application-data):
@@ -13,91 +13,27 @@ from __future__ import annotations
 
 import calendar
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
-from hybridsync.engine.mapping.functions.registry import Invocation, as_int, as_str, first, register
-
-UTC = timezone.utc
-FILETIME_EPOCH = datetime(1601, 1, 1, tzinfo=UTC)
-FILETIME_NEVER = (0, 0x7FFFFFFFFFFFFFFF)
-MONTHS = list(calendar.month_name)[1:]
-DAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
-
-_ISO = re.compile(
-    r"^(\d{4})-(\d{1,2})-(\d{1,2})(?:[T ](\d{1,2}):(\d{2})(?::(\d{2})(?:[.,](\d+))?)?)?"
-    r"\s*(Z|[+-]\d{2}(?::?\d{2})?)?$",
-    re.I,
+from hybridsync.engine.mapping.functions.coerce import (
+    DAYS,
+    FILETIME_EPOCH,
+    FILETIME_NEVER,
+    MONTHS,
+    UTC,
+    as_int,
+    as_str,
+    first,
+    microseconds,
+    to_datetime,
+    utc_offset,
 )
-_US = re.compile(
-    r"^(\d{1,2})/(\d{1,2})/(\d{4})(?:\s+(\d{1,2}):(\d{2})(?::(\d{2}))?(?:\s*([AP]M))?)?$", re.I
-)
-_GENERALIZED = re.compile(r"^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})?(?:[.,](\d+))?(Z|[+-]\d{4})?$", re.I)
-
-
-def _offset(text: str | None) -> timezone:
-    if not text or text.upper() == "Z":
-        return UTC
-    sign = -1 if text[0] == "-" else 1
-    digits = text[1:].replace(":", "")
-    hours, minutes = int(digits[:2]), int(digits[2:4] or 0)
-    return timezone(sign * timedelta(hours=hours, minutes=minutes))
-
-
-def _fraction(text: str | None) -> int:
-    return int((text or "0")[:6].ljust(6, "0"))
-
-
-def parse_datetime(text: str) -> datetime | None:
-    """ISO 8601 (also date-only with an offset: ``2020-03-16-07:00``), ``M/d/yyyy h:mm:ss tt``
-    and LDAP generalized time; no offset means UTC. Returns an aware UTC datetime or None."""
-    s = text.strip()
-    try:
-        if m := _ISO.match(s):
-            y, mo, d, h, mi, sec, frac, off = m.groups()
-            dt = datetime(int(y), int(mo), int(d), int(h or 0), int(mi or 0), int(sec or 0), _fraction(frac))
-            return dt.replace(tzinfo=_offset(off)).astimezone(UTC)
-        if m := _US.match(s):
-            mo, d, y, h, mi, sec, ampm = m.groups()
-            hour = int(h or 0)
-            if ampm:
-                if not 1 <= hour <= 12:
-                    return None
-                hour = hour % 12 + (12 if ampm.upper() == "PM" else 0)
-            return datetime(int(y), int(mo), int(d), hour, int(mi or 0), int(sec or 0), tzinfo=UTC)
-        if m := _GENERALIZED.match(s):
-            y, mo, d, h, mi, sec, frac, off = m.groups()
-            dt = datetime(int(y), int(mo), int(d), int(h), int(mi), int(sec or 0), _fraction(frac))
-            return dt.replace(tzinfo=_offset(off)).astimezone(UTC)
-    except (ValueError, OverflowError):
-        return None
-    return None
-
-
-def to_datetime(inv: Invocation | None, v: Any) -> datetime | None:
-    v = first(v)
-    if v is None:
-        return None
-    if isinstance(v, datetime):
-        return v.replace(tzinfo=UTC) if v.tzinfo is None else v.astimezone(UTC)
-    dt = parse_datetime(as_str(v) or "")
-    if dt is None:
-        if inv is None:
-            raise ValueError(f"not a date: {v!r}")
-        raise inv.fail(f"not a date/time: {str(v)[:40]!r}")
-    return dt
-
-
-def format_default(v: datetime) -> str:
-    """Entra's DateTime text: ``M/d/yyyy h:mm:ss tt`` in UTC."""
-    v = v.astimezone(UTC) if v.tzinfo else v
-    h12 = v.hour % 12 or 12
-    return f"{v.month}/{v.day}/{v.year} {h12}:{v.minute:02d}:{v.second:02d} {'AM' if v.hour < 12 else 'PM'}"
-
+from hybridsync.engine.mapping.functions.registry import Invocation, register
 
 @register("Now", 0, context=True)
 def now(inv: Invocation) -> datetime:
-    clock = inv.ctx.clock
+    clock: datetime = inv.ctx.clock
     return clock.replace(tzinfo=UTC) if clock.tzinfo is None else clock.astimezone(UTC)
 
 
@@ -348,12 +284,12 @@ def parse_dotnet(text: str, fmt: str) -> datetime:
     if "t" in g:
         hour = hour % 12 + (12 if g["t"].upper().startswith("P") else 0)
     frac = g.get("f") or g.get("F") or ""
-    dt = datetime(year, month, int(g.get("d", "1")), hour, int(g.get("m", "0")), int(g.get("s", "0")), _fraction(frac))
+    dt = datetime(year, month, int(g.get("d", "1")), hour, int(g.get("m", "0")), int(g.get("s", "0")), microseconds(frac))
     off = g.get("z") or g.get("K")
     if off:
         if len(off) <= 3 and off.upper() != "Z":
             off = f"{off[0]}{int(off[1:]):02d}:00"
-        return dt.replace(tzinfo=_offset(off))
+        return dt.replace(tzinfo=utc_offset(off))
     return dt
 
 

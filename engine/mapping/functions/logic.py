@@ -1,6 +1,6 @@
 """Mapping-expression functions: logic, conversion, multi-valued and generated values.
 
-Registered into ``functions.FUNCTIONS`` on import. Semantics follow Entra's reference
+Registered into ``registry.FUNCTIONS`` on import. Semantics follow Entra's reference
 (https://learn.microsoft.com/en-us/entra/identity/app-provisioning/functions-for-customizing-application-data);
 see ``functions`` for the null rules and deliberate deviations.
 """
@@ -12,17 +12,8 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from hybridsync.engine.mapping.functions.registry import (
-    MISSING,
-    Invocation,
-    as_int,
-    as_list,
-    as_str,
-    first,
-    is_null,
-    register,
-    truthy,
-)
+from hybridsync.engine.mapping.functions.coerce import as_int, as_list, as_str, first, is_null, truthy
+from hybridsync.engine.mapping.functions.registry import IGNORE, MISSING, Invocation, register
 
 Thunk = Callable[[], Any]
 
@@ -140,7 +131,6 @@ def is_string(inv: Invocation, v: Any) -> bool:
 
 @register("IgnoreFlowIfNullOrEmpty", 1)
 def ignore_flow(inv: Invocation, v: Any) -> Any:
-    from hybridsync.engine.mapping.functions.registry import IGNORE
 
     return IGNORE if is_null_or_empty(inv, v) else v
 
@@ -190,17 +180,18 @@ def guid(inv: Invocation) -> str:
 @register("RandomString", 5, 6, required=(0, 1, 2, 3, 4), context=True)
 def random_string(
     inv: Invocation, length: Any, numbers: Any, specials: Any, capitals: Any, lowers: Any, avoid: Any = MISSING
-) -> str:
+) -> str | None:
     n = as_int(inv, length, "Length")
-    mins = [as_int(inv, x, what) for x, what in (
+    given = [as_int(inv, x, what) for x, what in (
         (numbers, "MinimumNumbers"), (specials, "MinimumSpecialCharacters"),
         (capitals, "MinimumCapital"), (lowers, "MinimumLowerCase"))]
-    if n is None or any(m is None for m in mins):
-        return None  # type: ignore[return-value]
+    mins = [m for m in given if m is not None]
+    if n is None or len(mins) < len(given):
+        return None
     if n < 1 or n > 256:
         raise inv.fail(f"Length must be 1..256, got {n}")
-    if any(m < 0 for m in mins) or sum(mins) > n:  # type: ignore[operator]
-        raise inv.fail(f"the minimums ({sum(mins)}) exceed Length {n}")  # type: ignore[arg-type]
+    if any(m < 0 for m in mins) or sum(mins) > n:
+        raise inv.fail(f"the minimums ({sum(mins)}) exceed Length {n}")
     banned = set(as_str(avoid) or "")
     pools = ["".join(c for c in pool if c not in banned) for pool in (DIGITS, SPECIALS, UPPER, LOWER)]
     rng = random.Random(int.from_bytes(inv.rng_bytes(32), "big"))
@@ -208,7 +199,7 @@ def random_string(
     for pool, m in zip(pools, mins):
         if m and not pool:
             raise inv.fail("CharactersToAvoid excludes a whole required character class")
-        chars += [rng.choice(pool) for _ in range(m)]  # type: ignore[arg-type]
+        chars += [rng.choice(pool) for _ in range(m)]
     everything = "".join(pools)
     if not everything:
         raise inv.fail("CharactersToAvoid excludes every character")

@@ -1,8 +1,11 @@
 """The function library of the mapping expressions, with Entra's names, argument order and
 semantics (https://learn.microsoft.com/en-us/entra/identity/app-provisioning/functions-for-customizing-application-data).
 
-This module holds the registry, the value coercions and the logical/multi-valued functions;
-``functions_text`` holds the string functions and ``functions_date`` the date functions.
+This module holds the registry (``FUNCTIONS``, ``register``, ``FunctionSpec``, ``Invocation``
+and the sentinels); ``coerce`` the value coercions and comparison; ``text``, ``logic`` and
+``dates`` the functions, each registering into ``FUNCTIONS`` the registry it imports. The
+package (``hybridsync.engine.mapping.functions``) imports all three, so importing any part of
+it yields the full table.
 
 Null handling (null = absent attribute): functions propagate null unless Entra documents
 otherwise -- Left and Word return "" for null, Coalesce/IsNull/IsNullOrEmpty/IsPresent/IsString
@@ -22,14 +25,14 @@ Deliberate deviations from Entra, for predictability:
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
 from attrs import frozen
 
-__all__ = ["DYNAMIC", "FUNCTIONS", "IGNORE", "MISSING", "EvalFailure", "FunctionSpec", "Invocation"]
+from hybridsync.engine.core.errors import HybridsyncError
+
+__all__ = ["DYNAMIC", "FUNCTIONS", "IGNORE", "MISSING", "EvalFailure", "FunctionSpec", "Invocation", "register"]
 
 
 class _Sentinel:
@@ -48,7 +51,7 @@ DYNAMIC = _Sentinel("DYNAMIC")  # parse-time checks: an argument that is not a l
 IGNORE = _Sentinel("IGNORE")  # IgnoreFlowIfNullOrEmpty: leave the target attribute alone
 
 
-class EvalFailure(Exception):
+class EvalFailure(HybridsyncError):
     """Raised by a function; ``Expr.evaluate`` turns it into a ``MappingError``."""
 
 
@@ -113,7 +116,7 @@ FUNCTIONS: dict[str, FunctionSpec] = {}
 def register(
     name: str,
     min_args: int,
-    max_args: int | None = -1,  # type: ignore[assignment]
+    max_args: int | None = -1,
     *,
     lazy: bool = False,
     top_level_only: bool = False,
@@ -140,151 +143,3 @@ def register(
         return fn
 
     return deco
-
-
-# --------------------------------------------------------------------------------------------
-# Coercions
-# --------------------------------------------------------------------------------------------
-
-
-def unescape_string(body: str) -> str:
-    r"""A string literal's body: ``\"`` -> ``"``, ``\\`` -> ``\``; other ``\x`` stay as written."""
-    return re.sub(r'\\(["\\])', r"\1", body)
-
-
-def is_null(v: Any) -> bool:
-    return v is None or v is MISSING or v is IGNORE
-
-
-def first(v: Any) -> Any:
-    """Single-valued view: a multi-valued attribute contributes its first value."""
-    if isinstance(v, list):
-        return v[0] if v else None
-    return None if v is MISSING or v is IGNORE else v
-
-
-def as_list(v: Any) -> list[Any]:
-    """Multi-valued view: null is [], a single value is [value]."""
-    if is_null(v):
-        return []
-    return list(v) if isinstance(v, list) else [v]
-
-
-def as_str(v: Any) -> str | None:
-    v = first(v)
-    if v is None:
-        return None
-    if isinstance(v, str):
-        return v
-    if isinstance(v, bool):
-        return "True" if v else "False"
-    if isinstance(v, int):
-        return str(v)
-    if isinstance(v, float):
-        return str(int(v)) if v.is_integer() else repr(v)
-    if isinstance(v, datetime):
-        from hybridsync.engine.mapping.functions.dates import format_default
-
-        return format_default(v)
-    return str(v)
-
-
-def as_int(inv: Invocation, v: Any, what: str) -> int | None:
-    v = first(v)
-    if v is None:
-        return None
-    if isinstance(v, bool):
-        return int(v)
-    if isinstance(v, int):
-        return v
-    if isinstance(v, float):
-        if v.is_integer():
-            return int(v)
-        raise inv.fail(f"{what} must be a whole number, got {v!r}")
-    text = str(v).strip()
-    try:
-        if text[:2].lower() == "&h":
-            return int(text[2:], 16)
-        return int(text)
-    except ValueError:
-        try:
-            f = float(text)
-        except ValueError:
-            raise inv.fail(f"{what} must be a number, got {_short(text)!r}") from None
-        if f.is_integer():
-            return int(f)
-        raise inv.fail(f"{what} must be a whole number, got {_short(text)!r}") from None
-
-
-def truthy(v: Any) -> bool:
-    """CBool's rule: True, "True" (any case) or a non-zero number is true; everything else false."""
-    v = first(v)
-    if v is None:
-        return False
-    if isinstance(v, bool):
-        return v
-    if isinstance(v, (int, float)):
-        return v != 0
-    text = str(v).strip()
-    if text.lower() == "true":
-        return True
-    try:
-        return float(text) != 0
-    except ValueError:
-        return False
-
-
-def _short(text: str, n: int = 40) -> str:
-    return text if len(text) <= n else text[:n] + "..."
-
-
-def _number(v: Any) -> float | None:
-    if isinstance(v, bool) or v is None:
-        return None
-    if isinstance(v, (int, float)):
-        return float(v)
-    try:
-        return float(str(v).strip())
-    except ValueError:
-        return None
-
-
-def _is_num(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-
-def compare(op: str, left: Any, right: Any) -> bool | None:
-    """``=``, ``<>``, ``<``, ``<=``, ``>``, ``>=``. Numerically when one side is a number (a
-    literal like ``5`` or a function result like DateDiff's) and the other reads as one; as dates
-    when one side is a date; otherwise as text (case-sensitive, ordinal: "01" <> "1").
-    A null side makes the comparison null."""
-    left, right = first(left), first(right)
-    if left is None or right is None:
-        return None
-    a: Any
-    b: Any
-    if isinstance(left, datetime) or isinstance(right, datetime):
-        from hybridsync.engine.mapping.functions.dates import to_datetime
-
-        a, b = to_datetime(None, left), to_datetime(None, right)
-    elif (_is_num(left) or _is_num(right)) and (na := _number(left)) is not None and (nb := _number(right)) is not None:
-        a, b = na, nb
-    else:
-        a, b = as_str(left), as_str(right)
-    if op == "=":
-        return a == b
-    if op == "<>":
-        return a != b
-    if op == "<":
-        return a < b
-    if op == "<=":
-        return a <= b
-    if op == ">":
-        return a > b
-    return a >= b
-
-
-# Register the rest (import for side effects; they import the helpers above).
-from hybridsync.engine.mapping.functions import logic as _logic  # noqa: E402,F401
-from hybridsync.engine.mapping.functions import text as _text  # noqa: E402,F401
-from hybridsync.engine.mapping.functions import dates as _date  # noqa: E402,F401

@@ -1,6 +1,6 @@
 """Mapping-expression functions: text.
 
-Registered into ``functions.FUNCTIONS`` on import. Semantics follow Entra's reference
+Registered into ``registry.FUNCTIONS`` on import. Semantics follow Entra's reference
 (https://learn.microsoft.com/en-us/entra/identity/app-provisioning/functions-for-customizing-application-data).
 Regular expressions are written in .NET syntax (``(?<name>...)``, ``${name}``/``$1`` in
 replacements) and translated to Python's ``re``.
@@ -13,7 +13,8 @@ import re
 import unicodedata
 from typing import Any
 
-from hybridsync.engine.mapping.functions.registry import MISSING, Invocation, as_int, as_str, register
+from hybridsync.engine.mapping.functions.coerce import as_int, as_str
+from hybridsync.engine.mapping.functions.registry import MISSING, Invocation, register
 
 # Letters NFD cannot take apart (Entra's table: æ ae, ø oe, ß ss, ł l, ı i ...), plus the rest of
 # Latin-1 / Latin Extended-A/B so that Latin input always comes out ASCII.
@@ -278,7 +279,10 @@ def replace(
     template: Any,
 ) -> str | None:
     text = as_str(source)
-    given = lambda v: v is not MISSING  # noqa: E731 - omitted vs. present-but-null
+
+    def given(v: Any) -> bool:  # omitted vs. present-but-null
+        return v is not MISSING
+
     if given(regex_pattern):
         rx = dotnet_regex(inv, as_str(regex_pattern) or "")
         group = as_str(regex_group_name) if given(regex_group_name) else None

@@ -9,7 +9,7 @@ from ldap3.core import exceptions as lx
 from ldap3.utils.conv import escape_filter_chars
 
 from hybridsync.connectors.ad import cursor, errors, query
-from hybridsync.engine.core.errors import Retriable, Terminal
+from hybridsync.engine.core.errors import Permanent, Retriable
 from hybridsync.engine.core.values import DcIdentity, DirSyncCookie, Refresh, UsnWatermark
 
 DC = DcIdentity(url="ldaps://dc1", invocation_id="7f9f451f-bb35-48ba-9b2a-659aef18e753", highest_usn=5000)
@@ -90,8 +90,8 @@ def test_connection_trouble_is_retriable_and_names_the_dc():
 
 def test_refusals_are_terminal_and_say_which_right_is_missing():
     creds = errors.classify(_result(lx.LDAPInvalidCredentialsResult), dc="ldaps://dc1", who="CN=svc,DC=x")
-    assert isinstance(creds, Terminal) and "invalid credentials" in str(creds) and "CN=svc" in str(creds)
+    assert isinstance(creds, Permanent) and "invalid credentials" in str(creds) and "CN=svc" in str(creds)
     rights = errors.classify(_result(lx.LDAPInsufficientAccessRightsResult), dc="ldaps://dc1", operation="dirsync")
-    assert isinstance(rights, Terminal) and "Replicating Directory Changes" in str(rights)
+    assert isinstance(rights, Permanent) and "Replicating Directory Changes" in str(rights)
     cert = errors.classify(lx.LDAPSocketOpenError("socket ssl wrapping error: [SSL: CERTIFICATE_VERIFY_FAILED]"), dc="ldaps://dc1")
-    assert isinstance(cert, Terminal) and "ca_file" in str(cert)
+    assert isinstance(cert, Permanent) and "ca_file" in str(cert)

@@ -9,7 +9,7 @@ import ldap3
 import pytest
 
 from hybridsync.connectors.ad import query
-from hybridsync.engine.core.errors import Retriable, Terminal
+from hybridsync.engine.core.errors import Permanent, Retriable
 from hybridsync.engine.lab import seed
 from hybridsync.engine.core.values import DirSyncCookie, ObjectKind, ReadMode, Refresh, SourceObjectError, UsnWatermark
 
@@ -126,13 +126,13 @@ def test_failover_skips_a_dead_dc_in_url_order_and_names_the_dc_that_served(samb
 
 def test_wrong_password_and_untrusted_certificate_are_terminal_and_never_show_the_secret(samba_dc, make_source):
     secret = "Wrong-Pa55word-" + uuid.uuid4().hex
-    with pytest.raises(Terminal) as err:
+    with pytest.raises(Permanent) as err:
         list(make_source(samba_dc, password=secret).read(Refresh("")))
     assert "invalid credentials" in str(err.value) and secret not in str(err.value)
-    with pytest.raises(Terminal) as err:
+    with pytest.raises(Permanent) as err:
         list(make_source(samba_dc, tls_server_name="not-the-dc.lab.test").read(Refresh("")))
     assert "certificate" in str(err.value).lower() and samba_dc.admin_password not in str(err.value)
-    with pytest.raises(Terminal):
+    with pytest.raises(Permanent):
         list(make_source(samba_dc, ca_file=None).read(Refresh("")))
 
 

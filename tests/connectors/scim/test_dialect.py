@@ -14,7 +14,7 @@ from hybridsync.engine.lab.scim import ScimLab
 from hybridsync.engine.core.values import ObjectKind as K
 
 pytestmark = pytest.mark.scim
-MEASURED = ("patch", "filter", "etag", "bulk_max_operations", "max_results", "enterprise_extension")
+MEASURED = ("patch", "filter", "etag", "max_results")
 
 
 def test_dialect_discovered_on_scim2_server_matches_the_recorded_profile(scim_target):
@@ -93,10 +93,10 @@ def test_entra_style_requests_work_on_scim2_server(scim_target_config, scim_serv
 
 
 def test_discovery_tolerates_absent_documents():
-    d = from_discovery(Dialect(), None, None, None)
+    d = from_discovery(Dialect(), None, None)
     assert d == Dialect()
-    d = from_discovery(Dialect(), {"patch": {"supported": False}, "filter": {"supported": True, "maxResults": 7}}, [], None)
-    assert (d.patch, d.max_results, d.enterprise_extension) == (False, 7, False)
+    d = from_discovery(Dialect(), {"patch": {"supported": False}, "filter": {"supported": True, "maxResults": 7}}, None)
+    assert (d.patch, d.max_results) == (False, 7)
     assert with_overrides(d, {"patch": True}).patch is True
 
 

@@ -19,12 +19,13 @@ from attrs import frozen
 
 from hybridsync.engine.core.values import Action, ObjectState, Reason, TargetState
 from hybridsync.engine.runtime.admin import REF_FORMS, NoSuchObject
+from hybridsync.statestore.protocol import StateStore
 
 __all__ = ["REF_FORMS", "Explanation", "NoSuchObject", "TimelineEntry", "Verdict", "explain", "explain_object",
            "resolve_objects"]
 
 
-def resolve_objects(store: Any, ref: str) -> list[ObjectState]:
+def resolve_objects(store: StateStore, ref: str) -> list[ObjectState]:
     """Every stored object ``ref`` names (live ones first); raises ``NoSuchObject``."""
     found = store.find_objects(ref) if ref and ref.strip() else []
     if not found:
@@ -211,17 +212,18 @@ _NOOP = {"noop"}
 
 def _because(ts: TargetState, timeline: list[TimelineEntry]) -> TimelineEntry | None:
     """The latest decision at this target that led to its current state (else the latest one)."""
-    decisions = [e for e in timeline if e.kind == "decision" and e.target == ts.target and e.action is not None]
-    for e in reversed(decisions):
-        if str(e.action.kind) in _NOOP:
+    decisions = [(e, e.action) for e in timeline
+                 if e.kind == "decision" and e.target == ts.target and e.action is not None]
+    for e, action in reversed(decisions):
+        if str(action.kind) in _NOOP:
             continue
-        if e.action.to_state == ts.state or str(e.action.kind) in ("hold", "report"):
+        if action.to_state == ts.state or str(action.kind) in ("hold", "report"):
             return e
-    real = [e for e in decisions if str(e.action.kind) not in _NOOP]
+    real = [e for e, action in decisions if str(action.kind) not in _NOOP]
     return real[-1] if real else None
 
 
-def explain_object(store: Any, obj: ObjectState, *, ref: str = "", since: datetime | None = None,
+def explain_object(store: StateStore, obj: ObjectState, *, ref: str = "", since: datetime | None = None,
                    targets: Iterable[str] | None = None) -> Explanation:
     timeline = _entries(store.history(anchor=obj.anchor, since=since))
     names = list(targets) if targets is not None else sorted(store.counts_by_state())
@@ -249,6 +251,6 @@ def explain_object(store: Any, obj: ObjectState, *, ref: str = "", since: dateti
                        dn_history=dn_hist)
 
 
-def explain(store: Any, ref: str, *, since: datetime | None = None) -> list[Explanation]:
+def explain(store: StateStore, ref: str, *, since: datetime | None = None) -> list[Explanation]:
     """One Explanation per stored object ``ref`` names (a re-created user has two)."""
     return [explain_object(store, o, ref=ref, since=since) for o in resolve_objects(store, ref)]

@@ -1,0 +1,79 @@
+"""A page's commit unit: in ONE state-store transaction the merged ObjectStates, the
+observations, the outcomes and decisions, the held and released deletes, the journal
+settlements, the recording, and the source cursor by compare-and-swap.
+
+``advance_watermark`` raises a ``SafetyStop`` when the cursor moved underneath or backwards:
+nothing of the page commits, and the cycle ends ``unsafe_watermark``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, cast
+
+from attrs import frozen
+
+from hybridsync.engine.core.states import OutcomeResult
+from hybridsync.engine.core.values import ActionKind, Cursor, ObjectState, SourceBatch, SourceObject
+from hybridsync.engine.runtime.apply import Applied
+from hybridsync.engine.runtime.context import CycleSetup, CycleState, PageWrites
+
+A = ActionKind
+Observation = tuple[SourceObject, Mapping[str, Any]]  # an object and what changed
+
+
+@frozen
+class PageCommit:
+    """What one page commits besides its outcomes (empty for the due pass and a provision)."""
+
+    batch: SourceBatch | None = None  # its cursor is advanced (None: the cursor does not move)
+    objects: Sequence[ObjectState] = ()
+    observations: Sequence[Observation] = ()
+    round_no: int = 0
+    seen_anchors: Sequence[str] = ()
+    trapped: Sequence[str] = ()  # tombstoned members' objectGUIDs: dropped from every stored group
+    complete_count: int | None = None  # the full read is complete with this many objects
+
+
+def commit_page(setup: CycleSetup, cycle: CycleState, page: PageWrites, unit: PageCommit,
+                outcomes: Sequence[Applied]) -> None:
+    if setup.dry_run:
+        return
+    store, src, now = setup.store, setup.source_name, cycle.now
+    with store.atomic():
+        for st in unit.objects:
+            store.put_object(st, at=now)
+        for guid in unit.trapped:
+            store.remove_member_everywhere(src, guid)
+        for obj, change in unit.observations:
+            store.record_observation(cycle.cycle_id, src, obj.anchor, obj.dn, obj.kind, dict(change), at=now)
+        if unit.round_no and unit.seen_anchors:
+            store.mark_seen(src, unit.seen_anchors, unit.round_no)
+        approved_by_key = {(h.target, h.anchor): h for hs in cycle.approved.values() for h in hs}
+        for outcome, _intent in outcomes:
+            a = outcome.action
+            if outcome.state is not None:
+                store.put_target_state(outcome.state)
+            if outcome.result != OutcomeResult.NOOP or outcome.state is not None:
+                store.record_decision(cycle.cycle_id, a, result=outcome.result, status=outcome.status,
+                                      detail=outcome.detail, at=now)
+            if a.kind == A.HOLD:
+                store.hold(a, "; ".join(r.detail or r.rule for r in a.reasons) or "held", at=now)
+            h = approved_by_key.get((a.target, a.anchor))
+            if h is not None and a.kind in (A.DISABLE, A.DELETE) and outcome.result == OutcomeResult.OK:
+                store.release(h.id, at=now)
+        # re-anchored groups last, as their newest state: an outcome above may predate the re-anchoring
+        for t, a_ in page.reanchored:
+            store.put_target_state(page.states[t].get(a_) or page.reanchored[(t, a_)])
+        # the outcomes are recorded above: their intents are settled by deleting them
+        store.journal_done([i for _, i in outcomes if i is not None] + page.unused_intents)
+        if setup.recorder is not None:
+            setup.recorder.flush(store, cycle.cycle_id, at=now)
+        batch = unit.batch
+        if batch is not None and not cycle.stopped_mid_page:
+            expected = cast(Cursor, cycle.expected)  # read before the first page
+            store.advance_watermark(src, batch.dc.invocation_id, expected, batch.cursor)
+            cycle.expected = batch.cursor
+            if unit.complete_count is not None:
+                store.complete_full_round(src, unit.round_no, unit.complete_count, at=now)
+    page.committed()

@@ -1,0 +1,173 @@
+"""Planning one page: the shell around the pure planner.
+
+``PagePlanner`` answers the planner's questions (``plan.needs``) from the state store (this
+page's writes first), its target lookups through ``runtime.targetview`` (a bulk listing per
+kind and cycle, or per-object lookups), and runs ``planner.plan`` over those plain values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from functools import partial
+
+import attrs
+from attrs import define
+
+from hybridsync.connectors.base import Target
+from hybridsync.engine.core.config import Config, ScopeConfig, SourceConfig
+from hybridsync.engine.core.dn import normalize_dn
+from hybridsync.engine.core.values import ObjectKind, SourceObject, TargetState
+from hybridsync.engine.plan import needs, planner
+from hybridsync.engine.plan.inputs import Lookup, Projector
+from hybridsync.engine.plan.scope import GroupScope, expand_group_scope
+from hybridsync.engine.runtime.context import CycleState, PageWrites
+from hybridsync.engine.runtime.health import TargetHealth
+from hybridsync.engine.runtime.targetview import Listing, build_view
+from hybridsync.statestore.protocol import StateStore
+
+LISTING_ABOVE = 200  # lookups of one target in one plan above which its objects are listed instead
+
+
+@define
+class PagePlanner:
+    store: StateStore
+    config: Config
+    source_name: str
+    targets: Mapping[str, Target]
+    mappings: Mapping[str, Projector]
+    seed: int
+    cycle: CycleState
+    page: PageWrites
+    health: TargetHealth
+    listings: dict[str, Listing] = attrs.Factory(dict)  # target -> its listing (one per cycle)
+    first_sync: dict[str, bool] = attrs.Factory(dict)  # target -> no stored state when the cycle began
+    _scope_cfg: ScopeConfig | None = None
+
+    def plan(self, objects: tuple[SourceObject, ...], evidence: planner.ReadEvidence,
+             absent: frozenset[str]) -> tuple[planner.Plan, dict[str, bool]]:
+        """The plan of ``objects``, and the targets whose lookups failed (their creates and
+        adopts wait)."""
+        src_cfg = self.config.source(self.source_name)
+        inputs = [planner.TargetInput(config=self.config.target(name), mapping=self.mappings[name],
+                                      approved=frozenset(h.anchor for h in self.cycle.approved.get(name, ())))
+                  for name in self.targets]
+        inp = planner.PlanInput(source=self.source_name, scope=self._scope(src_cfg), objects=objects,
+                                targets=tuple(inputs), clock=self.cycle.now, read=evidence, absent=absent,
+                                group_scope=self._group_scope(), safety=self.config.safety, seed=self.seed,
+                                carry=self.cycle.carry)
+        dns = True  # reference DNs come from the objects: asked in the first round only
+        while q := needs.questions(inp, dns=dns):
+            inp = needs.answer(inp, self._answer(q))
+            dns = False
+        self.page.known = {t.config.name: dict(t.states) for t in inp.targets}
+        blocked: dict[str, bool] = {}
+        questions: dict[str, list[Lookup]] = {}
+        for lk in planner.lookups(inp):
+            questions.setdefault(lk.target, []).append(lk)
+        views = []
+        for ti in inp.targets:
+            name = ti.config.name
+            qs = questions.get(name, [])
+            if not qs or name in self.health.paused:
+                views.append(ti)
+                continue
+            target = self.targets[name]
+            listing = self.listings.get(name)
+            if listing is None and (len(qs) > LISTING_ABOVE or (callable(getattr(target, "list_objects", None))
+                                                                and self._first_sync(name))):
+                listing = self.listings[name] = Listing()
+            if listing is not None:
+                for kind in {lk.kind for lk in qs}:
+                    listing.load(target, kind, ti.config.matching)
+            res = build_view(target, qs, partial(self.store.target_state_by_target_id, name), listing=listing)
+            if res.failures:
+                blocked[name] = True
+                if res.target_level:
+                    self.health.quarantine(name, res.failures[0], auth=True)
+            views.append(attrs.evolve(ti, view=res.view))
+        return planner.plan(attrs.evolve(inp, targets=tuple(views))), blocked
+
+    def _answer(self, q: needs.Questions) -> needs.Answers:
+        """Answer the planner's questions from the store (objects written this page first)."""
+        src, store, ov = self.source_name, self.store, self.page.objects
+        states: dict[str, dict[str, TargetState | None]] = {}
+        for name, anchors in q.states.items():
+            if not anchors:
+                continue
+            written = self.page.states[name]
+            got = store.get_target_states(name, sorted(a for a in anchors if a not in written))
+            states[name] = {a: written[a] if a in written else got.get(a) for a in anchors}
+        by_guid = {s.object_guid: s for s in ov.values()} if (q.anchor_by_guid or q.members_by_guid) else {}
+        objs = {g: by_guid.get(g) or store.object_by_guid(src, g) for g in sorted(q.anchor_by_guid | q.members_by_guid)}
+        kinds: dict[str, ObjectKind | None] = {}
+        if q.kind_by_anchor:
+            stored = store.get_objects(src, sorted(a for a in q.kind_by_anchor if a not in ov))
+            for a in q.kind_by_anchor:
+                st = ov.get(a) or stored.get(a)
+                kinds[a] = st.kind if st is not None else None
+        return needs.Answers(
+            states=states,
+            anchor_by_guid={g: (o.anchor if (o := objs[g]) else None) for g in q.anchor_by_guid},
+            anchor_by_dn=self._anchors_by_dn(q.anchor_by_dn),
+            kind_by_anchor=kinds,
+            members_by_guid={g: (o.members if (o := objs[g]) else None) for g in q.members_by_guid})
+
+    def _anchors_by_dn(self, dns: Iterable[str]) -> dict[str, str | None]:
+        """The live object of this source at each normalized DN (this page's objects first)."""
+        wanted = sorted(dns)
+        if not wanted:
+            return {}
+        written = {normalize_dn(s.dn): s.anchor for s in self.page.objects.values() if not s.deleted}
+        out: dict[str, str | None] = {}
+        for dn in wanted:
+            out[dn] = written.get(dn)
+            if out[dn] is None:
+                out[dn] = next((st.anchor for st in self.store.find_objects(dn) if st.source == self.source_name
+                                and not st.deleted and normalize_dn(st.dn) == dn), None)
+        return out
+
+    def _first_sync(self, name: str) -> bool:
+        """The target has no stored state yet (asked once per cycle and target)."""
+        if name not in self.first_sync:
+            self.first_sync[name] = not self.store.has_target_states(name)
+        return self.first_sync[name]
+
+    def _scope(self, src_cfg: SourceConfig) -> ScopeConfig:
+        """The source's scope, bounded by its ``base_dn`` when it names no OUs: a delta read on
+        the naming-context root (DirSync) also carries objects outside ``base_dn``, and nothing
+        outside it is ever provisioned. One value per cycle (the planner may cache by it)."""
+        if self._scope_cfg is None:
+            scope = src_cfg.scope
+            if not scope.include_ous and src_cfg.base_dn:
+                scope = attrs.evolve(scope, include_ous=(src_cfg.base_dn,))
+            self._scope_cfg = scope
+        return self._scope_cfg
+
+    def _group_scope(self) -> GroupScope | None:
+        """The closure of the source's scoping groups over stored members, read here, in bulk per
+        level, and handed to the planner as a value."""
+        groups = self.config.source(self.source_name).scope.groups
+        if not groups:
+            return None
+        src, store, ov = self.source_name, self.store, self.page.objects
+        guid_by_dn: dict[str, str] = {}
+        for dn in groups:
+            key = normalize_dn(dn)
+            anchor = self._anchors_by_dn([key])[key]
+            st = store.get_object(src, anchor) if anchor else None
+            if st is not None:
+                guid_by_dn[key] = st.object_guid
+        by_guid = {s.object_guid: s for s in ov.values()}
+        members: dict[str, frozenset[str]] = {}
+        frontier = sorted(set(guid_by_dn.values()))
+        while frontier:
+            nxt: set[str] = set()
+            for g in frontier:
+                st = by_guid.get(g) or store.object_by_guid(src, g)
+                members[g] = st.members if st is not None else frozenset()
+                nxt.update(m for m in members[g] if m not in members)
+            frontier = sorted(nxt)
+        return expand_group_scope(groups, guid_by_dn, members)
+
+
+__all__ = ["PagePlanner"]
