@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from hybridsync.engine.lab import debian
+from hybridsync.engine.lab.errors import LabError
 from hybridsync.engine.lab.guard import refuse_if_forbidden
 
 USER_ENV = "HYBRIDSYNC_LAB_PG_USER"
@@ -41,7 +42,7 @@ _PREFIX = "hybridsync-pg-"
 _PR_SET_PDEATHSIG = 1
 
 
-class PostgresLabError(RuntimeError):
+class PostgresLabError(LabError):
     """The lab PostgreSQL could not be set up or did not start."""
 
 

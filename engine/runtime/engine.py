@@ -36,8 +36,8 @@ from hybridsync.engine.runtime.provision import ProvisionReport, provision_objec
 from hybridsync.engine.runtime.recording import Recorder, RecordingSource, RecordingTarget
 from hybridsync.engine.runtime.snapshot import SnapshotWritten, write_snapshot
 from hybridsync.engine.runtime.status import Status, read_status
-from hybridsync.statestore import StateStore, Store
-from hybridsync.statestore.factory import open_store
+from hybridsync.statestore import StateStore
+from hybridsync.statestore.factory import open_store as open_configured_store
 
 log = structlog.get_logger("hybridsync.engine")
 _UNSET = object()
@@ -104,7 +104,7 @@ class Engine:
         record = config.state.record if record is None else record
         self._owns_store = store is None
         if store is None and open_store:
-            store = open_store(config.state)  # the SQLite file, or PostgreSQL when [state] url is set
+            store = open_configured_store(config.state)  # the SQLite file, or PostgreSQL ([state] url)
         self.store: StateStore | None = store
         self._owned_connectors: list[Any] = []
         if mappings is None:
