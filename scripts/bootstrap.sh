@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PKGS=(samba samba-ad-dc samba-ad-provision ldap-utils winbind krb5-user python3-samba zstd libnss-wrapper libresolv-wrapper)
+APT_PKGS=(samba samba-ad-dc samba-ad-provision ldap-utils winbind krb5-user python3-samba zstd libnss-wrapper libresolv-wrapper postgresql)
 
 missing=()
 for pkg in "${APT_PKGS[@]}"; do
@@ -19,9 +19,10 @@ if [ "${#missing[@]}" -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-# The packages may start system daemons that would hold the ports a lab DC needs; hybridsync
+# The packages may start system daemons that would hold the ports a lab DC needs (and a PostgreSQL
+# cluster on 5432 nobody uses); hybridsync
 # runs its own private DCs from temp dirs and never uses the system's.
-for svc in samba-ad-dc smbd nmbd winbind; do
+for svc in samba-ad-dc smbd nmbd winbind postgresql; do
   (command -v systemctl >/dev/null && systemctl stop "$svc" 2>/dev/null) || true
 done
 
@@ -34,7 +35,7 @@ stamp=.venv/.hybridsync-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   echo "bootstrap: installing hybridsync (editable) and its test extras into .venv"
   .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -e '.[test,metrics]'
+  .venv/bin/python -m pip install -q -e '.[test,metrics,postgres]'
   touch "$stamp"
 fi
 echo "bootstrap: ready"

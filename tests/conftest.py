@@ -24,6 +24,7 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.ge
 pytest_plugins = [
     "hybridsync.engine.lab.pytest_samba",
     "hybridsync.engine.lab.pytest_scim",
+    "hybridsync.engine.lab.pytest_postgres",
 ]
 
 # -- the fast tier: every test that starts Samba or scim2-server carries its marker -----------
@@ -35,6 +36,7 @@ from hybridsync.engine.lab.guard import FORBID_ENV, FORBID_TEST_ENV  # noqa: E40
 SERVICE_FIXTURES = {
     "samba": {"samba_dc", "samba_seed", "ad_conn", "ad_ou", "samba_dc_factory", "_samba_lab"},
     "scim": {"scim_server", "scim_target", "scim_target_config"},
+    "postgres": {"pg_server", "pg_schema"},
 }
 
 

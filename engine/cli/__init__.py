@@ -24,6 +24,7 @@ COMMANDS: dict[str, str] = {
     "approve-deletes": "Let deletes held by the accidental-delete threshold proceed.",
     "snapshot": "Write a self-contained snapshot (state, history, recorded source batches; no secrets).",
     "replay": "Re-run recorded decisions offline and show that they reproduce.",
+    "migrate-store": "Copy the state store into PostgreSQL (--to postgresql://...) or back into SQLite, verified by a dump comparison.",
 }
 
 NO_CONFIG = {"lab", "replay"}

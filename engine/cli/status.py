@@ -67,6 +67,12 @@ def render(status: Status) -> None:
                         (s.delta or "-") if first else "", facts if first else "", cycle if first else "",
                         duration if first else "")
     console.print(src)
+    for s in status.sources:
+        if s.leader:
+            lead = s.leader
+            until = f", lease until {lead['lease_expires']}" if lead.get("lease_expires") else ""
+            console.print(f"source {s.name}: led by pid {lead['pid']} on {lead['host']} "
+                          f"(epoch {lead['epoch']}{until})")
     tgt = Table(title="Targets")
     for col in ("target", "lifecycle states", "dialect", "quarantine", "held deletes"):
         tgt.add_column(col)

@@ -2,7 +2,9 @@
 
 Signals are handled here, in the CLI layer: SIGINT/SIGTERM set the stop event and the engine
 returns after the object in flight. A rich progress bar shows a full read when stdout is a
-terminal. Exit codes: 0 ok, 1 some objects failed, 2 config error, 3 stopped by a safety rule.
+terminal. One writer at a time: the process holds the store's lease (engine/cli/lead.py).
+Exit codes: 0 ok, 1 some objects failed, 2 config error or the store is held by another
+process (without ``--wait``) or the lease was lost, 3 stopped by a safety rule.
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ import argparse
 import signal
 import sys
 import threading
-from pathlib import Path
 from typing import Any
 
 
@@ -19,6 +20,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--once", action="store_true", help="run one reconcile cycle, then exit")
     parser.add_argument("--dry-run", action="store_true", help="plan without applying; writes nothing anywhere")
     parser.add_argument("--full", action="store_true", help="force a complete full read")
+    parser.add_argument("--wait", action="store_true",
+                        help="when another process writes the store (leads the sources), wait to take over "
+                             "instead of exiting 2")
 
 
 def open_engine(config_path: str, *, dry_run: bool = False, verbose: bool = False) -> Any:
@@ -32,9 +36,9 @@ def open_engine(config_path: str, *, dry_run: bool = False, verbose: bool = Fals
     store = None
     if dry_run:
         from hybridsync.statestore import Store
+        from hybridsync.statestore.factory import open_existing
 
-        path = Path(config.state.path)
-        store = Store.open(path, readonly=True) if path.exists() else Store.open(":memory:")
+        store = open_existing(config.state, readonly=True) or Store.open(":memory:")
     return Engine(config, store=store)
 
 
@@ -76,48 +80,55 @@ def _start_metrics(engine: Any) -> Any:
 def run(args: argparse.Namespace) -> int:
     engine = open_engine(args.config, dry_run=args.dry_run, verbose=getattr(args, "verbose", False))
     with engine:
-        if args.once or args.dry_run:
-            bar = _progress(engine)
-            if bar is not None:
-                with bar:
-                    report = engine.run_once(dry_run=args.dry_run, full=args.full, progress=bar.update)
-            else:
-                report = engine.run_once(dry_run=args.dry_run, full=args.full)
-            if args.dry_run:
-                for action in report.planned:
-                    if str(action.kind) != "noop":
-                        print(f"would {action.kind} {action.object_kind} {action.dn or action.anchor} -> {action.target}")
-            print(summary_line(report))
-            return report.exit_code()
-        stop = threading.Event()
-        last: list[int] = [0]
-        metrics = _start_metrics(engine)
+        if args.dry_run:
+            return _run(args, engine, threading.Event())
+        from hybridsync.engine.cli.lead import leading
 
-        def on_signal(signum: int, frame: Any) -> None:
-            stop.set()
+        return leading(args, engine, _run)
 
-        previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-        loop_bar = None
-        if sys.stdout.isatty():
-            from hybridsync.engine.cli.progress import LoopProgress
 
-            loop_bar = LoopProgress()
-        try:
-            def on_report(report: Any) -> None:
-                if loop_bar is not None:
-                    loop_bar.end_cycle()
-                last[0] = report.exit_code()
-                if metrics is not None:
-                    metrics.observe(report, store=engine.store, targets=tuple(engine.targets))
-                if report.counts:
-                    print(summary_line(report), flush=True)
+def _run(args: argparse.Namespace, engine: Any, stop: threading.Event) -> int:
+    if args.once or args.dry_run:
+        bar = _progress(engine)
+        if bar is not None:
+            with bar:
+                report = engine.run_once(dry_run=args.dry_run, full=args.full, progress=bar.update)
+        else:
+            report = engine.run_once(dry_run=args.dry_run, full=args.full)
+        if args.dry_run:
+            for action in report.planned:
+                if str(action.kind) != "noop":
+                    print(f"would {action.kind} {action.object_kind} {action.dn or action.anchor} -> {action.target}")
+        print(summary_line(report))
+        return report.exit_code()
+    last: list[int] = [0]
+    metrics = _start_metrics(engine)
 
-            engine.run_forever(stop, on_report=on_report, progress=loop_bar.update if loop_bar else None)
-        finally:
+    def on_signal(signum: int, frame: Any) -> None:
+        stop.set()
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    loop_bar = None
+    if sys.stdout.isatty():
+        from hybridsync.engine.cli.progress import LoopProgress
+
+        loop_bar = LoopProgress()
+    try:
+        def on_report(report: Any) -> None:
             if loop_bar is not None:
                 loop_bar.end_cycle()
-            for s, h in previous.items():
-                signal.signal(s, h)
+            last[0] = report.exit_code()
             if metrics is not None:
-                metrics.close()
-        return 0 if last[0] in (0, 1) else last[0]
+                metrics.observe(report, store=engine.store, targets=tuple(engine.targets))
+            if report.counts:
+                print(summary_line(report), flush=True)
+
+        engine.run_forever(stop, on_report=on_report, progress=loop_bar.update if loop_bar else None)
+    finally:
+        if loop_bar is not None:
+            loop_bar.end_cycle()
+        for s, h in previous.items():
+            signal.signal(s, h)
+        if metrics is not None:
+            metrics.close()
+    return 0 if last[0] in (0, 1) else last[0]

@@ -16,6 +16,7 @@ import re
 import tomllib
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from hybridsync.engine.config import schema as S
 from hybridsync.engine.config.reading import LoadContext, join_key, read_table
@@ -70,6 +71,25 @@ def load_config_text(
     return config
 
 
+def _check_state_url(ctx: LoadContext, state: dict[str, Any]) -> None:
+    """``[state] url`` selects the PostgreSQL store: a postgresql:// url without a password."""
+    for key in ("password_file", "ca_file"):
+        if key in state:
+            state[key] = ctx.path(state[key], f"state.{key}")
+    url = state.get("url")
+    if url is None:
+        return
+    env = state.get("password_env")
+    if ctx.check_secrets and env and env not in os.environ:
+        ctx.add("state.password_env", f"environment variable {env} is not set")
+    parts = urlsplit(url)
+    if parts.scheme not in ("postgresql", "postgres") or not parts.hostname:
+        ctx.add("state.url", "must be postgresql://user@host[:port]/database "
+                f"(got scheme {parts.scheme!r}{'' if parts.hostname else ', no host'})")
+    elif parts.password is not None:
+        ctx.add("state.url", "holds a password: use password_env or password_file instead")
+
+
 def _load_document(ctx: LoadContext, doc: dict[str, Any]) -> Config:
     top = read_table(ctx, doc, S.TOP_FIELDS, "")
     state = read_table(ctx, top.get("state", {}), S.STATE_FIELDS, "state")
@@ -77,6 +97,7 @@ def _load_document(ctx: LoadContext, doc: dict[str, Any]) -> Config:
         state["path"] = state["path"] if state["path"] == ":memory:" else ctx.path(state["path"], "state.path")
     else:
         state["path"] = ctx.path(StateConfig().path, "state.path")
+    _check_state_url(ctx, state)
     safety = read_table(ctx, top.get("safety", {}), S.SAFETY_FIELDS, "safety")
     metrics = read_table(ctx, top.get("metrics", {}), S.METRICS_FIELDS, "metrics")
     if "listen" in metrics and (msg := S.listen_problem(metrics["listen"])):

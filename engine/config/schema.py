@@ -81,7 +81,9 @@ class Field:
     min_exclusive: bool = False
 
 
-STATE_FIELDS = {"path": Field("str"), "record": Field("bool")}
+STATE_FIELDS = {"path": Field("str"), "record": Field("bool"), "url": Field("str"), "schema": Field("str"),
+                "password_env": Field("str"), "password_file": Field("str"), "ca_file": Field("str"),
+                "tls_verify": Field("bool"), "lease_ttl": Field("float", min=1)}
 METRICS_FIELDS = {"listen": Field("str")}
 LOG_FORMATS = ("auto", "console", "json")
 LOG_FIELDS = {"format": Field("str", choices=LOG_FORMATS), "file": Field("str")}

@@ -231,6 +231,17 @@ class SafetyConfig:
 class StateConfig:
     path: str = "hybridsync.db"
     record: bool = True  # keep every source batch and target call per cycle, for replay
+    # PostgreSQL instead of the SQLite file: postgresql://user@host:port/db (statestore/postgres)
+    url: str | None = None
+    schema: str | None = None  # a PostgreSQL schema for the tables (created when missing)
+    password_env: str | None = field(default=None, repr=False)
+    password_file: str | None = field(default=None, repr=False)
+    ca_file: str | None = None
+    tls_verify: bool = True
+    lease_ttl: float = 15.0  # seconds a leader lease lasts without a heartbeat (PostgreSQL)
+
+    def password(self) -> str | None:
+        return resolve_secret(self.password_env, self.password_file, what="state.password")
 
 
 @frozen

@@ -20,6 +20,7 @@ import attrs
 SBIN_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
 SAMBA_SETUP = "/usr/share/samba/setup"
 MULTIARCH_LIB = f"/usr/lib/{platform.machine()}-linux-gnu"  # Debian's multiarch library folder
+PG_BIN = "/usr/lib/postgresql/15/bin"  # Debian 12's PostgreSQL (package postgresql -> postgresql-15)
 
 
 @attrs.frozen
@@ -50,6 +51,8 @@ REQUIRED: tuple[DebianFile, ...] = (
     DebianFile("tar", "the lab cache archives (engine/lab/samba_cache.py)"),
     DebianFile(f"{MULTIARCH_LIB}/libnss_wrapper.so", "name resolution of a joined second DC without /etc (engine/lab/samba_join.py)"),
     DebianFile(f"{MULTIARCH_LIB}/libresolv_wrapper.so", "DNS of a joined second DC without /etc (engine/lab/samba_join.py)"),
+    DebianFile(f"{PG_BIN}/initdb", "the lab PostgreSQL's data directory (engine/lab/postgres.py)"),
+    DebianFile(f"{PG_BIN}/postgres", "the lab PostgreSQL server (engine/lab/postgres.py)"),
 )
 
 

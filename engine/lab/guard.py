@@ -21,9 +21,9 @@ class LabServiceForbidden(LabError):
 
 
 def refuse_if_forbidden(service: str, what: str) -> None:
-    """Raise when ``service`` ("samba" or "scim") is forbidden in this process's environment."""
+    """Raise when ``service`` ("samba", "scim" or "postgres") is forbidden in this process's environment."""
     if service in os.environ.get(FORBID_ENV, "").split():
         test = os.environ.get(FORBID_TEST_ENV, "this test")
         raise LabServiceForbidden(
             f"{what}: {test} starts {service} but is not marked @pytest.mark.{service} "
-            f"(mark it, so that `-m \"not samba and not scim\"` leaves it out)")
+            f"(mark it, so that `-m \"not {service}\"` leaves it out)")

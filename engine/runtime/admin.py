@@ -52,10 +52,15 @@ class NoStateStore(HybridsyncError):
         super().__init__(f"the state store {self.path} does not exist yet")
 
 
-def open_existing_store(path: str | Path, *, readonly: bool = True) -> StateStore | None:
-    """The store at ``path`` if it exists (read-only unless asked), else None; never creates one.
+def open_existing_store(path: Any, *, readonly: bool = True) -> StateStore | None:
+    """The store at ``path`` (a file path, or a ``StateConfig``: its file or PostgreSQL) if it
+    exists (read-only unless asked), else None; never creates one.
     ``":memory:"`` is None too: an in-memory store does not outlive its process. Raises
     ``StoreCorrupt`` when the file is not a readable state store."""
+    if hasattr(path, "url"):  # a StateConfig: the SQLite file or PostgreSQL ([state] url)
+        from hybridsync.statestore.factory import open_existing
+
+        return open_existing(path, readonly=readonly)
     p = str(path)
     if p == ":memory:" or not Path(p).exists():
         return None

@@ -36,7 +36,8 @@ from hybridsync.engine.runtime.provision import ProvisionReport, provision_objec
 from hybridsync.engine.runtime.recording import Recorder, RecordingSource, RecordingTarget
 from hybridsync.engine.runtime.snapshot import SnapshotWritten, write_snapshot
 from hybridsync.engine.runtime.status import Status, read_status
-from hybridsync.statestore import StateStore, Store
+from hybridsync.statestore import StateStore
+from hybridsync.statestore.factory import open_store as open_configured_store
 
 log = structlog.get_logger("hybridsync.engine")
 _UNSET = object()
@@ -103,7 +104,7 @@ class Engine:
         record = config.state.record if record is None else record
         self._owns_store = store is None
         if store is None and open_store:
-            store = Store.open(config.state.path)
+            store = open_configured_store(config.state)  # the SQLite file, or PostgreSQL ([state] url)
         self.store: StateStore | None = store
         self._owned_connectors: list[Any] = []
         if mappings is None:
@@ -142,7 +143,7 @@ class Engine:
         and needs no writer's place) and, with ``writable=True``, ``approve_deletes``. A store that does not
         exist is not created: ``store`` is None and the queries answer "nothing yet". Raises
         ``StoreCorrupt`` when the file is not a readable state store."""
-        store = admin.open_existing_store(config.state.path, readonly=not writable)
+        store = admin.open_existing_store(config.state, readonly=not writable)
         engine = cls(config, store=store, sources={}, targets={}, mappings={}, record=False, open_store=False)
         engine._owns_store = store is not None
         return engine

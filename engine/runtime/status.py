@@ -13,7 +13,9 @@ from attrs import field, frozen
 
 from hybridsync.engine.core.values import DirSyncCookie, UsnWatermark
 from hybridsync.engine.core.config import Config
+from hybridsync.engine.runtime.leadership import leader_of
 from hybridsync.statestore.convert import time_to_text
+from hybridsync.statestore.factory import where
 from hybridsync.statestore.protocol import StateStore
 
 
@@ -89,12 +91,13 @@ class SourceStatus:
     objects: int  # live objects stored
     last_full_read: FullRead | None
     last_cycle: CycleSummary | None
+    leader: Mapping[str, Any] | None = None  # who writes it: pid, host, epoch, since, lease expiry
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "delta": self.delta, "facts": dict(self.facts),
                 "watermarks": [w.to_dict() for w in self.watermarks], "objects": self.objects,
                 "last_full_read": self.last_full_read.to_dict() if self.last_full_read else None,
-                "last_cycle": self.last_cycle.to_dict() if self.last_cycle else None}
+                "last_cycle": self.last_cycle.to_dict() if self.last_cycle else None, "leader": self.leader}
 
 
 @frozen
@@ -171,7 +174,7 @@ class Status:
 
 def read_status(store: StateStore | None, config: Config) -> Status:
     """What ``store`` knows, per source (and DC) and per target; ``store`` None: none exists."""
-    path = str(config.state.path)
+    path = where(config.state)
     if store is None:
         if path == ":memory:":
             return Status(store=path, empty=True, message="The state store is in memory (state.path = "
@@ -202,7 +205,8 @@ def _sources(store: StateStore, config: Config) -> tuple[SourceStatus, ...]:
             last_full_read=None if rnd is None else FullRead(round=rnd[0], count=rnd[1], finished_at=rnd[2]),
             last_cycle=None if last is None else CycleSummary(
                 id=last.id, mode=last.mode, status=last.status, started_at=last.started_at,
-                finished_at=last.finished_at, duration_s=last.duration_s, counts=dict(last.counts))))
+                finished_at=last.finished_at, duration_s=last.duration_s, counts=dict(last.counts)),
+            leader=leader_of(store, name)))
     return tuple(out)
 
 

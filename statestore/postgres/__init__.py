@@ -1,0 +1,1 @@
+"""hybridsync.statestore.postgres: the PostgreSQL state store (see statestore/README.md)."""
