@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
@@ -307,6 +308,24 @@ class AdSource:
             live = [o for o in objects if not o.deleted] or list(objects)
             if len(live) > 1:
                 raise ObjectError(f"{ref!r} matches {len(live)} objects", object_ref=ref, stage="ldap_read")
+            return live[0] if live else None
+
+    def lookup_guid(self, object_guid: str) -> SourceObject | None:
+        """The live object with ``object_guid`` by a base search on ``<GUID=...>`` (no Show
+        Deleted), or None when AD answers noSuchObject. Raises when the answer proves nothing
+        (unreadable object, DC failure): the engine then leaves the object alone."""
+        raw = query.parse_guid_ref(object_guid)
+        if raw is None:
+            raise ObjectError(f"not an objectGUID: {object_guid!r}", object_ref=object_guid, stage="ldap_read")
+        with self._lock:
+            self._start()
+            attrs = list(query.with_member_range(self.attributes, self.member_range))
+            found = self._search("read", f"<GUID={uuid.UUID(bytes_le=raw)}>", "(objectClass=*)", ldap3.BASE,
+                                 missing_ok=True, attributes=attrs, controls=[query.extended_dn()])
+            objects, errs = self._normalize_page(found, partial=False)
+            if errs:
+                raise ObjectError(errs[0].message, object_ref=errs[0].dn, stage="normalize", attribute=errs[0].attribute)
+            live = [o for o in objects if not o.deleted]
             return live[0] if live else None
 
     # -- notification -------------------------------------------------------------------

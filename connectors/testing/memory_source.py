@@ -21,6 +21,7 @@ from hybridsync.engine.core.values import (
     Refresh,
     SourceBatch,
     SourceObject,
+    SourceObjectError,
     UsnWatermark,
 )
 
@@ -43,6 +44,9 @@ class MemorySource:
         self.fail_full_read_after_pages: int | None = None  # raise Retriable after N pages
         self.hidden: set[str] = set()  # anchors a full read omits while claiming completeness
         self.reads: list[str] = []  # "full" / "delta" per read call
+        self.broken: set[str] = set()  # anchors read as a per-object error (with the objectGUID)
+        self.lookup_fails: set[str] = set()  # anchors whose lookup by GUID raises (unconfirmable)
+        self.lookups: list[str] = []  # objectGUIDs looked up by ``lookup_guid``
 
     # ---- seeding and edits (the "AD" side) -----------------------------------------------
     def put(self, obj: SourceObject) -> None:
@@ -100,6 +104,10 @@ class MemorySource:
         self._tombstones[anchor] = old.object_guid
         self._record(anchor, frozenset(), frozenset(), frozenset(), True)
 
+    def vanish(self, anchor: str) -> None:
+        """The object is gone and no tombstone will ever be read (deletions not visible)."""
+        self._objects.pop(anchor)
+
     def objects(self) -> list[SourceObject]:
         return list(self._objects.values())
 
@@ -127,8 +135,9 @@ class MemorySource:
                 raise SourceUnavailable(f"full read of {self.name} failed after {n} pages", where=self.dc.url,
                                 stage="ldap_read")
             last = n == len(pages) - 1
+            page, errors = self._split_errors(page)
             yield SourceBatch(
-                objects=tuple(page),
+                objects=tuple(page), errors=errors,
                 cursor=UsnWatermark(self.dc.invocation_id, top) if last else Refresh("full read in progress"),
                 mode=ReadMode.FULL, dc=self.dc, last=last, complete=last,
             )
@@ -163,8 +172,29 @@ class MemorySource:
         pages = [out[i : i + self.page_size] for i in range(0, len(out), self.page_size)] or [[]]
         for n, page in enumerate(pages):
             last = n == len(pages) - 1
-            yield SourceBatch(objects=tuple(page), cursor=UsnWatermark(self.dc.invocation_id, top),
+            page, errors = self._split_errors(page)
+            yield SourceBatch(objects=tuple(page), errors=errors, cursor=UsnWatermark(self.dc.invocation_id, top),
                               mode=ReadMode.DELTA, dc=self.dc, last=last, complete=False)
+
+    def _split_errors(self, page: list[SourceObject]) -> tuple[list[SourceObject], tuple[SourceObjectError, ...]]:
+        if not self.broken:
+            return page, ()
+        errors = tuple(SourceObjectError(o.dn, "displayName", "undecodable value", object_guid=o.object_guid)
+                       for o in page if o.anchor in self.broken)
+        return [o for o in page if o.anchor not in self.broken], errors
+
+    def lookup_guid(self, object_guid: str) -> SourceObject | None:
+        """A base search by objectGUID (``<GUID=...>``): the live object, or None when it is gone."""
+        self.lookups.append(object_guid)
+        for obj in self._objects.values():
+            if obj.object_guid == object_guid:
+                if obj.anchor in self.lookup_fails:
+                    raise SourceUnavailable(f"lookup of <GUID={object_guid}> failed", where=self.dc.url,
+                                            stage="ldap_read")
+                return obj
+        if any(g == object_guid for a, g in self._tombstones.items() if a in self.lookup_fails):
+            raise SourceUnavailable(f"lookup of <GUID={object_guid}> failed", where=self.dc.url, stage="ldap_read")
+        return None
 
     def read_object(self, ref: str) -> SourceObject | None:
         ref_l = ref.lower()

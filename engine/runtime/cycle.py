@@ -27,6 +27,7 @@ from typing import Any
 import structlog
 
 from hybridsync.engine.plan import lifecycle, planner
+from hybridsync.engine.runtime import evidence as absence
 from hybridsync.engine.runtime.context import CycleContext
 from hybridsync.engine.plan.merge import merge, to_state
 from hybridsync.engine.core.values import (
@@ -120,13 +121,17 @@ def _page(ctx: CycleContext, batch: SourceBatch, evidence: planner.ReadEvidence,
             observations.append((obj, {"changes": list(m.changed), "mode": str(batch.mode)}))
     # the member trap: a deleted member leaves every stored group, and those groups are re-planned
     trapped = _drop_members(ctx, tombstoned_guids, merged, to_store)
+    errored = absence.errored_anchors(ctx.store, src, batch.errors)  # seen, never absent
     if batch.mode == ReadMode.FULL:
         seen.update(o.anchor for o in batch.objects)
+        seen.update(errored)
     absent: frozenset[str] = frozenset()
-    if batch.mode == ReadMode.FULL and batch.last and batch.complete:
-        absent = _absent(ctx, round_no, seen, {o.anchor for o in batch.objects})
+    if batch.mode == ReadMode.FULL and batch.last and batch.complete and absence.UNNAMED not in seen:
+        absent = _absent(ctx, round_no, seen, {o.anchor for o in batch.objects} | set(errored))
         suspicious = (evidence.last_complete_count and (evidence.count or 0) <
                       ctx.config.safety.min_full_read_fraction * evidence.last_complete_count)
+        if absent and not suspicious:
+            absent = _confirmed(ctx, absent)
         for st in ctx.store.get_objects(src, sorted(absent)).values():
             tomb = SourceObject(anchor=st.anchor, object_guid=st.object_guid, kind=st.kind, dn=st.dn,
                                 attributes=st.attributes, members=frozenset(), usn=st.usn, deleted=True)
@@ -141,7 +146,8 @@ def _page(ctx: CycleContext, batch: SourceBatch, evidence: planner.ReadEvidence,
     objects = tuple(merged.values())
     actions_outcomes = ctx.plan_and_apply(objects, evidence, absent)
     ctx.commit(batch=batch, objects=to_store, observations=observations, outcomes=actions_outcomes,
-               round_no=round_no, seen_anchors=[o.anchor for o in batch.objects] if batch.mode == ReadMode.FULL else [],
+               round_no=round_no, seen_anchors=([o.anchor for o in batch.objects] + [a for a in errored if a != absence.UNNAMED]
+                             if batch.mode == ReadMode.FULL else []),
                trapped=tombstoned_guids, complete_count=evidence.count if (batch.last and batch.complete) else None)
     ctx.timings["pages"] = ctx.timings.get("pages", 0.0) + (time.perf_counter() - t0)
     del trapped
@@ -172,6 +178,17 @@ def _drop_members(ctx: CycleContext, guids: list[str], merged: dict[str, SourceO
                     merged[group_anchor] = new.as_source_object()
             touched.add(group_anchor)
     return touched
+
+
+def _confirmed(ctx: CycleContext, absent: frozenset[str]) -> frozenset[str]:
+    """The absent anchors the source confirms gone by a lookup by objectGUID; the others are
+    reported and left alone (``runtime.evidence``)."""
+    base = next(s.base_dn for s in ctx.config.sources if s.name == ctx.source_name)
+    states = list(ctx.store.get_objects(ctx.source_name, sorted(absent)).values())
+    confirmed, left = absence.confirm_absent(ctx.sources[ctx.source_name], base, states)
+    for st, why in left:
+        ctx.object_problem(st.anchor, st.dn, "absence", why)
+    return frozenset(confirmed)
 
 
 def _absent(ctx: CycleContext, round_no: int, seen: set[str], this_page: set[str]) -> frozenset[str]:
