@@ -18,7 +18,8 @@ import structlog
 from hybridsync.engine.plan import needs, planner
 from hybridsync.engine.runtime.apply import FAR, ApplyMixin
 from hybridsync.engine.runtime.reconcile import Outcome, settle_pending
-from hybridsync.engine.plan.scope import GroupScope, expand_group_scope, normalize_dn
+from hybridsync.engine.plan.scope import GroupScope, normalize_dn
+from hybridsync.engine.runtime import scopegroups
 from hybridsync.engine.runtime.targetview import Listing, build_view
 from hybridsync.engine.core.values import ActionKind, ObjectState, SourceObject, TargetState
 
@@ -78,6 +79,7 @@ class CycleContext(ApplyMixin):
     quarantined_now: list = attrs.Factory(list)
     held_now: int = 0
     objects_planned: int = 0
+    problems_seen: set = attrs.Factory(set)  # source-level problems reported once per cycle
     _now: Any = attrs.field(default=None, init=False)
     _scope_cfg: Any = attrs.field(default=None, init=False)
 
@@ -219,30 +221,17 @@ class CycleContext(ApplyMixin):
         return self._scope_cfg
 
     def _group_scope(self) -> GroupScope | None:
-        """The closure of the source's scoping groups over stored members, read here, in bulk per
-        level, and handed to the planner as a value."""
+        """The scoping groups' closure, each group followed by objectGUID (``runtime.scopegroups``)."""
         groups = self.config.source(self.source_name).scope.groups
         if not groups:
             return None
-        src, store, ov = self.source_name, self.store, self.objects_overlay
-        guid_by_dn: dict[str, str] = {}
-        for dn in groups:
-            key = normalize_dn(dn)
-            anchor = self._anchors_by_dn([key])[key]
-            st = store.get_object(src, anchor) if anchor else None
-            if st is not None:
-                guid_by_dn[key] = st.object_guid
-        by_guid = {s.object_guid: s for s in ov.values()}
-        members: dict[str, frozenset[str]] = {}
-        frontier = sorted(set(guid_by_dn.values()))
-        while frontier:
-            nxt: set[str] = set()
-            for g in frontier:
-                st = by_guid.get(g) or store.object_by_guid(src, g)
-                members[g] = st.members if st is not None else frozenset()
-                nxt.update(m for m in members[g] if m not in members)
-            frontier = sorted(nxt)
-        return expand_group_scope(groups, guid_by_dn, members)
+        gs = scopegroups.resolve(self.store, self.source_name, groups, self.objects_overlay,
+                                 lambda dn: self._anchors_by_dn([dn])[dn], remember=not self.dry_run)
+        for problem in gs.problems:
+            if problem not in self.problems_seen:
+                self.problems_seen.add(problem)
+                self.object_problem(problem.split(" ", 1)[0], None, "scope", problem)
+        return gs
 
     def plan_and_apply(self, objects: tuple[SourceObject, ...], evidence: planner.ReadEvidence,
                        absent: frozenset[str]) -> list[tuple[Outcome, int | None]]:
