@@ -32,6 +32,7 @@ from hybridsync.engine.runtime.status import Status, read_status
 from hybridsync.engine.runtime.provision import ProvisionReport, provision_object
 
 log = structlog.get_logger("hybridsync.engine")
+FULL_READ_RETRY_BASE = 30.0  # seconds before a failed periodic full read is retried (doubling)
 _UNSET = object()
 _NO_STORE = object()
 
@@ -116,6 +117,7 @@ class Engine:
         self.sources, self.targets = sources, targets
         self.mappings = {n: m for n, m in self.mappings.items() if n in self.targets}
         self._last_full: dict[str, float] = {}
+        self._full_failures: dict[str, int] = {}  # failed periodic full reads in a row, per source
         self._facts: dict[tuple[str, str], Any] = {}
 
     def _build(self, what: str, configs: Any) -> dict[str, Any]:
@@ -286,15 +288,20 @@ class Engine:
         while not stop_event.is_set():
             due_full = [s for s in self.sources
                         if time.monotonic() - self._last_full.get(s, 0.0) >= self.config.source(s).full_read_interval]
+            started = time.monotonic()
             try:
                 report = self.run_once(full="periodic safety full read" if due_full else False, stop_event=stop_event,
                                        progress=progress)
             except Exception as exc:  # never let one bad cycle end the host's loop
                 log.error("cycle_crashed", error=f"{type(exc).__name__}: {exc}"[:500])
                 report = None
-            if due_full:
-                for s in due_full:
-                    self._last_full[s] = time.monotonic()
+            for s in due_full:  # a failed full read is retried with backoff, not a whole interval later
+                self._full_failures[s] = 0 if report is not None and self._last_full[s] >= started else \
+                    self._full_failures.get(s, 0) + 1
+                interval = self.config.source(s).full_read_interval
+                delay = min(interval, FULL_READ_RETRY_BASE * 2 ** (self._full_failures[s] - 1)) \
+                    if self._full_failures[s] else interval
+                self._last_full[s] = time.monotonic() - interval + delay
             if report is not None and on_report is not None:
                 on_report(report)
             if stop_event.is_set():
