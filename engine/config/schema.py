@@ -86,12 +86,12 @@ METRICS_FIELDS = {"listen": Field("str")}
 LOG_FORMATS = ("auto", "console", "json")
 LOG_FIELDS = {"format": Field("str", choices=LOG_FORMATS), "file": Field("str")}
 SAFETY_FIELDS = {
-    "delete_threshold": Field("int", min=0),
-    "soft_delete_days": Field("float", min=0),
+    "delete_threshold": Field("int", min=0, max=10_000_000),
+    "soft_delete_days": Field("float", min=0, max=36_500),  # 100 years: dates stay representable
     "min_full_read_fraction": Field("float", min=0, max=1),
     "restore_recreated": Field("bool"),
     "quarantine_failure_ratio": Field("float", min=0, max=1, min_exclusive=True),
-    "quarantine_min_operations": Field("int", min=1),
+    "quarantine_min_operations": Field("int", min=1, max=10_000_000),
 }
 SCOPE_FIELDS = {
     "include_ous": Field("strs"),
@@ -122,7 +122,7 @@ SOURCE_FIELDS = {
     "page_size": Field("int", min=1, max=5000),
     "poll_interval": Field("float", min=0, min_exclusive=True, max=86400),
     "notify": Field("bool"),
-    "full_read_interval": Field("float", min=0, min_exclusive=True),
+    "full_read_interval": Field("float", min=0, min_exclusive=True, max=366 * 86400),
     "timeout": Field("float", min=0, min_exclusive=True, max=3600),
     "scope": Field("table"),
 }
@@ -145,7 +145,7 @@ TARGET_FIELDS = {
     "matching": Field("strs"),
     "dialect": Field("table"),
     "max_in_flight": Field("int", min=1, max=256),
-    "rate_limit": Field("float", min=0, min_exclusive=True),
+    "rate_limit": Field("float", min=0, min_exclusive=True, max=1_000_000),
     "member_chunk": Field("int", min=1, max=10000),
     "timeout": Field("float", min=0, min_exclusive=True, max=3600),
 }

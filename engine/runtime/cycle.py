@@ -97,6 +97,7 @@ def _page(ctx: CycleContext, batch: SourceBatch, evidence: planner.ReadEvidence,
           seen: set[str]) -> None:
     t0 = time.perf_counter()
     src, now = ctx.source_name, ctx.now()
+    batch = absence.screen(batch)  # bad text (a lone surrogate) is a per-object error
     for err in batch.errors:
         ctx.object_problem(err.object_guid or err.dn, err.dn, "source", str(err))
     stored = _stored_for(ctx, batch.objects)

@@ -24,6 +24,7 @@ from attrs import field, frozen
 from hybridsync.engine.core.config import Config
 from hybridsync.engine.runtime.cycle import run_cycle
 from hybridsync.engine.runtime.context import CycleContext
+from hybridsync.engine.runtime.evidence import ScreenedSource
 from hybridsync.engine.runtime.recording import Recorder, RecordingSource, RecordingTarget
 from hybridsync.engine.core.values import CycleProgress
 from hybridsync.engine.runtime import admin
@@ -112,7 +113,7 @@ class Engine:
         # Every batch read and every target call is recorded with its cycle, for replay.
         self.recorder = Recorder() if record else None
         if self.recorder is not None:
-            sources = {n: RecordingSource(s, self.recorder, n) for n, s in sources.items()}
+            sources = {n: RecordingSource(ScreenedSource(s), self.recorder, n) for n, s in sources.items()}
             targets = {n: RecordingTarget(t, self.recorder, n) for n, t in targets.items()}
         self.sources, self.targets = sources, targets
         self.mappings = {n: m for n, m in self.mappings.items() if n in self.targets}

@@ -12,13 +12,57 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import re
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
+import attrs
+
 from hybridsync.engine.core.dn import DnError, dn_within, parse_dn
-from hybridsync.engine.core.values import ObjectState, SourceObject, SourceObjectError
+from hybridsync.engine.core.values import ObjectState, SourceBatch, SourceObject, SourceObjectError
 
 UNNAMED = "\x00unnamed-error"  # in a full read's ``seen``: an error without objectGUID occurred
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _bad_text(obj: SourceObject) -> str | None:
+    """Which text of ``obj`` is not valid Unicode (a lone surrogate from a source plugin)."""
+    if _SURROGATE.search(obj.dn) or _SURROGATE.search(obj.anchor):
+        return "dn"
+    for name, values in obj.attributes.items():
+        for v in (values,) if isinstance(values, str) else values:
+            if isinstance(v, str) and _SURROGATE.search(v):
+                return name
+    return None
+
+
+def screen(batch: SourceBatch) -> SourceBatch:
+    """``batch`` with every object holding bad text moved to its per-object errors (with its
+    objectGUID: the object is seen, and only it fails)."""
+    bad = [(o, a) for o in batch.objects if (a := _bad_text(o)) is not None]
+    if not bad:
+        return batch
+    drop = {id(o) for o, _ in bad}
+    errors = tuple(SourceObjectError(o.dn.encode("utf-8", "backslashreplace").decode("utf-8"), attr,
+                                     "a lone surrogate: not valid Unicode text", object_guid=o.object_guid)
+                   for o, attr in bad)
+    return attrs.evolve(batch, objects=tuple(o for o in batch.objects if id(o) not in drop),
+                        errors=batch.errors + errors)
+
+
+class ScreenedSource:
+    """A source whose batches are ``screen``ed before anyone (the recorder included) sees them."""
+
+    def __init__(self, inner: Any):
+        self._inner = inner
+
+    def read(self, cursor: Any) -> Iterator[SourceBatch]:
+        return map(screen, self._inner.read(cursor))
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(self._inner, attr)
 
 
 def errored_anchors(store: Any, source: str, errors: Iterable[SourceObjectError]) -> list[str]:
@@ -75,4 +119,4 @@ def _parsed(dn: str) -> Any:
         return None
 
 
-__all__ = ["UNNAMED", "confirm_absent", "errored_anchors", "lookup_by_guid"]
+__all__ = ["UNNAMED", "ScreenedSource", "confirm_absent", "errored_anchors", "lookup_by_guid", "screen"]
