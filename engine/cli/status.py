@@ -68,13 +68,14 @@ def render(status: Status) -> None:
                         duration if first else "")
     console.print(src)
     tgt = Table(title="Targets")
-    for col in ("target", "lifecycle states", "dialect", "quarantine", "held deletes"):
+    for col in ("target", "lifecycle states", "dialect", "quarantine", "held deletes", "threshold window"):
         tgt.add_column(col)
     for t in status.targets:
         states = ", ".join(f"{k}: {v}" for k, v in sorted(t.states.items())) or "-"
         q = t.quarantine
         quar = "-" if q is None else f"{q.reason} (next retry {short_time(q.next_retry)})"
-        tgt.add_row(t.name, states, t.dialect or "-", quar, str(t.held_deletes))
+        window = f"{t.window_used}/{t.window_threshold} in {t.window_seconds / 3600:g}h"
+        tgt.add_row(t.name, states, t.dialect or "-", quar, str(t.held_deletes), window)
     console.print(tgt)
     if status.held:
         held = Table(title="Held deletes (release with: hybridsync approve-deletes)")

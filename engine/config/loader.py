@@ -78,6 +78,12 @@ def _load_document(ctx: LoadContext, doc: dict[str, Any]) -> Config:
     else:
         state["path"] = ctx.path(StateConfig().path, "state.path")
     safety = read_table(ctx, top.get("safety", {}), S.SAFETY_FIELDS, "safety")
+    if "delete_threshold_window" in safety:
+        window, problem = S.duration_seconds(safety.pop("delete_threshold_window"))
+        if problem is not None:
+            ctx.add("safety.delete_threshold_window", problem)
+        else:
+            safety["delete_threshold_window"] = window
     metrics = read_table(ctx, top.get("metrics", {}), S.METRICS_FIELDS, "metrics")
     if "listen" in metrics and (msg := S.listen_problem(metrics["listen"])):
         ctx.add("metrics.listen", msg)

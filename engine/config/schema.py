@@ -87,6 +87,7 @@ LOG_FORMATS = ("auto", "console", "json")
 LOG_FIELDS = {"format": Field("str", choices=LOG_FORMATS), "file": Field("str")}
 SAFETY_FIELDS = {
     "delete_threshold": Field("int", min=0, max=10_000_000),
+    "delete_threshold_window": Field("any"),  # a duration: "24h", "30m", "2d", "90s" or seconds
     "soft_delete_days": Field("float", min=0, max=36_500),  # 100 years: dates stay representable
     "min_full_read_fraction": Field("float", min=0, max=1),
     "restore_recreated": Field("bool"),
@@ -311,3 +312,27 @@ def flatten(table: dict[str, Any], prefix: str = "") -> list[tuple[str, object]]
         path = f"{prefix}.{key}" if prefix else key
         out.extend(flatten(value, path) if isinstance(value, dict) and value else [(path, value)])
     return out
+
+
+_DURATION_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+MAX_WINDOW = 366 * 86400.0
+
+
+def duration_seconds(value: object) -> tuple[float | None, str | None]:
+    """A duration ("24h", "30m", "2d", "90s", or a number of seconds) -> (seconds, problem)."""
+    if isinstance(value, bool):
+        return None, "expected a duration such as \"24h\", got a boolean"
+    if isinstance(value, (int, float)):
+        seconds = float(value)
+    elif isinstance(value, str) and value.strip() and value.strip()[-1].lower() in _DURATION_UNITS:
+        text = value.strip()
+        try:
+            seconds = float(text[:-1]) * _DURATION_UNITS[text[-1].lower()]
+        except ValueError:
+            return None, f"expected a duration such as \"24h\", \"30m\" or \"2d\" (got {value!r})"
+    else:
+        return None, f"expected a duration such as \"24h\", \"30m\" or \"2d\" (got {value!r})"
+    if not (0 < seconds <= MAX_WINDOW):  # also rejects nan and inf
+        return None, f"must be > 0 and at most 366 days (got {value!r})"
+    return seconds, None
+

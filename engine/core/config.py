@@ -156,7 +156,10 @@ class TargetConfig:
 
 @frozen
 class SafetyConfig:
-    delete_threshold: int = 500  # deletes + disables from scope loss per cycle beyond this: held
+    # actions that take access away (disables from scope loss, tombstone, absence or AD's own
+    # disabled flag; deletes) per target within ``delete_threshold_window`` beyond this: held
+    delete_threshold: int = 500
+    delete_threshold_window: float = 86400.0  # seconds (config: "24h", "30m", "2d" or seconds)
     soft_delete_days: float = 30.0  # disable first, hard-delete after this
     # a full read returning fewer than this fraction of the last complete read is suspicious:
     # no deletes or disables from it

@@ -20,6 +20,7 @@ from hybridsync.engine.runtime.apply import FAR, ApplyMixin
 from hybridsync.engine.runtime.reconcile import Outcome, settle_pending
 from hybridsync.engine.plan.scope import GroupScope, normalize_dn
 from hybridsync.engine.runtime import scopegroups
+from hybridsync.engine.runtime.evidence import window_counts
 from hybridsync.engine.runtime.targetview import Listing, build_view
 from hybridsync.engine.core.values import ActionKind, ObjectState, SourceObject, TargetState
 
@@ -110,6 +111,7 @@ class CycleContext(ApplyMixin):
         for q in self.store.quarantined():
             if q.target in self.targets and (q.until is None or q.until > now):
                 self.paused[q.target] = (q.until or now + FAR, f"target quarantined: {q.reason}")
+        self.carry = planner.Carry(window_counts(self.store, self.config.safety, self.targets, now))
         for name in self.targets:
             self.counters[name] = TargetCounters()
             self.approved[name] = list(self.store.approved_actions(name))

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime, timedelta
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
@@ -112,6 +113,16 @@ def confirm_absent(source: Any, base_dn: str, states: Sequence[ObjectState]
     return confirmed, left
 
 
+def window_counts(store: Any, safety: Any, targets: Iterable[str], now: datetime) -> dict[str, int]:
+    """Per target, the access-removing actions applied within ``delete_threshold_window``: what
+    the delete threshold has already used when a cycle begins (issue 14, finding 3)."""
+    count = getattr(store, "access_removals", None)
+    if count is None:
+        return {}
+    since = now - timedelta(seconds=safety.delete_threshold_window)
+    return {name: int(count(name, since)) for name in targets}
+
+
 def _parsed(dn: str) -> Any:
     try:
         return parse_dn(dn)
@@ -119,4 +130,4 @@ def _parsed(dn: str) -> Any:
         return None
 
 
-__all__ = ["UNNAMED", "ScreenedSource", "confirm_absent", "errored_anchors", "lookup_by_guid", "screen"]
+__all__ = ["UNNAMED", "ScreenedSource", "confirm_absent", "errored_anchors", "lookup_by_guid", "screen", "window_counts"]

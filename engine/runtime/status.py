@@ -6,12 +6,13 @@ prints. Nothing secret is in the store: a DirSync cookie is summarised by its le
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from attrs import field, frozen
 
 from hybridsync.engine.core.values import DirSyncCookie, UsnWatermark
+from hybridsync.engine.runtime.evidence import window_counts
 from hybridsync.statestore.records import time_to_text
 
 
@@ -115,12 +116,18 @@ class TargetStatus:
     profile: Mapping[str, Any]  # the target's described facts (scalars only)
     quarantine: Quarantine | None
     held_deletes: int
+    # the delete threshold's rolling window: access-removing actions applied in it, and the limit
+    window_used: int = 0
+    window_threshold: int = 0
+    window_seconds: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "states": dict(self.states), "dialect": self.dialect,
                 "profile": dict(self.profile),
                 "quarantine": self.quarantine.to_dict() if self.quarantine else None,
-                "held_deletes": self.held_deletes}
+                "held_deletes": self.held_deletes,
+                "threshold_window": {"used": self.window_used, "threshold": self.window_threshold,
+                                     "window_seconds": self.window_seconds}}
 
 
 @frozen
@@ -211,6 +218,7 @@ def _targets(store: Any, config: Any) -> tuple[TargetStatus, ...]:
     held = store.held()
     names = list(dict.fromkeys([t.name for t in config.targets] + list(counts) + list(profiles)
                                + list(quarantined) + [h.target for h in held]))
+    used = window_counts(store, config.safety, names, datetime.now(UTC))
     out = []
     for name in names:
         profile = profiles.get(name) or {}
@@ -220,5 +228,7 @@ def _targets(store: Any, config: Any) -> tuple[TargetStatus, ...]:
             profile={k: v for k, v in profile.items() if isinstance(v, (bool, int, str))},
             quarantine=None if q is None else Quarantine(reason=q.reason, since=q.since, next_retry=q.until,
                                                          count=q.count),
-            held_deletes=sum(1 for h in held if h.target == name)))
+            held_deletes=sum(1 for h in held if h.target == name),
+            window_used=used.get(name, 0), window_threshold=config.safety.delete_threshold,
+            window_seconds=config.safety.delete_threshold_window))
     return tuple(out)
