@@ -91,7 +91,9 @@ def _load_document(ctx: LoadContext, doc: dict[str, Any]) -> Config:
     if "file" in log_cfg:
         log_cfg["file"] = ctx.path(log_cfg["file"], "log.file")
     sources = [_load_source(ctx, t, f"source[{i}]") for i, t in enumerate(top.get("source", []))]
-    targets = [_load_target(ctx, t, f"target[{i}]") for i, t in enumerate(top.get("target", []))]
+    matching = read_table(ctx, top.get("matching", {}), S.MATCHING_FIELDS, "matching")
+    soft_match = tuple(S.MATCH_ALIASES.get(k, k) for k in matching["soft_match"]) if "soft_match" in matching else None
+    targets = [_load_target(ctx, t, f"target[{i}]", soft_match) for i, t in enumerate(top.get("target", []))]
     for section, items in (("source", sources), ("target", targets)):
         if f"{section}" in top and not items:
             ctx.add(section, f"at least one [[{section}]] is required")
@@ -181,7 +183,8 @@ def _load_source(ctx: LoadContext, table: dict[str, Any], prefix: str) -> Source
     return SourceConfig(**v)
 
 
-def _load_target(ctx: LoadContext, table: dict[str, Any], prefix: str) -> TargetConfig | None:
+def _load_target(ctx: LoadContext, table: dict[str, Any], prefix: str,
+                 soft_match: tuple[str, ...] | None = None) -> TargetConfig | None:
     v = read_table(ctx, table, S.TARGET_FIELDS, prefix)
     _check_common(ctx, v, prefix, "target")
     if "url" in v and (msg := S.url_problem(v["url"], ("https", "http"), path_allowed=True)):
@@ -208,6 +211,11 @@ def _load_target(ctx: LoadContext, table: dict[str, Any], prefix: str) -> Target
             if attr not in v["mapping"]["user"]:
                 ctx.add(f"{prefix}.matching[{j}]", f"{attr!r} is not a mapped user attribute")
         v["matching"] = tuple(v["matching"])
+    elif soft_match is not None:
+        for j, attr in enumerate(soft_match):
+            if attr not in v["mapping"]["user"]:
+                ctx.add(f"matching.soft_match[{j}]", f"{attr!r} is not a mapped user attribute of {prefix}")
+        v["matching"] = soft_match
     if "dialect" in v:
         for key, value in v["dialect"].items():
             if isinstance(value, float) or not isinstance(value, (bool, int, str)):

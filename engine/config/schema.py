@@ -150,11 +150,17 @@ TARGET_FIELDS = {
     "member_chunk": Field("int", min=1, max=10000),
     "timeout": Field("float", min=0, min_exclusive=True, max=3600),
 }
+# [matching]: the soft-match keys of every target that sets no ``matching`` of its own (issue 14:
+# userName only by default; others are opt-in). Short names for common paths:
+MATCHING_FIELDS = {"soft_match": Field("strs")}
+MATCH_ALIASES = {"emails.work": 'emails[type eq "work"].value', "externalId": "externalId"}
+
 TOP_FIELDS = {
     "state": Field("table"),
     "source": Field("tables", required=True),
     "target": Field("tables", required=True),
     "safety": Field("table"),
+    "matching": Field("table"),
     "metrics": Field("table"),
     "log": Field("table"),
 }

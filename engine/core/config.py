@@ -52,7 +52,9 @@ DEFAULT_MAPPINGS: Mapping[str, Mapping[str, str]] = {
     "contact": DEFAULT_CONTACT_MAPPING,
 }
 # Soft-match precedence for a source object whose anchor the target does not know yet.
-DEFAULT_MATCHING: tuple[str, ...] = ("userName", 'emails[type eq "work"].value')
+# Soft match by userName only (issue 14: a shared work email took over a cloud-only admin);
+# other keys, e.g. 'emails[type eq "work"].value', are opt-in per target (``matching``).
+DEFAULT_MATCHING: tuple[str, ...] = ("userName",)
 
 OBJECT_TYPES = ("user", "group", "contact")
 
