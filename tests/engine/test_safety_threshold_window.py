@@ -87,3 +87,16 @@ def test_status_shows_the_window_count_and_threshold():
     app = next(t for t in engine.status().targets if t.name == "app")
     assert (app.window_used, app.window_threshold) == (3, 50)
     assert app.to_dict()["threshold_window"]["used"] == 3
+
+
+def test_ad_disables_count_toward_the_window():
+    from datetime import timedelta
+
+    src, tgt, clock = population(10), MemoryTarget(), Clock()
+    engine = make_engine(src, {"app": tgt}, clock=clock, safety=SafetyConfig(delete_threshold=50))
+    engine.run_once()
+    for i in range(1, 4):
+        src.modify(guid(i), userAccountControl="514")
+    engine.run_once()
+    assert disabled(tgt) == 3
+    assert engine.store.access_removals("app", since=clock.t - timedelta(hours=1)) == 3
