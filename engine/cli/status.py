@@ -67,6 +67,9 @@ def render(status: Status) -> None:
                         (s.delta or "-") if first else "", facts if first else "", cycle if first else "",
                         duration if first else "")
     console.print(src)
+    for s in status.sources:
+        for problem in s.scope_problems:
+            console.print(f"[bold red]scope of {s.name}:[/] {problem} (its scope-exit disables are blocked)")
     tgt = Table(title="Targets")
     for col in ("target", "lifecycle states", "dialect", "quarantine", "held deletes", "threshold window"):
         tgt.add_column(col)

@@ -60,6 +60,8 @@ def resolve(store: Any, source: str, groups: Sequence[str], overlay: Mapping[str
             members[g] = st.members if st is not None and not st.deleted else frozenset()
             nxt.update(m for m in members[g] if m not in members)
         frontier = sorted(nxt)
+    if remember and (store.meta_get(f"scope.problems.{source}") or []) != problems:
+        store.meta_set(f"scope.problems.{source}", problems)  # for status
     scope = expand_group_scope(groups, guid_by_dn, members)
     return GroupScope(scope.members, scope.via, scope.missing, tuple(problems))
 

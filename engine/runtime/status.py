@@ -88,12 +88,15 @@ class SourceStatus:
     objects: int  # live objects stored
     last_full_read: FullRead | None
     last_cycle: CycleSummary | None
+    # scoping groups missing or renamed at the last cycle: their scope-exit disables are blocked
+    scope_problems: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "delta": self.delta, "facts": dict(self.facts),
                 "watermarks": [w.to_dict() for w in self.watermarks], "objects": self.objects,
                 "last_full_read": self.last_full_read.to_dict() if self.last_full_read else None,
-                "last_cycle": self.last_cycle.to_dict() if self.last_cycle else None}
+                "last_cycle": self.last_cycle.to_dict() if self.last_cycle else None,
+                "scope_problems": list(self.scope_problems)}
 
 
 @frozen
@@ -207,7 +210,8 @@ def _sources(store: Any, config: Any) -> tuple[SourceStatus, ...]:
             last_full_read=None if rnd is None else FullRead(round=rnd[0], count=rnd[1], finished_at=rnd[2]),
             last_cycle=None if last is None else CycleSummary(
                 id=last.id, mode=last.mode, status=last.status, started_at=last.started_at,
-                finished_at=last.finished_at, duration_s=last.duration_s, counts=dict(last.counts))))
+                finished_at=last.finished_at, duration_s=last.duration_s, counts=dict(last.counts)),
+            scope_problems=tuple(store.meta_get(f"scope.problems.{name}") or ())))
     return tuple(out)
 
 

@@ -64,6 +64,11 @@ def test_deleting_the_scoping_group_disables_nobody_and_is_reported():
     report = engine.run_once()
     assert len(active(tgt)) == 30 and report.counts.get("disable", 0) == 0
     assert any(p["stage"] == "scope" and "missing" in p["message"] for p in report.problems)
+    report = engine.run_once(full=True)
+    assert len(active(tgt)) == 30
+    assert "safety.scope_groups" in repr(engine.explain("u7@lab.test"))
+    app_status = engine.status()
+    assert any("missing" in p for p in repr(app_status).split("'")), app_status
 
 
 def test_leaving_an_intact_scoping_group_still_disables_the_member():
