@@ -5,7 +5,7 @@ out of scope, deletes without a visible tombstone, a foreign target object shari
 
 Invariants:
 - nothing is disabled without evidence: a target user hybridsync disabled is gone from the
-  source, out of scope, or disabled in AD;
+  source, out of scope, or disabled in AD (judged for objects whose changes were all read);
 - the threshold holds: the access-removing actions applied within the window never exceed
   ``delete_threshold`` (nothing is approved here);
 - the foreign object is never modified;
@@ -47,6 +47,7 @@ class Adversary(RuleBasedStateMachine):
                                   safety=SafetyConfig(delete_threshold=THRESHOLD))
         self.engine.run_once()
         self.gone: set[int] = set()  # deleted or vanished in the source
+        self.unsettled: set[str] = set()  # anchors changed since the last cycle that read everything
         self.counter = 100
 
     # ---- the source changes (legitimate) --------------------------------------------------
@@ -55,16 +56,19 @@ class Adversary(RuleBasedStateMachine):
         if i not in self.gone:
             self.counter += 1
             self.src.modify(guid(i), displayName=f"Renamed {self.counter}")
+            self.unsettled.add(guid(i))
 
     @rule(i=ids)
     def move_out(self, i: int) -> None:
         if i not in self.gone:
             self.src.move(guid(i), f"CN=u{i},{OTHER}")
+            self.unsettled.add(guid(i))
 
     @rule(i=ids)
     def move_back(self, i: int) -> None:
         if i not in self.gone:
             self.src.move(guid(i), f"CN=u{i},{STAFF}")
+            self.unsettled.add(guid(i))
 
     @rule(i=ids, visible=st.booleans())
     def delete(self, i: int, visible: bool) -> None:
@@ -88,13 +92,13 @@ class Adversary(RuleBasedStateMachine):
     @rule(pages=st.integers(min_value=0, max_value=2))
     def full_read_fails(self, pages: int) -> None:
         self.src.fail_full_read_after_pages = pages
-        self.engine.run_once(full=True)
+        self._settle(self.engine.run_once(full=True))
         self.src.fail_full_read_after_pages = None
 
     @rule(pages=st.integers(min_value=0, max_value=1))
     def delta_fails(self, pages: int) -> None:
         self.src.fail_delta_after_pages = pages
-        self.engine.run_once()
+        self._settle(self.engine.run_once())
         self.src.fail_delta_after_pages = None
 
     @rule()
@@ -105,14 +109,18 @@ class Adversary(RuleBasedStateMachine):
     @rule(full=st.booleans(), minutes=st.integers(min_value=0, max_value=600))
     def cycle(self, full: bool, minutes: int) -> None:
         self.clock.advance(minutes=minutes)
-        self.engine.run_once(full=full)
+        self._settle(self.engine.run_once(full=full))
+
+    def _settle(self, report) -> None:
+        if not report.source_errors:  # every change so far was read: the target may be judged
+            self.unsettled.clear()
 
     # ---- invariants ---------------------------------------------------------------------------
     @invariant()
     def nothing_disabled_without_evidence(self) -> None:
         live = {o.anchor: o for o in self.src.objects()}
         for r in self.tgt.store.values():
-            if r["kind"] != ObjectKind.USER or r["active"] or r["external_id"] is None:
+            if r["kind"] != ObjectKind.USER or r["active"] or r["external_id"] in (None, *self.unsettled):
                 continue
             obj = live.get(r["external_id"])
             assert obj is None or STAFF not in obj.dn or obj.get("userAccountControl") == ("514",), r
