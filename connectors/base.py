@@ -128,6 +128,11 @@ class Source(Protocol):
     def read_object(self, ref: str) -> SourceObject | None:
         """Read one object now, by objectGUID (base64 or text form), DN, sAMAccountName or UPN."""
 
+    # Optional: ``lookup_guid(object_guid) -> SourceObject | None``: the live object by a direct
+    # lookup by objectGUID (AD: a base search on ``<GUID=...>``), None when the directory says it
+    # is gone; raises when the answer proves nothing. Before an object absent from a complete full
+    # read is disabled, the engine confirms its absence this way (``read_object`` when missing).
+
     def wait_for_change(self, timeout: float, stop: threading.Event) -> bool:
         """Block up to ``timeout`` s; True as soon as the directory signals a change."""
 

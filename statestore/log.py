@@ -105,6 +105,16 @@ class Log:
         return self.history(anchor=anchor, since=since, until=until, kinds=("decision",),
                             target=target, cycle_id=cycle_id)
 
+    def access_removals(self, target: str, since: datetime) -> int:
+        """Applied actions that took access away at ``target`` since ``since``: disables,
+        deletes, and updates setting ``active`` false (AD's own disabled flag)."""
+        rows = self._db.rows(
+            "SELECT COUNT(*) AS n FROM history WHERE kind = 'decision' AND target = ? AND at >= ? "
+            "AND result = 'ok' AND (json_extract(data, '$.action') IN ('disable', 'delete') "
+            "OR (json_extract(data, '$.action') = 'update' AND json_extract(data, '$.attributes.active') = 0))",
+            [target, time_to_text(since)])
+        return int(rows[0]["n"]) if rows else 0
+
     # ---------------------------------------------------------------- recorded batches
     def record_batch(self, cycle_id: int | None, source: str, batch_json: str,
                      at: datetime | None = None) -> int:

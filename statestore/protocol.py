@@ -166,6 +166,10 @@ class LogStore(Protocol):
                   cycle_id: int | None = None) -> Iterator[HistoryRecord]:
         """``history(kinds=("decision",), ...)``."""
 
+    def access_removals(self, target: str, since: datetime) -> int:
+        """How many applied actions took access away at ``target`` since ``since`` (disables,
+        deletes, updates setting ``active`` false): the delete threshold's rolling window."""
+
     def record_batch(self, cycle_id: int | None, source: str, batch_json: str,
                      at: datetime | None = None) -> int:
         """Keep one source batch (as JSON) for replay."""

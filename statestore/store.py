@@ -250,6 +250,9 @@ class Store:
         return self._log.decisions(anchor=anchor, since=since, until=until, target=target,
                                    cycle_id=cycle_id)
 
+    def access_removals(self, target: str, since: datetime) -> int:
+        return self._log.access_removals(target, since)
+
     def record_batch(self, cycle_id: int | None, source: str, batch_json: str,
                      at: datetime | None = None) -> int:
         return self._log.record_batch(cycle_id, source, batch_json, at)

@@ -19,6 +19,20 @@ from hybridsync.engine.core.values import SourceObject, SourceObjectError, guid_
 
 ReadRange = Callable[[str, str], list[dict]]
 
+SUCCESS = 0
+
+
+def result_problem(result: Any) -> str | None:
+    """Why a search answer is not a complete page, or None. ldap3 does not raise on
+    timeLimitExceeded (3), sizeLimitExceeded (4) and a few others: every page is checked, and
+    anything but success makes the read incomplete (the caller raises a retriable error)."""
+    if not isinstance(result, dict):
+        return "no result for the search"
+    code = result.get("result")
+    if code == SUCCESS:
+        return None
+    return f"search answered {code} {result.get('description', '')} {result.get('message', '')}".strip()
+
 
 def normalize_page(
     found: Sequence[dict],

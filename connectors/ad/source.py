@@ -40,7 +40,7 @@ from ldap3.core.exceptions import LDAPException
 
 from hybridsync.connectors.ad import connection as cx
 from hybridsync.connectors.ad import cursor as cursors
-from hybridsync.connectors.ad import errors, normalize, pages, query
+from hybridsync.connectors.ad import errors, lookup, normalize, pages, query
 from hybridsync.connectors.ad.notify import Watcher
 from hybridsync.engine.core.config import SourceConfig, insecure_source
 from hybridsync.engine.core.errors import ObjectError, Permanent, Retriable, SourceError, SourceUnavailable
@@ -138,7 +138,18 @@ class AdSource:
             raise self._fail(exc, operation) from None
         except LDAPException as exc:
             raise self._fail(exc, operation) from None
+        self._check(conn)
         return cx.entries(conn)
+
+    def _check(self, conn: ldap3.Connection) -> None:
+        problem = pages.result_problem(conn.result)
+        if problem is not None:
+            raise SourceUnavailable(f"DC {self._url}: {problem}: the read is incomplete", where=self._url or "?",
+                                    stage="ldap_read")
+
+    def _paged_cookie(self, conn: ldap3.Connection) -> bytes:
+        self._check(conn)
+        return conn.result["controls"][query.OID_PAGED]["value"]["cookie"]
 
     # -- reads --------------------------------------------------------------------------
 
@@ -178,7 +189,7 @@ class AdSource:
             try:
                 conn.search(self.config.base_dn, flt, ldap3.SUBTREE, attributes=attrs, paged_size=self.config.page_size,
                             paged_cookie=page_cookie, controls=[query.extended_dn()])
-                page_cookie = conn.result["controls"][query.OID_PAGED]["value"]["cookie"]
+                page_cookie = self._paged_cookie(conn)
             except (LDAPException, KeyError) as exc:
                 raise self._fail(exc, "read") from None
             objects, errs = self._normalize_page(cx.entries(conn), partial=False)
@@ -197,6 +208,7 @@ class AdSource:
                 conn.search(self.naming_context, flt, ldap3.SUBTREE, attributes=list(self.attributes),
                             controls=[query.dirsync(cookie, object_security=self._object_security),
                                       query.extended_dn(), query.show_deleted()])
+                self._check(conn)
                 value = conn.result["controls"][query.OID_DIRSYNC]["value"]
             except lx.LDAPInsufficientAccessRightsResult as exc:
                 if self._object_security:
@@ -250,7 +262,7 @@ class AdSource:
                 try:
                     conn.search(base, flt, ldap3.SUBTREE, attributes=attrs, paged_size=self.config.page_size,
                                 paged_cookie=page_cookie, controls=controls)
-                    page_cookie = conn.result["controls"][query.OID_PAGED]["value"]["cookie"]
+                    page_cookie = self._paged_cookie(conn)
                 except (LDAPException, KeyError) as exc:
                     raise self._fail(exc, "read") from None
                 objects, errs = self._normalize_page(cx.entries(conn), partial=False)
@@ -289,27 +301,11 @@ class AdSource:
     # -- one object ---------------------------------------------------------------------
 
     def read_object(self, ref: str) -> SourceObject | None:
-        with self._lock:
-            self._start()
-            lk = query.lookup_for(ref)
-            attrs = list(query.with_member_range(self.attributes, self.member_range))
-            controls = [query.extended_dn()]
-            if lk.dn is not None:
-                found = self._search("read", lk.dn, "(objectClass=*)", ldap3.BASE, missing_ok=True, attributes=attrs,
-                                     controls=controls)
-            else:
-                if lk.kind == "guid":
-                    controls.append(query.show_deleted())
-                found = self._search("read", self.naming_context, lk.filter, ldap3.SUBTREE, attributes=attrs,
-                                     controls=controls)
-            objects, errs = self._normalize_page(found, partial=False)
-            if errs:
-                e = errs[0]
-                raise ObjectError(e.message, object_ref=e.dn, stage="normalize", attribute=e.attribute)
-            live = [o for o in objects if not o.deleted] or list(objects)
-            if len(live) > 1:
-                raise ObjectError(f"{ref!r} matches {len(live)} objects", object_ref=ref, stage="ldap_read")
-            return live[0] if live else None
+        return lookup.read_object(self, ref)
+
+    def lookup_guid(self, object_guid: str) -> SourceObject | None:
+        """The live object by a base search on ``<GUID=...>``, None when gone (``ad.lookup``)."""
+        return lookup.lookup_guid(self, object_guid)
 
     # -- notification -------------------------------------------------------------------
 

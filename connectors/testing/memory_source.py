@@ -21,6 +21,7 @@ from hybridsync.engine.core.values import (
     Refresh,
     SourceBatch,
     SourceObject,
+    SourceObjectError,
     UsnWatermark,
 )
 
@@ -41,8 +42,12 @@ class MemorySource:
         self._changed = threading.Event()
         self._tombstones: dict[str, str] = {}  # anchor -> objectGUID of deleted objects
         self.fail_full_read_after_pages: int | None = None  # raise Retriable after N pages
+        self.fail_delta_after_pages: int | None = None  # the same for a delta read
         self.hidden: set[str] = set()  # anchors a full read omits while claiming completeness
         self.reads: list[str] = []  # "full" / "delta" per read call
+        self.broken: set[str] = set()  # anchors read as a per-object error (with the objectGUID)
+        self.lookup_fails: set[str] = set()  # anchors whose lookup by GUID raises (unconfirmable)
+        self.lookups: list[str] = []  # objectGUIDs looked up by ``lookup_guid``
 
     # ---- seeding and edits (the "AD" side) -----------------------------------------------
     def put(self, obj: SourceObject) -> None:
@@ -100,6 +105,10 @@ class MemorySource:
         self._tombstones[anchor] = old.object_guid
         self._record(anchor, frozenset(), frozenset(), frozenset(), True)
 
+    def vanish(self, anchor: str) -> None:
+        """The object is gone and no tombstone will ever be read (deletions not visible)."""
+        self._objects.pop(anchor)
+
     def objects(self) -> list[SourceObject]:
         return list(self._objects.values())
 
@@ -127,8 +136,9 @@ class MemorySource:
                 raise SourceUnavailable(f"full read of {self.name} failed after {n} pages", where=self.dc.url,
                                 stage="ldap_read")
             last = n == len(pages) - 1
+            page, errors = self._split_errors(page)
             yield SourceBatch(
-                objects=tuple(page),
+                objects=tuple(page), errors=errors,
                 cursor=UsnWatermark(self.dc.invocation_id, top) if last else Refresh("full read in progress"),
                 mode=ReadMode.FULL, dc=self.dc, last=last, complete=last,
             )
@@ -138,7 +148,7 @@ class MemorySource:
         start = bisect.bisect_right(self._seqs, since)
         per: dict[str, list] = {}
         for seq, anchor, changed, added, removed, deleted in itertools.islice(self._log, start, None):
-            acc = per.setdefault(anchor, [set(), set(), set(), False, seq])
+            acc = per.setdefault(anchor, [set(), set(), set(), False, seq, seq])  # ..., last seq, first seq
             if deleted:
                 acc[0].clear(); acc[1].clear(); acc[2].clear(); acc[3] = True
             else:
@@ -148,7 +158,9 @@ class MemorySource:
                 acc[2] = (acc[2] - added) | removed
             acc[4] = seq
         out: list[SourceObject] = []
-        for anchor, (changed, added, removed, deleted, seq) in per.items():
+        firsts: list[int] = []  # like the AD source, each page's cursor covers only what was read:
+        for anchor, (changed, added, removed, deleted, seq, first) in per.items():  # in first-change order
+            firsts.append(first)
             obj = self._objects.get(anchor)
             if deleted or obj is None:
                 guid = self._tombstones.get(anchor, anchor)
@@ -162,9 +174,35 @@ class MemorySource:
                                     members_removed=frozenset(removed), usn=seq, partial=True))
         pages = [out[i : i + self.page_size] for i in range(0, len(out), self.page_size)] or [[]]
         for n, page in enumerate(pages):
+            if self.fail_delta_after_pages is not None and n >= self.fail_delta_after_pages:
+                raise SourceUnavailable(f"delta read of {self.name} failed after {n} pages", where=self.dc.url,
+                                        stage="ldap_read")
             last = n == len(pages) - 1
-            yield SourceBatch(objects=tuple(page), cursor=UsnWatermark(self.dc.invocation_id, top),
+            page, errors = self._split_errors(page)
+            # everything before the next page's first change (re-reading is harmless; skipping is not)
+            upto = top if last else firsts[(n + 1) * self.page_size] - 1
+            yield SourceBatch(objects=tuple(page), errors=errors, cursor=UsnWatermark(self.dc.invocation_id, upto),
                               mode=ReadMode.DELTA, dc=self.dc, last=last, complete=False)
+
+    def _split_errors(self, page: list[SourceObject]) -> tuple[list[SourceObject], tuple[SourceObjectError, ...]]:
+        if not self.broken:
+            return page, ()
+        errors = tuple(SourceObjectError(o.dn, "displayName", "undecodable value", object_guid=o.object_guid)
+                       for o in page if o.anchor in self.broken)
+        return [o for o in page if o.anchor not in self.broken], errors
+
+    def lookup_guid(self, object_guid: str) -> SourceObject | None:
+        """A base search by objectGUID (``<GUID=...>``): the live object, or None when it is gone."""
+        self.lookups.append(object_guid)
+        for obj in self._objects.values():
+            if obj.object_guid == object_guid:
+                if obj.anchor in self.lookup_fails:
+                    raise SourceUnavailable(f"lookup of <GUID={object_guid}> failed", where=self.dc.url,
+                                            stage="ldap_read")
+                return obj
+        if any(g == object_guid for a, g in self._tombstones.items() if a in self.lookup_fails):
+            raise SourceUnavailable(f"lookup of <GUID={object_guid}> failed", where=self.dc.url, stage="ldap_read")
+        return None
 
     def read_object(self, ref: str) -> SourceObject | None:
         ref_l = ref.lower()

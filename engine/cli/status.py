@@ -73,14 +73,17 @@ def render(status: Status) -> None:
             until = f", lease until {lead['lease_expires']}" if lead.get("lease_expires") else ""
             console.print(f"source {s.name}: led by pid {lead['pid']} on {lead['host']} "
                           f"(epoch {lead['epoch']}{until})")
+        for problem in s.scope_problems:
+            console.print(f"[bold red]scope of {s.name}:[/] {problem} (its scope-exit disables are blocked)")
     tgt = Table(title="Targets")
-    for col in ("target", "lifecycle states", "dialect", "quarantine", "held deletes"):
+    for col in ("target", "lifecycle states", "dialect", "quarantine", "held deletes", "threshold window"):
         tgt.add_column(col)
     for t in status.targets:
         states = ", ".join(f"{k}: {v}" for k, v in sorted(t.states.items())) or "-"
         q = t.quarantine
         quar = "-" if q is None else f"{q.reason} (next retry {short_time(q.next_retry)})"
-        tgt.add_row(t.name, states, t.dialect or "-", quar, str(t.held_deletes))
+        window = f"{t.window_used}/{t.window_threshold} in {t.window_seconds / 3600:g}h"
+        tgt.add_row(t.name, states, t.dialect or "-", quar, str(t.held_deletes), window)
     console.print(tgt)
     if status.held:
         held = Table(title="Held deletes (release with: hybridsync approve-deletes)")

@@ -99,6 +99,12 @@ def _load_document(ctx: LoadContext, doc: dict[str, Any]) -> Config:
         state["path"] = ctx.path(StateConfig().path, "state.path")
     _check_state_url(ctx, state)
     safety = read_table(ctx, top.get("safety", {}), S.SAFETY_FIELDS, "safety")
+    if "delete_threshold_window" in safety:
+        window, problem = S.duration_seconds(safety.pop("delete_threshold_window"))
+        if problem is not None:
+            ctx.add("safety.delete_threshold_window", problem)
+        else:
+            safety["delete_threshold_window"] = window
     metrics = read_table(ctx, top.get("metrics", {}), S.METRICS_FIELDS, "metrics")
     if "listen" in metrics and (msg := S.listen_problem(metrics["listen"])):
         ctx.add("metrics.listen", msg)
@@ -106,7 +112,9 @@ def _load_document(ctx: LoadContext, doc: dict[str, Any]) -> Config:
     if "file" in log_cfg:
         log_cfg["file"] = ctx.path(log_cfg["file"], "log.file")
     sources = [_load_source(ctx, t, f"source[{i}]") for i, t in enumerate(top.get("source", []))]
-    targets = [_load_target(ctx, t, f"target[{i}]") for i, t in enumerate(top.get("target", []))]
+    matching = read_table(ctx, top.get("matching", {}), S.MATCHING_FIELDS, "matching")
+    soft_match = tuple(S.MATCH_ALIASES.get(k, k) for k in matching["soft_match"]) if "soft_match" in matching else None
+    targets = [_load_target(ctx, t, f"target[{i}]", soft_match) for i, t in enumerate(top.get("target", []))]
     for section, items in (("source", sources), ("target", targets)):
         if f"{section}" in top and not items:
             ctx.add(section, f"at least one [[{section}]] is required")
@@ -208,7 +216,8 @@ def _load_source(ctx: LoadContext, table: dict[str, Any], prefix: str) -> Source
     return SourceConfig(**v)
 
 
-def _load_target(ctx: LoadContext, table: dict[str, Any], prefix: str) -> TargetConfig | None:
+def _load_target(ctx: LoadContext, table: dict[str, Any], prefix: str,
+                 soft_match: tuple[str, ...] | None = None) -> TargetConfig | None:
     v = read_table(ctx, table, S.TARGET_FIELDS, prefix)
     _check_common(ctx, v, prefix, "target")
     if "url" in v and (msg := S.url_problem(v["url"], ("https", "http"), path_allowed=True)):
@@ -235,6 +244,11 @@ def _load_target(ctx: LoadContext, table: dict[str, Any], prefix: str) -> Target
             if attr not in v["mapping"]["user"]:
                 ctx.add(f"{prefix}.matching[{j}]", f"{attr!r} is not a mapped user attribute")
         v["matching"] = tuple(v["matching"])
+    elif soft_match is not None:
+        for j, attr in enumerate(soft_match):
+            if attr not in v["mapping"]["user"]:
+                ctx.add(f"matching.soft_match[{j}]", f"{attr!r} is not a mapped user attribute of {prefix}")
+        v["matching"] = soft_match
     write_only = set(v.get("write_only", ())) | {"password"}
     if "write_only" in v:
         for j, attr in enumerate(v["write_only"]):

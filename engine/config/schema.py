@@ -88,12 +88,13 @@ METRICS_FIELDS = {"listen": Field("str")}
 LOG_FORMATS = ("auto", "console", "json")
 LOG_FIELDS = {"format": Field("str", choices=LOG_FORMATS), "file": Field("str")}
 SAFETY_FIELDS = {
-    "delete_threshold": Field("int", min=0),
-    "soft_delete_days": Field("float", min=0),
+    "delete_threshold": Field("int", min=0, max=10_000_000),
+    "delete_threshold_window": Field("any"),  # a duration: "24h", "30m", "2d", "90s" or seconds
+    "soft_delete_days": Field("float", min=0, max=36_500),  # 100 years: dates stay representable
     "min_full_read_fraction": Field("float", min=0, max=1),
     "restore_recreated": Field("bool"),
     "quarantine_failure_ratio": Field("float", min=0, max=1, min_exclusive=True),
-    "quarantine_min_operations": Field("int", min=1),
+    "quarantine_min_operations": Field("int", min=1, max=10_000_000),
 }
 SCOPE_FIELDS = {
     "include_ous": Field("strs"),
@@ -124,7 +125,7 @@ SOURCE_FIELDS = {
     "page_size": Field("int", min=1, max=5000),
     "poll_interval": Field("float", min=0, min_exclusive=True, max=86400),
     "notify": Field("bool"),
-    "full_read_interval": Field("float", min=0, min_exclusive=True),
+    "full_read_interval": Field("float", min=0, min_exclusive=True, max=366 * 86400),
     "timeout": Field("float", min=0, min_exclusive=True, max=3600),
     "scope": Field("table"),
 }
@@ -148,16 +149,22 @@ TARGET_FIELDS = {
     "write_only": Field("strs"),
     "dialect": Field("table"),
     "max_in_flight": Field("int", min=1, max=256),
-    "rate_limit": Field("float", min=0, min_exclusive=True),
+    "rate_limit": Field("float", min=0, min_exclusive=True, max=1_000_000),
     "member_chunk": Field("int", min=1, max=10000),
     "timeout": Field("float", min=0, min_exclusive=True, max=3600),
     "max_response_bytes": Field("int", min=1024, max=1024 * 1024 * 1024),
 }
+# [matching]: the soft-match keys of every target that sets no ``matching`` of its own (issue 14:
+# userName only by default; others are opt-in). Short names for common paths:
+MATCHING_FIELDS = {"soft_match": Field("strs")}
+MATCH_ALIASES = {"emails.work": 'emails[type eq "work"].value', "externalId": "externalId"}
+
 TOP_FIELDS = {
     "state": Field("table"),
     "source": Field("tables", required=True),
     "target": Field("tables", required=True),
     "safety": Field("table"),
+    "matching": Field("table"),
     "metrics": Field("table"),
     "log": Field("table"),
 }
@@ -318,3 +325,27 @@ def flatten(table: dict[str, Any], prefix: str = "") -> list[tuple[str, object]]
         path = f"{prefix}.{key}" if prefix else key
         out.extend(flatten(value, path) if isinstance(value, dict) and value else [(path, value)])
     return out
+
+
+_DURATION_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+MAX_WINDOW = 366 * 86400.0
+
+
+def duration_seconds(value: object) -> tuple[float | None, str | None]:
+    """A duration ("24h", "30m", "2d", "90s", or a number of seconds) -> (seconds, problem)."""
+    if isinstance(value, bool):
+        return None, "expected a duration such as \"24h\", got a boolean"
+    if isinstance(value, (int, float)):
+        seconds = float(value)
+    elif isinstance(value, str) and value.strip() and value.strip()[-1].lower() in _DURATION_UNITS:
+        text = value.strip()
+        try:
+            seconds = float(text[:-1]) * _DURATION_UNITS[text[-1].lower()]
+        except ValueError:
+            return None, f"expected a duration such as \"24h\", \"30m\" or \"2d\" (got {value!r})"
+    else:
+        return None, f"expected a duration such as \"24h\", \"30m\" or \"2d\" (got {value!r})"
+    if not (0 < seconds <= MAX_WINDOW):  # also rejects nan and inf
+        return None, f"must be > 0 and at most 366 days (got {value!r})"
+    return seconds, None
+

@@ -54,7 +54,9 @@ DEFAULT_MAPPINGS: Mapping[str, Mapping[str, str]] = {
     "contact": DEFAULT_CONTACT_MAPPING,
 }
 # Soft-match precedence for a source object whose anchor the target does not know yet.
-DEFAULT_MATCHING: tuple[str, ...] = ("userName", 'emails[type eq "work"].value')
+# Soft match by userName only (issue 14: a shared work email took over a cloud-only admin);
+# other keys, e.g. 'emails[type eq "work"].value', are opt-in per target (``matching``).
+DEFAULT_MATCHING: tuple[str, ...] = ("userName",)
 
 OBJECT_TYPES = ("user", "group", "contact")
 
@@ -217,7 +219,10 @@ class TargetConfig:
 
 @frozen
 class SafetyConfig:
-    delete_threshold: int = 500  # deletes + disables from scope loss per cycle beyond this: held
+    # actions that take access away (disables from scope loss, tombstone, absence or AD's own
+    # disabled flag; deletes) per target within ``delete_threshold_window`` beyond this: held
+    delete_threshold: int = 500
+    delete_threshold_window: float = 86400.0  # seconds (config: "24h", "30m", "2d" or seconds)
     soft_delete_days: float = 30.0  # disable first, hard-delete after this
     # a full read returning fewer than this fraction of the last complete read is suspicious:
     # no deletes or disables from it

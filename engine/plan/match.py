@@ -101,6 +101,8 @@ class TargetIndex:
             ids = tuple(o.target_id for o in own)
             return MatchResult(DISPUTED, (Reason("match.anchor", f"several target objects have externalId {anchor}: "
                                                  + ", ".join(ids)),), others=ids)
+        first: tuple[str, str, TargetObject] | None = None
+        every: dict[str, TargetObject] = {}
         for path in self.matching:
             k = _key(values.get(path))
             if k is None:
@@ -113,8 +115,23 @@ class TargetIndex:
                 ids = tuple(o.target_id for o in found)
                 return MatchResult(DISPUTED, (Reason(rule, f"{path}={_first(values.get(path))!r} matches several target "
                                                      f"objects: {', '.join(ids)}"),), others=ids)
-            return self._judge(anchor, found[0], rule, f"{path}={_first(values.get(path))!r}", restore_recreated)
-        return NO_MATCH
+            every.setdefault(found[0].target_id, found[0])
+            if first is None:
+                first = (rule, f"{path}={_first(values.get(path))!r}", found[0])
+        if first is None:
+            return NO_MATCH
+        rule, what, obj = first
+        if len(every) > 1:  # the keys name different objects: no identity, no adoption
+            ids = tuple(sorted(every))
+            return MatchResult(DISPUTED, (Reason("match.disputed", f"the matching keys name several target objects: "
+                                                 f"{', '.join(ids)}"),), obj, others=ids)
+        mine, theirs = _key(values.get("userName")), _key(obj.attributes.get("userName"))
+        if mine is not None and theirs is not None and mine != theirs:
+            return MatchResult(DISPUTED, (Reason(rule, f"{what} matches target object {obj.target_id}"), Reason(
+                "match.disputed", f"adopting it would change its userName {_first(obj.attributes.get('userName'))!r} "
+                                  f"to {_first(values.get('userName'))!r}: not the same identity")),
+                obj, others=(obj.target_id,))
+        return self._judge(anchor, obj, rule, what, restore_recreated)
 
     def _judge(self, anchor: str, obj: TargetObject, rule: str, what: str, restore_recreated: bool) -> MatchResult:
         holder = self.holders.get(obj.target_id)

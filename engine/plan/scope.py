@@ -48,6 +48,15 @@ class GroupScope:
     members: frozenset[str]
     via: Mapping[str, int] = field(factory=dict)  # guid -> index in ScopeConfig.groups
     missing: tuple[str, ...] = ()  # scoping group DNs not found in the store
+    # scoping groups missing, renamed/moved out of their DN or unreadable: while there is one,
+    # no object leaves scope through ``scope.groups`` (its disable is blocked and reported)
+    problems: tuple[str, ...] = ()
+
+    def blocks(self, decision: "ScopeDecision") -> str | None:
+        """Why a scope exit decided by ``decision`` is blocked, or None."""
+        if decision.in_scope or not self.problems or not decision.rule.endswith(".groups"):
+            return None
+        return "; ".join(self.problems)
 
 
 def expand_group_scope(group_dns: Iterable[str], guid_by_dn: Mapping[str, str],

@@ -118,6 +118,7 @@ class TargetPlanner:
         seen: set[str] = set()
         state = self.t.states.get
         types = self.types
+        gs = self.inp.group_scope
         for obj in self.objects:
             seen.add(obj.anchor)
             ts = state(obj.anchor)
@@ -144,6 +145,10 @@ class TargetPlanner:
                 if ts is None:
                     self.emit(A.NOOP, obj.anchor, kind, dn=obj.dn, ts=None, to=State.OUT_OF_SCOPE,
                               reasons=[decision.reason(), Reason("lifecycle.new->out_of_scope", "left_scope")])
+                elif (blocked := gs.blocks(decision) if gs is not None else None) is not None:
+                    self.emit(A.REPORT, obj.anchor, kind, dn=obj.dn, ts=ts, to=None, reasons=[decision.reason(), Reason(
+                        "safety.scope_groups", f"a scoping group is not what the config names: {blocked}; "
+                        "no scope-exit disable through scope.groups until it is")])  # shown in explain
                 else:
                     gone.append((obj.anchor, kind, obj.dn, ts, Trigger.LEFT_SCOPE, decision.reason()))
                 continue

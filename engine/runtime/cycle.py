@@ -44,6 +44,8 @@ from hybridsync.engine.core.values import (
 )
 from hybridsync.engine.plan import lifecycle, planner
 from hybridsync.engine.plan.merge import merge, to_state
+from hybridsync.engine.plan.inputs import Carry
+from hybridsync.engine.runtime import evidence as absence
 from hybridsync.engine.runtime.apply import Applied, Applier
 from hybridsync.engine.runtime.commit import Observation, PageCommit, commit_page
 from hybridsync.engine.runtime.context import CycleSetup, CycleState, PageWrites, Tally
@@ -77,12 +79,14 @@ class Cycle:
         health = TargetHealth(store=setup.store, safety=setup.config.safety, cycle=state, dry_run=setup.dry_run)
         planning = PagePlanner(store=setup.store, config=setup.config, source_name=setup.source_name,
                                targets=setup.targets, mappings=setup.mappings, seed=setup.seed, cycle=state,
-                               page=page, health=health)
+                               page=page, health=health, dry_run=setup.dry_run)
         applier = Applier(store=setup.store, targets=setup.targets, config=setup.config,
                           source_name=setup.source_name, stop_event=setup.stop_event, cycle=state, page=page,
                           tally=tally, health=health)
-        return cls(setup=setup, state=state, tally=tally, page=page, health=health, planning=planning,
-                   applier=applier)
+        cycle = cls(setup=setup, state=state, tally=tally, page=page, health=health, planning=planning,
+                    applier=applier)
+        planning.report = cycle.object_problem  # a scoping group gone is reported with the cycle's problems
+        return cycle
 
     # ------------------------------------------------------------------ begin / end
     def settle(self) -> None:
@@ -98,6 +102,7 @@ class Cycle:
         if not self.setup.dry_run:
             state.cycle_id = store.begin_cycle(self.setup.source_name, mode, at=state.now)
         self.health.begin(self.setup.targets)
+        state.carry = Carry(absence.window_counts(store, self.setup.config.safety, self.setup.targets, state.now))
         for name in self.setup.targets:
             state.approved[name] = list(store.approved_actions(name))
             self.page.states[name] = {}
@@ -212,6 +217,7 @@ def _page(cycle: Cycle, batch: SourceBatch, evidence: planner.ReadEvidence, roun
     t0 = time.perf_counter()
     setup, page = cycle.setup, cycle.page
     src, now = setup.source_name, cycle.state.now
+    batch = absence.screen(batch)  # bad text (a lone surrogate) is a per-object error
     for err in batch.errors:
         cycle.object_problem(err.object_guid or err.dn, err.dn, "source", str(err))
     stored = _stored_for(setup, page, batch.objects)
@@ -236,13 +242,17 @@ def _page(cycle: Cycle, batch: SourceBatch, evidence: planner.ReadEvidence, roun
             observations.append((obj, {"changes": list(m.changed), "mode": str(batch.mode)}))
     # the member trap: a deleted member leaves every stored group, and those groups are re-planned
     _drop_members(setup, page, tombstoned_guids, merged, to_store)
+    errored = absence.errored_anchors(setup.store, src, batch.errors)  # seen, never absent
     if batch.mode == ReadMode.FULL:
         seen.update(o.anchor for o in batch.objects)
+        seen.update(errored)
     absent: frozenset[str] = frozenset()
-    if batch.mode == ReadMode.FULL and batch.last and batch.complete:
-        absent = _absent(setup, round_no, seen, {o.anchor for o in batch.objects})
+    if batch.mode == ReadMode.FULL and batch.last and batch.complete and absence.UNNAMED not in seen:
+        absent = _absent(setup, round_no, seen, {o.anchor for o in batch.objects} | set(errored))
         suspicious = (evidence.last_complete_count and (evidence.count or 0) <
                       setup.config.safety.min_full_read_fraction * evidence.last_complete_count)
+        if absent and not suspicious:
+            absent = _confirmed(cycle, absent)
         for st in setup.store.get_objects(src, sorted(absent)).values():
             tomb = SourceObject(anchor=st.anchor, object_guid=st.object_guid, kind=st.kind, dn=st.dn,
                                 attributes=st.attributes, members=frozenset(), usn=st.usn, deleted=True)
@@ -256,7 +266,8 @@ def _page(cycle: Cycle, batch: SourceBatch, evidence: planner.ReadEvidence, roun
         page.objects[st.anchor] = st
     outcomes = cycle.plan_and_apply(tuple(merged.values()), evidence, absent)
     cycle.commit(PageCommit(batch=batch, objects=to_store, observations=observations, round_no=round_no,
-                            seen_anchors=[o.anchor for o in batch.objects] if batch.mode == ReadMode.FULL else [],
+                            seen_anchors=([o.anchor for o in batch.objects] + [a for a in errored if a != absence.UNNAMED]
+                                          if batch.mode == ReadMode.FULL else []),
                             trapped=tombstoned_guids,
                             complete_count=evidence.count if (batch.last and batch.complete) else None),
                  outcomes)
@@ -292,6 +303,18 @@ def _drop_members(setup: CycleSetup, page: PageWrites, guids: list[str], merged:
                     merged[group_anchor] = new.as_source_object()
             touched.add(group_anchor)
     return touched
+
+
+def _confirmed(cycle: Cycle, absent: frozenset[str]) -> frozenset[str]:
+    """The absent anchors the source confirms gone by a lookup by objectGUID; the others are
+    reported and left alone (``runtime.evidence``)."""
+    setup = cycle.setup
+    base = next(s.base_dn for s in setup.config.sources if s.name == setup.source_name)
+    states = list(setup.store.get_objects(setup.source_name, sorted(absent)).values())
+    confirmed, left = absence.confirm_absent(setup.sources[setup.source_name], base, states)
+    for st, why in left:
+        cycle.object_problem(st.anchor, st.dn, "absence", why)
+    return frozenset(confirmed)
 
 
 def _absent(setup: CycleSetup, round_no: int, seen: set[str], this_page: set[str]) -> frozenset[str]:

@@ -31,6 +31,7 @@ from hybridsync.engine.runtime import admin
 from hybridsync.engine.runtime.admin import Approval, NoStateStore, NoSuchObject, ProvisioningLog
 from hybridsync.engine.runtime.context import CycleSetup
 from hybridsync.engine.runtime.cycle import Cycle, run_cycle
+from hybridsync.engine.runtime.evidence import ScreenedSource
 from hybridsync.engine.runtime.explain import explain as explain_timeline
 from hybridsync.engine.runtime.provision import ProvisionReport, provision_object
 from hybridsync.engine.runtime.recording import Recorder, RecordingSource, RecordingTarget
@@ -40,6 +41,7 @@ from hybridsync.statestore import StateStore
 from hybridsync.statestore.factory import open_store as open_configured_store
 
 log = structlog.get_logger("hybridsync.engine")
+FULL_READ_RETRY_BASE = 30.0  # seconds before a failed periodic full read is retried (doubling)
 _UNSET = object()
 
 
@@ -115,12 +117,13 @@ class Engine:
         # Every batch read and every target call is recorded with its cycle, for replay.
         self.recorder = Recorder() if record else None
         if self.recorder is not None:
-            sources = {n: RecordingSource(s, self.recorder, n) for n, s in sources.items()}
+            sources = {n: RecordingSource(ScreenedSource(s), self.recorder, n) for n, s in sources.items()}
             targets = {n: RecordingTarget(t, self.recorder, n) for n, t in targets.items()}
         self.sources: dict[str, Source] = sources
         self.targets: dict[str, Target] = targets
         self.mappings = {n: m for n, m in self.mappings.items() if n in self.targets}
         self._last_full: dict[str, float] = {}
+        self._full_failures: dict[str, int] = {}  # failed periodic full reads in a row, per source
         self._facts: dict[tuple[str, str], Any] = {}
 
     def _own(self, conn: Any) -> Any:
@@ -293,15 +296,20 @@ class Engine:
         while not stop_event.is_set():
             due_full = [s for s in self.sources
                         if time.monotonic() - self._last_full.get(s, 0.0) >= self.config.source(s).full_read_interval]
+            started = time.monotonic()
             try:
                 report = self.run_once(full="periodic safety full read" if due_full else False, stop_event=stop_event,
                                        progress=progress)
             except Exception as exc:  # never let one bad cycle end the host's loop
                 log.error("cycle_crashed", error=f"{type(exc).__name__}: {exc}"[:500])
                 report = None
-            if due_full:
-                for s in due_full:
-                    self._last_full[s] = time.monotonic()
+            for s in due_full:  # a failed full read is retried with backoff, not a whole interval later
+                self._full_failures[s] = 0 if report is not None and self._last_full[s] >= started else \
+                    self._full_failures.get(s, 0) + 1
+                interval = self.config.source(s).full_read_interval
+                delay = min(interval, FULL_READ_RETRY_BASE * 2 ** (self._full_failures[s] - 1)) \
+                    if self._full_failures[s] else interval
+                self._last_full[s] = time.monotonic() - interval + delay
             if report is not None and on_report is not None:
                 on_report(report)
             if stop_event.is_set():

@@ -7,7 +7,7 @@ kind and cycle, or per-object lookups), and runs ``planner.plan`` over those pla
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from functools import partial
 
 import attrs
@@ -19,7 +19,8 @@ from hybridsync.engine.core.dn import normalize_dn
 from hybridsync.engine.core.values import ObjectKind, SourceObject, TargetState
 from hybridsync.engine.plan import needs, planner
 from hybridsync.engine.plan.inputs import Lookup, Projector
-from hybridsync.engine.plan.scope import GroupScope, expand_group_scope
+from hybridsync.engine.plan.scope import GroupScope
+from hybridsync.engine.runtime import scopegroups
 from hybridsync.engine.runtime.context import CycleState, PageWrites
 from hybridsync.engine.runtime.health import TargetHealth
 from hybridsync.engine.runtime.targetview import Listing, build_view
@@ -41,6 +42,9 @@ class PagePlanner:
     health: TargetHealth
     listings: dict[str, Listing] = attrs.Factory(dict)  # target -> its listing (one per cycle)
     first_sync: dict[str, bool] = attrs.Factory(dict)  # target -> no stored state when the cycle began
+    dry_run: bool = False
+    report: Callable[[str, str | None, str, str], None] | None = None  # (anchor, dn, stage, message)
+    problems_seen: set[str] = attrs.Factory(set)  # source-level problems reported once per cycle
     _scope_cfg: ScopeConfig | None = None
 
     def plan(self, objects: tuple[SourceObject, ...], evidence: planner.ReadEvidence,
@@ -144,30 +148,19 @@ class PagePlanner:
         return self._scope_cfg
 
     def _group_scope(self) -> GroupScope | None:
-        """The closure of the source's scoping groups over stored members, read here, in bulk per
-        level, and handed to the planner as a value."""
+        """The scoping groups' closure, each group followed by objectGUID (``runtime.scopegroups``);
+        a group missing or renamed is reported once per cycle and blocks the exits it would cause."""
         groups = self.config.source(self.source_name).scope.groups
         if not groups:
             return None
-        src, store, ov = self.source_name, self.store, self.page.objects
-        guid_by_dn: dict[str, str] = {}
-        for dn in groups:
-            key = normalize_dn(dn)
-            anchor = self._anchors_by_dn([key])[key]
-            st = store.get_object(src, anchor) if anchor else None
-            if st is not None:
-                guid_by_dn[key] = st.object_guid
-        by_guid = {s.object_guid: s for s in ov.values()}
-        members: dict[str, frozenset[str]] = {}
-        frontier = sorted(set(guid_by_dn.values()))
-        while frontier:
-            nxt: set[str] = set()
-            for g in frontier:
-                st = by_guid.get(g) or store.object_by_guid(src, g)
-                members[g] = st.members if st is not None else frozenset()
-                nxt.update(m for m in members[g] if m not in members)
-            frontier = sorted(nxt)
-        return expand_group_scope(groups, guid_by_dn, members)
+        gs = scopegroups.resolve(self.store, self.source_name, groups, self.page.objects,
+                                 lambda dn: self._anchors_by_dn([dn])[dn], remember=not self.dry_run)
+        for problem in gs.problems:
+            if problem not in self.problems_seen:
+                self.problems_seen.add(problem)
+                if self.report is not None:
+                    self.report(problem.split(" ", 1)[0], None, "scope", problem)
+        return gs
 
 
 __all__ = ["PagePlanner"]

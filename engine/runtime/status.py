@@ -6,7 +6,7 @@ prints. Nothing secret is in the store: a DirSync cookie is summarised by its le
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from attrs import field, frozen
@@ -17,6 +17,7 @@ from hybridsync.engine.runtime.leadership import leader_of
 from hybridsync.statestore.convert import time_to_text
 from hybridsync.statestore.factory import where
 from hybridsync.statestore.protocol import StateStore
+from hybridsync.engine.runtime.evidence import window_counts
 
 
 @frozen
@@ -92,12 +93,15 @@ class SourceStatus:
     last_full_read: FullRead | None
     last_cycle: CycleSummary | None
     leader: Mapping[str, Any] | None = None  # who writes it: pid, host, epoch, since, lease expiry
+    # scoping groups missing or renamed at the last cycle: their scope-exit disables are blocked
+    scope_problems: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "delta": self.delta, "facts": dict(self.facts),
                 "watermarks": [w.to_dict() for w in self.watermarks], "objects": self.objects,
                 "last_full_read": self.last_full_read.to_dict() if self.last_full_read else None,
-                "last_cycle": self.last_cycle.to_dict() if self.last_cycle else None, "leader": self.leader}
+                "last_cycle": self.last_cycle.to_dict() if self.last_cycle else None, "leader": self.leader,
+                "scope_problems": list(self.scope_problems)}
 
 
 @frozen
@@ -120,12 +124,18 @@ class TargetStatus:
     profile: Mapping[str, Any]  # the target's described facts (scalars only)
     quarantine: Quarantine | None
     held_deletes: int
+    # the delete threshold's rolling window: access-removing actions applied in it, and the limit
+    window_used: int = 0
+    window_threshold: int = 0
+    window_seconds: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "states": dict(self.states), "dialect": self.dialect,
                 "profile": dict(self.profile),
                 "quarantine": self.quarantine.to_dict() if self.quarantine else None,
-                "held_deletes": self.held_deletes}
+                "held_deletes": self.held_deletes,
+                "threshold_window": {"used": self.window_used, "threshold": self.window_threshold,
+                                     "window_seconds": self.window_seconds}}
 
 
 @frozen
@@ -206,7 +216,8 @@ def _sources(store: StateStore, config: Config) -> tuple[SourceStatus, ...]:
             last_cycle=None if last is None else CycleSummary(
                 id=last.id, mode=last.mode, status=last.status, started_at=last.started_at,
                 finished_at=last.finished_at, duration_s=last.duration_s, counts=dict(last.counts)),
-            leader=leader_of(store, name)))
+            leader=leader_of(store, name),
+            scope_problems=tuple(store.meta_get(f"scope.problems.{name}") or ())))
     return tuple(out)
 
 
@@ -217,6 +228,7 @@ def _targets(store: StateStore, config: Config) -> tuple[TargetStatus, ...]:
     held = store.held()
     names = list(dict.fromkeys([t.name for t in config.targets] + list(counts) + list(profiles)
                                + list(quarantined) + [h.target for h in held]))
+    used = window_counts(store, config.safety, names, datetime.now(UTC))
     out = []
     for name in names:
         profile = profiles.get(name) or {}
@@ -226,5 +238,7 @@ def _targets(store: StateStore, config: Config) -> tuple[TargetStatus, ...]:
             profile={k: v for k, v in profile.items() if isinstance(v, (bool, int, str))},
             quarantine=None if q is None else Quarantine(reason=q.reason, since=q.since, next_retry=q.until,
                                                          count=q.count),
-            held_deletes=sum(1 for h in held if h.target == name)))
+            held_deletes=sum(1 for h in held if h.target == name),
+            window_used=used.get(name, 0), window_threshold=config.safety.delete_threshold,
+            window_seconds=config.safety.delete_threshold_window))
     return tuple(out)

@@ -33,10 +33,11 @@ from hybridsync.statestore.errors import (
     WatermarkRegression,
 )
 from hybridsync.statestore.protocol import StateStore
+from hybridsync.statestore.testing.safety import SafetyContract
 from hybridsync.statestore.testing.samples import G, T0, act, group_state, intent, obj
 from hybridsync.statestore.testing.stateful import SETTINGS, store_machine
 
-class StoreContract:
+class StoreContract(SafetyContract):
     """Contract tests. Names read as sentences; each asserts what the store gives back."""
 
     # -- hooks ------------------------------------------------------------------------------

@@ -197,8 +197,15 @@ BAD = [
     ("max_in_flight", doc(target=TARGET + "max_in_flight = 0"), "target[0].max_in_flight", ">= 1"),
     ("rate_limit", doc(target=TARGET + "rate_limit = 0"), "target[0].rate_limit", "must be > 0"),
     ("listen", doc(top='[metrics]\nlisten = "9464"'), "metrics.listen", "host:port"),
-    ("huge integer", doc(target=TARGET + "rate_limit = 1" + "0" * 400), "target[0].rate_limit", "is too large"),
+    ("huge integer", doc(target=TARGET + "rate_limit = 1" + "0" * 400), "target[0].rate_limit", "<= 1e+06"),
     ("ratio", doc(top="[safety]\nquarantine_failure_ratio = 1.5"), "safety.quarantine_failure_ratio", "<= 1"),
+    # issue 14, finding 8: every range has a maximum (inf crashed the hourly grace scan)
+    ("soft_delete_days inf", doc(top="[safety]\nsoft_delete_days = inf"), "safety.soft_delete_days", "<= 36500"),
+    ("soft_delete_days huge", doc(top="[safety]\nsoft_delete_days = 740000"), "safety.soft_delete_days", "<= 36500"),
+    ("delete_threshold huge", doc(top="[safety]\ndelete_threshold = 100000000000"), "safety.delete_threshold",
+     "<= 1e+07"),
+    ("full_read_interval inf", doc(SOURCE + "full_read_interval = inf"), "source[0].full_read_interval", "<="),
+    ("rate_limit inf", doc(target=TARGET + "rate_limit = inf"), "target[0].rate_limit", "<="),
     ("date", doc(top="[state]\npath = 2024-01-01"), "state.path", "expected a string, got a date/time"),
 ]
 

@@ -68,7 +68,7 @@ def test_a_user_gone_from_a_complete_full_read_is_disabled_then_hard_deleted_aft
     src, tgt, clock = population(5), MemoryTarget(), Clock()
     engine = make_engine(src, {"app": tgt}, clock=clock, safety=SafetyConfig(soft_delete_days=30))
     engine.run_once()
-    src.hidden = {guid(3)}  # vanished without a tombstone we saw
+    src.vanish(guid(3))  # vanished without a tombstone we saw (confirmed gone by a lookup by GUID)
     engine.run_once(full=True)
     assert users_at(tgt)["u3@lab.test"]["active"] is False
     clock.advance(days=29)

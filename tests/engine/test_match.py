@@ -34,8 +34,10 @@ def test_an_object_carrying_our_anchor_as_externalid_is_ours_before_any_soft_mat
 
 def test_soft_match_is_case_insensitive_and_follows_the_precedence_order():
     idx = index(tobj("t1", **{EMAIL: "A@X"}), tobj("t2", userName="A@x"))
-    res = find(idx, {"userName": "a@x", EMAIL: ["a@x"]})
+    res = find(idx, {"userName": "a@x"})
     assert (res.outcome, res.target.target_id, res.reasons[0].rule) == (ADOPT, "t2", "match.soft.userName")
+    res = find(idx, {"userName": "a@x", EMAIL: ["a@x"]})  # issue 14: two keys naming two objects
+    assert (res.outcome, res.others) == (DISPUTED, ("t1", "t2"))
     res = find(idx, {"userName": "nobody@x", EMAIL: "a@x"})
     assert (res.outcome, res.target.target_id, res.reasons[0].rule) == (ADOPT, "t1", f"match.soft.{EMAIL}")
 
@@ -68,9 +70,15 @@ def test_a_candidate_whose_externalid_names_an_unknown_source_object_is_disputed
     assert res.outcome == DISPUTED and "SOMEONE" in res.reasons[0].detail
 
 
+def test_an_adoption_that_would_change_the_target_username_is_disputed():
+    idx = index(tobj("t1", userName="admin@cloud", **{EMAIL: "boss@x"}))
+    res = find(idx, {"userName": "u1@x", EMAIL: "boss@x"})
+    assert res.outcome == DISPUTED and "userName" in res.reasons[-1].detail
+
+
 def test_two_source_objects_claiming_one_target_object_are_both_disputed_naming_each_other():
     idx = index(tobj("t1", userName="a@x", **{EMAIL: "b@x"}))
     results = resolve_conflicts({"A": find(idx, {"userName": "a@x"}, anchor="A"),
-                                 "B": find(idx, {"userName": "zz", EMAIL: "b@x"}, anchor="B")})
+                                 "B": find(idx, {EMAIL: "b@x"}, anchor="B")})
     assert results["A"].outcome == results["B"].outcome == DISPUTED
     assert results["A"].others == ("B", "t1") and results["B"].others == ("A", "t1")

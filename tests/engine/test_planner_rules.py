@@ -149,7 +149,9 @@ def test_a_foreign_target_object_with_the_same_username_is_adopted_and_recorded_
 def test_two_source_objects_matching_one_target_object_are_both_disputed():
     d = Directory()
     d.put(user(0, upn="same@lab.test"))
-    d.put(user(1, mail="same@lab.test", upn="other@lab.test"))
+    # (issue 14: a match by email that would change the target's userName is disputed on its own;
+    # two claimants with the same userName are the case here)
+    d.put(user(1, mail="same@lab.test", upn="SAME@lab.test"))
     t = ModelTarget(TargetConfig(name="app", matching=("userName", 'emails[type eq "work"].value')))
     fid = t.add_foreign(ObjectKind.USER, {"userName": "same@lab.test", 'emails[type eq "work"].value': "same@lab.test"})
     p = plan(d.full_input([t], later()))
@@ -341,10 +343,9 @@ def test_lookups_ask_only_about_in_scope_objects_the_target_does_not_know():
     d, t = setup(1, extra=[user(8, ou=OTHER)])
     d.put(user(5, mail="five@lab.test"))
     asked = lookups(d.full_input([t], later()))
-    assert len(asked) == 3 and set(asked) == {
+    assert len(asked) == 2 and set(asked) == {  # soft match by userName only by default (issue 14)
         Lookup("app", ObjectKind.USER, "externalId", "u00005"),
         Lookup("app", ObjectKind.USER, "userName", "user5@lab.test"),
-        Lookup("app", ObjectKind.USER, 'emails[type eq "work"].value', "five@lab.test"),
     }
 
 

@@ -157,3 +157,15 @@ def test_an_ldap_url_is_upgraded_with_starttls_before_the_bind(samba_dc, samba_s
     assert errs == [] and batches[-1].complete and batches[-1].dc.url == samba_dc.ldap_url
     assert {o.kind for o in objs.values()} == {ObjectKind.GROUP}
     assert source._conn.tls_started and not source._conn.server.ssl
+
+
+def test_lookup_guid_is_a_base_search_by_guid_that_finds_live_objects_anywhere_and_not_deleted_ones(
+        samba_dc, ad_conn, ad_ou, make_source):
+    dn = seed.add_user(ad_conn, ad_ou, "lookup-me")
+    guid_b64 = seed.object_guid(ad_conn, dn)
+    source = make_source(samba_dc, base_dn=ad_ou)
+    found = source.lookup_guid(guid_b64)
+    assert found is not None and found.object_guid == guid_b64 and not found.deleted
+    seed.delete(ad_conn, dn)
+    assert source.lookup_guid(guid_b64) is None  # the tombstone is not "present"
+    assert source.lookup_guid(base64.b64encode(uuid.uuid4().bytes_le).decode()) is None

@@ -1,0 +1,62 @@
+"""Issue 14 end to end against the real Samba DC and scim2-server: a scoping group renamed in AD
+disables nobody; disables spread over several cycles cannot walk past the threshold's window."""
+
+from __future__ import annotations
+
+import attrs
+import pytest
+
+from hybridsync.engine.core.config import SafetyConfig, ScopeConfig
+from hybridsync.engine.lab import seed
+from hybridsync.engine.runtime.engine import Engine
+
+from .kit import PASSWORD_ENV, actual, e2e_config
+
+pytestmark = [pytest.mark.samba, pytest.mark.scim]
+
+
+def _users(conn, staff, tag, n, prefix):
+    return [seed.add_user(conn, staff, f"{prefix}{i} {tag}", sam=f"{tag[:8]}{prefix}{i}",
+                          upn=f"{prefix}{i}.{tag}@lab.test", sn="S") for i in range(n)]
+
+
+def test_renaming_the_scoping_group_in_ad_disables_nobody_and_is_reported(
+        samba_dc, scim_server, ad_conn, ad_ou, tmp_path, monkeypatch):
+    monkeypatch.setenv(PASSWORD_ENV, samba_dc.admin_password)
+    scim_server.reset()
+    staff = seed.ensure_ou(ad_conn, ad_ou, "Staff")
+    tag = ad_ou.split(",")[0].split("=")[1]
+    members = _users(ad_conn, staff, tag, 6, "sg")
+    group = seed.add_group(ad_conn, staff, f"Scope {tag}", members)
+    config = e2e_config(samba_dc, scim_server, ad_ou, str(tmp_path / "s.db"))
+    source = attrs.evolve(config.sources[0], scope=ScopeConfig(include_ous=(staff,), groups=(group,)))
+    config = attrs.evolve(config, sources=(source,))
+    with Engine(config) as engine:
+        engine.run_once()
+        assert len(actual(scim_server.backdoor)[0]) == 6
+        seed.rename(ad_conn, group, f"Scope renamed {tag}")
+        report = engine.run_once()
+        assert len(actual(scim_server.backdoor)[0]) == 6 and report.counts.get("disable", 0) == 0
+        assert any(p["stage"] == "scope" and "renamed" in p["message"] for p in report.problems)
+        engine.run_once(full=True)
+        assert len(actual(scim_server.backdoor)[0]) == 6
+
+
+def test_disables_spread_over_cycles_are_held_beyond_the_threshold_window(
+        samba_dc, scim_server, ad_conn, ad_ou, tmp_path, monkeypatch):
+    monkeypatch.setenv(PASSWORD_ENV, samba_dc.admin_password)
+    scim_server.reset()
+    staff = seed.ensure_ou(ad_conn, ad_ou, "Staff")
+    other = seed.ensure_ou(ad_conn, ad_ou, "Other")
+    tag = ad_ou.split(",")[0].split("=")[1]
+    dns = _users(ad_conn, staff, tag, 8, "w")
+    config = e2e_config(samba_dc, scim_server, ad_ou, str(tmp_path / "s.db"), safety=SafetyConfig(delete_threshold=3))
+    with Engine(config) as engine:
+        engine.run_once()
+        assert len(actual(scim_server.backdoor)[0]) == 8
+        for k in range(3):
+            for dn in dns[2 * k: 2 * k + 2]:
+                seed.move(ad_conn, dn, other)
+            engine.run_once()
+        assert len(actual(scim_server.backdoor)[0]) == 6  # 2 disabled, 4 held: the window holds
+        assert len(engine.store.held("app")) == 4
