@@ -33,6 +33,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 import attrs
 from attrs import field, frozen
@@ -158,10 +159,36 @@ def _get(obj: Any, *keys: str) -> Any:
     return obj
 
 
+def resolve_endpoint(base_url: str, endpoint: str) -> str:
+    """A ResourceType ``endpoint`` as the path to append to ``base_url``.
+
+    RFC 7643 §6 says "relative to the Base URL, e.g. /Users", and servers differ: an endpoint
+    that already repeats the base path (``/scim/v2/Users`` under ``.../scim/v2``) or an absolute
+    URL on the same origin is used as it is. Another origin, or a path outside the base URL, is a
+    ``DialectError`` (the credentials are never sent elsewhere).
+    """
+    base = urlsplit(base_url)
+    base_path = base.path.rstrip("/")
+    ep = endpoint.strip()
+    parts = urlsplit(ep)
+    if parts.scheme or parts.netloc:
+        if (parts.scheme.lower(), parts.netloc.lower()) != (base.scheme.lower(), base.netloc.lower()):
+            raise DialectError("endpoints", f"endpoint {endpoint!r} is on another origin than {base_url!r}")
+        path = parts.path.rstrip("/")
+        if base_path and not (path == base_path or path.startswith(base_path + "/")):
+            raise DialectError("endpoints", f"endpoint {endpoint!r} is outside the base URL {base_url!r}")
+        return path[len(base_path):] or "/"
+    path = "/" + ep.strip("/")
+    if base_path and path.startswith(base_path + "/"):
+        return path[len(base_path):]
+    return path
+
+
 def from_discovery(
     base: Dialect,
     spc: Mapping[str, Any] | None,
     resource_types: Sequence[Mapping[str, Any]] | None,
+    base_url: str | None = None,
 ) -> Dialect:
     """Refine ``base`` with what the service announces (pure; ``None`` = that document was absent)."""
     d = base
@@ -177,7 +204,9 @@ def from_discovery(
         if isinstance(max_results, int) and max_results > 0:
             found["max_results"] = max_results
     if resource_types:
-        found["endpoints"] = {rt["name"]: rt["endpoint"] for rt in resource_types if rt.get("name") and rt.get("endpoint")}
+        found["endpoints"] = {
+            rt["name"]: resolve_endpoint(base_url, rt["endpoint"]) if base_url else rt["endpoint"]
+            for rt in resource_types if isinstance(rt.get("name"), str) and isinstance(rt.get("endpoint"), str)}
     # a named profile says what the service really does; discovery only fills what it leaves
     found = {k: v for k, v in found.items() if k not in pinned or k == "endpoints"}
     if found:

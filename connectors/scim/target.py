@@ -1,7 +1,9 @@
 """``ScimTarget``: the SCIM 2.0 target connector (prepare -> transport -> check).
 
 Every method returns ``Done | RetryAfter | Terminal`` and never sleeps or raises for a remote
-refusal. The dialect is discovered on first contact (``dialect.py``), logged once, shown by
+refusal. The dialect is discovered on first contact (``discover.py``: endpoints resolved against
+the base URL and each collection probed once; a 404 there makes every call a ``Terminal`` of the
+whole target naming the URL), logged once, shown by
 ``describe()``, and corrected by safe probes on objects hybridsync manages (a refused member
 removal style or a ``noTarget`` on a value-path replace switches the style and retries once; a
 501/405 to PATCH switches to GET + PUT with ``If-Match``).
@@ -26,15 +28,10 @@ import attrs
 import httpx
 import structlog
 
-from hybridsync.connectors.base import Done, Result, RetryAfter, Terminal
+from hybridsync.connectors.base import MISCONFIGURED, Done, Result, RetryAfter, Terminal
 from hybridsync.connectors.scim import check, prepare
-from hybridsync.connectors.scim.dialect import (
-    Dialect,
-    DialectError,
-    base_dialect,
-    from_discovery,
-    with_overrides,
-)
+from hybridsync.connectors.scim.dialect import Dialect, DialectError, base_dialect, with_overrides
+from hybridsync.connectors.scim.discover import discover
 from hybridsync.connectors.scim.prepare import PrepareError, Request
 from hybridsync.connectors.scim.transport import Response, Transport
 from hybridsync.engine.core import errors
@@ -61,6 +58,7 @@ class ScimTarget:
         self._dialect: Dialect | None = None
         self._lock = threading.Lock()
         self._uncertain: set[tuple[ObjectKind, str]] = set()
+        self._problem: str | None = None  # misconfigured as a whole (discover.py): every call answers it
 
     def __repr__(self) -> str:
         return f"ScimTarget(name={self.name!r}, url={self.config.url!r})"
@@ -76,27 +74,14 @@ class ScimTarget:
         return self._dialect
 
     def _discover(self) -> Dialect:
-        docs: list[Any] = []
-        reached = False
-        for path in ("/ServiceProviderConfig", "/ResourceTypes"):
-            try:
-                resp = self._transport.send(Request("GET", path))
-            except httpx.RequestError:
-                docs.append(None)
-                continue
-            reached = reached or resp.status not in (401, 403)  # refused: discover again later
-            ok = 200 <= resp.status < 300 and isinstance(resp.body, Mapping)
-            if not ok:
-                docs.append(None)
-            elif path == "/ServiceProviderConfig":
-                docs.append(resp.body)
-            else:
-                docs.append(check.list_page(resp.body)[0] if "Resources" in resp.body else None)
-        found = with_overrides(from_discovery(self._base, *docs), self.config.dialect)
-        if not reached:  # not cached: discover again on the next call
-            return found
-        log.info("scim.dialect", target=self.name, **{k: v for k, v in found.to_dict().items() if k != "sources"})
-        return found
+        found = discover(self._transport, self._base, self.config)
+        if not found.reached:  # not cached: discover again on the next call
+            return found.dialect
+        self._problem = found.problem
+        log.info("scim.dialect", target=self.name, **{k: v for k, v in found.dialect.to_dict().items() if k != "sources"})
+        if found.problem:
+            log.error("scim.misconfigured", target=self.name, problem=found.problem)
+        return found.dialect
 
     def _probe(self, origin: str, **changes: Any) -> None:
         with self._lock:
@@ -104,14 +89,17 @@ class ScimTarget:
         log.info("scim.dialect.probe", target=self.name, origin=origin, **changes)
 
     def describe(self) -> Mapping[str, Any]:
-        return {"kind": self.kind, "url": self.config.url, **self.dialect.to_dict()}
+        shown = {"kind": self.kind, "url": self.config.url, **self.dialect.to_dict()}
+        return {**shown, "problem": self._problem} if self._problem else shown
 
     # -- plumbing -----------------------------------------------------------------------------
 
     def _endpoint(self, kind: ObjectKind) -> str:
         return self.dialect.endpoint(prepare.resource_type_name(kind, self.config.contact_resource_type))
 
-    def _exchange(self, request: Request, what: str) -> Response | RetryAfter:
+    def _exchange(self, request: Request, what: str) -> Response | RetryAfter | Terminal:
+        if self.dialect and self._problem:
+            return Terminal(f"{what}: {self._problem}", 404, MISCONFIGURED)
         wait = self._transport.wait_needed()
         if wait > 0:
             return RetryAfter(wait, f"{what}: rate limit {self.config.rate_limit}/s reached")
@@ -143,7 +131,7 @@ class ScimTarget:
     def _fail(self, resp: Response, what: str, conflict: str | None = None) -> Result:
         return self._scrub(check.classify(resp.status, resp.headers, resp.body, what=what, conflict=conflict))
 
-    def _patch(self, path: str, ops: list[dict[str, Any]], what: str) -> Response | RetryAfter:
+    def _patch(self, path: str, ops: list[dict[str, Any]], what: str) -> Response | RetryAfter | Terminal:
         body = prepare.patch_body(ops, self.dialect)
         resp = self._exchange(Request("PATCH", path, json=body), what)
         if isinstance(resp, Response) and 200 <= resp.status < 300 and self.dialect.patch_response == "unknown":
@@ -168,7 +156,7 @@ class ScimTarget:
         matches: list[TargetObject] = []
         if flt is not None:
             resp = self._exchange(Request("GET", self._endpoint(kind), prepare.search_params(flt, count=50, excluded=excluded)), what)
-            if isinstance(resp, RetryAfter):
+            if isinstance(resp, (RetryAfter, Terminal)):
                 return resp
             if 200 <= resp.status < 300:
                 resources = check.list_page(resp.body)[0]
@@ -201,7 +189,7 @@ class ScimTarget:
         while True:
             params = prepare.search_params(flt, start_index=start, count=count, excluded=excluded)
             resp = self._exchange(Request("GET", self._endpoint(kind), params), what)
-            if isinstance(resp, RetryAfter):
+            if isinstance(resp, (RetryAfter, Terminal)):
                 yield resp
                 return
             if not 200 <= resp.status < 300:
@@ -261,6 +249,8 @@ class ScimTarget:
         except PrepareError as exc:
             return Terminal(f"{what}: {exc}", None, "invalidValue", str(exc))
         resp = self._exchange(Request("POST", self._endpoint(kind), json=body), what)
+        if isinstance(resp, Terminal):
+            return resp
         if isinstance(resp, RetryAfter) or resp.status >= 500 or resp.status == 429:
             self._uncertain.add(key)
             return resp if isinstance(resp, RetryAfter) else self._fail(resp, what)
@@ -292,7 +282,7 @@ class ScimTarget:
             except PrepareError as exc:
                 return Terminal(f"{what}: {exc}", None, "invalidValue", str(exc))
             resp = self._patch(path, ops, what)
-            if isinstance(resp, RetryAfter):
+            if isinstance(resp, (RetryAfter, Terminal)):
                 return resp
             if 200 <= resp.status < 300:
                 return Done(target_id, resp.headers.get("etag"), status=resp.status)
@@ -314,7 +304,7 @@ class ScimTarget:
         path = f"{self._endpoint(kind)}/{target_id}"
         for _ in range(2):  # 412: re-read once, then let the loop re-plan
             current = self._exchange(Request("GET", path), what)
-            if isinstance(current, RetryAfter):
+            if isinstance(current, (RetryAfter, Terminal)):
                 return current
             if not 200 <= current.status < 300:
                 return self._fail(current, what)
@@ -325,7 +315,7 @@ class ScimTarget:
             etag = current.headers.get("etag") or check.get_path(current.body, "meta", "version")
             headers = {"If-Match": etag} if self.dialect.etag and etag else {}
             resp = self._exchange(Request("PUT", path, json=body, headers=headers), what)
-            if isinstance(resp, RetryAfter):
+            if isinstance(resp, (RetryAfter, Terminal)):
                 return resp
             if 200 <= resp.status < 300:
                 return Done(target_id, resp.headers.get("etag"), status=resp.status)
@@ -346,7 +336,7 @@ class ScimTarget:
     def delete(self, kind: ObjectKind, target_id: str) -> Result:
         what = f"delete {kind} {target_id}"
         resp = self._exchange(Request("DELETE", f"{self._endpoint(kind)}/{target_id}"), what)
-        if isinstance(resp, RetryAfter):
+        if isinstance(resp, (RetryAfter, Terminal)):
             return resp
         if 200 <= resp.status < 300:
             return Done(target_id, status=resp.status)
@@ -372,7 +362,7 @@ class ScimTarget:
         for chunk in prepare.chunks(ids, size):
             for attempt in range(2):
                 resp = self._patch(path, prepare.member_operations(op, chunk, self.dialect), what)
-                if isinstance(resp, RetryAfter):
+                if isinstance(resp, (RetryAfter, Terminal)):
                     return resp
                 if 200 <= resp.status < 300:
                     etag = resp.headers.get("etag")
