@@ -71,7 +71,7 @@ class ApplyMixin:
         log.warning("target_quarantined", cycle_id=self.cycle_id, target=name, until=until.isoformat(), why=why[:200])
 
     def _apply_all(self, actions: tuple[Action, ...], now: datetime,
-                   blocked: Mapping[str, bool]) -> list[tuple[Outcome, int | None]]:
+                   blocked: Mapping[str, str]) -> list[tuple[Outcome, int | None]]:
         """Apply in plan order. Runs of independent object actions (same target, kind, object
         kind) have all their intents journaled in ONE commit before any call of the run; then they
         go to the target concurrently (up to its ``max_in_flight``) or one by one."""
@@ -91,7 +91,7 @@ class ApplyMixin:
                 while j < len(actions) and j - i < limit and \
                         (actions[j].target, actions[j].kind, actions[j].object_kind) == key:
                     j += 1
-                prepared = [self._prepare(a, now, blocked.get(a.target, False)) for a in actions[i:j]]
+                prepared = [self._prepare(a, now, blocked.get(a.target)) for a in actions[i:j]]
                 calls = [p for p in prepared if p.outcome is None]
                 if calls:
                     ids = self.store.journal_intents(self.cycle_id, [p.action for p in calls], at=now)
@@ -137,7 +137,7 @@ class ApplyMixin:
     def _call(self, p: "_Prepared") -> Any:
         return call_target(self.targets[p.action.target], p.action, p.members)
 
-    def _prepare(self, action: Action, now: datetime, lookup_failed: bool) -> "_Prepared":
+    def _prepare(self, action: Action, now: datetime, lookup_failed: str | None) -> "_Prepared":
         prev = self._state(action.target, action.anchor)
         if action.target_id is None and prev is not None and prev.target_id and action.kind != A.CREATE:
             action = attrs.evolve(action, target_id=prev.target_id)  # created earlier in this plan
@@ -148,7 +148,7 @@ class ApplyMixin:
             return _Prepared(action, prev, outcome=deferred_outcome(prev, action, now, until, why))
         if lookup_failed and action.kind in (A.CREATE, A.ADOPT):
             return _Prepared(action, prev, outcome=deferred_outcome(prev, action, now, now + timedelta(seconds=30),
-                                                                    "target lookup failed"))
+                                                                    f"target lookup failed: {lookup_failed}"))
         members, sent = None, frozenset()
         if action.kind in (A.ADD_MEMBERS, A.REMOVE_MEMBERS) and not action.target_id:
             return _Prepared(action, prev, outcome=Outcome(action, "noop", None,

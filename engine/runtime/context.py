@@ -20,6 +20,7 @@ from hybridsync.engine.runtime.apply import FAR, ApplyMixin
 from hybridsync.engine.runtime.reconcile import Outcome, settle_pending
 from hybridsync.engine.plan.scope import GroupScope, expand_group_scope, normalize_dn
 from hybridsync.engine.runtime.targetview import Listing, build_view
+from hybridsync.engine.runtime.verdict import failed_targets
 from hybridsync.engine.core.values import ActionKind, ObjectState, SourceObject, TargetState
 
 log = structlog.get_logger("hybridsync.cycle")
@@ -148,7 +149,7 @@ class CycleContext(ApplyMixin):
         if not self.dry_run:
             self.store.end_cycle(self.cycle_id, status=self.status, counts=dict(self.counts), duration_s=duration, at=now)
         log.info("cycle", cycle_id=self.cycle_id, source=self.source_name, mode=str(self.mode), status=self.status,
-                 duration_s=round(duration, 4), dry_run=self.dry_run, **self.counts)
+                 duration_s=round(duration, 4), dry_run=self.dry_run, failed_targets=failed_targets(self.outcomes), **self.counts)
 
     # ------------------------------------------------------------------ planning
     def _state(self, name: str, anchor: str) -> TargetState | None:
@@ -260,7 +261,7 @@ class CycleContext(ApplyMixin):
             inp = needs.answer(inp, self._answer(q))
             dns = False
         self.known_states = {t.config.name: dict(t.states) for t in inp.targets}
-        blocked: dict[str, bool] = {}
+        blocked: dict[str, str] = {}
         questions: dict[str, list] = {}
         for q in planner.lookups(inp):
             questions.setdefault(q.target, []).append(q)
@@ -281,7 +282,7 @@ class CycleContext(ApplyMixin):
             res = build_view(self.targets[name], qs, lambda tid, n=name: self.store.target_state_by_target_id(n, tid),
                              listing=listing)
             if res.failures:
-                blocked[name] = True
+                blocked[name] = res.failures[0]  # the first reason, for the skipped outcomes
                 if res.target_level:
                     self._quarantine(name, res.failures[0], auth=True)
             views.append(attrs.evolve(ti, view=res.view))
