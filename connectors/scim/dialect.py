@@ -57,6 +57,13 @@ CHOICES: Mapping[str, tuple[str, ...]] = {
 RETIRED = frozenset({"bulk_max_operations", "enterprise_extension", "members_in_get"})
 
 
+ENTERPRISE_USER = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+
+
+def _optional_tuple(value: Sequence[str] | None) -> tuple[str, ...] | None:
+    return None if value is None else tuple(str(v) for v in value)
+
+
 @frozen
 class Dialect:
     profile: str = "discovered"
@@ -71,18 +78,28 @@ class Dialect:
     value_path_update: str = "remove-add"
     member_chunk_max: int | None = None  # a hard per-PATCH cap of the service
     patch_response: str = "unknown"
+    # schema extensions of the User resource type (ResourceTypes ``schemaExtensions``); None =
+    # not announced (everything is sent). Attributes of another extension are never sent.
+    extensions: tuple[str, ...] | None = field(default=None, converter=_optional_tuple)
     endpoints: Mapping[str, str] = field(factory=dict, converter=frozen_mapping)  # type -> /Users
     sources: Mapping[str, str] = field(factory=dict, converter=frozen_mapping)  # field -> origin
 
     def to_dict(self) -> dict[str, Any]:
         out = attrs.asdict(self, recurse=False)
         out["filter_operators"] = list(self.filter_operators)
+        out["extensions"] = None if self.extensions is None else list(self.extensions)
         out["endpoints"] = dict(self.endpoints)
         out["sources"] = dict(self.sources)
         return out
 
     def supports(self, operator: str) -> bool:
         return self.filter and operator in self.filter_operators
+
+    def sends(self, attribute: str) -> bool:
+        """False for an attribute of a schema extension the service does not announce."""
+        if self.extensions is None or not attribute.startswith("urn:"):
+            return True
+        return any(attribute.startswith(ext + ":") for ext in self.extensions)
 
     def endpoint(self, resource_type: str) -> str:
         return self.endpoints.get(resource_type) or f"/{resource_type}s"
@@ -125,6 +142,7 @@ PROFILES: Mapping[str, Dialect] = {
         boolean_style="json",
         value_path_update="remove-add",
         patch_response="no-content",
+        extensions=(ENTERPRISE_USER,),
     ),
 }
 
@@ -207,6 +225,10 @@ def from_discovery(
         found["endpoints"] = {
             rt["name"]: resolve_endpoint(base_url, rt["endpoint"]) if base_url else rt["endpoint"]
             for rt in resource_types if isinstance(rt.get("name"), str) and isinstance(rt.get("endpoint"), str)}
+        user = next((rt for rt in resource_types if rt.get("name") == "User"), None)
+        if user is not None:
+            found["extensions"] = tuple(str(e["schema"]) for e in user.get("schemaExtensions") or ()
+                                        if isinstance(e, Mapping) and e.get("schema"))
     # a named profile says what the service really does; discovery only fills what it leaves
     found = {k: v for k, v in found.items() if k not in pinned or k == "endpoints"}
     if found:

@@ -244,6 +244,7 @@ class ScimTarget:
             if found.found:
                 self._uncertain.discard(key)
                 return Done(found.target_id, found.etag, found.found, 200)
+        attributes = {k: v for k, v in attributes.items() if self.dialect.sends(k)}
         try:
             body = prepare.create_body(kind, anchor, attributes, base_url=self.config.url)
         except PrepareError as exc:
@@ -271,6 +272,7 @@ class ScimTarget:
     def update(self, kind: ObjectKind, target_id: str, changes: Mapping[str, Any], *,
                anchor: str | None = None) -> Result:
         what = f"update {kind} {target_id}"
+        changes = {k: v for k, v in changes.items() if self.dialect.sends(k)}
         if not changes and anchor is None:
             return Done(target_id)
         path = f"{self._endpoint(kind)}/{target_id}"

@@ -50,6 +50,7 @@ REQUIRED: tuple[DebianFile, ...] = (
     DebianFile("tar", "the lab cache archives (engine/lab/samba_cache.py)"),
     DebianFile(f"{MULTIARCH_LIB}/libnss_wrapper.so", "name resolution of a joined second DC without /etc (engine/lab/samba_join.py)"),
     DebianFile(f"{MULTIARCH_LIB}/libresolv_wrapper.so", "DNS of a joined second DC without /etc (engine/lab/samba_join.py)"),
+    DebianFile("node", "runs the SCIMMY lab SCIM server (engine/lab/scimmy.py, npm packages in engine/lab/node)"),
 )
 
 

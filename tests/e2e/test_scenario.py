@@ -1,16 +1,23 @@
-"""End to end against the real Samba AD DC and the real scim2-server: seed, full sync, then each
-AD change followed by one cycle, checking the SCIM server holds exactly the expected projection."""
+"""End to end against the real Samba AD DC and every real SCIM server of the suite (scim2-server,
+SCIMMY): seed, full sync, then each AD change followed by one cycle, checking the SCIM server holds
+exactly the expected projection."""
 
 from __future__ import annotations
 
 import pytest
 
 from hybridsync.engine.lab import seed
+from hybridsync.engine.lab.pytest_scim import SCIM_SERVERS, any_scim_server
 from hybridsync.engine.runtime.engine import Engine
 
 from .kit import PASSWORD_ENV, actual, assert_projection, e2e_config, guid_of, seed_scenario
 
 pytestmark = [pytest.mark.samba, pytest.mark.scim]
+
+
+@pytest.fixture(params=sorted(SCIM_SERVERS))
+def scim_server(request):
+    return any_scim_server(request)
 
 
 @pytest.fixture
