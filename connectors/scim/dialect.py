@@ -81,6 +81,9 @@ class Dialect:
     # schema extensions of the User resource type (ResourceTypes ``schemaExtensions``); None =
     # not announced (everything is sent). Attributes of another extension are never sent.
     extensions: tuple[str, ...] | None = field(default=None, converter=_optional_tuple)
+    # attributes whose ``eq`` filter answer is the truth (an empty answer proves absence); None =
+    # every filter. Others: an empty answer falls back to a listing (lookup.py), issue 16.
+    filter_vouched: tuple[str, ...] | None = field(default=(), converter=_optional_tuple)
     endpoints: Mapping[str, str] = field(factory=dict, converter=frozen_mapping)  # type -> /Users
     sources: Mapping[str, str] = field(factory=dict, converter=frozen_mapping)  # field -> origin
 
@@ -88,12 +91,17 @@ class Dialect:
         out = attrs.asdict(self, recurse=False)
         out["filter_operators"] = list(self.filter_operators)
         out["extensions"] = None if self.extensions is None else list(self.extensions)
+        out["filter_vouched"] = None if self.filter_vouched is None else list(self.filter_vouched)
         out["endpoints"] = dict(self.endpoints)
         out["sources"] = dict(self.sources)
         return out
 
     def supports(self, operator: str) -> bool:
         return self.filter and operator in self.filter_operators
+
+    def vouches(self, attribute: str) -> bool:
+        """True when an empty ``attribute eq`` answer proves that nothing matches."""
+        return self.filter_vouched is None or attribute in self.filter_vouched
 
     def sends(self, attribute: str) -> bool:
         """False for an attribute of a schema extension the service does not announce."""
@@ -111,7 +119,7 @@ class Dialect:
         return attrs.evolve(self, sources=sources, **changes)
 
 
-_RFC = Dialect(profile="rfc7644-strict", etag=True)
+_RFC = Dialect(profile="rfc7644-strict", etag=True, filter_vouched=None)
 PROFILES: Mapping[str, Dialect] = {
     "rfc7644-strict": _RFC,
     "entra-scim-client": Dialect(
@@ -123,6 +131,7 @@ PROFILES: Mapping[str, Dialect] = {
         op_case="capitalized",
         value_path_update="replace",
         patch_response="no-content",
+        filter_vouched=None,
     ),
     "aws-identity-center": Dialect(
         profile="aws-identity-center",
@@ -133,6 +142,7 @@ PROFILES: Mapping[str, Dialect] = {
         member_chunk_max=100,
         value_path_update="replace",
         patch_response="no-content",
+        filter_vouched=None,
     ),
     "scim2-server": Dialect(
         profile="scim2-server",
@@ -143,6 +153,7 @@ PROFILES: Mapping[str, Dialect] = {
         value_path_update="remove-add",
         patch_response="no-content",
         extensions=(ENTERPRISE_USER,),
+        filter_vouched=("displayName", "externalId", "userName"),  # nickName eq: 200, 0 results
     ),
 }
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, overload
 
 import attrs
@@ -32,17 +32,18 @@ from hybridsync.connectors.base import MISCONFIGURED, Done, Result, RetryAfter, 
 from hybridsync.connectors.scim import check, prepare
 from hybridsync.connectors.scim.dialect import Dialect, DialectError, base_dialect, with_overrides
 from hybridsync.connectors.scim.discover import discover
+from hybridsync.connectors.scim.lookup import LookupMixin
 from hybridsync.connectors.scim.prepare import PrepareError, Request
 from hybridsync.connectors.scim.transport import Response, Transport
 from hybridsync.engine.core import errors
 from hybridsync.engine.core.config import TargetConfig
-from hybridsync.engine.core.values import ObjectKind, TargetObject
+from hybridsync.engine.core.values import ObjectKind
 
 log = structlog.get_logger(__name__)
 _UNIQUE_BY_KIND = {ObjectKind.USER: "userName", ObjectKind.CONTACT: "userName", ObjectKind.GROUP: "displayName"}
 
 
-class ScimTarget:
+class ScimTarget(LookupMixin):
     """A SCIM 2.0 service provider as a hybridsync target (``kind = "scim"``)."""
 
     kind = "scim"
@@ -138,100 +139,6 @@ class ScimTarget:
             self._probe("patch-answer", patch_response="resource" if resp.body else "no-content")
         return resp
 
-    # -- lookups ------------------------------------------------------------------------------
-
-    def lookup_by_anchor(self, kind: ObjectKind, anchor: str) -> Result:
-        return self._find(kind, "externalId", anchor)
-
-    def lookup_by_attribute(self, kind: ObjectKind, attribute: str, value: str) -> Result:
-        return self._find(kind, attribute, value)
-
-    def _find(self, kind: ObjectKind, attribute: str, value: str) -> Result:
-        what = f"lookup {kind} {attribute}={value!r}"
-        excluded = ("members",) if kind is ObjectKind.GROUP else ()
-        try:
-            flt = prepare.lookup_filter(attribute, value, self.dialect)
-        except PrepareError as exc:
-            return Terminal(f"{what}: {exc}", None, "invalidPath", str(exc))
-        matches: list[TargetObject] = []
-        if flt is not None:
-            resp = self._exchange(Request("GET", self._endpoint(kind), prepare.search_params(flt, count=50, excluded=excluded)), what)
-            if isinstance(resp, (RetryAfter, Terminal)):
-                return resp
-            if 200 <= resp.status < 300:
-                resources = check.list_page(resp.body)[0]
-                matches = [self._flat(r, kind, attribute) for r in resources if check.matches(r, attribute, value)]
-                return self._found(kind, matches)
-            if resp.status not in (400, 501):
-                return self._fail(resp, what)
-            self._probe("filter-refused", filter=False)  # read-only probe: page and compare
-        for resource in self._pages(kind, None, what):
-            if isinstance(resource, (RetryAfter, Terminal)):
-                return resource
-            if check.matches(resource, attribute, value):
-                matches.append(self._flat(resource, kind, attribute))
-        return self._found(kind, matches)
-
-    def _flat(self, resource: Mapping[str, Any], kind: ObjectKind, *paths: str) -> TargetObject:
-        return check.flatten(resource, kind, [p for p in paths if p != "externalId"])
-
-    def _found(self, kind: ObjectKind, matches: list[TargetObject]) -> Done:
-        if kind is not ObjectKind.GROUP and self.config.contact_resource_type == "User":
-            is_contact = [m.attributes.get("userType") == "Contact" for m in matches]
-            matches = [m for m, c in zip(matches, is_contact) if c == (kind is ObjectKind.CONTACT)] or matches
-        return Done(target_id=matches[0].target_id if matches else None,
-                    etag=matches[0].etag if matches else None, found=tuple(matches))
-
-    def _pages(self, kind: ObjectKind, flt: str | None, what: str) -> Iterator[Any]:
-        count = min(self.dialect.max_results or 100, 500)
-        start = 1
-        excluded = ("members",) if kind is ObjectKind.GROUP else ()
-        while True:
-            params = prepare.search_params(flt, start_index=start, count=count, excluded=excluded)
-            resp = self._exchange(Request("GET", self._endpoint(kind), params), what)
-            if isinstance(resp, (RetryAfter, Terminal)):
-                yield resp
-                return
-            if not 200 <= resp.status < 300:
-                yield self._fail(resp, what)
-                return
-            resources, total, _ = check.list_page(resp.body)
-            yield from resources
-            start += len(resources)
-            if not resources or (total is not None and start > total):
-                return
-
-    def list_owned(self, kind: ObjectKind) -> Iterator[TargetObject]:
-        """Every object of ``kind`` that carries an externalId. The protocol makes this an
-        iterator, which cannot carry a failure: a failed listing raises ``TargetUnavailable`` /
-        ``TargetRefused`` (the engine asks ``list_objects``, which answers a result value)."""
-        flt = "externalId pr" if self.dialect.supports("pr") else None
-        result = self._listing(kind, flt)
-        if isinstance(result, RetryAfter):
-            raise errors.TargetUnavailable(result.why, where=self.name, stage="scim_list")
-        if isinstance(result, Terminal):
-            raise errors.TargetRefused(result.why, where=self.name, stage="scim_list")
-        return (o for o in result.found if o.external_id)
-
-    def list_objects(self, kind: ObjectKind) -> Result:
-        """Every object of ``kind``, owned or not, as ``Done(found=...)``: a complete listing, so
-        the engine can answer soft-match questions from it (no candidate in it means no
-        candidate at all); a failed page answers its ``RetryAfter`` / ``Terminal``."""
-        return self._listing(kind, None)
-
-    def _listing(self, kind: ObjectKind, flt: str | None) -> Result:
-        what = f"list {kind}"
-        found: list[TargetObject] = []
-        for item in self._pages(kind, flt, what):
-            if isinstance(item, (RetryAfter, Terminal)):
-                return item
-            obj = check.flatten(item, kind)
-            if kind is not ObjectKind.GROUP and self.config.contact_resource_type == "User":
-                if (obj.attributes.get("userType") == "Contact") != (kind is ObjectKind.CONTACT):
-                    continue
-            found.append(obj)
-        return Done(found=tuple(found))
-
     # -- writes -------------------------------------------------------------------------------
 
     def create(self, kind: ObjectKind, anchor: str, attributes: Mapping[str, Any]) -> Result:
@@ -257,7 +164,10 @@ class ScimTarget:
             return resp if isinstance(resp, RetryAfter) else self._fail(resp, what)
         if 200 <= resp.status < 300:
             self._uncertain.discard(key)
-            return check.created(resp.status, resp.headers, resp.body)
+            done = check.created(resp.status, resp.headers, resp.body)
+            if isinstance(done, Done) and done.target_id:
+                self.probe_filters(kind, anchor, attributes, done.target_id)
+            return done
         if resp.status == 409:
             found = self.lookup_by_anchor(kind, anchor)
             if isinstance(found, Done) and found.found:

@@ -50,3 +50,46 @@ def test_attributes_of_an_unannounced_extension_are_never_sent(tmp_path):
     assert isinstance(updated, Done)
     assert ENT not in json.dumps(bodies), bodies
     assert "extensions" in target.describe()
+
+
+def _case_sensitive_server():
+    """userName eq compared case-sensitively, a filter on an unmapped attribute: 200, 0 results."""
+    users = [{"id": "u1", "userName": "Ann@Corp.example", "externalId": "YQ==", "nickName": "annie"}]
+    seen: list[str] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        p, q = request.url.path, dict(request.url.params)
+        seen.append(f"{request.method} {p} {q.get('filter', '')}")
+        if request.method == "GET" and p.endswith("/Users"):
+            flt = q.get("filter")
+            hits = users
+            if flt:
+                attr, _, value = flt.split(" ", 2)
+                value = json.loads(value)
+                hits = [u for u in users if attr in ("userName", "externalId") and u.get(attr) == value]
+            return httpx.Response(200, json={"totalResults": len(hits), "Resources": hits})
+        if request.method == "POST":
+            body = json.loads(request.content)
+            users.append({**body, "id": f"u{len(users) + 1}"})
+            return httpx.Response(201, json=users[-1])
+        return httpx.Response(404)
+
+    return seen, httpx.Client(transport=httpx.MockTransport(handle))
+
+
+def test_an_empty_filter_answer_the_dialect_cant_vouch_for_is_never_absence(tmp_path):
+    seen, client = _case_sensitive_server()
+    token = tmp_path / "token"
+    token.write_text("t")
+    target = ScimTarget(TargetConfig(name="wild", kind="scim", url="http://127.0.0.1:9/scim/v2", token_file=str(token),
+                                     object_types=("user",)), client=client)
+    found = target.lookup_by_attribute(K.USER, "userName", "ann@corp.example")
+    assert isinstance(found, Done) and found.target_id == "u1"  # the listing found it
+    found = target.lookup_by_attribute(K.USER, "nickName", "annie")
+    assert isinstance(found, Done) and found.target_id == "u1"
+    # a create probes its own object: externalId eq finds it (vouched), userName in another case doesn't
+    created = target.create(K.USER, "Yg==", {"userName": "Bob@corp.example"})
+    assert isinstance(created, Done)
+    assert target.describe()["filter_vouched"] == ["externalId"]
+    n = len(seen)
+    assert isinstance(target.lookup_by_anchor(K.USER, "Yw=="), Done) and len(seen) == n + 1  # vouched: no listing
