@@ -48,6 +48,7 @@ CHOICES: Mapping[str, tuple[str, ...]] = {
     "op_case": ("lower", "capitalized"),
     "value_path_update": ("remove-add", "replace"),
     "patch_response": ("no-content", "resource", "unknown"),
+    "group_update": ("patch", "put"),
 }
 
 
@@ -78,6 +79,7 @@ class Dialect:
     value_path_update: str = "remove-add"
     member_chunk_max: int | None = None  # a hard per-PATCH cap of the service
     patch_response: str = "unknown"
+    group_update: str = "patch"  # "put": the service renames a group only by PUT (PATCH 501)
     # schema extensions of the User resource type (ResourceTypes ``schemaExtensions``); None =
     # not announced (everything is sent). Attributes of another extension are never sent.
     extensions: tuple[str, ...] | None = field(default=None, converter=_optional_tuple)

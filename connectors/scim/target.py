@@ -187,7 +187,7 @@ class ScimTarget(LookupMixin):
             return Done(target_id)
         path = f"{self._endpoint(kind)}/{target_id}"
         for _ in range(2):
-            if not self.dialect.patch:
+            if not self.dialect.patch or (kind is ObjectKind.GROUP and self.dialect.group_update == "put"):
                 return self._put(kind, target_id, changes, anchor, what)
             try:
                 ops = prepare.patch_operations(changes, self.dialect, anchor=anchor, base_url=self.config.url)
@@ -199,8 +199,11 @@ class ScimTarget(LookupMixin):
             if 200 <= resp.status < 300:
                 return Done(target_id, resp.headers.get("etag"), status=resp.status)
             scim_type = check.error_of(resp.status, resp.body).scim_type
-            if resp.status in (405, 501):
-                self._probe("patch-refused", patch=False)
+            if resp.status in (405, 501):  # a group's members still go by PATCH: only its update by PUT
+                if kind is ObjectKind.GROUP:
+                    self._probe("group-patch-refused", group_update="put")
+                else:
+                    self._probe("patch-refused", patch=False)
                 continue
             if resp.status == 400 and scim_type == "noTarget" and self.dialect.value_path_update == "replace":
                 self._probe("value-path-noTarget", value_path_update="remove-add")
@@ -279,7 +282,7 @@ class ScimTarget(LookupMixin):
                 if 200 <= resp.status < 300:
                     etag = resp.headers.get("etag")
                     break
-                if op == "remove" and resp.status == 400 and attempt == 0:
+                if op == "remove" and resp.status in (400, 501) and attempt == 0:
                     other = "value-array" if self.dialect.member_removal == "path-filter" else "path-filter"
                     self._probe("member-removal-refused", member_removal=other)
                     continue

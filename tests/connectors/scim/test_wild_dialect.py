@@ -93,3 +93,53 @@ def test_an_empty_filter_answer_the_dialect_cant_vouch_for_is_never_absence(tmp_
     assert target.describe()["filter_vouched"] == ["externalId"]
     n = len(seen)
     assert isinstance(target.lookup_by_anchor(K.USER, "Yw=="), Done) and len(seen) == n + 1  # vouched: no listing
+
+
+def _group_server(*, rename_patch: int, path_filter_remove: int):
+    """A group service like django-scim2: a PATCH renaming the group answers ``rename_patch``,
+    removal by ``members[value eq]`` answers ``path_filter_remove``; PUT and value arrays work."""
+    group = {"id": "g1", "displayName": "Old", "members": [{"value": "u1"}, {"value": "u2"}]}
+    sent: list[str] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        p = request.url.path
+        if request.method == "GET" and p.endswith("/Groups/g1"):
+            return httpx.Response(200, json=group)
+        if request.method == "GET":
+            return httpx.Response(200, json={"totalResults": 0, "Resources": []})
+        body = json.loads(request.content)
+        sent.append(f"{request.method} {json.dumps(body, sort_keys=True)}")
+        if request.method == "PUT":
+            group["displayName"] = body["displayName"]
+            return httpx.Response(200, json=group)
+        ops = body["Operations"]
+        if any(not str(o.get("path", "")).startswith("members") for o in ops):  # a rename, with or without a path
+            return httpx.Response(rename_patch, json={"status": str(rename_patch)})
+        for o in ops:
+            if o["op"] == "add":
+                group["members"] += o["value"]
+            elif o["path"].startswith("members["):
+                return httpx.Response(path_filter_remove, json={"status": str(path_filter_remove)})
+            else:
+                gone = {v["value"] for v in o["value"]}
+                group["members"] = [m for m in group["members"] if m["value"] not in gone]
+        return httpx.Response(204)
+
+    return group, sent, httpx.Client(transport=httpx.MockTransport(handle))
+
+
+def test_a_group_rename_refused_by_patch_goes_by_put_and_members_stay_patch(tmp_path):
+    group, sent, client = _group_server(rename_patch=501, path_filter_remove=501)
+    token = tmp_path / "token"
+    token.write_text("t")
+    target = ScimTarget(TargetConfig(name="wild", kind="scim", url="http://127.0.0.1:9/scim/v2", token_file=str(token),
+                                     object_types=("user", "group")), client=client)
+    assert isinstance(target.update(K.GROUP, "g1", {"displayName": "New"}), Done)
+    assert group["displayName"] == "New"
+    shown = target.describe()
+    assert shown["patch"] is True and shown["group_update"] == "put"  # only renames go by PUT
+    assert isinstance(target.add_members("g1", [(K.USER, "u3")]), Done)
+    removed = target.remove_members("g1", [(K.USER, "u1")])  # members[value eq] answers 501 here
+    assert isinstance(removed, Done), removed
+    assert [m["value"] for m in group["members"]] == ["u2", "u3"]
+    assert target.describe()["member_removal"] == "value-array"
