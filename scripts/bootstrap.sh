@@ -52,4 +52,9 @@ if [ ! -d engine/lab/node/node_modules/scimmy ] || [ engine/lab/node/package-loc
   (cd engine/lab/node && npm ci --no-audit --no-fund --silent)
   touch engine/lab/node/node_modules
 fi
+# django-scim2 (PyPI) in a tiny Django project (engine/lab/djangoscim.py): measured, see connectors/README.md.
+if ! .venv/bin/python -c "import django_scim" 2>/dev/null; then
+  echo "bootstrap: installing the django-scim2 lab server into .venv"
+  .venv/bin/python -m pip install -q "django-scim2==0.23.0"
+fi
 echo "bootstrap: ready"

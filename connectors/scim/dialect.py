@@ -48,7 +48,6 @@ CHOICES: Mapping[str, tuple[str, ...]] = {
     "op_case": ("lower", "capitalized"),
     "value_path_update": ("remove-add", "replace"),
     "patch_response": ("no-content", "resource", "unknown"),
-    "group_update": ("patch", "put"),
 }
 
 
@@ -79,7 +78,9 @@ class Dialect:
     value_path_update: str = "remove-add"
     member_chunk_max: int | None = None  # a hard per-PATCH cap of the service
     patch_response: str = "unknown"
-    group_update: str = "patch"  # "put": the service renames a group only by PUT (PATCH 501)
+    # kinds ("user", "group", "contact") whose updates go by GET + PUT: the service refused a PATCH
+    # of their attributes (405/501, e.g. a group rename); member deltas stay PATCH
+    update_by_put: tuple[str, ...] = field(default=(), converter=tuple)
     # schema extensions of the User resource type (ResourceTypes ``schemaExtensions``); None =
     # not announced (everything is sent). Attributes of another extension are never sent.
     extensions: tuple[str, ...] | None = field(default=None, converter=_optional_tuple)
@@ -93,6 +94,7 @@ class Dialect:
         out = attrs.asdict(self, recurse=False)
         out["filter_operators"] = list(self.filter_operators)
         out["extensions"] = None if self.extensions is None else list(self.extensions)
+        out["update_by_put"] = list(self.update_by_put)
         out["filter_vouched"] = None if self.filter_vouched is None else list(self.filter_vouched)
         out["endpoints"] = dict(self.endpoints)
         out["sources"] = dict(self.sources)

@@ -187,7 +187,7 @@ class ScimTarget(LookupMixin):
             return Done(target_id)
         path = f"{self._endpoint(kind)}/{target_id}"
         for _ in range(2):
-            if not self.dialect.patch or (kind is ObjectKind.GROUP and self.dialect.group_update == "put"):
+            if not self.dialect.patch or str(kind) in self.dialect.update_by_put:
                 return self._put(kind, target_id, changes, anchor, what)
             try:
                 ops = prepare.patch_operations(changes, self.dialect, anchor=anchor, base_url=self.config.url)
@@ -199,11 +199,8 @@ class ScimTarget(LookupMixin):
             if 200 <= resp.status < 300:
                 return Done(target_id, resp.headers.get("etag"), status=resp.status)
             scim_type = check.error_of(resp.status, resp.body).scim_type
-            if resp.status in (405, 501):  # a group's members still go by PATCH: only its update by PUT
-                if kind is ObjectKind.GROUP:
-                    self._probe("group-patch-refused", group_update="put")
-                else:
-                    self._probe("patch-refused", patch=False)
+            if resp.status in (405, 501):  # members still go by PATCH: only this kind's updates by PUT
+                self._probe(f"{kind}-patch-refused", update_by_put=(*self.dialect.update_by_put, str(kind)))
                 continue
             if resp.status == 400 and scim_type == "noTarget" and self.dialect.value_path_update == "replace":
                 self._probe("value-path-noTarget", value_path_update="remove-add")

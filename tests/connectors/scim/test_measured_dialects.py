@@ -13,17 +13,17 @@ import pytest
 from hybridsync.connectors.base import Done
 from hybridsync.connectors.scim import ScimTarget
 from hybridsync.engine.core.values import ObjectKind as K
-from hybridsync.engine.lab.pytest_scim import SCIM_SERVERS, any_scim_server
+from hybridsync.engine.lab.pytest_scim import MEASURED_SCIM_SERVERS, any_scim_server
 
 from .measure import measure
 
 pytestmark = pytest.mark.scim
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 LEARNED = ("patch", "filter", "etag", "max_results", "member_removal", "patch_response", "extensions",
-           "filter_vouched", "endpoints")
+           "filter_vouched", "endpoints", "update_by_put")
 
 
-@pytest.fixture(params=sorted(SCIM_SERVERS))
+@pytest.fixture(params=sorted(MEASURED_SCIM_SERVERS))
 def scim_server(request):
     return any_scim_server(request)
 
@@ -35,6 +35,7 @@ def learned(target: ScimTarget) -> dict:
     gid = target.create(K.GROUP, "Zw==", {"displayName": "Probe group"}).target_id
     assert isinstance(target.add_members(gid, [(K.USER, uid), (K.USER, other)]), Done)
     assert isinstance(target.remove_members(gid, [(K.USER, uid)]), Done)
+    assert isinstance(target.update(K.GROUP, gid, {"displayName": "Probe group renamed"}), Done)
     shown = target.describe()
     return {k: shown[k] for k in LEARNED}
 

@@ -137,7 +137,7 @@ def test_a_group_rename_refused_by_patch_goes_by_put_and_members_stay_patch(tmp_
     assert isinstance(target.update(K.GROUP, "g1", {"displayName": "New"}), Done)
     assert group["displayName"] == "New"
     shown = target.describe()
-    assert shown["patch"] is True and shown["group_update"] == "put"  # only renames go by PUT
+    assert shown["patch"] is True and shown["update_by_put"] == ["group"]  # only renames go by PUT
     assert isinstance(target.add_members("g1", [(K.USER, "u3")]), Done)
     removed = target.remove_members("g1", [(K.USER, "u1")])  # members[value eq] answers 501 here
     assert isinstance(removed, Done), removed
