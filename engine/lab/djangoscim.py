@@ -1,6 +1,6 @@
 """A real django-scim2 service provider on loopback (PyPI ``django-scim2``, 15five; Django).
 
-``DjangoScimLab().start()`` runs ``python -m hybridsync.engine.lab.django_scim_app.server``: a tiny
+``DjangoScimLab().start()`` runs ``python engine/lab/djangoproj/serve.py``: a tiny
 Django project with django-scim2's default adapters and filter parser over SQLite, base URL
 ``http://127.0.0.1:<port>/scim/v2``. Same child protocol and ``/_lab`` backdoor as ``scim.py``.
 """
@@ -8,6 +8,7 @@ Django project with django-scim2's default adapters and filter parser over SQLit
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 from hybridsync.engine.lab.scim import ScimLab
 
@@ -17,4 +18,4 @@ class DjangoScimLab(ScimLab):
     base_path = "/scim/v2"
 
     def command(self) -> list[str]:
-        return [sys.executable, "-m", "hybridsync.engine.lab.django_scim_app.server"]
+        return [sys.executable, str(Path(__file__).resolve().parent / "djangoproj" / "serve.py")]

@@ -2,6 +2,6 @@ from django.apps import AppConfig
 
 
 class LabScimConfig(AppConfig):
-    name = "hybridsync.engine.lab.django_scim_app"
+    name = "labscim"
     label = "labscim"
     default_auto_field = "django.db.models.AutoField"

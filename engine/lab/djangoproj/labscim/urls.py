@@ -12,8 +12,8 @@ from django.urls import include, path, re_path
 from django.views.decorators.csrf import csrf_exempt
 from django_scim.adapters import SCIMGroup, SCIMUser
 
-from hybridsync.engine.lab.django_scim_app import server
-from hybridsync.engine.lab.django_scim_app.models import Group, User
+from labscim import middleware
+from labscim.models import Group, User
 
 
 def _dump(obj: Any, members: bool = True, request: Any = None) -> dict[str, Any]:
@@ -40,10 +40,10 @@ def backdoor(request: Any, rest: str) -> HttpResponse:
     if rest == "reset":
         User.objects.all().delete()
         Group.objects.all().delete()
-        server._counts.clear()
+        middleware.counts.clear()
         return HttpResponse(status=204)
     if rest == "requests":
-        return JsonResponse(dict(server._counts))
+        return JsonResponse(dict(middleware.counts))
     if rest == "resources":
         wanted = request.GET.get("type") or None
         members = request.GET.get("members", "1") == "1"

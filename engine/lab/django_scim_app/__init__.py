@@ -1,1 +1,0 @@
-"""A tiny Django project serving django-scim2 (PyPI, 15five) for the lab: ``server.py`` runs it."""
