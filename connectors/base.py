@@ -45,6 +45,11 @@ class RetryAfter:
     status: int | None = None
 
 
+# ``Terminal.scim_type`` of a refusal that is the whole target's, not the object's: the target is
+# misconfigured (e.g. its collection URL answers 404). Kept in ``scim_type`` so recordings keep it.
+MISCONFIGURED = "hybridsync:misconfigured"
+
+
 @frozen
 class Terminal:
     why: str
@@ -55,12 +60,12 @@ class Terminal:
     @property
     def gone(self) -> bool:
         """The object no longer exists at the target (404 on update/delete)."""
-        return self.status == 404
+        return self.status == 404 and self.scim_type != MISCONFIGURED
 
     @property
     def target_level(self) -> bool:
-        """The target refuses us as a whole (auth): quarantine the target, not the object."""
-        return self.status in (401, 403)
+        """The target refuses us as a whole (auth, misconfigured): quarantine the target, not the object."""
+        return self.status in (401, 403) or self.scim_type == MISCONFIGURED
 
 
 Result = Union[Done, RetryAfter, Terminal]

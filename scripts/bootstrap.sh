@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PKGS=(samba samba-ad-dc samba-ad-provision ldap-utils winbind krb5-user python3-samba zstd libnss-wrapper libresolv-wrapper postgresql)
+APT_PKGS=(samba samba-ad-dc samba-ad-provision ldap-utils winbind krb5-user python3-samba zstd libnss-wrapper libresolv-wrapper postgresql nodejs)
 
 missing=()
 for pkg in "${APT_PKGS[@]}"; do
@@ -37,5 +37,25 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/python -m pip install -q --upgrade pip
   .venv/bin/python -m pip install -q -e '.[test,metrics,postgres]'
   touch "$stamp"
+fi
+# Other real SCIM servers the suite runs the conformance kit and the end-to-end scenario against
+# (engine/lab/scimmy.py): SCIMMY from npm, pinned by engine/lab/node/package-lock.json.
+# node comes with nodejs (APT_PKGS); Debian's own nodejs ships npm separately.
+if ! command -v npm >/dev/null; then
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  echo "bootstrap: installing Debian package: npm"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends npm >/dev/null
+fi
+if [ ! -d engine/lab/node/node_modules/scimmy ] || [ engine/lab/node/package-lock.json -nt engine/lab/node/node_modules ]; then
+  echo "bootstrap: installing the SCIMMY lab server (npm ci in engine/lab/node)"
+  (cd engine/lab/node && npm ci --no-audit --no-fund --silent)
+  touch engine/lab/node/node_modules
+fi
+# django-scim2 (PyPI) in a tiny Django project (engine/lab/djangoscim.py): measured, see connectors/README.md.
+if ! .venv/bin/python -c "import django_scim" 2>/dev/null; then
+  echo "bootstrap: installing the django-scim2 lab server into .venv"
+  .venv/bin/python -m pip install -q "django-scim2==0.23.0"
 fi
 echo "bootstrap: ready"

@@ -35,7 +35,7 @@ from hybridsync.engine.lab.guard import FORBID_ENV, FORBID_TEST_ENV  # noqa: E40
 
 SERVICE_FIXTURES = {
     "samba": {"samba_dc", "samba_seed", "ad_conn", "ad_ou", "samba_dc_factory", "_samba_lab"},
-    "scim": {"scim_server", "scim_target", "scim_target_config"},
+    "scim": {"scim_server", "scim_target", "scim_target_config", "scimmy_server", "scim2_server", "django_scim_server"},
     "postgres": {"pg_server", "pg_schema"},
 }
 

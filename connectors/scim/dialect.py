@@ -33,6 +33,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 import attrs
 from attrs import field, frozen
@@ -56,6 +57,13 @@ CHOICES: Mapping[str, tuple[str, ...]] = {
 RETIRED = frozenset({"bulk_max_operations", "enterprise_extension", "members_in_get"})
 
 
+ENTERPRISE_USER = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+
+
+def _optional_tuple(value: Sequence[str] | None) -> tuple[str, ...] | None:
+    return None if value is None else tuple(str(v) for v in value)
+
+
 @frozen
 class Dialect:
     profile: str = "discovered"
@@ -70,18 +78,40 @@ class Dialect:
     value_path_update: str = "remove-add"
     member_chunk_max: int | None = None  # a hard per-PATCH cap of the service
     patch_response: str = "unknown"
+    # kinds ("user", "group", "contact") whose updates go by GET + PUT: the service refused a PATCH
+    # of their attributes (405/501, e.g. a group rename); member deltas stay PATCH
+    update_by_put: tuple[str, ...] = field(default=(), converter=tuple)
+    # schema extensions of the User resource type (ResourceTypes ``schemaExtensions``); None =
+    # not announced (everything is sent). Attributes of another extension are never sent.
+    extensions: tuple[str, ...] | None = field(default=None, converter=_optional_tuple)
+    # attributes whose ``eq`` filter answer is the truth (an empty answer proves absence); None =
+    # every filter. Others: an empty answer falls back to a listing (lookup.py), issue 16.
+    filter_vouched: tuple[str, ...] | None = field(default=(), converter=_optional_tuple)
     endpoints: Mapping[str, str] = field(factory=dict, converter=frozen_mapping)  # type -> /Users
     sources: Mapping[str, str] = field(factory=dict, converter=frozen_mapping)  # field -> origin
 
     def to_dict(self) -> dict[str, Any]:
         out = attrs.asdict(self, recurse=False)
         out["filter_operators"] = list(self.filter_operators)
+        out["extensions"] = None if self.extensions is None else list(self.extensions)
+        out["update_by_put"] = list(self.update_by_put)
+        out["filter_vouched"] = None if self.filter_vouched is None else list(self.filter_vouched)
         out["endpoints"] = dict(self.endpoints)
         out["sources"] = dict(self.sources)
         return out
 
     def supports(self, operator: str) -> bool:
         return self.filter and operator in self.filter_operators
+
+    def vouches(self, attribute: str) -> bool:
+        """True when an empty ``attribute eq`` answer proves that nothing matches."""
+        return self.filter_vouched is None or attribute in self.filter_vouched
+
+    def sends(self, attribute: str) -> bool:
+        """False for an attribute of a schema extension the service does not announce."""
+        if self.extensions is None or not attribute.startswith("urn:"):
+            return True
+        return any(attribute.startswith(ext + ":") for ext in self.extensions)
 
     def endpoint(self, resource_type: str) -> str:
         return self.endpoints.get(resource_type) or f"/{resource_type}s"
@@ -93,7 +123,7 @@ class Dialect:
         return attrs.evolve(self, sources=sources, **changes)
 
 
-_RFC = Dialect(profile="rfc7644-strict", etag=True)
+_RFC = Dialect(profile="rfc7644-strict", etag=True, filter_vouched=None)
 PROFILES: Mapping[str, Dialect] = {
     "rfc7644-strict": _RFC,
     "entra-scim-client": Dialect(
@@ -105,6 +135,7 @@ PROFILES: Mapping[str, Dialect] = {
         op_case="capitalized",
         value_path_update="replace",
         patch_response="no-content",
+        filter_vouched=None,
     ),
     "aws-identity-center": Dialect(
         profile="aws-identity-center",
@@ -115,6 +146,7 @@ PROFILES: Mapping[str, Dialect] = {
         member_chunk_max=100,
         value_path_update="replace",
         patch_response="no-content",
+        filter_vouched=None,
     ),
     "scim2-server": Dialect(
         profile="scim2-server",
@@ -124,6 +156,8 @@ PROFILES: Mapping[str, Dialect] = {
         boolean_style="json",
         value_path_update="remove-add",
         patch_response="no-content",
+        extensions=(ENTERPRISE_USER,),
+        filter_vouched=("displayName", "externalId", "userName"),  # nickName eq: 200, 0 results
     ),
 }
 
@@ -158,10 +192,36 @@ def _get(obj: Any, *keys: str) -> Any:
     return obj
 
 
+def resolve_endpoint(base_url: str, endpoint: str) -> str:
+    """A ResourceType ``endpoint`` as the path to append to ``base_url``.
+
+    RFC 7643 §6 says "relative to the Base URL, e.g. /Users", and servers differ: an endpoint
+    that already repeats the base path (``/scim/v2/Users`` under ``.../scim/v2``) or an absolute
+    URL on the same origin is used as it is. Another origin, or a path outside the base URL, is a
+    ``DialectError`` (the credentials are never sent elsewhere).
+    """
+    base = urlsplit(base_url)
+    base_path = base.path.rstrip("/")
+    ep = endpoint.strip()
+    parts = urlsplit(ep)
+    if parts.scheme or parts.netloc:
+        if (parts.scheme.lower(), parts.netloc.lower()) != (base.scheme.lower(), base.netloc.lower()):
+            raise DialectError("endpoints", f"endpoint {endpoint!r} is on another origin than {base_url!r}")
+        path = parts.path.rstrip("/")
+        if base_path and not (path == base_path or path.startswith(base_path + "/")):
+            raise DialectError("endpoints", f"endpoint {endpoint!r} is outside the base URL {base_url!r}")
+        return path[len(base_path):] or "/"
+    path = "/" + ep.strip("/")
+    if base_path and path.startswith(base_path + "/"):
+        return path[len(base_path):]
+    return path
+
+
 def from_discovery(
     base: Dialect,
     spc: Mapping[str, Any] | None,
     resource_types: Sequence[Mapping[str, Any]] | None,
+    base_url: str | None = None,
 ) -> Dialect:
     """Refine ``base`` with what the service announces (pure; ``None`` = that document was absent)."""
     d = base
@@ -177,7 +237,13 @@ def from_discovery(
         if isinstance(max_results, int) and max_results > 0:
             found["max_results"] = max_results
     if resource_types:
-        found["endpoints"] = {rt["name"]: rt["endpoint"] for rt in resource_types if rt.get("name") and rt.get("endpoint")}
+        found["endpoints"] = {
+            rt["name"]: resolve_endpoint(base_url, rt["endpoint"]) if base_url else rt["endpoint"]
+            for rt in resource_types if isinstance(rt.get("name"), str) and isinstance(rt.get("endpoint"), str)}
+        user = next((rt for rt in resource_types if rt.get("name") == "User"), None)
+        if user is not None:
+            found["extensions"] = tuple(str(e["schema"]) for e in user.get("schemaExtensions") or ()
+                                        if isinstance(e, Mapping) and e.get("schema"))
     # a named profile says what the service really does; discovery only fills what it leaves
     found = {k: v for k, v in found.items() if k not in pinned or k == "endpoints"}
     if found:

@@ -1,7 +1,9 @@
 """``ScimTarget``: the SCIM 2.0 target connector (prepare -> transport -> check).
 
 Every method returns ``Done | RetryAfter | Terminal`` and never sleeps or raises for a remote
-refusal. The dialect is discovered on first contact (``dialect.py``), logged once, shown by
+refusal. The dialect is discovered on first contact (``discover.py``: endpoints resolved against
+the base URL and each collection probed once; a 404 there makes every call a ``Terminal`` of the
+whole target naming the URL), logged once, shown by
 ``describe()``, and corrected by safe probes on objects hybridsync manages (a refused member
 removal style or a ``noTarget`` on a value-path replace switches the style and retries once; a
 501/405 to PATCH switches to GET + PUT with ``If-Match``).
@@ -19,34 +21,30 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, overload
 
 import attrs
 import httpx
 import structlog
 
-from hybridsync.connectors.base import Done, Result, RetryAfter, Terminal
+from hybridsync.connectors.base import MISCONFIGURED, Done, Result, RetryAfter, Terminal
 from hybridsync.connectors.scim import check, prepare
-from hybridsync.connectors.scim.dialect import (
-    Dialect,
-    DialectError,
-    base_dialect,
-    from_discovery,
-    with_overrides,
-)
+from hybridsync.connectors.scim.dialect import Dialect, DialectError, base_dialect, with_overrides
+from hybridsync.connectors.scim.discover import discover
+from hybridsync.connectors.scim.lookup import LookupMixin
 from hybridsync.connectors.scim.prepare import PrepareError, Request
 from hybridsync.connectors.scim.transport import Response, Transport
 from hybridsync.engine.core import errors
 from hybridsync.engine.core.config import TargetConfig
 from hybridsync.engine.core.redact import redact
-from hybridsync.engine.core.values import ObjectKind, TargetObject
+from hybridsync.engine.core.values import ObjectKind
 
 log = structlog.get_logger(__name__)
 _UNIQUE_BY_KIND = {ObjectKind.USER: "userName", ObjectKind.CONTACT: "userName", ObjectKind.GROUP: "displayName"}
 
 
-class ScimTarget:
+class ScimTarget(LookupMixin):
     """A SCIM 2.0 service provider as a hybridsync target (``kind = "scim"``)."""
 
     kind = "scim"
@@ -62,6 +60,7 @@ class ScimTarget:
         self._dialect: Dialect | None = None
         self._lock = threading.Lock()
         self._uncertain: set[tuple[ObjectKind, str]] = set()
+        self._problem: str | None = None  # misconfigured as a whole (discover.py): every call answers it
 
     def __repr__(self) -> str:
         return f"ScimTarget(name={self.name!r}, url={self.config.url!r})"
@@ -77,27 +76,14 @@ class ScimTarget:
         return self._dialect
 
     def _discover(self) -> Dialect:
-        docs: list[Any] = []
-        reached = False
-        for path in ("/ServiceProviderConfig", "/ResourceTypes"):
-            try:
-                resp = self._transport.send(Request("GET", path))
-            except httpx.RequestError:
-                docs.append(None)
-                continue
-            reached = reached or resp.status not in (401, 403)  # refused: discover again later
-            ok = 200 <= resp.status < 300 and isinstance(resp.body, Mapping)
-            if not ok:
-                docs.append(None)
-            elif path == "/ServiceProviderConfig":
-                docs.append(resp.body)
-            else:
-                docs.append(check.list_page(resp.body)[0] if "Resources" in resp.body else None)
-        found = with_overrides(from_discovery(self._base, *docs), self.config.dialect)
-        if not reached:  # not cached: discover again on the next call
-            return found
-        log.info("scim.dialect", target=self.name, **{k: v for k, v in found.to_dict().items() if k != "sources"})
-        return found
+        found = discover(self._transport, self._base, self.config)
+        if not found.reached:  # not cached: discover again on the next call
+            return found.dialect
+        self._problem = found.problem
+        log.info("scim.dialect", target=self.name, **{k: v for k, v in found.dialect.to_dict().items() if k != "sources"})
+        if found.problem:
+            log.error("scim.misconfigured", target=self.name, problem=found.problem)
+        return found.dialect
 
     def _probe(self, origin: str, **changes: Any) -> None:
         with self._lock:
@@ -105,14 +91,17 @@ class ScimTarget:
         log.info("scim.dialect.probe", target=self.name, origin=origin, **changes)
 
     def describe(self) -> Mapping[str, Any]:
-        return {"kind": self.kind, "url": self.config.url, **self.dialect.to_dict()}
+        shown = {"kind": self.kind, "url": self.config.url, **self.dialect.to_dict()}
+        return {**shown, "problem": self._problem} if self._problem else shown
 
     # -- plumbing -----------------------------------------------------------------------------
 
     def _endpoint(self, kind: ObjectKind) -> str:
         return self.dialect.endpoint(prepare.resource_type_name(kind, self.config.contact_resource_type))
 
-    def _exchange(self, request: Request, what: str) -> Response | RetryAfter:
+    def _exchange(self, request: Request, what: str) -> Response | RetryAfter | Terminal:
+        if self.dialect and self._problem:
+            return Terminal(f"{what}: {self._problem}", 404, MISCONFIGURED)
         wait = self._transport.wait_needed()
         if wait > 0:
             return RetryAfter(wait, f"{what}: rate limit {self.config.rate_limit}/s reached")
@@ -134,119 +123,19 @@ class ScimTarget:
             text = getattr(result, name, None)
             if text and (clean := redact(text, self._transport.secrets())) != text:
                 changes[name] = clean
-        return attrs.evolve(result, **changes) if changes else result
+        if changes:
+            return attrs.evolve(result, **changes)
+        return result
 
     def _fail(self, resp: Response, what: str, conflict: str | None = None) -> Result:
         return self._scrub(check.classify(resp.status, resp.headers, resp.body, what=what, conflict=conflict))
 
-    def _patch(self, path: str, ops: list[dict[str, Any]], what: str) -> Response | RetryAfter:
+    def _patch(self, path: str, ops: list[dict[str, Any]], what: str) -> Response | RetryAfter | Terminal:
         body = prepare.patch_body(ops, self.dialect)
         resp = self._exchange(Request("PATCH", path, json=body), what)
         if isinstance(resp, Response) and 200 <= resp.status < 300 and self.dialect.patch_response == "unknown":
             self._probe("patch-answer", patch_response="resource" if resp.body else "no-content")
         return resp
-
-    # -- lookups ------------------------------------------------------------------------------
-
-    def lookup_by_anchor(self, kind: ObjectKind, anchor: str) -> Result:
-        return self._find(kind, "externalId", anchor)
-
-    def lookup_by_attribute(self, kind: ObjectKind, attribute: str, value: str) -> Result:
-        return self._find(kind, attribute, value)
-
-    def _find(self, kind: ObjectKind, attribute: str, value: str) -> Result:
-        what = f"lookup {kind} {attribute}={value!r}"
-        excluded = ("members",) if kind is ObjectKind.GROUP else ()
-        try:
-            flt = prepare.lookup_filter(attribute, value, self.dialect)
-        except PrepareError as exc:
-            return Terminal(f"{what}: {exc}", None, "invalidPath", str(exc))
-        matches: list[TargetObject] = []
-        if flt is not None:
-            resp = self._exchange(Request("GET", self._endpoint(kind), prepare.search_params(flt, count=50, excluded=excluded)), what)
-            if isinstance(resp, RetryAfter):
-                return resp
-            if 200 <= resp.status < 300:
-                page = check.listing(resp.status, resp.body, what)
-                if isinstance(page, RetryAfter):
-                    return page
-                resources = page[0]
-                matches = [self._flat(r, kind, attribute) for r in resources if check.matches(r, attribute, value)]
-                return self._found(kind, matches)
-            if resp.status not in (400, 501):
-                return self._fail(resp, what)
-            self._probe("filter-refused", filter=False)  # read-only probe: page and compare
-        for resource in self._pages(kind, None, what):
-            if isinstance(resource, (RetryAfter, Terminal)):
-                return resource
-            if check.matches(resource, attribute, value):
-                matches.append(self._flat(resource, kind, attribute))
-        return self._found(kind, matches)
-
-    def _flat(self, resource: Mapping[str, Any], kind: ObjectKind, *paths: str) -> TargetObject:
-        return check.flatten(resource, kind, [p for p in paths if p != "externalId"])
-
-    def _found(self, kind: ObjectKind, matches: list[TargetObject]) -> Done:
-        if kind is not ObjectKind.GROUP and self.config.contact_resource_type == "User":
-            is_contact = [m.attributes.get("userType") == "Contact" for m in matches]
-            matches = [m for m, c in zip(matches, is_contact) if c == (kind is ObjectKind.CONTACT)] or matches
-        return Done(target_id=matches[0].target_id if matches else None,
-                    etag=matches[0].etag if matches else None, found=tuple(matches))
-
-    def _pages(self, kind: ObjectKind, flt: str | None, what: str) -> Iterator[Any]:
-        count = min(self.dialect.max_results or 100, 500)
-        start = 1
-        excluded = ("members",) if kind is ObjectKind.GROUP else ()
-        seen: set[str] = set()
-        while True:
-            params = prepare.search_params(flt, start_index=start, count=count, excluded=excluded)
-            resp = self._exchange(Request("GET", self._endpoint(kind), params), what)
-            if isinstance(resp, RetryAfter):
-                yield resp
-                return
-            if not 200 <= resp.status < 300:
-                yield self._fail(resp, what)
-                return
-            page = check.listing(resp.status, resp.body, what)
-            if isinstance(page, RetryAfter) or not check.advances(seen, page[0]):
-                yield page if isinstance(page, RetryAfter) else check.untrusted(resp.status, what, "paging does not advance")
-                return
-            resources, total = page
-            yield from resources
-            start += len(resources)
-            if not resources or (total is not None and start > total):
-                return
-
-    def list_owned(self, kind: ObjectKind) -> Iterator[TargetObject]:
-        """Every object of ``kind`` that carries an externalId. The protocol makes this an
-        iterator, which cannot carry a failure: a failed listing raises ``TargetUnavailable`` /
-        ``TargetRefused`` (the engine asks ``list_objects``, which answers a result value)."""
-        flt = "externalId pr" if self.dialect.supports("pr") else None
-        result = self._listing(kind, flt)
-        if isinstance(result, RetryAfter):
-            raise errors.TargetUnavailable(result.why, where=self.name, stage="scim_list")
-        if isinstance(result, Terminal):
-            raise errors.TargetRefused(result.why, where=self.name, stage="scim_list")
-        return (o for o in result.found if o.external_id)
-
-    def list_objects(self, kind: ObjectKind) -> Result:
-        """Every object of ``kind``, owned or not, as ``Done(found=...)``: a complete listing, so
-        the engine can answer soft-match questions from it (no candidate in it means no
-        candidate at all); a failed page answers its ``RetryAfter`` / ``Terminal``."""
-        return self._listing(kind, None)
-
-    def _listing(self, kind: ObjectKind, flt: str | None) -> Result:
-        what = f"list {kind}"
-        found: list[TargetObject] = []
-        for item in self._pages(kind, flt, what):
-            if isinstance(item, (RetryAfter, Terminal)):
-                return item
-            obj = check.flatten(item, kind)
-            if kind is not ObjectKind.GROUP and self.config.contact_resource_type == "User":
-                if (obj.attributes.get("userType") == "Contact") != (kind is ObjectKind.CONTACT):
-                    continue
-            found.append(obj)
-        return Done(found=tuple(found))
 
     # -- writes -------------------------------------------------------------------------------
 
@@ -260,17 +149,22 @@ class ScimTarget:
             if found.found:
                 self._uncertain.discard(key)
                 return Done(found.target_id, found.etag, found.found, 200)
+        attributes = {k: v for k, v in attributes.items() if self.dialect.sends(k)}
         try:
             body = prepare.create_body(kind, anchor, attributes, base_url=self.config.url)
         except PrepareError as exc:
             return Terminal(f"{what}: {exc}", None, "invalidValue", str(exc))
         resp = self._exchange(Request("POST", self._endpoint(kind), json=body), what)
+        if isinstance(resp, Terminal):
+            return resp
         if isinstance(resp, RetryAfter) or resp.status >= 500 or resp.status == 429:
             self._uncertain.add(key)
             return resp if isinstance(resp, RetryAfter) else self._fail(resp, what)
         if 200 <= resp.status < 300:
             done = check.created(resp.status, resp.headers, resp.body, what=what)
             (self._uncertain.discard if isinstance(done, Done) else self._uncertain.add)(key)
+            if isinstance(done, Done) and done.target_id:
+                self.probe_filters(kind, anchor, attributes, done.target_id)
             return done
         if resp.status == 409:
             found = self.lookup_by_anchor(kind, anchor)
@@ -286,24 +180,25 @@ class ScimTarget:
     def update(self, kind: ObjectKind, target_id: str, changes: Mapping[str, Any], *,
                anchor: str | None = None) -> Result:
         what = f"update {kind} {target_id}"
+        changes = {k: v for k, v in changes.items() if self.dialect.sends(k)}
         if not changes and anchor is None:
             return Done(target_id)
         path = f"{self._endpoint(kind)}/{target_id}"
         for _ in range(2):
-            if not self.dialect.patch:
+            if not self.dialect.patch or str(kind) in self.dialect.update_by_put:
                 return self._put(kind, target_id, changes, anchor, what)
             try:
                 ops = prepare.patch_operations(changes, self.dialect, anchor=anchor, base_url=self.config.url)
             except PrepareError as exc:
                 return Terminal(f"{what}: {exc}", None, "invalidValue", str(exc))
             resp = self._patch(path, ops, what)
-            if isinstance(resp, RetryAfter):
+            if isinstance(resp, (RetryAfter, Terminal)):
                 return resp
             if 200 <= resp.status < 300:
                 return Done(target_id, resp.headers.get("etag"), status=resp.status)
             scim_type = check.error_of(resp.status, resp.body).scim_type
-            if resp.status in (405, 501):
-                self._probe("patch-refused", patch=False)
+            if resp.status in (405, 501):  # members still go by PATCH: only this kind's updates by PUT
+                self._probe(f"{kind}-patch-refused", update_by_put=(*self.dialect.update_by_put, str(kind)))
                 continue
             if resp.status == 400 and scim_type == "noTarget" and self.dialect.value_path_update == "replace":
                 self._probe("value-path-noTarget", value_path_update="remove-add")
@@ -319,7 +214,7 @@ class ScimTarget:
         path = f"{self._endpoint(kind)}/{target_id}"
         for _ in range(2):  # 412: re-read once, then let the loop re-plan
             current = self._exchange(Request("GET", path), what)
-            if isinstance(current, RetryAfter):
+            if isinstance(current, (RetryAfter, Terminal)):
                 return current
             if not 200 <= current.status < 300:
                 return self._fail(current, what)
@@ -330,7 +225,7 @@ class ScimTarget:
             etag = current.headers.get("etag") or check.get_path(current.body, "meta", "version")
             headers = {"If-Match": etag} if self.dialect.etag and etag else {}
             resp = self._exchange(Request("PUT", path, json=body, headers=headers), what)
-            if isinstance(resp, RetryAfter):
+            if isinstance(resp, (RetryAfter, Terminal)):
                 return resp
             if 200 <= resp.status < 300:
                 return Done(target_id, resp.headers.get("etag"), status=resp.status)
@@ -351,7 +246,7 @@ class ScimTarget:
     def delete(self, kind: ObjectKind, target_id: str) -> Result:
         what = f"delete {kind} {target_id}"
         resp = self._exchange(Request("DELETE", f"{self._endpoint(kind)}/{target_id}"), what)
-        if isinstance(resp, RetryAfter):
+        if isinstance(resp, (RetryAfter, Terminal)):
             return resp
         if 200 <= resp.status < 300:
             return Done(target_id, status=resp.status)
@@ -377,12 +272,12 @@ class ScimTarget:
         for chunk in prepare.chunks(ids, size):
             for attempt in range(2):
                 resp = self._patch(path, prepare.member_operations(op, chunk, self.dialect), what)
-                if isinstance(resp, RetryAfter):
+                if isinstance(resp, (RetryAfter, Terminal)):
                     return resp
                 if 200 <= resp.status < 300:
                     etag = resp.headers.get("etag")
                     break
-                if op == "remove" and resp.status == 400 and attempt == 0:
+                if op == "remove" and resp.status in (400, 501) and attempt == 0:
                     other = "value-array" if self.dialect.member_removal == "path-filter" else "path-filter"
                     self._probe("member-removal-refused", member_removal=other)
                     continue

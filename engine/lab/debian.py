@@ -53,6 +53,7 @@ REQUIRED: tuple[DebianFile, ...] = (
     DebianFile(f"{MULTIARCH_LIB}/libresolv_wrapper.so", "DNS of a joined second DC without /etc (engine/lab/samba_join.py)"),
     DebianFile(f"{PG_BIN}/initdb", "the lab PostgreSQL's data directory (engine/lab/postgres.py)"),
     DebianFile(f"{PG_BIN}/postgres", "the lab PostgreSQL server (engine/lab/postgres.py)"),
+    DebianFile("node", "runs the SCIMMY lab SCIM server (engine/lab/scimmy.py, npm packages in engine/lab/node)"),
 )
 
 

@@ -82,7 +82,14 @@ class ScimBackdoor:
 
 
 class ScimLab:
-    """Start / stop one scim2-server child process. Use as a context manager or call start/stop."""
+    """Start / stop one scim2-server child process. Use as a context manager or call start/stop.
+
+    Other servers (``scimmy.py``, ``djangoscim.py``) subclass it: ``name``, ``base_path`` and
+    ``command()`` say what to run; the child protocol (``PORT n``, the tokens in the environment,
+    the ``/_lab`` backdoor, exit on stdin EOF) is the same."""
+
+    name = "scim2-server"
+    base_path = "/v2"
 
     def __init__(self, *, patch: bool = True, etag: bool = True, filter: bool = True, bulk: bool = True,
                  port: int = 0, token: str | None = None):
@@ -96,7 +103,7 @@ class ScimLab:
         self.token_file: str | None = None  # set by the pytest plugin: a 0600 file holding the token
 
     def __repr__(self) -> str:  # the token is never shown
-        return f"ScimLab(url={self.url!r}, features={self.features})"
+        return f"{type(self).__name__}(url={self.url!r}, features={self.features})"
 
     @property
     def root(self) -> str:
@@ -104,18 +111,21 @@ class ScimLab:
 
     @property
     def url(self) -> str:
-        return f"{self.root}/v2" if self.port else ""
+        return f"{self.root}{self.base_path}" if self.port else ""
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "hybridsync.engine.lab.scim"]
 
     def start(self, timeout: float = 30.0, *, tie_to_parent: bool = True) -> "ScimLab":
         """Start the server. ``tie_to_parent``: the child exits when this process ends, even by
         SIGKILL (it watches a pipe from us for EOF), so a killed test run leaves no server."""
-        refuse_if_forbidden("scim", "starting the lab scim2-server")
+        refuse_if_forbidden("scim", f"starting the lab {self.name}")
         env = dict(os.environ)
         env[_TOKEN_ENV] = self.token
         env[_BACKDOOR_ENV] = self._backdoor_token
         env[_FEATURES_ENV] = json.dumps({**self.features, "port": self._want_port, "tie": tie_to_parent})
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "hybridsync.engine.lab.scim"],
+            self.command(),
             env=env,
             stdin=subprocess.PIPE if tie_to_parent else subprocess.DEVNULL,
             stdout=subprocess.PIPE,
@@ -127,17 +137,17 @@ class ScimLab:
         line = self._proc.stdout.readline()
         if not line.startswith("PORT "):
             self.stop()
-            raise RuntimeError(f"scim2-server lab did not start (said {line.strip()!r})")
+            raise RuntimeError(f"{self.name} lab did not start (said {line.strip()!r})")
         self.port = int(line.split()[1])
         while time.monotonic() < deadline:
             try:
-                if httpx.get(f"{self.url}/ServiceProviderConfig", timeout=2).status_code == 200:
+                if httpx.get(f"{self.url}/ServiceProviderConfig", timeout=2).status_code in (200, 401):
                     break
             except httpx.TransportError:
                 time.sleep(0.05)
         else:
             self.stop()
-            raise RuntimeError("scim2-server lab did not answer in time")
+            raise RuntimeError(f"{self.name} lab did not answer in time")
         self.backdoor = ScimBackdoor(self.root, self._backdoor_token)
         return self
 

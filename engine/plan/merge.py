@@ -4,6 +4,11 @@ A DirSync delta carries only the changed attributes, incremental member values, 
 without objectClass or UPN. The planner wants whole objects, so every partial object is merged
 with the stored ``ObjectState`` into a full ``SourceObject`` here. A tombstone takes its kind
 (and the stored anchor, which may be mS-DS-ConsistencyGuid rather than objectGUID) from the store.
+
+The attributes AD derives from the RDN (``cn`` or ``ou``, and ``name``) follow the merged DN: a
+rename or a move arrives as the new DN, ``name`` and ``parentGUID`` without ``cn``, so the stored
+``cn`` would otherwise stay stale for good (issue 16). They are recomputed from the DN of every
+live object, in every read mode, whatever the record carried.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from datetime import datetime
 
 from attrs import frozen
 
+from hybridsync.engine.core.dn import DnError, plain_dn
 from hybridsync.engine.core.values import ObjectKind, ObjectState, SourceObject
 
 
@@ -61,13 +67,67 @@ def merge(stored: ObjectState | None, seen: SourceObject) -> Merged:
         members = frozenset() if kind != ObjectKind.GROUP else old_members
     members = (members | seen.members_added) - seen.members_removed
 
+    dn = seen.dn or (stored.dn if stored else "")
+    attrs.update(rdn_attributes(dn))
     obj = SourceObject(
         anchor=anchor, object_guid=seen.object_guid or (stored.object_guid if stored else anchor),
-        kind=kind, dn=seen.dn or (stored.dn if stored else ""), attributes=attrs,
+        kind=kind, dn=dn, attributes=attrs,
         members=members if kind == ObjectKind.GROUP else None,
         usn=seen.usn if seen.usn is not None else (stored.usn if stored else None),
     )
     return Merged(obj, changed=_changed(stored, obj))
+
+
+_RDN_TYPES = {"cn": "cn", "ou": "ou"}
+
+
+def rdn_attributes(dn: str) -> dict[str, tuple[str, ...]]:
+    """The attributes AD derives from ``dn``'s first RDN, case kept: ``{"cn"|"ou": v, "name": v}``.
+
+    Empty for a DN that can't be read, a multi-valued RDN or an RDN type other than CN/OU (the
+    record's values are then kept as they are).
+    """
+    text = plain_dn(dn).lstrip()
+    i, n = 0, len(text)
+    while i < n and text[i] not in ",+;":
+        i += 2 if text[i] == "\\" else 1
+    if i < n and text[i] == "+":
+        return {}
+    attr, sep, raw = text[:i].partition("=")
+    key = _RDN_TYPES.get(attr.strip().lower())
+    if not sep or key is None:
+        return {}
+    try:
+        value = unescape_value(raw.strip(" ") if not raw.endswith("\\ ") else raw.lstrip(" "))
+    except DnError:
+        return {}
+    if not value:
+        return {}
+    return {key: (value,), "name": (value,)}
+
+
+def unescape_value(raw: str) -> str:
+    """An RFC 4514 attribute value without its escapes (``\\,`` and ``\\2B`` forms)."""
+    out = bytearray()
+    i, n = 0, len(raw)
+    while i < n:
+        if raw[i] == "\\":
+            pair = raw[i + 1:i + 3]
+            if len(pair) == 2 and all(c in "0123456789abcdefABCDEF" for c in pair):
+                out.append(int(pair, 16))
+                i += 3
+                continue
+            if i + 1 >= n:
+                raise DnError(f"dangling backslash in {raw!r}")
+            out += raw[i + 1].encode("utf-8")
+            i += 2
+            continue
+        out += raw[i].encode("utf-8")
+        i += 1
+    try:
+        return out.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DnError(f"invalid UTF-8 escape in {raw!r}") from exc
 
 
 def _changed(stored: ObjectState | None, obj: SourceObject) -> tuple[str, ...]:
@@ -78,8 +138,9 @@ def _changed(stored: ObjectState | None, obj: SourceObject) -> tuple[str, ...]:
         out.append("undeleted")
     if stored.dn != obj.dn:
         out.append("dn")
-    names = set(stored.attributes) | set(obj.attributes)
-    out.extend(sorted(n for n in names if stored.attributes.get(n, ()) != obj.attributes.get(n, ())))
+    before = {**stored.attributes, **rdn_attributes(stored.dn)} if not stored.deleted else dict(stored.attributes)
+    names = set(before) | set(obj.attributes)
+    out.extend(sorted(n for n in names if before.get(n, ()) != obj.attributes.get(n, ())))
     if obj.kind == ObjectKind.GROUP and (obj.members or frozenset()) != stored.members:
         out.append("members")
     return tuple(out)

@@ -73,7 +73,7 @@ class Applier:
     def _stop_requested(self) -> bool:
         return self.stop_event is not None and self.stop_event.is_set()
 
-    def apply_all(self, actions: Sequence[Action], now: datetime, blocked: Mapping[str, bool]) -> list[Applied]:
+    def apply_all(self, actions: Sequence[Action], now: datetime, blocked: Mapping[str, str]) -> list[Applied]:
         """Apply in plan order. Runs of independent object actions (same target, kind, object
         kind) have all their intents journaled in ONE commit before any call of the run; then they
         go to the target concurrently (up to its ``max_in_flight``) or one by one."""
@@ -93,7 +93,7 @@ class Applier:
                 while j < len(actions) and j - i < limit and \
                         (actions[j].target, actions[j].kind, actions[j].object_kind) == key:
                     j += 1
-                prepared = [self._prepare(a, now, blocked.get(a.target, False)) for a in actions[i:j]]
+                prepared = [self._prepare(a, now, blocked.get(a.target)) for a in actions[i:j]]
                 calls = [p for p in prepared if p.outcome is None]
                 if calls:
                     ids = self.store.journal_intents(self.cycle.cycle_id, [p.action for p in calls], at=now)
@@ -139,7 +139,7 @@ class Applier:
     def _call(self, p: _Prepared) -> Result:
         return call_target(self.targets[p.action.target], p.action, p.members)
 
-    def _prepare(self, action: Action, now: datetime, lookup_failed: bool) -> _Prepared:
+    def _prepare(self, action: Action, now: datetime, lookup_failed: str | None) -> _Prepared:
         prev = self.state(action.target, action.anchor)
         if action.target_id is None and prev is not None and prev.target_id and action.kind != A.CREATE:
             action = attrs.evolve(action, target_id=prev.target_id)  # created earlier in this plan
@@ -150,7 +150,7 @@ class Applier:
             return _Prepared(action, prev, outcome=deferred_outcome(prev, action, now, until, why))
         if lookup_failed and action.kind in (A.CREATE, A.ADOPT):
             return _Prepared(action, prev, outcome=deferred_outcome(prev, action, now, now + timedelta(seconds=30),
-                                                                    "target lookup failed"))
+                                                                    f"target lookup failed: {lookup_failed}"))
         members: list[tuple[ObjectKind, str]] | None = None
         sent: frozenset[str] = frozenset()
         if action.kind in (A.ADD_MEMBERS, A.REMOVE_MEMBERS) and not action.target_id:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import structlog
-from attrs import field, frozen
+from attrs import astuple, field, frozen
 
 from hybridsync import __version__
 from hybridsync.connectors.base import Source, Target, load_connector_class
@@ -33,6 +33,7 @@ from hybridsync.engine.runtime.context import CycleSetup
 from hybridsync.engine.runtime.cycle import Cycle, run_cycle
 from hybridsync.engine.runtime.evidence import ScreenedSource
 from hybridsync.engine.runtime.explain import explain as explain_timeline
+from hybridsync.engine.runtime.verdict import exit_code, failed_targets
 from hybridsync.engine.runtime.provision import ProvisionReport, provision_object
 from hybridsync.engine.runtime.recording import Recorder, RecordingSource, RecordingTarget
 from hybridsync.engine.runtime.snapshot import SnapshotWritten, write_snapshot
@@ -78,13 +79,17 @@ class RunReport:
     def failed(self) -> int:
         return sum(1 for o in self.outcomes if o.result in ("failed", "retry")) + len(self.problems)
 
+    @property
+    def failed_targets(self) -> dict[str, str]:
+        """target -> why, for each target none of whose planned actions was done (verdict.py)."""
+        return failed_targets(astuple(o) for o in self.outcomes)
+
     def exit_code(self) -> int:
-        """0 ok; 1 some objects failed (or a source could not be read); 3 stopped by a safety rule."""
-        if self.quarantined or self.held or any(s == "unsafe_watermark" for s in self.status.values()):
-            return 3
-        if self.failed or self.source_errors:
-            return 1
-        return 0
+        """0 every planned action done; 1 some objects failed or were left undone (or a source
+        could not be read); 3 stopped by a safety rule (quarantine, held delete, unsafe watermark).
+        A cycle in which a target failed as a whole is never 0 (docs/interface.md)."""
+        return exit_code(outcomes=[astuple(o) for o in self.outcomes], quarantined=self.quarantined,
+                         held=self.held, status=self.status, failed=self.failed, source_errors=self.source_errors)
 
 
 def _utcnow() -> datetime:

@@ -48,7 +48,7 @@ class PagePlanner:
     _scope_cfg: ScopeConfig | None = None
 
     def plan(self, objects: tuple[SourceObject, ...], evidence: planner.ReadEvidence,
-             absent: frozenset[str]) -> tuple[planner.Plan, dict[str, bool]]:
+             absent: frozenset[str]) -> tuple[planner.Plan, dict[str, str]]:
         """The plan of ``objects``, and the targets whose lookups failed (their creates and
         adopts wait)."""
         src_cfg = self.config.source(self.source_name)
@@ -64,7 +64,7 @@ class PagePlanner:
             inp = needs.answer(inp, self._answer(q))
             dns = False
         self.page.known = {t.config.name: dict(t.states) for t in inp.targets}
-        blocked: dict[str, bool] = {}
+        blocked: dict[str, str] = {}
         questions: dict[str, list[Lookup]] = {}
         for lk in planner.lookups(inp):
             questions.setdefault(lk.target, []).append(lk)
@@ -85,7 +85,7 @@ class PagePlanner:
                     listing.load(target, kind, ti.config.matching)
             res = build_view(target, qs, partial(self.store.target_state_by_target_id, name), listing=listing)
             if res.failures:
-                blocked[name] = True
+                blocked[name] = res.failures[0]  # the first reason, for the skipped outcomes
                 if res.target_level:
                     self.health.quarantine(name, res.failures[0], auth=True)
             views.append(attrs.evolve(ti, view=res.view))

@@ -28,7 +28,7 @@ def directory(n_users: int, edit_round: int) -> MemorySource:
     for g in range(3):
         members = frozenset(guid(i) for i in range(g, n_users, 3 + edit_round % 2))
         src.put(SourceObject(anchor=guid(10_000 + g), object_guid=guid(10_000 + g), kind=ObjectKind.GROUP,
-                             dn=f"CN=g{g},{STAFF}", attributes={"cn": f"crashgroup{g}"}, members=members))
+                             dn=f"CN=crashgroup{g},{STAFF}", attributes={"cn": f"crashgroup{g}"}, members=members))
     return src
 
 

@@ -1,16 +1,23 @@
-"""End to end against the real Samba AD DC and the real scim2-server: seed, full sync, then each
-AD change followed by one cycle, checking the SCIM server holds exactly the expected projection."""
+"""End to end against the real Samba AD DC and every real SCIM server of the suite (scim2-server,
+SCIMMY): seed, full sync, then each AD change followed by one cycle, checking the SCIM server holds
+exactly the expected projection."""
 
 from __future__ import annotations
 
 import pytest
 
 from hybridsync.engine.lab import seed
+from hybridsync.engine.lab.pytest_scim import SCIM_SERVERS, any_scim_server
 from hybridsync.engine.runtime.engine import Engine
 
 from .kit import PASSWORD_ENV, actual, assert_projection, e2e_config, guid_of, seed_scenario
 
 pytestmark = [pytest.mark.samba, pytest.mark.scim]
+
+
+@pytest.fixture(params=sorted(SCIM_SERVERS))
+def scim_server(request):
+    return any_scim_server(request)
 
 
 @pytest.fixture
@@ -79,3 +86,36 @@ def test_full_sync_then_every_kind_of_ad_change_lands_after_one_cycle(lab, ad_co
 
     report = engine.run_once(full=True)  # a safety full read of a converged directory changes nothing
     assert [o for o in report.outcomes if o.action not in ("noop",)] == []
+
+
+def _group_names(backdoor) -> dict[str, str]:
+    return {r["externalId"]: r.get("displayName") for r in backdoor.resources("Group") if r.get("externalId")}
+
+
+@pytest.mark.parametrize("delta", ["dirsync", "usn"])
+def test_group_whose_only_name_is_its_rdn_follows_a_rename_and_a_move(delta, samba_dc, scim_server, ad_conn, ad_ou,
+                                                                     tmp_path, monkeypatch):
+    """Issue 16 (1): DirSync reports a rename as new DN + name + parentGUID, no cn; the default
+    mapping is displayName <- cn, so a stale cn kept the old name at the target for good."""
+    monkeypatch.setenv(PASSWORD_ENV, samba_dc.admin_password)
+    scim_server.reset()
+    staff = seed.ensure_ou(ad_conn, ad_ou, "Staff")
+    tag = ad_ou.split(",")[0].split("=")[1]
+    group = seed.add_group(ad_conn, staff, f"Plain {tag}")  # no displayName: its only name is the RDN
+    anchor = guid_of(ad_conn, group)
+    engine = Engine(e2e_config(samba_dc, scim_server, ad_ou, str(tmp_path / "state.db"), delta=delta))
+    try:
+        assert engine.run_once().exit_code() == 0
+        assert _group_names(scim_server.backdoor)[anchor] == f"Plain {tag}"
+        group = seed.rename(ad_conn, group, f"Renamed {tag}")
+        report = engine.run_once()
+        assert report.exit_code() == 0, report.problems
+        assert _group_names(scim_server.backdoor)[anchor] == f"Renamed {tag}"
+        seed.ensure_ou(ad_conn, staff, "Sub")
+        seed.move(ad_conn, group, f"OU=Sub,{staff}")
+        assert engine.run_once().exit_code() == 0
+        assert _group_names(scim_server.backdoor)[anchor] == f"Renamed {tag}"
+        again = engine.run_once()  # converged: nothing left to do
+        assert [o for o in again.outcomes if o.action != "noop"] == []
+    finally:
+        engine.close()

@@ -81,3 +81,55 @@ def test_a_new_object_seen_for_the_first_time_is_marked_created_and_stored_whole
     assert m.changed == ("created",)
     st_ = to_state("corp", m.obj, round_no=3)
     assert st_.last_seen_round == 3 and st_.attributes["cn"] == ("N",)
+
+
+# --- issue 16 (1): attributes AD derives from the RDN follow the DN ---------------------------------
+
+def stored_group(**attrs):
+    base = {"cn": ("Old Name",), "name": ("Old Name",), "samaccountname": ("grp1",)}
+    base.update(attrs)
+    return ObjectState(source="corp", anchor="GGG=", object_guid="GGG=", kind=ObjectKind.GROUP,
+                       dn="CN=Old Name,OU=Groups,DC=lab,DC=test", attributes=base, usn=10)
+
+
+def test_rename_delta_without_cn_recomputes_cn_and_name_from_the_new_dn():
+    # DirSync reports a rename as the new DN + name + parentGUID, without cn
+    seen = SourceObject(anchor="GGG=", object_guid="GGG=", kind=None, dn="CN=New\\, Name,OU=Groups,DC=lab,DC=test",
+                        attributes={"name": ("New, Name",), "parentguid": ("PPP=",)}, partial=True, usn=12)
+    m = merge(stored_group(), seen)
+    assert m.obj.first("cn") == "New, Name"
+    assert m.obj.first("name") == "New, Name"
+    assert "cn" in m.changed and "dn" in m.changed
+
+
+def test_move_without_any_name_attribute_keeps_the_rdn_values_from_the_dn():
+    seen = SourceObject(anchor="GGG=", object_guid="GGG=", kind=None, dn="CN=Old Name,OU=Elsewhere,DC=lab,DC=test",
+                        attributes={"parentguid": ("QQQ=",)}, partial=True, usn=13)
+    m = merge(stored_group(cn=("stale",), name=("stale",)), seen)
+    assert m.obj.first("cn") == "Old Name" and m.obj.first("name") == "Old Name"
+
+
+def test_usn_mode_full_record_without_cn_takes_it_from_the_dn():
+    seen = SourceObject(anchor="GGG=", object_guid="GGG=", kind=ObjectKind.GROUP, dn="CN=Fresh,OU=Groups,DC=lab,DC=test",
+                        attributes={"samaccountname": ("grp1",)}, members=frozenset(), usn=14)
+    m = merge(stored_group(), seen)
+    assert m.obj.first("cn") == "Fresh" and m.obj.first("name") == "Fresh"
+    new = merge(None, seen)  # a new object whose delta lacks cn
+    assert new.obj.first("cn") == "Fresh" and new.obj.first("name") == "Fresh"
+
+
+def test_ou_rdn_sets_ou_and_name_and_tombstones_are_left_alone():
+    seen = SourceObject(anchor="OOO=", object_guid="OOO=", kind=ObjectKind.CONTACT, dn="OU=Sales \\2B Ops,DC=lab,DC=test",
+                        attributes={}, usn=1)
+    m = merge(None, seen)
+    assert m.obj.first("ou") == "Sales + Ops" and m.obj.first("name") == "Sales + Ops" and m.obj.get("cn") == ()
+    stored = stored_group()
+    tomb = SourceObject(anchor="GGG=", object_guid="GGG=", kind=None, dn="CN=Old Name\\0ADEL:x,CN=Deleted Objects,DC=lab",
+                        deleted=True, partial=True)
+    assert merge(stored, tomb).obj.first("cn") == "Old Name"
+
+
+def test_multivalued_rdn_is_left_as_the_record_says():
+    seen = SourceObject(anchor="GGG=", object_guid="GGG=", kind=ObjectKind.GROUP, dn="CN=A+SN=B,OU=Groups,DC=lab,DC=test",
+                        attributes={"cn": ("A",), "name": ("A",)}, members=frozenset(), usn=1)
+    assert merge(None, seen).obj.first("cn") == "A"

@@ -2,8 +2,8 @@
 
 Each ``tests/samples/{rfc7644,entra-scim-client,aws-identity-center,scim2-server}-*.json`` holds a
 connector call, the exchanges it must produce (request exactly as sent, response as recorded) and
-the result. The replay transport answers discovery with 404 (so the named profile stands) and
-fails the test on any request that differs from the recording.
+the result. The replay transport answers discovery with 404 (so the named profile stands), the
+probe of each collection with an empty list, and fails the test on any request that differs from the recording.
 """
 
 from __future__ import annotations
@@ -33,6 +33,9 @@ class Replay(httpx.BaseTransport):
         path = str(request.url.copy_with(query=None)).removeprefix(BASE)
         if path in ("/ServiceProviderConfig", "/Schemas", "/ResourceTypes"):
             return httpx.Response(404, request=request)
+        if request.method == "GET" and dict(request.url.params) == {"startIndex": "1", "count": "1"}:
+            # the one probe of each collection at discovery (discover.py): it is there
+            return httpx.Response(200, json={"totalResults": 0, "Resources": []}, request=request)
         assert self.pending, f"unexpected request {request.method} {path}"
         want = self.pending.pop(0)
         sent = {"method": request.method, "path": path, "params": dict(request.url.params),
