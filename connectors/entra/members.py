@@ -15,14 +15,26 @@ Never reads a group's member list.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 from hybridsync.connectors.base import Done, Result, RetryAfter, Terminal
 from hybridsync.connectors.entra import check
 from hybridsync.connectors.entra.transport import BATCH_MAX, Request, Response
 
-if TYPE_CHECKING:
-    from hybridsync.connectors.entra.target import EntraTarget
+
+class Host(Protocol):
+    """What the members logic needs of ``EntraTarget``."""
+
+    config: Any
+
+    def exchange(self, request: Request, what: str) -> Response | RetryAfter | Terminal: ...
+
+    def batch(self, requests: Sequence[Request], what: str) -> list[Response] | RetryAfter | Terminal: ...
+
+    def lagging(self, object_id: str, resp: Response, what: str) -> RetryAfter | None: ...
+
+    def fail(self, resp: Response, what: str) -> Result: ...
 
 BIND_MAX = 20
 
@@ -32,7 +44,7 @@ def _chunks(items: list[str], size: int) -> list[list[str]]:
 
 
 class Members:
-    def __init__(self, target: "EntraTarget"):
+    def __init__(self, target: Host):
         self._t = target
 
     def _ref(self, member_id: str) -> str:

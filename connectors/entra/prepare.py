@@ -25,6 +25,7 @@ from typing import Any
 
 import attrs
 
+from hybridsync.engine.core.errors import TargetError
 from hybridsync.engine.core.values import ObjectKind, TargetObject
 
 NICK_FORBIDDEN = set('@()\\[]";:<>, ')
@@ -42,7 +43,7 @@ class Prepared:
     notes: tuple[str, ...] = ()
 
 
-class Unsupported(ValueError):
+class Unsupported(TargetError, ValueError):
     """This object (or attribute) cannot be written through Graph; the message says why."""
 
 

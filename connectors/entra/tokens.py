@@ -32,11 +32,12 @@ from typing import Any
 import httpx
 
 from hybridsync.engine.core.config import TargetConfig
+from hybridsync.engine.core.errors import TargetError
 
 GRAPH_SCOPE = "https://graph.microsoft.com/.default"
 
 
-class TokenError(Exception):
+class TokenError(TargetError):
     """The identity platform refused or could not be reached. ``status`` is 401 for a refused
     credential (the whole target fails), None for a transport failure (retriable)."""
 

@@ -28,6 +28,7 @@ from hybridsync.engine.core.config import TargetConfig
 
 BATCH_MAX = 20
 QUOTA_RATE = 3000 / 150 * 0.95  # writes per second, under the published quota
+BURST_SECONDS = 10.0  # writes banked: 10 s worth (190 under the default rate)
 SLOW_FACTOR = 0.5
 SLOW_FOR = 30.0  # seconds a throttle-percentage warning slows writes down
 USER_AGENT = "hybridsync"
@@ -60,7 +61,7 @@ class Transport:
         self.base_url = config.graph_url.rstrip("/")
         self.tokens = Tokens(config, self.client)
         self.rate = float(config.rate_limit or QUOTA_RATE)
-        self.bucket = TokenBucket(self.rate, burst=max(1.0, self.rate))
+        self.bucket = TokenBucket(self.rate, burst=max(1.0, self.rate * BURST_SECONDS))
         self._slow_until = 0.0
         self._slots = threading.BoundedSemaphore(max(1, config.max_in_flight))
         self.sent = 0  # HTTP requests to Graph (batches count once), for describe() and benches
@@ -110,7 +111,9 @@ class Transport:
                     body = json.loads(r.content)
                 except ValueError:
                     body = r.text[:500]
-            if r.status_code != 401 or attempt:
+            expired = r.status_code == 401 and isinstance(body, dict) and \
+                (body.get("error") or {}).get("code") == "InvalidAuthenticationToken"
+            if not expired or attempt:  # an expired/unknown token: renew once
                 return Response(r.status_code, r.headers, body)
         raise AssertionError("unreachable")
 
