@@ -81,6 +81,11 @@ def _writable(changes: Mapping[str, Any], kind: ObjectKind) -> dict[str, Any]:
             continue
         if key == "active":
             key, value = "accountEnabled", bool(value) if value is not None else True
+        if key == "externalId":  # the engine's name for the anchor (an adoption sends it)
+            if value is None:
+                continue
+            key, value = (("mailNickname", mail_nickname(group_nickname(str(value)))[0]) if kind is ObjectKind.GROUP
+                          else ("onPremisesImmutableId", value))
         out[key] = value
     return out
 
@@ -107,6 +112,10 @@ def user_create(anchor: str, attributes: Mapping[str, Any], password_policy: str
 def user_update(changes: Mapping[str, Any], anchor: str | None) -> Prepared:
     body = _writable(changes, ObjectKind.USER)
     notes = []
+    for required in ("displayName", "userPrincipalName"):
+        if required in body and body[required] is None:
+            body.pop(required)  # required by Graph: cannot be cleared; the old value stays
+            notes.append(f"{required} cannot be cleared in Graph; left as it is")
     if "mailNickname" in body:
         if body["mailNickname"] is None:
             body.pop("mailNickname")  # required by Graph: cannot be cleared; keep the old one

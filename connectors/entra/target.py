@@ -55,6 +55,7 @@ class EntraTarget:
         self._uncertain: set[tuple[ObjectKind, str]] = set()
         self._fresh: dict[str, float] = {}
         self._deleted: dict[str, str] | None = None  # anchor or UPN (lower) -> deleted user id
+        self._restoring: dict[str, str] = {}  # anchor -> restored user id not yet brought up to date
 
     def __repr__(self) -> str:
         return f"EntraTarget(name={self.name!r}, graph_url={self.config.graph_url!r})"
@@ -191,9 +192,11 @@ class EntraTarget:
         key = (kind, anchor)
         if key in self._uncertain:  # an earlier answer was lost: it may exist already
             found = self.lookup_by_anchor(kind, anchor)
-            if not isinstance(found, Done) or found.found:
-                self._uncertain.discard(key) if isinstance(found, Done) else None
-                return found if not isinstance(found, Done) else Done(found.target_id, found=found.found, status=200)
+            if not isinstance(found, Done):
+                return found
+            if found.found:
+                self._uncertain.discard(key)
+                return Done(found.target_id, found=found.found, status=200)
         if kind is K.USER:
             restored = self._restore_predecessor(anchor, prepared.body, what)
             if restored is not None:
@@ -225,33 +228,47 @@ class EntraTarget:
         return Terminal(f"{what}: disputed: {detail}", 409, "uniqueness", detail)
 
     def _restore_predecessor(self, anchor: str, body: Mapping[str, Any], what: str) -> Result | None:
-        """Restore a deleted user with this anchor or UPN (and bring it up to date), or None."""
-        if self._deleted is None:
-            loaded = self._load_deleted(what)
-            if not isinstance(loaded, dict):
-                return None  # deleted items unreadable: create as usual (Graph forbids nothing here)
-            self._deleted = loaded
-        upn = str(body.get("userPrincipalName", "")).lower()
-        object_id = self._deleted.get(anchor) or self._deleted.get(upn)
-        if object_id is None:
-            return None
-        resp = self.exchange(Request("POST", f"/directory/deletedItems/{object_id}/restore"), what)
-        if not isinstance(resp, Response):
-            return resp
-        if resp.status == 404:  # purged meanwhile
-            self._deleted = {k: v for k, v in self._deleted.items() if v != object_id}
-            return None
-        if resp.status >= 300:
-            return self.fail(resp, what)
-        self._deleted = {k: v for k, v in self._deleted.items() if v != object_id}
-        log.info("entra.restored_from_deleted_items", target=self.name, anchor=anchor, target_id=object_id)
+        """Restore a deleted user with this anchor or UPN (and bring it up to date), or None.
+        A restore whose answer was lost is remembered: the retry checks the object is live and
+        goes on with the update instead of restoring (or creating) again."""
+        object_id = self._restoring.get(anchor)
+        live = False
+        if object_id is not None:
+            resp = self.exchange(Request("GET", f"/users/{object_id}", params={"$select": "id"}), what)
+            if not isinstance(resp, Response):
+                return resp
+            live = resp.status == 200
+        else:
+            if self._deleted is None:
+                self._deleted = self._load_deleted(what)
+                if self._deleted is None:
+                    return None  # deleted items unreadable: create as usual
+            upn = str(body.get("userPrincipalName", "")).lower()
+            object_id = self._deleted.get(anchor) or self._deleted.get(upn)
+            if object_id is None:
+                return None
+        if not live:
+            resp = self.exchange(Request("POST", f"/directory/deletedItems/{object_id}/restore"), what)
+            if not isinstance(resp, Response):
+                self._restoring[anchor] = object_id
+                return resp
+            if resp.status >= 300:
+                self._restoring.pop(anchor, None)
+                self._deleted = None
+                return None if resp.status == 404 else self.fail(resp, what)  # 404: purged meanwhile
+            log.info("entra.restored_from_deleted_items", target=self.name, anchor=anchor, target_id=object_id)
+        self._deleted = None
+        self._restoring[anchor] = object_id
         update = {k: v for k, v in body.items() if k != "passwordProfile"}
         patched = self.exchange(Request("PATCH", f"/users/{object_id}", json=update), what)
-        if isinstance(patched, Response) and patched.status >= 300:
-            return self.fail(patched, what)
-        return patched if not isinstance(patched, Response) else Done(object_id, status=200)
+        if not isinstance(patched, Response):
+            return patched
+        if patched.status >= 300:
+            return self.lagging(object_id, patched, what) or self.fail(patched, what)
+        self._restoring.pop(anchor, None)
+        return Done(object_id, status=200)
 
-    def _load_deleted(self, what: str) -> dict[str, str] | None:
+    def _load_deleted(self, what: str) -> dict[str, str] | None:  # one read per run (and after deletes)
         params = {"$select": "id,userPrincipalName,onPremisesImmutableId"}
         resp = self.exchange(Request("GET", "/directory/deletedItems/microsoft.graph.user", params=params), what)
         if not isinstance(resp, Response) or resp.status != 200:
@@ -306,21 +323,18 @@ class EntraTarget:
         what = f"restore {kind} {target_id}"
         if kind not in _COLLECTION:
             return self.unsupported(what, prepare.unsupported_contact())
-        if kind is K.USER:
-            result = self._patch(kind, target_id, {"accountEnabled": True}, what)
-            if not (isinstance(result, Terminal) and result.gone):
-                return result
+        if kind is K.GROUP:  # groups have no enabled flag; security groups are never soft-deleted
+            return Done(target_id)
+        result = self._patch(kind, target_id, {"accountEnabled": True}, what)
+        if not (isinstance(result, Terminal) and result.gone):
+            return result
         resp = self.exchange(Request("POST", f"/directory/deletedItems/{target_id}/restore"), what)
         if not isinstance(resp, Response):
             return resp
         if resp.status >= 300:
-            return Done(target_id) if kind is K.GROUP and resp.status == 404 and self._exists(kind, target_id) \
-                else self.fail(resp, what)
-        return self._patch(kind, target_id, {"accountEnabled": True}, what) if kind is K.USER else Done(target_id)
-
-    def _exists(self, kind: ObjectKind, target_id: str) -> bool:
-        resp = self.exchange(Request("GET", f"{_COLLECTION[kind]}/{target_id}", params={"$select": "id"}), "read")
-        return isinstance(resp, Response) and resp.status == 200
+            return self.fail(resp, what)
+        self._deleted = None
+        return self._patch(kind, target_id, {"accountEnabled": True}, what)
 
     def delete(self, kind: ObjectKind, target_id: str) -> Result:
         what = f"delete {kind} {target_id}"

@@ -56,7 +56,8 @@ DEFAULT_MAPPINGS: Mapping[str, Mapping[str, str]] = {
 # `active` is the engine's enable flag; the connector writes it as `accountEnabled`.
 ENTRA_USER_MAPPING: Mapping[str, str] = {
     "userPrincipalName": "[userPrincipalName]",
-    "displayName": "Coalesce([displayName], [cn])",
+    # required by Graph: the RDN when AD has none (`name` too: a DirSync delta may carry no cn)
+    "displayName": "Coalesce([displayName], [cn], [name])",
     "mailNickname": "Coalesce([mailNickname], [sAMAccountName])",
     "givenName": "[givenName]",
     "surname": "[sn]",
