@@ -76,7 +76,7 @@ def _writable(changes: Mapping[str, Any], kind: ObjectKind) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in changes.items():
         if key == "proxyAddresses":
-            raise Unsupported(f"proxyAddresses is read-only in Microsoft Graph ({UNSUPPORTED})")
+            raise Unsupported(f"proxyAddresses is read-only in Microsoft Graph")
         if kind is ObjectKind.GROUP and key in GROUP_CLASSIFIERS:
             continue
         if key == "active":
@@ -134,11 +134,11 @@ def group_unsupported(attributes: Mapping[str, Any]) -> str | None:
     if raw is not None:
         try:
             if not int(raw) & SECURITY_BIT:
-                return f"AD distribution group: Graph cannot create distribution groups ({UNSUPPORTED})"
+                return f"AD distribution group: Graph cannot create distribution groups"
         except (TypeError, ValueError):
             pass
     if attributes.get("mail"):
-        return f"mail-enabled group: Graph cannot create mail-enabled security groups ({UNSUPPORTED})"
+        return f"mail-enabled group: Graph cannot create mail-enabled security groups"
     return None
 
 
@@ -187,4 +187,4 @@ def flatten(obj: Mapping[str, Any], kind: ObjectKind) -> TargetObject:
 
 
 def unsupported_contact() -> str:
-    return f"contacts: orgContact is read-only in Microsoft Graph ({UNSUPPORTED})"
+    return f"contacts: orgContact is read-only in Microsoft Graph"

@@ -122,7 +122,7 @@ class EntraTarget:
 
     @staticmethod
     def unsupported(what: str, reason: str) -> Terminal:
-        return Terminal(f"{what}: {reason}", None, "unsupported", reason)
+        return Terminal(f"{what}: {prepare.UNSUPPORTED}", None, "unsupported", reason)
 
     # -- reads --------------------------------------------------------------------------------
 

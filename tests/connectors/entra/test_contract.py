@@ -24,7 +24,7 @@ class TestEntraContract(TargetContract):
     def test_contact_is_created_inactive_and_listed_apart_from_users(self, target, backdoor):
         made = target.create(K.CONTACT, anchor("c"), {"displayName": "C", "mail": "c@corp.example"})
         assert isinstance(made, Terminal) and made.scim_type == "unsupported"
-        assert "orgContact is read-only" in made.why
+        assert "orgContact is read-only" in made.detail
         assert list(target.list_owned(K.CONTACT)) == []
 
     def test_a_member_change_costs_at_most_one_request_per_400(self, faulty_target, backdoor, faults):

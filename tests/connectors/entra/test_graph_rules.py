@@ -89,7 +89,7 @@ def test_duplicate_upn_held_by_our_own_anchor_is_done(entra, fake):
 
 def test_proxy_addresses_are_an_unsupported_outcome(entra, fake):
     got = entra.create(K.USER, anchor(1), user(1, proxyAddresses=["SMTP:a@b.c"]))
-    assert isinstance(got, Terminal) and got.scim_type == "unsupported" and "proxyAddresses" in got.why
+    assert isinstance(got, Terminal) and got.scim_type == "unsupported" and "proxyAddresses" in got.detail
     assert fake.backdoor.users() == []
 
 
@@ -101,7 +101,7 @@ def test_proxy_addresses_are_an_unsupported_outcome(entra, fake):
 ])
 def test_distribution_and_mail_enabled_groups_are_unsupported(entra, fake, attrs, reason):
     got = entra.create(K.GROUP, anchor("g"), attrs)
-    assert isinstance(got, Terminal) and got.scim_type == "unsupported" and reason in got.why
+    assert isinstance(got, Terminal) and got.scim_type == "unsupported" and reason in got.detail
     assert fake.backdoor.groups() == []
 
 
