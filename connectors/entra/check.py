@@ -12,8 +12,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from hybridsync.connectors.base import Result, RetryAfter, Terminal
-from hybridsync.connectors.scim.check import retry_after, transport_failure  # noqa: F401 - shared rules
+from hybridsync.connectors.base import RetryAfter, Terminal
+from hybridsync.connectors.scim.check import retry_after as retry_after  # the same rules as SCIM
+from hybridsync.connectors.scim.check import transport_failure as transport_failure
 
 RETRY_5XX = 5.0
 DUPLICATE_UPN = "same value for property userPrincipalName"
@@ -32,7 +33,7 @@ def error(body: Any) -> tuple[str | None, str]:
     return None, "" if body is None else str(body)[:300]
 
 
-def classify(status: int, headers: Mapping[str, str], body: Any, *, what: str) -> Result:
+def classify(status: int, headers: Mapping[str, str], body: Any, *, what: str) -> RetryAfter | Terminal:
     code, message = error(body)
     if status in (429, 503):
         return RetryAfter(retry_after(headers), f"{what}: throttled ({status}{' ' + code if code else ''})", status)

@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
+import attrs
 import httpx
 import structlog
 
@@ -35,6 +36,7 @@ from hybridsync.engine.core.config import TargetConfig
 from hybridsync.engine.core.values import ObjectKind, TargetObject
 
 log = structlog.get_logger(__name__)
+_R = TypeVar("_R", bound=RetryAfter | Terminal)
 K = ObjectKind
 FRESH_WINDOW = 120.0  # seconds after our create in which a 404 is replication lag
 REPLICATION_RETRY = 2.0
@@ -96,19 +98,16 @@ class EntraTarget:
             return RetryAfter(check.RETRY_5XX, f"{what}: {exc}") if exc.status is None else Terminal(str(exc), 401)
         return got if isinstance(got, list) else self.fail(got, what)
 
-    def scrub(self, result: Any) -> Any:
-        if isinstance(result, Done):
-            return result
+    def scrub(self, result: _R) -> _R:
+        """``result`` with any credential in its texts replaced by ***."""
         for secret in self._transport.secrets():
             for name in ("why", "detail"):
                 text = getattr(result, name, None)
                 if text and secret in text:
-                    import attrs
-
                     result = attrs.evolve(result, **{name: text.replace(secret, "***")})
         return result
 
-    def fail(self, resp: Response, what: str) -> Result:
+    def fail(self, resp: Response, what: str) -> RetryAfter | Terminal:
         return self.scrub(check.classify(resp.status, resp.headers, resp.body, what=what))
 
     def is_fresh(self, object_id: str) -> bool:
