@@ -78,7 +78,7 @@ authority_url = "{authority_url}"  # its token endpoint (default: https://login.
 object_types = ["user", "group", "contact"]  # contacts: reported unsupported (orgContact is read-only)
 password = "random"
 nested_groups = "nested"
-rate_limit = 500.0  # the fake enforces no quota here; against Graph leave it unset (19 writes/s)
+rate_limit = 500.0  # the fake enforces no quota here; against Graph leave it unset (18.6 writes/s)
 
 [target.mapping.user]
 userPrincipalName = 'Coalesce([userPrincipalName], Append([sAMAccountName], "@lab.test"))'

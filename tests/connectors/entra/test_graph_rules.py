@@ -211,8 +211,10 @@ def test_the_write_quota_429_is_retry_after(fake):
 def test_the_throttle_percentage_header_slows_writes_down(fake):
     fake.configure(write_quota=(10, 150.0))
     t = EntraTarget(entra_config(fake))
-    for i in range(9):
+    for i in range(9):  # 0.9 of the quota: Graph warns, but that is our own budget
         t.create(K.USER, anchor(i), user(i))
+    assert t.describe()["slowed_by_graph"] is False
+    t.create(K.USER, anchor(9), user(9))  # 1.0: someone else is eating the quota too
     assert t.describe()["slowed_by_graph"] is True
 
 
