@@ -17,7 +17,7 @@ import sys
 from layout import ROOT, lay_out
 
 STRICT_PACKAGES = ("hybridsync.engine.core", "hybridsync.engine.config", "hybridsync.engine.mapping",
-                   "hybridsync.engine.plan", "hybridsync.connectors.scim")
+                   "hybridsync.engine.plan", "hybridsync.connectors.scim", "hybridsync.connectors.entra")
 
 
 def main(argv: list[str]) -> int:

@@ -15,6 +15,9 @@ from pathlib import Path
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--keep", action="store_true", help="leave the DC and the SCIM server running")
     parser.add_argument("--dir", default="lab-run", help="where to write the config and state (default ./lab-run)")
+    parser.add_argument("--target", choices=("scim", "entra"), default="scim",
+                        help="scim: a real scim2-server; entra: the documentation-based fake Microsoft Graph "
+                             "(not live Graph)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -27,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     from hybridsync.engine.cli.progress import SyncProgress
 
     console = Console()
-    lab = Lab(Path(args.dir).resolve(), console, keep=args.keep)
+    lab = Lab(Path(args.dir).resolve(), console, keep=args.keep, target=getattr(args, "target", "scim"))
     log_file = lab.workdir / "hybridsync.log"
     configure(fmt="console", verbose=getattr(args, "verbose", False), file=log_file)
     console.print(f"Per-object log lines go to [bold]{log_file}[/] (JSON Lines; --verbose also shows them here)")
@@ -38,7 +41,12 @@ def run(args: argparse.Namespace) -> int:
         show_target(lab)
         results = live_changes(lab)
         code = summary(lab, results, report)
-        if args.keep:
+        if args.keep and lab.graph is not None:
+            assert lab.dc is not None
+            console.print(
+                f"\n[bold]Left running[/] until this process ends (the fake Graph lives in it):\n"
+                f"  config:      {lab.config_path}\n  Graph (fake): {lab.graph.graph_url}")
+        elif args.keep:
             assert lab.dc is not None and lab.scim is not None
             console.print(
                 f"\n[bold]Left running[/] (--keep):\n"

@@ -24,6 +24,8 @@ from hybridsync.engine.config.scoping import load_scope, object_types
 from hybridsync.engine.core import config as model
 from hybridsync.engine.core.config import (
     DEFAULT_MAPPINGS,
+    DEFAULT_MAPPINGS_BY_TARGET_KIND,
+    ENTRA_MATCHING,
     Config,
     LogConfig,
     MetricsConfig,
@@ -218,6 +220,8 @@ def _load_source(ctx: LoadContext, table: dict[str, Any], prefix: str) -> Source
 
 def _load_target(ctx: LoadContext, table: dict[str, Any], prefix: str,
                  soft_match: tuple[str, ...] | None = None) -> TargetConfig | None:
+    if table.get("kind") == "entra":
+        return _load_entra_target(ctx, table, prefix)
     v = read_table(ctx, table, S.TARGET_FIELDS, prefix)
     _check_common(ctx, v, prefix, "target")
     if "url" in v and (msg := S.url_problem(v["url"], ("https", "http"), path_allowed=True)):
@@ -270,11 +274,59 @@ def _load_target(ctx: LoadContext, table: dict[str, Any], prefix: str,
     return TargetConfig(**v)
 
 
+def _load_entra_target(ctx: LoadContext, table: dict[str, Any], prefix: str) -> TargetConfig | None:
+    """``kind = "entra"``: client credentials (a secret or a certificate), Graph and authority
+    URLs, the new-user password policy (``password`` -> ``password_policy``), Entra's default
+    mappings and soft match (``userPrincipalName``; ``mail`` opt-in through ``matching``)."""
+    v = read_table(ctx, table, S.ENTRA_TARGET_FIELDS, prefix)
+    _check_common(ctx, v, prefix, "target")
+    has_secret = bool({"client_secret_env", "client_secret_file"} & v.keys())
+    if "client_secret_env" in v and "client_secret_file" in v:
+        ctx.add(f"{prefix}.client_secret_file", "set only one of client_secret_env and client_secret_file")
+    if has_secret == ("client_certificate_file" in v):
+        ctx.add(f"{prefix}.client_secret_env",
+                "set exactly one credential: client_secret_env, client_secret_file or client_certificate_file")
+    for key in ("client_secret_env", "client_certificate_password_env"):
+        if key in v:
+            if msg := S.env_name_problem(v[key]):
+                ctx.add(f"{prefix}.{key}", msg)
+            elif ctx.check_secrets and not os.environ.get(v[key]):
+                ctx.add(f"{prefix}.{key}", f"environment variable {v[key]} is not set or empty")
+    for key in ("client_secret_file", "client_certificate_file"):
+        if key in v:
+            v[key] = ctx.path(v[key], f"{prefix}.{key}")
+            if ctx.check_secrets and not os.path.isfile(v[key]):
+                ctx.add(f"{prefix}.{key}", f"file not found: {v[key]}")
+    for key in ("graph_url", "authority_url"):
+        if key in v:
+            loopback = re.match(r"^http://(127\.0\.0\.1|localhost|\[::1\])(:\d+)?(/|$)", v[key])
+            if msg := S.url_problem(v[key], ("https", "http"), path_allowed=True):
+                ctx.add(f"{prefix}.{key}", msg)
+            elif v[key].startswith("http:") and not loopback:
+                ctx.add(f"{prefix}.{key}", "must be https:// (plain http only on loopback, for tests)")
+            v[key] = v[key].rstrip("/")
+    if "password" in v:
+        v["password_policy"] = v.pop("password")
+    if "object_types" in v:
+        v["object_types"] = object_types(ctx, v["object_types"], f"{prefix}.object_types")
+    v["mapping"] = _load_mapping(ctx, v.get("mapping", {}), f"{prefix}.mapping", "entra")
+    v.setdefault("matching", list(ENTRA_MATCHING))
+    for j, attr in enumerate(v["matching"]):
+        if attr not in v["mapping"]["user"]:
+            ctx.add(f"{prefix}.matching[{j}]", f"{attr!r} is not a mapped user attribute")
+    v["matching"] = tuple(v["matching"])
+    if "name" not in v or "tenant_id" not in v or "client_id" not in v:
+        return None
+    return TargetConfig(**v)
+
+
 _RANDOM = re.compile(r"\bRandomString\s*\(", re.IGNORECASE)
 
 
-def _load_mapping(ctx: LoadContext, table: dict[str, Any], prefix: str) -> dict[str, dict[str, str]]:
-    merged = {kind: dict(DEFAULT_MAPPINGS[kind]) for kind in S.MAPPING_KINDS}
+def _load_mapping(ctx: LoadContext, table: dict[str, Any], prefix: str,
+                  target_kind: str = "scim") -> dict[str, dict[str, str]]:
+    defaults = DEFAULT_MAPPINGS_BY_TARGET_KIND.get(target_kind, DEFAULT_MAPPINGS)
+    merged = {kind: dict(defaults[kind]) for kind in S.MAPPING_KINDS}
     for kind, attrs in table.items():
         key = join_key(prefix, kind)
         if kind not in S.MAPPING_KINDS:

@@ -159,6 +159,23 @@ TARGET_FIELDS = {
 MATCHING_FIELDS = {"soft_match": Field("strs")}
 MATCH_ALIASES = {"emails.work": 'emails[type eq "work"].value', "externalId": "externalId"}
 
+# kind = "entra" (INTERFACE.md "Entra ID target"): no url/auth/token; Graph and the identity
+# platform are reached with client credentials. `password` is the new-user password policy.
+ENTRA_PASSWORD_POLICIES = ("random", "none")
+ENTRA_TARGET_FIELDS = {
+    **{k: f for k, f in TARGET_FIELDS.items()
+       if k not in ("url", "auth", "token_env", "token_file", "username", "password_env", "password_file",
+                    "dialect", "contact_resource_type")},
+    "tenant_id": Field("str", required=True),
+    "client_id": Field("str", required=True),
+    "client_secret_env": Field("str"),
+    "client_secret_file": Field("str"),
+    "client_certificate_file": Field("str"),
+    "client_certificate_password_env": Field("str"),
+    "graph_url": Field("str"),
+    "authority_url": Field("str"),
+    "password": Field("str", choices=ENTRA_PASSWORD_POLICIES),
+}
 TOP_FIELDS = {
     "state": Field("table"),
     "source": Field("tables", required=True),

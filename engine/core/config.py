@@ -53,6 +53,45 @@ DEFAULT_MAPPINGS: Mapping[str, Mapping[str, str]] = {
     "group": DEFAULT_GROUP_MAPPING,
     "contact": DEFAULT_CONTACT_MAPPING,
 }
+# Entra ID (Microsoft Graph v1.0 user/group properties), after Entra Cloud Sync's default
+# attribute mappings (learn.microsoft.com/entra/identity/hybrid/cloud-sync/reference-attributes).
+# `active` is the engine's enable flag; the connector writes it as `accountEnabled`.
+ENTRA_USER_MAPPING: Mapping[str, str] = {
+    "userPrincipalName": "[userPrincipalName]",
+    # required by Graph: the RDN when AD has none (`name` too: a DirSync delta may carry no cn)
+    "displayName": "Coalesce([displayName], [cn], [name])",
+    "mailNickname": "Coalesce([mailNickname], [sAMAccountName])",
+    "givenName": "[givenName]",
+    "surname": "[sn]",
+    "mail": "[mail]",
+    "jobTitle": "[title]",
+    "department": "[department]",
+    "companyName": "[company]",
+    "employeeId": "[employeeID]",
+    "mobilePhone": "[mobile]",
+    "officeLocation": "[physicalDeliveryOfficeName]",
+    "city": "[l]",
+    "state": "[st]",
+    "postalCode": "[postalCode]",
+    "streetAddress": "[streetAddress]",
+    "active": 'Not(BitAnd([userAccountControl], 2))',
+}
+ENTRA_GROUP_MAPPING: Mapping[str, str] = {
+    "displayName": "[cn]",  # mailNickname is the connector's: it carries the anchor (groups have
+    # no onPremisesImmutableId in Graph; see docs/interface.md "Entra ID target")
+    "description": "[description]",
+    "groupType": "[groupType]",  # read by the connector: distribution groups are unsupported
+    "mail": "[mail]",  # read by the connector: mail-enabled groups are unsupported
+}
+ENTRA_CONTACT_MAPPING: Mapping[str, str] = {
+    "displayName": "Coalesce([displayName], [cn])",
+    "mail": "[mail]",
+}
+DEFAULT_MAPPINGS_BY_TARGET_KIND: Mapping[str, Mapping[str, Mapping[str, str]]] = {
+    "entra": {"user": ENTRA_USER_MAPPING, "group": ENTRA_GROUP_MAPPING, "contact": ENTRA_CONTACT_MAPPING},
+}
+ENTRA_MATCHING: tuple[str, ...] = ("userPrincipalName",)  # Entra's soft match; add "mail" to opt in
+
 # Soft-match precedence for a source object whose anchor the target does not know yet.
 # Soft match by userName only (issue 14: a shared work email took over a cloud-only admin);
 # other keys, e.g. 'emails[type eq "work"].value', are opt-in per target (``matching``).
@@ -209,6 +248,24 @@ class TargetConfig:
     member_chunk: int = 100
     timeout: float = 30.0  # one request's overall deadline: connect + send + the whole answer
     max_response_bytes: int = 4 * 1024 * 1024  # a longer answer is an uncertain failure
+    # kind = "entra" (INTERFACE.md "Entra ID target"); unused by other kinds
+    tenant_id: str | None = None
+    client_id: str | None = None
+    client_secret_env: str | None = field(default=None, repr=False)
+    client_secret_file: str | None = field(default=None, repr=False)
+    client_certificate_file: str | None = field(default=None, repr=False)
+    client_certificate_password_env: str | None = field(default=None, repr=False)
+    graph_url: str = "https://graph.microsoft.com/v1.0"
+    authority_url: str = "https://login.microsoftonline.com"
+    password_policy: str = "random"  # the TOML key `password`: "random" or "none"; never stored
+
+    def client_secret(self) -> str | None:
+        return resolve_secret(self.client_secret_env, self.client_secret_file,
+                              what=f"target {self.name}.client_secret")
+
+    def client_certificate_password(self) -> str | None:
+        return resolve_secret(self.client_certificate_password_env, None,
+                              what=f"target {self.name}.client_certificate_password")
 
     def token(self) -> str | None:
         return resolve_secret(self.token_env, self.token_file, what=f"target {self.name}.token")

@@ -64,14 +64,36 @@ delete_threshold = 50
 soft_delete_days = 30
 """
 
+# `hybridsync lab --target entra`: the same source, into the documentation-based fake Microsoft
+# Graph (hybridsync.connectors.testing.graphfake) -- not live Graph.
+ENTRA_TARGET_TEMPLATE = """\
+[[target]]
+name = "entra"
+kind = "entra"
+tenant_id = "{tenant}"
+client_id = "{client_id}"
+client_secret_file = "secrets/entra.secret"
+graph_url = "{graph_url}"        # the fake Graph on loopback (default: https://graph.microsoft.com/v1.0)
+authority_url = "{authority_url}"  # its token endpoint (default: https://login.microsoftonline.com)
+object_types = ["user", "group", "contact"]  # contacts: reported unsupported (orgContact is read-only)
+password = "random"
+nested_groups = "nested"
+rate_limit = 500.0  # the fake enforces no quota here; against Graph leave it unset (18.6 writes/s)
+
+[target.mapping.user]
+userPrincipalName = 'Coalesce([userPrincipalName], Append([sAMAccountName], "@lab.test"))'
+"""
+
 SCOPE_OUS = ("Staff", "Contractors", "Groups", "Contacts", "LargeMembers")
 
 
 class Lab:
     """The running services and the files of one lab run."""
 
-    def __init__(self, workdir: Path, console: Console, *, keep: bool = False):
+    def __init__(self, workdir: Path, console: Console, *, keep: bool = False, target: str = "scim"):
         self.keep = keep  # --keep: the services outlive this process
+        self.target = target  # "scim" (scim2-server) or "entra" (the fake Graph)
+        self.graph: Any = None
         self.workdir = workdir
         self.console = console
         self.dc: SambaDC | None = None
@@ -94,24 +116,39 @@ class Lab:
         c.print(f"[green]✓[/] Samba AD DC [bold]{self.dc.tls_server_name}[/] on {self.dc.ldaps_url} "
                 f"({time.perf_counter() - t0:.1f} s)")
         t0 = time.perf_counter()
-        self.scim = ScimLab().start(tie_to_parent=not self.keep)
-        c.print(f"[green]✓[/] scim2-server on {self.scim.url} ({time.perf_counter() - t0:.1f} s)")
+        if self.target == "entra":
+            from hybridsync.connectors.testing.graphfake import GraphFake, Knobs
+
+            self.graph = GraphFake(Knobs(verified_domains=None)).start()
+            c.print(f"[green]✓[/] fake Microsoft Graph (documentation-based, not live Graph) on "
+                    f"{self.graph.graph_url} ({time.perf_counter() - t0:.1f} s)")
+        else:
+            self.scim = ScimLab().start(tie_to_parent=not self.keep)
+            c.print(f"[green]✓[/] scim2-server on {self.scim.url} ({time.perf_counter() - t0:.1f} s)")
         self.seed = load_seed_result(self.dc.workdir)
         self._write_config()
 
     def _write_config(self) -> None:
-        assert self.dc is not None and self.scim is not None
+        assert self.dc is not None and (self.scim is not None or self.graph is not None)
         secrets = self.workdir / "secrets"
         secrets.mkdir(exist_ok=True, mode=0o700)
-        for name, value in (("corp.password", self.dc.admin_password), ("app.token", self.scim.token)):
+        files = [("corp.password", self.dc.admin_password)]
+        files.append(("entra.secret", self.graph.knobs.client_secret) if self.graph else ("app.token", self.scim.token))
+        for name, value in files:
             path = secrets / name
             path.write_text(value, encoding="utf-8")
             path.chmod(0o600)
         base = self.dc.base_dn
         include = ", ".join(f'"OU={ou},{base}"' for ou in SCOPE_OUS)
-        self.config_path.write_text(CONFIG_TEMPLATE.format(
+        text = CONFIG_TEMPLATE.format(
             ldaps_url=self.dc.ldaps_url, base=base, admin_dn=self.dc.admin_dn, ca_file=self.dc.ca_file,
-            tls_name=self.dc.tls_server_name, include=include, scim_url=self.scim.url), encoding="utf-8")
+            tls_name=self.dc.tls_server_name, include=include, scim_url=self.scim.url if self.scim else "")
+        if self.graph is not None:
+            head, rest = text.split("[[target]]", 1)
+            text = head + ENTRA_TARGET_TEMPLATE.format(
+                tenant=self.graph.knobs.tenant, client_id=self.graph.knobs.client_id,
+                graph_url=self.graph.graph_url, authority_url=self.graph.root) + "\n[safety]" + rest.split("[safety]", 1)[1]
+        self.config_path.write_text(text, encoding="utf-8")
         for stale in ("hybridsync.db", "hybridsync.db-wal", "hybridsync.db-shm"):
             (self.workdir / stale).unlink(missing_ok=True)
         self.console.print(f"[green]✓[/] config written: {self.config_path}")
@@ -119,6 +156,8 @@ class Lab:
     def stop(self) -> None:
         if self.scim is not None:
             self.scim.stop()
+        if self.graph is not None:
+            self.graph.stop()
         if self.dc is not None:
             self.dc.close()
 
@@ -129,8 +168,22 @@ class Lab:
         return Engine(load_config(self.config_path))
 
     def scim_users(self) -> list[dict[str, Any]]:
+        """The target's users in SCIM terms (userName, displayName, active, externalId)."""
+        if self.graph is not None:
+            return [{"id": u["id"], "userName": u.get("userPrincipalName"), "displayName": u.get("displayName"),
+                     "active": u.get("accountEnabled"), "externalId": u.get("onPremisesImmutableId")}
+                    for u in self.graph.backdoor.users()]
         assert self.scim is not None and self.scim.backdoor is not None
         return self.scim.backdoor.resources("User", members=False)
+
+    def groups(self) -> list[dict[str, Any]]:
+        """The target's groups in SCIM terms (displayName, members)."""
+        if self.graph is not None:
+            return [{"id": g["id"], "displayName": g.get("displayName"),
+                     "members": [{"value": m} for m in self.graph.backdoor.members(g["id"])]}
+                    for g in self.graph.backdoor.groups()]
+        assert self.scim is not None and self.scim.backdoor is not None
+        return list(self.scim.backdoor.resources("Group"))
 
     def scim_user(self, user_name: str) -> dict[str, Any] | None:
         for r in self.scim_users():
@@ -139,8 +192,7 @@ class Lab:
         return None
 
     def scim_group(self, display_name: str) -> dict[str, Any] | None:
-        assert self.scim is not None and self.scim.backdoor is not None
-        for r in self.scim.backdoor.resources("Group"):
+        for r in self.groups():
             if r.get("displayName") == display_name:
                 return r
         return None
@@ -176,10 +228,10 @@ def full_sync(lab: Lab, progress: Callable[..., Any]) -> Any:
 
 
 def show_target(lab: Lab) -> None:
-    assert lab.scim is not None and lab.scim.backdoor is not None
     users = lab.scim_users()
-    groups = lab.scim.backdoor.resources("Group")
-    t = Table(title=f"What landed in the SCIM server: {len(users)} users, {len(groups)} groups")
+    groups = lab.groups()
+    where = "the fake Microsoft Graph" if lab.graph is not None else "the SCIM server"
+    t = Table(title=f"What landed in {where}: {len(users)} users, {len(groups)} groups")
     for col in ("userName", "displayName", "active", "externalId"):
         t.add_column(col, overflow="fold")
     odd = {str(r.get("userName")): r for r in users}

@@ -32,7 +32,12 @@ from typing import Any
 
 from attrs import field, frozen
 
-from hybridsync.engine.core.config import DEFAULT_MAPPINGS, SCIM_ENTERPRISE, TargetConfig
+from hybridsync.engine.core.config import (
+    DEFAULT_MAPPINGS,
+    DEFAULT_MAPPINGS_BY_TARGET_KIND,
+    SCIM_ENTERPRISE,
+    TargetConfig,
+)
 from hybridsync.engine.core.errors import ConfigError, ConfigProblem, HybridsyncError
 from hybridsync.engine.mapping.expressions import EvalContext, Expr, ExpressionError, MappingError, parse
 from hybridsync.engine.mapping.functions.coerce import as_str
@@ -307,11 +312,12 @@ def compile_mapping(target: TargetConfig, *, file: str | None = None, index: int
     """
     problems: list[ConfigProblem] = []
     rules: dict[str, tuple[Rule, ...]] = {}
-    kinds = list(DEFAULT_MAPPINGS) + [k for k in target.mapping if k not in DEFAULT_MAPPINGS]
+    defaults = DEFAULT_MAPPINGS_BY_TARGET_KIND.get(target.kind, DEFAULT_MAPPINGS)  # Entra's own
+    kinds = list(defaults) + [k for k in target.mapping if k not in defaults]
     for kind in kinds:
         table = target.mapping.get(kind)
         if table is None:
-            table = DEFAULT_MAPPINGS[kind]
+            table = defaults[kind]
         out: list[Rule] = []
         for path, text in table.items():
             key = f"target[{index}].mapping.{kind}.{path}"
