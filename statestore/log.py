@@ -108,10 +108,12 @@ class Log:
     def access_removals(self, target: str, since: datetime) -> int:
         """Applied actions that took access away at ``target`` since ``since``: disables,
         deletes, and updates setting ``active`` false (AD's own disabled flag)."""
+        # ``data`` is ``Action.to_json()`` (json's default separators): matched as text, which
+        # SQLite and PostgreSQL read alike (no JSON functions of either dialect)
         rows = self._db.rows(
             "SELECT COUNT(*) AS n FROM history WHERE kind = 'decision' AND target = ? AND at >= ? "
-            "AND result = 'ok' AND (json_extract(data, '$.action') IN ('disable', 'delete') "
-            "OR (json_extract(data, '$.action') = 'update' AND json_extract(data, '$.attributes.active') = 0))",
+            "AND result = 'ok' AND (data LIKE '%\"action\": \"disable\"%' OR data LIKE '%\"action\": \"delete\"%' "
+            "OR (data LIKE '%\"action\": \"update\"%' AND data LIKE '%\"active\": false%'))",
             [target, time_to_text(since)])
         return int(rows[0]["n"]) if rows else 0
 
