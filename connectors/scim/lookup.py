@@ -73,6 +73,8 @@ class LookupMixin:
                     return page
                 resources = page[0]
                 matches = [self._flat(r, kind, attribute) for r in resources if check.matches(r, attribute, value)]
+                if not matches and not self.dialect.vouches(attribute):
+                    self._probe_existing(kind)  # once per kind: may vouch without a listing
                 if matches or self.dialect.vouches(attribute):
                     return self._found(kind, matches)
                 log.info("scim.lookup.unvouched", target=self.name, attribute=attribute,
@@ -116,6 +118,26 @@ class LookupMixin:
                 if any(r.get("id") == target_id for r in check.list_page(resp.body)[0]):
                     vouched = tuple(sorted({*(self.dialect.filter_vouched or ()), attribute}))
                     self._probe(f"filter-{attribute}", filter_vouched=vouched)
+
+    def _probe_existing(self, kind: ObjectKind) -> None:
+        """The read-only probe of ``probe_filters`` on an object the target already holds (one
+        ``count=1`` read, once per kind), for an engine that has created nothing yet: without it
+        the first lookup after a restart compares a whole listing."""
+        done: set[ObjectKind] = self.__dict__.setdefault("_existing_probed", set())
+        if kind in done or self.config.rate_limit or not self.dialect.filter:
+            return
+        done.add(kind)
+        excluded = ("members",) if kind is ObjectKind.GROUP else ()
+        resp = self._exchange(Request("GET", self._endpoint(kind), prepare.search_params(None, count=1, excluded=excluded)),
+                              "probe")
+        if not isinstance(resp, Response) or not 200 <= resp.status < 300:
+            return
+        page = check.listing(resp.status, resp.body, "probe")
+        if isinstance(page, RetryAfter) or not page[0]:
+            return
+        first = page[0][0]
+        if isinstance(first.get("id"), str) and isinstance(first.get("externalId"), str) and first["externalId"]:
+            self.probe_filters(kind, first["externalId"], first, first["id"])
 
     def _flat(self, resource: Mapping[str, Any], kind: ObjectKind, *paths: str) -> TargetObject:
         return check.flatten(resource, kind, [p for p in paths if p != "externalId"])
