@@ -143,3 +143,20 @@ def test_a_group_rename_refused_by_patch_goes_by_put_and_members_stay_patch(tmp_
     assert isinstance(removed, Done), removed
     assert [m["value"] for m in group["members"]] == ["u2", "u3"]
     assert target.describe()["member_removal"] == "value-array"
+
+
+def test_after_a_restart_a_filter_is_vouched_by_probing_an_object_the_target_holds(tmp_path):
+    """A new connector (nothing created yet) whose discovered dialect vouches for no filter: the
+    first empty ``externalId eq`` answer is checked by probing an object the target already holds
+    (one count=1 read), not by comparing a whole listing; later lookups take one request."""
+    seen, client = _case_sensitive_server()
+    token = tmp_path / "token"
+    token.write_text("t")
+    target = ScimTarget(TargetConfig(name="wild", kind="scim", url="http://127.0.0.1:9/scim/v2", token_file=str(token),
+                                     object_types=("user",)), client=client)
+    found = target.lookup_by_anchor(K.USER, "bm90LXRoZXJl")
+    assert isinstance(found, Done) and found.target_id is None and not found.found
+    assert target.describe()["filter_vouched"] == ["externalId"]  # vouched by the probe: no listing compared
+    assert 'GET /scim/v2/Users externalId eq "YQ=="' in seen  # the probe asked for the object it holds
+    n = len(seen)
+    assert isinstance(target.lookup_by_anchor(K.USER, "bm9uZQ=="), Done) and len(seen) == n + 1
