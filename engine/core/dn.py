@@ -53,6 +53,12 @@ def split_extended_dn(value: str) -> tuple[dict[str, str], str]:
     return parts, value[i:]
 
 
+def unescape_value(raw: str, dn: str | None = None) -> str:
+    """An RFC 4514 attribute value without its escapes (``\\,`` and ``\\2B`` forms); ``dn`` only
+    names the DN in the error (the value itself when None)."""
+    return _unescape(raw, raw if dn is None else dn)
+
+
 def _unescape(raw: str, dn: str) -> str:
     out = bytearray()
     i, n = 0, len(raw)

@@ -17,7 +17,7 @@ from datetime import datetime
 
 from attrs import frozen
 
-from hybridsync.engine.core.dn import DnError, plain_dn
+from hybridsync.engine.core.dn import DnError, plain_dn, unescape_value
 from hybridsync.engine.core.values import ObjectKind, ObjectState, SourceObject
 
 
@@ -104,30 +104,6 @@ def rdn_attributes(dn: str) -> dict[str, tuple[str, ...]]:
     if not value:
         return {}
     return {key: (value,), "name": (value,)}
-
-
-def unescape_value(raw: str) -> str:
-    """An RFC 4514 attribute value without its escapes (``\\,`` and ``\\2B`` forms)."""
-    out = bytearray()
-    i, n = 0, len(raw)
-    while i < n:
-        if raw[i] == "\\":
-            pair = raw[i + 1:i + 3]
-            if len(pair) == 2 and all(c in "0123456789abcdefABCDEF" for c in pair):
-                out.append(int(pair, 16))
-                i += 3
-                continue
-            if i + 1 >= n:
-                raise DnError(f"dangling backslash in {raw!r}")
-            out += raw[i + 1].encode("utf-8")
-            i += 2
-            continue
-        out += raw[i].encode("utf-8")
-        i += 1
-    try:
-        return out.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise DnError(f"invalid UTF-8 escape in {raw!r}") from exc
 
 
 def _changed(stored: ObjectState | None, obj: SourceObject) -> tuple[str, ...]:
