@@ -57,6 +57,16 @@ class Log:
             data=action.to_json(),
         )
 
+    def record_leader(self, source: str, *, host: str, pid: int, epoch: int,
+                      at: datetime | None = None) -> int:
+        """Record that process ``pid`` on ``host`` leads ``source`` from now on, with lease
+        ``epoch`` (kind ``leader``; ``explain`` names it for every later decision of the source)."""
+        return self._history_insert(
+            kind="leader", at=time_to_text(at or utcnow()), cycle_id=None, source=source,
+            result="leading", detail=f"led by pid {pid} on {host} (epoch {epoch})",
+            data=dumps({"host": host, "pid": pid, "epoch": epoch}),
+        )
+
     def history(self, *, anchor: str | Iterable[str] | None = None, since: datetime | None = None,
                 until: datetime | None = None, kinds: Iterable[str] | None = None,
                 target: str | None = None, cycle_id: int | None = None) -> Iterator[HistoryRecord]:

@@ -227,6 +227,17 @@ class Objects:
             )
         ]
 
+    def groups_with_members(self, source: str, guids: Iterable[str]) -> set[str]:
+        """Anchors of stored groups whose member set holds any of the objectGUIDs ``guids``."""
+        out: set[str] = set()
+        wanted = sorted(set(guids))
+        for i in range(0, len(wanted), 500):
+            chunk = wanted[i:i + 500]
+            out.update(g for (g,) in self._db.conn.execute(
+                "SELECT DISTINCT group_anchor FROM object_members WHERE source = ? AND member_guid IN "
+                f"({','.join('?' * len(chunk))})", [source, *chunk]))
+        return out
+
     def remove_member_everywhere(self, source: str, guid: str) -> list[str]:
         """The member trap: drop ``guid`` from every stored member set; returns the groups'
         anchors (a deleted member does not bump the group's USN in AD)."""

@@ -73,6 +73,10 @@ class ObjectStore(Protocol):
     def groups_with_member(self, source: str, guid: str) -> list[str]:
         """Anchors of stored groups whose member set holds objectGUID ``guid``."""
 
+    def groups_with_members(self, source: str, guids: Iterable[str]) -> set[str]:
+        """Anchors of stored groups whose member set holds any of ``guids`` (one query for many
+        ``groups_with_member`` calls)."""
+
     def remove_member_everywhere(self, source: str, guid: str) -> list[str]:
         """The member trap: drop ``guid`` from every stored member set; returns the groups'
         anchors (a deleted member does not bump the group's USN in AD)."""
@@ -155,6 +159,12 @@ class LogStore(Protocol):
                         status: int | None = None, detail: str | None = None,
                         at: datetime | None = None) -> int:
         """Record one decision (the Action with its reason chain) and the target's response."""
+
+    def record_leader(self, source: str, *, host: str, pid: int, epoch: int,
+                      at: datetime | None = None) -> int:
+        """Record that process ``pid`` on ``host`` took the lead of ``source`` with lease
+        ``epoch`` (a history record of kind ``leader``; ``explain`` names the process and epoch
+        behind each decision from these)."""
 
     def history(self, *, anchor: str | Iterable[str] | None = None, since: datetime | None = None,
                 until: datetime | None = None, kinds: Iterable[str] | None = None,

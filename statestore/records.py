@@ -92,7 +92,7 @@ class RoundRecord:
         )
 
 
-HISTORY_KINDS = ("observation", "decision", "approval")
+HISTORY_KINDS = ("observation", "decision", "approval", "leader")
 
 
 @frozen
@@ -101,8 +101,10 @@ class HistoryRecord:
 
     ``kind`` is ``observation`` (a source change: ``change`` holds the attribute diff, DN move or
     tombstone as the engine recorded it), ``decision`` (``action`` is the full Action with its
-    reason chain; ``result``/``status``/``detail`` the target's response) or ``approval`` (an
-    admin released held deletes: ``detail`` names who).
+    reason chain; ``result``/``status``/``detail`` the target's response), ``approval`` (an
+    admin released held deletes: ``detail`` names who) or ``leader`` (a process took the lead of
+    ``source``: ``change`` holds its host, pid and lease epoch; the decisions of that source's
+    later cycles were made by it, until the next ``leader`` record of the source).
     """
 
     id: int

@@ -170,6 +170,9 @@ class Store:
     def groups_with_member(self, source: str, guid: str) -> list[str]:
         return self._objects.groups_with_member(source, guid)
 
+    def groups_with_members(self, source: str, guids: Iterable[str]) -> set[str]:
+        return self._objects.groups_with_members(source, guids)
+
     def remove_member_everywhere(self, source: str, guid: str) -> list[str]:
         return self._objects.remove_member_everywhere(source, guid)
 
@@ -237,6 +240,10 @@ class Store:
                         at: datetime | None = None) -> int:
         return self._log.record_decision(cycle_id, action, result=result, status=status,
                                          detail=detail, at=at)
+
+    def record_leader(self, source: str, *, host: str, pid: int, epoch: int,
+                      at: datetime | None = None) -> int:
+        return self._log.record_leader(source, host=host, pid=pid, epoch=epoch, at=at)
 
     def history(self, *, anchor: str | Iterable[str] | None = None, since: datetime | None = None,
                 until: datetime | None = None, kinds: Iterable[str] | None = None,

@@ -1,10 +1,16 @@
 """``sync``'s leadership: hold the store's leases while cycles run (engine/runtime/leadership.py).
 
-Not a command of its own. Without ``--wait`` a store held by another process is exit 2,
-naming the holder (pid, host, epoch, since); with ``--wait`` the process stands by and takes
-over when the holder dies (at once after a kill, within the lease TTL after a hang). A lease
-lost while running (this process was paused past its TTL and another took over) stops the loop
-and exits 2: nothing was committed after the loss (the store is fenced by the epoch).
+Not a command of its own.
+
+- SQLite: the file lock. Without ``--wait`` a store held by another process is exit 2, naming
+  the holder (pid, host, epoch, since); with ``--wait`` the process stands by and takes over
+  when the holder dies. A lost lock is impossible (the kernel keeps it while the process lives).
+- PostgreSQL: the sources are spread over the live ``sync`` processes (``Spread``): each leads
+  its share, prints ``leading source:<name> epoch <n>`` when it takes one and ``released`` /
+  ``lost`` when it gives one back or loses it (then it stands by for it again; nothing was
+  committed after a loss: the store is fenced by the epoch). Without ``--wait`` a process that
+  can lead no source at all is exit 2 naming the holder; ``--once --wait`` waits until it leads
+  at least one source, runs one cycle of the sources it leads, then exits.
 """
 
 from __future__ import annotations
@@ -18,8 +24,48 @@ from typing import Any
 
 def leading(args: argparse.Namespace, engine: Any,
             body: Callable[[argparse.Namespace, Any, threading.Event], int]) -> int:
-    from hybridsync.engine.runtime.leadership import Leadership
+    from hybridsync.engine.runtime.leadership import is_postgres
+
+    if is_postgres(engine.store) and engine.config.sources:
+        return _spread(args, engine, body)
+    return _single(args, engine, body)
+
+
+def _held(engine: Any, exc: Exception) -> int:
     from hybridsync.statestore.factory import where
+
+    print(f"hybridsync sync: the state store {where(engine.config.state)} is in use: {exc} "
+          "(run with --wait to stand by and take over)", file=sys.stderr)
+    return 2
+
+
+def _spread(args: argparse.Namespace, engine: Any,
+            body: Callable[[argparse.Namespace, Any, threading.Event], int]) -> int:
+    from hybridsync.engine.runtime.leadership import Spread
+    from hybridsync.statestore.lease import LeaseHeld
+
+    stop = threading.Event()
+    spread = Spread(engine.store, engine.config, on_event=lambda msg: print(msg, flush=True))
+    if args.wait:
+        print(f"standing by for {', '.join('source:' + s for s in spread.sources)}", flush=True)
+    try:
+        spread.start(wait=bool(args.wait))
+    except LeaseHeld as exc:
+        return _held(engine, exc)
+    try:
+        if args.once:
+            while not spread.led_any.wait(0.25):
+                pass
+        engine.leads = spread.leads
+        return body(args, engine, stop)
+    finally:
+        engine.leads = None
+        spread.close()
+
+
+def _single(args: argparse.Namespace, engine: Any,
+            body: Callable[[argparse.Namespace, Any, threading.Event], int]) -> int:
+    from hybridsync.engine.runtime.leadership import Leadership
     from hybridsync.statestore.lease import LeaseHeld
 
     stop = threading.Event()
@@ -35,13 +81,12 @@ def leading(args: argparse.Namespace, engine: Any,
     try:
         leadership.__enter__()
     except LeaseHeld as exc:
-        print(f"hybridsync sync: the state store {where(engine.config.state)} is in use: {exc} "
-              "(run with --wait to stand by and take over)", file=sys.stderr)
-        return 2
+        return _held(engine, exc)
     epochs = ", ".join(f"{lease.key} epoch {lease.epoch}" for lease in leadership.leases)
     if epochs:
         print(f"leading {epochs}", flush=True)
     try:
+        leadership.record()
         code = body(args, engine, stop)
     finally:
         leadership.__exit__(None, None, None)

@@ -71,8 +71,10 @@ def render(status: Status) -> None:
         if s.leader:
             lead = s.leader
             until = f", lease until {lead['lease_expires']}" if lead.get("lease_expires") else ""
-            console.print(f"source {s.name}: led by pid {lead['pid']} on {lead['host']} "
-                          f"(epoch {lead['epoch']}{until})")
+            standbys = ", ".join(f"pid {b['pid']} on {b['host']}" for b in lead.get("standbys") or ()) or "none"
+            who = f"led by pid {lead['pid']} on {lead['host']} (epoch {lead['epoch']}{until})" \
+                if lead.get("pid") is not None else "led by nobody (a standby takes it over)"
+            console.print(f"source {s.name}: {who}; standbys: {standbys}")
         for problem in s.scope_problems:
             console.print(f"[bold red]scope of {s.name}:[/] {problem} (its scope-exit disables are blocked)")
     tgt = Table(title="Targets")

@@ -66,6 +66,7 @@ class Applier:
     page: PageWrites
     tally: Tally
     health: TargetHealth
+    member_changes: list[str] = attrs.Factory(list)  # objectGUIDs whose groups follow (one query a run)
 
     def state(self, target: str, anchor: str) -> TargetState | None:
         return self.page.state(self.store, target, anchor)
@@ -134,6 +135,9 @@ class Applier:
         finally:
             if pool is not None:
                 pool.shutdown(wait=True)  # no thread outlives the page
+        if self.member_changes:  # their groups, in one store query (not one per member)
+            guids, self.member_changes[:] = list(self.member_changes), []
+            self.cycle.followup_groups.update(self.store.groups_with_members(self.source_name, guids))
         return out
 
     def _call(self, p: _Prepared) -> Result:
@@ -218,4 +222,4 @@ class Applier:
         source = self.source_name
         st = self.page.object(self.store, source, new.anchor)
         if st is not None:
-            self.cycle.followup_groups.update(self.store.groups_with_member(source, st.object_guid))
+            self.member_changes.append(st.object_guid)  # resolved at the end of apply_all

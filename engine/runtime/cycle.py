@@ -93,7 +93,7 @@ class Cycle:
     def settle(self) -> None:
         """Settle the journal's intents that earlier cycles left unsettled."""
         now = self.state.now
-        counts = settle_pending(self.setup.store, self.setup.targets, lambda: now)
+        counts = settle_pending(self.setup.store, self.setup.targets, lambda: now, self.setup.source_name)
         if counts["settled"] or counts["unreachable"]:
             log.info("journal_settled", source=self.setup.source_name, **counts)
 

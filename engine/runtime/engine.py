@@ -130,6 +130,9 @@ class Engine:
         self._last_full: dict[str, float] = {}
         self._full_failures: dict[str, int] = {}  # failed periodic full reads in a row, per source
         self._facts: dict[tuple[str, str], Any] = {}
+        # Several processes on one PostgreSQL store: run only the sources this process leads
+        # (runtime.leadership.Spread.leads; asked before each source's cycle). None: all.
+        self.leads: Callable[[str], bool] | None = None
 
     def _own(self, conn: Any) -> Any:
         """A connector this engine built (and closes)."""
@@ -179,6 +182,8 @@ class Engine:
         """One reconcile cycle per source. ``full`` forces a complete full read."""
         reports = []
         for src in self.sources:
+            if self.leads is not None and not dry_run and not self.leads(src):
+                continue
             reason = (full if isinstance(full, str) else "full read requested") if full else None
             cycle = Cycle.start(CycleSetup(store=self._open(), config=self.config, source_name=src,
                                            sources=self.sources, targets=self.targets, mappings=self.mappings,
@@ -195,7 +200,7 @@ class Engine:
             if cycle.state.mode == ReadMode.FULL and cycle.state.status == CycleStatus.OK:
                 self._last_full[src] = time.monotonic()
             reports.append(cycle)
-        if not dry_run:
+        if not dry_run and reports:
             self._record_facts()
         return _report(reports)
 

@@ -11,7 +11,7 @@ Nothing here talks to AD or a target; it reads only what the engine recorded.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -46,6 +46,7 @@ class TimelineEntry:
     detail: str | None = None
     reasons: tuple[Reason, ...] = ()
     change: Any = None
+    made_by: Any = None  # a decision: the process that made it, {"host", "pid", "epoch"} (None: unknown)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -60,6 +61,7 @@ class TimelineEntry:
             "detail": self.detail,
             "reasons": [r.to_dict() for r in self.reasons],
             "change": _plain(self.change),
+            "made_by": dict(self.made_by) if self.made_by else None,
         }
 
 
@@ -142,7 +144,9 @@ class Explanation:
                 out.append(f"  {_ts(at)}  {dn}")
         out.append("Timeline:")
         for e in self.timeline:
-            out.append(f"  {_ts(e.at)}  [cycle {e.cycle_id}] {e.summary}")
+            by = f" (by pid {e.made_by['pid']} on {e.made_by['host']}, epoch {e.made_by['epoch']})" \
+                if e.made_by else ""
+            out.append(f"  {_ts(e.at)}  [cycle {e.cycle_id}] {e.summary}{by}")
             for r in e.reasons:
                 out.append(f"      {r.rule}: {r.detail}" if r.detail else f"      {r.rule}")
         if not self.timeline:
@@ -188,7 +192,18 @@ def _decision_summary(rec: Any) -> str:
     return f"{a.kind} at {a.target}{edge} -> {rec.result}{resp}{detail}"
 
 
-def _entries(records: Iterable[Any]) -> list[TimelineEntry]:
+def _made_by(leaders: Sequence[Any], rec: Any) -> dict[str, Any] | None:
+    """The process and lease epoch that led the source when decision ``rec`` was recorded: the
+    source's latest ``leader`` record before it (history ids grow with commits under a lease)."""
+    found = None
+    for lead in leaders:
+        if lead.id > rec.id:
+            break
+        found = lead
+    return dict(found.change) if found is not None else None
+
+
+def _entries(records: Iterable[Any], leaders: Sequence[Any] = ()) -> list[TimelineEntry]:
     out = []
     for rec in records:
         if rec.kind == "observation":
@@ -199,7 +214,7 @@ def _entries(records: Iterable[Any]) -> list[TimelineEntry]:
             out.append(TimelineEntry(at=rec.at, kind="decision", cycle_id=rec.cycle_id,
                                      summary=_decision_summary(rec), target=rec.target, action=a,
                                      result=rec.result, status=rec.status, detail=rec.detail,
-                                     reasons=tuple(a.reasons) if a else ()))
+                                     reasons=tuple(a.reasons) if a else (), made_by=_made_by(leaders, rec)))
         else:
             out.append(TimelineEntry(at=rec.at, kind=rec.kind, cycle_id=rec.cycle_id,
                                      summary=f"{rec.kind}: {rec.detail or ''}".strip(), target=rec.target,
@@ -225,7 +240,8 @@ def _because(ts: TargetState, timeline: list[TimelineEntry]) -> TimelineEntry | 
 
 def explain_object(store: StateStore, obj: ObjectState, *, ref: str = "", since: datetime | None = None,
                    targets: Iterable[str] | None = None) -> Explanation:
-    timeline = _entries(store.history(anchor=obj.anchor, since=since))
+    leaders = [r for r in store.history(kinds=["leader"]) if r.source == obj.source]
+    timeline = _entries(store.history(anchor=obj.anchor, since=since), leaders)
     names = list(targets) if targets is not None else sorted(store.counts_by_state())
     verdicts = []
     for name in names:

@@ -140,8 +140,12 @@ def deferred_outcome(prev: TargetState | None, action: Action, now: datetime, un
     return Outcome(action, "skipped", st, detail=why, applied=False)
 
 
-def settle_pending(store: Any, targets: Mapping[str, Any], now: Callable[[], datetime]) -> dict[str, int]:
+def settle_pending(store: Any, targets: Mapping[str, Any], now: Callable[[], datetime],
+                   source: str | None = None) -> dict[str, int]:
     """Settle the journal left by an interrupted run, before anything new is planned.
+
+    ``source``: settle only the intents of that source's cycles (and those of no known cycle):
+    another process may lead another source and be making those calls right now.
 
     A create or adopt may have landed: look the anchor up; found -> record it as provisioned with
     that target id (never create it twice). Everything else is idempotent and is re-planned
@@ -149,6 +153,8 @@ def settle_pending(store: Any, targets: Mapping[str, Any], now: Callable[[], dat
     """
     counts = {"settled": 0, "found": 0, "unreachable": 0}
     for intent in store.pending_intents():
+        if source is not None and intent.cycle_id is not None and store.cycle_source(intent.cycle_id) not in (None, source):
+            continue  # another source's: its leader settles it
         action = intent.action
         target = targets.get(action.target)
         if target is None:

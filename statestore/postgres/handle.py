@@ -6,7 +6,12 @@ The parts (objects.py, targets.py, log.py, recordings.py, facts.py) are written 
 so both stores run the *same* queries and keep the same semantics:
 
 - placeholders ``?`` become ``%s``; ``INSERT OR IGNORE`` becomes ``ON CONFLICT DO NOTHING``;
-  ``insert()`` appends ``RETURNING id`` (PostgreSQL has no ``lastrowid``);
+  ``insert()`` returns the new id: inside a commit unit from a block of the table's sequence
+  reserved for the unit, and the row is buffered and sent with the unit's other new rows of that
+  table in one ``executemany`` (before COMMIT, a savepoint's edge, or any statement that reads or
+  names the table; in pipeline mode, without waiting for the server); outside one with
+  ``RETURNING id`` (PostgreSQL has no ``lastrowid``). History ids still grow with commits under
+  one lease: a block lives only as long as its unit;
 - the connection is in autocommit mode: a statement outside ``atomic()`` commits on its own,
   ``atomic()`` is one transaction and a nested one a savepoint (psycopg's ``transaction()``);
 - **fencing**: with fences set (``set_fence(key, epoch)``, one per lease held), every commit
@@ -48,6 +53,11 @@ def translate(sql: str) -> str:
     return out
 
 
+_INSERT = re.compile(r"\s*INSERT INTO (\w+) \(([^()]*)\) VALUES \(([?, ]*)\)\s*$")
+ID_BLOCK, ID_BLOCK_MAX = 16, 1024  # ids reserved per commit unit and table (doubling up to the max)
+MAX_PENDING = 2000  # buffered writes of a unit before they are sent
+
+
 def _is_write(sql: str) -> bool:
     return not sql.lstrip()[:6].upper() in ("SELECT", "WITH R", "SHOW")
 
@@ -85,6 +95,8 @@ class PgConn:
         return self.raw.info.transaction_status != psycopg.pq.TransactionStatus.IDLE
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        if self._owner.pending:
+            self._owner.flush_before(sql)
         cur = self.raw.cursor()
         if self._owner.fences and not self.in_transaction and _is_write(sql):
             with self._owner.atomic():  # a write on its own is a commit unit too: fenced
@@ -100,6 +112,7 @@ class PgConn:
         rows = list(rows)
         if not rows:
             return cur
+        self._owner.flush()
         with self._owner.unit():
             cur.executemany(translate(sql), rows)
         return cur
@@ -113,16 +126,91 @@ class PgDb:
         self.fences: dict[str, int] = {}
         self.pipe: Any = None  # the pipeline of the open commit unit (results come at a sync)
         self.stale_refusals = 0  # commit units refused by the fence (for tests and status)
+        self._ids: dict[str, list[int]] = {}  # ids reserved for the open commit unit, per table
+        self._block: dict[str, int] = {}
+        # writes of the open commit unit not sent yet (``defer``): [(sql, params)], and per sql
+        # text the tables it touches and whether it commutes (an insert with a reserved id)
+        self.pending: list[tuple[str, Sequence[Any]]] = []
+        self._kinds: dict[str, tuple[frozenset[str], bool]] = {}
+        self._tables: set[str] = set()
+
+    def defer(self, sql: str, params: Sequence[Any], tables: Iterable[str], *, commutes: bool = False) -> None:
+        """A write whose result nobody reads: inside a commit unit it waits in a buffer, and runs of
+        the same statement go out as one ``executemany`` (psycopg parses it once and streams the
+        rows in the pipeline). Sent before COMMIT, before a savepoint begins or ends, before any
+        statement that reads or names one of the buffered tables, and before a write of another
+        kind to the same table (so no statement can tell it waited; inserts with reserved ids
+        commute with each other). Outside a unit: executed now."""
+        if self.pipe is None:
+            self.conn.execute(sql, params)
+            return
+        tabs = frozenset(tables)
+        for text, (other, comm) in self._kinds.items():
+            if text != sql and other & tabs and not (comm and commutes):
+                self.flush()
+                break
+        self.pending.append((sql, params))
+        self._kinds.setdefault(sql, (tabs, commutes))
+        self._tables |= tabs
+        if len(self.pending) >= MAX_PENDING:
+            self.flush()
+
+    def flush_before(self, sql: str) -> None:
+        """Send the buffered writes first if ``sql`` reads anything or names one of their tables."""
+        if not _is_write(sql) or "RETURNING" in sql.upper() or any(
+                re.search(rf"\b{t}\b", sql, re.IGNORECASE) for t in self._tables):
+            self.flush()
+
+    def flush(self) -> None:
+        """Send the buffered writes, grouped by statement (see ``defer``)."""
+        if not self.pending:
+            return
+        pending, self.pending = self.pending, []
+        self._kinds, self._tables = {}, set()
+        groups: dict[str, list[Sequence[Any]]] = {}
+        for sql, params in pending:
+            groups.setdefault(sql, []).append(params)
+        for sql, rows in groups.items():
+            cur = self.conn.raw.cursor()
+            if len(rows) == 1:
+                cur.execute(translate(sql), rows[0])
+            else:
+                cur.executemany(translate(sql), rows)
+
+    def discard(self) -> None:
+        self.pending, self._kinds, self._tables = [], {}, set()
 
     def rows(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        self.flush()
         cur = self.conn.raw.cursor(row_factory=dict_row)
         cur.execute(translate(sql), params)
         return cur.fetchall()
 
     def insert(self, sql: str, params: Sequence[Any]) -> int:
-        row = self.conn.execute(sql + " RETURNING id", params).fetchone()
-        assert row is not None, sql
-        return int(row[0])
+        """Insert one row and return its id. Inside a commit unit the id is taken from a block of
+        the table's sequence reserved for the unit (one round trip per block), and the row goes
+        out without ``RETURNING``: in pipeline mode it costs no wait for the server."""
+        m = _INSERT.match(sql)
+        if self.pipe is None or m is None:
+            row = self.conn.execute(sql + " RETURNING id", params).fetchone()
+            assert row is not None, sql
+            return int(row[0])
+        table, cols, marks = m.groups()
+        new_id = self._next_id(table)
+        self.defer(f"INSERT INTO {table} (id, {cols}) VALUES (?, {marks})", [new_id, *params], (table,),
+                   commutes=True)
+        return new_id
+
+    def _next_id(self, table: str) -> int:
+        block = self._ids.get(table)
+        if not block:
+            size = self._block.get(table, ID_BLOCK)
+            self._block[table] = min(size * 2, ID_BLOCK_MAX)  # a big unit takes bigger blocks
+            cur = self.conn.raw.cursor()
+            cur.execute("SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+                        [table, size])
+            block = self._ids[table] = [int(r[0]) for r in cur.fetchall()][::-1]
+        return block.pop()
 
     @property
     def in_transaction(self) -> bool:
@@ -147,8 +235,13 @@ class PgDb:
                 yield
             return
         if not outermost:
+            self.flush()  # rows from before the savepoint are not rolled back with it
             with self.conn.raw.transaction():
-                yield
+                try:
+                    yield
+                    self.flush()
+                finally:
+                    self.discard()  # what the savepoint buffered goes with its rollback
             return
         # pipeline mode: statements whose results are not read go out without waiting for the
         # server (a commit unit's writes cost one round trip, not one each)
@@ -156,10 +249,14 @@ class PgDb:
             self.pipe = pipe
             try:
                 yield
+                self.flush()
                 if self.fences:
                     self._check_fences()
             finally:
+                self.discard()
                 self.pipe = None
+                self._ids.clear()  # unused ids are gaps (a sequence never gives one twice)
+                self._block.clear()
 
     @contextlib.contextmanager
     def unit(self) -> Iterator[None]:

@@ -31,7 +31,9 @@ from psycopg_pool import ConnectionPool
 
 from hybridsync.statestore.lease import Holder, LeaseHeld, this_host, wait_loop
 
-LEASE_LOCK = 0x68730003  # advisory lock class of the leases (the key's hashtext is the other half)
+LEASE_LOCK = 0x68730003  # advisory lock class of the leases (hashtext(schema:key) is the other half)
+MEMBER_LOCK = 0x68730004  # advisory lock class of the members (hashtext(schema:member id))
+_LOCK_KEY = "hashtext(current_schema() || ':' || %s)"  # deployments sharing a database don't collide
 
 
 class PgLease:
@@ -59,7 +61,7 @@ class PgLease:
         conn = self._connection()
         conn.execute("INSERT INTO hybridsync_leases (key) VALUES (%s) ON CONFLICT DO NOTHING", [self.key])
         if not self._locked:
-            self._locked = bool(conn.execute("SELECT pg_try_advisory_lock(%s, hashtext(%s))",
+            self._locked = bool(conn.execute(f"SELECT pg_try_advisory_lock(%s, {_LOCK_KEY})",
                                              [LEASE_LOCK, self.key]).fetchone()[0])
         epoch, expired = conn.execute(
             "SELECT epoch, coalesce(expires_at < now(), true) FROM hybridsync_leases WHERE key = %s",
@@ -105,7 +107,7 @@ class PgLease:
             return False
         self.renewed_at = time.monotonic()
         if not self._locked:
-            self._locked = bool(conn.execute("SELECT pg_try_advisory_lock(%s, hashtext(%s))",
+            self._locked = bool(conn.execute(f"SELECT pg_try_advisory_lock(%s, {_LOCK_KEY})",
                                              [LEASE_LOCK, self.key]).fetchone()[0])
         return True
 
@@ -153,7 +155,7 @@ class PgLease:
             return
         if self._locked:
             try:
-                conn.execute("SELECT pg_advisory_unlock(%s, hashtext(%s))", [LEASE_LOCK, self.key])
+                conn.execute(f"SELECT pg_advisory_unlock(%s, {_LOCK_KEY})", [LEASE_LOCK, self.key])
             except Exception:  # noqa: BLE001
                 pass
             self._locked = False

@@ -3,7 +3,8 @@
 The shared parts read before they write (the old DN, whether the row exists): on SQLite that is
 free, on PostgreSQL each read is a round trip that also stalls the commit unit's pipeline.
 Here each write is one statement whose result nobody waits for -- a data-modifying CTE reads
-the old row in the same snapshot as the upsert -- and an empty member set is a plain DELETE;
+the old row in the same snapshot as the upsert -- and an empty member set is a plain DELETE,
+deferred to the commit unit's batches (``PgDb.defer``: one ``executemany`` per statement);
 only a group with members still reads its stored members to write the diff. Same rows, same
 semantics (the store conformance kit runs against these), a fraction of the round trips.
 """
@@ -54,31 +55,32 @@ class PgObjects(Objects):
         upn = state.attributes.get("userprincipalname", ())
         key = [state.source, state.anchor]
         with self._db.unit():
-            self._db.conn.execute(_PUT_OBJECT, [
+            self._db.defer(_PUT_OBJECT, [
                 *key, *key, state.object_guid, str(state.kind), state.dn, dn_lower(state.dn),
                 sam[0].lower() if sam else None, upn[0].lower() if upn else None, dumps(attrs), state.usn,
                 int(state.deleted), time_to_text(state.deleted_at), state.last_seen_round,
-                *key, state.dn, time_to_text(at or utcnow()), state.dn])
+                *key, state.dn, time_to_text(at or utcnow()), state.dn], ("objects", "dn_history"))
             if state.members:
                 write_member_diff(self._db, "object_members", "source", "member_guid", state.source,  # type: ignore[arg-type]
                                   state.anchor, set(state.members), is_new=False)
             else:
-                self._db.conn.execute("DELETE FROM object_members WHERE source = ? AND group_anchor = ?", key)
+                self._db.defer("DELETE FROM object_members WHERE source = ? AND group_anchor = ?", key,
+                               ("object_members",))
 
 
 class PgTargets(Targets):
     def put_target_state(self, state: TargetState) -> None:
         with self._db.unit():
-            self._db.conn.execute(_PUT_TARGET, [
+            self._db.defer(_PUT_TARGET, [
                 state.target, state.anchor, str(state.kind), state.state, state.target_id, str(state.ownership),
                 dumps(dict(state.projection)), time_to_text(state.since), state.retry_count,
-                time_to_text(state.next_retry_at), state.last_error])
+                time_to_text(state.next_retry_at), state.last_error], ("target_states",))
             if state.members_sent:
                 write_member_diff(self._db, "target_members", "target", "member_anchor", state.target,  # type: ignore[arg-type]
                                   state.anchor, set(state.members_sent), is_new=False)
             else:
-                self._db.conn.execute("DELETE FROM target_members WHERE target = ? AND group_anchor = ?",
-                                      [state.target, state.anchor])
+                self._db.defer("DELETE FROM target_members WHERE target = ? AND group_anchor = ?",
+                               [state.target, state.anchor], ("target_members",))
 
     def advance_watermark(self, source: str, dc: str, expected: Cursor, new: Cursor) -> int:
         with self._db.unit():  # serialize the check-then-write per source across processes

@@ -100,6 +100,10 @@ class StoreContract(SafetyContract):
                                  members=frozenset(members)))
         both = ["GROUP0AAAAAAAAAAAAAAAA=", "GROUP1AAAAAAAAAAAAAAAA="]
         assert store.groups_with_member("corp", gone) == both
+        assert store.groups_with_members("corp", [gone, "x"]) == set(both) | {"GROUP2AAAAAAAAAAAAAAAA="}
+        assert store.groups_with_members("corp", ["x", "nobody"]) == {"GROUP0AAAAAAAAAAAAAAAA=",
+                                                                      "GROUP2AAAAAAAAAAAAAAAA="}
+        assert store.groups_with_members("other", [gone]) == set() and store.groups_with_members("corp", []) == set()
         assert store.remove_member_everywhere("corp", gone) == both
         assert store.get_object("corp", "GROUP0AAAAAAAAAAAAAAAA=").members == {"x"}
         assert store.get_object("corp", "GROUP1AAAAAAAAAAAAAAAA=").members == frozenset()
@@ -314,6 +318,16 @@ class StoreContract(SafetyContract):
         [d] = store.decisions(since=T0 + timedelta(minutes=90))
         assert (d.anchor, d.status, d.detail, d.cycle_id) == ("other", 500, "boom", 2)
         assert list(store.history(anchor=[])) == []
+
+    def test_a_leader_record_names_the_process_and_epoch_of_a_source(self, store):
+        store.record_decision(1, act(ActionKind.UPDATE), result="done", at=T0)
+        store.record_leader("corp", host="h1", pid=41, epoch=3, at=T0 + timedelta(hours=1))
+        store.record_decision(2, act(ActionKind.UPDATE), result="done", at=T0 + timedelta(hours=2))
+        [lead] = store.history(kinds=["leader"])
+        assert (lead.source, lead.change, lead.anchor) == ("corp", {"host": "h1", "pid": 41, "epoch": 3}, None)
+        assert "pid 41 on h1 (epoch 3)" in (lead.detail or "")
+        assert [r.kind for r in store.history()] == ["decision", "leader", "decision"]
+        assert [r.kind for r in store.history(anchor=G)] == ["decision", "decision"]  # not an object's record
 
     def test_cycles_and_batches_are_recorded_in_order(self, store):
         c1 = store.begin_cycle("corp", "full", at=T0)
