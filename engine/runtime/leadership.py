@@ -91,6 +91,9 @@ class Leadership:
             lease.release()
 
 
+DEFER_POLLS = 4  # polls a free source is left to a member leading fewer before this one takes it
+
+
 def fair_share(sources: int, live: int) -> int:
     """How many sources one process leads at most: ceil(sources / live processes)."""
     return math.ceil(sources / max(1, live)) if sources else 0
@@ -116,6 +119,7 @@ class Spread:
         self._give_back: set[str] = set()  # extras to hand over when not running
         self.running: str | None = None      # the source whose cycle the engine is in
         self._fenced: str | None = None
+        self._deferred_at = 0.0  # since when a free source is left to a member leading fewer
         self.live = 1
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -133,16 +137,31 @@ class Spread:
         return sorted(self.sources, key=lambda n: hashlib.sha256(f"{me}:{n}".encode()).hexdigest())
 
     def balance(self) -> None:
-        """One round: renew the membership, count the live members, take or give back."""
+        """One round: renew the membership, count the live members, give back or take.
+
+        With S sources and L live members each leads at most ceil(S/L) (``fair_share``); extras
+        are given back. While some live member leads fewer than floor(S/L), the member leading
+        the most (the oldest of equals: every member computes the same one) gives one back. A
+        member below its share takes free sources, in its own order of preference, unless
+        another live member leads fewer (that one takes first)."""
         if time.monotonic() - self.membership.beaten_at >= self.membership.ttl / 3:
             self.membership.beat()
-        self.live = max(1, len(self.membership.live()))
-        share = fair_share(len(self.sources), self.live)
+        live = self.membership.live()
+        self.live = max(1, len(live))
+        share, floor = fair_share(len(self.sources), self.live), len(self.sources) // self.live
         order = self._preference()
         with self._lock:
             keep = [n for n in order if n in self.held and n not in self._lost and n not in self._give_back]
-            for name in keep[share:][::-1]:  # the least preferred extras go first
+            extras = keep[share:]
+            if not extras and len(keep) > floor and live:
+                counts = self.membership.lease_counts()
+                if any(counts.get(m.id, 0) < floor for m in live):
+                    donor = max(live, key=lambda m: (counts.get(m.id, 0), -m.id))
+                    if donor.id == self.membership.id:
+                        extras = keep[-1:]
+            for name in extras[::-1]:  # the least preferred go first
                 self._give_back.add(name)
+                keep.remove(name)
                 self._say(f"giving back source:{name} ({self.live} live processes, a share of {share})")
             for name in list(self._give_back):
                 if name != self.running:
@@ -150,12 +169,21 @@ class Spread:
             for name in list(self._lost):
                 if name != self.running:
                     self._drop(name, "lost")
-            if len(keep) >= share:
+            if extras or len(keep) >= share or not any(n not in self.held for n in self.sources):
                 return
+            counts = self.membership.lease_counts()
+            if any(counts.get(m.id, 0) < len(keep) for m in live if m.id != self.membership.id):
+                # a member leading fewer takes first (so a given-back source moves to it) -- for a
+                # few polls: that member may be paused itself
+                self._deferred_at = self._deferred_at or time.monotonic()
+                if time.monotonic() - self._deferred_at < DEFER_POLLS * self.poll:
+                    return
+            self._deferred_at = 0.0
             for name in order:
                 if name in self.held or len(keep) >= share:
                     continue
                 lease = self.leases[name]
+                lease.member = self.membership.id
                 try:
                     epoch = lease.acquire(wait=0)
                 except LeaseHeld:

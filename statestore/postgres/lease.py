@@ -39,8 +39,10 @@ _LOCK_KEY = "hashtext(current_schema() || ':' || %s)"  # deployments sharing a d
 class PgLease:
     """A leader lease on PostgreSQL (see module doc). Not shared between threads."""
 
-    def __init__(self, pool: ConnectionPool, key: str, *, ttl: float = 15.0) -> None:
-        self.pool, self.key, self.ttl = pool, key, float(ttl)
+    def __init__(self, pool: ConnectionPool, key: str, *, ttl: float = 15.0, member: int | None = None) -> None:
+        """``member``: this process's member id (members.py), kept in the row's ``holder`` so that
+        every process can count how many sources each member leads."""
+        self.pool, self.key, self.ttl, self.member = pool, key, float(ttl), member
         self._conn: Any = None
         self._locked = False
         self._epoch: int | None = None
@@ -72,7 +74,7 @@ class PgLease:
             "UPDATE hybridsync_leases SET epoch = epoch + 1, holder = %s, host = %s, pid = %s, "
             "acquired_at = now(), renewed_at = now(), expires_at = now() + make_interval(secs => %s) "
             "WHERE key = %s AND epoch = %s RETURNING epoch",
-            [f"{this_host()}:{os.getpid()}", this_host(), os.getpid(), self.ttl, self.key, epoch]).fetchone()
+            [f"{this_host()}:{os.getpid()}" + (f"#{self.member}" if self.member is not None else ""), this_host(), os.getpid(), self.ttl, self.key, epoch]).fetchone()
         if row is None:
             return None  # another standby won this round
         self._epoch = int(row[0])

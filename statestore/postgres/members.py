@@ -79,6 +79,17 @@ class Membership:
         return [Member(int(r[0]), r[1], int(r[2]), r[3], r[4])
                 for r in self._conn.execute(_LIVE, [MEMBER_LOCK])]
 
+    def lease_counts(self) -> dict[int, int]:
+        """Member id -> how many unexpired ``source:`` leases it holds."""
+        out: dict[int, int] = {}
+        for holder, n in self._conn.execute(
+                "SELECT holder, count(*) FROM hybridsync_leases WHERE key LIKE 'source:%%' AND holder IS NOT NULL "
+                "AND expires_at > now() GROUP BY holder"):
+            _, _, member = str(holder).rpartition("#")
+            if member.isdigit():
+                out[int(member)] = out.get(int(member), 0) + int(n)
+        return out
+
     def leave(self) -> None:
         conn, self._conn = self._conn, None
         if conn is None:

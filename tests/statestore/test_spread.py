@@ -1,0 +1,99 @@
+"""Many domains over many processes: each source has one leader, the sources are spread over the
+live processes and rebalanced when one joins or leaves (engine/runtime/leadership.py ``Spread``),
+on the lab PostgreSQL."""
+
+from __future__ import annotations
+
+import pytest
+
+from hybridsync.engine.runtime.leadership import fair_share
+from tests.statestore.spreadkit import Member, wait_until
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+def pg(pg_server, pg_schema):
+    return pg_server.url, pg_schema, pg_server.connect_kwargs()["password"]
+
+
+def balanced(members: list[Member], sources: list[str]) -> bool:
+    live = [m for m in members if m.alive]
+    led = [m.led for m in live]
+    every = sorted(s for lead in led for s in lead)
+    counts = [len(lead) for lead in led]
+    return every == sorted(sources) and max(counts) - min(counts) <= 1 and \
+        max(counts) <= fair_share(len(sources), len(live))
+
+
+def test_fair_share_is_the_ceiling():
+    assert [fair_share(2, n) for n in (1, 2, 3)] == [2, 1, 1]
+    assert [fair_share(5, n) for n in (1, 2, 3, 0)] == [5, 3, 2, 5]
+
+
+def test_sources_spread_over_processes_as_they_join_and_are_taken_over_when_one_dies(pg):
+    sources = ["a", "b", "c", "d"]
+    members = [Member(*pg, sources)]
+    try:
+        wait_until(lambda: members[0].led == set(sources), 5)  # alone: it leads every source
+        members.append(Member(*pg, sources))
+        wait_until(lambda: balanced(members, sources), 10)  # 2 + 2, within a few lease periods
+        members.append(Member(*pg, sources))
+        wait_until(lambda: balanced(members, sources), 10)  # 2 + 1 + 1
+        assert sorted(len(m.led) for m in members) == [1, 1, 2]
+        assert any("giving back" in e for m in members for e in m.events)
+        # a leader dies: its sources are taken at once (its locks went with its connections)
+        victim = max(members, key=lambda m: len(m.led))
+        orphaned = set(victim.led)
+        victim.crash()
+        took = wait_until(lambda: balanced(members, sources), 10)
+        assert took < 5, took
+        assert all(len(m.led) == 2 for m in members if m.alive)
+        new_leaders = {s: m for m in members if m.alive for s in m.led}
+        assert orphaned <= set(new_leaders)
+    finally:
+        for m in members:
+            m.close()
+
+
+def test_a_process_that_leaves_hands_its_sources_over_and_one_source_never_has_two_leaders(pg):
+    sources = ["corp", "emea"]
+    members = [Member(*pg, sources) for _ in range(3)]
+    try:
+        wait_until(lambda: balanced(members, sources), 10)
+        assert sorted(len(m.led) for m in members) == [0, 1, 1]  # one per process, one standby
+        leader = next(m for m in members if m.led)
+        leader.close()  # a clean stop releases at once
+        wait_until(lambda: balanced(members, sources), 5)
+        for s in sources:
+            assert sum(s in m.led for m in members if m.alive) == 1
+    finally:
+        for m in members:
+            m.close()
+
+
+def test_a_paused_leaders_source_is_taken_after_the_ttl_and_it_cannot_commit_when_it_wakes(pg):
+    from hybridsync.statestore.postgres.handle import LeaseLost
+
+    sources = ["corp"]
+    first = Member(*pg, sources, ttl=2)
+    second = Member(*pg, sources, ttl=2)
+    try:
+        wait_until(lambda: first.led == {"corp"}, 5)
+        assert first.spread.leads("corp") and first.store.stale_refusals == 0
+        first.pause()
+        took = wait_until(lambda: second.led == {"corp"}, 10)
+        assert 1.0 < took <= 2.5, took  # the TTL, counted from the last renewal
+        with pytest.raises(LeaseLost):  # it wakes in the middle of its cycle: fenced out
+            with first.store.atomic():
+                first.store.begin_cycle("corp", "delta")
+        assert first.store.stale_refusals == 1
+        first.resume()
+        wait_until(lambda: "corp" not in first.led, 5)  # the renewal found the lease taken
+        assert not first.spread.leads("corp")  # and its next cycle does not run
+        assert second.spread.leads("corp")
+        leads = list(second.store.history(kinds=["leader"]))
+        assert [r.change["epoch"] for r in leads] == [1, 2] and second.spread.held["corp"] == 2
+    finally:
+        first.close()
+        second.close()
