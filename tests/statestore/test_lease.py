@@ -239,3 +239,93 @@ def test_three_sync_processes_one_leads_and_a_standby_takes_over_within_10_s_of_
                 p.wait(20)
             except subprocess.TimeoutExpired:
                 kill(p)
+
+
+TWO_SOURCES = CONFIG + """
+[[source]]
+name = "emea"
+kind = "ad"
+urls = ["ldap://127.0.0.1:9"]
+base_dn = "DC=emea,DC=test"
+bind_dn = "CN=Administrator,CN=Users,DC=emea,DC=test"
+password_env = "HYBRIDSYNC_TEST_LEASE_PW"
+timeout = 1
+"""
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_three_sync_processes_spread_two_sources_and_status_shows_leaders_and_standbys(pg_env, tmp_path, monkeypatch,
+                                                                                     capsys):
+    import json
+    import selectors
+
+    from hybridsync.engine.cli import main
+
+    store, env = pg_env
+    cfg = tmp_path / "hybridsync.toml"
+    cfg.write_text(TWO_SOURCES.replace('path = "state.db"', f'url = "{env["PGURL"]}"\nschema = "{env["PGSCHEMA"]}"\n'
+                                       'password_env = "HYBRIDSYNC_TEST_LEASE_PGPW"\nlease_ttl = 6'))
+    penv = {**os.environ, "HYBRIDSYNC_TEST_LEASE_PW": "unused", "HYBRIDSYNC_TEST_LEASE_PGPW": env["PGPW"]}
+    monkeypatch.setenv("HYBRIDSYNC_TEST_LEASE_PGPW", env["PGPW"])
+    procs = [subprocess.Popen([sys.executable, "-m", "hybridsync", "sync", "--wait", "-c", str(cfg)],
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=penv)
+             for _ in range(3)]
+    sel = selectors.DefaultSelector()
+    for p in procs:
+        sel.register(p.stdout, selectors.EVENT_READ, p)
+    leads: dict[str, subprocess.Popen[str]] = {}
+
+    def follow(seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            for key, _ in sel.select(timeout=0.2):
+                line = key.fileobj.readline()
+                for name in ("corp", "emea"):
+                    if line.startswith(f"leading source:{name} "):
+                        leads[name] = key.data
+                    elif line.startswith((f"released source:{name} ", f"lost source:{name}:")) \
+                            and leads.get(name) is key.data:
+                        del leads[name]
+
+    def status() -> dict[str, dict]:
+        assert main(["status", "-c", str(cfg), "--json"]) == 0
+        return {s["name"]: s["leader"] for s in json.loads(capsys.readouterr().out)["sources"]}
+
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:  # processes start at different times: they rebalance
+            follow(1)
+            if len(leads) == 2 and leads["corp"] is not leads["emea"]:
+                follow(3)  # and stay so
+                if len(leads) == 2 and leads["corp"] is not leads["emea"]:
+                    break
+        assert len(leads) == 2 and leads["corp"] is not leads["emea"], leads
+        shown = status()
+        for name in ("corp", "emea"):
+            assert shown[name]["pid"] == leads[name].pid and shown[name]["epoch"] >= 1
+            assert sorted(b["pid"] for b in shown[name]["standbys"]) == sorted(
+                p.pid for p in procs if p is not leads[name])
+        assert main(["status", "-c", str(cfg)]) == 0
+        assert "standbys: pid" in capsys.readouterr().out
+        # kill -9 corp's leader: the standby (leading nothing) takes corp within 10 s
+        victim = leads.pop("corp")
+        sel.unregister(victim.stdout)
+        killed = time.monotonic()
+        kill(victim)
+        while "corp" not in leads and time.monotonic() - killed < 30:
+            follow(0.2)
+        took = time.monotonic() - killed
+        assert "corp" in leads and took <= 10, took
+        assert leads["corp"] is not leads.get("emea")  # the process leading nothing took it
+        after = status()
+        assert after["corp"]["pid"] == leads["corp"].pid and after["corp"]["epoch"] > shown["corp"]["epoch"]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in procs:
+            try:
+                p.wait(20)
+            except subprocess.TimeoutExpired:
+                kill(p)
