@@ -16,8 +16,9 @@ source, as two domains would be.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -71,7 +72,7 @@ class Procs:
     def stop(self) -> None:
         for p in self.procs:
             if p.poll() is None:
-                with __import__("contextlib").suppress(ProcessLookupError):
+                with contextlib.suppress(ProcessLookupError):
                     p.send_signal(signal.SIGCONT)
                     p.send_signal(signal.SIGTERM)
         for p in self.procs:
@@ -79,6 +80,17 @@ class Procs:
                 p.wait(30)
             except subprocess.TimeoutExpired:
                 p.kill()
+
+
+def cycles_in(log: str) -> list[tuple[int, str]]:
+    """(cycle id, source) of every finished cycle a process logged (JSON lines)."""
+    out = []
+    for line in log.splitlines():
+        if '"event": "cycle"' in line:
+            with contextlib.suppress(ValueError):
+                rec = json.loads(line)
+                out.append((int(rec["cycle_id"]), rec["source"]))
+    return out
 
 
 def wait_for(pred, timeout: float, step: float = 0.1):
@@ -168,8 +180,8 @@ def test_failover_soak_kill_and_pause_leaders_of_two_domains(samba_dc_factory, s
     poller = None
     try:
         # 1. kill -9 corp's leader in the middle of corp's full sync
-        victim = wait_for(lambda: (lambda w: w if w is not None and 10 <= len(at_scim("corp")) <= N["corp"] - 30
-                                   else None)(procs.leader("corp")), 120, 0.05)
+        [victim] = wait_for(lambda: (lambda w: [w] if w is not None and 10 <= len(at_scim("corp")) <= N["corp"] - 30
+                                     else None)(procs.leader("corp")), 120, 0.05)
         poller = threading.Thread(target=poll_watermarks, daemon=True)
         poller.start()
         killed = time.monotonic()
@@ -182,7 +194,7 @@ def test_failover_soak_kill_and_pause_leaders_of_two_domains(samba_dc_factory, s
         wait_for(lambda: len(at_scim("corp")) == N["corp"] and len(at_scim("emea")) == N["emea"], 240, 0.5)
 
         # 2. SIGSTOP emea's leader in the middle of a delta, SIGCONT it after the takeover
-        paused = wait_for(lambda: procs.leader("emea"), 30)
+        [paused] = wait_for(lambda: (lambda w: [w] if w is not None else None)(procs.leader("emea")), 30)
         for i in range(N["emea"]):
             conns["emea"].modify(users["emea"][i], {"title": [("MODIFY_REPLACE", ["round1"])]})
         wait_for(lambda: any(u.get("title") == "round1" for u in at_scim("emea")), 60, 0.05)
@@ -224,18 +236,21 @@ def test_failover_soak_kill_and_pause_leaders_of_two_domains(samba_dc_factory, s
     store = PostgresStore.open(pg_server.url, schema=pg_schema, password=password, readonly=True)
     try:
         leaders = [r for r in store.history(kinds=["leader"])]
-        stale = 0
+        stale = checked = 0
+        cycles = {s: {c.id: c for c in store.last_cycles(100000, source=s)} for s in N}
         pids = [p.pid for p in procs.procs]
         for i, err in enumerate(procs.errs):
-            for cid, source in re.findall(r"\bcycle\b.*?cycle_id=(\d+).*?source=(\w+)", err.read_text()):
-                rec = next((c for c in store.last_cycles(100000, source=source) if c.id == int(cid)), None)
+            for cid, source in cycles_in(err.read_text()):
+                rec = cycles[source].get(int(cid))
                 if rec is None or rec.finished_at is None:
                     continue
+                checked += 1
                 mine = [r for r in leaders if r.source == source and r.change["pid"] == pids[i] and r.at <= rec.started_at]
                 epoch = max((r.change["epoch"] for r in mine), default=0)
                 stale += any(r.source == source and r.change["epoch"] > epoch and r.at < rec.finished_at
                              for r in leaders)
         assert stale == 0, stale
+        assert checked > 10, checked  # the logs were read
         assert {r.source for r in leaders} == {"corp", "emea"}
         print(f"soak: corp at kill {corp_at_kill}/{N['corp']}, takeover after kill {after_kill:.2f} s; "
               f"emea round1 at stop {done_at_stop}/{N['emea']}, takeover after SIGSTOP {after_hang:.2f} s "
