@@ -1,6 +1,6 @@
 """Takeover of a source by real ``hybridsync sync --wait`` processes after its leader is killed (issue 19).
 
-    .venv/bin/python bench/pg_takeover_bench.py [--kills 20] [--processes 3] [--ttl 15]
+    .venv/bin/python bench/pg_takeover_bench.py [--kills 20] [--processes 3] [--ttl 15] [--settle 1]
 
 Starts a lab PostgreSQL and ``--processes`` sync processes on a config with two sources (their
 DCs are unreachable: the cycles fail fast, leadership is what is measured). ``--kills`` times:
@@ -86,6 +86,7 @@ def main() -> None:
     ap.add_argument("--kills", type=int, default=20)
     ap.add_argument("--processes", type=int, default=3)
     ap.add_argument("--ttl", type=float, default=15)
+    ap.add_argument("--settle", type=float, default=1.0, help="seconds between the leaders showing up and a kill")
     args = ap.parse_args()
     with PostgresLab(durable=True) as lab, tempfile.TemporaryDirectory() as tmp:
         cfg = Path(tmp) / "hybridsync.toml"
@@ -104,7 +105,7 @@ def main() -> None:
                     if time.monotonic() > deadline:
                         raise SystemExit("no leaders within 60 s")
                     time.sleep(0.05)
-                time.sleep(1.0)  # settled
+                time.sleep(args.settle)  # settled (a just-started process is still warming up)
                 victim = fleet.leader("corp")
                 assert victim is not None
                 emea = fleet.leader("emea")
