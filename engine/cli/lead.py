@@ -23,18 +23,22 @@ from typing import Any
 
 
 def leading(args: argparse.Namespace, engine: Any,
-            body: Callable[[argparse.Namespace, Any, threading.Event], int]) -> int:
+            body: Callable[[argparse.Namespace, Any, threading.Event], int], *, command: str = "sync",
+            announce: bool = True) -> int:
+    """Run ``body`` holding the leases: ``sync`` on PostgreSQL leads its share of the sources
+    (``Spread``); anything else (SQLite, or another ``command`` writing the store) holds every
+    lease at once. ``announce`` False: no "standing by"/"leading" lines."""
     from hybridsync.engine.runtime.leadership import is_postgres
 
-    if is_postgres(engine.store) and engine.config.sources:
+    if command == "sync" and is_postgres(engine.store) and engine.config.sources:
         return _spread(args, engine, body)
-    return _single(args, engine, body)
+    return _single(args, engine, body, command=command, announce=announce)
 
 
-def _held(engine: Any, exc: Exception) -> int:
+def _held(engine: Any, exc: Exception, command: str = "sync") -> int:
     from hybridsync.statestore.factory import where
 
-    print(f"hybridsync sync: the state store {where(engine.config.state)} is in use: {exc} "
+    print(f"hybridsync {command}: the state store {where(engine.config.state)} is in use: {exc} "
           "(run with --wait to stand by and take over)", file=sys.stderr)
     return 2
 
@@ -64,7 +68,8 @@ def _spread(args: argparse.Namespace, engine: Any,
 
 
 def _single(args: argparse.Namespace, engine: Any,
-            body: Callable[[argparse.Namespace, Any, threading.Event], int]) -> int:
+            body: Callable[[argparse.Namespace, Any, threading.Event], int], *, command: str = "sync",
+            announce: bool = True) -> int:
     from hybridsync.engine.runtime.leadership import Leadership
     from hybridsync.statestore.lease import LeaseHeld
 
@@ -75,22 +80,24 @@ def _single(args: argparse.Namespace, engine: Any,
         lost.append(f"{lease.key}: now held by {holder.describe() if holder else 'nobody'}")
         stop.set()
 
-    leadership = Leadership(engine.store, engine.config, wait=None if args.wait else 0, on_lost=on_lost)
-    if args.wait and leadership.leases:
+    leadership = Leadership(engine.store, engine.config, wait=None if getattr(args, "wait", False) else 0,
+                            on_lost=on_lost)
+    if getattr(args, "wait", False) and leadership.leases and announce:
         print(f"standing by for {', '.join(lease.key for lease in leadership.leases)}", flush=True)
     try:
         leadership.__enter__()
     except LeaseHeld as exc:
-        return _held(engine, exc)
+        return _held(engine, exc, command)
     epochs = ", ".join(f"{lease.key} epoch {lease.epoch}" for lease in leadership.leases)
-    if epochs:
+    if epochs and announce:
         print(f"leading {epochs}", flush=True)
     try:
-        leadership.record()
+        if command == "sync":  # who makes the decisions from now on (explain names it)
+            leadership.record()
         code = body(args, engine, stop)
     finally:
         leadership.__exit__(None, None, None)
     if lost:
-        print(f"hybridsync sync: lost the lease ({'; '.join(lost)}); stopped", file=sys.stderr)
+        print(f"hybridsync {command}: lost the lease ({'; '.join(lost)}); stopped", file=sys.stderr)
         return 2
     return code
