@@ -133,6 +133,7 @@ class Engine:
         # Several processes on one PostgreSQL store: run only the sources this process leads
         # (runtime.leadership.Spread.leads; asked before each source's cycle). None: all.
         self.leads: Callable[[str], bool] | None = None
+        self._ran: set[str] = set()  # the sources the last run_once ran (periodic full reads: only theirs)
 
     def _own(self, conn: Any) -> Any:
         """A connector this engine built (and closes)."""
@@ -200,6 +201,8 @@ class Engine:
             if cycle.state.mode == ReadMode.FULL and cycle.state.status == CycleStatus.OK:
                 self._last_full[src] = time.monotonic()
             reports.append(cycle)
+        if not dry_run:
+            self._ran = {c.setup.source_name for c in reports}
         if not dry_run and reports:
             self._record_facts()
         return _report(reports)
@@ -304,8 +307,8 @@ class Engine:
     def _loop(self, stop_event: threading.Event, on_report: Callable[[RunReport], None] | None,
               progress: Callable[[CycleProgress], None] | None = None) -> None:
         while not stop_event.is_set():
-            due_full = [s for s in self.sources
-                        if time.monotonic() - self._last_full.get(s, 0.0) >= self.config.source(s).full_read_interval]
+            due_full = [s for s in self.sources if (self.leads is None or s in self._ran)  # another leads it
+                        and time.monotonic() - self._last_full.get(s, 0.0) >= self.config.source(s).full_read_interval]
             started = time.monotonic()
             try:
                 report = self.run_once(full="periodic safety full read" if due_full else False, stop_event=stop_event,

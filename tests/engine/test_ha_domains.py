@@ -129,3 +129,33 @@ def test_sync_on_sqlite_records_the_file_locks_holder_as_every_sources_leader(tm
     assert [(r.source, r.change) for r in store.history(kinds=["leader"])] == [
         (s, {"host": socket.gethostname(), "pid": os.getpid(), "epoch": 1}) for s in ("corp", "emea")]
     store.close()
+
+
+def test_a_source_led_by_another_process_never_forces_extra_full_reads_here(monkeypatch):
+    """The periodic full read of a source another process leads is that process's: here it must
+    not count as a failed full read (retried every few seconds), each retry forcing a full read of
+    the sources this process leads."""
+    import threading
+    import time
+
+    import attrs
+
+    from hybridsync.engine.runtime import engine as engine_mod
+
+    monkeypatch.setattr(engine_mod, "FULL_READ_RETRY_BASE", 0.05)
+    cfg = two_domains()
+    cfg = attrs.evolve(cfg, sources=tuple(attrs.evolve(s, full_read_interval=0.8) for s in cfg.sources))
+    corp, emea, target = MemorySource("corp"), MemorySource("emea", invocation_id="emea-dc-1"), MemoryTarget("app")
+    corp.put(user(1))
+    store = Store.open(":memory:")
+    eng = Engine(cfg, store=store, sources={"corp": corp, "emea": emea}, targets={"app": target}, clock=Clock())
+    eng.leads = lambda source: source == "corp"
+    stop = threading.Event()
+    runner = threading.Thread(target=eng.run_forever, args=(stop,))
+    runner.start()
+    time.sleep(2.2)
+    stop.set()
+    runner.join(10)
+    modes = [c.mode for c in store.last_cycles(1000, source="corp")]
+    assert store.last_cycles(10, source="emea") == []
+    assert modes.count("full") <= 4, modes  # the first sync + one per 0.8 s, not one per retry
