@@ -171,3 +171,33 @@ def test_a_fenced_store_refuses_every_kind_of_commit_once_its_epoch_is_stale(pg,
         s.set_fence("source:corp", None)
         assert s.get_object("corp", G) is None and s.meta_get("k") is None and s.pending_intents() == []
         assert s.last_cycles() == []
+
+
+def test_a_commit_units_buffered_writes_are_seen_by_its_reads_and_go_with_a_savepoint(pg, pg_schema):
+    """Inside a unit, inserts take reserved ids and writes are buffered (``PgDb.defer``): every
+    read in the unit still sees them, a rolled-back savepoint takes its own with it, and the ids
+    grow in the order of the calls."""
+    from hybridsync.engine.core.values import ActionKind, ObjectKind, TargetState
+    from hybridsync.statestore.testing.samples import act
+
+    with pg(pg_schema) as s:
+        with s.atomic():
+            s.put_object(obj())
+            first = s.record_decision(1, act(ActionKind.UPDATE), result="done")
+            assert s.get_object("corp", G) is not None  # read-your-writes through the buffer
+            s.put_target_state(TargetState(anchor=G, target="app", kind=ObjectKind.USER, state="provisioned"))
+            assert s.get_target_state("app", G).state == "provisioned"
+            assert [r.id for r in s.decisions()] == [first]
+            with pytest.raises(RuntimeError), s.atomic():
+                s.record_decision(2, act(ActionKind.DELETE), result="done")
+                s.put_target_state(TargetState(anchor=G, target="app", kind=ObjectKind.USER, state="disabled"))
+                raise RuntimeError("roll the savepoint back")
+            second = s.record_decision(3, act(ActionKind.CREATE), result="done")
+            assert second > first
+        assert [(r.id, r.cycle_id) for r in s.decisions()] == [(first, 1), (second, 3)]
+        assert s.get_target_state("app", G).state == "provisioned"
+        with pytest.raises(RuntimeError), s.atomic():  # a failed unit leaves nothing, buffered or not
+            s.record_decision(4, act(ActionKind.UPDATE), result="done")
+            s.put_object(obj(anchor="OTHERAAAAAAAAAAAAAAAAA=="))
+            raise RuntimeError("boom")
+        assert [r.cycle_id for r in s.decisions()] == [1, 3] and s.get_object("corp", "OTHERAAAAAAAAAAAAAAAAA==") is None
