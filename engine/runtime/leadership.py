@@ -209,11 +209,16 @@ class Spread:
             self._say(f"released source:{name} ({why})")
 
     def _run(self) -> None:
+        last = ""
         while not self._stop.wait(self.poll):
             try:
                 self.balance()
+                last = ""
             except Exception as exc:  # noqa: BLE001 - the database is unreachable: the leases' own
-                self._say(f"coordinator: {type(exc).__name__}: {exc}"[:300])  # TTLs decide; retry
+                said = f"coordinator: {type(exc).__name__}: {exc}"[:300]  # TTLs decide; retry
+                if said != last:  # once per kind of trouble, not every poll
+                    self._say(said)
+                last = said
 
     def start(self, *, wait: bool) -> None:
         """Join and take a first share; without ``wait`` raise ``LeaseHeld`` when every source
