@@ -123,7 +123,8 @@ class Engine:
         self.recorder = Recorder() if record else None
         if self.recorder is not None:
             sources = {n: RecordingSource(ScreenedSource(s), self.recorder, n) for n, s in sources.items()}
-            targets = {n: RecordingTarget(t, self.recorder, n) for n, t in targets.items()}
+            write_only = {t.name: t.write_only for t in config.targets}
+            targets = {n: RecordingTarget(t, self.recorder, n, write_only.get(n, ())) for n, t in targets.items()}
         self.sources: dict[str, Source] = sources
         self.targets: dict[str, Target] = targets
         self.mappings = {n: m for n, m in self.mappings.items() if n in self.targets}
