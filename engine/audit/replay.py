@@ -24,7 +24,7 @@ from typing import Any
 from attrs import frozen
 
 from hybridsync.connectors.base import Done, Result, Terminal
-from hybridsync.engine.mapping.writeonly import ALWAYS
+from hybridsync.engine.mapping.writeonly import ALWAYS, SALT_KEY, salt_for_cycle
 from hybridsync.engine.runtime.recording import batch_from_json, call_key, result_from_dict
 from hybridsync.engine.core.values import Cursor, ObjectKind, SourceBatch, SourceObject, TargetObject
 from hybridsync.engine.runtime.provision import IGNORE_SCOPE, PROVISION
@@ -148,6 +148,7 @@ def replay_store(recorded: Any, config_toml: str, *, until: datetime | None = No
         calls[c.cycle_id][c.target].append((doc["op"], doc["key"], result_from_dict(doc["result"])))
     cycles = sorted(recorded.last_cycles(10**9), key=lambda c: c.id)
     fresh = Store.open(":memory:")
+    salt = recorded.meta_get(SALT_KEY)  # placeholders are keyed by the recorded store's salt
     n_cycles = n_decisions = 0
     for cyc in cycles:
         if until is not None and cyc.started_at is not None and cyc.started_at > until:
@@ -155,6 +156,7 @@ def replay_store(recorded: Any, config_toml: str, *, until: datetime | None = No
         at = cyc.started_at
         targets = {t.name: ReplayTarget(t.name, calls[cyc.id][t.name], t.write_only) for t in config.targets}
         sources = {cyc.source: ReplaySource(cyc.source, batches[cyc.id])}
+        fresh.meta_set(SALT_KEY, {"salt": salt_for_cycle(salt, cyc.id), "from_cycle": 0})  # as it was then
         engine = Engine(config, store=fresh, sources=sources, targets=targets, clock=lambda at=at: at)
         if str(cyc.mode) == PROVISION and batches[cyc.id]:
             replayed_id = _replay_provision(engine, batches[cyc.id][0])

@@ -27,6 +27,7 @@ from hybridsync.engine.core.config import Config, SourceConfig, TargetConfig
 from hybridsync.engine.core.states import CycleStatus
 from hybridsync.engine.core.values import CycleProgress, ReadMode
 from hybridsync.engine.mapping.projection import TargetMapping, compile_mapping
+from hybridsync.engine.mapping.writeonly import SALT_KEY, salt_for_cycle
 from hybridsync.engine.runtime import admin
 from hybridsync.engine.runtime.admin import Approval, NoStateStore, NoSuchObject, ProvisioningLog
 from hybridsync.engine.runtime.context import CycleSetup
@@ -161,7 +162,13 @@ class Engine:
         """The state store a cycle or a provision writes to (an offline engine over no store has none)."""
         if self.store is None:
             raise NoStateStore(self.config.state.path)
+        self._use_salt(self.store)
         return self.store
+
+    def _use_salt(self, store: StateStore) -> None:
+        """Key the mappings' write-only placeholders with the store's salt (mapping/writeonly.py)."""
+        salt = salt_for_cycle(store.meta_get(SALT_KEY))
+        self.mappings = {n: m.with_salt(salt) if hasattr(m, "with_salt") else m for n, m in self.mappings.items()}
 
     def source_attributes(self, source_config: SourceConfig) -> tuple[str, ...]:
         """The source attributes the mappings and the scope filters read (beyond the fixed ones)."""
