@@ -16,7 +16,7 @@ import re
 import tomllib
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from hybridsync.engine.config import schema as S
 from hybridsync.engine.config.reading import LoadContext, join_key, read_table
@@ -90,6 +90,9 @@ def _check_state_url(ctx: LoadContext, state: dict[str, Any]) -> None:
                 f"(got scheme {parts.scheme!r}{'' if parts.hostname else ', no host'})")
     elif parts.password is not None:
         ctx.add("state.url", "holds a password: use password_env or password_file instead")
+    elif {k.lower() for k, _v in parse_qsl(parts.query, keep_blank_values=True)} & {"password", "sslpassword"}:
+        # libpq reads a password from the query too; never quoted back
+        ctx.add("state.url", "holds a password in its query: use password_env or password_file instead")
 
 
 def _load_document(ctx: LoadContext, doc: dict[str, Any]) -> Config:

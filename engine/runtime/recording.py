@@ -145,8 +145,9 @@ WRITE_ONLY_MARK = "(write-only)"
 
 
 def mask_sent(result: Result, sent: Sequence[str]) -> Result:
-    """``result`` with the write-only values a call ``sent`` masked in its text (a target that
-    quotes the request in an error must not get a password into history or ``last_error``)."""
+    """``result`` with the write-only values a call ``sent`` (and every known secret) masked in
+    its text (a target that quotes the request in an error must not get a password into
+    history or ``last_error``)."""
     if isinstance(result, RetryAfter):
         return attrs.evolve(result, why=redact(result.why, sent))
     if isinstance(result, Terminal):
@@ -205,7 +206,8 @@ class Recorder:
         """Record one call. Its result is stripped of the target's write-only attributes, and
         ``sent`` (the write-only values the call carried) is masked wherever the answer quotes it."""
         if self.enabled:
-            answer = result_to_dict(mask_sent(result, sent) if sent else result, self.write_only.get(target, ALWAYS))
+            # each text on its own first: one cut mid-token before it got here is masked at its end
+            answer = result_to_dict(mask_sent(result, sent), self.write_only.get(target, ALWAYS))
             doc = redact(json.dumps({"op": op, "key": key, "result": answer}, ensure_ascii=False))
             with self._lock:
                 self._calls.append((target, doc))
