@@ -172,3 +172,34 @@ def test_config_and_connector_objects_never_print_a_secret(monkeypatch, tmp_path
                          repr(target), repr(target._transport), json.dumps(attrs.asdict(config), default=str)])
     target.close()
     assert not leaks(TOKEN, printed) and not leaks("Bind-Pw-S3cret-99", printed)
+
+
+class RefusingTarget(MemoryTarget):
+    """A third-party connector that quotes the credential it was refused with (the SCIM connector
+    scrubs its own; the engine must not rely on every connector doing so)."""
+
+    def lookup_by_anchor(self, kind, anchor):
+        from hybridsync.connectors.base import Terminal
+
+        return Terminal(f"401 Unauthorized: token {TOKEN} expired", status=401)
+
+    def list_objects(self, kind):
+        raise NotImplementedError  # not offered: questions are asked one by one
+
+
+def test_a_target_refusal_quoting_a_secret_reaches_no_quarantine_record_or_log(known_token, tmp_path):
+    from structlog.testing import capture_logs
+
+    source, target = MemorySource(), RefusingTarget("app")
+    source.put(user(1))
+    store = Store.open(str(tmp_path / "state.db"))
+    engine = Engine(engine_config(), store=store, sources={"corp": source}, targets={"app": target}, clock=Clock())
+    with capture_logs() as logs:
+        engine.run_once()
+    [quarantined] = store.quarantined()
+    assert "401" in quarantined.reason
+    dump = io.StringIO()
+    store.dump(dump)
+    text = dump.getvalue() + "".join(p.read_bytes().decode("latin-1") for p in tmp_path.iterdir())
+    assert not leaks(TOKEN, text)
+    assert not leaks(TOKEN, repr([e for e in logs if e.get("event") == "target_quarantined"]))
