@@ -141,3 +141,40 @@ def test_strip_removes_a_write_only_path_at_every_depth_and_keeps_the_rest():
     assert out == {"userName": "u1", CUSTOM: {"badge": "B"},
                    "x509Certificates": [{"type": "work"}, {"type": "home", "value": "H"}],
                    'x509Certificates[type eq "home"].value': "H", "name": {"givenName": "G"}}
+
+
+def test_a_bare_placeholder_from_the_journal_is_left_out_never_sent():
+    from hybridsync.engine.mapping.writeonly import WriteOnly, reveal
+
+    pending = {"userName": "u1", "password": "(write-only 0123456789abcdef)"}  # read back after a crash
+    assert reveal(pending) == {"userName": "u1"}
+    live = reveal({"password": WriteOnly("(write-only 0123456789abcdef)", lambda: "Real-Pw-1")})
+    assert live == {"password": "Real-Pw-1"} and repr(live["password"]) == "'(write-only 0123456789abcdef)'"
+
+
+def test_a_call_is_keyed_by_placeholders_never_by_a_write_only_value():
+    from hybridsync.engine.mapping.writeonly import WriteOnly, reveal
+    from hybridsync.engine.runtime.recording import WRITE_ONLY_MARK, call_key
+
+    sent = reveal({"password": WriteOnly("(write-only aa)", lambda: "Real-Pw-1"),
+                   "pins": WriteOnly("(write-only bb)", lambda: ["Pin-One-1", "Pin-Two-2"]),
+                   "code": 424242, "userName": "u1"})
+    key = call_key("create", ["user", "a1", sent], {}, frozenset({"password", "pins", "code"}))
+    assert "(write-only aa)" in key and "(write-only bb)" in key and WRITE_ONLY_MARK in key
+    assert not [v for v in ("Real-Pw-1", "Pin-One-1", "Pin-Two-2", "424242") if v in key] and "u1" in key
+
+
+def test_a_snapshot_keeps_write_only_placeholders_and_drops_real_passwords(tmp_path):
+    from hybridsync.engine.runtime.snapshot import write_snapshot
+
+    class OneRow:
+        def dump(self, fp):
+            fp.write(json.dumps({"format": "hybridsync-statestore", "version": 3}) + "\n")
+            row = {"projection": json.dumps({"password": "(write-only 0123456789abcdef)", "userName": "u1"}),
+                   "detail": json.dumps({"attributes": {"password": "Real-Pw-S3cret"}})}
+            fp.write(json.dumps({"t": "target_states", "r": row}) + "\n")
+
+    out = tmp_path / "snap.jsonl"
+    assert write_snapshot(OneRow(), out, config_text="") == 1  # the real one only
+    text = out.read_text()
+    assert "(write-only 0123456789abcdef)" in text and "Real-Pw-S3cret" not in text
