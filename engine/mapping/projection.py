@@ -254,7 +254,7 @@ def _write_only(rule: Rule, obj: SourceObject, ctx: ProjectionContext, salt: str
         return None if raw is IGNORE else _shape(rule, raw, ctx)[1]
 
     legacy = placeholder(rule.expr.text, inputs) if salt else None
-    return WriteOnly(placeholder(rule.expr.text, inputs, salt), compute, legacy)
+    return WriteOnly(placeholder(rule.expr.text, inputs, salt), compute, legacy, reads_inputs=bool(inputs))
 
 
 class _ShapeError(HybridsyncError):

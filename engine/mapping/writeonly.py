@@ -40,11 +40,14 @@ class WriteOnly(str):
 
     _compute: Callable[[], Any]
     legacy: str | None
+    reads_inputs: bool  # False: a generated value (RandomString) -- set at creation only
 
-    def __new__(cls, placeholder: str, compute: Callable[[], Any], legacy: str | None = None) -> WriteOnly:
+    def __new__(cls, placeholder: str, compute: Callable[[], Any], legacy: str | None = None,
+                reads_inputs: bool = True) -> WriteOnly:
         obj = super().__new__(cls, placeholder)
         obj._compute = compute
         obj.legacy = legacy
+        obj.reads_inputs = reads_inputs
         return obj
 
     def __eq__(self, other: object) -> bool:
@@ -128,13 +131,16 @@ def is_placeholder(value: Any) -> bool:
     return isinstance(value, str) and value.startswith(PREFIX) and not isinstance(value, Revealed)
 
 
-def reveal(attributes: Mapping[str, Any]) -> dict[str, Any]:
+def reveal(attributes: Mapping[str, Any], *, generated: bool = True) -> dict[str, Any]:
     """``attributes`` ready to send: write-only values computed; placeholders that cannot be
-    computed (no ``WriteOnly`` behind them) left out."""
+    computed (no ``WriteOnly`` behind them) left out. ``generated=False`` (an adopt: the object
+    exists already): a value that reads no input (a generated password) is left out too -- it is
+    set once, at creation, never reset because a store was rebuilt."""
     out: dict[str, Any] = {}
     for path, value in attributes.items():
         if isinstance(value, WriteOnly):
-            out[path] = value.reveal()
+            if generated or value.reads_inputs:
+                out[path] = value.reveal()
         elif is_placeholder(value):
             continue
         else:

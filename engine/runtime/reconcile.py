@@ -70,7 +70,8 @@ def _call_target(target: Target, action: Action, member_ids: list[tuple[ObjectKi
                  sent: list[str]) -> Result:
     k, kind, tid = action.kind, action.object_kind, action.target_id
     try:
-        attributes = reveal(action.attributes)  # write-only values computed now, never stored
+        # write-only values computed now, never stored; an adopt never resets a generated one
+        attributes = reveal(action.attributes, generated=k != A.ADOPT)
         sent.extend(revealed_values(attributes))
         if k == A.CREATE:
             return target.create(kind, action.anchor, attributes)

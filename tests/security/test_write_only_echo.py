@@ -178,3 +178,26 @@ def test_a_snapshot_keeps_write_only_placeholders_and_drops_real_passwords(tmp_p
     assert write_snapshot(OneRow(), out, config_text="") == 1  # the real one only
     text = out.read_text()
     assert "(write-only 0123456789abcdef)" in text and "Real-Pw-S3cret" not in text
+
+
+def test_adopting_an_object_never_resets_its_generated_password(tmp_path):
+    """A generated password is set once, at creation: a new install (or a rebuilt state store)
+    that adopts the objects it finds does not send every user a new one. A write-only value
+    with inputs is sent on adopt, as any mapped value is."""
+    source, target = MemorySource(), MemoryTarget("app")
+    source.put(user(1, employeeID="E-1"))
+    cfg = config(targets=("app",))
+    mapping = {"user": {**DEFAULT_USER_MAPPING, "password": "RandomString(16,1,1,1,1)", "nickName": "[employeeID]"}}
+    t = attrs.evolve(cfg.targets[0], mapping=mapping, write_only=("nickName",))
+    cfg = attrs.evolve(cfg, targets=(t,))
+    Engine(cfg, store=Store.open(":memory:"), sources={"corp": source}, targets={"app": target},
+           clock=Clock()).run_once()
+    [record] = target.store.values()
+    first = str(record["attributes"]["password"])
+    record["attributes"]["nickName"] = "stale"
+    target.calls.clear()
+    Engine(cfg, store=Store.open(":memory:"), sources={"corp": source}, targets={"app": target},
+           clock=Clock()).run_once()  # a new state store: it adopts what it finds
+    assert [c[0] for c in target.calls if c[0] in ("create", "update")] == ["update"]  # the adopt
+    assert str(record["attributes"]["password"]) == first
+    assert record["attributes"]["nickName"] == "E-1"
