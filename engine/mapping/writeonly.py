@@ -2,14 +2,19 @@
 values are computed at apply time, sent, and never stored.
 
 At plan time a write-only rule projects a ``WriteOnly`` value instead of its result: a ``str``
-whose text is a placeholder, ``(write-only <fingerprint>)``, where the fingerprint is a hash of
-the expression and the values of the source attributes it reads. That placeholder is what goes
-into plans, target states, history, recordings, ``explain`` and snapshots, so:
+whose text is a placeholder, ``(write-only <fingerprint>)``, where the fingerprint is an
+HMAC-SHA256, keyed by the state store's random salt (meta ``SALT_KEY``), of the expression and
+the values of the source attributes it reads. That placeholder is what goes into plans, target
+states, history, recordings, ``explain`` and snapshots, so:
 
 - a create sends the attribute; an update sends it only when its expression's inputs change
   (the placeholder changes with them; ``RandomString`` reads nothing, so it is sent on create
-  only);
-- replay reproduces every decision: the recorded placeholder is recomputed exactly.
+  only -- an adopt leaves such a value out, ``reveal(generated=False)``);
+- replay reproduces every decision: the recorded placeholder is recomputed exactly, with the
+  recorded store's salt (unsalted for the cycles of a store from before the salt).
+
+``strip`` removes write-only attributes from what a target *answers* (a server may echo them),
+at any depth, before it is recorded.
 
 ``reveal`` (called by the runtime just before the target call) swaps each ``WriteOnly`` for a
 ``Revealed`` value: a ``str`` holding the real value, whose ``repr`` and ``placeholder`` are the
