@@ -12,6 +12,8 @@ import sys
 from pathlib import Path
 
 import attrs
+from hypothesis import given
+from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "engine"))
@@ -201,3 +203,35 @@ def test_adopting_an_object_never_resets_its_generated_password(tmp_path):
     assert [c[0] for c in target.calls if c[0] in ("create", "update")] == ["update"]  # the adopt
     assert str(record["attributes"]["password"]) == first
     assert record["attributes"]["nickName"] == "E-1"
+
+
+SECRET_MARK = "Zz-Secret-Qq"
+_names = st.sampled_from(["userName", "displayName", "title", "name", "emails", "badge", "Pin", "pinCode"])
+_plain = st.one_of(st.text(alphabet="abc xyz", max_size=5), st.booleans(), st.integers(-3, 3))
+_json = st.recursive(_plain, lambda inner: st.one_of(st.lists(inner, max_size=3),
+                                                     st.dictionaries(_names, inner, max_size=3)), max_leaves=8)
+
+
+def planted(shape: int) -> dict:
+    """The write-only PIN / work certificate, in one of the shapes a server may answer with."""
+    return [
+        {PIN: SECRET_MARK},
+        {f"{PIN}.value": SECRET_MARK},
+        {CUSTOM: {"PIN": SECRET_MARK, "badge": "b"}},
+        {CUSTOM: {"pin": {"value": SECRET_MARK}}},
+        {"x509Certificates": [{"type": "Work", "value": SECRET_MARK}, {"type": "home", "value": "h"}]},
+        {CERT: SECRET_MARK},
+        {"PASSWORD": SECRET_MARK},
+    ][shape]
+
+
+@given(st.dictionaries(_names, _json, max_size=5), st.lists(st.integers(0, 6), min_size=1, max_size=4))
+def test_strip_removes_every_planted_write_only_value_and_keeps_every_other_attribute(other, shapes):
+    read = dict(other)
+    for shape in shapes:
+        for key, value in planted(shape).items():
+            read[key] = value if key not in read or not isinstance(value, dict) else {**read[key], **value}
+    out = strip(read, {"password", PIN, CERT})
+    assert SECRET_MARK not in json.dumps(out)
+    for key, value in other.items():  # attributes that are no write-only path come back unchanged
+        assert out[key] == value
