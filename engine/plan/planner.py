@@ -269,8 +269,8 @@ def _carry(inp: PlanInput, used: Mapping[str, int], actions: list[Action]) -> Ca
     """The threshold used per target, for the next plan of this cycle: tripped once (a disable or
     delete newly held), it holds every later page of the cycle too."""
     out = {**inp.carry.threshold_used, **used}
-    tripped = inp.safety.delete_threshold + 1
-    for a in actions:
-        if a.kind == ActionKind.HOLD and a.from_state != State.HELD:
+    for a in actions:  # a newly held disable/delete (a pending adoption has no to_state)
+        if a.kind == ActionKind.HOLD and a.to_state == State.HELD and a.from_state != State.HELD:
+            tripped = inp.carry.limits.get(a.target, inp.safety.delete_threshold) + 1
             out[a.target] = max(out.get(a.target, 0), tripped)
-    return Carry(out)
+    return Carry(out, inp.carry.limits)
