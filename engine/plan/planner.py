@@ -49,7 +49,8 @@ plan; its cost is proportional to the objects in it (and their members), not to 
 Rules worth knowing when wiring it:
 
 - ``delete_threshold`` is all-or-nothing per plan: if the carried threshold used plus this plan's
-  disables from scope loss / tombstone / absence exceed it, all of this plan's become HOLD
+  disables from scope loss / tombstone / absence / AD's disabled flag exceed the limit (``carry.limits``),
+  all of this plan's become HOLD
   (creates and updates go on); approved anchors bypass it. Hard DELETEs after
   ``soft_delete_days`` are not counted again (their disable was). Once a plan held disables
   over the threshold, its ``carry`` makes every later plan of the cycle hold too.
