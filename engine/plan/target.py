@@ -340,12 +340,12 @@ class TargetPlanner:
         for anchor, kind, dn, ts, trigger, reasons, diff in candidates:
             eff = lc.effective_state(ts)
             if over:
-                why = [Reason("safety.delete_threshold", f"{total} disables/deletes within the window exceed "
+                held: list[Reason] = [Reason("safety.delete_threshold", f"{total} disables/deletes within the window exceed "
                                                          f"{holds.limit_reason(safety, self.limit)}: held for approve-deletes")]
                 if diff is not None and set(diff) - {"active"}:
-                    why.append(Reason("safety.delete_threshold", "the whole update waits, its other attribute "
+                    held.append(Reason("safety.delete_threshold", "the whole update waits, its other attribute "
                                                                  "changes too: " + ", ".join(sorted(set(diff) - {"active"}))))
-                self.take(eff, Trigger.OVER_THRESHOLD, anchor, kind, dn, ts, reasons + why)
+                self.take(eff, Trigger.OVER_THRESHOLD, anchor, kind, dn, ts, reasons + held)
             else:
                 self.take(eff, trigger, anchor, kind, dn, ts, reasons,
                           self.disable_attrs(kind, ts) if diff is None else diff)
