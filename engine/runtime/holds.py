@@ -113,8 +113,7 @@ def record_holds(store: Any, outcomes: Sequence[tuple[Any, Any]], *, at: datetim
                 store.hold(attrs.evolve(a, kind=A.ADOPT), why, at=at)
             else:
                 store.hold(a, why, at=at)
-            open_by_target.pop(a.target, None)  # re-read: the hold's id is new or refreshed
-            continue
+            continue  # the cache keeps what this page's other outcomes may settle (read once per page)
         for h in list(current):
             if _settles(a, outcome, h):
                 store.release(h.id, at=at)
