@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import getpass
+import json
 import os
 import socket
 import threading
@@ -70,6 +71,19 @@ def test_approving_one_by_id_records_who_and_leaves_the_rest(config, capsys):
         assert "1 pending adoption(s) approved by" in entry.detail
     assert main(["approve-adoptions", "-c", str(config), "--all", "--target", "app"]) == 0
     assert "Approved 1 adoption(s)" in capsys.readouterr().out
+
+
+def test_status_shows_the_pending_adoptions(config, capsys):
+    ids = populate(db_path(config))
+    with Store.open(db_path(config)) as s:
+        s.begin_cycle("corp", "full")
+    assert main(["status", "-c", str(config)]) == 0
+    out = capsys.readouterr().out
+    assert "Pending adoptions (approve with: hybridsync approve-adoptions)" in out and "cloud-2" in out
+    assert main(["status", "--json", "-c", str(config)]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert [h["id"] for h in data["pending_adoptions"]] == ids and data["targets"][0]["pending_adoptions"] == 2
+    assert len(data["held"]) == 1
 
 
 def test_bad_arguments_and_a_missing_store_are_said_plainly(config, capsys):
