@@ -11,7 +11,7 @@ which are closed.
 - ``record_holds``: every HOLD of the page is stored (a pending adoption as a held ``adopt``
   naming the target object); a hold is released when what it held was applied after approval,
   or when it became moot (a held object came back or was disabled in AD with approval; a
-  pending adoption was created, adopted or disputed instead). An approved adoption whose object
+  pending adoption was created, adopted, disputed or left scope instead). An approved adoption whose object
   now matches another target object is released and held anew: the approval was for the other.
 """
 
@@ -71,8 +71,8 @@ def approvals(records: Iterable[Any]) -> tuple[frozenset[str], frozenset[tuple[s
 def _settles(action: Any, outcome: Any, h: Any) -> bool:
     """Whether ``outcome`` (of ``action``, for the hold's object) closes the open hold ``h``."""
     ok = outcome.result == OutcomeResult.OK
-    if h.action.kind == A.ADOPT:  # a pending adoption: adopted, created or disputed instead
-        return (action.kind in (A.ADOPT, A.CREATE) and ok) or action.to_state == State.DISPUTED
+    if h.action.kind == A.ADOPT:  # a pending adoption: adopted, created, disputed or out of scope instead
+        return (action.kind in (A.ADOPT, A.CREATE) and ok) or action.to_state in (State.DISPUTED, State.OUT_OF_SCOPE)
     if h.approved_at is not None and action.kind in (A.DISABLE, A.DELETE) and ok:
         return True  # approved and applied
     new = outcome.state
@@ -83,7 +83,7 @@ def _settles(action: Any, outcome: Any, h: Any) -> bool:
 def _concerns(action: Any) -> bool:
     """An outcome that may store or close a hold (the others need no look at the held table)."""
     return (action.kind in (A.HOLD, A.ADOPT, A.CREATE, A.DISABLE, A.DELETE) or action.from_state == State.HELD
-            or action.to_state == State.DISPUTED)
+            or action.to_state in (State.DISPUTED, State.OUT_OF_SCOPE))
 
 
 def record_holds(store: Any, outcomes: Sequence[tuple[Any, Any]], *, at: datetime) -> None:

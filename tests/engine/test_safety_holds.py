@@ -183,3 +183,12 @@ def test_an_approval_is_for_the_target_object_it_named():
     assert tgt.store[other]["external_id"] is None  # not adopted on the strength of the other approval
     [again] = engine.pending_adoptions()
     assert again.target_id == other and again.id != pending.id
+
+
+def test_a_pending_adoption_whose_object_leaves_scope_is_closed():
+    src, tgt, engine, foreign, before = adopting("approve")
+    engine.run_once()
+    assert len(engine.pending_adoptions()) == 1
+    src.move(guid(2), f"CN=u2,{OTHER}")
+    engine.run_once()
+    assert engine.pending_adoptions() == () and tgt.store[foreign]["attributes"] == before
