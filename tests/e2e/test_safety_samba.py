@@ -87,3 +87,31 @@ def test_twenty_users_disabled_in_ad_with_threshold_five_are_held_until_approve_
         engine.run_once(full=True)
         assert len(actual(scim_server.backdoor)[0]) == 2
         assert engine.store.held("app", include_approved=True) == []
+
+
+def test_with_adopt_approve_a_cloud_user_sharing_a_upn_is_left_alone_until_approve_adoptions(
+        samba_dc, scim_server, ad_conn, ad_ou, tmp_path, monkeypatch):
+    """[matching] adopt = "approve": the soft match is held, not applied and not duplicated."""
+    monkeypatch.setenv(PASSWORD_ENV, samba_dc.admin_password)
+    scim_server.reset()
+    staff = seed.ensure_ou(ad_conn, ad_ou, "Staff")
+    tag = ad_ou.split(",")[0].split("=")[1]
+    _users(ad_conn, staff, tag, 3, "a")
+    upn = f"a1.{tag}@lab.test"
+    [cloud] = scim_server.backdoor.seed("User", [{
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": upn, "displayName": "Cloud only"}])
+    config = e2e_config(samba_dc, scim_server, ad_ou, str(tmp_path / "s.db"), safety=SafetyConfig(adopt="approve"))
+    with Engine(config) as engine:
+        engine.run_once()
+        engine.run_once(full=True)
+        users = scim_server.backdoor.resources("User")
+        assert sorted(u["userName"] for u in users) == sorted(f"a{i}.{tag}@lab.test" for i in range(3))
+        now = scim_server.backdoor.get(cloud["id"])
+        assert now["displayName"] == "Cloud only" and not now.get("externalId")
+        [pending] = engine.pending_adoptions()
+        assert pending.target_id == cloud["id"]
+        assert engine.approve_adoptions(ids=[pending.id]).count == 1
+        engine.run_once()
+        now = scim_server.backdoor.get(cloud["id"])
+        assert now["externalId"] == pending.anchor and now.get("displayName") != "Cloud only"
+        assert len(scim_server.backdoor.resources("User")) == 3 and engine.pending_adoptions() == ()
