@@ -340,11 +340,13 @@ class TargetPlanner:
         for anchor, kind, dn, ts, trigger, reasons, diff in candidates:
             eff = lc.effective_state(ts)
             if over:
-                held: list[Reason] = [Reason("safety.delete_threshold", f"{total} disables/deletes within the window exceed "
-                                                         f"{holds.limit_reason(safety, self.limit)}: held for approve-deletes")]
-                if diff is not None and set(diff) - {"active"}:
-                    held.append(Reason("safety.delete_threshold", "the whole update waits, its other attribute "
-                                                                 "changes too: " + ", ".join(sorted(set(diff) - {"active"}))))
+                limit = holds.limit_reason(safety, self.limit)
+                held = [Reason("safety.delete_threshold",
+                               f"{total} disables/deletes within the window exceed {limit}: held for approve-deletes")]
+                others = sorted(set(diff or ()) - {"active"})
+                if others:  # an AD-originated disable is held as a whole
+                    held.append(Reason("safety.delete_threshold",
+                                       "the whole update waits, its other attribute changes too: " + ", ".join(others)))
                 self.take(eff, Trigger.OVER_THRESHOLD, anchor, kind, dn, ts, reasons + held)
             else:
                 self.take(eff, trigger, anchor, kind, dn, ts, reasons,

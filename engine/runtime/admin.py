@@ -1,5 +1,5 @@
-"""What ``Engine.log()``, ``Engine.approve_deletes()`` and ``Engine.approve_adoptions()`` answer, as plain frozen values, and the
-errors of the admin queries (``Engine.status()`` answers from ``runtime.status``).
+"""What ``Engine.log()``, ``Engine.approve_deletes()`` and ``Engine.approve_adoptions()`` answer,
+as plain frozen values, and the errors of the admin queries (``Engine.status()`` answers from ``runtime.status``).
 
 Nothing here talks to AD or a target. ``LogRecord.to_dict()`` is the JSON line ``hybridsync log
 --json`` prints.
