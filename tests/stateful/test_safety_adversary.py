@@ -10,7 +10,8 @@ Invariants:
   source, out of scope, or disabled in AD (judged for objects whose changes were all read);
 - the threshold holds: the access-removing actions applied within the window -- disables from
   scope, absence and AD's own disabled flag, deletes -- never exceed ``delete_threshold``
-  (no delete is approved here): beyond it they are held;
+  (no delete is approved here): beyond it they are held -- a user disabled in AD (whose change
+  was read) is disabled at the target or held;
 - the foreign object is never modified, and no foreign object a soft match found is modified (nor
   duplicated) before its adoption was approved;
 - a watermark never passes an unread change: once the faults stop, a delta and then a full read
@@ -53,6 +54,7 @@ class Adversary(RuleBasedStateMachine):
         self.gone: set[int] = set()  # deleted or vanished in the source
         self.unsettled: set[str] = set()  # anchors changed since the last cycle that read everything
         self.counter = 100
+        self.tainted: set[str] = set()  # broken or hidden at some point: judged after a clean full read
         self.twins: dict[str, dict] = {}  # foreign target id -> its attributes before any approval
         self.approved_twins: set[str] = set()
 
@@ -113,10 +115,12 @@ class Adversary(RuleBasedStateMachine):
     @rule(i=ids)
     def break_object(self, i: int) -> None:
         self.src.broken.add(guid(i))
+        self.tainted.add(guid(i))
 
     @rule(i=ids)
     def miss_in_paged_read(self, i: int) -> None:
         self.src.hidden.add(guid(i))
+        self.tainted.add(guid(i))
 
     @rule(i=ids)
     def lookup_fails(self, i: int) -> None:
@@ -142,11 +146,13 @@ class Adversary(RuleBasedStateMachine):
     @rule(full=st.booleans(), minutes=st.integers(min_value=0, max_value=600))
     def cycle(self, full: bool, minutes: int) -> None:
         self.clock.advance(minutes=minutes)
-        self._settle(self.engine.run_once(full=full))
+        self._settle(self.engine.run_once(full=full), full=full)
 
-    def _settle(self, report) -> None:
+    def _settle(self, report, full: bool = False) -> None:
         if not report.source_errors:  # every change so far was read: the target may be judged
             self.unsettled.clear()
+            if full:  # an object that errored (or was missed) before has been read again
+                self.tainted &= self.src.broken | self.src.hidden
 
     # ---- invariants ---------------------------------------------------------------------------
     @invariant()
@@ -157,6 +163,17 @@ class Adversary(RuleBasedStateMachine):
                 continue
             obj = live.get(r["external_id"])
             assert obj is None or STAFF not in obj.dn or obj.get("userAccountControl") == ("514",), r
+
+    @invariant()
+    def an_ad_disable_is_applied_or_held(self) -> None:
+        held = {h.anchor for h in self.engine.store.held("app", include_approved=True)}
+        at_target = {r["external_id"]: r for r in self.tgt.store.values() if r["external_id"]}
+        skip = self.unsettled | self.tainted
+        for obj in self.src.objects():
+            if STAFF not in obj.dn or obj.get("userAccountControl") != ("514",) or obj.anchor in skip:
+                continue
+            rec = at_target.get(obj.anchor)
+            assert rec is None or not rec["active"] or obj.anchor in held, obj.dn
 
     @invariant()
     def no_foreign_object_is_adopted_before_approval(self) -> None:
