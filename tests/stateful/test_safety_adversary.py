@@ -159,7 +159,7 @@ class Adversary(RuleBasedStateMachine):
     def nothing_disabled_without_evidence(self) -> None:
         live = {o.anchor: o for o in self.src.objects()}
         for r in self.tgt.store.values():
-            if r["kind"] != ObjectKind.USER or r["active"] or r["external_id"] in (None, *self.unsettled):
+            if r["kind"] != ObjectKind.USER or r["active"] or r["external_id"] in (None, *self.unsettled, *self.tainted):
                 continue
             obj = live.get(r["external_id"])
             assert obj is None or STAFF not in obj.dn or obj.get("userAccountControl") == ("514",), r
