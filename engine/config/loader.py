@@ -118,6 +118,8 @@ def _load_document(ctx: LoadContext, doc: dict[str, Any]) -> Config:
         log_cfg["file"] = ctx.path(log_cfg["file"], "log.file")
     sources = [_load_source(ctx, t, f"source[{i}]") for i, t in enumerate(top.get("source", []))]
     matching = read_table(ctx, top.get("matching", {}), S.MATCHING_FIELDS, "matching")
+    if "adopt" in matching:
+        safety["adopt"] = matching["adopt"]
     soft_match = tuple(S.MATCH_ALIASES.get(k, k) for k in matching["soft_match"]) if "soft_match" in matching else None
     targets = [_load_target(ctx, t, f"target[{i}]", soft_match) for i, t in enumerate(top.get("target", []))]
     for section, items in (("source", sources), ("target", targets)):

@@ -18,6 +18,7 @@ from hybridsync.engine.plan.match import (ADOPT, CREATE, DISPUTED, NO_MATCH, REC
                                      resolve_conflicts)
 from hybridsync.engine.plan.diff import attribute_diff, changed_reason, counted_reason, disabled_in_ad
 from hybridsync.engine.plan.inputs import PlanInput, TargetInput, make_context
+from hybridsync.engine.plan import holds
 from hybridsync.engine.plan.members import desired_members, stored_present
 from hybridsync.engine.core.dn import normalize_dn
 from hybridsync.engine.plan.scope import ScopeDecision
@@ -28,8 +29,11 @@ __all__ = ["LIVE", "PRESENT_PLANNED", "PRESENT_STORED", "UNOWNED", "TargetPlanne
 A = ActionKind
 _DIFF_KINDS = (A.UPDATE, A.RESTORE, A.DISABLE)
 _DISABLED_IN_AD = Reason("source.userAccountControl", "the account is disabled in AD")
+_TAKES_ACCESS = (State.PROVISIONED, State.ESCROW, State.HELD)  # an AD disable from these takes access away
 # an object planned as present: (object, its kind, stored state, scope decision)
 Present = tuple[SourceObject, ObjectKind, TargetState | None, ScopeDecision]
+# a disable/delete the threshold decides: anchor, kind, dn, state, trigger, reasons, attributes (None: disable_attrs)
+Candidate = tuple[str, ObjectKind, str | None, TargetState, Trigger, list[Reason], "Mapping[str, Any] | None"]
 
 
 class TargetPlanner:
@@ -45,6 +49,8 @@ class TargetPlanner:
         self.planned: dict[str, State] = {}
         self.projections: set[str] = set()  # anchors projected without error in this plan
         self.threshold_used = inp.carry.threshold_used.get(self.cfg.name, 0)
+        self.limit = inp.carry.limits.get(self.cfg.name, inp.safety.delete_threshold)
+        self.ad_disables: list[Candidate] = []  # AD-originated disables, decided with the threshold
         self.superseded: set[str] = set()  # predecessors whose target object a recreate takes over
         self.reference_gone = False  # set by resolve_reference during one projection
         self.reanchored: dict[str, str] = {}  # predecessor anchor -> the anchor that took it over
@@ -249,6 +255,16 @@ class TargetPlanner:
         diff = attribute_diff(values, ts.projection)
         if diff:
             reasons += [changed_reason(p) for p in diff]
+        if disabled and eff in _TAKES_ACCESS and diff.get("active") is False:  # takes access away: counted
+            if obj.anchor in self.t.approved:
+                reasons.append(Reason("safety.approved", "an admin approved this held disable"))
+            elif eff == State.HELD:
+                self.emit(A.HOLD, obj.anchor, kind, dn=obj.dn, ts=ts, to=State.HELD, reasons=reasons + [
+                    Reason("safety.delete_threshold", "still waiting for approve-deletes")])
+                return
+            else:
+                self.ad_disables.append((obj.anchor, kind, obj.dn, ts, trigger, reasons, diff))
+                return
         self.take(eff, trigger, obj.anchor, kind, obj.dn, ts, reasons, diff)
 
     def plan_new(self, obj: SourceObject, kind: ObjectKind, ts: TargetState | None, eff: State, values: Mapping[str, Any],
@@ -265,6 +281,13 @@ class TargetPlanner:
             attrs["externalId"] = obj.anchor
             trig = Trigger.MATCHED if match.outcome == ADOPT else Trigger.RECREATED
             assert match.target is not None  # an adopt names its target object
+            tid = match.target.target_id
+            if match.outcome == ADOPT and holds.adoption_waits(self.inp.safety, match.reasons):
+                if (obj.anchor, tid) not in self.t.adoptions:
+                    self.actions.append(holds.pending_adoption(self.cfg.name, obj.anchor, kind, obj.dn, ts, tid,
+                                                               attrs, reasons))
+                    return
+                reasons.append(Reason("safety.adopt_approval", f"an admin approved adopting {tid}"))
             self.take(eff, trig, obj.anchor, kind, obj.dn, ts, reasons, attrs, target_id=match.target.target_id)
             pred = match.predecessor
             if pred is not None:
@@ -275,7 +298,7 @@ class TargetPlanner:
 
     def plan_gone(self, gone: list[tuple[str, ObjectKind, str | None, TargetState, Trigger, Reason]]) -> None:
         safety = self.inp.safety
-        candidates = []
+        candidates: list[Candidate] = list(self.ad_disables)
         for anchor, kind, dn, ts, trigger, why in gone:
             if anchor in self.superseded:
                 continue
@@ -311,17 +334,23 @@ class TargetPlanner:
                 self.take(eff, trigger, anchor, kind, dn, ts, reasons + [
                     Reason("safety.delete_threshold", "still waiting for approve-deletes")])
                 continue
-            candidates.append((anchor, kind, dn, ts, trigger, reasons))
+            candidates.append((anchor, kind, dn, ts, trigger, reasons, None))
         total = self.threshold_used + len(candidates)
-        over = total > safety.delete_threshold
-        for anchor, kind, dn, ts, trigger, reasons in candidates:
+        over = total > self.limit
+        for anchor, kind, dn, ts, trigger, reasons, diff in candidates:
             eff = lc.effective_state(ts)
             if over:
-                self.take(eff, Trigger.OVER_THRESHOLD, anchor, kind, dn, ts, reasons + [
-                    Reason("safety.delete_threshold", f"{total} disables/deletes this cycle exceed delete_threshold "
-                                                      f"{safety.delete_threshold}: held for approve-deletes")])
+                limit = holds.limit_reason(safety, self.limit)
+                held = [Reason("safety.delete_threshold",
+                               f"{total} disables/deletes within the window exceed {limit}: held for approve-deletes")]
+                others = sorted(set(diff or ()) - {"active"})
+                if others:  # an AD-originated disable is held as a whole
+                    held.append(Reason("safety.delete_threshold",
+                                       "the whole update waits, its other attribute changes too: " + ", ".join(others)))
+                self.take(eff, Trigger.OVER_THRESHOLD, anchor, kind, dn, ts, reasons + held)
             else:
-                self.take(eff, trigger, anchor, kind, dn, ts, reasons, self.disable_attrs(kind, ts))
+                self.take(eff, trigger, anchor, kind, dn, ts, reasons,
+                          self.disable_attrs(kind, ts) if diff is None else diff)
         if not over:
             self.threshold_used = total
 

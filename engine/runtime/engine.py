@@ -287,6 +287,15 @@ class Engine:
         next cycle; records ``by`` (default: the OS user) and when. Raises ``UnknownTarget``."""
         return admin.approve_deletes(self.store, self.config, target, by=by)
 
+    def approve_adoptions(self, target: str | None = None, *, ids: Iterable[int] | None = None,
+                          by: str | None = None) -> Approval:
+        """Approve pending adoptions (``ids``, or every one; of ``target``, or all): the next
+        cycle adopts them. ``pending_adoptions()`` lists them. Raises ``UnknownTarget``."""
+        return admin.approve_adoptions(self.store, self.config, target, ids=ids, by=by)
+
+    def pending_adoptions(self, target: str | None = None) -> tuple[Any, ...]:
+        return admin.pending_adoptions(self.store, self.config, target)
+
     # ------------------------------------------------------------------ forever
     def run_forever(self, stop_event: threading.Event, *, on_report: Callable[[RunReport], None] | None = None,
                     progress: Callable[[CycleProgress], None] | None = None) -> None:

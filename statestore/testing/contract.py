@@ -22,6 +22,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import IO
 
+import attrs
 import pytest
 from hypothesis.stateful import run_state_machine_as_test
 
