@@ -33,6 +33,7 @@ from hybridsync.connectors.scim import check, notkept, prepare
 from hybridsync.connectors.scim.dialect import Dialect, DialectError, base_dialect, with_overrides
 from hybridsync.connectors.scim.discover import discover
 from hybridsync.connectors.scim.lookup import LookupMixin
+from hybridsync.connectors.scim.nested import NestedMixin
 from hybridsync.connectors.scim.prepare import PrepareError, Request
 from hybridsync.connectors.scim.transport import Response, Transport
 from hybridsync.engine.core import errors
@@ -44,7 +45,7 @@ log = structlog.get_logger(__name__)
 _UNIQUE_BY_KIND = {ObjectKind.USER: "userName", ObjectKind.CONTACT: "userName", ObjectKind.GROUP: "displayName"}
 
 
-class ScimTarget(LookupMixin):
+class ScimTarget(LookupMixin, NestedMixin):
     """A SCIM 2.0 service provider as a hybridsync target (``kind = "scim"``)."""
 
     kind = "scim"
@@ -294,10 +295,12 @@ class ScimTarget(LookupMixin):
     # -- members ------------------------------------------------------------------------------
 
     def add_members(self, group_id: str, members: Sequence[tuple[ObjectKind, str]]) -> Result:
-        return self._members("add", group_id, [m for _, m in members])
+        ids = self._members_sent(group_id, members)  # nested groups: only where kept (nested.py)
+        return self._members("add", group_id, ids) if isinstance(ids, list) else ids
 
     def remove_members(self, group_id: str, members: Sequence[tuple[ObjectKind, str]]) -> Result:
-        return self._members("remove", group_id, [m for _, m in members])
+        ids = self._members_sent(group_id, members)
+        return self._members("remove", group_id, ids) if isinstance(ids, list) else ids
 
     def _members(self, op: str, group_id: str, ids: list[str]) -> Result:
         what = f"{op} members of group {group_id}"
