@@ -3,8 +3,9 @@
 - ``scim_server`` (session): a started ``ScimLab`` with ``.url`` (the SCIM base, ``.../v2``),
   ``.token``, ``.backdoor`` (``ScimBackdoor``: read back / seed / reset / request counts) and
   ``.reset()``; plus ``.token_file``, a 0600 file holding the token for ``TargetConfig``.
-- ``scimmy_server`` (session): the same for SCIMMY (npm), base ``.../scim/v2``; ``SCIM_SERVERS``
-  names every server's fixture, and ``any_scim_server`` lets a module run against each.
+- ``scimmy_server`` / ``django_scim_server`` (session): the same for SCIMMY (npm) and django-scim2
+  (PyPI), base ``.../scim/v2``; ``SCIM_SERVERS`` names every server's fixture, and
+  ``any_scim_server`` lets a module run against each.
 - ``scim_target`` (function): a ``ScimTarget`` on the reset server, closed after the test.
 - ``scim_target_config`` (function): the ``TargetConfig`` it uses (``evolve`` it for variants).
 """
