@@ -276,7 +276,8 @@ def replace_body(current: Mapping[str, Any], changes: Mapping[str, Any], *, anch
             holder.pop(parsed.attr, None)
         else:
             holder[parsed.attr] = scim_value(parsed, coerce(path, raw), base_url)
-    return without_empty(body)
+    cleaned: dict[str, Any] = without_empty(body)
+    return cleaned
 
 
 def without_empty(value: Any) -> Any:
