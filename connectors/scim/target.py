@@ -251,7 +251,11 @@ class ScimTarget(LookupMixin, NestedMixin):
 
     def _learn(self, kind: ObjectKind, sent: Mapping[str, Any], answer: Any, *, flat: bool = False) -> None:
         learn = notkept.learn_flat if flat else notkept.learn
-        changes = learn(self.dialect, kind, sent, answer)
+        try:
+            changes = learn(self.dialect, kind, sent, answer)
+        except (TypeError, ValueError, AttributeError) as exc:  # an odd answer teaches nothing; the write stands
+            log.debug("scim.dialect.unlearned", target=self.name, error=str(exc)[:200])
+            return
         if changes:
             self._probe(f"{kind}-answer", **changes)
 
