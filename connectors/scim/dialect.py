@@ -51,6 +51,9 @@ CHOICES: Mapping[str, tuple[str, ...]] = {
 }
 
 
+KINDS = ("user", "group", "contact")  # the prefixes of ``dropped`` / ``computed`` entries
+
+
 # Keys that once were dialect fields but never changed what hybridsync does (bulk is not used,
 # the enterprise extension is sent as mapped, members are never asked for in a GET): still
 # accepted in ``[target.dialect]`` so that a config naming them keeps loading, and ignored.
@@ -278,5 +281,10 @@ def with_overrides(d: Dialect, overrides: Mapping[str, Any] | None) -> Dialect:
             raise DialectError(key, f"{value!r} is not one of {', '.join(CHOICES[key])}")
         if key == "filter_operators":
             value = tuple(str(v).lower() for v in value)
+        if key in ("dropped", "computed"):
+            bad = [v for v in value if not isinstance(v, str) or v.partition(":")[0] not in KINDS or not v.partition(":")[2]]
+            if isinstance(value, str) or bad:
+                raise DialectError(key, f"entries are \"<kind>:<path>\" with kind one of {', '.join(KINDS)} "
+                                        f"(e.g. \"user:displayName\"); got {value if isinstance(value, str) else bad[0]!r}")
         changes[key] = value
     return d.set("config", **changes) if changes else d

@@ -45,6 +45,16 @@ def test_an_answer_that_keeps_everything_teaches_nothing_and_the_config_wins():
     assert learn(Dialect(), K.USER, {"userName": "x"}, {"id": "1"}) == {}
 
 
+def test_dropped_and_computed_in_the_config_are_checked_and_win():
+    from hybridsync.connectors.scim.dialect import DialectError, with_overrides
+
+    d = with_overrides(Dialect(), {"computed": ["user:displayName"], "dropped": []})
+    assert d.not_kept("user") == {"displayName"} and d.sources["computed"] == "config"
+    for bad in (["displayName"], ["person:title"], "user:title", ["user:"]):
+        with pytest.raises(DialectError, match="dialect.computed"):
+            with_overrides(Dialect(), {"computed": bad})
+
+
 def test_a_put_body_carries_no_empty_values():
     """django-scim2 answers a user without email as {"value": "", "primary": true} and refuses that
     same entry in a PUT (400 "Invalid email value"): the email is dropped from the body."""
