@@ -57,7 +57,8 @@ class NestedMixin:
         """The member ids to send: nested groups left out where the service does not keep them
         (probed before the first one); a ``RetryAfter`` when the probe could not finish."""
         nested = [m for k, m in members if k is ObjectKind.GROUP]
-        if nested and NESTED not in self.dialect.dropped and not self.__dict__.get("_nested_known"):
+        pinned = self.dialect.sources.get("dropped") == "config"  # the config says: no probe
+        if nested and NESTED not in self.dialect.dropped and not pinned and not self.__dict__.get("_nested_known"):
             unknown = self._probe_nested(nested[0])
             if unknown is not None:
                 return unknown

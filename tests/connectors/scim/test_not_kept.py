@@ -182,3 +182,19 @@ def test_the_kit_is_not_blind_a_loss_the_dialect_did_not_learn_fails_it(scim_ser
 def _group(lab, group_id: str) -> dict:
     """By type: django-scim2 numbers users and groups apart (user 2 and group 2 both exist)."""
     return next(g for g in lab.backdoor.resources("Group") if g["id"] == group_id)
+
+
+@pytest.mark.scim
+def test_nested_groups_set_in_the_config_are_not_probed(django_scim_server, scim_target_config):
+    django_scim_server.reset()
+    config = attrs.evolve(scim_target_config, url=django_scim_server.url, token_file=django_scim_server.token_file,
+                          dialect={"dropped": [NESTED]})
+    target = ScimTarget(config)
+    try:
+        outer = target.create(K.GROUP, "Zw==", {"displayName": "Outer"}).target_id
+        inner = target.create(K.GROUP, "aA==", {"displayName": "Inner"}).target_id
+        before = django_scim_server.backdoor.requests()
+        assert isinstance(target.add_members(outer, [(K.GROUP, inner)]), Done)
+        assert django_scim_server.backdoor.requests() == before  # nothing to send, no probe
+    finally:
+        target.close()
