@@ -28,6 +28,7 @@ import structlog
 
 from hybridsync.connectors.base import Done, Result, RetryAfter, Terminal
 from hybridsync.connectors.entra import check, prepare
+from hybridsync.connectors.entra.manager import Manager
 from hybridsync.connectors.entra.members import Members
 from hybridsync.connectors.entra.tokens import TokenError
 from hybridsync.connectors.entra.transport import Request, Response, Transport
@@ -54,10 +55,15 @@ class EntraTarget:
         self.config = config
         self._transport = Transport(config, client)
         self.members = Members(self)
+        self.manager = Manager(self)
         self._uncertain: set[tuple[ObjectKind, str]] = set()
         self._fresh: dict[str, float] = {}
         self._deleted: dict[str, str] | None = None  # anchor or UPN (lower) -> deleted user id
         self._restoring: dict[str, str] = {}  # anchor -> restored user id not yet brought up to date
+
+    @property
+    def graph_url(self) -> str:
+        return self._transport.base_url
 
     def __repr__(self) -> str:
         return f"EntraTarget(name={self.name!r}, graph_url={self.config.graph_url!r})"
@@ -189,17 +195,19 @@ class EntraTarget:
         for note in prepared.notes:
             log.warning("entra.value_changed", target=self.name, anchor=anchor, note=note)
         key = (kind, anchor)
+        if kind is K.USER and anchor in self.manager.due:  # created; its manager is still to set
+            return self.manager.settle(anchor, what)
         if key in self._uncertain:  # an earlier answer was lost: it may exist already
             found = self.lookup_by_anchor(kind, anchor)
             if not isinstance(found, Done):
                 return found
             if found.found:
                 self._uncertain.discard(key)
-                return Done(found.target_id, found=found.found, status=200)
+                return self._with_manager(prepared, anchor, Done(found.target_id, found=found.found, status=200), what)
         if kind is K.USER:
             restored = self._restore_predecessor(anchor, prepared.body, what)
             if restored is not None:
-                return restored
+                return self._with_manager(prepared, anchor, restored, what)
         resp = self.exchange(Request("POST", _COLLECTION[kind], json=prepared.body), what)
         if isinstance(resp, RetryAfter) or (isinstance(resp, Response) and (resp.status >= 500 or resp.status == 429)):
             self._uncertain.add(key)
@@ -208,10 +216,19 @@ class EntraTarget:
         if resp.status == 201:
             self._uncertain.discard(key)
             self._fresh[resp.body["id"]] = time.monotonic()
-            return Done(resp.body["id"], found=(prepare.flatten(resp.body, kind),), status=201)
+            done = Done(resp.body["id"], found=(prepare.flatten(resp.body, kind),), status=201)
+            return self._with_manager(prepared, anchor, done, what)
         if check.is_duplicate_upn(resp.status, resp.body):
-            return self._duplicate_upn(anchor, str(prepared.body["userPrincipalName"]), what)
+            held = self._duplicate_upn(anchor, str(prepared.body["userPrincipalName"]), what)
+            return self._with_manager(prepared, anchor, held, what)
         return self.fail(resp, what)
+
+    def _with_manager(self, prepared: prepare.Prepared, anchor: str, result: Result, what: str) -> Result:
+        """``result`` of a create, once the new user's manager is set too (manager.py)."""
+        if not (isinstance(result, Done) and result.target_id and prepared.manager):
+            return result
+        return self.manager.after_create(anchor, result.target_id, prepared.manager, what,
+                                         result.status or 201, result.found)
 
     def _duplicate_upn(self, anchor: str, upn: str, what: str) -> Result:
         holder = self._find(K.USER, "userPrincipalName", upn)
@@ -294,9 +311,12 @@ class EntraTarget:
             return self.unsupported(what, str(exc))
         for note in prepared.notes:
             log.warning("entra.value_changed", target=self.name, target_id=target_id, note=note)
-        if not prepared.body:
-            return Done(target_id)
-        return self._patch(kind, target_id, prepared.body, what)
+        result: Result = Done(target_id)
+        if prepared.body:
+            result = self._patch(kind, target_id, prepared.body, what)
+        if prepared.manager_set and isinstance(result, Done):
+            result = self.manager.write(target_id, prepared.manager, what)
+        return result
 
     def _patch(self, kind: ObjectKind, target_id: str, body: Mapping[str, Any], what: str) -> Result:
         for attempt in range(2):

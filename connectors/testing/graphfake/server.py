@@ -66,6 +66,11 @@ class Backdoor:
         with self._d.lock:
             return set(self._d.objects[group_id].members)
 
+    def manager(self, user_id: str) -> str | None:
+        """The id of the user's manager (the navigation property), or None."""
+        with self._d.lock:
+            return self._d.objects[user_id].manager
+
     def seed(self, kind: str, data: dict[str, Any]) -> str:
         """Store an object as is (no validation, no replication lag); returns its id. The only
         way to get an orgContact, which Graph cannot create."""

@@ -67,6 +67,7 @@ class DirObject:
     data: dict[str, Any]
     created_at: float
     members: set[str] = field(factory=set)
+    manager: str | None = None  # a user's manager (the navigation property), by id
     deleted_at: float | None = None  # soft-deleted (in deletedItems) since
 
 
@@ -117,8 +118,10 @@ class Directory:
     def purge(self, object_id: str) -> None:
         obj = self.objects.pop(object_id)
         self.purged[object_id] = obj.kind
-        for group in self.objects.values():
-            group.members.discard(object_id)
+        for other in self.objects.values():
+            other.members.discard(object_id)
+            if other.manager == object_id:
+                other.manager = None
         self.record(obj.kind, object_id)
 
     def live(self, kind: str | None = None) -> Iterator[DirObject]:
