@@ -164,7 +164,8 @@ class GraphFake:
         parts = urlsplit(raw_path)
         token_match = _TOKEN_PATH.match(parts.path)
         if token_match and method == "POST":
-            return self.tokens.token_endpoint(self.knobs, token_match.group("tenant"), raw_body)
+            return self.tokens.token_endpoint(self.knobs, token_match.group("tenant"), raw_body,
+                                              endpoint=f"{self.root}{parts.path}")
         if not parts.path.startswith("/v1.0/"):
             return GraphError(404, "NotFound", f"No route for {parts.path}.").reply()
         path = parts.path[len("/v1.0"):]

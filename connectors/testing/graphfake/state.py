@@ -28,6 +28,9 @@ class Knobs:
     tenant: str = "00000000-0000-0000-0000-00000000beef"
     client_id: str = "11111111-2222-3333-4444-555555555555"
     client_secret: str = "fake-secret"
+    # PEM certificates registered on the app (its "Certificates & secrets"): a client assertion
+    # signed by one of their keys authenticates the app (auth.py; certificate-credentials).
+    client_certificates: tuple[str, ...] = ()
     token_lifetime: float = 3599.0
     # Seconds after a create during which the new object answers 404 by id and cannot be
     # referenced (eventual consistency across directory replicas); 0 = none.
@@ -54,6 +57,11 @@ class Clock:
     def now(self) -> float:
         with self._lock:
             return time.monotonic() + self._offset
+
+    def wall(self) -> float:
+        """Unix time moved by the same offset (JWT ``exp``/``nbf`` are Unix times)."""
+        with self._lock:
+            return time.time() + self._offset
 
     def advance(self, seconds: float) -> None:
         with self._lock:
