@@ -149,7 +149,10 @@ class EntraTarget:
             return resp
         if resp.status != 200:
             return self.fail(resp, what)
-        found = tuple(prepare.flatten(o, kind) for o in resp.body.get("value", []))
+        items = check.collection(resp.body)
+        if items is None:
+            return check.unreadable(what, resp.status)
+        found = tuple(prepare.flatten(o, kind) for o in items)
         return Done(found[0].target_id if found else None, found=found)
 
     def list_objects(self, kind: ObjectKind) -> Result:
@@ -160,18 +163,26 @@ class EntraTarget:
         what = f"list {kind}"
         path, params = f"{_COLLECTION[kind]}/delta", {"$select": _SELECT[kind]}
         found: list[TargetObject] = []
+        followed: set[str] = set()
         while True:
             resp = self.exchange(Request("GET", path, params=params), what)
             if not isinstance(resp, Response):
                 return resp
             if resp.status != 200:
                 return self.fail(resp, what)
-            found += [prepare.flatten(o, kind) for o in resp.body.get("value", []) if "@removed" not in o]
+            items = check.collection(resp.body, removed_ok=True)
+            if items is None:
+                return check.unreadable(what, resp.status)
+            found += [prepare.flatten(o, kind) for o in items if "@removed" not in o]
             link = resp.body.get("@odata.nextLink")
-            if not link:
-                return Done(found=tuple(found))
+            if link is None and isinstance(resp.body.get("@odata.deltaLink"), str):
+                return Done(found=tuple(found))  # complete only once the round ends in its deltaLink
             base = self._transport.base_url
-            path, params = (link[len(base):] if link.startswith(base) else link), {}
+            if not isinstance(link, str) or not link.startswith(base + "/") or link in followed:
+                return RetryAfter(check.RETRY_5XX, f"{what}: the delta round did not end in a deltaLink "
+                                                   "(a page without a usable nextLink)", resp.status)
+            followed.add(link)
+            path, params = link[len(base):], {}
 
     def list_owned(self, kind: ObjectKind) -> Iterator[TargetObject]:
         result = self.list_objects(kind)
@@ -213,11 +224,14 @@ class EntraTarget:
             self._uncertain.add(key)
         if not isinstance(resp, Response):
             return resp
-        if resp.status == 201:
+        if resp.status < 300 and (new_id := check.object_id(resp.body)) is not None:
             self._uncertain.discard(key)
-            self._fresh[resp.body["id"]] = time.monotonic()
-            done = Done(resp.body["id"], found=(prepare.flatten(resp.body, kind),), status=201)
+            self._fresh[new_id] = time.monotonic()
+            done = Done(new_id, found=(prepare.flatten(resp.body, kind),), status=resp.status)
             return self._with_manager(prepared, anchor, done, what)
+        if resp.status < 300:  # accepted, but no id to show for it: it may exist now
+            self._uncertain.add(key)
+            return check.unreadable(what, resp.status)
         if check.is_duplicate_upn(resp.status, resp.body):
             held = self._duplicate_upn(anchor, str(prepared.body["userPrincipalName"]), what)
             return self._with_manager(prepared, anchor, held, what)
@@ -287,10 +301,11 @@ class EntraTarget:
     def _load_deleted(self, what: str) -> dict[str, str] | None:  # one read per run (and after deletes)
         params = {"$select": "id,userPrincipalName,onPremisesImmutableId"}
         resp = self.exchange(Request("GET", "/directory/deletedItems/microsoft.graph.user", params=params), what)
-        if not isinstance(resp, Response) or resp.status != 200:
+        items = check.collection(resp.body) if isinstance(resp, Response) and resp.status == 200 else None
+        if items is None:
             return None
         out: dict[str, str] = {}
-        for o in resp.body.get("value", []):
+        for o in items:
             upn = str(o.get("userPrincipalName") or "").lower()
             if o.get("onPremisesImmutableId"):
                 out[o["onPremisesImmutableId"]] = o["id"]

@@ -59,8 +59,11 @@ class _MsalResponse:
 class _MsalHttp:
     """The ``http_client`` MSAL calls (``get``/``post`` returning status_code/text/headers)."""
 
-    def __init__(self, client: httpx.Client, authority: str, msal_authority: str, tenant: str):
+    def __init__(self, client: httpx.Client, authority: str, msal_authority: str, tenant: str,
+                 timeout: float = 30.0, cap: int = 4 * 1024 * 1024):
         self._client = client
+        self._timeout = timeout
+        self._cap = cap
         self._authority = authority
         self._msal_authority = msal_authority
         self._tenant = tenant
@@ -75,15 +78,20 @@ class _MsalHttp:
                    "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
                    "issuer": f"{self._msal_authority}/{self._tenant}/v2.0"}
             return _MsalResponse(200, json.dumps(doc), {})
-        r = self._client.get(self._real(url), params=params, headers=headers)
-        return _MsalResponse(r.status_code, r.text, r.headers)
+        return self._send("GET", url, params=params, headers=headers)
 
     def post(self, url: str, params: Any = None, data: Any = None, headers: Any = None, **_: Any) -> _MsalResponse:
         if isinstance(data, dict):  # MSAL hands the client assertion as bytes (made for requests);
             # httpx would form-encode them as "b'...'": a JWT the identity platform cannot parse
             data = {k: v.decode("ascii") if isinstance(v, bytes) else v for k, v in data.items()}
-        r = self._client.post(self._real(url), params=params, data=data, headers=headers)
-        return _MsalResponse(r.status_code, r.text, r.headers)
+        return self._send("POST", url, params=params, data=data, headers=headers)
+
+    def _send(self, method: str, url: str, **kwargs: Any) -> _MsalResponse:
+        from hybridsync.connectors.entra import bounded  # the same deadline and cap as Graph calls
+
+        status, headers, raw = bounded.exchange(self._client, method, self._real(url), timeout=self._timeout,
+                                                cap=self._cap, **kwargs)
+        return _MsalResponse(status, raw.decode("utf-8", "replace"), headers)
 
     def close(self) -> None:
         pass
@@ -180,7 +188,8 @@ class Tokens:
         authority = self._config.authority_url.rstrip("/")
         msal_authority = "https://" + authority.split("://", 1)[1] if authority.startswith("http://") else authority
         tenant = self._config.tenant_id or "organizations"
-        http = _MsalHttp(self._client, authority, msal_authority, tenant)
+        http = _MsalHttp(self._client, authority, msal_authority, tenant, self._config.timeout,
+                         self._config.max_response_bytes)
         return msal.ConfidentialClientApplication(
             self._config.client_id, client_credential=client_credential(self._config),
             authority=f"{msal_authority}/{tenant}", http_client=http, instance_discovery=False,
