@@ -28,6 +28,7 @@ import structlog
 
 from hybridsync.connectors.base import Done, Result, RetryAfter, Terminal
 from hybridsync.connectors.entra import check, prepare
+from hybridsync.connectors.entra.delta import Changes, Delta
 from hybridsync.connectors.entra.manager import Manager
 from hybridsync.connectors.entra.members import Members
 from hybridsync.connectors.entra.tokens import TokenError
@@ -56,6 +57,7 @@ class EntraTarget:
         self._transport = Transport(config, client)
         self.members = Members(self)
         self.manager = Manager(self)
+        self.delta = Delta(self)
         self._uncertain: set[tuple[ObjectKind, str]] = set()
         self._fresh: dict[str, float] = {}
         self._deleted: dict[str, str] | None = None  # anchor or UPN (lower) -> deleted user id
@@ -72,7 +74,7 @@ class EntraTarget:
         return {"kind": self.kind, "graph_url": self.config.graph_url, "authority_url": self.config.authority_url,
                 "tenant_id": self.config.tenant_id, "password": self.config.password_policy,
                 "write_rate": self._transport.rate, "slowed_by_graph": self._transport.slowed,
-                "requests_sent": self._transport.sent,
+                "requests_sent": self._transport.sent, "delta_links": dict(self.delta.links),
                 "unsupported": ["contact (orgContact is read-only)", "distribution and mail-enabled groups",
                                 "proxyAddresses (read-only)", "password hashes"]}
 
@@ -183,6 +185,16 @@ class EntraTarget:
                                                    "(a page without a usable nextLink)", resp.status)
             followed.add(link)
             path, params = link[len(base):], {}
+
+    def read_changes(self, kind: ObjectKind) -> Changes | RetryAfter | Terminal:
+        """Objects of ``kind`` changed in the tenant since the last round (delta.py), for drift."""
+        if kind not in _COLLECTION:
+            return Changes()
+        return self.delta.changes(kind)
+
+    def restore_profile(self, profile: Mapping[str, Any] | None) -> None:
+        """Take back what an earlier run published in ``describe()`` (its delta links)."""
+        self.delta.restore_links(profile)
 
     def list_owned(self, kind: ObjectKind) -> Iterator[TargetObject]:
         result = self.list_objects(kind)

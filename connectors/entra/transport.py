@@ -152,8 +152,8 @@ class Transport:
                        if isinstance(raw_headers, Mapping) else {})
             self._observe(headers)
             status = got.get("status")
-            ok = isinstance(status, int) and not isinstance(status, bool) and 100 <= status <= 599
-            out.append(Response(status if ok else 500, headers, got.get("body")))
+            code = status if isinstance(status, int) and not isinstance(status, bool) and 100 <= status <= 599 else 500
+            out.append(Response(code, headers, got.get("body")))
         return out
 
     def secrets(self) -> list[str]:

@@ -66,6 +66,18 @@ class Backdoor:
         with self._d.lock:
             return set(self._d.objects[group_id].members)
 
+    def expire_delta_links(self) -> None:
+        """Every deltaLink handed out so far answers "expired" (the client must resync)."""
+        with self._d.lock:
+            self._d.delta_issued.clear()
+
+    def cloud_edit(self, object_id: str, **changes: Any) -> None:
+        """Change an object as an admin in the portal would (no validation; recorded for delta)."""
+        with self._d.lock:
+            obj = self._d.objects[object_id]
+            obj.data.update(changes)
+            self._d.record(obj.kind, obj.id)
+
     def manager(self, user_id: str) -> str | None:
         """The id of the user's manager (the navigation property), or None."""
         with self._d.lock:

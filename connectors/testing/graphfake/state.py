@@ -44,6 +44,12 @@ class Knobs:
     # Domains a userPrincipalName may use (the tenant's verified domains); None = any.
     verified_domains: tuple[str, ...] | None = ("contoso.onmicrosoft.com",)
     delta_page_size: int = 100
+    # A deltaLink older than this is refused: "delta links for identity and access ... resources
+    # have a lifetime of seven (7) days" (devblogs.microsoft.com/microsoft365dev, "Duration of
+    # change tracking tokens for identity and education resources"); the answer's status:
+    # 400 syncStateNotFound there, 410 Gone for services that say "resync required".
+    delta_link_lifetime: float = 7 * 24 * 3600.0
+    delta_expired_status: int = 400
     list_page_size: int = 100
 
 
@@ -96,6 +102,7 @@ class Directory:
         self.objects: dict[str, DirObject] = {}
         self.purged: dict[str, str] = {}  # id -> kind, permanently deleted (delta says "deleted")
         self.changes: list[Change] = []
+        self.delta_issued: dict[int, float] = {}  # a deltaLink's token -> when it was first handed out
         self._seq = 0
         self.base_url = ""  # http://127.0.0.1:<port>/v1.0, set by the server
 
