@@ -192,6 +192,13 @@ class EntraTarget:
             return Changes()
         return self.delta.changes(kind)
 
+    @staticmethod
+    def written_value(path: str, value: Any) -> Any:
+        """What this connector writes for a projected value (drift compares it with the tenant's)."""
+        if path == "mailNickname" and isinstance(value, str):
+            return prepare.mail_nickname(value)[0]
+        return value
+
     def restore_profile(self, profile: Mapping[str, Any] | None) -> None:
         """Take back what an earlier run published in ``describe()`` (its delta links)."""
         self.delta.restore_links(profile)

@@ -65,19 +65,25 @@ def check(store: StateStore, targets: Mapping[str, Any], kinds: tuple[ObjectKind
             if changed is None or removed is None:
                 log.info("drift_not_read", target=name, kind=str(kind), why=str(getattr(got, "why", got))[:200])
                 continue
-            anchors |= _apply(store, name, changed, removed)
+            anchors |= _apply(store, name, changed, removed, getattr(inner, "written_value", None))
     return anchors
 
 
-def _apply(store: StateStore, target: str, changed: Any, removed: Any) -> set[str]:
+def _apply(store: StateStore, target: str, changed: Any, removed: Any, written: Any = None) -> set[str]:
+    """``written(path, value)``: the value the target writes for a projected value (a connector
+    that rewrites values, e.g. Entra's mailNickname made valid, compares what it wrote)."""
     anchors: set[str] = set()
+
+    def as_written(path: str, value: Any) -> Any:
+        return written(path, value) if callable(written) else value
+
     with store.atomic():
         for obj in changed:
             ts = store.target_state_by_target_id(target, obj.target_id)
             if ts is None or ts.state not in (State.PROVISIONED, State.DISABLED):
                 continue
             held = {k: v for k, v in ts.projection.items()
-                    if k not in _SKIP and k in obj.attributes and _norm(obj.attributes[k]) != _norm(v)}
+                    if k not in _SKIP and k in obj.attributes and _norm(obj.attributes[k]) != _norm(as_written(k, v))}
             enabled = ts.projection.get("active")
             if isinstance(enabled, bool) and obj.active is not None and obj.active != enabled:
                 held["active"] = obj.active

@@ -29,9 +29,9 @@ def guid(i: int) -> str:
     return base64.b64encode(i.to_bytes(16, "big")).decode()
 
 
-def ad_user(i: int) -> SourceObject:
+def ad_user(i: int) -> SourceObject:  # a sAMAccountName Graph cannot take as mailNickname as is
     return SourceObject(anchor=guid(i), object_guid=guid(i), kind=K.USER, dn=f"CN=u{i},{STAFF}", attributes={
-        "userprincipalname": f"u{i}@contoso.onmicrosoft.com", "samaccountname": f"u{i}", "cn": f"u{i}",
+        "userprincipalname": f"u{i}@contoso.onmicrosoft.com", "samaccountname": f"u {i}(x)", "cn": f"u{i}",
         "displayname": f"User {i}", "title": f"Title {i}", "useraccountcontrol": "512"})
 
 
