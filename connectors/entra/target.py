@@ -27,7 +27,7 @@ import httpx
 import structlog
 
 from hybridsync.connectors.base import Done, Result, RetryAfter, Terminal
-from hybridsync.connectors.entra import check, prepare
+from hybridsync.connectors.entra import check, deleted, prepare
 from hybridsync.connectors.entra.delta import Changes, Delta
 from hybridsync.connectors.entra.manager import Manager
 from hybridsync.connectors.entra.members import Members
@@ -289,7 +289,7 @@ class EntraTarget:
             live = resp.status == 200
         else:
             if self._deleted is None:
-                self._deleted = self._load_deleted(what)
+                self._deleted = deleted.load(self, what)
                 if self._deleted is None:
                     return None  # deleted items unreadable: create as usual
             upn = str(body.get("userPrincipalName", "")).lower()
@@ -316,22 +316,6 @@ class EntraTarget:
             return self.lagging(object_id, patched, what) or self.fail(patched, what)
         self._restoring.pop(anchor, None)
         return Done(object_id, status=200)
-
-    def _load_deleted(self, what: str) -> dict[str, str] | None:  # one read per run (and after deletes)
-        params = {"$select": "id,userPrincipalName,onPremisesImmutableId"}
-        resp = self.exchange(Request("GET", "/directory/deletedItems/microsoft.graph.user", params=params), what)
-        items = check.collection(resp.body) if isinstance(resp, Response) and resp.status == 200 else None
-        if items is None:
-            return None
-        out: dict[str, str] = {}
-        for o in items:
-            upn = str(o.get("userPrincipalName") or "").lower()
-            if o.get("onPremisesImmutableId"):
-                out[o["onPremisesImmutableId"]] = o["id"]
-            if upn:  # Graph prefixes a deleted user's UPN with its id (no dashes)
-                prefix = str(o["id"]).replace("-", "")
-                out[upn[len(prefix):] if upn.startswith(prefix) else upn] = o["id"]
-        return out
 
     def update(self, kind: ObjectKind, target_id: str, changes: Mapping[str, Any], *,
                anchor: str | None = None) -> Result:
