@@ -147,3 +147,20 @@ def test_samba_manager_is_set_changed_and_cleared_in_the_fake_graph(lab, ad_conn
     assert manager_of("report") == by_anchor[guid_of(ad_conn, dns["boss"])]
     report = engine.run_once(full=True)  # converged: nothing to do
     assert [o for o in report.outcomes if o.action not in ("noop",)] == []
+
+
+def test_samba_drift_in_the_tenant_is_put_back_from_ad(lab, ad_conn, ad_ou):
+    """An admin edits an owned user in the tenant: the next cycle reads it from the kept deltaLink
+    (delta-query-overview) and puts AD's values back; a user deleted in the tenant comes back."""
+    engine, dns, fake = lab
+    assert engine.run_once().exit_code() == 0
+    uid = {u["onPremisesImmutableId"]: u["id"] for u in fake.backdoor.users()}[guid_of(ad_conn, dns["u4"])]
+    before = fake.backdoor.get(uid)
+    fake.backdoor.cloud_edit(uid, displayName="Edited in the portal", surname="Portal", accountEnabled=False)
+    report = engine.run_once()
+    assert report.exit_code() == 0 and [o.action for o in report.outcomes] == ["update"]
+    after = fake.backdoor.get(uid)
+    assert (after["displayName"], after["surname"], after["accountEnabled"]) == (
+        before["displayName"], before["surname"], True)
+    report = engine.run_once(full=True)  # converged: nothing to do
+    assert [o for o in report.outcomes if o.action not in ("noop",)] == []
