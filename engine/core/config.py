@@ -74,6 +74,7 @@ ENTRA_USER_MAPPING: Mapping[str, str] = {
     "state": "[st]",
     "postalCode": "[postalCode]",
     "streetAddress": "[streetAddress]",
+    "manager": "[manager]",  # resolved to the manager's Entra id; written through /manager/$ref
     "active": 'Not(BitAnd([userAccountControl], 2))',
 }
 ENTRA_GROUP_MAPPING: Mapping[str, str] = {

@@ -61,7 +61,8 @@ __all__ = [
 
 MANAGER_PATH = f"{SCIM_ENTERPRISE}:manager"
 # Paths whose value is a source DN resolved to a target id through ProjectionContext.
-REFERENCE_PATHS: frozenset[str] = frozenset({MANAGER_PATH.lower(), f"{MANAGER_PATH}.value".lower()})
+# ``manager``: the Entra target's path (a Graph navigation property; connectors/entra/manager.py).
+REFERENCE_PATHS: frozenset[str] = frozenset({MANAGER_PATH.lower(), f"{MANAGER_PATH}.value".lower(), "manager"})
 # SCIM booleans (RFC 7643 section 4.1): active, and "primary" of multi-valued attributes.
 BOOLEAN_PATHS: frozenset[str] = frozenset({"active"})
 

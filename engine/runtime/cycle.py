@@ -44,7 +44,7 @@ from hybridsync.engine.core.values import (
 )
 from hybridsync.engine.plan import lifecycle, planner
 from hybridsync.engine.plan.merge import merge, to_state
-from hybridsync.engine.runtime import evidence as absence
+from hybridsync.engine.runtime import drift, evidence as absence
 from hybridsync.engine.runtime import holds
 from hybridsync.engine.runtime.apply import Applied, Applier
 from hybridsync.engine.runtime.commit import Observation, PageCommit, commit_page
@@ -194,6 +194,8 @@ def run_cycle(cycle: Cycle) -> None:
     except Exception as exc:  # the source failed: what was committed stays; retry next cycle
         cycle.source_failed(exc)
     if not state.source_error and not setup.stop_requested():
+        if not setup.dry_run:  # changes made at the targets on owned objects are put back (drift.py)
+            state.followup_groups |= drift.check(store, setup.targets)
         _due_pass(cycle)
     cycle.finish()
 
