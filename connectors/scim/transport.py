@@ -13,7 +13,7 @@ at each socket operation, so a server that drip-feeds one byte at a time or stal
 hold a request past it (``DeadlineExceeded``); neither can a stalled name resolution
 (``resolve.py``: the lookup runs under the connect timeout, which is the time left). Bodies are streamed and capped at
 ``max_response_bytes`` (``ResponseTooLarge``): a 200 MB error page costs at most the cap. Both are
-``httpx.RequestError``\ s, so the target answers them as a retriable, *uncertain* failure.
+``httpx.RequestError`` errors, so the target answers them as a retriable, *uncertain* failure.
 
 Credentials live only in the ``Authorization`` header of the requests this module builds; they are
 read from the config at first use, never stored in a repr, and never part of an error message
