@@ -87,6 +87,7 @@ from hybridsync.engine.plan.inputs import (
     make_context,
 )
 from hybridsync.engine.plan.lifecycle import State, effective_state
+from hybridsync.engine.plan.match import GROUP_NAME, group_names
 from hybridsync.engine.plan.target import TargetPlanner
 
 __all__ = ["Carry", "Lookup", "Plan", "PlanError", "PlanInput", "Projector", "ReadEvidence", "References",
@@ -225,7 +226,10 @@ def lookups(inp: PlanInput) -> tuple[Lookup, ...]:
             if ctx is None:
                 ctx = make_context(inp, lambda _dn: None)
             values = t.mapping.project(obj, ctx).values
-            for path in t.config.matching:
+            paths = t.config.matching
+            if obj.kind == ObjectKind.GROUP and group_names(t.config.kind):
+                paths = (GROUP_NAME,)  # a group is matched by name for a takeover only (match.py 3b)
+            for path in paths:
                 v = values.get(path)
                 if isinstance(v, (list, tuple)):
                     v = v[0] if v else None

@@ -15,10 +15,11 @@ from hybridsync.engine.core.states import GONE, LIVE, PRESENT_PLANNED, PRESENT_S
 from hybridsync.engine.plan.lifecycle import State, Trigger
 from hybridsync.engine.mapping.projection import is_reference_path
 from hybridsync.engine.plan.match import (ADOPT, CREATE, DISPUTED, NO_MATCH, RECREATE, MatchResult, TargetIndex,
-                                     resolve_conflicts)
+                                     group_names, resolve_conflicts)
 from hybridsync.engine.plan.diff import attribute_diff, changed_reason, counted_reason, disabled_in_ad
 from hybridsync.engine.plan.inputs import PlanInput, TargetInput, make_context
 from hybridsync.engine.plan.members import desired_members, stored_present
+from hybridsync.engine.plan.required import missing_required
 from hybridsync.engine.core.dn import normalize_dn
 from hybridsync.engine.plan.scope import ScopeDecision
 from hybridsync.engine.core.values import Action, ActionKind, ObjectKind, Ownership, Reason, SourceObject, TargetState
@@ -48,6 +49,7 @@ class TargetPlanner:
         self.superseded: set[str] = set()  # predecessors whose target object a recreate takes over
         self.reference_gone = False  # set by resolve_reference during one projection
         self.reanchored: dict[str, str] = {}  # predecessor anchor -> the anchor that took it over
+        self.leaving: frozenset[str] = frozenset()  # live anchors this plan soft-deletes (set by run)
         read = inp.read
         self.gate: str | None = None
         if read.mode == "full" and read.final:
@@ -164,6 +166,9 @@ class TargetPlanner:
                 continue
             gone.append((anchor, ts.kind, None, ts, Trigger.VANISHED,
                          Reason("safety.evidence", "absent from a complete full read")))
+        # leaving in this plan: a re-created object read in the same delta may take their target object over
+        self.leaving = frozenset(g[0] for g in gone if lc.effective_state(g[3]) in LIVE
+                                 and g[3].ownership != Ownership.FOREIGN and self.gate is None)
         self.plan_present(present)
         self.plan_gone(gone)
         self.plan_members(present)
@@ -176,12 +181,14 @@ class TargetPlanner:
         for obj, kind, ts, decision in present:
             self.reference_gone = False
             proj = self.t.mapping.project(obj, ctx)
-            if proj.errors:
-                for err in proj.errors:
+            errors = proj.errors or missing_required(self.cfg.kind, self.t.mapping, kind, proj.values,
+                                                     obj.dn or obj.anchor, creating=lc.effective_state(ts) in UNOWNED)
+            if errors:
+                for err in errors:
                     self.errors.append((obj, err))
                 self.emit(A.REPORT, obj.anchor, kind, dn=obj.dn, ts=ts, to=None, reasons=[
                     decision.reason()] + [Reason(f"mapping.{getattr(e, 'attribute', '') or ''}".rstrip("."), str(e))
-                                          for e in proj.errors])
+                                          for e in errors])
                 continue
             values = proj.values
             if self.reference_gone:
@@ -194,7 +201,8 @@ class TargetPlanner:
             eff = lc.effective_state(ts)
             if eff in UNOWNED:  # planned below, once every new object is matched
                 if index is None:
-                    index = TargetIndex(self.t.view.objects, self.cfg.matching, self.t.view.holders)
+                    index = TargetIndex(self.t.view.objects, self.cfg.matching, self.t.view.holders,
+                                        group_names=group_names(self.cfg.kind), leaving=self.leaving)
                 if index.empty:  # nothing can match nor be disputed: a create, planned now
                     self.plan_unowned(obj, kind, ts, decision, eff, values, NO_MATCH)
                 else:
@@ -297,15 +305,17 @@ class TargetPlanner:
                     self.take(eff, Trigger.GRACE_EXPIRED, anchor, kind, dn, ts, reasons + [
                         Reason("safety.soft_delete_days", f"soft-deleted since {ts.since.isoformat() if ts.since else '?'}, "
                                                           f"more than {safety.soft_delete_days:g} days")])
+                elif kind == ObjectKind.GROUP and ts.members_sent:  # soft-deleted keeping members (before 0.x)
+                    self.soft_delete(eff, trigger, anchor, kind, dn, ts, reasons)
                 else:
                     self.take(eff, trigger, anchor, kind, dn, ts, reasons)
                 continue
             if anchor in self.t.approved:
                 reasons.append(Reason("safety.approved", "an admin approved this held disable"))
                 if eff == State.HELD:
-                    self.take(eff, Trigger.APPROVED, anchor, kind, dn, ts, reasons, self.disable_attrs(kind, ts))
+                    self.soft_delete(eff, Trigger.APPROVED, anchor, kind, dn, ts, reasons)
                 else:
-                    self.take(eff, trigger, anchor, kind, dn, ts, reasons, self.disable_attrs(kind, ts))
+                    self.soft_delete(eff, trigger, anchor, kind, dn, ts, reasons)
                 continue
             if eff == State.HELD:
                 self.take(eff, trigger, anchor, kind, dn, ts, reasons + [
@@ -321,9 +331,24 @@ class TargetPlanner:
                     Reason("safety.delete_threshold", f"{total} disables/deletes this cycle exceed delete_threshold "
                                                       f"{safety.delete_threshold}: held for approve-deletes")])
             else:
-                self.take(eff, trigger, anchor, kind, dn, ts, reasons, self.disable_attrs(kind, ts))
+                self.soft_delete(eff, trigger, anchor, kind, dn, ts, reasons)
         if not over:
             self.threshold_used = total
+
+    def soft_delete(self, eff: State, trigger: Trigger, anchor: str, kind: ObjectKind, dn: str | None,
+                    ts: TargetState, reasons: list[Reason]) -> None:
+        """Take ``trigger``'s edge to soft_deleted. A group has no ``active`` flag: its soft delete
+        removes every member sent at once (one REMOVE_MEMBERS carrying the new state, so a failure
+        leaves it in escrow to retry); a group that returns gets them back through its member delta."""
+        if kind != ObjectKind.GROUP or not ts.members_sent:
+            self.take(eff, trigger, anchor, kind, dn, ts, reasons, self.disable_attrs(kind, ts))
+            return
+        edge = lc.edge(eff, trigger) if eff != State.SOFT_DELETED else None
+        to = edge.dest if edge is not None else State.SOFT_DELETED
+        self.emit(A.REMOVE_MEMBERS, anchor, kind, dn=dn, ts=ts, to=to, members=tuple(sorted(ts.members_sent)),
+                  reasons=[*reasons, *([edge.reason] if edge is not None else []), Reason(
+                      "lifecycle.group_soft_delete", f"a soft-deleted group keeps no members: "
+                                                     f"{len(ts.members_sent)} removed at the target")])
 
     def disable_attrs(self, kind: ObjectKind, ts: TargetState) -> dict[str, Any]:
         if kind == ObjectKind.GROUP or ts.projection.get("active") is False:
