@@ -48,6 +48,8 @@ class TargetPlanner:
         self.threshold_used = inp.carry.threshold_used.get(self.cfg.name, 0)
         self.superseded: set[str] = set()  # predecessors whose target object a recreate takes over
         self.reference_gone = False  # set by resolve_reference during one projection
+        self.waiting: list[tuple[str, str]] = []  # (object, referenced anchor not provisioned yet)
+        self.projecting: str | None = None  # the anchor being projected (for ``waiting``)
         self.reanchored: dict[str, str] = {}  # predecessor anchor -> the anchor that took it over
         self.leaving: frozenset[str] = frozenset()  # live anchors this plan soft-deletes (set by run)
         read = inp.read
@@ -110,6 +112,8 @@ class TargetPlanner:
             return ts.target_id
         if ts is not None and lc.effective_state(ts) in GONE:
             self.reference_gone = True  # referenced object left the target: clear the reference
+        if self.projecting is not None:
+            self.waiting.append((self.projecting, anchor))
         return None  # not provisioned yet: leave the path alone, set it once it exists
 
     # -- the run ---------------------------------------------------------------------------
@@ -173,6 +177,13 @@ class TargetPlanner:
         self.plan_gone(gone)
         self.plan_members(present)
 
+    @property
+    def followup(self) -> set[str]:
+        """Objects to plan again once this plan is applied: a reference (``manager``) names an
+        object this plan creates (or restores), so it resolves only after that."""
+        return {a for a, ref in self.waiting if self.planned.get(ref) in PRESENT_PLANNED
+                and self.planned.get(a) in PRESENT_PLANNED}
+
     def plan_present(self, present: list[Present]) -> None:
         inp = self.inp
         ctx = make_context(inp, self.resolve_reference)
@@ -180,6 +191,7 @@ class TargetPlanner:
         index: TargetIndex | None = None
         for obj, kind, ts, decision in present:
             self.reference_gone = False
+            self.projecting = obj.anchor
             proj = self.t.mapping.project(obj, ctx)
             errors = proj.errors or missing_required(self.cfg.kind, self.t.mapping, kind, proj.values,
                                                      obj.dn or obj.anchor, creating=lc.effective_state(ts) in UNOWNED)
