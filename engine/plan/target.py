@@ -49,6 +49,7 @@ class TargetPlanner:
         self.superseded: set[str] = set()  # predecessors whose target object a recreate takes over
         self.reference_gone = False  # set by resolve_reference during one projection
         self.waiting: list[tuple[str, str]] = []  # (object, referenced anchor not provisioned yet)
+        self.disputes: list[tuple[str, tuple[str, ...]]] = []  # (disputed anchor, the other sides)
         self.projecting: str | None = None  # the anchor being projected (for ``waiting``)
         self.reanchored: dict[str, str] = {}  # predecessor anchor -> the anchor that took it over
         self.leaving: frozenset[str] = frozenset()  # live anchors this plan soft-deletes (set by run)
@@ -108,6 +109,9 @@ class TargetPlanner:
             self.reference_gone = True  # no such object (deleted): clear the reference
             return None
         ts = self.state(anchor)
+        if anchor in self.leaving:
+            self.reference_gone = True  # soft-deleted by this very plan: clear the reference
+            return None
         if ts is not None and stored_present(ts):
             return ts.target_id
         if ts is not None and lc.effective_state(ts) in GONE:
@@ -180,9 +184,15 @@ class TargetPlanner:
     @property
     def followup(self) -> set[str]:
         """Objects to plan again once this plan is applied: a reference (``manager``) names an
-        object this plan creates (or restores), so it resolves only after that."""
-        return {a for a, ref in self.waiting if self.planned.get(ref) in PRESENT_PLANNED
-                and self.planned.get(a) in PRESENT_PLANNED}
+        object this plan creates (or restores), so it resolves only after that; a dispute names an
+        object this plan changes."""
+        out = {a for a, ref in self.waiting if self.planned.get(ref) in PRESENT_PLANNED
+               and self.planned.get(a) in PRESENT_PLANNED}
+        # a dispute with an object this plan changes (renamed, re-created, soft-deleted) may be
+        # gone once it is applied: matched again then (a real dispute stays one, and asks no more)
+        changed = {a.anchor for a in self.actions if a.kind not in (A.NOOP, A.REPORT, A.HOLD)}
+        out.update(a for a, others in self.disputes if changed.intersection(others))
+        return out
 
     def plan_present(self, present: list[Present]) -> None:
         inp = self.inp
@@ -292,6 +302,7 @@ class TargetPlanner:
                     Reason("match.recreated", f"target object {pred.target_id} now belongs to {obj.anchor}")])
             return
         self.take(eff, Trigger.CONFLICT, obj.anchor, kind, obj.dn, ts, reasons)
+        self.disputes.append((obj.anchor, match.others))
 
     def plan_gone(self, gone: list[tuple[str, ObjectKind, str | None, TargetState, Trigger, Reason]]) -> None:
         safety = self.inp.safety

@@ -291,6 +291,8 @@ def _drop_members(setup: CycleSetup, page: PageWrites, guids: list[str], merged:
     touched: set[str] = set()
     for guid in guids:
         for group_anchor in store.groups_with_member(src, guid):
+            if group_anchor in merged and merged[group_anchor].deleted:
+                continue  # the group is itself tombstoned in this batch: never resurrect it
             st = page.object(store, src, group_anchor)
             if st is None or guid not in st.members:
                 continue
