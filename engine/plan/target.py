@@ -50,6 +50,7 @@ class TargetPlanner:
         self.reference_gone = False  # set by resolve_reference during one projection
         self.waiting: list[tuple[str, str]] = []  # (object, referenced anchor not provisioned yet)
         self.disputes: list[tuple[str, tuple[str, ...]]] = []  # (disputed anchor, the other sides)
+        self.unknown: list[str] = []  # objects whose reference names a DN no stored object has
         self.projecting: str | None = None  # the anchor being projected (for ``waiting``)
         self.reanchored: dict[str, str] = {}  # predecessor anchor -> the anchor that took it over
         self.leaving: frozenset[str] = frozenset()  # live anchors this plan soft-deletes (set by run)
@@ -107,6 +108,8 @@ class TargetPlanner:
         anchor = self.inp.refs.anchor_by_dn.get(key)
         if anchor is None:
             self.reference_gone = True  # no such object (deleted): clear the reference
+            if self.projecting is not None:  # ... or one a later page of this read brings
+                self.unknown.append(self.projecting)
             return None
         ts = self.state(anchor)
         if anchor in self.leaving:
@@ -185,13 +188,16 @@ class TargetPlanner:
     def followup(self) -> set[str]:
         """Objects to plan again once this plan is applied: a reference (``manager``) names an
         object this plan creates (or restores), so it resolves only after that; a dispute names an
-        object this plan changes."""
+        object this plan changes; a reference names a DN no stored object has yet."""
         out = {a for a, ref in self.waiting if self.planned.get(ref) in PRESENT_PLANNED
                and self.planned.get(a) in PRESENT_PLANNED}
         # a dispute with an object this plan changes (renamed, re-created, soft-deleted) may be
         # gone once it is applied: matched again then (a real dispute stays one, and asks no more)
         changed = {a.anchor for a in self.actions if a.kind not in (A.NOOP, A.REPORT, A.HOLD)}
         out.update(a for a, others in self.disputes if changed.intersection(others))
+        # a reference to a DN not known yet, of an object this plan writes: once more, after the
+        # read's later pages (a plan that then changes nothing asks no more)
+        out.update(a for a in self.unknown if a in changed)
         return out
 
     def plan_present(self, present: list[Present]) -> None:
