@@ -214,3 +214,58 @@ def test_a_create_refused_as_a_duplicate_is_matched_again_in_the_same_cycle():
     engine.run_once()
     assert len(calls) == 2  # matched again in the same run_once
     assert _state(engine, guid(10)).state == "disputed"
+
+
+def test_what_a_cycle_leaves_for_a_follow_up_is_run_by_sync_once_and_at_once_by_run_forever(monkeypatch):
+    """With no due-pass round (FOLLOWUP_ROUNDS=0 for one cycle), the report's manager needs a second
+    cycle: ``RunReport.followup`` says so, ``run_once(followups=...)`` runs it in the same call,
+    and ``run_forever`` runs it without waiting for an AD change (the poll interval is 60 s)."""
+    import threading
+
+    from hybridsync.engine.runtime import cycle as cycle_module
+    from hybridsync.engine.runtime import engine as engine_module
+
+    rounds = {"left": 0}  # the cycle after setup() gets no due-pass round; later ones do
+    real = engine_module.run_cycle
+
+    def run_cycle(cycle):
+        monkeypatch.setattr(cycle_module, "FOLLOWUP_ROUNDS", 3 if rounds["left"] <= 0 else 0)
+        rounds["left"] -= 1
+        return real(cycle)
+    monkeypatch.setattr(engine_module, "run_cycle", run_cycle)
+
+    def setup():
+        src, tgt = MemorySource(), MemoryTarget()
+        src.put(user(1))
+        engine = make_engine(src, {"app": tgt}, clock=Clock())
+        engine.config = attrs.evolve(engine.config, sources=tuple(
+            attrs.evolve(s, poll_interval=60.0) for s in engine.config.sources))
+        engine.run_once()
+        src.put(user(3))
+        src.put(user(2, manager=f"CN=u3,{STAFF}"))
+        rounds["left"] = 1
+        return engine, tgt
+
+    def manager_set(engine, tgt):
+        return tgt.store[_state(engine, guid(2)).target_id]["attributes"].get(MANAGER) == _state(engine, guid(3)).target_id
+
+    engine, tgt = setup()
+    first = engine.run_once()
+    assert first.followup and not manager_set(engine, tgt)
+    engine, tgt = setup()
+    report = engine.run_once(followups=2)  # what `sync --once` calls
+    assert manager_set(engine, tgt) and not report.followup and len(report.cycle_ids) == 2
+
+    engine, tgt = setup()
+    stop, reports = threading.Event(), []
+
+    def on_report(r):
+        reports.append(r)
+        if len(reports) == 2:
+            stop.set()
+    worker = threading.Thread(target=engine.run_forever, args=(stop,), kwargs={"on_report": on_report})
+    worker.start()
+    worker.join(timeout=20)  # the follow-up does not wait for the 60 s poll
+    stop.set()
+    worker.join()
+    assert len(reports) == 2 and reports[0].followup and manager_set(engine, tgt)
