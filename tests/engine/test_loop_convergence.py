@@ -269,3 +269,15 @@ def test_what_a_cycle_leaves_for_a_follow_up_is_run_by_sync_once_and_at_once_by_
     stop.set()
     worker.join()
     assert len(reports) == 2 and reports[0].followup and manager_set(engine, tgt)
+
+
+def test_a_group_soft_delete_counts_in_the_threshold_window_like_a_disable():
+    src, tgt, clock = MemorySource(), MemoryTarget(), Clock()
+    src.put(user(1))
+    src.put(group(10, members=[1]))
+    engine = make_engine(src, {"app": tgt}, clock=clock)
+    engine.run_once()
+    since = clock()
+    src.delete(guid(10))
+    engine.run_once()
+    assert engine.store.access_removals("app", since) == 1
