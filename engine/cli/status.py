@@ -93,6 +93,13 @@ def render(status: Status) -> None:
         for h in status.held:
             held.add_row(str(h.id), h.target, h.action, h.dn or h.anchor, h.reason, short_time(h.held_at))
         console.print(held)
+    if status.adoptions:
+        pending = Table(title="Pending adoptions (approve with: hybridsync approve-adoptions)")
+        for col in ("id", "target", "object", "would adopt", "held at"):
+            pending.add_column(col)
+        for h in status.adoptions:
+            pending.add_row(str(h.id), h.target, h.dn or h.anchor, h.target_id or "-", short_time(h.held_at))
+        console.print(pending)
     if status.stuck:
         stuck = Table(title="Objects that need a person (in escrow over a day, or a mapping error)")
         for col in ("target", "object", "stage", "since", "retries", "last reason"):

@@ -49,7 +49,8 @@ plan; its cost is proportional to the objects in it (and their members), not to 
 Rules worth knowing when wiring it:
 
 - ``delete_threshold`` is all-or-nothing per plan: if the carried threshold used plus this plan's
-  disables from scope loss / tombstone / absence exceed it, all of this plan's become HOLD
+  disables from scope loss / tombstone / absence / AD's disabled flag exceed the limit (``carry.limits``),
+  all of this plan's become HOLD
   (creates and updates go on); approved anchors bypass it. Hard DELETEs after
   ``soft_delete_days`` are not counted again (their disable was). Once a plan held disables
   over the threshold, its ``carry`` makes every later plan of the cycle hold too.
@@ -87,6 +88,7 @@ from hybridsync.engine.plan.inputs import (
     make_context,
 )
 from hybridsync.engine.plan.lifecycle import State, effective_state
+from hybridsync.engine.plan import converge
 from hybridsync.engine.plan.match import GROUP_NAME, group_names
 from hybridsync.engine.plan.target import TargetPlanner
 
@@ -262,7 +264,7 @@ def plan(inp: PlanInput) -> Plan:
         tp.run()
         actions.extend(tp.actions)
         used[t.config.name] = tp.threshold_used
-        followup |= tp.followup
+        followup |= converge.followup(tp)
         for old, new in sorted(tp.reanchored.items()):
             reanchored.append({"target": t.config.name, "old": old, "new": new})
         for obj, err in tp.errors:
@@ -281,8 +283,8 @@ def _carry(inp: PlanInput, used: Mapping[str, int], actions: list[Action]) -> Ca
     """The threshold used per target, for the next plan of this cycle: tripped once (a disable or
     delete newly held), it holds every later page of the cycle too."""
     out = {**inp.carry.threshold_used, **used}
-    tripped = inp.safety.delete_threshold + 1
-    for a in actions:
-        if a.kind == ActionKind.HOLD and a.from_state != State.HELD:
+    for a in actions:  # a newly held disable/delete (a pending adoption has no to_state)
+        if a.kind == ActionKind.HOLD and a.to_state == State.HELD and a.from_state != State.HELD:
+            tripped = inp.carry.limits.get(a.target, inp.safety.delete_threshold) + 1
             out[a.target] = max(out.get(a.target, 0), tripped)
-    return Carry(out)
+    return Carry(out, inp.carry.limits)

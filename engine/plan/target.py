@@ -18,6 +18,7 @@ from hybridsync.engine.plan.match import (ADOPT, CREATE, DISPUTED, NO_MATCH, REC
                                      group_names, resolve_conflicts)
 from hybridsync.engine.plan.diff import attribute_diff, changed_reason, counted_reason, disabled_in_ad
 from hybridsync.engine.plan.inputs import PlanInput, TargetInput, make_context
+from hybridsync.engine.plan import converge, holds
 from hybridsync.engine.plan.members import desired_members, stored_present
 from hybridsync.engine.plan.required import missing_required
 from hybridsync.engine.core.dn import normalize_dn
@@ -29,8 +30,11 @@ __all__ = ["LIVE", "PRESENT_PLANNED", "PRESENT_STORED", "UNOWNED", "TargetPlanne
 A = ActionKind
 _DIFF_KINDS = (A.UPDATE, A.RESTORE, A.DISABLE)
 _DISABLED_IN_AD = Reason("source.userAccountControl", "the account is disabled in AD")
+_TAKES_ACCESS = (State.PROVISIONED, State.ESCROW, State.HELD)  # an AD disable from these takes access away
 # an object planned as present: (object, its kind, stored state, scope decision)
 Present = tuple[SourceObject, ObjectKind, TargetState | None, ScopeDecision]
+# a disable/delete the threshold decides: anchor, kind, dn, state, trigger, reasons, attributes (None: disable_attrs)
+Candidate = tuple[str, ObjectKind, str | None, TargetState, Trigger, list[Reason], "Mapping[str, Any] | None"]
 
 
 class TargetPlanner:
@@ -46,6 +50,8 @@ class TargetPlanner:
         self.planned: dict[str, State] = {}
         self.projections: set[str] = set()  # anchors projected without error in this plan
         self.threshold_used = inp.carry.threshold_used.get(self.cfg.name, 0)
+        self.limit = inp.carry.limits.get(self.cfg.name, inp.safety.delete_threshold)
+        self.ad_disables: list[Candidate] = []  # AD-originated disables, decided with the threshold
         self.superseded: set[str] = set()  # predecessors whose target object a recreate takes over
         self.reference_gone = False  # set by resolve_reference during one projection
         self.waiting: list[tuple[str, str]] = []  # (object, referenced anchor not provisioned yet)
@@ -184,22 +190,6 @@ class TargetPlanner:
         self.plan_gone(gone)
         self.plan_members(present)
 
-    @property
-    def followup(self) -> set[str]:
-        """Objects to plan again once this plan is applied: a reference (``manager``) names an
-        object this plan creates (or restores), so it resolves only after that; a dispute names an
-        object this plan changes; a reference names a DN no stored object has yet."""
-        out = {a for a, ref in self.waiting if self.planned.get(ref) in PRESENT_PLANNED
-               and self.planned.get(a) in PRESENT_PLANNED}
-        # a dispute with an object this plan changes (renamed, re-created, soft-deleted) may be
-        # gone once it is applied: matched again then (a real dispute stays one, and asks no more)
-        changed = {a.anchor for a in self.actions if a.kind not in (A.NOOP, A.REPORT, A.HOLD)}
-        out.update(a for a, others in self.disputes if changed.intersection(others))
-        # a reference to a DN not known yet, of an object this plan writes: once more, after the
-        # read's later pages (a plan that then changes nothing asks no more)
-        out.update(a for a in self.unknown if a in changed)
-        return out
-
     def plan_present(self, present: list[Present]) -> None:
         inp = self.inp
         ctx = make_context(inp, self.resolve_reference)
@@ -285,6 +275,16 @@ class TargetPlanner:
         diff = attribute_diff(values, ts.projection)
         if diff:
             reasons += [changed_reason(p) for p in diff]
+        if disabled and eff in _TAKES_ACCESS and diff.get("active") is False:  # takes access away: counted
+            if obj.anchor in self.t.approved:
+                reasons.append(Reason("safety.approved", "an admin approved this held disable"))
+            elif eff == State.HELD:
+                self.emit(A.HOLD, obj.anchor, kind, dn=obj.dn, ts=ts, to=State.HELD, reasons=reasons + [
+                    Reason("safety.delete_threshold", "still waiting for approve-deletes")])
+                return
+            else:
+                self.ad_disables.append((obj.anchor, kind, obj.dn, ts, trigger, reasons, diff))
+                return
         self.take(eff, trigger, obj.anchor, kind, obj.dn, ts, reasons, diff)
 
     def plan_new(self, obj: SourceObject, kind: ObjectKind, ts: TargetState | None, eff: State, values: Mapping[str, Any],
@@ -301,6 +301,13 @@ class TargetPlanner:
             attrs["externalId"] = obj.anchor
             trig = Trigger.MATCHED if match.outcome == ADOPT else Trigger.RECREATED
             assert match.target is not None  # an adopt names its target object
+            tid = match.target.target_id
+            if match.outcome == ADOPT and holds.adoption_waits(self.inp.safety, match.reasons):
+                if (obj.anchor, tid) not in self.t.adoptions:
+                    self.actions.append(holds.pending_adoption(self.cfg.name, obj.anchor, kind, obj.dn, ts, tid,
+                                                               attrs, reasons))
+                    return
+                reasons.append(Reason("safety.adopt_approval", f"an admin approved adopting {tid}"))
             self.take(eff, trig, obj.anchor, kind, obj.dn, ts, reasons, attrs, target_id=match.target.target_id)
             pred = match.predecessor
             if pred is not None:
@@ -312,7 +319,7 @@ class TargetPlanner:
 
     def plan_gone(self, gone: list[tuple[str, ObjectKind, str | None, TargetState, Trigger, Reason]]) -> None:
         safety = self.inp.safety
-        candidates = []
+        candidates: list[Candidate] = list(self.ad_disables)
         for anchor, kind, dn, ts, trigger, why in gone:
             if anchor in self.superseded:
                 continue
@@ -350,34 +357,36 @@ class TargetPlanner:
                 self.take(eff, trigger, anchor, kind, dn, ts, reasons + [
                     Reason("safety.delete_threshold", "still waiting for approve-deletes")])
                 continue
-            candidates.append((anchor, kind, dn, ts, trigger, reasons))
+            candidates.append((anchor, kind, dn, ts, trigger, reasons, None))
         total = self.threshold_used + len(candidates)
-        over = total > safety.delete_threshold
-        for anchor, kind, dn, ts, trigger, reasons in candidates:
+        over = total > self.limit
+        for anchor, kind, dn, ts, trigger, reasons, diff in candidates:
             eff = lc.effective_state(ts)
             if over:
-                self.take(eff, Trigger.OVER_THRESHOLD, anchor, kind, dn, ts, reasons + [
-                    Reason("safety.delete_threshold", f"{total} disables/deletes this cycle exceed delete_threshold "
-                                                      f"{safety.delete_threshold}: held for approve-deletes")])
+                limit = holds.limit_reason(safety, self.limit)
+                held = [Reason("safety.delete_threshold",
+                               f"{total} disables/deletes within the window exceed {limit}: held for approve-deletes")]
+                others = sorted(set(diff or ()) - {"active"})
+                if others:  # an AD-originated disable is held as a whole
+                    held.append(Reason("safety.delete_threshold",
+                                       "the whole update waits, its other attribute changes too: " + ", ".join(others)))
+                self.take(eff, Trigger.OVER_THRESHOLD, anchor, kind, dn, ts, reasons + held)
             else:
-                self.soft_delete(eff, trigger, anchor, kind, dn, ts, reasons)
+                self.soft_delete(eff, trigger, anchor, kind, dn, ts, reasons,
+                                 self.disable_attrs(kind, ts) if diff is None else diff)
         if not over:
             self.threshold_used = total
 
     def soft_delete(self, eff: State, trigger: Trigger, anchor: str, kind: ObjectKind, dn: str | None,
-                    ts: TargetState, reasons: list[Reason]) -> None:
+                    ts: TargetState, reasons: list[Reason], attributes: Mapping[str, Any] | None = None) -> None:
         """Take ``trigger``'s edge to soft_deleted. A group has no ``active`` flag: its soft delete
         removes every member sent at once (one REMOVE_MEMBERS carrying the new state, so a failure
         leaves it in escrow to retry); a group that returns gets them back through its member delta."""
         if kind != ObjectKind.GROUP or not ts.members_sent:
-            self.take(eff, trigger, anchor, kind, dn, ts, reasons, self.disable_attrs(kind, ts))
+            self.take(eff, trigger, anchor, kind, dn, ts, reasons,
+                      self.disable_attrs(kind, ts) if attributes is None else attributes)
             return
-        edge = lc.edge(eff, trigger) if eff != State.SOFT_DELETED else None
-        to = edge.dest if edge is not None else State.SOFT_DELETED
-        self.emit(A.REMOVE_MEMBERS, anchor, kind, dn=dn, ts=ts, to=to, members=tuple(sorted(ts.members_sent)),
-                  reasons=[*reasons, *([edge.reason] if edge is not None else []), Reason(
-                      "lifecycle.group_soft_delete", f"a soft-deleted group keeps no members: "
-                                                     f"{len(ts.members_sent)} removed at the target")])
+        converge.strip_group(self, eff, trigger, anchor, kind, dn, ts, reasons)
 
     def disable_attrs(self, kind: ObjectKind, ts: TargetState) -> dict[str, Any]:
         if kind == ObjectKind.GROUP or ts.projection.get("active") is False:

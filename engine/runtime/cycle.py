@@ -44,8 +44,8 @@ from hybridsync.engine.core.values import (
 )
 from hybridsync.engine.plan import lifecycle, planner
 from hybridsync.engine.plan.merge import merge, to_state
-from hybridsync.engine.plan.inputs import Carry
 from hybridsync.engine.runtime import evidence as absence
+from hybridsync.engine.runtime import holds
 from hybridsync.engine.runtime.apply import Applied, Applier
 from hybridsync.engine.runtime.commit import Observation, PageCommit, commit_page
 from hybridsync.engine.runtime.context import CycleSetup, CycleState, PageWrites, Tally
@@ -104,7 +104,7 @@ class Cycle:
         if not self.setup.dry_run:
             state.cycle_id = store.begin_cycle(self.setup.source_name, mode, at=state.now)
         self.health.begin(self.setup.targets)
-        state.carry = Carry(absence.window_counts(store, self.setup.config.safety, self.setup.targets, state.now))
+        state.carry = holds.threshold_carry(store, self.setup.config.safety, self.setup.targets, state.now)
         for name in self.setup.targets:
             state.approved[name] = list(store.approved_actions(name))
             self.page.states[name] = {}

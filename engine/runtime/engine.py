@@ -27,6 +27,7 @@ from hybridsync.engine.core.config import Config, SourceConfig, TargetConfig
 from hybridsync.engine.core.states import CycleStatus
 from hybridsync.engine.core.values import CycleProgress, ReadMode
 from hybridsync.engine.mapping.projection import TargetMapping, compile_mapping
+from hybridsync.engine.mapping.writeonly import SALT_KEY, salt_for_cycle
 from hybridsync.engine.runtime import admin
 from hybridsync.engine.runtime.admin import Approval, NoStateStore, NoSuchObject, ProvisioningLog
 from hybridsync.engine.runtime.context import CycleSetup
@@ -125,7 +126,8 @@ class Engine:
         self.recorder = Recorder() if record else None
         if self.recorder is not None:
             sources = {n: RecordingSource(ScreenedSource(s), self.recorder, n) for n, s in sources.items()}
-            targets = {n: RecordingTarget(t, self.recorder, n) for n, t in targets.items()}
+            write_only = {t.name: t.write_only for t in config.targets}
+            targets = {n: RecordingTarget(t, self.recorder, n, write_only.get(n, ())) for n, t in targets.items()}
         self.sources: dict[str, Source] = sources
         self.targets: dict[str, Target] = targets
         self.mappings = {n: m for n, m in self.mappings.items() if n in self.targets}
@@ -163,7 +165,13 @@ class Engine:
         """The state store a cycle or a provision writes to (an offline engine over no store has none)."""
         if self.store is None:
             raise NoStateStore(self.config.state.path)
+        self._use_salt(self.store)
         return self.store
+
+    def _use_salt(self, store: StateStore) -> None:
+        """Key the mappings' write-only placeholders with the store's salt (mapping/writeonly.py)."""
+        salt = salt_for_cycle(store.meta_get(SALT_KEY))
+        self.mappings = {n: m.with_salt(salt) if hasattr(m, "with_salt") else m for n, m in self.mappings.items()}
 
     def source_attributes(self, source_config: SourceConfig) -> tuple[str, ...]:
         """The source attributes the mappings and the scope filters read (beyond the fixed ones)."""
@@ -296,6 +304,15 @@ class Engine:
         """Let the actions held by the delete threshold (of ``target``, or all) proceed with the
         next cycle; records ``by`` (default: the OS user) and when. Raises ``UnknownTarget``."""
         return admin.approve_deletes(self.store, self.config, target, by=by)
+
+    def approve_adoptions(self, target: str | None = None, *, ids: Iterable[int] | None = None,
+                          by: str | None = None) -> Approval:
+        """Approve pending adoptions (``ids``, or every one; of ``target``, or all): the next
+        cycle adopts them. ``pending_adoptions()`` lists them. Raises ``UnknownTarget``."""
+        return admin.approve_adoptions(self.store, self.config, target, ids=ids, by=by)
+
+    def pending_adoptions(self, target: str | None = None) -> tuple[Any, ...]:
+        return admin.pending_adoptions(self.store, self.config, target)
 
     # ------------------------------------------------------------------ forever
     def run_forever(self, stop_event: threading.Event, *, on_report: Callable[[RunReport], None] | None = None,

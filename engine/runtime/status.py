@@ -17,6 +17,7 @@ from hybridsync.engine.runtime.leadership import leader_of
 from hybridsync.statestore.convert import time_to_text
 from hybridsync.statestore.factory import where
 from hybridsync.statestore.protocol import StateStore
+from hybridsync.engine.runtime import holds
 from hybridsync.engine.runtime.evidence import window_counts
 
 
@@ -128,6 +129,7 @@ class TargetStatus:
     window_used: int = 0
     window_threshold: int = 0
     window_seconds: float = 0.0
+    pending_adoptions: int = 0  # adoptions waiting for approve-adoptions ([matching] adopt = "approve")
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "states": dict(self.states), "dialect": self.dialect,
@@ -135,7 +137,8 @@ class TargetStatus:
                 "quarantine": self.quarantine.to_dict() if self.quarantine else None,
                 "held_deletes": self.held_deletes,
                 "threshold_window": {"used": self.window_used, "threshold": self.window_threshold,
-                                     "window_seconds": self.window_seconds}}
+                                     "window_seconds": self.window_seconds},
+                "pending_adoptions": self.pending_adoptions}
 
 
 @frozen
@@ -149,15 +152,17 @@ class HeldAction:
     dn: str | None
     reason: str
     held_at: datetime | None
+    target_id: str | None = None  # the target object (of a pending adoption: the one it would adopt)
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "target": self.target, "anchor": self.anchor, "action": self.action,
-                "dn": self.dn, "reason": self.reason, "held_at": time_to_text(self.held_at)}
+                "dn": self.dn, "reason": self.reason, "held_at": time_to_text(self.held_at),
+                "target_id": self.target_id}
 
 
 def held_action(h: Any) -> HeldAction:
     return HeldAction(id=h.id, target=h.target, anchor=h.anchor, action=str(h.action.kind), dn=h.action.dn,
-                      reason=h.reason, held_at=h.held_at)
+                      reason=h.reason, held_at=h.held_at, target_id=h.action.target_id)
 
 
 ESCROW_REPORTED_AFTER = timedelta(days=1)  # status lists every object in escrow longer than this
@@ -195,6 +200,7 @@ class Status:
     targets: tuple[TargetStatus, ...] = ()
     held: tuple[HeldAction, ...] = ()
     pending_intents: int = 0  # unsettled target operations the next cycle settles
+    adoptions: tuple[HeldAction, ...] = ()  # pending adoptions, waiting for approve-adoptions
     stuck: tuple[StuckObject, ...] = ()  # in escrow for more than a day; mapping errors of the last cycle
 
     def to_dict(self) -> dict[str, Any]:
@@ -203,6 +209,7 @@ class Status:
         return {"store": self.store, "format_version": self.format_version, "empty": False,
                 "sources": [s.to_dict() for s in self.sources], "targets": [t.to_dict() for t in self.targets],
                 "held": [h.to_dict() for h in self.held], "pending_intents": self.pending_intents,
+                "pending_adoptions": [h.to_dict() for h in self.adoptions],
                 "stuck": [x.to_dict() for x in self.stuck]}
 
 
@@ -220,6 +227,7 @@ def read_status(store: StateStore | None, config: Config) -> Status:
     return Status(store=store.path, empty=False, format_version=store.format_version,
                   sources=_sources(store, config), targets=_targets(store, config),
                   held=tuple(held_action(h) for h in store.held()), pending_intents=len(store.pending_intents()),
+                  adoptions=tuple(held_action(h) for h in store.held(adoptions=True)),
                   stuck=stuck_objects(store, config, datetime.now(UTC)))
 
 
@@ -278,6 +286,8 @@ def _targets(store: StateStore, config: Config) -> tuple[TargetStatus, ...]:
     names = list(dict.fromkeys([t.name for t in config.targets] + list(counts) + list(profiles)
                                + list(quarantined) + [h.target for h in held]))
     used = window_counts(store, config.safety, names, datetime.now(UTC))
+    limit = holds.limits(store, config.safety, names)
+    adoptions = store.held(adoptions=True)
     out = []
     for name in names:
         profile = profiles.get(name) or {}
@@ -288,6 +298,7 @@ def _targets(store: StateStore, config: Config) -> tuple[TargetStatus, ...]:
             quarantine=None if q is None else Quarantine(reason=q.reason, since=q.since, next_retry=q.until,
                                                          count=q.count),
             held_deletes=sum(1 for h in held if h.target == name),
-            window_used=used.get(name, 0), window_threshold=config.safety.delete_threshold,
-            window_seconds=config.safety.delete_threshold_window))
+            window_used=used.get(name, 0), window_threshold=limit[name],
+            window_seconds=config.safety.delete_threshold_window,
+            pending_adoptions=sum(1 for h in adoptions if h.target == name)))
     return tuple(out)
