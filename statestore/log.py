@@ -107,13 +107,15 @@ class Log:
 
     def access_removals(self, target: str, since: datetime) -> int:
         """Applied actions that took access away at ``target`` since ``since``: disables,
-        deletes, and updates setting ``active`` false (AD's own disabled flag)."""
+        deletes, updates setting ``active`` false (AD's own disabled flag), and a group's soft
+        delete (the removal of all its members)."""
         # ``data`` is ``Action.to_json()`` (json's default separators): matched as text, which
         # SQLite and PostgreSQL read alike (no JSON functions of either dialect)
         rows = self._db.rows(
             "SELECT COUNT(*) AS n FROM history WHERE kind = 'decision' AND target = ? AND at >= ? "
             "AND result = 'ok' AND (data LIKE '%\"action\": \"disable\"%' OR data LIKE '%\"action\": \"delete\"%' "
-            "OR (data LIKE '%\"action\": \"update\"%' AND data LIKE '%\"active\": false%'))",
+            "OR (data LIKE '%\"action\": \"update\"%' AND data LIKE '%\"active\": false%') "
+            "OR (data LIKE '%\"action\": \"remove_members\"%' AND data LIKE '%\"to_state\": \"soft_deleted\"%'))",
             [target, time_to_text(since)])
         return int(rows[0]["n"]) if rows else 0
 

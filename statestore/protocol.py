@@ -168,7 +168,8 @@ class LogStore(Protocol):
 
     def access_removals(self, target: str, since: datetime) -> int:
         """How many applied actions took access away at ``target`` since ``since`` (disables,
-        deletes, updates setting ``active`` false): the delete threshold's rolling window."""
+        deletes, updates setting ``active`` false, a group's soft delete removing its members):
+        the delete threshold's rolling window."""
 
     def record_batch(self, cycle_id: int | None, source: str, batch_json: str,
                      at: datetime | None = None) -> int:

@@ -56,8 +56,8 @@ Rules worth knowing when wiring it:
   over the threshold, its ``carry`` makes every later plan of the cycle hold too.
 - References (``manager``) resolve through ``refs.anchor_by_dn`` to the STORED state of the
   referenced anchor (``needs.questions`` asks for it): a manager created in this
-  plan is set by the next plan of that object; a reference to a deleted or soft-deleted object
-  is cleared.
+  plan is set by the next plan of that object, which ``Plan.followup()`` asks for (the engine
+  plans it again in the same cycle); a reference to a deleted or soft-deleted object is cleared.
 - Soft match needs the ``lookups()`` answered; a target object held by another anchor must come
   with its holder in ``TargetView.holders`` (else it is taken for foreign and disputed).
 """
@@ -88,6 +88,8 @@ from hybridsync.engine.plan.inputs import (
     make_context,
 )
 from hybridsync.engine.plan.lifecycle import State, effective_state
+from hybridsync.engine.plan import converge
+from hybridsync.engine.plan.match import GROUP_NAME, group_names
 from hybridsync.engine.plan.target import TargetPlanner
 
 __all__ = ["Carry", "Lookup", "Plan", "PlanError", "PlanInput", "Projector", "ReadEvidence", "References",
@@ -128,7 +130,8 @@ class Plan:
     is applied, the new state takes ``members_sent`` over from the predecessor, and
     ``outcome.reanchored_groups`` replaces the old anchor by the new one in every group's
     ``members_sent`` at that target (it is the same target object) -- before the member actions
-    that follow.
+    that follow. ``followup()``: anchors to plan again once this plan is applied (a reference to
+    an object this plan creates resolves only then): the engine plans them in the same cycle.
     """
 
     actions: tuple[Action, ...] = ()
@@ -158,6 +161,10 @@ class Plan:
             else:
                 actions.append(action_from_dict(data))
         return cls(tuple(actions), tuple(errors), summary)
+
+    def followup(self) -> tuple[str, ...]:
+        """Anchors to plan again after this plan is applied (see the class docstring)."""
+        return tuple(self.summary.get("followup", ()))
 
     def predecessor(self, target: str, anchor: str) -> str | None:
         """The anchor whose target object ``anchor`` takes over at ``target`` (a recreate), or None."""
@@ -226,7 +233,10 @@ def lookups(inp: PlanInput) -> tuple[Lookup, ...]:
             if ctx is None:
                 ctx = make_context(inp, lambda _dn: None)
             values = t.mapping.project(obj, ctx).values
-            for path in t.config.matching:
+            paths = t.config.matching
+            if obj.kind == ObjectKind.GROUP and group_names(t.config.kind):
+                paths = (GROUP_NAME,)  # a group is matched by name for a takeover only (match.py 3b)
+            for path in paths:
                 v = values.get(path)
                 if isinstance(v, (list, tuple)):
                     v = v[0] if v else None
@@ -248,11 +258,13 @@ def plan(inp: PlanInput) -> Plan:
     errors: list[PlanError] = []
     used: dict[str, int] = {}
     reanchored: list[dict[str, str]] = []
+    followup: set[str] = set()
     for index, t in enumerate(sorted(inp.targets, key=lambda x: x.config.name)):
         tp = TargetPlanner(inp, t, decisions, objects, by_guid)
         tp.run()
         actions.extend(tp.actions)
         used[t.config.name] = tp.threshold_used
+        followup |= converge.followup(tp)
         for old, new in sorted(tp.reanchored.items()):
             reanchored.append({"target": t.config.name, "old": old, "new": new})
         for obj, err in tp.errors:
@@ -262,7 +274,8 @@ def plan(inp: PlanInput) -> Plan:
     actions = _in_apply_order(actions, order)
     counts = {str(k): n for k, n in Counter(a.kind for a in actions).items()}
     summary = {"counts": counts, "held": counts.get("hold", 0), "errors": len(errors),
-               "threshold_used": used, "objects": len(objects), "reanchored": reanchored}
+               "threshold_used": used, "objects": len(objects), "reanchored": reanchored,
+               "followup": sorted(followup)}
     return Plan(tuple(actions), tuple(errors), summary, _carry(inp, used, actions))
 
 

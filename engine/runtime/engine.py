@@ -43,6 +43,7 @@ from hybridsync.statestore import StateStore
 from hybridsync.statestore.factory import open_store as open_configured_store
 
 log = structlog.get_logger("hybridsync.engine")
+MAX_FOLLOWUPS = 2  # follow-up cycles run_forever runs at once, in a row (then it waits as usual)
 FULL_READ_RETRY_BASE = 30.0  # seconds before a failed periodic full read is retried (doubling)
 _UNSET = object()
 
@@ -71,6 +72,7 @@ class RunReport:
     held: int = 0
     planned: tuple[Any, ...] = ()  # dry-run: the actions that would be applied
     source_errors: Mapping[str, str] = field(factory=dict)
+    followup: bool = False  # a cycle left work only another cycle can do: run_forever runs it at once
 
     @property
     def cycle_id(self) -> int | None:
@@ -132,6 +134,7 @@ class Engine:
         self._last_full: dict[str, float] = {}
         self._full_failures: dict[str, int] = {}  # failed periodic full reads in a row, per source
         self._facts: dict[tuple[str, str], Any] = {}
+        self._followup: dict[str, set[str]] = {}  # source -> anchors a cycle left for a follow-up
 
     def _own(self, conn: Any) -> Any:
         """A connector this engine built (and closes)."""
@@ -183,9 +186,23 @@ class Engine:
     # ------------------------------------------------------------------ one cycle
     def run_once(self, *, dry_run: bool = False, full: bool | str = False,
                  stop_event: threading.Event | None = None,
-                 progress: Callable[[CycleProgress], None] | None = None) -> RunReport:
-        """One reconcile cycle per source. ``full`` forces a complete full read."""
-        reports = []
+                 progress: Callable[[CycleProgress], None] | None = None, followups: int = 0) -> RunReport:
+        """One reconcile cycle per source. ``full`` forces a complete full read. ``followups``:
+        when a cycle leaves work that only another cycle can do (``RunReport.followup``), run up
+        to that many more delta cycles now (``sync --once`` converges in one invocation)."""
+        reports: list[Cycle] = []
+        for round_no in range(1 + max(0, followups)):
+            if round_no and (dry_run or not reports[-1].state.followup_groups
+                             or (stop_event is not None and stop_event.is_set())):
+                break
+            self._cycles(reports, dry_run=dry_run, full=full if not round_no else False,
+                         stop_event=stop_event, progress=progress)
+        if not dry_run:
+            self._record_facts()
+        return _report(reports)
+
+    def _cycles(self, reports: list[Cycle], *, dry_run: bool, full: bool | str,
+                stop_event: threading.Event | None, progress: Callable[[CycleProgress], None] | None) -> None:
         for src in self.sources:
             reason = (full if isinstance(full, str) else "full read requested") if full else None
             cycle = Cycle.start(CycleSetup(store=self._open(), config=self.config, source_name=src,
@@ -193,6 +210,8 @@ class Engine:
                                            clock=self.clock, dry_run=dry_run, full_reason=reason,
                                            stop_event=stop_event, seed=self.seed, progress=progress,
                                            recorder=self.recorder))
+            if not dry_run:  # what the last cycle left for a follow-up is planned in this one's due pass
+                cycle.state.followup_groups.update(self._followup.pop(src, ()))
             if self.recorder is not None:
                 self.recorder.enabled = not dry_run
             try:
@@ -202,10 +221,9 @@ class Engine:
                     self.recorder.discard()  # what no commit took (dry run, failed page) is not kept
             if cycle.state.mode == ReadMode.FULL and cycle.state.status == CycleStatus.OK:
                 self._last_full[src] = time.monotonic()
+            if not dry_run and cycle.state.followup_groups:
+                self._followup[src] = set(cycle.state.followup_groups)
             reports.append(cycle)
-        if not dry_run:
-            self._record_facts()
-        return _report(reports)
 
     def _record_facts(self) -> None:
         """What ``status`` shows of each connector (delta mode, privilege, DC, deletion
@@ -315,6 +333,7 @@ class Engine:
 
     def _loop(self, stop_event: threading.Event, on_report: Callable[[RunReport], None] | None,
               progress: Callable[[CycleProgress], None] | None = None) -> None:
+        followups = 0
         while not stop_event.is_set():
             due_full = [s for s in self.sources
                         if time.monotonic() - self._last_full.get(s, 0.0) >= self.config.source(s).full_read_interval]
@@ -336,6 +355,9 @@ class Engine:
                 on_report(report)
             if stop_event.is_set():
                 break
+            followups = followups + 1 if report is not None and report.followup else 0
+            if 0 < followups <= MAX_FOLLOWUPS:
+                continue  # the engine's own follow-up cycle: not "the next AD change"
             self._wait(stop_event)
 
     def _wait(self, stop_event: threading.Event) -> None:
@@ -392,4 +414,5 @@ def _report(cycles: list[Cycle]) -> RunReport:
         held += tally.held
     return RunReport(cycle_ids=tuple(c.state.cycle_id for c in cycles if c.state.cycle_id), counts=counts,
                      outcomes=tuple(outcomes), problems=tuple(problems), durations=durations, status=status,
-                     quarantined=tuple(quarantined), held=held, planned=tuple(planned), source_errors=errors)
+                     quarantined=tuple(quarantined), held=held, planned=tuple(planned), source_errors=errors,
+                     followup=bool(cycles) and bool(cycles[-1].state.followup_groups))

@@ -124,6 +124,8 @@ def state_after(
         why = f"{why}: {result.detail}"
     why = redact(why)  # history and last_error are records: no secret in any spelling
     retry_after = result.seconds if isinstance(result, RetryAfter) else None
+    if status == 409 and action.kind == A.CREATE and not (prev is not None and prev.retry_count):
+        retry_at = retry_at or now  # a duplicate: waiting won't help, the next plan's match resolves it
     delay = lifecycle.next_retry_delay(prev.retry_count if prev else 0, retry_after)
     state = outcome_rule.failed_state(prev, action, now, why=why, next_retry_at=retry_at or (now + timedelta(seconds=delay)),
                                       gone=gone)

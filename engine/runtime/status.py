@@ -6,7 +6,7 @@ prints. Nothing secret is in the store: a DirSync cookie is summarised by its le
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from attrs import field, frozen
@@ -165,6 +165,28 @@ def held_action(h: Any) -> HeldAction:
                       reason=h.reason, held_at=h.held_at, target_id=h.action.target_id)
 
 
+ESCROW_REPORTED_AFTER = timedelta(days=1)  # status lists every object in escrow longer than this
+
+
+@frozen
+class StuckObject:
+    """An object that needs a person: in escrow for more than a day (``stage`` escrow, ``reason``
+    its last error), or refused by the planner in the last cycle (``stage`` mapping: the attribute
+    and expression that yield no value)."""
+
+    target: str
+    anchor: str
+    stage: str  # escrow | mapping
+    reason: str
+    since: datetime | None = None
+    dn: str | None = None
+    retries: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"target": self.target, "anchor": self.anchor, "dn": self.dn, "stage": self.stage,
+                "reason": self.reason, "since": time_to_text(self.since), "retries": self.retries}
+
+
 @frozen
 class Status:
     """Everything ``hybridsync status`` shows. ``empty``: nothing synced yet (or no store at
@@ -179,6 +201,7 @@ class Status:
     held: tuple[HeldAction, ...] = ()
     pending_intents: int = 0  # unsettled target operations the next cycle settles
     adoptions: tuple[HeldAction, ...] = ()  # pending adoptions, waiting for approve-adoptions
+    stuck: tuple[StuckObject, ...] = ()  # in escrow for more than a day; mapping errors of the last cycle
 
     def to_dict(self) -> dict[str, Any]:
         if self.empty:
@@ -186,7 +209,8 @@ class Status:
         return {"store": self.store, "format_version": self.format_version, "empty": False,
                 "sources": [s.to_dict() for s in self.sources], "targets": [t.to_dict() for t in self.targets],
                 "held": [h.to_dict() for h in self.held], "pending_intents": self.pending_intents,
-                "pending_adoptions": [h.to_dict() for h in self.adoptions]}
+                "pending_adoptions": [h.to_dict() for h in self.adoptions],
+                "stuck": [x.to_dict() for x in self.stuck]}
 
 
 def read_status(store: StateStore | None, config: Config) -> Status:
@@ -203,7 +227,32 @@ def read_status(store: StateStore | None, config: Config) -> Status:
     return Status(store=store.path, empty=False, format_version=store.format_version,
                   sources=_sources(store, config), targets=_targets(store, config),
                   held=tuple(held_action(h) for h in store.held()), pending_intents=len(store.pending_intents()),
-                  adoptions=tuple(held_action(h) for h in store.held(adoptions=True)))
+                  adoptions=tuple(held_action(h) for h in store.held(adoptions=True)),
+                  stuck=stuck_objects(store, config, datetime.now(UTC)))
+
+
+def stuck_objects(store: StateStore, config: Config, now: datetime) -> tuple[StuckObject, ...]:
+    """Every object in escrow for more than ``ESCROW_REPORTED_AFTER`` (with its last error), and
+    the objects the last cycle of each source refused for a mapping error (the attribute and
+    expression named): escrow is for what waiting can fix, these need a person."""
+    out: list[StuckObject] = []
+    names = list(dict.fromkeys([t.name for t in config.targets] + list(store.counts_by_state())))
+    for name in names:
+        for ts in store.iter_target_states(name, state="escrow"):
+            if ts.since is not None and ts.since <= now - ESCROW_REPORTED_AFTER:
+                out.append(StuckObject(target=name, anchor=ts.anchor, stage="escrow", reason=ts.last_error or "?",
+                                       since=ts.since, retries=ts.retry_count))
+    cycles = store.last_cycles(50)
+    for src in dict.fromkeys(c.source for c in cycles):
+        last = next(c for c in cycles if c.source == src)
+        for rec in store.decisions(cycle_id=last.id):
+            if rec.result != "reported" or rec.action is None:
+                continue
+            why = [r.detail for r in rec.action.reasons if r.rule.startswith("mapping.")]
+            if why:
+                out.append(StuckObject(target=rec.target or "?", anchor=rec.anchor or "?", stage="mapping",
+                                       reason="; ".join(why), since=rec.at, dn=rec.dn))
+    return tuple(out)
 
 
 def _sources(store: StateStore, config: Config) -> tuple[SourceStatus, ...]:
