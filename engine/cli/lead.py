@@ -1,4 +1,6 @@
-"""``sync``'s leadership: hold the store's leases while cycles run (engine/runtime/leadership.py).
+"""``sync``'s leadership: hold the store's leases while cycles run (engine/runtime/leadership.py);
+``provision``, ``approve-deletes`` and ``approve-adoptions`` hold every lease at once while they
+write (``command``; quietly: ``announce`` False).
 
 Not a command of its own.
 

@@ -44,8 +44,8 @@ from hybridsync.engine.core.values import (
 )
 from hybridsync.engine.plan import lifecycle, planner
 from hybridsync.engine.plan.merge import merge, to_state
-from hybridsync.engine.plan.inputs import Carry
-from hybridsync.engine.runtime import evidence as absence
+from hybridsync.engine.runtime import drift, evidence as absence
+from hybridsync.engine.runtime import holds
 from hybridsync.engine.runtime.apply import Applied, Applier
 from hybridsync.engine.runtime.commit import Observation, PageCommit, commit_page
 from hybridsync.engine.runtime.context import CycleSetup, CycleState, PageWrites, Tally
@@ -57,6 +57,7 @@ from hybridsync.engine.runtime.verdict import failed_targets
 log = structlog.get_logger("hybridsync.cycle")
 A = ActionKind
 GRACE_SCAN_EVERY = timedelta(hours=1)
+FOLLOWUP_ROUNDS = 3  # due-pass plans per cycle; follow-ups left after them make RunReport.followup
 PLANNED_ANCHORS_BOUND = 50_000  # anchors remembered as planned (only an optimisation: bounded)
 
 
@@ -103,7 +104,7 @@ class Cycle:
         if not self.setup.dry_run:
             state.cycle_id = store.begin_cycle(self.setup.source_name, mode, at=state.now)
         self.health.begin(self.setup.targets)
-        state.carry = Carry(absence.window_counts(store, self.setup.config.safety, self.setup.targets, state.now))
+        state.carry = holds.threshold_carry(store, self.setup.config.safety, self.setup.targets, state.now)
         for name in self.setup.targets:
             state.approved[name] = list(store.approved_actions(name))
             self.page.states[name] = {}
@@ -154,7 +155,13 @@ class Cycle:
             return []
         self.page.predecessors = {(a.target, a.anchor): old for a in plan.actions if a.kind == A.ADOPT
                                   and (old := plan.predecessor(a.target, a.anchor)) is not None}
-        return self.applier.apply_all(plan.actions, state.now, blocked)
+        applied = self.applier.apply_all(plan.actions, state.now, blocked)
+        # planned again in this cycle's due pass: a reference to an object this plan created, and a
+        # create the target refused as a duplicate (409: the next plan's match takes over or disputes)
+        state.followup_groups.update(plan.followup())
+        state.followup_groups.update(o.action.anchor for o, _ in applied
+                                     if o.action.kind == A.CREATE and o.status == 409 and o.result != "ok")
+        return applied
 
     def commit(self, unit: PageCommit, outcomes: list[Applied]) -> None:
         commit_page(self.setup, self.state, self.page, unit, outcomes)
@@ -194,6 +201,8 @@ def run_cycle(cycle: Cycle) -> None:
     except Exception as exc:  # the source failed: what was committed stays; retry next cycle
         cycle.source_failed(exc)
     if not state.source_error and not setup.stop_requested():
+        if not setup.dry_run:  # changes made at the targets on owned objects are put back (drift.py)
+            state.followup_groups |= drift.check(store, setup.targets)
         _due_pass(cycle)
     cycle.finish()
 
@@ -284,6 +293,8 @@ def _drop_members(setup: CycleSetup, page: PageWrites, guids: list[str], merged:
     touched: set[str] = set()
     for guid in guids:
         for group_anchor in store.groups_with_member(src, guid):
+            if group_anchor in merged and merged[group_anchor].deleted:
+                continue  # the group is itself tombstoned in this batch: never resurrect it
             st = page.object(store, src, group_anchor)
             if st is None or guid not in st.members:
                 continue
@@ -345,14 +356,16 @@ def _due_pass(cycle: Cycle) -> None:
     # this cycle: that page saw only the members provisioned by then (a full sync creates a
     # group's members over many pages), and only this plan sees them all.
     anchors |= state.followup_groups
-    if not anchors:
-        return
-    state.followup_groups.clear()
-    states = store.get_objects(src, sorted(anchors))
-    objects = tuple(cycle.page.objects.get(a, st).as_source_object() for a, st in sorted(states.items()))
-    evidence = planner.ReadEvidence(mode=ReadMode.DELTA, final=True, complete=False)
-    outcomes = cycle.plan_and_apply(objects, evidence, frozenset())
-    cycle.commit(PageCommit(), outcomes)
+    for _ in range(FOLLOWUP_ROUNDS):  # a follow-up's plan may ask for one more (bounded; the rest: next cycle)
+        if not anchors or setup.stop_requested():
+            return
+        state.followup_groups.clear()
+        states = store.get_objects(src, sorted(anchors))
+        objects = tuple(cycle.page.objects.get(a, st).as_source_object() for a, st in sorted(states.items()))
+        evidence = planner.ReadEvidence(mode=ReadMode.DELTA, final=True, complete=False)
+        outcomes = cycle.plan_and_apply(objects, evidence, frozenset())
+        cycle.commit(PageCommit(), outcomes)
+        anchors = set(state.followup_groups)
 
 
 def _grace_scan_due(setup: CycleSetup, target: str, now: datetime) -> bool:
