@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from hybridsync.engine.core.values import Action, ObjectKind
+from hybridsync.statestore.convert import stored_time
 from hybridsync.statestore.handle import Db
 from hybridsync.statestore.records import (
     BatchRecord,
@@ -116,6 +117,24 @@ class Log:
             "OR (data LIKE '%\"action\": \"update\"%' AND data LIKE '%\"active\": false%'))",
             [target, time_to_text(since)])
         return int(rows[0]["n"]) if rows else 0
+
+    def access_removal_times(self, target: str, since: datetime, *, after_id: int = 0,
+                             upto_id: int | None = None) -> list[tuple[int, datetime]]:
+        """(history id, time) of each applied access removal at ``target`` since ``since`` with
+        ``after_id < id <= upto_id``: what ``access_removals`` counts, for a caller that keeps
+        the window itself and reads only the rows added since its last look (by primary key)."""
+        rows = self._db.rows(
+            "SELECT id, at FROM history WHERE id > ? AND id <= ? AND kind = 'decision' AND target = ? "
+            "AND at >= ? AND result = 'ok' AND (data LIKE '%\"action\": \"disable\"%' "
+            "OR data LIKE '%\"action\": \"delete\"%' "
+            "OR (data LIKE '%\"action\": \"update\"%' AND data LIKE '%\"active\": false%')) ORDER BY id",
+            [after_id, upto_id if upto_id is not None else 2 ** 62, target, time_to_text(since)])
+        return [(int(r["id"]), stored_time(r["at"])) for r in rows]
+
+    def last_history_id(self) -> int:
+        """The newest history row's id (0: none)."""
+        rows = self._db.rows("SELECT max(id) AS n FROM history")
+        return int(rows[0]["n"] or 0) if rows else 0
 
     # ---------------------------------------------------------------- recorded batches
     def record_batch(self, cycle_id: int | None, source: str, batch_json: str,

@@ -170,6 +170,14 @@ class LogStore(Protocol):
         """How many applied actions took access away at ``target`` since ``since`` (disables,
         deletes, updates setting ``active`` false): the delete threshold's rolling window."""
 
+    def access_removal_times(self, target: str, since: datetime, *, after_id: int = 0,
+                             upto_id: int | None = None) -> list[tuple[int, datetime]]:
+        """(history id, time) of each access removal ``access_removals`` counts, restricted to
+        ``after_id < id <= upto_id``: a caller keeping the window reads only the new rows."""
+
+    def last_history_id(self) -> int:
+        """The newest history row's id (0: none)."""
+
     def record_batch(self, cycle_id: int | None, source: str, batch_json: str,
                      at: datetime | None = None) -> int:
         """Keep one source batch (as JSON) for replay."""

@@ -253,6 +253,13 @@ class Store:
     def access_removals(self, target: str, since: datetime) -> int:
         return self._log.access_removals(target, since)
 
+    def access_removal_times(self, target: str, since: datetime, *, after_id: int = 0,
+                             upto_id: int | None = None) -> list[tuple[int, datetime]]:
+        return self._log.access_removal_times(target, since, after_id=after_id, upto_id=upto_id)
+
+    def last_history_id(self) -> int:
+        return self._log.last_history_id()
+
     def record_batch(self, cycle_id: int | None, source: str, batch_json: str,
                      at: datetime | None = None) -> int:
         return self._log.record_batch(cycle_id, source, batch_json, at)

@@ -33,6 +33,7 @@ from hybridsync.engine.core.values import (
 )
 from hybridsync.engine.plan.inputs import Carry, Projector
 from hybridsync.engine.runtime.recording import Recorder
+from hybridsync.engine.runtime.window import RemovalWindow
 from hybridsync.statestore.protocol import StateStore
 from hybridsync.statestore.records import HeldRecord
 
@@ -59,6 +60,7 @@ class CycleSetup:
     seed: int = 0
     progress: Callable[[CycleProgress], None] | None = None  # called after each page
     recorder: Recorder | None = None  # flushed inside each commit unit
+    removals: RemovalWindow | None = None  # the delete threshold's window, kept across cycles
 
     def stop_requested(self) -> bool:
         return self.stop_event is not None and self.stop_event.is_set()

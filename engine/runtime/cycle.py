@@ -103,7 +103,10 @@ class Cycle:
         if not self.setup.dry_run:
             state.cycle_id = store.begin_cycle(self.setup.source_name, mode, at=state.now)
         self.health.begin(self.setup.targets)
-        state.carry = Carry(absence.window_counts(store, self.setup.config.safety, self.setup.targets, state.now))
+        window = self.setup.removals
+        counts = window.counts(store, self.setup.config.safety, self.setup.targets, state.now) if window is not None \
+            else absence.window_counts(store, self.setup.config.safety, self.setup.targets, state.now)
+        state.carry = Carry(counts)
         for name in self.setup.targets:
             state.approved[name] = list(store.approved_actions(name))
             self.page.states[name] = {}

@@ -33,6 +33,7 @@ from hybridsync.engine.runtime.context import CycleSetup
 from hybridsync.engine.runtime.cycle import Cycle, run_cycle
 from hybridsync.engine.runtime.evidence import ScreenedSource
 from hybridsync.engine.runtime.explain import explain as explain_timeline
+from hybridsync.engine.runtime.window import RemovalWindow
 from hybridsync.engine.runtime.verdict import exit_code, failed_targets
 from hybridsync.engine.runtime.provision import ProvisionReport, provision_object
 from hybridsync.engine.runtime.recording import Recorder, RecordingSource, RecordingTarget
@@ -130,6 +131,7 @@ class Engine:
         self._last_full: dict[str, float] = {}
         self._full_failures: dict[str, int] = {}  # failed periodic full reads in a row, per source
         self._facts: dict[tuple[str, str], Any] = {}
+        self._removals = RemovalWindow()  # the delete threshold's window, read incrementally
 
     def _own(self, conn: Any) -> Any:
         """A connector this engine built (and closes)."""
@@ -184,7 +186,7 @@ class Engine:
                                            sources=self.sources, targets=self.targets, mappings=self.mappings,
                                            clock=self.clock, dry_run=dry_run, full_reason=reason,
                                            stop_event=stop_event, seed=self.seed, progress=progress,
-                                           recorder=self.recorder))
+                                           recorder=self.recorder, removals=self._removals))
             if self.recorder is not None:
                 self.recorder.enabled = not dry_run
             try:

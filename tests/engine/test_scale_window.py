@@ -1,0 +1,51 @@
+"""Issue 17: the delete threshold's window is read incrementally across cycles
+(``runtime.window.RemovalWindow``): always the count the store's full query gives, without
+visiting every decision of the window on each cycle."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hybridsync.engine.core.config import SafetyConfig
+from hybridsync.engine.core.values import Action, ActionKind, ObjectKind
+from hybridsync.engine.runtime.window import RemovalWindow
+from hybridsync.statestore import Store
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+KINDS = [ActionKind.DISABLE, ActionKind.DELETE, ActionKind.UPDATE, ActionKind.CREATE]
+
+step = st.tuples(st.sampled_from(KINDS), st.sampled_from(["a", "b"]), st.sampled_from(["ok", "failed"]),
+                 st.integers(0, 40))  # kind, target, result, minutes forward
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.lists(step, max_size=6), min_size=1, max_size=8))
+def test_the_incremental_window_counts_what_the_full_query_counts(cycles):
+    store = Store.open(":memory:")
+    safety = SafetyConfig(delete_threshold_window=3600.0)
+    window = RemovalWindow()
+    now = T0
+    for decisions in cycles:
+        for n, (kind, target, result, minutes) in enumerate(decisions):
+            now += timedelta(minutes=minutes)
+            attrs_ = {"active": False} if n % 2 else {"title": "x"}
+            a = Action(kind=kind, target=target, anchor=f"x{n}", object_kind=ObjectKind.USER, dn="CN=x",
+                       attributes=attrs_ if kind == ActionKind.UPDATE else {})
+            store.record_decision(1, a, result=result, at=now)
+        got = window.counts(store, safety, ["a", "b"], now)
+        since = now - timedelta(hours=1)
+        assert got == {t: store.access_removals(t, since) for t in ("a", "b")}
+
+
+def test_a_prune_or_an_earlier_clock_makes_it_read_the_window_again():
+    store = Store.open(":memory:")
+    safety = SafetyConfig(delete_threshold_window=3600.0)
+    window = RemovalWindow()
+    a = Action(kind=ActionKind.DISABLE, target="a", anchor="x", object_kind=ObjectKind.USER, dn="CN=x")
+    store.record_decision(1, a, result="ok", at=T0)
+    assert window.counts(store, safety, ["a"], T0) == {"a": 1}
+    assert window.counts(store, safety, ["a"], T0 + timedelta(hours=2)) == {"a": 0}
+    assert window.counts(store, safety, ["a"], T0 + timedelta(minutes=5)) == {"a": 1}  # clock went back
