@@ -37,7 +37,6 @@ from hybridsync.statestore.protocol import StateStore
 
 log = structlog.get_logger("hybridsync.cycle")
 A = ActionKind
-MAX_REPORTED_OUTCOMES = 10_000  # per cycle, in the RunReport (bounded memory); counts cover all
 RUN = 256  # object actions journaled in one commit before their calls
 PARALLEL = frozenset({A.CREATE, A.ADOPT, A.UPDATE, A.DISABLE, A.RESTORE, A.DELETE})
 Applied = tuple[Outcome, "int | None"]  # an outcome and the journal intent it settles
@@ -186,9 +185,9 @@ class Applier:
         if action.kind == A.HOLD:
             self.tally.held += 1
         self.tally.bump(str(outcome.result) if outcome.result != OutcomeResult.OK else str(action.kind))
-        if outcome.result != OutcomeResult.NOOP and len(self.tally.outcomes) < MAX_REPORTED_OUTCOMES:
-            self.tally.outcomes.append((action.anchor, action.target, str(action.kind), outcome.result, outcome.detail,
-                                  action.dn))
+        if outcome.result != OutcomeResult.NOOP:
+            self.tally.outcome((action.anchor, action.target, str(action.kind), outcome.result, outcome.detail,
+                                action.dn))
             log.info("object_outcome", cycle_id=self.cycle.cycle_id, anchor=action.anchor, target=action.target,
                      dn=action.dn, action=str(action.kind), result=outcome.result, status=outcome.status,
                      detail=outcome.detail)

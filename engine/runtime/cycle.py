@@ -52,7 +52,6 @@ from hybridsync.engine.runtime.context import CycleSetup, CycleState, PageWrites
 from hybridsync.engine.runtime.health import TargetHealth
 from hybridsync.engine.runtime.planning import PagePlanner
 from hybridsync.engine.runtime.reconcile import settle_pending
-from hybridsync.engine.runtime.verdict import failed_targets
 
 log = structlog.get_logger("hybridsync.cycle")
 A = ActionKind
@@ -134,7 +133,7 @@ class Cycle:
                                        duration_s=duration, at=state.now)
         log.info("cycle", cycle_id=state.cycle_id, source=self.setup.source_name, mode=str(state.mode),
                  status=str(state.status), duration_s=round(duration, 4), dry_run=self.setup.dry_run,
-                 failed_targets=failed_targets(self.tally.outcomes), **self.tally.counts)
+                 failed_targets=self.tally.failed_targets(), **self.tally.counts)
 
     def object_problem(self, anchor: str, dn: str | None, stage: str, message: str) -> None:
         self.tally.problem(self.state.cycle_id, anchor, dn, stage, message)

@@ -49,3 +49,19 @@ def test_a_prune_or_an_earlier_clock_makes_it_read_the_window_again():
     assert window.counts(store, safety, ["a"], T0) == {"a": 1}
     assert window.counts(store, safety, ["a"], T0 + timedelta(hours=2)) == {"a": 0}
     assert window.counts(store, safety, ["a"], T0 + timedelta(minutes=5)) == {"a": 1}  # clock went back
+
+
+def test_the_report_counts_every_outcome_and_keeps_a_bounded_sample(monkeypatch):
+    from hybridsync.connectors.testing.memory import MemorySource, MemoryTarget
+    from hybridsync.engine.runtime import context
+
+    from .enginekit import make_engine, user
+
+    monkeypatch.setattr(context, "SAMPLE", 5)
+    src = MemorySource(page_size=7)
+    for i in range(1, 31):
+        src.put(user(i))
+    report = make_engine(src, {"app": MemoryTarget()}).run_once()
+    assert len(report.outcomes) == 5
+    assert report.tallied[("app", "create", "ok")] == 30 == report.counts["create"]
+    assert report.failed == 0 and report.exit_code() == 0 and report.failed_targets == {}
