@@ -51,6 +51,7 @@ from hybridsync.engine.runtime.commit import Observation, PageCommit, commit_pag
 from hybridsync.engine.runtime.context import CycleSetup, CycleState, PageWrites, Tally
 from hybridsync.engine.runtime.health import TargetHealth
 from hybridsync.engine.runtime.planning import PagePlanner
+from hybridsync.engine.runtime.readahead import read_ahead
 from hybridsync.engine.runtime.reconcile import settle_pending
 
 log = structlog.get_logger("hybridsync.cycle")
@@ -121,6 +122,7 @@ class Cycle:
 
     def finish(self) -> None:
         state = self.state
+        self.applier.close()
         self.health.release_recovered()
         if state.stopped_mid_page and state.status == CycleStatus.OK:
             state.status = CycleStatus.STOPPED
@@ -181,7 +183,7 @@ def run_cycle(cycle: Cycle) -> None:
     count = 0
     seen: set[str] = set()  # only in dry-run (a real run marks rounds in the store)
     try:
-        for batch in setup.sources[src].read(cursor):
+        for batch in read_ahead(setup.sources[src], cursor):
             count += len(batch.objects)
             evidence = planner.ReadEvidence(mode=batch.mode, final=batch.last or batch.mode == ReadMode.DELTA,
                                             complete=batch.complete, count=count if batch.last else None,
@@ -195,8 +197,11 @@ def run_cycle(cycle: Cycle) -> None:
                 break
     except Exception as exc:  # the source failed: what was committed stays; retry next cycle
         cycle.source_failed(exc)
-    if not state.source_error and not setup.stop_requested():
-        _due_pass(cycle)
+    try:
+        if not state.source_error and not setup.stop_requested():
+            _due_pass(cycle)
+    finally:
+        cycle.applier.close()
     cycle.finish()
 
 
