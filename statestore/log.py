@@ -160,21 +160,31 @@ class Log:
                 yield BatchRecord.from_row(row)
             last = rows[-1]["id"]
 
-    def prune(self, before: datetime) -> dict[str, int]:
-        """Retention: delete history, recorded batches, settled intents, released holds and
-        finished cycles older than ``before``. Returns rows deleted per table. Open intents,
-        open holds and every current state are kept."""
-        cut = time_to_text(before)
-        statements = {
+    def prune(self, before: datetime | None, *, recordings_before: datetime | None | str = "before"
+              ) -> dict[str, int]:
+        """Retention: delete history, settled intents, released holds and finished cycles older
+        than ``before``, and the recordings (source batches, target calls) older than
+        ``recordings_before`` (default: ``before``); None keeps that part. Returns rows deleted
+        per table. Open intents, open holds and every current state are kept."""
+        rec = before if isinstance(recordings_before, str) else recordings_before
+        log_part = {
             "history": "DELETE FROM history WHERE at < ?",
-            "batches": "DELETE FROM batches WHERE at < ?",
-            "target_calls": "DELETE FROM target_calls WHERE at < ?",
             "journal": "DELETE FROM journal WHERE settled_at IS NOT NULL AND settled_at < ?",
             "held": "DELETE FROM held WHERE released_at IS NOT NULL AND released_at < ?",
             "cycles": "DELETE FROM cycles WHERE finished_at IS NOT NULL AND finished_at < ?",
         }
+        recordings = {
+            "batches": "DELETE FROM batches WHERE at < ?",
+            "target_calls": "DELETE FROM target_calls WHERE at < ?",
+        }
+        out: dict[str, int] = {}
         with self._db.unit():
-            return {t: self._db.conn.execute(sql, [cut]).rowcount for t, sql in statements.items()}
+            for cut, statements in ((rec, recordings), (before, log_part)):
+                if cut is None:
+                    continue
+                for t, sql in statements.items():
+                    out[t] = self._db.conn.execute(sql, [time_to_text(cut)]).rowcount
+        return {t: out[t] for t in ("history", "batches", "target_calls", "journal", "held", "cycles") if t in out}
 
     # ---------------------------------------------------------------- journal
     def journal_intent(self, cycle_id: int | None, action: Action,

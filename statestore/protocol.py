@@ -185,10 +185,12 @@ class LogStore(Protocol):
     def iter_batches(self, until: datetime | None = None) -> Iterator[BatchRecord]:
         """Recorded batches in recording order, up to ``until`` (inclusive)."""
 
-    def prune(self, before: datetime) -> dict[str, int]:
-        """Retention: delete history, recorded batches, settled intents, released holds and
-        finished cycles older than ``before``. Returns rows deleted per table. Open intents,
-        open holds and every current state are kept."""
+    def prune(self, before: datetime | None, *, recordings_before: datetime | None | str = "before"
+              ) -> dict[str, int]:
+        """Retention: delete history, settled intents, released holds and finished cycles older
+        than ``before``, and the recordings (source batches, target calls) older than
+        ``recordings_before`` (default: ``before``); None keeps that part. Returns rows deleted
+        per table. Open intents, open holds and every current state are kept."""
 
     def journal_intent(self, cycle_id: int | None, action: Action, *,
                        at: datetime | None = None) -> int:

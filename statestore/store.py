@@ -267,8 +267,9 @@ class Store:
     def iter_batches(self, until: datetime | None = None) -> Iterator[BatchRecord]:
         return self._log.iter_batches(until)
 
-    def prune(self, before: datetime) -> dict[str, int]:
-        return self._log.prune(before)
+    def prune(self, before: datetime | None, *, recordings_before: datetime | None | str = "before"
+              ) -> dict[str, int]:
+        return self._log.prune(before, recordings_before=recordings_before)
 
     def journal_intent(self, cycle_id: int | None, action: Action, *,
                        at: datetime | None = None) -> int:

@@ -14,7 +14,7 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,8 @@ from hybridsync.statestore import StateStore
 from hybridsync.statestore.factory import open_store as open_configured_store
 
 log = structlog.get_logger("hybridsync.engine")
+PRUNE_EVERY = timedelta(days=1)  # retention runs at most this often
+PRUNED_AT = "engine.pruned_at"  # meta key: when retention last ran
 FULL_READ_RETRY_BASE = 30.0  # seconds before a failed periodic full read is retried (doubling)
 _UNSET = object()
 
@@ -220,7 +222,26 @@ class Engine:
             reports.append(cycle)
         if not dry_run:
             self._record_facts()
+            self.retain()
         return _report(reports)
+
+    def retain(self, *, force: bool = False) -> dict[str, int] | None:
+        """Run the retention policy (``[state] retain_days`` / ``record_days``) when it has not
+        run for a day (``force``: now); returns the rows deleted per table, None when not due.
+        ``run_once`` calls it after its cycles: at most once per ``sync``, once a day in
+        ``run_forever``."""
+        st, store, now = self.config.state, self._open(), self.clock()
+        if not (st.retain_days > 0 or st.record_days > 0):
+            return None
+        last = store.meta_get(PRUNED_AT)
+        if not force and last is not None and now - datetime.fromisoformat(last) < PRUNE_EVERY:
+            return None
+        before = now - timedelta(days=st.retain_days) if st.retain_days > 0 else None
+        rec = now - timedelta(days=st.record_days) if st.record_days > 0 else None
+        counts = store.prune(before, recordings_before=rec)
+        store.meta_set(PRUNED_AT, now.isoformat())
+        log.info("store_pruned", retain_days=st.retain_days, record_days=st.record_days, **counts)
+        return counts
 
     def _record_facts(self) -> None:
         """What ``status`` shows of each connector (delta mode, privilege, DC, deletion

@@ -161,6 +161,34 @@ def held_action(h: Any) -> HeldAction:
 
 
 @frozen
+class Retention:
+    """How big the store is and what retention keeps (``[state] retain_days`` / ``record_days``)."""
+
+    store_bytes: int | None  # the SQLite file with its WAL (None: PostgreSQL)
+    retain_days: float  # provisioning log, cycles, settled intents, released holds (0: all)
+    record_days: float  # recordings for replay: source batches and target calls (0: all)
+    pruned_at: str | None  # when the engine last ran it
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"store_bytes": self.store_bytes, "retain_days": self.retain_days, "record_days": self.record_days,
+                "pruned_at": self.pruned_at}
+
+    def describe(self) -> str:
+        size = "-" if self.store_bytes is None else f"{self.store_bytes / 1e6:.1f} MB"
+        keep = lambda d: "everything" if d <= 0 else f"{d:g} days"  # noqa: E731
+        return (f"store size {size}; retention keeps the provisioning log {keep(self.retain_days)}, "
+                f"recordings for replay {keep(self.record_days)} (last pruned {self.pruned_at or 'never'})")
+
+
+def _store_bytes(path: str) -> int | None:
+    import os
+
+    if not path or path == ":memory:" or not os.path.exists(path):
+        return None
+    return sum(os.path.getsize(p) for p in (path, path + "-wal") if os.path.exists(p))
+
+
+@frozen
 class Status:
     """Everything ``hybridsync status`` shows. ``empty``: nothing synced yet (or no store at
     all); ``message`` then says which, and the other fields are empty."""
@@ -173,13 +201,15 @@ class Status:
     targets: tuple[TargetStatus, ...] = ()
     held: tuple[HeldAction, ...] = ()
     pending_intents: int = 0  # unsettled target operations the next cycle settles
+    retention: Retention | None = None
 
     def to_dict(self) -> dict[str, Any]:
         if self.empty:
             return {"store": self.store, "empty": True, "message": self.message}
         return {"store": self.store, "format_version": self.format_version, "empty": False,
                 "sources": [s.to_dict() for s in self.sources], "targets": [t.to_dict() for t in self.targets],
-                "held": [h.to_dict() for h in self.held], "pending_intents": self.pending_intents}
+                "held": [h.to_dict() for h in self.held], "pending_intents": self.pending_intents,
+                "retention": self.retention.to_dict() if self.retention else None}
 
 
 def read_status(store: StateStore | None, config: Config) -> Status:
@@ -195,7 +225,10 @@ def read_status(store: StateStore | None, config: Config) -> Status:
                       message=f"The state store {path} is empty: nothing has been synced yet.")
     return Status(store=store.path, empty=False, format_version=store.format_version,
                   sources=_sources(store, config), targets=_targets(store, config),
-                  held=tuple(held_action(h) for h in store.held()), pending_intents=len(store.pending_intents()))
+                  held=tuple(held_action(h) for h in store.held()), pending_intents=len(store.pending_intents()),
+                  retention=Retention(store_bytes=_store_bytes(str(store.path)) if not config.state.url else None,
+                                      retain_days=config.state.retain_days, record_days=config.state.record_days,
+                                      pruned_at=store.meta_get("engine.pruned_at")))
 
 
 def _sources(store: StateStore, config: Config) -> tuple[SourceStatus, ...]:
