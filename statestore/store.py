@@ -271,6 +271,22 @@ class Store:
               ) -> dict[str, int]:
         return self._log.prune(before, recordings_before=recordings_before)
 
+    def compact(self, *, free_fraction: float = 0.25) -> int:
+        """Give the pages a prune freed back to the file system (``VACUUM``) when they are more
+        than ``free_fraction`` of the SQLite file: a file never shrinks on its own. Returns the
+        bytes released (0: not needed, or not a SQLite file). Outside any transaction."""
+        conn = getattr(self, "_conn", None)
+        if not isinstance(conn, sqlite3.Connection) or conn.in_transaction or self._path == ":memory:":
+            return 0
+        pages = conn.execute("PRAGMA page_count").fetchone()[0]
+        free = conn.execute("PRAGMA freelist_count").fetchone()[0]
+        if not pages or free / pages <= free_fraction:
+            return 0
+        size = conn.execute("PRAGMA page_size").fetchone()[0]
+        conn.execute("VACUUM")
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return int((pages - conn.execute("PRAGMA page_count").fetchone()[0]) * size)
+
     def journal_intent(self, cycle_id: int | None, action: Action, *,
                        at: datetime | None = None) -> int:
         return self._log.journal_intent(cycle_id, action, at=at)

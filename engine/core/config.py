@@ -305,7 +305,7 @@ class StateConfig:
     # finished cycles, settled intents and released holds older than retain_days are deleted;
     # the recordings for replay (source batches, target calls) older than record_days. 0: keep.
     retain_days: float = 30.0
-    record_days: float = 2.0
+    record_days: float = 7.0
 
     def password(self) -> str | None:
         return resolve_secret(self.password_env, self.password_file, what="state.password")

@@ -57,7 +57,9 @@ from hybridsync.engine.runtime.reconcile import settle_pending
 log = structlog.get_logger("hybridsync.cycle")
 A = ActionKind
 GRACE_SCAN_EVERY = timedelta(hours=1)
-PLANNED_ANCHORS_BOUND = 50_000  # anchors remembered as planned (only an optimisation: bounded)
+PLAN_WEIGHT = 5_000  # objects + group members planned at once (a page of large groups is split)
+DUE_PART, DUE_MEMBERS = 1000, 20_000  # the due pass plans at most this many objects / group members at once
+PLANNED_ANCHORS_BOUND = 10_000  # anchors remembered as planned (only an optimisation: bounded)
 
 
 @frozen
@@ -251,9 +253,12 @@ def _page(cycle: Cycle, batch: SourceBatch, evidence: planner.ReadEvidence, roun
     # the member trap: a deleted member leaves every stored group, and those groups are re-planned
     _drop_members(setup, page, tombstoned_guids, merged, to_store)
     errored = absence.errored_anchors(setup.store, src, batch.errors)  # seen, never absent
-    if batch.mode == ReadMode.FULL:
-        seen.update(o.anchor for o in batch.objects)
-        seen.update(errored)
+    if batch.mode == ReadMode.FULL:  # a real run marks rounds in the store: only UNNAMED matters here
+        if setup.dry_run:
+            seen.update(o.anchor for o in batch.objects)
+            seen.update(errored)
+        elif absence.UNNAMED in errored:
+            seen.add(absence.UNNAMED)
     absent: frozenset[str] = frozenset()
     if batch.mode == ReadMode.FULL and batch.last and batch.complete and absence.UNNAMED not in seen:
         absent = _absent(setup, round_no, seen, {o.anchor for o in batch.objects} | set(errored))
@@ -272,7 +277,7 @@ def _page(cycle: Cycle, batch: SourceBatch, evidence: planner.ReadEvidence, roun
             _drop_members(setup, page, [merged[a].object_guid for a in absent if a in merged], merged, to_store)
     for st in to_store:
         page.objects[st.anchor] = st
-    outcomes = cycle.plan_and_apply(tuple(merged.values()), evidence, absent)
+    outcomes = _plan_in_parts(cycle, list(merged.values()), evidence, absent)
     cycle.commit(PageCommit(batch=batch, objects=to_store, observations=observations, round_no=round_no,
                             seen_anchors=([o.anchor for o in batch.objects] + [a for a in errored if a != absence.UNNAMED]
                                           if batch.mode == ReadMode.FULL else []),
@@ -281,6 +286,37 @@ def _page(cycle: Cycle, batch: SourceBatch, evidence: planner.ReadEvidence, roun
                  outcomes)
     timings = cycle.tally.timings
     timings["pages"] = timings.get("pages", 0.0) + (time.perf_counter() - t0)
+
+
+def _plan_in_parts(cycle: Cycle, objects: list[SourceObject], evidence: planner.ReadEvidence,
+                   absent: frozenset[str]) -> list[Applied]:
+    """Plan and apply a page; a page of large groups in parts of at most ``PLAN_WEIGHT`` objects
+    + members (each member's state is an input of its group's plan: a page of the directory's
+    groups asked about every object at once). The parts are planned as consecutive pages of one
+    read -- only the last is the read's final plan, with the absent objects -- and their outcomes
+    are committed together: the commit unit is still the page."""
+    weight = sum(1 + len(o.members or ()) for o in objects)
+    if weight <= PLAN_WEIGHT:
+        return cycle.plan_and_apply(tuple(objects), evidence, absent)
+    objects.sort(key=lambda o: o.anchor in absent)  # the absent ones in the final part
+    parts: list[list[SourceObject]] = [[]]
+    w = 0
+    for o in objects:
+        if w >= PLAN_WEIGHT and not (o.anchor in absent and parts[-1] and parts[-1][-1].anchor in absent):
+            parts.append([])
+            w = 0
+        parts[-1].append(o)
+        w += 1 + len(o.members or ())
+    early = evidence if evidence.mode == ReadMode.DELTA else \
+        planner.ReadEvidence(mode=evidence.mode, final=False, complete=False,
+                             last_complete_count=evidence.last_complete_count)
+    out: list[Applied] = []
+    for i, part in enumerate(parts):
+        last = i == len(parts) - 1
+        out += cycle.plan_and_apply(tuple(part), evidence if last else early, absent if last else frozenset())
+        if cycle.state.stopped_mid_page or cycle.setup.stop_requested():
+            break
+    return out
 
 
 def _drop_members(setup: CycleSetup, page: PageWrites, guids: list[str], merged: dict[str, SourceObject],
@@ -355,9 +391,32 @@ def _due_pass(cycle: Cycle) -> None:
     if not anchors:
         return
     state.followup_groups.clear()
-    states = store.get_objects(src, sorted(anchors))
-    objects = tuple(cycle.page.objects.get(a, st).as_source_object() for a, st in sorted(states.items()))
     evidence = planner.ReadEvidence(mode=ReadMode.DELTA, final=True, complete=False)
+    # planned in parts of bounded size (objects and group members): after a full sync every
+    # group is due with all its members, and one plan of them all held every member's state
+    part: list[str] = []
+    weight = 0
+    for a in sorted(anchors):
+        part.append(a)
+        weight += 1
+        if len(part) >= DUE_PART or weight >= DUE_MEMBERS:
+            _due_part(cycle, part, evidence)
+            part, weight = [], 0
+            continue
+        st = store.get_object(src, a)
+        weight += len(st.members) if st is not None else 0
+        if weight >= DUE_MEMBERS:
+            _due_part(cycle, part, evidence)
+            part, weight = [], 0
+    if part:
+        _due_part(cycle, part, evidence)
+
+
+def _due_part(cycle: Cycle, anchors: list[str], evidence: planner.ReadEvidence) -> None:
+    if cycle.setup.stop_requested():
+        return
+    states = cycle.setup.store.get_objects(cycle.setup.source_name, anchors)
+    objects = tuple(cycle.page.objects.get(a, st).as_source_object() for a, st in sorted(states.items()))
     outcomes = cycle.plan_and_apply(objects, evidence, frozenset())
     cycle.commit(PageCommit(), outcomes)
 

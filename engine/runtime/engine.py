@@ -240,7 +240,10 @@ class Engine:
         rec = now - timedelta(days=st.record_days) if st.record_days > 0 else None
         counts = store.prune(before, recordings_before=rec)
         store.meta_set(PRUNED_AT, now.isoformat())
-        log.info("store_pruned", retain_days=st.retain_days, record_days=st.record_days, **counts)
+        compact = getattr(store, "compact", None)  # SQLite: the file shrinks only by a VACUUM
+        released = compact() if compact is not None and not st.url else 0
+        log.info("store_pruned", retain_days=st.retain_days, record_days=st.record_days, released_bytes=released,
+                 **counts)
         return counts
 
     def _record_facts(self) -> None:

@@ -164,10 +164,11 @@ def held_action(h: Any) -> HeldAction:
 class Retention:
     """How big the store is and what retention keeps (``[state] retain_days`` / ``record_days``)."""
 
-    store_bytes: int | None  # the SQLite file with its WAL (None: PostgreSQL)
-    retain_days: float  # provisioning log, cycles, settled intents, released holds (0: all)
-    record_days: float  # recordings for replay: source batches and target calls (0: all)
-    pruned_at: str | None  # when the engine last ran it
+    # the SQLite file with its WAL (None: PostgreSQL); not compared (a checkpoint moves bytes)
+    store_bytes: int | None = field(eq=False)
+    retain_days: float = 30.0  # provisioning log, cycles, settled intents, released holds (0: all)
+    record_days: float = 7.0  # recordings for replay: source batches and target calls (0: all)
+    pruned_at: str | None = None  # when the engine last ran it
 
     def to_dict(self) -> dict[str, Any]:
         return {"store_bytes": self.store_bytes, "retain_days": self.retain_days, "record_days": self.record_days,
@@ -175,7 +176,9 @@ class Retention:
 
     def describe(self) -> str:
         size = "-" if self.store_bytes is None else f"{self.store_bytes / 1e6:.1f} MB"
-        keep = lambda d: "everything" if d <= 0 else f"{d:g} days"  # noqa: E731
+        def keep(days: float) -> str:
+            return "everything" if days <= 0 else f"{days:g} days"
+
         return (f"store size {size}; retention keeps the provisioning log {keep(self.retain_days)}, "
                 f"recordings for replay {keep(self.record_days)} (last pruned {self.pruned_at or 'never'})")
 

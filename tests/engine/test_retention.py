@@ -1,5 +1,5 @@
 """Issue 17: the engine runs the retention policy itself (``[state] retain_days``, default 30;
-``record_days`` for the recordings, default 2), at most once a day; history keeps only what
+``record_days`` for the recordings, default 7), at most once a day; history keeps only what
 changed something; ``status`` shows the store size and what retention keeps."""
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def test_the_engine_prunes_on_its_own_once_a_day_keeping_retain_days_of_history(
     assert len(history) < first + 2 * 31  # the first sync's rows are gone
     assert {h.at for h in history if h.kind == "decision"}  # the recent ones are kept
     batch_times = [b.at for b in eng.store.iter_batches()]
-    assert batch_times and min(batch_times) >= clock() - timedelta(days=3)  # recordings: record_days (2) + a day
+    assert batch_times and min(batch_times) >= clock() - timedelta(days=8)  # recordings: record_days (7) + a day
     assert eng.store.meta_get("engine.pruned_at") is not None
 
 
@@ -87,7 +87,7 @@ def test_status_shows_the_store_size_and_what_retention_keeps(tmp_path):
     _, eng = engine_at(tmp_path, clock, retain_days=10)
     eng.run_once()
     r = eng.status().retention
-    assert r is not None and r.store_bytes and r.store_bytes > 0 and r.retain_days == 10 and r.record_days == 2
+    assert r is not None and r.store_bytes and r.store_bytes > 0 and r.retain_days == 10 and r.record_days == 7
     assert "provisioning log 10 days" in r.describe() and "MB" in r.describe()
     assert eng.status().to_dict()["retention"]["retain_days"] == 10
 
