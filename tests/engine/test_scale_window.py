@@ -65,3 +65,37 @@ def test_the_report_counts_every_outcome_and_keeps_a_bounded_sample(monkeypatch)
     assert len(report.outcomes) == 5
     assert report.tallied[("app", "create", "ok")] == 30 == report.counts["create"]
     assert report.failed == 0 and report.exit_code() == 0 and report.failed_targets == {}
+
+
+def test_a_page_of_large_groups_is_planned_in_parts_with_the_same_result(monkeypatch):
+    from hybridsync.connectors.testing.memory import MemorySource, MemoryTarget
+    from hybridsync.engine.core.values import ObjectKind
+    from hybridsync.engine.plan import planner
+    from hybridsync.engine.runtime import cycle
+
+    from .enginekit import group, make_engine, user
+
+    def world() -> MemorySource:
+        src = MemorySource(page_size=100)  # one page: 30 users, then 4 groups of 10 members
+        for i in range(1, 31):
+            src.put(user(i))
+        for g in range(4):
+            src.put(group(100 + g, members=range(1 + g * 5, 11 + g * 5)))
+        return src
+
+    def members(tgt: MemoryTarget) -> dict[str, set[str]]:
+        names = {tid: r["attributes"].get("userName") for tid, r in tgt.store.items()}
+        return {r["attributes"].get("displayName"): {names[m] for m in r["members"]}
+                for r in tgt.store.values() if r["kind"] == ObjectKind.GROUP}
+
+    whole = MemoryTarget("app")
+    make_engine(world(), {"app": whole}).run_once()
+    sizes: list[int] = []
+    real_plan = planner.plan
+    monkeypatch.setattr(cycle, "PLAN_WEIGHT", 12)
+    monkeypatch.setattr(planner, "plan", lambda inp: (sizes.append(len(inp.objects)), real_plan(inp))[1])
+    parts = MemoryTarget("app")
+    report = make_engine(world(), {"app": parts}).run_once()
+    assert report.failed == 0 and max(sizes) < 34 and len(sizes) > 2  # planned in parts
+    assert members(parts) == members(whole) and len(members(whole)) == 4
+    assert all(len(m) == 10 for m in members(whole).values())
