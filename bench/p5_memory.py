@@ -71,7 +71,7 @@ def full_sync_memory(n_users: int, n_groups: int, store_dir: str, *, scim_url: s
 
 
 def store_after_churn(n_users: int, n_groups: int, store_dir: str, *, days: int = 31, churn: float = 0.01,
-                      page_size: int = 1000) -> dict:
+                      page_size: int = 1000, record_days: float | None = None) -> dict:
     """A full sync, then ``days`` simulated days (the engine's clock moves a day at a time): each
     day ``churn`` of the users change a title (a delta cycle) and the daily safety full read
     runs; retention is the default ([state] retain_days 30, record_days 2), run by the engine
@@ -86,7 +86,12 @@ def store_after_churn(n_users: int, n_groups: int, store_dir: str, *, days: int 
         Path(f"{path}{suffix}").unlink(missing_ok=True)
     src = common.generated_source(n_users, n_groups, page_size=page_size)
     now = [datetime(2026, 1, 1, tzinfo=UTC)]
-    engine = Engine(common.memory_config(str(path)), store=Store.open(path), sources={"corp": src},
+    import attrs
+
+    cfg = common.memory_config(str(path))
+    if record_days is not None:
+        cfg = attrs.evolve(cfg, state=attrs.evolve(cfg.state, record_days=record_days))
+    engine = Engine(cfg, store=Store.open(path), sources={"corp": src},
                     targets={"app": common.CountingTarget()}, clock=lambda: now[0], record=True)
 
     def size() -> int:
@@ -141,11 +146,13 @@ def main() -> int:
     ap.add_argument("--shm", action="store_true", help="state store on /dev/shm")
     ap.add_argument("--scim", action="store_true", help="real scim2-server target")
     ap.add_argument("--samba", type=int, default=0, help="also: full sync of N users from Samba (P2's child)")
+    ap.add_argument("--record-days", type=float, default=None, help="with --churn: [state] record_days")
     ap.add_argument("--churn", type=int, default=0, help="only: store bytes per object of N users after a full "
                                                          "sync + 31 simulated days of 1%% churn, default retention")
     args = ap.parse_args()
     if args.churn:
-        figs = store_after_churn(args.churn, args.groups, tempfile.mkdtemp(prefix="hs-p5c-"))
+        figs = store_after_churn(args.churn, args.groups, tempfile.mkdtemp(prefix="hs-p5c-"),
+                                 record_days=args.record_days)
         common.table(list(figs.items()), f"P5 store after churn, {args.churn} users (load {common.load()})")
         ok = figs["bytes_per_object"] <= BYTES_GOAL
         common.result(f"p5_store_bytes_per_object_after_churn_{figs['n_objects']}", figs["bytes_per_object"],

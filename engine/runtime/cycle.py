@@ -51,13 +51,13 @@ from hybridsync.engine.runtime.commit import Observation, PageCommit, commit_pag
 from hybridsync.engine.runtime.context import CycleSetup, CycleState, PageWrites, Tally
 from hybridsync.engine.runtime.health import TargetHealth
 from hybridsync.engine.runtime.planning import PagePlanner
+from hybridsync.engine.runtime.parts import plan_in_parts
 from hybridsync.engine.runtime.readahead import read_ahead
 from hybridsync.engine.runtime.reconcile import settle_pending
 
 log = structlog.get_logger("hybridsync.cycle")
 A = ActionKind
 GRACE_SCAN_EVERY = timedelta(hours=1)
-PLAN_WEIGHT = 5_000  # objects + group members planned at once (a page of large groups is split)
 DUE_PART, DUE_MEMBERS = 1000, 20_000  # the due pass plans at most this many objects / group members at once
 PLANNED_ANCHORS_BOUND = 10_000  # anchors remembered as planned (only an optimisation: bounded)
 
@@ -277,7 +277,8 @@ def _page(cycle: Cycle, batch: SourceBatch, evidence: planner.ReadEvidence, roun
             _drop_members(setup, page, [merged[a].object_guid for a in absent if a in merged], merged, to_store)
     for st in to_store:
         page.objects[st.anchor] = st
-    outcomes = _plan_in_parts(cycle, list(merged.values()), evidence, absent)
+    outcomes = plan_in_parts(cycle.plan_and_apply,
+                             lambda: cycle.state.stopped_mid_page or setup.stop_requested(), list(merged.values()), evidence, absent)
     cycle.commit(PageCommit(batch=batch, objects=to_store, observations=observations, round_no=round_no,
                             seen_anchors=([o.anchor for o in batch.objects] + [a for a in errored if a != absence.UNNAMED]
                                           if batch.mode == ReadMode.FULL else []),
@@ -286,37 +287,6 @@ def _page(cycle: Cycle, batch: SourceBatch, evidence: planner.ReadEvidence, roun
                  outcomes)
     timings = cycle.tally.timings
     timings["pages"] = timings.get("pages", 0.0) + (time.perf_counter() - t0)
-
-
-def _plan_in_parts(cycle: Cycle, objects: list[SourceObject], evidence: planner.ReadEvidence,
-                   absent: frozenset[str]) -> list[Applied]:
-    """Plan and apply a page; a page of large groups in parts of at most ``PLAN_WEIGHT`` objects
-    + members (each member's state is an input of its group's plan: a page of the directory's
-    groups asked about every object at once). The parts are planned as consecutive pages of one
-    read -- only the last is the read's final plan, with the absent objects -- and their outcomes
-    are committed together: the commit unit is still the page."""
-    weight = sum(1 + len(o.members or ()) for o in objects)
-    if weight <= PLAN_WEIGHT:
-        return cycle.plan_and_apply(tuple(objects), evidence, absent)
-    objects.sort(key=lambda o: o.anchor in absent)  # the absent ones in the final part
-    parts: list[list[SourceObject]] = [[]]
-    w = 0
-    for o in objects:
-        if w >= PLAN_WEIGHT and not (o.anchor in absent and parts[-1] and parts[-1][-1].anchor in absent):
-            parts.append([])
-            w = 0
-        parts[-1].append(o)
-        w += 1 + len(o.members or ())
-    early = evidence if evidence.mode == ReadMode.DELTA else \
-        planner.ReadEvidence(mode=evidence.mode, final=False, complete=False,
-                             last_complete_count=evidence.last_complete_count)
-    out: list[Applied] = []
-    for i, part in enumerate(parts):
-        last = i == len(parts) - 1
-        out += cycle.plan_and_apply(tuple(part), evidence if last else early, absent if last else frozenset())
-        if cycle.state.stopped_mid_page or cycle.setup.stop_requested():
-            break
-    return out
 
 
 def _drop_members(setup: CycleSetup, page: PageWrites, guids: list[str], merged: dict[str, SourceObject],

@@ -71,7 +71,7 @@ def test_a_page_of_large_groups_is_planned_in_parts_with_the_same_result(monkeyp
     from hybridsync.connectors.testing.memory import MemorySource, MemoryTarget
     from hybridsync.engine.core.values import ObjectKind
     from hybridsync.engine.plan import planner
-    from hybridsync.engine.runtime import cycle
+    from hybridsync.engine.runtime import parts
 
     from .enginekit import group, make_engine, user
 
@@ -92,7 +92,7 @@ def test_a_page_of_large_groups_is_planned_in_parts_with_the_same_result(monkeyp
     make_engine(world(), {"app": whole}).run_once()
     sizes: list[int] = []
     real_plan = planner.plan
-    monkeypatch.setattr(cycle, "PLAN_WEIGHT", 12)
+    monkeypatch.setattr(parts, "PLAN_WEIGHT", 12)
     monkeypatch.setattr(planner, "plan", lambda inp: (sizes.append(len(inp.objects)), real_plan(inp))[1])
     parts = MemoryTarget("app")
     report = make_engine(world(), {"app": parts}).run_once()
