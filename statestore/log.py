@@ -108,13 +108,15 @@ class Log:
 
     def access_removals(self, target: str, since: datetime) -> int:
         """Applied actions that took access away at ``target`` since ``since``: disables,
-        deletes, and updates setting ``active`` false (AD's own disabled flag)."""
+        deletes, updates setting ``active`` false (AD's own disabled flag), and a group's soft
+        delete (the removal of all its members)."""
         # ``data`` is ``Action.to_json()`` (json's default separators): matched as text, which
         # SQLite and PostgreSQL read alike (no JSON functions of either dialect)
         rows = self._db.rows(
             "SELECT COUNT(*) AS n FROM history WHERE kind = 'decision' AND target = ? AND at >= ? "
             "AND result = 'ok' AND (data LIKE '%\"action\": \"disable\"%' OR data LIKE '%\"action\": \"delete\"%' "
-            "OR (data LIKE '%\"action\": \"update\"%' AND data LIKE '%\"active\": false%'))",
+            "OR (data LIKE '%\"action\": \"update\"%' AND data LIKE '%\"active\": false%') "
+            "OR (data LIKE '%\"action\": \"remove_members\"%' AND data LIKE '%\"to_state\": \"soft_deleted\"%'))",
             [target, time_to_text(since)])
         return int(rows[0]["n"]) if rows else 0
 
@@ -277,9 +279,11 @@ class Log:
                  time_to_text(at or utcnow())],
             )
 
-    def held(self, target: str | None = None, *, include_approved: bool = False) -> list[HeldRecord]:
-        """Open holds (not released), by default only those still waiting for approval."""
-        sql = "SELECT * FROM held WHERE released_at IS NULL"
+    def held(self, target: str | None = None, *, include_approved: bool = False,
+             adoptions: bool | None = False) -> list[HeldRecord]:
+        """Open holds (not released), by default only those still waiting for approval, and only
+        held disables/deletes (``adoptions`` True: only pending adoptions; None: both)."""
+        sql = "SELECT * FROM held WHERE released_at IS NULL" + _kinds(adoptions)
         params: list = []
         if not include_approved:
             sql += " AND approved_at IS NULL"
@@ -288,24 +292,33 @@ class Log:
             params.append(target)
         return [HeldRecord.from_row(r) for r in self._db.rows(sql + " ORDER BY id", params)]
 
-    def approve_held(self, target: str | None = None, *, by: str,
-                     at: datetime | None = None) -> int:
-        """Approve every waiting hold (of ``target``, or all); records who and when, also as an
-        ``approval`` history entry. Returns how many were approved."""
+    def approve_held(self, target: str | None = None, *, by: str, at: datetime | None = None,
+                     adoptions: bool = False, ids: Iterable[int] | None = None) -> int:
+        """Approve every waiting hold (of ``target``, or all; only those of ``ids`` when given) --
+        held disables/deletes, or pending adoptions with ``adoptions`` -- recording who and when,
+        also as an ``approval`` history entry. Returns how many were approved."""
         when = time_to_text(at or utcnow())
+        wanted = None if ids is None else sorted({int(i) for i in ids})
+        if wanted is not None and not wanted:
+            return 0
         with self._db.unit():
             sql = ("UPDATE held SET approved_by = ?, approved_at = ? "
-                   "WHERE released_at IS NULL AND approved_at IS NULL")
+                   "WHERE released_at IS NULL AND approved_at IS NULL" + _kinds(adoptions))
             params: list = [by, when]
             if target is not None:
                 sql += " AND target = ?"
                 params.append(target)
+            if wanted is not None:
+                sql += " AND id IN (" + ", ".join("?" for _ in wanted) + ")"
+                params.extend(wanted)
             n = self._db.conn.execute(sql, params).rowcount
             if n:
+                what = "pending adoption(s)" if adoptions else "held action(s)"
                 self._history_insert(
                     kind="approval", at=when, cycle_id=None, target=target,
-                    result="approved", detail=f"{n} held action(s) approved by {by}",
-                    data=dumps({"by": by, "count": n, "target": target}),
+                    result="approved", detail=f"{n} {what} approved by {by}",
+                    data=dumps({"by": by, "count": n, "target": target, "adoptions": bool(adoptions),
+                                "ids": wanted}),
                 )
         return int(n)
 
@@ -345,3 +358,10 @@ class Log:
 
     def clear_quarantine(self, target: str) -> None:
         self._db.conn.execute("DELETE FROM quarantine WHERE target = ?", [target])
+
+
+def _kinds(adoptions: bool | None) -> str:
+    """The SQL condition on a hold's kind: disables/deletes (False), adoptions (True), any (None)."""
+    if adoptions is None:
+        return ""
+    return " AND action_kind = 'adopt'" if adoptions else " AND action_kind <> 'adopt'"

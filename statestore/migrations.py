@@ -9,7 +9,7 @@ from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
 MIGRATION_SET = "hybridsync-statestore"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 
 migrations = Migrations(MIGRATION_SET)
 
@@ -136,6 +136,22 @@ def m002_target_calls(db: Database) -> None:
         """
     )
     db.execute("UPDATE meta SET value = '2' WHERE key = 'format_version'")
+
+
+@migrations()
+def m003_write_only_salt(db: Database) -> None:
+    """The store's write-only placeholder salt (meta ``write_only_salt``: ``{"salt": hex,
+    "from_cycle": N}``): random per store, made here so it is made once, in the migration's
+    transaction. ``from_cycle``: the first cycle whose placeholders use it -- a store migrated
+    from format 2 made its earlier cycles with the unsalted hash (replay uses that for them)."""
+    import secrets
+
+    db.execute(
+        "INSERT INTO meta (key, value) SELECT 'write_only_salt', "
+        "CAST(? AS TEXT) || CAST(COALESCE(MAX(id), 0) + 1 AS TEXT) || '}' FROM cycles",
+        [f'{{"salt": "{secrets.token_hex(32)}", "from_cycle": '],
+    )
+    db.execute("UPDATE meta SET value = '3' WHERE key = 'format_version'")
 
 
 # Tables dumped by ``Store.dump`` (in order); every one is secret-free by construction.

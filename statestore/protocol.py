@@ -168,7 +168,8 @@ class LogStore(Protocol):
 
     def access_removals(self, target: str, since: datetime) -> int:
         """How many applied actions took access away at ``target`` since ``since`` (disables,
-        deletes, updates setting ``active`` false): the delete threshold's rolling window."""
+        deletes, updates setting ``active`` false, a group's soft delete removing its members):
+        the delete threshold's rolling window."""
 
     def access_removal_times(self, target: str, since: datetime, *, after_id: int = 0,
                              upto_id: int | None = None) -> list[tuple[int, datetime]]:
@@ -219,14 +220,16 @@ class LogStore(Protocol):
         """Hold a delete/disable. One open hold per (target, anchor, action kind): holding the
         same again refreshes its action and reason and keeps its id, time and approval."""
 
-    def held(self, target: str | None = None, *,
-             include_approved: bool = False) -> list[HeldRecord]:
-        """Open holds (not released), by default only those still waiting for approval."""
+    def held(self, target: str | None = None, *, include_approved: bool = False,
+             adoptions: bool | None = False) -> list[HeldRecord]:
+        """Open holds (not released), by default only those still waiting for approval, and only
+        held disables/deletes (``adoptions`` True: only pending adoptions; None: both)."""
 
-    def approve_held(self, target: str | None = None, *, by: str,
-                     at: datetime | None = None) -> int:
-        """Approve every waiting hold (of ``target``, or all); records who and when, also as an
-        ``approval`` history entry. Returns how many were approved."""
+    def approve_held(self, target: str | None = None, *, by: str, at: datetime | None = None,
+                     adoptions: bool = False, ids: Iterable[int] | None = None) -> int:
+        """Approve every waiting hold (of ``target``, or all; only those of ``ids`` when given) --
+        held disables/deletes, or pending adoptions with ``adoptions`` -- recording who and when,
+        also as an ``approval`` history entry. Returns how many were approved."""
 
     def approved_actions(self, target: str) -> list[HeldRecord]:
         """Approved, not yet released holds of ``target``: the engine applies, then releases."""

@@ -307,13 +307,13 @@ class Store:
     def hold(self, action: Action, reason: str, *, at: datetime | None = None) -> int:
         return self._log.hold(action, reason, at=at)
 
-    def held(self, target: str | None = None, *,
-             include_approved: bool = False) -> list[HeldRecord]:
-        return self._log.held(target, include_approved=include_approved)
+    def held(self, target: str | None = None, *, include_approved: bool = False,
+             adoptions: bool | None = False) -> list[HeldRecord]:
+        return self._log.held(target, include_approved=include_approved, adoptions=adoptions)
 
-    def approve_held(self, target: str | None = None, *, by: str,
-                     at: datetime | None = None) -> int:
-        return self._log.approve_held(target, by=by, at=at)
+    def approve_held(self, target: str | None = None, *, by: str, at: datetime | None = None,
+                     adoptions: bool = False, ids: Iterable[int] | None = None) -> int:
+        return self._log.approve_held(target, by=by, at=at, adoptions=adoptions, ids=ids)
 
     def approved_actions(self, target: str) -> list[HeldRecord]:
         return self._log.approved_actions(target)

@@ -56,6 +56,11 @@ DN_ATTRIBUTES: frozenset[str] = frozenset(
 )
 
 _RANGE = re.compile(r"^member;range=(\d+)-(\d+|\*)$", re.IGNORECASE)
+# DirSync with incremental values sends every linked attribute ranged, not only member: a
+# changed ``manager`` arrives as ``manager;range=1-1`` (the value now held) and/or
+# ``manager;range=0-0`` (the value removed). For these single-valued links the held value is
+# the attribute; a removal alone clears it.
+_LINK_RANGE = re.compile(r"^(manager|managedby);range=([01])-([01])$", re.IGNORECASE)
 
 
 @frozen
@@ -202,6 +207,14 @@ def from_ldap_entry(
         removed: set[str] = set()
         for name, values in entry.raw.items():
             low, code = _classify(name, binary)
+            link = _LINK_RANGE.match(name) if ";" in name else None
+            if link is not None:
+                base = link.group(1).lower()
+                if link.group(2) == "1":
+                    attrs[base] = decode_values(base, values, binary)
+                else:
+                    attrs.setdefault(base, ())
+                continue
             if code == _TEXT:  # the common case, inlined
                 if not values:
                     attrs[low] = ()

@@ -57,3 +57,36 @@ def is_already_member(status: int, body: Any) -> bool:
 
 def is_not_replicated(status: int, body: Any) -> bool:
     return status == 400 and NOT_REPLICATED in error(body)[1]
+
+
+# -- reading answers that must prove something ------------------------------------------------
+# A 2xx proves a create, a lookup or a listing only when its body has Graph's shape: an object
+# with a non-empty string ``id``; a collection ``{"value": [objects]}``
+# (https://learn.microsoft.com/graph/api/user-list, /graph/paging). Anything else is unreadable:
+# the caller answers ``RetryAfter`` (and a create counts as uncertain), never ``Done``.
+
+def object_id(body: Any) -> str | None:
+    """The ``id`` of a Graph object answer, or None when the body is no such object."""
+    oid = body.get("id") if isinstance(body, Mapping) else None
+    return oid if isinstance(oid, str) and oid.strip() and oid.strip() != "None" else None
+
+
+def collection(body: Any, *, removed_ok: bool = False) -> list[Mapping[str, Any]] | None:
+    """The items of a Graph collection page, or None when the page is malformed (an item without
+    an id; ``removed_ok``: delta pages carry ``@removed`` items, which have ids too)."""
+    items = body.get("value") if isinstance(body, Mapping) else None
+    if not isinstance(items, list):
+        return None
+    out = []
+    for item in items:
+        if object_id(item) is None:
+            return None
+        if "@removed" in item and not removed_ok:
+            return None
+        out.append(item)
+    return out
+
+
+def unreadable(what: str, status: int) -> RetryAfter:
+    return RetryAfter(RETRY_5XX, f"{what}: Graph answered {status} with a body that is not the expected "
+                                 "Graph object or collection", status)

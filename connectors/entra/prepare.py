@@ -31,6 +31,7 @@ from hybridsync.engine.core.values import ObjectKind, TargetObject
 NICK_FORBIDDEN = set('@()\\[]";:<>, ')
 NICK_MAX = 64
 GROUP_NICK_PREFIX = "hs-"
+MANAGER = "manager"  # the mapping path: the manager's Entra object id (a resolved reference)
 UNSUPPORTED = "unsupported by Microsoft Graph"
 # Projection keys the connector reads but never writes as such.
 GROUP_CLASSIFIERS = ("groupType", "mail")
@@ -41,6 +42,18 @@ SECURITY_BIT = 0x80000000  # AD groupType: security group
 class Prepared:
     body: dict[str, Any]
     notes: tuple[str, ...] = ()
+    # A user's manager is a navigation property, never in a body: written after the user exists
+    # through PUT/DELETE /users/{id}/manager/$ref (https://learn.microsoft.com/graph/api/user-post-manager,
+    # /user-delete-manager). ``manager_set``: the projection names it (``manager`` None clears it).
+    manager_set: bool = False
+    manager: str | None = None
+
+
+def _split_manager(body: dict[str, Any]) -> tuple[bool, str | None]:
+    if MANAGER not in body:
+        return False, None
+    value = body.pop(MANAGER)
+    return True, (str(value) if value not in (None, "") else None)
 
 
 class Unsupported(TargetError, ValueError):
@@ -92,6 +105,7 @@ def _writable(changes: Mapping[str, Any], kind: ObjectKind) -> dict[str, Any]:
 
 def user_create(anchor: str, attributes: Mapping[str, Any], password_policy: str) -> Prepared:
     body = {k: v for k, v in _writable(attributes, ObjectKind.USER).items() if v is not None}
+    manager_set, manager = _split_manager(body)
     notes = []
     upn = body.get("userPrincipalName")
     if not upn:
@@ -106,11 +120,12 @@ def user_create(anchor: str, attributes: Mapping[str, Any], password_policy: str
     if password_policy == "random":
         # never stored, never logged: Entra holds it; the user must change it at first sign-in
         body["passwordProfile"] = {"password": random_password(), "forceChangePasswordNextSignIn": True}
-    return Prepared(body, tuple(notes))
+    return Prepared(body, tuple(notes), manager_set, manager)
 
 
 def user_update(changes: Mapping[str, Any], anchor: str | None) -> Prepared:
     body = _writable(changes, ObjectKind.USER)
+    manager_set, manager = _split_manager(body)
     notes = []
     for required in ("displayName", "userPrincipalName"):
         if required in body and body[required] is None:
@@ -125,7 +140,7 @@ def user_update(changes: Mapping[str, Any], anchor: str | None) -> Prepared:
             notes += [note] if note else []
     if anchor is not None:
         body["onPremisesImmutableId"] = anchor
-    return Prepared(body, tuple(notes))
+    return Prepared(body, tuple(notes), manager_set, manager)
 
 
 def group_unsupported(attributes: Mapping[str, Any]) -> str | None:

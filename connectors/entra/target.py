@@ -27,7 +27,9 @@ import httpx
 import structlog
 
 from hybridsync.connectors.base import Done, Result, RetryAfter, Terminal
-from hybridsync.connectors.entra import check, prepare
+from hybridsync.connectors.entra import check, deleted, prepare
+from hybridsync.connectors.entra.delta import Changes, Delta
+from hybridsync.connectors.entra.manager import Manager
 from hybridsync.connectors.entra.members import Members
 from hybridsync.connectors.entra.tokens import TokenError
 from hybridsync.connectors.entra.transport import Request, Response, Transport
@@ -54,10 +56,16 @@ class EntraTarget:
         self.config = config
         self._transport = Transport(config, client)
         self.members = Members(self)
+        self.manager = Manager(self)
+        self.delta = Delta(self)
         self._uncertain: set[tuple[ObjectKind, str]] = set()
         self._fresh: dict[str, float] = {}
         self._deleted: dict[str, str] | None = None  # anchor or UPN (lower) -> deleted user id
         self._restoring: dict[str, str] = {}  # anchor -> restored user id not yet brought up to date
+
+    @property
+    def graph_url(self) -> str:
+        return self._transport.base_url
 
     def __repr__(self) -> str:
         return f"EntraTarget(name={self.name!r}, graph_url={self.config.graph_url!r})"
@@ -66,7 +74,7 @@ class EntraTarget:
         return {"kind": self.kind, "graph_url": self.config.graph_url, "authority_url": self.config.authority_url,
                 "tenant_id": self.config.tenant_id, "password": self.config.password_policy,
                 "write_rate": self._transport.rate, "slowed_by_graph": self._transport.slowed,
-                "requests_sent": self._transport.sent,
+                "requests_sent": self._transport.sent, "delta_links": dict(self.delta.links),
                 "unsupported": ["contact (orgContact is read-only)", "distribution and mail-enabled groups",
                                 "proxyAddresses (read-only)", "password hashes"]}
 
@@ -143,7 +151,10 @@ class EntraTarget:
             return resp
         if resp.status != 200:
             return self.fail(resp, what)
-        found = tuple(prepare.flatten(o, kind) for o in resp.body.get("value", []))
+        items = check.collection(resp.body)
+        if items is None:
+            return check.unreadable(what, resp.status)
+        found = tuple(prepare.flatten(o, kind) for o in items)
         return Done(found[0].target_id if found else None, found=found)
 
     def list_objects(self, kind: ObjectKind) -> Result:
@@ -154,18 +165,43 @@ class EntraTarget:
         what = f"list {kind}"
         path, params = f"{_COLLECTION[kind]}/delta", {"$select": _SELECT[kind]}
         found: list[TargetObject] = []
+        followed: set[str] = set()
         while True:
             resp = self.exchange(Request("GET", path, params=params), what)
             if not isinstance(resp, Response):
                 return resp
             if resp.status != 200:
                 return self.fail(resp, what)
-            found += [prepare.flatten(o, kind) for o in resp.body.get("value", []) if "@removed" not in o]
+            items = check.collection(resp.body, removed_ok=True)
+            if items is None:
+                return check.unreadable(what, resp.status)
+            found += [prepare.flatten(o, kind) for o in items if "@removed" not in o]
             link = resp.body.get("@odata.nextLink")
-            if not link:
-                return Done(found=tuple(found))
+            if link is None and isinstance(resp.body.get("@odata.deltaLink"), str):
+                return Done(found=tuple(found))  # complete only once the round ends in its deltaLink
             base = self._transport.base_url
-            path, params = (link[len(base):] if link.startswith(base) else link), {}
+            if not isinstance(link, str) or not link.startswith(base + "/") or link in followed:
+                return RetryAfter(check.RETRY_5XX, f"{what}: the delta round did not end in a deltaLink "
+                                                   "(a page without a usable nextLink)", resp.status)
+            followed.add(link)
+            path, params = link[len(base):], {}
+
+    def read_changes(self, kind: ObjectKind) -> Changes | RetryAfter | Terminal:
+        """Objects of ``kind`` changed in the tenant since the last round (delta.py), for drift."""
+        if kind not in _COLLECTION:
+            return Changes()
+        return self.delta.changes(kind)
+
+    @staticmethod
+    def written_value(path: str, value: Any) -> Any:
+        """What this connector writes for a projected value (drift compares it with the tenant's)."""
+        if path == "mailNickname" and isinstance(value, str):
+            return prepare.mail_nickname(value)[0]
+        return value
+
+    def restore_profile(self, profile: Mapping[str, Any] | None) -> None:
+        """Take back what an earlier run published in ``describe()`` (its delta links)."""
+        self.delta.restore_links(profile)
 
     def list_owned(self, kind: ObjectKind) -> Iterator[TargetObject]:
         result = self.list_objects(kind)
@@ -189,29 +225,43 @@ class EntraTarget:
         for note in prepared.notes:
             log.warning("entra.value_changed", target=self.name, anchor=anchor, note=note)
         key = (kind, anchor)
+        if kind is K.USER and anchor in self.manager.due:  # created; its manager is still to set
+            return self.manager.settle(anchor, what)
         if key in self._uncertain:  # an earlier answer was lost: it may exist already
             found = self.lookup_by_anchor(kind, anchor)
             if not isinstance(found, Done):
                 return found
             if found.found:
                 self._uncertain.discard(key)
-                return Done(found.target_id, found=found.found, status=200)
+                return self._with_manager(prepared, anchor, Done(found.target_id, found=found.found, status=200), what)
         if kind is K.USER:
             restored = self._restore_predecessor(anchor, prepared.body, what)
             if restored is not None:
-                return restored
+                return self._with_manager(prepared, anchor, restored, what)
         resp = self.exchange(Request("POST", _COLLECTION[kind], json=prepared.body), what)
         if isinstance(resp, RetryAfter) or (isinstance(resp, Response) and (resp.status >= 500 or resp.status == 429)):
             self._uncertain.add(key)
         if not isinstance(resp, Response):
             return resp
-        if resp.status == 201:
+        if resp.status < 300 and (new_id := check.object_id(resp.body)) is not None:
             self._uncertain.discard(key)
-            self._fresh[resp.body["id"]] = time.monotonic()
-            return Done(resp.body["id"], found=(prepare.flatten(resp.body, kind),), status=201)
+            self._fresh[new_id] = time.monotonic()
+            done = Done(new_id, found=(prepare.flatten(resp.body, kind),), status=resp.status)
+            return self._with_manager(prepared, anchor, done, what)
+        if resp.status < 300:  # accepted, but no id to show for it: it may exist now
+            self._uncertain.add(key)
+            return check.unreadable(what, resp.status)
         if check.is_duplicate_upn(resp.status, resp.body):
-            return self._duplicate_upn(anchor, str(prepared.body["userPrincipalName"]), what)
+            held = self._duplicate_upn(anchor, str(prepared.body["userPrincipalName"]), what)
+            return self._with_manager(prepared, anchor, held, what)
         return self.fail(resp, what)
+
+    def _with_manager(self, prepared: prepare.Prepared, anchor: str, result: Result, what: str) -> Result:
+        """``result`` of a create, once the new user's manager is set too (manager.py)."""
+        if not (isinstance(result, Done) and result.target_id and prepared.manager):
+            return result
+        return self.manager.after_create(anchor, result.target_id, prepared.manager, what,
+                                         result.status or 201, result.found)
 
     def _duplicate_upn(self, anchor: str, upn: str, what: str) -> Result:
         holder = self._find(K.USER, "userPrincipalName", upn)
@@ -239,7 +289,7 @@ class EntraTarget:
             live = resp.status == 200
         else:
             if self._deleted is None:
-                self._deleted = self._load_deleted(what)
+                self._deleted = deleted.load(self, what)
                 if self._deleted is None:
                     return None  # deleted items unreadable: create as usual
             upn = str(body.get("userPrincipalName", "")).lower()
@@ -267,21 +317,6 @@ class EntraTarget:
         self._restoring.pop(anchor, None)
         return Done(object_id, status=200)
 
-    def _load_deleted(self, what: str) -> dict[str, str] | None:  # one read per run (and after deletes)
-        params = {"$select": "id,userPrincipalName,onPremisesImmutableId"}
-        resp = self.exchange(Request("GET", "/directory/deletedItems/microsoft.graph.user", params=params), what)
-        if not isinstance(resp, Response) or resp.status != 200:
-            return None
-        out: dict[str, str] = {}
-        for o in resp.body.get("value", []):
-            upn = str(o.get("userPrincipalName") or "").lower()
-            if o.get("onPremisesImmutableId"):
-                out[o["onPremisesImmutableId"]] = o["id"]
-            if upn:  # Graph prefixes a deleted user's UPN with its id (no dashes)
-                prefix = str(o["id"]).replace("-", "")
-                out[upn[len(prefix):] if upn.startswith(prefix) else upn] = o["id"]
-        return out
-
     def update(self, kind: ObjectKind, target_id: str, changes: Mapping[str, Any], *,
                anchor: str | None = None) -> Result:
         what = f"update {kind} {target_id}"
@@ -294,9 +329,12 @@ class EntraTarget:
             return self.unsupported(what, str(exc))
         for note in prepared.notes:
             log.warning("entra.value_changed", target=self.name, target_id=target_id, note=note)
-        if not prepared.body:
-            return Done(target_id)
-        return self._patch(kind, target_id, prepared.body, what)
+        result: Result = Done(target_id)
+        if prepared.body:
+            result = self._patch(kind, target_id, prepared.body, what)
+        if prepared.manager_set and isinstance(result, Done):
+            result = self.manager.write(target_id, prepared.manager, what)
+        return result
 
     def _patch(self, kind: ObjectKind, target_id: str, body: Mapping[str, Any], what: str) -> Result:
         for attempt in range(2):

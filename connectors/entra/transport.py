@@ -23,6 +23,7 @@ from typing import Any
 import attrs
 import httpx
 
+from hybridsync.connectors.entra import bounded
 from hybridsync.connectors.entra.tokens import Tokens
 from hybridsync.connectors.scim.transport import TokenBucket, build_client
 from hybridsync.engine.core.config import TargetConfig
@@ -107,20 +108,22 @@ class Transport:
                 content = json.dumps(request.json, ensure_ascii=False).encode()
                 headers["Content-Type"] = "application/json"
             with self._slots:
-                r = self.client.request(request.method, self.base_url + request.path,
-                                        params=dict(request.params) or None, content=content, headers=headers)
+                status, got_headers, raw = bounded.exchange(
+                    self.client, request.method, self.base_url + request.path, timeout=self._config.timeout,
+                    cap=self._config.max_response_bytes, params=dict(request.params) or None, content=content,
+                    headers=headers)
             self.sent += 1
-            self._observe(r.headers)
+            self._observe(got_headers)
             body: Any = None
-            if r.content:
+            if raw:
                 try:
-                    body = json.loads(r.content)
+                    body = json.loads(raw)
                 except ValueError:
-                    body = r.text[:500]
-            expired = r.status_code == 401 and isinstance(body, dict) and \
-                (body.get("error") or {}).get("code") == "InvalidAuthenticationToken"
+                    body = raw[:500].decode("utf-8", "replace")
+            err = body.get("error") if isinstance(body, dict) else None
+            expired = status == 401 and isinstance(err, dict) and err.get("code") == "InvalidAuthenticationToken"
             if not expired or attempt:  # an expired/unknown token: renew once
-                return Response(r.status_code, r.headers, body)
+                return Response(status, got_headers, body)
         raise AssertionError("unreachable")
 
     def batch(self, requests: Sequence[Request]) -> Response | list[Response]:
@@ -139,13 +142,18 @@ class Transport:
         resp = self.send(Request("POST", "/$batch", json={"requests": items}))
         if resp.status != 200 or not isinstance(resp.body, Mapping):
             return resp
-        by_id = {str(r.get("id")): r for r in resp.body.get("responses", [])}
+        listed = resp.body.get("responses")
+        by_id = {str(r.get("id")): r for r in listed if isinstance(r, Mapping)} if isinstance(listed, list) else {}
         out = []
-        for i in range(len(requests)):
-            got = by_id.get(str(i + 1), {"status": 500, "headers": {}, "body": None})
-            headers = {str(k).lower(): str(v) for k, v in (got.get("headers") or {}).items()}
+        for i in range(len(requests)):  # an item missing or unreadable: 500, retried (uncertain)
+            got = by_id.get(str(i + 1), {})
+            raw_headers = got.get("headers")
+            headers = ({str(k).lower(): str(v) for k, v in raw_headers.items()}
+                       if isinstance(raw_headers, Mapping) else {})
             self._observe(headers)
-            out.append(Response(int(got.get("status", 500)), headers, got.get("body")))
+            status = got.get("status")
+            code = status if isinstance(status, int) and not isinstance(status, bool) and 100 <= status <= 599 else 500
+            out.append(Response(code, headers, got.get("body")))
         return out
 
     def secrets(self) -> list[str]:

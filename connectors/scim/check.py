@@ -168,7 +168,8 @@ def flatten(resource: Mapping[str, Any], kind: ObjectKind, paths: Sequence[str] 
     """A resource as a ``TargetObject`` with flat attributes: every simple attribute, every
     sub-attribute as ``a.b``, the ``type``-keyed entries of ``emails``/``phoneNumbers``/``addresses``
     as ``emails[type eq "work"].value``, extension attributes under their URN (a manager as its id),
-    plus any extra ``paths`` asked for. Member lists are left out (never read to diff)."""
+    plus any extra ``paths`` asked for. Member lists are left out (never read to diff); an empty
+    string is read as unassigned (RFC 7643 §2.5), an empty ``externalId`` as none."""
     flat: dict[str, Any] = {}
     for key, value in resource.items():
         if key in ("schemas", "id", "meta", "externalId", "members"):
@@ -188,11 +189,14 @@ def flatten(resource: Mapping[str, Any], kind: ObjectKind, paths: Sequence[str] 
     for path in paths:
         if path not in flat:
             flat[path] = read_path(resource, path)
+    # "" is how some servers (django-scim2) answer an unassigned string: read it as unassigned
+    flat = {k: v for k, v in flat.items() if v != ""}
     active = _bool(resource.get("active")) if kind is not ObjectKind.GROUP else None
+    external_id = resource.get("externalId")
     return TargetObject(
         target_id=str(resource.get("id")),
         kind=kind,
-        external_id=resource.get("externalId"),
+        external_id=external_id or None,  # django-scim2 answers an absent externalId as ""
         attributes=flat,
         active=active,
         etag=get_path(resource, "meta", "version"),

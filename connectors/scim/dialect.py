@@ -51,6 +51,9 @@ CHOICES: Mapping[str, tuple[str, ...]] = {
 }
 
 
+KINDS = ("user", "group", "contact")  # the prefixes of ``dropped`` / ``computed`` entries
+
+
 # Keys that once were dialect fields but never changed what hybridsync does (bulk is not used,
 # the enterprise extension is sent as mapped, members are never asked for in a GET): still
 # accepted in ``[target.dialect]`` so that a config naming them keeps loading, and ignored.
@@ -87,6 +90,13 @@ class Dialect:
     # attributes whose ``eq`` filter answer is the truth (an empty answer proves absence); None =
     # every filter. Others: an empty answer falls back to a listing (lookup.py), issue 16.
     filter_vouched: tuple[str, ...] | None = field(default=(), converter=_optional_tuple)
+    # "<kind>:<flat path>" the service answered without (``dropped``: e.g. django-scim2 keeps no
+    # ``userType``, ``title`` or email ``type``) or with another value than was sent (``computed``:
+    # its User ``displayName`` comes from the name parts), learned from its own answers to our
+    # writes (``notkept.py``). Never an update loop (the state store remembers what was written),
+    # never a failure; shown by ``describe()`` and recorded in the target profile.
+    dropped: tuple[str, ...] = field(default=(), converter=tuple)
+    computed: tuple[str, ...] = field(default=(), converter=tuple)
     endpoints: Mapping[str, str] = field(factory=dict, converter=frozen_mapping)  # type -> /Users
     sources: Mapping[str, str] = field(factory=dict, converter=frozen_mapping)  # field -> origin
 
@@ -95,6 +105,8 @@ class Dialect:
         out["filter_operators"] = list(self.filter_operators)
         out["extensions"] = None if self.extensions is None else list(self.extensions)
         out["update_by_put"] = list(self.update_by_put)
+        out["dropped"] = list(self.dropped)
+        out["computed"] = list(self.computed)
         out["filter_vouched"] = None if self.filter_vouched is None else list(self.filter_vouched)
         out["endpoints"] = dict(self.endpoints)
         out["sources"] = dict(self.sources)
@@ -112,6 +124,11 @@ class Dialect:
         if self.extensions is None or not attribute.startswith("urn:"):
             return True
         return any(attribute.startswith(ext + ":") for ext in self.extensions)
+
+    def not_kept(self, kind: str) -> frozenset[str]:
+        """The flat paths of ``kind`` the service drops or computes (never read back as sent)."""
+        prefix = f"{kind}:"
+        return frozenset(e[len(prefix):] for e in (*self.dropped, *self.computed) if e.startswith(prefix))
 
     def endpoint(self, resource_type: str) -> str:
         return self.endpoints.get(resource_type) or f"/{resource_type}s"
@@ -264,5 +281,10 @@ def with_overrides(d: Dialect, overrides: Mapping[str, Any] | None) -> Dialect:
             raise DialectError(key, f"{value!r} is not one of {', '.join(CHOICES[key])}")
         if key == "filter_operators":
             value = tuple(str(v).lower() for v in value)
+        if key in ("dropped", "computed"):
+            bad = [v for v in value if not isinstance(v, str) or v.partition(":")[0] not in KINDS or not v.partition(":")[2]]
+            if isinstance(value, str) or bad:
+                raise DialectError(key, f"entries are \"<kind>:<path>\" with kind one of {', '.join(KINDS)} "
+                                        f"(e.g. \"user:displayName\"); got {value if isinstance(value, str) else bad[0]!r}")
         changes[key] = value
     return d.set("config", **changes) if changes else d

@@ -242,8 +242,11 @@ def stringify_booleans(value: Any) -> Any:
 
 
 def replace_body(current: Mapping[str, Any], changes: Mapping[str, Any], *, anchor: str | None,
-                 base_url: str = "") -> dict[str, Any]:
-    """The full resource to PUT when PATCH is unsupported: ``current`` with ``changes`` applied."""
+                 base_url: str = "", typeless: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """The full resource to PUT when PATCH is unsupported: ``current`` with ``changes`` applied,
+    without empty values (django-scim2 answers a user without email with ``{"value": ""}`` and
+    refuses that same entry in a PUT). ``typeless``: multi-valued attributes whose ``type`` the
+    service drops (``notkept.typeless``): a typed change replaces their untyped entries too."""
     body: dict[str, Any] = json.loads(json.dumps(dict(current)))
     for key in ("meta", "id"):
         body.pop(key, None)
@@ -256,7 +259,8 @@ def replace_body(current: Mapping[str, Any], changes: Mapping[str, Any], *, anch
             body.setdefault("schemas", []).append(parsed.urn)
         if parsed.filter:
             key, match = parsed.filter
-            items = [i for i in holder.get(parsed.attr, []) if i.get(key) != match]
+            items = [i for i in holder.get(parsed.attr, []) if i.get(key) != match
+                     and not (parsed.attr in typeless and key == "type" and key not in i)]
             if raw is not None:
                 items.append({key: match, parsed.sub or "value": raw})
             holder[parsed.attr] = items
@@ -272,7 +276,26 @@ def replace_body(current: Mapping[str, Any], changes: Mapping[str, Any], *, anch
             holder.pop(parsed.attr, None)
         else:
             holder[parsed.attr] = scim_value(parsed, coerce(path, raw), base_url)
-    return body
+    cleaned: dict[str, Any] = without_empty(body)
+    return cleaned
+
+
+def without_empty(value: Any) -> Any:
+    """``value`` without ``""`` / ``None`` / empty containers (RFC 7643 §2.5: unassigned), and
+    without an entry of a multi-valued attribute whose ``value`` is empty."""
+    if isinstance(value, dict):
+        out = {k: without_empty(v) for k, v in value.items()}
+        return {k: v for k, v in out.items() if v not in ("", None, [], {})}
+    if isinstance(value, list):
+        items: list[Any] = []
+        for item in value:
+            if isinstance(item, dict) and "value" in item and item["value"] in ("", None):
+                continue
+            kept = without_empty(item)
+            if kept not in ("", None, [], {}):
+                items.append(kept)
+        return items
+    return value
 
 
 def search_params(flt: str | None, *, start_index: int = 1, count: int = 100,

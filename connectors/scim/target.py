@@ -29,10 +29,11 @@ import httpx
 import structlog
 
 from hybridsync.connectors.base import MISCONFIGURED, Done, Result, RetryAfter, Terminal
-from hybridsync.connectors.scim import check, prepare
+from hybridsync.connectors.scim import check, notkept, prepare
 from hybridsync.connectors.scim.dialect import Dialect, DialectError, base_dialect, with_overrides
 from hybridsync.connectors.scim.discover import discover
 from hybridsync.connectors.scim.lookup import LookupMixin
+from hybridsync.connectors.scim.nested import NestedMixin
 from hybridsync.connectors.scim.prepare import PrepareError, Request
 from hybridsync.connectors.scim.transport import Response, Transport
 from hybridsync.engine.core import errors
@@ -44,7 +45,7 @@ log = structlog.get_logger(__name__)
 _UNIQUE_BY_KIND = {ObjectKind.USER: "userName", ObjectKind.CONTACT: "userName", ObjectKind.GROUP: "displayName"}
 
 
-class ScimTarget(LookupMixin):
+class ScimTarget(LookupMixin, NestedMixin):
     """A SCIM 2.0 service provider as a hybridsync target (``kind = "scim"``)."""
 
     kind = "scim"
@@ -142,18 +143,21 @@ class ScimTarget(LookupMixin):
     def create(self, kind: ObjectKind, anchor: str, attributes: Mapping[str, Any]) -> Result:
         what = f"create {kind} {anchor}"
         key = (kind, anchor)
+        attributes = {k: v for k, v in attributes.items() if self.dialect.sends(k)}
+        try:
+            body = prepare.create_body(kind, anchor, attributes, base_url=self.config.url)
+        except PrepareError as exc:
+            return Terminal(f"{what}: {exc}", None, "invalidValue", str(exc))
         if key in self._uncertain:  # an earlier answer was lost: it may exist already
             found = self.lookup_by_anchor(kind, anchor)
             if not isinstance(found, Done):
                 return found
             if found.found:
                 self._uncertain.discard(key)
+                self._learn(kind, notkept.sent_paths(body, kind), found.found[0].attributes, flat=True)
                 return Done(found.target_id, found.etag, found.found, 200)
-        attributes = {k: v for k, v in attributes.items() if self.dialect.sends(k)}
-        try:
-            body = prepare.create_body(kind, anchor, attributes, base_url=self.config.url)
-        except PrepareError as exc:
-            return Terminal(f"{what}: {exc}", None, "invalidValue", str(exc))
+        if (refused := self._contacts_unkeepable(kind, what)) is not None:
+            return refused
         resp = self._exchange(Request("POST", self._endpoint(kind), json=body), what)
         if isinstance(resp, Terminal):
             return resp
@@ -164,6 +168,10 @@ class ScimTarget(LookupMixin):
             done = check.created(resp.status, resp.headers, resp.body, what=what)
             (self._uncertain.discard if isinstance(done, Done) else self._uncertain.add)(key)
             if isinstance(done, Done) and done.target_id:
+                self._learn(kind, notkept.sent_paths(body, kind), resp.body)
+                if (refused := self._contacts_unkeepable(kind, what)) is not None:
+                    self._undo_create(kind, done.target_id, what)
+                    return refused
                 self.probe_filters(kind, anchor, attributes, done.target_id)
             return done
         if resp.status == 409:
@@ -184,7 +192,9 @@ class ScimTarget(LookupMixin):
         if not changes and anchor is None:
             return Done(target_id)
         path = f"{self._endpoint(kind)}/{target_id}"
-        for _ in range(2):
+        tries = 2
+        while tries > 0:
+            tries -= 1
             if not self.dialect.patch or str(kind) in self.dialect.update_by_put:
                 return self._put(kind, target_id, changes, anchor, what)
             try:
@@ -195,10 +205,12 @@ class ScimTarget(LookupMixin):
             if isinstance(resp, (RetryAfter, Terminal)):
                 return resp
             if 200 <= resp.status < 300:
+                self._learn(kind, changes, resp.body)
                 return Done(target_id, resp.headers.get("etag"), status=resp.status)
             scim_type = check.error_of(resp.status, resp.body).scim_type
             if resp.status in (405, 501):  # members still go by PATCH: only this kind's updates by PUT
                 self._probe(f"{kind}-patch-refused", update_by_put=(*self.dialect.update_by_put, str(kind)))
+                tries += 1  # the switch is not a try: a 412 before it still gets its retry
                 continue
             if resp.status == 400 and scim_type == "noTarget" and self.dialect.value_path_update == "replace":
                 self._probe("value-path-noTarget", value_path_update="remove-add")
@@ -219,7 +231,8 @@ class ScimTarget(LookupMixin):
             if not 200 <= current.status < 300:
                 return self._fail(current, what)
             try:
-                body = prepare.replace_body(current.body, changes, anchor=anchor, base_url=self.config.url)
+                body = prepare.replace_body(current.body, changes, anchor=anchor, base_url=self.config.url,
+                                            typeless=notkept.typeless(self.dialect, kind))
             except PrepareError as exc:
                 return Terminal(f"{what}: {exc}", None, "invalidValue", str(exc))
             etag = current.headers.get("etag") or check.get_path(current.body, "meta", "version")
@@ -228,10 +241,41 @@ class ScimTarget(LookupMixin):
             if isinstance(resp, (RetryAfter, Terminal)):
                 return resp
             if 200 <= resp.status < 300:
+                self._learn(kind, changes, resp.body)
                 return Done(target_id, resp.headers.get("etag"), status=resp.status)
             if resp.status != 412:
                 return self._fail(resp, what)
         return RetryAfter(0.0, f"{what}: changed at the target twice while writing (412)", 412)
+
+    # -- what the service does not keep (notkept.py) ---------------------------------------
+
+    def _learn(self, kind: ObjectKind, sent: Mapping[str, Any], answer: Any, *, flat: bool = False) -> None:
+        learn = notkept.learn_flat if flat else notkept.learn
+        try:
+            changes = learn(self.dialect, kind, sent, answer)
+        except (TypeError, ValueError, AttributeError) as exc:  # an odd answer teaches nothing; the write stands
+            log.debug("scim.dialect.unlearned", target=self.name, error=str(exc)[:200])
+            return
+        if changes:
+            self._probe(f"{kind}-answer", **changes)
+
+    def _contacts_unkeepable(self, kind: ObjectKind, what: str) -> Terminal | None:
+        """Contacts are inactive ``userType=Contact`` Users: where the service drops ``userType``
+        they would be read back as users (and a user as a contact's twin)."""
+        if kind is not ObjectKind.CONTACT or self.config.contact_resource_type != "User":
+            return None
+        if "userType" not in self.dialect.not_kept(str(kind)):
+            return None
+        why = (f"{what}: target {self.name} drops a User's userType, so a contact could not be told "
+               "from a user; set contact_resource_type to a resource type it has, or leave contact "
+               "out of object_types")
+        return Terminal(why, None, None, why)  # this object only: users still sync
+
+    def _undo_create(self, kind: ObjectKind, target_id: str, what: str) -> None:
+        """Delete the object this very create made (the answer showed it can't be kept apart)."""
+        resp = self._exchange(Request("DELETE", f"{self._endpoint(kind)}/{target_id}"), what)
+        log.warning("scim.create.undone", target=self.name, kind=str(kind), target_id=target_id,
+                    status=getattr(resp, "status", None))
 
     def disable(self, kind: ObjectKind, target_id: str) -> Result:
         if kind is ObjectKind.GROUP:  # SCIM groups have no `active`
@@ -255,10 +299,12 @@ class ScimTarget(LookupMixin):
     # -- members ------------------------------------------------------------------------------
 
     def add_members(self, group_id: str, members: Sequence[tuple[ObjectKind, str]]) -> Result:
-        return self._members("add", group_id, [m for _, m in members])
+        ids = self._members_sent(group_id, members)  # nested groups: only where kept (nested.py)
+        return self._members("add", group_id, ids) if isinstance(ids, list) else ids
 
     def remove_members(self, group_id: str, members: Sequence[tuple[ObjectKind, str]]) -> Result:
-        return self._members("remove", group_id, [m for _, m in members])
+        ids = self._members_sent(group_id, members)
+        return self._members("remove", group_id, ids) if isinstance(ids, list) else ids
 
     def _members(self, op: str, group_id: str, ids: list[str]) -> Result:
         what = f"{op} members of group {group_id}"

@@ -10,9 +10,10 @@ retry sleep).
 Every request has one overall deadline, ``timeout`` seconds for connect + send + the whole answer:
 the per-phase timeouts httpx hands to httpcore are read from a mapping that answers the time left
 at each socket operation, so a server that drip-feeds one byte at a time or stalls mid-body cannot
-hold a request past it (``DeadlineExceeded``). Bodies are streamed and capped at
+hold a request past it (``DeadlineExceeded``); neither can a stalled name resolution
+(``resolve.py``: the lookup runs under the connect timeout, which is the time left). Bodies are streamed and capped at
 ``max_response_bytes`` (``ResponseTooLarge``): a 200 MB error page costs at most the cap. Both are
-``httpx.RequestError``\ s, so the target answers them as a retriable, *uncertain* failure.
+``httpx.RequestError`` errors, so the target answers them as a retriable, *uncertain* failure.
 
 Credentials live only in the ``Authorization`` header of the requests this module builds; they are
 read from the config at first use, never stored in a repr, and never part of an error message
@@ -32,6 +33,7 @@ import httpx
 import structlog
 
 from hybridsync.connectors.scim.prepare import Request
+from hybridsync.connectors.scim.resolve import bound_resolution
 from hybridsync.engine.core.config import TargetConfig, insecure_target
 
 log = structlog.get_logger("hybridsync.security")
@@ -93,7 +95,8 @@ def build_client(config: TargetConfig) -> httpx.Client:
     if config.tls_verify and config.ca_file:
         verify = ssl.create_default_context(cafile=config.ca_file)
     limits = httpx.Limits(max_connections=config.max_in_flight, max_keepalive_connections=config.max_in_flight)
-    return httpx.Client(verify=verify, timeout=config.timeout, limits=limits)
+    # name resolution too is bounded by the request's deadline (resolve.py: getaddrinfo has no timeout)
+    return bound_resolution(httpx.Client(verify=verify, timeout=config.timeout, limits=limits))
 
 
 class Response:

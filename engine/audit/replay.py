@@ -16,7 +16,7 @@ import json
 import tempfile
 import threading
 from collections import defaultdict, deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,7 @@ from typing import Any
 from attrs import frozen
 
 from hybridsync.connectors.base import Done, Result, Terminal
+from hybridsync.engine.mapping.writeonly import ALWAYS, SALT_KEY, salt_for_cycle
 from hybridsync.engine.runtime.recording import batch_from_json, call_key, result_from_dict
 from hybridsync.engine.core.values import Cursor, ObjectKind, SourceBatch, SourceObject, TargetObject
 from hybridsync.engine.runtime.provision import IGNORE_SCOPE, PROVISION
@@ -59,15 +60,16 @@ class ReplaySource:
 class ReplayTarget:
     """Answers each call with the result recorded for the same call in the same cycle."""
 
-    def __init__(self, name: str, calls: list[tuple[str, str, Result]]):
+    def __init__(self, name: str, calls: list[tuple[str, str, Result]], write_only: Sequence[str] = ()):
         self.name = name
+        self.write_only = ALWAYS | frozenset(write_only)  # keyed as RecordingTarget keyed them
         self._answers: dict[str, deque[Result]] = defaultdict(deque)
         for _op, key, result in calls:
             self._answers[key].append(result)
         self.missing: list[str] = []
 
     def _answer(self, op: str, *args: Any, **kwargs: Any) -> Result:
-        key = call_key(op, args, kwargs)
+        key = call_key(op, args, kwargs, self.write_only)
         queue = self._answers.get(key)
         if not queue:
             self.missing.append(key)
@@ -146,13 +148,15 @@ def replay_store(recorded: Any, config_toml: str, *, until: datetime | None = No
         calls[c.cycle_id][c.target].append((doc["op"], doc["key"], result_from_dict(doc["result"])))
     cycles = sorted(recorded.last_cycles(10**9), key=lambda c: c.id)
     fresh = Store.open(":memory:")
+    salt = recorded.meta_get(SALT_KEY)  # placeholders are keyed by the recorded store's salt
     n_cycles = n_decisions = 0
     for cyc in cycles:
         if until is not None and cyc.started_at is not None and cyc.started_at > until:
             break
         at = cyc.started_at
-        targets = {t.name: ReplayTarget(t.name, calls[cyc.id][t.name]) for t in config.targets}
+        targets = {t.name: ReplayTarget(t.name, calls[cyc.id][t.name], t.write_only) for t in config.targets}
         sources = {cyc.source: ReplaySource(cyc.source, batches[cyc.id])}
+        fresh.meta_set(SALT_KEY, {"salt": salt_for_cycle(salt, cyc.id), "from_cycle": 0})  # as it was then
         engine = Engine(config, store=fresh, sources=sources, targets=targets, clock=lambda at=at: at)
         if str(cyc.mode) == PROVISION and batches[cyc.id]:
             replayed_id = _replay_provision(engine, batches[cyc.id][0])

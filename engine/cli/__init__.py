@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "status": "Per source and DC: watermark, last cycle, lifecycle counts, quarantine, held deletes.",
     "log": "The provisioning log: one record per object outcome.",
     "approve-deletes": "Let deletes held by the accidental-delete threshold proceed.",
+    "approve-adoptions": "List the adoptions waiting for approval ([matching] adopt = \"approve\"), or approve some.",
     "snapshot": "Write a self-contained snapshot (state, history, recorded source batches; no secrets).",
     "replay": "Re-run recorded decisions offline and show that they reproduce.",
     "migrate-store": "Copy the state store into PostgreSQL (--to postgresql://...) or back into SQLite, verified by a dump comparison.",

@@ -1,9 +1,11 @@
-"""``hybridsync provision OBJECT [--ignore-scope] [--dry-run]``: provision one object right now
+"""``hybridsync provision OBJECT [--ignore-scope] [--dry-run] [--wait]``: provision one object right now
 (a view of ``Engine.provision``).
 
 Prints each step: the read from the source, the scope decision with the clause behind it, the
 match, the attribute diff, the action and the target's response. The outcome is recorded in the
-store like any cycle's (the source cursor does not move).
+store like any cycle's (the source cursor does not move). Unless ``--dry-run`` it takes the
+store's single-writer lock like ``sync``: another writer is exit 2 naming its pid and host, or
+``--wait`` waits for it.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("object", metavar="OBJECT", help="objectGUID, DN, sAMAccountName or userPrincipalName")
     parser.add_argument("--ignore-scope", action="store_true", help="provision even if the object is out of scope")
     parser.add_argument("--dry-run", action="store_true", help="show the steps without applying")
+    parser.add_argument("--wait", action="store_true",
+                        help="when another process writes the store, wait for it instead of exit 2")
 
 
 def lines(report: ProvisionReport) -> Iterator[str]:
@@ -59,7 +63,11 @@ def provision(engine: Any, ref: str, *, ignore_scope: bool = False, dry_run: boo
 
 
 def run(args: argparse.Namespace) -> int:
+    from hybridsync.engine.cli.lead import leading
     from hybridsync.engine.cli.sync import open_engine
 
     with open_engine(args.config, dry_run=args.dry_run) as engine:
-        return provision(engine, args.object, ignore_scope=args.ignore_scope, dry_run=args.dry_run)
+        if args.dry_run:  # writes nothing: no writer's lock
+            return provision(engine, args.object, ignore_scope=args.ignore_scope, dry_run=True)
+        return leading(args, engine, lambda a, e, _stop: provision(e, a.object, ignore_scope=a.ignore_scope),
+                       command="provision", announce=False)

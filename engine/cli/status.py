@@ -4,8 +4,9 @@
 Per source and DC the watermark (cursor type, USN or cookie length -- never the cookie), the
 delta mode and privilege facts, the last cycle and its duration; counts per lifecycle state per
 target; the detected SCIM dialect; quarantined targets with reason and next retry; deletes held
-by the threshold. A missing or empty store is said plainly (exit 0); a file that is not a state
-store exits 2 naming it. Nothing secret is in the store, so nothing secret can be printed.
+by the threshold; every object in escrow for more than a day with its last error, and the
+mapping errors (attribute and expression) of the last cycle. A missing or empty store is said
+plainly (exit 0); a file that is not a state store exits 2 naming it. Nothing secret is in the store, so nothing secret can be printed.
 """
 
 from __future__ import annotations
@@ -94,6 +95,20 @@ def render(status: Status) -> None:
         for h in status.held:
             held.add_row(str(h.id), h.target, h.action, h.dn or h.anchor, h.reason, short_time(h.held_at))
         console.print(held)
+    if status.adoptions:
+        pending = Table(title="Pending adoptions (approve with: hybridsync approve-adoptions)")
+        for col in ("id", "target", "object", "would adopt", "held at"):
+            pending.add_column(col)
+        for h in status.adoptions:
+            pending.add_row(str(h.id), h.target, h.dn or h.anchor, h.target_id or "-", short_time(h.held_at))
+        console.print(pending)
+    if status.stuck:
+        stuck = Table(title="Objects that need a person (in escrow over a day, or a mapping error)")
+        for col in ("target", "object", "stage", "since", "retries", "last reason"):
+            stuck.add_column(col)
+        for x in status.stuck:
+            stuck.add_row(x.target, x.dn or x.anchor, x.stage, short_time(x.since), str(x.retries), x.reason)
+        console.print(stuck)
     if status.pending_intents:
         console.print(f"{status.pending_intents} pending target operation(s) will be settled "
                       "by the next cycle.")

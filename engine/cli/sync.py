@@ -92,9 +92,9 @@ def _run(args: argparse.Namespace, engine: Any, stop: threading.Event) -> int:
         bar = _progress(engine)
         if bar is not None:
             with bar:
-                report = engine.run_once(dry_run=args.dry_run, full=args.full, progress=bar.update)
+                report = engine.run_once(dry_run=args.dry_run, full=args.full, progress=bar.update, followups=2)
         else:
-            report = engine.run_once(dry_run=args.dry_run, full=args.full)
+            report = engine.run_once(dry_run=args.dry_run, full=args.full, followups=2)
         if args.dry_run:
             for action in report.planned:
                 if str(action.kind) != "noop":

@@ -16,7 +16,7 @@ import re
 import tomllib
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from hybridsync.engine.config import schema as S
 from hybridsync.engine.config.reading import LoadContext, join_key, read_table
@@ -90,6 +90,9 @@ def _check_state_url(ctx: LoadContext, state: dict[str, Any]) -> None:
                 f"(got scheme {parts.scheme!r}{'' if parts.hostname else ', no host'})")
     elif parts.password is not None:
         ctx.add("state.url", "holds a password: use password_env or password_file instead")
+    elif {k.lower() for k, _v in parse_qsl(parts.query, keep_blank_values=True)} & {"password", "sslpassword"}:
+        # libpq reads a password from the query too; never quoted back
+        ctx.add("state.url", "holds a password in its query: use password_env or password_file instead")
 
 
 def _load_document(ctx: LoadContext, doc: dict[str, Any]) -> Config:
@@ -120,6 +123,8 @@ def _load_document(ctx: LoadContext, doc: dict[str, Any]) -> Config:
         log_cfg["file"] = ctx.path(log_cfg["file"], "log.file")
     sources = [_load_source(ctx, t, f"source[{i}]") for i, t in enumerate(top.get("source", []))]
     matching = read_table(ctx, top.get("matching", {}), S.MATCHING_FIELDS, "matching")
+    if "adopt" in matching:
+        safety["adopt"] = matching["adopt"]
     soft_match = tuple(S.MATCH_ALIASES.get(k, k) for k in matching["soft_match"]) if "soft_match" in matching else None
     targets = [_load_target(ctx, t, f"target[{i}]", soft_match) for i, t in enumerate(top.get("target", []))]
     for section, items in (("source", sources), ("target", targets)):

@@ -91,6 +91,7 @@ LOG_FIELDS = {"format": Field("str", choices=LOG_FORMATS), "file": Field("str")}
 SAFETY_FIELDS = {
     "delete_threshold": Field("int", min=0, max=10_000_000),
     "delete_threshold_window": Field("any"),  # a duration: "24h", "30m", "2d", "90s" or seconds
+    "delete_threshold_percent": Field("float", min=0, min_exclusive=True, max=100),
     "soft_delete_days": Field("float", min=0, max=36_500),  # 100 years: dates stay representable
     "min_full_read_fraction": Field("float", min=0, max=1),
     "restore_recreated": Field("bool"),
@@ -157,7 +158,9 @@ TARGET_FIELDS = {
 }
 # [matching]: the soft-match keys of every target that sets no ``matching`` of its own (issue 14:
 # userName only by default; others are opt-in). Short names for common paths:
-MATCHING_FIELDS = {"soft_match": Field("strs")}
+# ``adopt``: "auto" (adopt a soft match at once) or "approve" (hold it for approve-adoptions).
+ADOPT_MODES = ("auto", "approve")
+MATCHING_FIELDS = {"soft_match": Field("strs"), "adopt": Field("str", choices=ADOPT_MODES)}
 MATCH_ALIASES = {"emails.work": 'emails[type eq "work"].value', "externalId": "externalId"}
 
 # kind = "entra" (INTERFACE.md "Entra ID target"): no url/auth/token; Graph and the identity

@@ -74,6 +74,7 @@ ENTRA_USER_MAPPING: Mapping[str, str] = {
     "state": "[st]",
     "postalCode": "[postalCode]",
     "streetAddress": "[streetAddress]",
+    "manager": "[manager]",  # resolved to the manager's Entra id; written through /manager/$ref
     "active": 'Not(BitAnd([userAccountControl], 2))',
 }
 ENTRA_GROUP_MAPPING: Mapping[str, str] = {
@@ -280,11 +281,17 @@ class SafetyConfig:
     # disabled flag; deletes) per target within ``delete_threshold_window`` beyond this: held
     delete_threshold: int = 500
     delete_threshold_window: float = 86400.0  # seconds (config: "24h", "30m", "2d" or seconds)
+    # optional: at most this percent of the objects hybridsync owns in a target per window; the
+    # effective limit is the smaller of the two (``engine.plan.holds.effective_limit``)
+    delete_threshold_percent: float | None = None
     soft_delete_days: float = 30.0  # disable first, hard-delete after this
     # a full read returning fewer than this fraction of the last complete read is suspicious:
     # no deletes or disables from it
     min_full_read_fraction: float = 0.5
     restore_recreated: bool = True  # re-created AD object with a soft-deleted twin: restore + adopt
+    # [matching] adopt: "auto" adopts a soft-matched foreign target object at once; "approve"
+    # holds every such adoption until ``hybridsync approve-adoptions`` (engine/plan/adoption.py)
+    adopt: str = "auto"
     quarantine_failure_ratio: float = 0.4
     quarantine_min_operations: int = 20
 

@@ -3,8 +3,9 @@
 - ``scim_server`` (session): a started ``ScimLab`` with ``.url`` (the SCIM base, ``.../v2``),
   ``.token``, ``.backdoor`` (``ScimBackdoor``: read back / seed / reset / request counts) and
   ``.reset()``; plus ``.token_file``, a 0600 file holding the token for ``TargetConfig``.
-- ``scimmy_server`` (session): the same for SCIMMY (npm), base ``.../scim/v2``; ``SCIM_SERVERS``
-  names every server's fixture, and ``any_scim_server`` lets a module run against each.
+- ``scimmy_server`` / ``django_scim_server`` (session): the same for SCIMMY (npm) and django-scim2
+  (PyPI), base ``.../scim/v2``; ``SCIM_SERVERS`` names every server's fixture, and
+  ``any_scim_server`` lets a module run against each.
 - ``scim_target`` (function): a ``ScimTarget`` on the reset server, closed after the test.
 - ``scim_target_config`` (function): the ``TargetConfig`` it uses (``evolve`` it for variants).
 """
@@ -59,10 +60,9 @@ def django_scim_server(tmp_path_factory):
 # Every real SCIM server the suite runs the conformance kit and the end-to-end scenario against:
 # server name -> its session fixture. A test module overrides ``scim_server`` with
 # ``params=SCIM_SERVERS`` (see ``any_scim_server``) to run against each.
-SCIM_SERVERS = {"scim2-server": "scim2_server", "scimmy": "scimmy_server"}
-# Measured (tests/samples/measured-<server>.json) but not yet in SCIM_SERVERS: django-scim2 drops
-# data the kit checks (an email's type, userType, so contacts; see connectors/README.md).
-MEASURED_SCIM_SERVERS = {**SCIM_SERVERS, "django-scim2": "django_scim_server"}
+SCIM_SERVERS = {"scim2-server": "scim2_server", "scimmy": "scimmy_server", "django-scim2": "django_scim_server"}
+# Every server whose dialect is measured (tests/samples/measured-<server>.json).
+MEASURED_SCIM_SERVERS = dict(SCIM_SERVERS)
 
 
 def any_scim_server(request):

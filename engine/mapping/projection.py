@@ -61,7 +61,8 @@ __all__ = [
 
 MANAGER_PATH = f"{SCIM_ENTERPRISE}:manager"
 # Paths whose value is a source DN resolved to a target id through ProjectionContext.
-REFERENCE_PATHS: frozenset[str] = frozenset({MANAGER_PATH.lower(), f"{MANAGER_PATH}.value".lower()})
+# ``manager``: the Entra target's path (a Graph navigation property; connectors/entra/manager.py).
+REFERENCE_PATHS: frozenset[str] = frozenset({MANAGER_PATH.lower(), f"{MANAGER_PATH}.value".lower(), "manager"})
 # SCIM booleans (RFC 7643 section 4.1): active, and "primary" of multi-valued attributes.
 BOOLEAN_PATHS: frozenset[str] = frozenset({"active"})
 
@@ -156,6 +157,11 @@ class TargetMapping:
 
     target: str
     rules: Mapping[str, tuple[Rule, ...]] = field(converter=frozen_mapping)
+    salt: str = ""  # the state store's write-only placeholder salt (mapping/writeonly.py)
+
+    def with_salt(self, salt: str) -> TargetMapping:
+        """This mapping, its write-only placeholders keyed by ``salt`` (the same rules)."""
+        return self if salt == self.salt else TargetMapping(self.target, self.rules, salt)
 
     def paths(self, kind: ObjectKind | str) -> tuple[str, ...]:
         """The target attribute paths this target maps for ``kind``."""
@@ -180,7 +186,7 @@ class TargetMapping:
         attributes = obj.attributes
         for rule in self.rules.get(obj.kind, ()):  # a StrEnum hashes and compares as its name
             if rule.write_only:
-                values[rule.path] = _write_only(rule, obj, ctx)
+                values[rule.path] = _write_only(rule, obj, ctx, self.salt)
                 continue
             bare = rule.bare
             if bare is not None:
@@ -239,15 +245,17 @@ class TargetMapping:
         return Projection(values, ())
 
 
-def _write_only(rule: Rule, obj: SourceObject, ctx: ProjectionContext) -> WriteOnly:
-    """The placeholder of a write-only rule (its inputs' fingerprint) and how to compute it."""
+def _write_only(rule: Rule, obj: SourceObject, ctx: ProjectionContext, salt: str = "") -> WriteOnly:
+    """The placeholder of a write-only rule (its inputs' keyed fingerprint) and how to compute
+    it; with a salt, the unsalted placeholder too (a store made before the salt holds that)."""
     inputs = {name: obj.attributes.get(name) for name in sorted(rule.expr.references())}
 
     def compute() -> Any:
         raw = rule.expr.evaluate(EvalContext(source=obj, clock=ctx.clock, seed=ctx.seed, attribute=rule.path))
         return None if raw is IGNORE else _shape(rule, raw, ctx)[1]
 
-    return WriteOnly(placeholder(rule.expr.text, inputs), compute)
+    legacy = placeholder(rule.expr.text, inputs) if salt else None
+    return WriteOnly(placeholder(rule.expr.text, inputs, salt), compute, legacy, reads_inputs=bool(inputs))
 
 
 class _ShapeError(HybridsyncError):

@@ -98,15 +98,20 @@ class TargetInput:
     states: Mapping[str, TargetState | None] = field(factory=dict)  # anchor -> stored state (None: none)
     view: TargetView = TargetView()
     approved: frozenset[str] = frozenset()  # anchors whose held disable/delete was approved
+    # (anchor, target id) of each approved adoption ([matching] adopt = "approve")
+    adoptions: frozenset[tuple[str, str]] = frozenset()
 
 
 @frozen
 class Carry:
     """What one plan hands to the next plan of the same cycle (the engine passes it back as
-    ``PlanInput.carry``): the disables/deletes planned per target so far -- once the threshold
-    tripped, more than ``delete_threshold``, so every later page of the cycle holds too."""
+    ``PlanInput.carry``): the disables/deletes applied within the window and planned per target
+    so far -- once the threshold tripped, more than the limit, so every later page of the cycle
+    holds too -- and the limit per target (``plan.holds.effective_limit``; a target missing
+    here has ``delete_threshold``)."""
 
     threshold_used: Mapping[str, int] = field(factory=dict, converter=frozen_mapping)
+    limits: Mapping[str, int] = field(factory=dict, converter=frozen_mapping)
 
 
 @frozen

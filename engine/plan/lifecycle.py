@@ -33,7 +33,8 @@ approved                  held                                        soft_delet
 returned                  soft_deleted, held                          provisioned      restore
 disabled_in_ad            soft_deleted, held                          disabled         update
 grace_expired             soft_deleted                                deleted          delete
-superseded                soft_deleted, disabled, held                deleted          noop
+superseded                soft_deleted, disabled, held,               deleted          noop
+                          provisioned, escrow
 apply_ok                  pending_create                              provisioned      -
 apply_failed              pending_create, provisioned, disabled,      escrow           -
                           soft_deleted, deleted
@@ -51,6 +52,20 @@ Rules around the table (each is a reason in the plan):
   target.
 - ``outcome(action.to_state, action.kind, result)``: ``ok`` takes the ``apply_ok`` edge if the
   table has one, else keeps the state; ``failed`` takes ``apply_failed`` (to ``escrow``).
+- A group has no ``active`` flag: an edge to ``soft_deleted`` (``left_scope``, ``tombstoned``,
+  ``vanished``, ``approved``) of a group holding members at the target is ONE
+  ``remove_members`` action (every member sent) carrying that ``to_state`` -- access goes at
+  once, counted by the delete threshold like a user's disable (over it: ``hold``, members kept);
+  a failure leaves it in ``escrow`` to retry. ``grace_expired`` deletes the group; ``returned``
+  restores it and its member delta adds the members back.
+- ``recreated`` (``match.recreated``): a new anchor takes over the target object of an owned
+  predecessor in ``soft_deleted``, ``disabled`` or ``held`` -- or one leaving in the same plan
+  (its tombstone, scope exit or absence read with the new object: ``superseded`` from
+  ``provisioned``/``escrow``, so no disable is sent first). Groups the target does not know are
+  matched by ``displayName`` for this takeover only: any other holder is ``conflict``
+  (``disputed``, naming both), never an adoption by name.
+- A mapping that yields no value for an attribute the target requires (``plan.required``) is a
+  per-object error naming the attribute and the expression: a ``report``, state unchanged.
 """
 
 from __future__ import annotations
@@ -115,7 +130,7 @@ TABLE: tuple[tuple[Trigger, tuple[State, ...], State, ActionKind | None], ...] =
     (T.RETURNED, (S.SOFT_DELETED, S.HELD), S.PROVISIONED, A.RESTORE),
     (T.DISABLED_IN_AD, (S.SOFT_DELETED, S.HELD), S.DISABLED, A.UPDATE),
     (T.GRACE_EXPIRED, (S.SOFT_DELETED,), S.DELETED, A.DELETE),
-    (T.SUPERSEDED, (S.SOFT_DELETED, S.DISABLED, S.HELD), S.DELETED, A.NOOP),
+    (T.SUPERSEDED, (S.SOFT_DELETED, S.DISABLED, S.HELD, S.PROVISIONED, S.ESCROW), S.DELETED, A.NOOP),
     (T.APPLY_OK, (S.PENDING_CREATE,), S.PROVISIONED, None),
     (T.APPLY_FAILED, (S.PENDING_CREATE, S.PROVISIONED, S.DISABLED, S.SOFT_DELETED, S.DELETED),
      S.ESCROW, None),

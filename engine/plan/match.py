@@ -7,9 +7,16 @@ yet corresponds to. Pure.
    case-insensitively against the projection's values; the first path that finds candidates
    decides. One candidate -> adopt; several -> disputed.
 3. A candidate already held by another anchor's stored state: if that predecessor is
-   soft-deleted / disabled / held, owned (created or adopted) and ``restore_recreated`` is on, the
-   new object takes it over (``match.recreated``: re-anchor and restore, both anchors named);
-   otherwise disputed. A candidate whose externalId names another, unknown anchor is disputed.
+   soft-deleted / disabled / held -- or leaves in this very plan (a tombstone, a scope exit or
+   absence read with the new object: a user or group deleted and re-created inside one poll
+   window) --, owned (created or adopted) and ``restore_recreated`` is on, the new object takes it
+   over (``match.recreated``: re-anchor and restore, both anchors named); otherwise disputed. A
+   candidate whose externalId names another, unknown anchor is disputed.
+3b. Groups (on a target whose group names are unique, ``GROUP_NAME_UNIQUE``): a group the target
+   does not know is matched by ``displayName`` for a takeover only: a soft-deleted group of ours
+   with that name is taken over (a group deleted in AD and created again), any other holder --
+   a live group of ours, a foreign group -- makes it disputed, naming both (a create would only
+   meet the target's 409). A group is never adopted by name.
 4. Two source objects of one plan claiming one target object: both disputed
    (``resolve_conflicts``).
 """
@@ -29,6 +36,8 @@ CREATE = "create"
 ADOPT = "adopt"
 RECREATE = "recreate"
 DISPUTED = "disputed"
+GROUP_NAME = "displayName"  # the path a group is taken over by (3b)
+GROUP_NAME_UNIQUE_EXCEPT = frozenset({"entra"})  # target kinds whose group names need not be unique
 
 
 @frozen
@@ -41,6 +50,11 @@ class MatchResult:
 
 
 NO_MATCH = MatchResult(CREATE, (Reason("match.none", "no target object matches: create"),))  # shared: frozen
+
+
+def group_names(target_kind: str) -> bool:
+    """Whether groups the target does not know are matched by name (3b) at a target of this kind."""
+    return target_kind not in GROUP_NAME_UNIQUE_EXCEPT
 
 
 def _family(kind: ObjectKind | str | None) -> str:
@@ -65,8 +79,11 @@ class TargetIndex:
     """The engine's ``TargetView`` indexed by externalId and by each matching path's value."""
 
     def __init__(self, objects: Iterable[TargetObject], matching: tuple[str, ...],
-                 holders: Mapping[str, TargetState]):
+                 holders: Mapping[str, TargetState], *, group_names: bool = False,
+                 leaving: frozenset[str] = frozenset()):
         self.matching = matching
+        self.leaving = leaving  # anchors leaving the target in this plan: takeover candidates too
+        self.group_names = group_names
         self.holders = holders
         self.by_external: dict[str, list[TargetObject]] = defaultdict(list)
         self.by_value: dict[tuple[str, str, str], list[TargetObject]] = defaultdict(list)
@@ -78,7 +95,7 @@ class TargetIndex:
             fam = _family(obj.kind)
             if obj.external_id:
                 self.by_external[obj.external_id].append(obj)
-            for path in matching:
+            for path in matching + ((GROUP_NAME,) if group_names and fam == "group" else ()):
                 k = _key(obj.attributes.get(path))
                 if k is not None:
                     self.by_value[(fam, path, k)].append(obj)
@@ -101,6 +118,8 @@ class TargetIndex:
             ids = tuple(o.target_id for o in own)
             return MatchResult(DISPUTED, (Reason("match.anchor", f"several target objects have externalId {anchor}: "
                                                  + ", ".join(ids)),), others=ids)
+        if fam == "group" and self.group_names:
+            return self._group(anchor, values, restore_recreated)
         first: tuple[str, str, TargetObject] | None = None
         every: dict[str, TargetObject] = {}
         for path in self.matching:
@@ -133,15 +152,36 @@ class TargetIndex:
                 obj, others=(obj.target_id,))
         return self._judge(anchor, obj, rule, what, restore_recreated)
 
+    def _group(self, anchor: str, values: Mapping[str, Any], restore_recreated: bool) -> MatchResult:
+        """3b: a group the target does not know, by its name: a takeover or a dispute, never an adoption."""
+        k = _key(values.get(GROUP_NAME))
+        found = self.by_value.get(("group", GROUP_NAME, k), []) if k is not None else []
+        if not found:
+            return NO_MATCH
+        rule, what = f"match.soft.{GROUP_NAME}", f"{GROUP_NAME}={_first(values.get(GROUP_NAME))!r}"
+        if len(found) > 1:
+            ids = tuple(o.target_id for o in found)
+            return MatchResult(DISPUTED, (Reason(rule, f"{what} names several target groups: {', '.join(ids)}"),),
+                               others=ids)
+        obj = found[0]
+        res = self._judge(anchor, obj, rule, what, restore_recreated)
+        if res.outcome == ADOPT:  # nobody of ours holds it: a group hybridsync does not own
+            return MatchResult(DISPUTED, (Reason(rule, f"{what} is the name of target group {obj.target_id}, "
+                                                 "which hybridsync does not own: not adopted by name"),),
+                               obj, others=(obj.target_id,))
+        return res
+
     def _judge(self, anchor: str, obj: TargetObject, rule: str, what: str, restore_recreated: bool) -> MatchResult:
         holder = self.holders.get(obj.target_id)
         if holder is not None and holder.anchor != anchor:
             owned = holder.ownership in (Ownership.CREATED, Ownership.ADOPTED)
-            if restore_recreated and owned and holder.state in TAKEOVER:
+            leaving = holder.anchor in self.leaving
+            if restore_recreated and owned and (holder.state in TAKEOVER or leaving):
                 return MatchResult(RECREATE, (
                     Reason(rule, f"{what} matches target object {obj.target_id}"),
                     Reason("match.recreated", f"re-created source object: new anchor {anchor} takes over "
-                                              f"{obj.target_id} from predecessor {holder.anchor} ({holder.state})"),
+                                              f"{obj.target_id} from predecessor {holder.anchor} ({holder.state}"
+                                              + (", leaving in this plan)" if leaving else ")")),
                 ), obj, predecessor=holder)
             why = ("restore_recreated is off" if not restore_recreated else
                    f"held by {holder.anchor} in state {holder.state}, ownership {holder.ownership}")

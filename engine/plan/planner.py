@@ -49,14 +49,15 @@ plan; its cost is proportional to the objects in it (and their members), not to 
 Rules worth knowing when wiring it:
 
 - ``delete_threshold`` is all-or-nothing per plan: if the carried threshold used plus this plan's
-  disables from scope loss / tombstone / absence exceed it, all of this plan's become HOLD
+  disables from scope loss / tombstone / absence / AD's disabled flag exceed the limit (``carry.limits``),
+  all of this plan's become HOLD
   (creates and updates go on); approved anchors bypass it. Hard DELETEs after
   ``soft_delete_days`` are not counted again (their disable was). Once a plan held disables
   over the threshold, its ``carry`` makes every later plan of the cycle hold too.
 - References (``manager``) resolve through ``refs.anchor_by_dn`` to the STORED state of the
   referenced anchor (``needs.questions`` asks for it): a manager created in this
-  plan is set by the next plan of that object; a reference to a deleted or soft-deleted object
-  is cleared.
+  plan is set by the next plan of that object, which ``Plan.followup()`` asks for (the engine
+  plans it again in the same cycle); a reference to a deleted or soft-deleted object is cleared.
 - Soft match needs the ``lookups()`` answered; a target object held by another anchor must come
   with its holder in ``TargetView.holders`` (else it is taken for foreign and disputed).
 """
@@ -87,6 +88,8 @@ from hybridsync.engine.plan.inputs import (
     make_context,
 )
 from hybridsync.engine.plan.lifecycle import State, effective_state
+from hybridsync.engine.plan import converge
+from hybridsync.engine.plan.match import GROUP_NAME, group_names
 from hybridsync.engine.plan.target import TargetPlanner
 
 __all__ = ["Carry", "Lookup", "Plan", "PlanError", "PlanInput", "Projector", "ReadEvidence", "References",
@@ -127,7 +130,8 @@ class Plan:
     is applied, the new state takes ``members_sent`` over from the predecessor, and
     ``outcome.reanchored_groups`` replaces the old anchor by the new one in every group's
     ``members_sent`` at that target (it is the same target object) -- before the member actions
-    that follow.
+    that follow. ``followup()``: anchors to plan again once this plan is applied (a reference to
+    an object this plan creates resolves only then): the engine plans them in the same cycle.
     """
 
     actions: tuple[Action, ...] = ()
@@ -157,6 +161,10 @@ class Plan:
             else:
                 actions.append(action_from_dict(data))
         return cls(tuple(actions), tuple(errors), summary)
+
+    def followup(self) -> tuple[str, ...]:
+        """Anchors to plan again after this plan is applied (see the class docstring)."""
+        return tuple(self.summary.get("followup", ()))
 
     def predecessor(self, target: str, anchor: str) -> str | None:
         """The anchor whose target object ``anchor`` takes over at ``target`` (a recreate), or None."""
@@ -225,7 +233,10 @@ def lookups(inp: PlanInput) -> tuple[Lookup, ...]:
             if ctx is None:
                 ctx = make_context(inp, lambda _dn: None)
             values = t.mapping.project(obj, ctx).values
-            for path in t.config.matching:
+            paths = t.config.matching
+            if obj.kind == ObjectKind.GROUP and group_names(t.config.kind):
+                paths = (GROUP_NAME,)  # a group is matched by name for a takeover only (match.py 3b)
+            for path in paths:
                 v = values.get(path)
                 if isinstance(v, (list, tuple)):
                     v = v[0] if v else None
@@ -247,11 +258,13 @@ def plan(inp: PlanInput) -> Plan:
     errors: list[PlanError] = []
     used: dict[str, int] = {}
     reanchored: list[dict[str, str]] = []
+    followup: set[str] = set()
     for index, t in enumerate(sorted(inp.targets, key=lambda x: x.config.name)):
         tp = TargetPlanner(inp, t, decisions, objects, by_guid)
         tp.run()
         actions.extend(tp.actions)
         used[t.config.name] = tp.threshold_used
+        followup |= converge.followup(tp)
         for old, new in sorted(tp.reanchored.items()):
             reanchored.append({"target": t.config.name, "old": old, "new": new})
         for obj, err in tp.errors:
@@ -261,7 +274,8 @@ def plan(inp: PlanInput) -> Plan:
     actions = _in_apply_order(actions, order)
     counts = {str(k): n for k, n in Counter(a.kind for a in actions).items()}
     summary = {"counts": counts, "held": counts.get("hold", 0), "errors": len(errors),
-               "threshold_used": used, "objects": len(objects), "reanchored": reanchored}
+               "threshold_used": used, "objects": len(objects), "reanchored": reanchored,
+               "followup": sorted(followup)}
     return Plan(tuple(actions), tuple(errors), summary, _carry(inp, used, actions))
 
 
@@ -269,8 +283,8 @@ def _carry(inp: PlanInput, used: Mapping[str, int], actions: list[Action]) -> Ca
     """The threshold used per target, for the next plan of this cycle: tripped once (a disable or
     delete newly held), it holds every later page of the cycle too."""
     out = {**inp.carry.threshold_used, **used}
-    tripped = inp.safety.delete_threshold + 1
-    for a in actions:
-        if a.kind == ActionKind.HOLD and a.from_state != State.HELD:
+    for a in actions:  # a newly held disable/delete (a pending adoption has no to_state)
+        if a.kind == ActionKind.HOLD and a.to_state == State.HELD and a.from_state != State.HELD:
+            tripped = inp.carry.limits.get(a.target, inp.safety.delete_threshold) + 1
             out[a.target] = max(out.get(a.target, 0), tripped)
-    return Carry(out)
+    return Carry(out, inp.carry.limits)

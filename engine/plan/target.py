@@ -15,10 +15,12 @@ from hybridsync.engine.core.states import GONE, LIVE, PRESENT_PLANNED, PRESENT_S
 from hybridsync.engine.plan.lifecycle import State, Trigger
 from hybridsync.engine.mapping.projection import is_reference_path
 from hybridsync.engine.plan.match import (ADOPT, CREATE, DISPUTED, NO_MATCH, RECREATE, MatchResult, TargetIndex,
-                                     resolve_conflicts)
+                                     group_names, resolve_conflicts)
 from hybridsync.engine.plan.diff import attribute_diff, changed_reason, counted_reason, disabled_in_ad
 from hybridsync.engine.plan.inputs import PlanInput, TargetInput, make_context
+from hybridsync.engine.plan import converge, holds
 from hybridsync.engine.plan.members import desired_members, stored_present
+from hybridsync.engine.plan.required import missing_required
 from hybridsync.engine.core.dn import normalize_dn
 from hybridsync.engine.plan.scope import ScopeDecision
 from hybridsync.engine.core.values import Action, ActionKind, ObjectKind, Ownership, Reason, SourceObject, TargetState
@@ -28,8 +30,11 @@ __all__ = ["LIVE", "PRESENT_PLANNED", "PRESENT_STORED", "UNOWNED", "TargetPlanne
 A = ActionKind
 _DIFF_KINDS = (A.UPDATE, A.RESTORE, A.DISABLE)
 _DISABLED_IN_AD = Reason("source.userAccountControl", "the account is disabled in AD")
+_TAKES_ACCESS = (State.PROVISIONED, State.ESCROW, State.HELD)  # an AD disable from these takes access away
 # an object planned as present: (object, its kind, stored state, scope decision)
 Present = tuple[SourceObject, ObjectKind, TargetState | None, ScopeDecision]
+# a disable/delete the threshold decides: anchor, kind, dn, state, trigger, reasons, attributes (None: disable_attrs)
+Candidate = tuple[str, ObjectKind, str | None, TargetState, Trigger, list[Reason], "Mapping[str, Any] | None"]
 
 
 class TargetPlanner:
@@ -45,9 +50,16 @@ class TargetPlanner:
         self.planned: dict[str, State] = {}
         self.projections: set[str] = set()  # anchors projected without error in this plan
         self.threshold_used = inp.carry.threshold_used.get(self.cfg.name, 0)
+        self.limit = inp.carry.limits.get(self.cfg.name, inp.safety.delete_threshold)
+        self.ad_disables: list[Candidate] = []  # AD-originated disables, decided with the threshold
         self.superseded: set[str] = set()  # predecessors whose target object a recreate takes over
         self.reference_gone = False  # set by resolve_reference during one projection
+        self.waiting: list[tuple[str, str]] = []  # (object, referenced anchor not provisioned yet)
+        self.disputes: list[tuple[str, tuple[str, ...]]] = []  # (disputed anchor, the other sides)
+        self.unknown: list[str] = []  # objects whose reference names a DN no stored object has
+        self.projecting: str | None = None  # the anchor being projected (for ``waiting``)
         self.reanchored: dict[str, str] = {}  # predecessor anchor -> the anchor that took it over
+        self.leaving: frozenset[str] = frozenset()  # live anchors this plan soft-deletes (set by run)
         read = inp.read
         self.gate: str | None = None
         if read.mode == "full" and read.final:
@@ -102,12 +114,19 @@ class TargetPlanner:
         anchor = self.inp.refs.anchor_by_dn.get(key)
         if anchor is None:
             self.reference_gone = True  # no such object (deleted): clear the reference
+            if self.projecting is not None:  # ... or one a later page of this read brings
+                self.unknown.append(self.projecting)
             return None
         ts = self.state(anchor)
+        if anchor in self.leaving:
+            self.reference_gone = True  # soft-deleted by this very plan: clear the reference
+            return None
         if ts is not None and stored_present(ts):
             return ts.target_id
         if ts is not None and lc.effective_state(ts) in GONE:
             self.reference_gone = True  # referenced object left the target: clear the reference
+        if self.projecting is not None:
+            self.waiting.append((self.projecting, anchor))
         return None  # not provisioned yet: leave the path alone, set it once it exists
 
     # -- the run ---------------------------------------------------------------------------
@@ -164,6 +183,9 @@ class TargetPlanner:
                 continue
             gone.append((anchor, ts.kind, None, ts, Trigger.VANISHED,
                          Reason("safety.evidence", "absent from a complete full read")))
+        # leaving in this plan: a re-created object read in the same delta may take their target object over
+        self.leaving = frozenset(g[0] for g in gone if lc.effective_state(g[3]) in LIVE
+                                 and g[3].ownership != Ownership.FOREIGN and self.gate is None)
         self.plan_present(present)
         self.plan_gone(gone)
         self.plan_members(present)
@@ -175,13 +197,16 @@ class TargetPlanner:
         index: TargetIndex | None = None
         for obj, kind, ts, decision in present:
             self.reference_gone = False
+            self.projecting = obj.anchor
             proj = self.t.mapping.project(obj, ctx)
-            if proj.errors:
-                for err in proj.errors:
+            errors = proj.errors or missing_required(self.cfg.kind, self.t.mapping, kind, proj.values,
+                                                     obj.dn or obj.anchor, creating=lc.effective_state(ts) in UNOWNED)
+            if errors:
+                for err in errors:
                     self.errors.append((obj, err))
                 self.emit(A.REPORT, obj.anchor, kind, dn=obj.dn, ts=ts, to=None, reasons=[
                     decision.reason()] + [Reason(f"mapping.{getattr(e, 'attribute', '') or ''}".rstrip("."), str(e))
-                                          for e in proj.errors])
+                                          for e in errors])
                 continue
             values = proj.values
             if self.reference_gone:
@@ -194,7 +219,8 @@ class TargetPlanner:
             eff = lc.effective_state(ts)
             if eff in UNOWNED:  # planned below, once every new object is matched
                 if index is None:
-                    index = TargetIndex(self.t.view.objects, self.cfg.matching, self.t.view.holders)
+                    index = TargetIndex(self.t.view.objects, self.cfg.matching, self.t.view.holders,
+                                        group_names=group_names(self.cfg.kind), leaving=self.leaving)
                 if index.empty:  # nothing can match nor be disputed: a create, planned now
                     self.plan_unowned(obj, kind, ts, decision, eff, values, NO_MATCH)
                 else:
@@ -249,6 +275,16 @@ class TargetPlanner:
         diff = attribute_diff(values, ts.projection)
         if diff:
             reasons += [changed_reason(p) for p in diff]
+        if disabled and eff in _TAKES_ACCESS and diff.get("active") is False:  # takes access away: counted
+            if obj.anchor in self.t.approved:
+                reasons.append(Reason("safety.approved", "an admin approved this held disable"))
+            elif eff == State.HELD:
+                self.emit(A.HOLD, obj.anchor, kind, dn=obj.dn, ts=ts, to=State.HELD, reasons=reasons + [
+                    Reason("safety.delete_threshold", "still waiting for approve-deletes")])
+                return
+            else:
+                self.ad_disables.append((obj.anchor, kind, obj.dn, ts, trigger, reasons, diff))
+                return
         self.take(eff, trigger, obj.anchor, kind, obj.dn, ts, reasons, diff)
 
     def plan_new(self, obj: SourceObject, kind: ObjectKind, ts: TargetState | None, eff: State, values: Mapping[str, Any],
@@ -265,6 +301,13 @@ class TargetPlanner:
             attrs["externalId"] = obj.anchor
             trig = Trigger.MATCHED if match.outcome == ADOPT else Trigger.RECREATED
             assert match.target is not None  # an adopt names its target object
+            tid = match.target.target_id
+            if match.outcome == ADOPT and holds.adoption_waits(self.inp.safety, match.reasons):
+                if (obj.anchor, tid) not in self.t.adoptions:
+                    self.actions.append(holds.pending_adoption(self.cfg.name, obj.anchor, kind, obj.dn, ts, tid,
+                                                               attrs, reasons))
+                    return
+                reasons.append(Reason("safety.adopt_approval", f"an admin approved adopting {tid}"))
             self.take(eff, trig, obj.anchor, kind, obj.dn, ts, reasons, attrs, target_id=match.target.target_id)
             pred = match.predecessor
             if pred is not None:
@@ -272,10 +315,11 @@ class TargetPlanner:
                     Reason("match.recreated", f"target object {pred.target_id} now belongs to {obj.anchor}")])
             return
         self.take(eff, Trigger.CONFLICT, obj.anchor, kind, obj.dn, ts, reasons)
+        self.disputes.append((obj.anchor, match.others))
 
     def plan_gone(self, gone: list[tuple[str, ObjectKind, str | None, TargetState, Trigger, Reason]]) -> None:
         safety = self.inp.safety
-        candidates = []
+        candidates: list[Candidate] = list(self.ad_disables)
         for anchor, kind, dn, ts, trigger, why in gone:
             if anchor in self.superseded:
                 continue
@@ -297,33 +341,52 @@ class TargetPlanner:
                     self.take(eff, Trigger.GRACE_EXPIRED, anchor, kind, dn, ts, reasons + [
                         Reason("safety.soft_delete_days", f"soft-deleted since {ts.since.isoformat() if ts.since else '?'}, "
                                                           f"more than {safety.soft_delete_days:g} days")])
+                elif kind == ObjectKind.GROUP and ts.members_sent:  # soft-deleted keeping members (before 0.x)
+                    self.soft_delete(eff, trigger, anchor, kind, dn, ts, reasons)
                 else:
                     self.take(eff, trigger, anchor, kind, dn, ts, reasons)
                 continue
             if anchor in self.t.approved:
                 reasons.append(Reason("safety.approved", "an admin approved this held disable"))
                 if eff == State.HELD:
-                    self.take(eff, Trigger.APPROVED, anchor, kind, dn, ts, reasons, self.disable_attrs(kind, ts))
+                    self.soft_delete(eff, Trigger.APPROVED, anchor, kind, dn, ts, reasons)
                 else:
-                    self.take(eff, trigger, anchor, kind, dn, ts, reasons, self.disable_attrs(kind, ts))
+                    self.soft_delete(eff, trigger, anchor, kind, dn, ts, reasons)
                 continue
             if eff == State.HELD:
                 self.take(eff, trigger, anchor, kind, dn, ts, reasons + [
                     Reason("safety.delete_threshold", "still waiting for approve-deletes")])
                 continue
-            candidates.append((anchor, kind, dn, ts, trigger, reasons))
+            candidates.append((anchor, kind, dn, ts, trigger, reasons, None))
         total = self.threshold_used + len(candidates)
-        over = total > safety.delete_threshold
-        for anchor, kind, dn, ts, trigger, reasons in candidates:
+        over = total > self.limit
+        for anchor, kind, dn, ts, trigger, reasons, diff in candidates:
             eff = lc.effective_state(ts)
             if over:
-                self.take(eff, Trigger.OVER_THRESHOLD, anchor, kind, dn, ts, reasons + [
-                    Reason("safety.delete_threshold", f"{total} disables/deletes this cycle exceed delete_threshold "
-                                                      f"{safety.delete_threshold}: held for approve-deletes")])
+                limit = holds.limit_reason(safety, self.limit)
+                held = [Reason("safety.delete_threshold",
+                               f"{total} disables/deletes within the window exceed {limit}: held for approve-deletes")]
+                others = sorted(set(diff or ()) - {"active"})
+                if others:  # an AD-originated disable is held as a whole
+                    held.append(Reason("safety.delete_threshold",
+                                       "the whole update waits, its other attribute changes too: " + ", ".join(others)))
+                self.take(eff, Trigger.OVER_THRESHOLD, anchor, kind, dn, ts, reasons + held)
             else:
-                self.take(eff, trigger, anchor, kind, dn, ts, reasons, self.disable_attrs(kind, ts))
+                self.soft_delete(eff, trigger, anchor, kind, dn, ts, reasons,
+                                 self.disable_attrs(kind, ts) if diff is None else diff)
         if not over:
             self.threshold_used = total
+
+    def soft_delete(self, eff: State, trigger: Trigger, anchor: str, kind: ObjectKind, dn: str | None,
+                    ts: TargetState, reasons: list[Reason], attributes: Mapping[str, Any] | None = None) -> None:
+        """Take ``trigger``'s edge to soft_deleted. A group has no ``active`` flag: its soft delete
+        removes every member sent at once (one REMOVE_MEMBERS carrying the new state, so a failure
+        leaves it in escrow to retry); a group that returns gets them back through its member delta."""
+        if kind != ObjectKind.GROUP or not ts.members_sent:
+            self.take(eff, trigger, anchor, kind, dn, ts, reasons,
+                      self.disable_attrs(kind, ts) if attributes is None else attributes)
+            return
+        converge.strip_group(self, eff, trigger, anchor, kind, dn, ts, reasons)
 
     def disable_attrs(self, kind: ObjectKind, ts: TargetState) -> dict[str, Any]:
         if kind == ObjectKind.GROUP or ts.projection.get("active") is False:

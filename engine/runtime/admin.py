@@ -1,5 +1,5 @@
-"""What ``Engine.log()`` and ``Engine.approve_deletes()`` answer, as plain frozen values, and the
-errors of the admin queries (``Engine.status()`` answers from ``runtime.status``).
+"""What ``Engine.log()``, ``Engine.approve_deletes()`` and ``Engine.approve_adoptions()`` answer,
+as plain frozen values, and the errors of the admin queries (``Engine.status()`` answers from ``runtime.status``).
 
 Nothing here talks to AD or a target. ``LogRecord.to_dict()`` is the JSON line ``hybridsync log
 --json`` prints.
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import getpass
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -189,4 +189,35 @@ def approve_deletes(store: StateStore | None, config: Config, target: str | None
         return Approval(target=target, by=who, at=when, store_found=False)
     count = store.approve_held(target, by=who, at=when)
     approved = [h for h in store.held(target, include_approved=True) if h.approved_at == when and h.approved_by == who]
+    return Approval(target=target, by=who, at=when, count=count, approved=tuple(held_action(h) for h in approved))
+
+
+# ------------------------------------------------------------------ approve-adoptions
+def _known_target(config: Config, target: str | None) -> None:
+    names = [t.name for t in config.targets]
+    if target is not None and target not in names:
+        raise UnknownTarget(target, config.path, names)
+
+
+def pending_adoptions(store: StateStore | None, config: Config, target: str | None = None) -> tuple[HeldAction, ...]:
+    """The adoptions waiting for approval (``[matching] adopt = "approve"``), of ``target`` or all."""
+    _known_target(config, target)
+    if store is None:
+        return ()
+    return tuple(held_action(h) for h in store.held(target, adoptions=True))
+
+
+def approve_adoptions(store: StateStore | None, config: Config, target: str | None = None, *,
+                      ids: Iterable[int] | None = None, by: str | None = None,
+                      at: datetime | None = None) -> Approval:
+    """Approve the pending adoptions of ``ids`` (or, ``ids`` None, every one) of ``target`` (or
+    all), recording who and when on each and as an ``approval`` log entry; the next cycle
+    adopts each one whose object still matches the same target object. Raises ``UnknownTarget``."""
+    _known_target(config, target)
+    who, when = by or os_user(), at or utcnow()
+    if store is None:
+        return Approval(target=target, by=who, at=when, store_found=False)
+    count = store.approve_held(target, by=who, at=when, adoptions=True, ids=ids)
+    approved = [h for h in store.held(target, include_approved=True, adoptions=True)
+                if h.approved_at == when and h.approved_by == who]
     return Approval(target=target, by=who, at=when, count=count, approved=tuple(held_action(h) for h in approved))

@@ -20,6 +20,7 @@ from attrs import define, frozen
 
 from hybridsync.connectors.base import Result, Target
 from hybridsync.engine.core.config import Config
+from hybridsync.engine.core.dn import normalize_dn
 from hybridsync.engine.core.states import OutcomeResult
 from hybridsync.engine.core.values import Action, ActionKind, ObjectKind, TargetState
 from hybridsync.engine.plan.outcome import reanchored_groups
@@ -224,3 +225,23 @@ class Applier:
         st = self.page.object(self.store, source, new.anchor)
         if st is not None:
             self.cycle.followup_groups.update(self.store.groups_with_member(source, st.object_guid))
+            if new.target_id and not (prev and prev.target_id) and st.kind is ObjectKind.USER:
+                self.cycle.followup_groups.update(self._reports_of(st.dn))
+
+    def _reports_of(self, dn: str) -> set[str]:
+        """The anchors of this page's objects whose ``manager`` is ``dn``: a manager created in the
+        same plan as its report was not resolvable when the report was planned, so the report is
+        planned again this cycle (with the groups that follow up)."""
+        try:
+            key = normalize_dn(dn)
+        except ValueError:
+            return set()
+        out = set()
+        for anchor, obj in self.page.objects.items():
+            for value in obj.attributes.get("manager") or ():
+                try:
+                    if normalize_dn(value) == key:
+                        out.add(anchor)
+                except ValueError:
+                    continue
+        return out

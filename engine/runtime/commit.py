@@ -15,6 +15,7 @@ from attrs import frozen
 
 from hybridsync.engine.core.states import OutcomeResult
 from hybridsync.engine.core.values import ActionKind, Cursor, ObjectState, SourceBatch, SourceObject
+from hybridsync.engine.runtime import holds
 from hybridsync.engine.runtime.apply import Applied
 from hybridsync.engine.runtime.context import CycleSetup, CycleState, PageWrites
 
@@ -49,7 +50,6 @@ def commit_page(setup: CycleSetup, cycle: CycleState, page: PageWrites, unit: Pa
             store.record_observation(cycle.cycle_id, src, obj.anchor, obj.dn, obj.kind, dict(change), at=now)
         if unit.round_no and unit.seen_anchors:
             store.mark_seen(src, unit.seen_anchors, unit.round_no)
-        approved_by_key = {(h.target, h.anchor): h for hs in cycle.approved.values() for h in hs}
         for outcome, _intent in outcomes:
             a = outcome.action
             if outcome.state is not None:
@@ -57,11 +57,7 @@ def commit_page(setup: CycleSetup, cycle: CycleState, page: PageWrites, unit: Pa
             if outcome.result != OutcomeResult.NOOP or outcome.state is not None:
                 store.record_decision(cycle.cycle_id, a, result=outcome.result, status=outcome.status,
                                       detail=outcome.detail, at=now)
-            if a.kind == A.HOLD:
-                store.hold(a, "; ".join(r.detail or r.rule for r in a.reasons) or "held", at=now)
-            h = approved_by_key.get((a.target, a.anchor))
-            if h is not None and a.kind in (A.DISABLE, A.DELETE) and outcome.result == OutcomeResult.OK:
-                store.release(h.id, at=now)
+        holds.record_holds(store, outcomes, at=now)  # holds stored, approved or moot ones released
         # re-anchored groups last, as their newest state: an outcome above may predate the re-anchoring
         for t, a_ in page.reanchored:
             store.put_target_state(page.states[t].get(a_) or page.reanchored[(t, a_)])

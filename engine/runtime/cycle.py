@@ -43,9 +43,10 @@ from hybridsync.engine.core.values import (
     SourceObject,
 )
 from hybridsync.engine.plan import lifecycle, planner
-from hybridsync.engine.plan.merge import merge, to_state
 from hybridsync.engine.plan.inputs import Carry
-from hybridsync.engine.runtime import evidence as absence
+from hybridsync.engine.plan.merge import merge, to_state
+from hybridsync.engine.runtime import drift, evidence as absence
+from hybridsync.engine.runtime import holds
 from hybridsync.engine.runtime.apply import Applied, Applier
 from hybridsync.engine.runtime.commit import Observation, PageCommit, commit_page
 from hybridsync.engine.runtime.context import CycleSetup, CycleState, PageWrites, Tally
@@ -59,6 +60,7 @@ log = structlog.get_logger("hybridsync.cycle")
 A = ActionKind
 GRACE_SCAN_EVERY = timedelta(hours=1)
 DUE_PART, DUE_MEMBERS = 1000, 20_000  # the due pass plans at most this many objects / group members at once
+FOLLOWUP_ROUNDS = 3  # due-pass plans per cycle; follow-ups left after them make RunReport.followup
 PLANNED_ANCHORS_BOUND = 10_000  # anchors remembered as planned (only an optimisation: bounded)
 
 
@@ -105,10 +107,11 @@ class Cycle:
         if not self.setup.dry_run:
             state.cycle_id = store.begin_cycle(self.setup.source_name, mode, at=state.now)
         self.health.begin(self.setup.targets)
-        window = self.setup.removals
-        counts = window.counts(store, self.setup.config.safety, self.setup.targets, state.now) if window is not None \
-            else absence.window_counts(store, self.setup.config.safety, self.setup.targets, state.now)
-        state.carry = Carry(counts)
+        window, safety, names = self.setup.removals, self.setup.config.safety, list(self.setup.targets)
+        if window is not None:  # the window kept across cycles: only the new history rows are read
+            state.carry = Carry(window.counts(store, safety, names, state.now), holds.limits(store, safety, names))
+        else:
+            state.carry = holds.threshold_carry(store, safety, names, state.now)
         for name in self.setup.targets:
             state.approved[name] = list(store.approved_actions(name))
             self.page.states[name] = {}
@@ -160,7 +163,13 @@ class Cycle:
             return []
         self.page.predecessors = {(a.target, a.anchor): old for a in plan.actions if a.kind == A.ADOPT
                                   and (old := plan.predecessor(a.target, a.anchor)) is not None}
-        return self.applier.apply_all(plan.actions, state.now, blocked)
+        applied = self.applier.apply_all(plan.actions, state.now, blocked)
+        # planned again in this cycle's due pass: a reference to an object this plan created, and a
+        # create the target refused as a duplicate (409: the next plan's match takes over or disputes)
+        state.followup_groups.update(plan.followup())
+        state.followup_groups.update(o.action.anchor for o, _ in applied
+                                     if o.action.kind == A.CREATE and o.status == 409 and o.result != "ok")
+        return applied
 
     def commit(self, unit: PageCommit, outcomes: list[Applied]) -> None:
         commit_page(self.setup, self.state, self.page, unit, outcomes)
@@ -201,6 +210,8 @@ def run_cycle(cycle: Cycle) -> None:
         cycle.source_failed(exc)
     try:
         if not state.source_error and not setup.stop_requested():
+            if not setup.dry_run:  # changes made at the targets on owned objects are put back (drift.py)
+                state.followup_groups |= drift.check(store, setup.targets)
             _due_pass(cycle)
     finally:
         cycle.applier.close()
@@ -297,6 +308,8 @@ def _drop_members(setup: CycleSetup, page: PageWrites, guids: list[str], merged:
     touched: set[str] = set()
     for guid in guids:
         for group_anchor in store.groups_with_member(src, guid):
+            if group_anchor in merged and merged[group_anchor].deleted:
+                continue  # the group is itself tombstoned in this batch: never resurrect it
             st = page.object(store, src, group_anchor)
             if st is None or guid not in st.members:
                 continue
@@ -358,24 +371,26 @@ def _due_pass(cycle: Cycle) -> None:
     # this cycle: that page saw only the members provisioned by then (a full sync creates a
     # group's members over many pages), and only this plan sees them all.
     anchors |= state.followup_groups
-    if not anchors:
-        return
-    state.followup_groups.clear()
+    for _ in range(FOLLOWUP_ROUNDS):  # a follow-up's plan may ask for one more (bounded; the rest: next cycle)
+        if not anchors or setup.stop_requested():
+            return
+        state.followup_groups.clear()
+        _due_in_parts(cycle, sorted(anchors))
+        anchors = set(state.followup_groups)
+
+
+def _due_in_parts(cycle: Cycle, anchors: list[str]) -> None:
+    """Plan ``anchors`` in parts of bounded size (objects and group members): after a full sync
+    every group is due with all its members, and one plan of them all held every member's state."""
+    store, src = cycle.setup.store, cycle.setup.source_name
     evidence = planner.ReadEvidence(mode=ReadMode.DELTA, final=True, complete=False)
-    # planned in parts of bounded size (objects and group members): after a full sync every
-    # group is due with all its members, and one plan of them all held every member's state
     part: list[str] = []
     weight = 0
-    for a in sorted(anchors):
-        part.append(a)
-        weight += 1
-        if len(part) >= DUE_PART or weight >= DUE_MEMBERS:
-            _due_part(cycle, part, evidence)
-            part, weight = [], 0
-            continue
+    for a in anchors:
         st = store.get_object(src, a)
-        weight += len(st.members) if st is not None else 0
-        if weight >= DUE_MEMBERS:
+        part.append(a)
+        weight += 1 + (len(st.members) if st is not None else 0)
+        if len(part) >= DUE_PART or weight >= DUE_MEMBERS:
             _due_part(cycle, part, evidence)
             part, weight = [], 0
     if part:

@@ -26,6 +26,7 @@ from hybridsync.engine.core.config import Config, SourceConfig, TargetConfig
 from hybridsync.engine.core.states import CycleStatus
 from hybridsync.engine.core.values import CycleProgress, ReadMode
 from hybridsync.engine.mapping.projection import TargetMapping, compile_mapping
+from hybridsync.engine.mapping.writeonly import SALT_KEY, salt_for_cycle
 from hybridsync.engine.runtime import admin
 from hybridsync.engine.runtime.admin import Approval, NoStateStore, NoSuchObject, ProvisioningLog
 from hybridsync.engine.runtime.context import CycleSetup
@@ -44,6 +45,7 @@ from hybridsync.statestore.factory import open_store as open_configured_store
 log = structlog.get_logger("hybridsync.engine")
 PRUNE_EVERY = timedelta(days=1)  # retention runs at most this often
 PRUNED_AT = "engine.pruned_at"  # meta key: when retention last ran
+MAX_FOLLOWUPS = 2  # follow-up cycles run_forever runs at once, in a row (then it waits as usual)
 FULL_READ_RETRY_BASE = 30.0  # seconds before a failed periodic full read is retried (doubling)
 _UNSET = object()
 
@@ -79,7 +81,8 @@ class Engine:
         self.recorder = Recorder() if record else None
         if self.recorder is not None:
             sources = {n: RecordingSource(ScreenedSource(s), self.recorder, n) for n, s in sources.items()}
-            targets = {n: RecordingTarget(t, self.recorder, n) for n, t in targets.items()}
+            write_only = {t.name: t.write_only for t in config.targets}
+            targets = {n: RecordingTarget(t, self.recorder, n, write_only.get(n, ())) for n, t in targets.items()}
         self.sources: dict[str, Source] = sources
         self.targets: dict[str, Target] = targets
         self.mappings = {n: m for n, m in self.mappings.items() if n in self.targets}
@@ -87,6 +90,7 @@ class Engine:
         self._full_failures: dict[str, int] = {}  # failed periodic full reads in a row, per source
         self._facts: dict[tuple[str, str], Any] = {}
         self._removals = RemovalWindow()  # the delete threshold's window, read incrementally
+        self._followup: dict[str, set[str]] = {}  # source -> anchors a cycle left for a follow-up
 
     def _own(self, conn: Any) -> Any:
         """A connector this engine built (and closes)."""
@@ -117,7 +121,13 @@ class Engine:
         """The state store a cycle or a provision writes to (an offline engine over no store has none)."""
         if self.store is None:
             raise NoStateStore(self.config.state.path)
+        self._use_salt(self.store)
         return self.store
+
+    def _use_salt(self, store: StateStore) -> None:
+        """Key the mappings' write-only placeholders with the store's salt (mapping/writeonly.py)."""
+        salt = salt_for_cycle(store.meta_get(SALT_KEY))
+        self.mappings = {n: m.with_salt(salt) if hasattr(m, "with_salt") else m for n, m in self.mappings.items()}
 
     def source_attributes(self, source_config: SourceConfig) -> tuple[str, ...]:
         """The source attributes the mappings and the scope filters read (beyond the fixed ones)."""
@@ -132,9 +142,24 @@ class Engine:
     # ------------------------------------------------------------------ one cycle
     def run_once(self, *, dry_run: bool = False, full: bool | str = False,
                  stop_event: threading.Event | None = None,
-                 progress: Callable[[CycleProgress], None] | None = None) -> RunReport:
-        """One reconcile cycle per source. ``full`` forces a complete full read."""
-        reports = []
+                 progress: Callable[[CycleProgress], None] | None = None, followups: int = 0) -> RunReport:
+        """One reconcile cycle per source. ``full`` forces a complete full read. ``followups``:
+        when a cycle leaves work that only another cycle can do (``RunReport.followup``), run up
+        to that many more delta cycles now (``sync --once`` converges in one invocation)."""
+        reports: list[Cycle] = []
+        for round_no in range(1 + max(0, followups)):
+            if round_no and (dry_run or not reports[-1].state.followup_groups
+                             or (stop_event is not None and stop_event.is_set())):
+                break
+            self._cycles(reports, dry_run=dry_run, full=full if not round_no else False,
+                         stop_event=stop_event, progress=progress)
+        if not dry_run:
+            self._record_facts()
+            self.retain()
+        return _report(reports)
+
+    def _cycles(self, reports: list[Cycle], *, dry_run: bool, full: bool | str,
+                stop_event: threading.Event | None, progress: Callable[[CycleProgress], None] | None) -> None:
         for src in self.sources:
             reason = (full if isinstance(full, str) else "full read requested") if full else None
             cycle = Cycle.start(CycleSetup(store=self._open(), config=self.config, source_name=src,
@@ -142,6 +167,8 @@ class Engine:
                                            clock=self.clock, dry_run=dry_run, full_reason=reason,
                                            stop_event=stop_event, seed=self.seed, progress=progress,
                                            recorder=self.recorder, removals=self._removals))
+            if not dry_run:  # what the last cycle left for a follow-up is planned in this one's due pass
+                cycle.state.followup_groups.update(self._followup.pop(src, ()))
             if self.recorder is not None:
                 self.recorder.enabled = not dry_run
             try:
@@ -151,11 +178,9 @@ class Engine:
                     self.recorder.discard()  # what no commit took (dry run, failed page) is not kept
             if cycle.state.mode == ReadMode.FULL and cycle.state.status == CycleStatus.OK:
                 self._last_full[src] = time.monotonic()
+            if not dry_run and cycle.state.followup_groups:
+                self._followup[src] = set(cycle.state.followup_groups)
             reports.append(cycle)
-        if not dry_run:
-            self._record_facts()
-            self.retain()
-        return _report(reports)
 
     def retain(self, *, force: bool = False) -> dict[str, int] | None:
         """Run the retention policy (``[state] retain_days`` / ``record_days``) when it has not
@@ -258,6 +283,15 @@ class Engine:
         next cycle; records ``by`` (default: the OS user) and when. Raises ``UnknownTarget``."""
         return admin.approve_deletes(self.store, self.config, target, by=by)
 
+    def approve_adoptions(self, target: str | None = None, *, ids: Iterable[int] | None = None,
+                          by: str | None = None) -> Approval:
+        """Approve pending adoptions (``ids``, or every one; of ``target``, or all): the next
+        cycle adopts them. ``pending_adoptions()`` lists them. Raises ``UnknownTarget``."""
+        return admin.approve_adoptions(self.store, self.config, target, ids=ids, by=by)
+
+    def pending_adoptions(self, target: str | None = None) -> tuple[Any, ...]:
+        return admin.pending_adoptions(self.store, self.config, target)
+
     # ------------------------------------------------------------------ forever
     def run_forever(self, stop_event: threading.Event, *, on_report: Callable[[RunReport], None] | None = None,
                     progress: Callable[[CycleProgress], None] | None = None) -> None:
@@ -277,6 +311,7 @@ class Engine:
 
     def _loop(self, stop_event: threading.Event, on_report: Callable[[RunReport], None] | None,
               progress: Callable[[CycleProgress], None] | None = None) -> None:
+        followups = 0
         while not stop_event.is_set():
             due_full = [s for s in self.sources
                         if time.monotonic() - self._last_full.get(s, 0.0) >= self.config.source(s).full_read_interval]
@@ -298,6 +333,9 @@ class Engine:
                 on_report(report)
             if stop_event.is_set():
                 break
+            followups = followups + 1 if report is not None and report.followup else 0
+            if 0 < followups <= MAX_FOLLOWUPS:
+                continue  # the engine's own follow-up cycle: not "the next AD change"
             self._wait(stop_event)
 
     def _wait(self, stop_event: threading.Event) -> None:

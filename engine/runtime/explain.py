@@ -235,12 +235,15 @@ def explain_object(store: StateStore, obj: ObjectState, *, ref: str = "", since:
         verdicts.append(Verdict(target=name, state=ts.state, since=ts.since, target_id=ts.target_id,
                                 ownership=str(ts.ownership), last_error=ts.last_error,
                                 because=_because(ts, timeline)))
-    held = [h for h in store.held(include_approved=True) if h.anchor == obj.anchor]
+    held = [h for h in store.held(include_approved=True, adoptions=None) if h.anchor == obj.anchor]
     for h in held:
         status = "approved" if h.approved_at else "held"
+        summary = f"{h.action.kind} at {h.target} {status} by the safety rule: {h.reason}"
+        if str(h.action.kind) == "adopt":  # [matching] adopt = "approve"
+            summary = (f"adoption of target object {h.action.target_id} at {h.target} "
+                       + ("approved: the next cycle adopts it" if h.approved_at else "waits for approve-adoptions"))
         entry = TimelineEntry(at=h.held_at, kind="held", cycle_id=None, target=h.target, action=h.action,
-                              summary=f"{h.action.kind} at {h.target} {status} by the safety rule: {h.reason}",
-                              reasons=tuple(h.action.reasons), result=status)
+                              summary=summary, reasons=tuple(h.action.reasons), result=status)
         timeline.append(entry)
     timeline.sort(key=lambda e: (e.at is None, e.at or datetime.min))
     try:

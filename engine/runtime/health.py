@@ -14,6 +14,7 @@ import attrs
 import structlog
 from attrs import define
 
+from hybridsync.engine.core.redact import redact
 from hybridsync.engine.core.config import SafetyConfig
 from hybridsync.engine.core.states import OutcomeResult
 from hybridsync.engine.plan import lifecycle
@@ -58,6 +59,7 @@ class TargetHealth:
     def quarantine(self, name: str, why: str, *, auth: bool) -> None:
         if name in self.paused and name in self.quarantined_now:
             return
+        why = redact(why)  # a connector's refusal may quote its credential: the reason is a record
         now = self.cycle.now
         prior = next((q for q in self.store.quarantined() if q.target == name), None)
         delay = lifecycle.next_retry_delay(prior.count if prior else 0, base=60.0, cap=3600.0)

@@ -20,7 +20,7 @@ from hybridsync.engine.core.values import ObjectKind, SourceObject, TargetState
 from hybridsync.engine.plan import needs, planner
 from hybridsync.engine.plan.inputs import Lookup, Projector
 from hybridsync.engine.plan.scope import GroupScope
-from hybridsync.engine.runtime import scopegroups
+from hybridsync.engine.runtime import holds, scopegroups
 from hybridsync.engine.runtime.context import CycleState, PageWrites
 from hybridsync.engine.runtime.health import TargetHealth
 from hybridsync.engine.runtime.targetview import Listing, build_view
@@ -53,8 +53,9 @@ class PagePlanner:
         """The plan of ``objects``, and the targets whose lookups failed (their creates and
         adopts wait)."""
         src_cfg = self.config.source(self.source_name)
+        approved = {name: holds.approvals(self.cycle.approved.get(name, ())) for name in self.targets}
         inputs = [planner.TargetInput(config=self.config.target(name), mapping=self.mappings[name],
-                                      approved=frozenset(h.anchor for h in self.cycle.approved.get(name, ())))
+                                      approved=approved[name][0], adoptions=approved[name][1])
                   for name in self.targets]
         inp = planner.PlanInput(source=self.source_name, scope=self._scope(src_cfg), objects=objects,
                                 targets=tuple(inputs), clock=self.cycle.now, read=evidence, absent=absent,

@@ -27,7 +27,8 @@ from attrs import frozen
 
 from hybridsync.connectors.base import Done, Result, RetryAfter, Target, Terminal
 from hybridsync.engine.core.redact import redact
-from hybridsync.engine.mapping.writeonly import reveal
+from hybridsync.engine.mapping.writeonly import reveal, revealed_values
+from hybridsync.engine.runtime.recording import mask_sent
 from hybridsync.engine.plan import lifecycle
 from hybridsync.engine.plan import outcome as outcome_rule
 from hybridsync.engine.runtime import orphans
@@ -58,10 +59,20 @@ class Outcome:
 
 
 def call_target(target: Target, action: Action, member_ids: list[tuple[ObjectKind, str]] | None) -> Result:
-    """Make the one target call an action stands for."""
+    """Make the one target call an action stands for. An answer quoting a write-only value the
+    call sent (an error echoing the request) has it masked before anything records it."""
+    sent: list[str] = []
+    result = _call_target(target, action, member_ids, sent)
+    return mask_sent(result, sent) if sent else result
+
+
+def _call_target(target: Target, action: Action, member_ids: list[tuple[ObjectKind, str]] | None,
+                 sent: list[str]) -> Result:
     k, kind, tid = action.kind, action.object_kind, action.target_id
     try:
-        attributes = reveal(action.attributes)  # write-only values computed now, never stored
+        # write-only values computed now, never stored; an adopt never resets a generated one
+        attributes = reveal(action.attributes, generated=k != A.ADOPT)
+        sent.extend(revealed_values(attributes))
         if k == A.CREATE:
             return target.create(kind, action.anchor, attributes)
         if tid is None:  # every other call names the target's object
@@ -85,7 +96,7 @@ def call_target(target: Target, action: Action, member_ids: list[tuple[ObjectKin
         if k == A.REMOVE_MEMBERS:
             return target.remove_members(tid, member_ids or [])
     except Exception as exc:  # a connector bug or transport error: this object only
-        return RetryAfter(0.0, redact(f"{type(exc).__name__}: {exc}")[:500])
+        return RetryAfter(0.0, redact(f"{type(exc).__name__}: {exc}", sent)[:500])
     raise ValueError(f"action {k} is not applied through a target")
 
 
@@ -113,6 +124,8 @@ def state_after(
         why = f"{why}: {result.detail}"
     why = redact(why)  # history and last_error are records: no secret in any spelling
     retry_after = result.seconds if isinstance(result, RetryAfter) else None
+    if status == 409 and action.kind == A.CREATE and not (prev is not None and prev.retry_count):
+        retry_at = retry_at or now  # a duplicate: waiting won't help, the next plan's match resolves it
     delay = lifecycle.next_retry_delay(prev.retry_count if prev else 0, retry_after)
     state = outcome_rule.failed_state(prev, action, now, why=why, next_retry_at=retry_at or (now + timedelta(seconds=delay)),
                                       gone=gone)

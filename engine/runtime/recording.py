@@ -6,8 +6,11 @@ them. Together with the config and the cycle's clock, that is all the input the 
 ``engine.replay`` feeds it back through the same engine code and compares the decisions.
 
 Recorded values are plain JSON (the codecs below). Nothing secret passes here: batches carry
-only the attributes the source was asked for, and the connectors never put credentials in
-results.
+only the attributes the source was asked for, the connectors never put credentials in results,
+and every target read is stripped of the target's write-only attributes (``password`` and its
+``write_only`` paths, at any depth: ``mapping.writeonly.strip``) before it is recorded -- a
+server that echoes them back does not get them into recordings, snapshots or ``explain``. The
+write-only values a call sent are masked in what it answered (an error quoting the request).
 """
 
 from __future__ import annotations
@@ -18,9 +21,11 @@ import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
+import attrs
+
 from hybridsync.connectors.base import Done, Result, RetryAfter, Terminal
 from hybridsync.engine.core.redact import redact
-from hybridsync.engine.mapping.writeonly import ALWAYS, Revealed
+from hybridsync.engine.mapping.writeonly import ALWAYS, Revealed, RevealedList, revealed_values, strip
 from hybridsync.engine.core.values import (
     Cursor,
     DcIdentity,
@@ -101,8 +106,8 @@ def batch_from_json(text: str) -> SourceBatch:
     )
 
 
-def target_object_to_dict(t: TargetObject) -> dict[str, Any]:
-    attributes = {k: v for k, v in t.attributes.items() if k not in ALWAYS}  # never a password
+def target_object_to_dict(t: TargetObject, write_only: frozenset[str] = ALWAYS) -> dict[str, Any]:
+    attributes = strip(t.attributes, write_only | ALWAYS)  # never a password, at any depth
     return {"target_id": t.target_id, "kind": str(t.kind), "external_id": t.external_id,
             "attributes": attributes, "active": t.active, "etag": t.etag}
 
@@ -112,10 +117,10 @@ def target_object_from_dict(d: Mapping[str, Any]) -> TargetObject:
                         attributes=d.get("attributes") or {}, active=d.get("active"), etag=d.get("etag"))
 
 
-def result_to_dict(r: Result) -> dict[str, Any]:
+def result_to_dict(r: Result, write_only: frozenset[str] = ALWAYS) -> dict[str, Any]:
     if isinstance(r, Done):
         return {"type": "done", "target_id": r.target_id, "etag": r.etag, "status": r.status,
-                "found": [target_object_to_dict(t) for t in r.found]}
+                "found": [target_object_to_dict(t, write_only) for t in r.found]}
     if isinstance(r, RetryAfter):
         return {"type": "retry", "seconds": r.seconds, "why": r.why, "status": r.status}
     if isinstance(r, Terminal):
@@ -136,14 +141,33 @@ def result_from_dict(d: Mapping[str, Any]) -> Result:
     raise ValueError(f"unknown recorded result type {kind!r}")
 
 
-def call_key(op: str, args: Sequence[Any], kwargs: Mapping[str, Any]) -> str:
-    """A stable text key for one target call (what was asked, not when)."""
+WRITE_ONLY_MARK = "(write-only)"
+
+
+def mask_sent(result: Result, sent: Sequence[str]) -> Result:
+    """``result`` with the write-only values a call ``sent`` (and every known secret) masked in
+    its text (a target that quotes the request in an error must not get a password into
+    history or ``last_error``)."""
+    if isinstance(result, RetryAfter):
+        return attrs.evolve(result, why=redact(result.why, sent))
+    if isinstance(result, Terminal):
+        return attrs.evolve(result, why=redact(result.why, sent),
+                            detail=redact(result.detail, sent) if result.detail is not None else None)
+    return result
+
+
+def call_key(op: str, args: Sequence[Any], kwargs: Mapping[str, Any], write_only: frozenset[str] = ALWAYS) -> str:
+    """A stable text key for one target call (what was asked, not when). A write-only value is
+    keyed by its placeholder, never stored; one that has none (a number) by a fixed mark."""
+    hidden = write_only | ALWAYS
 
     def plain(v: Any) -> Any:
-        if isinstance(v, Revealed):  # a write-only value is keyed by its placeholder, never stored
+        if isinstance(v, (Revealed, RevealedList)):
             return v.placeholder
         if isinstance(v, Mapping):
-            return {str(k): plain(x) for k, x in sorted(v.items(), key=lambda kv: str(kv[0]))}
+            return {str(k): (WRITE_ONLY_MARK if str(k) in hidden and x is not None
+                             and not isinstance(x, (Revealed, RevealedList)) else plain(x))
+                    for k, x in sorted(v.items(), key=lambda kv: str(kv[0]))}
         if isinstance(v, (list, tuple, set, frozenset)):
             items = [plain(x) for x in v]
             return sorted(items, key=repr) if isinstance(v, (set, frozenset)) else items
@@ -167,6 +191,7 @@ class Recorder:
 
     def __init__(self) -> None:
         self.enabled = True
+        self.write_only: dict[str, frozenset[str]] = {}  # target -> its write-only paths
         self._batches: list[tuple[str, str]] = []
         self._calls: list[tuple[str, str]] = []
         self._lock = threading.Lock()
@@ -177,9 +202,13 @@ class Recorder:
             with self._lock:
                 self._batches.append((source, doc))
 
-    def call(self, target: str, op: str, key: str, result: Result) -> None:
+    def call(self, target: str, op: str, key: str, result: Result, sent: Sequence[str] = ()) -> None:
+        """Record one call. Its result is stripped of the target's write-only attributes, and
+        ``sent`` (the write-only values the call carried) is masked wherever the answer quotes it."""
         if self.enabled:
-            doc = redact(json.dumps({"op": op, "key": key, "result": result_to_dict(result)}, ensure_ascii=False))
+            # each text on its own first: one cut mid-token before it got here is masked at its end
+            answer = result_to_dict(mask_sent(result, sent), self.write_only.get(target, ALWAYS))
+            doc = redact(json.dumps({"op": op, "key": key, "result": answer}, ensure_ascii=False))
             with self._lock:
                 self._calls.append((target, doc))
 
@@ -219,24 +248,30 @@ _TARGET_OPS = ("lookup_by_anchor", "lookup_by_attribute", "create", "update", "d
 
 
 class RecordingTarget:
-    """A Target that reports every call and its result to a Recorder."""
+    """A Target that reports every call and its result to a Recorder. ``write_only``: the
+    target's configured write-only paths (``password`` is always one), stripped from every
+    object it reads back before that is recorded."""
 
-    def __init__(self, inner: Any, recorder: Recorder, name: str):
+    def __init__(self, inner: Any, recorder: Recorder, name: str, write_only: Sequence[str] = ()):
         self.inner, self.recorder, self.name = inner, recorder, name
+        self.write_only = ALWAYS | frozenset(write_only)
+        recorder.write_only[name] = self.write_only
 
     def _wrap(self, op: str) -> Callable[..., Result]:
         fn = getattr(self.inner, op)
 
         def call(*args: Any, **kwargs: Any) -> Result:
             result: Result = fn(*args, **kwargs)
-            self.recorder.call(self.name, op, call_key(op, args, kwargs), result)
+            self.recorder.call(self.name, op, call_key(op, args, kwargs, self.write_only), result,
+                               sent=revealed_values([args, kwargs]))
             return result
 
         return call
 
     def list_owned(self, kind: ObjectKind) -> Iterator[TargetObject]:
         items = list(self.inner.list_owned(kind))
-        self.recorder.call(self.name, "list_owned", call_key("list_owned", [kind], {}), Done(found=tuple(items)))
+        self.recorder.call(self.name, "list_owned", call_key("list_owned", [kind], {}, self.write_only),
+                           Done(found=tuple(items)))
         return iter(items)
 
     def __getattr__(self, attr: str) -> Any:

@@ -46,6 +46,7 @@ class RunReport:
     outcome_counts: Mapping[tuple[str, str, str], int] | None = None  # (target, action, result) -> n
     undone_targets: Mapping[str, str] | None = None  # failed_targets, counted over every outcome
     problem_count: int | None = None
+    followup: bool = False  # a cycle left work only another cycle can do: run_forever runs it at once
 
     @property
     def cycle_id(self) -> int | None:
@@ -118,4 +119,5 @@ def _report(cycles: list[Cycle]) -> RunReport:
                      outcomes=tuple(outcomes), problems=tuple(problems), durations=durations, status=status,
                      quarantined=tuple(quarantined), held=held, planned=tuple(planned), source_errors=errors,
                      outcome_counts=tallied, undone_targets={t: w for t, w in undone.items() if t not in done},
-                     problem_count=problem_count)
+                     problem_count=problem_count,
+                     followup=bool(cycles) and bool(cycles[-1].state.followup_groups))

@@ -30,6 +30,7 @@ from typing import IO, Any
 from attrs import frozen
 
 from hybridsync.engine.core.redact import redact_count
+from hybridsync.engine.mapping.writeonly import is_placeholder
 
 FORMAT = "hybridsync-snapshot"
 VERSION = 1
@@ -87,8 +88,8 @@ def _scrub_value(value: Any, secrets: list[str]) -> tuple[Any, int]:
         out: dict[str, Any] = {}
         total = 0
         for k, v in value.items():
-            if isinstance(k, str) and k.lower() in PASSWORD_ATTRIBUTES:
-                total += 1
+            if isinstance(k, str) and k.lower() in PASSWORD_ATTRIBUTES and not is_placeholder(v):
+                total += 1  # a write-only placeholder is no secret, and replay needs it
                 continue
             out[k], n = _scrub_value(v, secrets)
             total += n

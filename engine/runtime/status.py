@@ -6,7 +6,7 @@ prints. Nothing secret is in the store: a DirSync cookie is summarised by its le
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from attrs import field, frozen
@@ -17,6 +17,7 @@ from hybridsync.engine.runtime.leadership import leader_of
 from hybridsync.statestore.convert import time_to_text
 from hybridsync.statestore.factory import where
 from hybridsync.statestore.protocol import StateStore
+from hybridsync.engine.runtime import holds
 from hybridsync.engine.runtime.evidence import window_counts
 
 
@@ -128,6 +129,7 @@ class TargetStatus:
     window_used: int = 0
     window_threshold: int = 0
     window_seconds: float = 0.0
+    pending_adoptions: int = 0  # adoptions waiting for approve-adoptions ([matching] adopt = "approve")
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "states": dict(self.states), "dialect": self.dialect,
@@ -135,7 +137,8 @@ class TargetStatus:
                 "quarantine": self.quarantine.to_dict() if self.quarantine else None,
                 "held_deletes": self.held_deletes,
                 "threshold_window": {"used": self.window_used, "threshold": self.window_threshold,
-                                     "window_seconds": self.window_seconds}}
+                                     "window_seconds": self.window_seconds},
+                "pending_adoptions": self.pending_adoptions}
 
 
 @frozen
@@ -149,15 +152,39 @@ class HeldAction:
     dn: str | None
     reason: str
     held_at: datetime | None
+    target_id: str | None = None  # the target object (of a pending adoption: the one it would adopt)
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "target": self.target, "anchor": self.anchor, "action": self.action,
-                "dn": self.dn, "reason": self.reason, "held_at": time_to_text(self.held_at)}
+                "dn": self.dn, "reason": self.reason, "held_at": time_to_text(self.held_at),
+                "target_id": self.target_id}
 
 
 def held_action(h: Any) -> HeldAction:
     return HeldAction(id=h.id, target=h.target, anchor=h.anchor, action=str(h.action.kind), dn=h.action.dn,
-                      reason=h.reason, held_at=h.held_at)
+                      reason=h.reason, held_at=h.held_at, target_id=h.action.target_id)
+
+
+ESCROW_REPORTED_AFTER = timedelta(days=1)  # status lists every object in escrow longer than this
+
+
+@frozen
+class StuckObject:
+    """An object that needs a person: in escrow for more than a day (``stage`` escrow, ``reason``
+    its last error), or refused by the planner in the last cycle (``stage`` mapping: the attribute
+    and expression that yield no value)."""
+
+    target: str
+    anchor: str
+    stage: str  # escrow | mapping
+    reason: str
+    since: datetime | None = None
+    dn: str | None = None
+    retries: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"target": self.target, "anchor": self.anchor, "dn": self.dn, "stage": self.stage,
+                "reason": self.reason, "since": time_to_text(self.since), "retries": self.retries}
 
 
 @frozen
@@ -205,6 +232,8 @@ class Status:
     held: tuple[HeldAction, ...] = ()
     pending_intents: int = 0  # unsettled target operations the next cycle settles
     retention: Retention | None = None
+    adoptions: tuple[HeldAction, ...] = ()  # pending adoptions, waiting for approve-adoptions
+    stuck: tuple[StuckObject, ...] = ()  # in escrow for more than a day; mapping errors of the last cycle
 
     def to_dict(self) -> dict[str, Any]:
         if self.empty:
@@ -212,6 +241,8 @@ class Status:
         return {"store": self.store, "format_version": self.format_version, "empty": False,
                 "sources": [s.to_dict() for s in self.sources], "targets": [t.to_dict() for t in self.targets],
                 "held": [h.to_dict() for h in self.held], "pending_intents": self.pending_intents,
+                "pending_adoptions": [h.to_dict() for h in self.adoptions],
+                "stuck": [x.to_dict() for x in self.stuck],
                 "retention": self.retention.to_dict() if self.retention else None}
 
 
@@ -229,9 +260,35 @@ def read_status(store: StateStore | None, config: Config) -> Status:
     return Status(store=store.path, empty=False, format_version=store.format_version,
                   sources=_sources(store, config), targets=_targets(store, config),
                   held=tuple(held_action(h) for h in store.held()), pending_intents=len(store.pending_intents()),
+                  adoptions=tuple(held_action(h) for h in store.held(adoptions=True)),
+                  stuck=stuck_objects(store, config, datetime.now(UTC)),
                   retention=Retention(store_bytes=_store_bytes(str(store.path)) if not config.state.url else None,
                                       retain_days=config.state.retain_days, record_days=config.state.record_days,
                                       pruned_at=store.meta_get("engine.pruned_at")))
+
+
+def stuck_objects(store: StateStore, config: Config, now: datetime) -> tuple[StuckObject, ...]:
+    """Every object in escrow for more than ``ESCROW_REPORTED_AFTER`` (with its last error), and
+    the objects the last cycle of each source refused for a mapping error (the attribute and
+    expression named): escrow is for what waiting can fix, these need a person."""
+    out: list[StuckObject] = []
+    names = list(dict.fromkeys([t.name for t in config.targets] + list(store.counts_by_state())))
+    for name in names:
+        for ts in store.iter_target_states(name, state="escrow"):
+            if ts.since is not None and ts.since <= now - ESCROW_REPORTED_AFTER:
+                out.append(StuckObject(target=name, anchor=ts.anchor, stage="escrow", reason=ts.last_error or "?",
+                                       since=ts.since, retries=ts.retry_count))
+    cycles = store.last_cycles(50)
+    for src in dict.fromkeys(c.source for c in cycles):
+        last = next(c for c in cycles if c.source == src)
+        for rec in store.decisions(cycle_id=last.id):
+            if rec.result != "reported" or rec.action is None:
+                continue
+            why = [r.detail for r in rec.action.reasons if r.rule.startswith("mapping.")]
+            if why:
+                out.append(StuckObject(target=rec.target or "?", anchor=rec.anchor or "?", stage="mapping",
+                                       reason="; ".join(why), since=rec.at, dn=rec.dn))
+    return tuple(out)
 
 
 def _sources(store: StateStore, config: Config) -> tuple[SourceStatus, ...]:
@@ -265,6 +322,8 @@ def _targets(store: StateStore, config: Config) -> tuple[TargetStatus, ...]:
     names = list(dict.fromkeys([t.name for t in config.targets] + list(counts) + list(profiles)
                                + list(quarantined) + [h.target for h in held]))
     used = window_counts(store, config.safety, names, datetime.now(UTC))
+    limit = holds.limits(store, config.safety, names)
+    adoptions = store.held(adoptions=True)
     out = []
     for name in names:
         profile = profiles.get(name) or {}
@@ -275,6 +334,7 @@ def _targets(store: StateStore, config: Config) -> tuple[TargetStatus, ...]:
             quarantine=None if q is None else Quarantine(reason=q.reason, since=q.since, next_retry=q.until,
                                                          count=q.count),
             held_deletes=sum(1 for h in held if h.target == name),
-            window_used=used.get(name, 0), window_threshold=config.safety.delete_threshold,
-            window_seconds=config.safety.delete_threshold_window))
+            window_used=used.get(name, 0), window_threshold=limit[name],
+            window_seconds=config.safety.delete_threshold_window,
+            pending_adoptions=sum(1 for h in adoptions if h.target == name)))
     return tuple(out)

@@ -59,7 +59,7 @@ class Listing:
         are then asked per object) and nothing of it indexed."""
         if kind in self.kinds:
             return
-        paths = list(paths)
+        paths = list(paths) + (["displayName"] if kind == ObjectKind.GROUP else [])  # groups: by name (match 3b)
         complete = callable(getattr(target, "list_objects", None))
         items = _complete_listing(target, kind) if complete else list(target.list_owned(kind))
         if items is None:

@@ -22,6 +22,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import IO
 
+import attrs
 import pytest
 from hypothesis.stateful import run_state_machine_as_test
 
@@ -34,10 +35,11 @@ from hybridsync.statestore.errors import (
 )
 from hybridsync.statestore.protocol import StateStore
 from hybridsync.statestore.testing.safety import SafetyContract
+from hybridsync.statestore.testing.salt import SaltContract
 from hybridsync.statestore.testing.samples import G, T0, act, group_state, intent, obj
 from hybridsync.statestore.testing.stateful import SETTINGS, store_machine
 
-class StoreContract(SafetyContract):
+class StoreContract(SafetyContract, SaltContract):
     """Contract tests. Names read as sentences; each asserts what the store gives back."""
 
     # -- hooks ------------------------------------------------------------------------------

@@ -80,20 +80,70 @@ def actual(backdoor) -> tuple[dict[str, dict], dict[str, set[str]], list[dict]]:
     all_users = backdoor.resources("User")
     groups = backdoor.resources("Group")
     ext = {r["id"]: r.get("externalId") for r in all_users + groups}
+    ext_user = {r["id"]: r.get("externalId") for r in all_users}  # ids of users and groups may
+    ext_group = {r["id"]: r.get("externalId") for r in groups}  # overlap (django-scim2: 1, 2, ...)
+
+    def member(m: dict):
+        ref, kind = str(m.get("$ref") or ""), m.get("type")
+        if kind == "User" or "/Users/" in ref:
+            return ext_user.get(m["value"])
+        if kind == "Group" or "/Groups/" in ref:
+            return ext_group.get(m["value"])
+        return ext.get(m["value"])
+
     users = {r["externalId"]: {"userName": r.get("userName"), "active": r.get("active", True),
                                "displayName": r.get("displayName")}
              for r in all_users if r.get("externalId") and r.get("active", True)}
-    gmap = {r["externalId"]: {ext.get(m["value"]) for m in r.get("members", [])} for r in groups if r.get("externalId")}
+    gmap = {r["externalId"]: {member(m) for m in r.get("members", [])} for r in groups if r.get("externalId")}
     return users, gmap, all_users
 
 
-def assert_projection(conn: ldap3.Connection, ou: str, backdoor) -> None:
+def not_kept(engine, target: str = "app") -> frozenset[str]:
+    """What the target documents as dropped or computed by the server (its profile as the engine
+    recorded it): django-scim2 computes a user's displayName (``user:displayName``) and keeps no
+    group members that are groups (``group:members[type eq "Group"]``). Compared nowhere, and a
+    second cycle must still plan nothing."""
+    profile = engine.store.target_profile(target) or {} if engine.store is not None else {}
+    return frozenset((*profile.get("dropped", ()), *profile.get("computed", ())))
+
+
+def assert_projection(conn: ldap3.Connection, ou: str, backdoor, not_kept: frozenset[str] = frozenset()) -> None:
+    """The SCIM server holds the projection of AD: the active users are exactly the enabled
+    in-scope ones, every in-scope group holds exactly its in-scope members, a group of ours that
+    is not in scope (soft-deleted) holds none, and no externalId is held twice. What the target
+    documents as ``not_kept`` is compared nowhere."""
     want_users, want_groups = expected(conn, f"OU=Staff,{ou}")
     have_users, have_groups, all_users = actual(backdoor)
+    for users in (want_users, have_users):
+        for u in users.values():
+            if "user:displayName" in not_kept:
+                u.pop("displayName", None)
+    if 'group:members[type eq "Group"]' in not_kept:
+        want_groups = {g: {m for m in ms if m not in want_groups} for g, ms in want_groups.items()}
     assert {a: u for a, u in have_users.items()} == {a: u for a, u in want_users.items() if u["active"]}
-    assert have_groups == want_groups
-    dupes = [x for x, c in Counter(u.get("externalId") for u in all_users).items() if x and c > 1]
+    assert {a: m for a, m in have_groups.items() if a in want_groups} == want_groups
+    assert {a: m for a, m in have_groups.items() if a not in want_groups and m} == {}, "a group out of scope keeps members"
+    dupes = [x for x, c in Counter(u.get("externalId") for u in all_users + backdoor.resources("Group")).items()
+             if x and c > 1]
     assert dupes == []
+
+
+def assert_converged(engine, conn: ldap3.Connection, ou: str, backdoor, *, cycles: int = 2, target: str = "app"):
+    """Issue 20's invariant once edits stop: at most ``cycles`` cycles later the target equals the
+    projection of AD, and a further cycle plans nothing. Returns the reports of the cycles run."""
+    reports = []
+    for n in range(cycles):
+        reports.append(engine.run_once())
+        try:
+            assert_projection(conn, ou, backdoor, not_kept(engine, target))
+            break
+        except AssertionError:
+            if n == cycles - 1:
+                raise
+    again = engine.run_once()
+    assert [(o.action, o.anchor, o.result) for o in again.outcomes if o.action != "noop"] == [], \
+        "a converged directory still planned work"
+    return reports
 
 
 def evolve(value, **kw):

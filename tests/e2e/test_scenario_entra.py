@@ -111,3 +111,56 @@ def test_samba_into_fake_graph_every_kind_of_ad_change_lands_after_one_cycle(lab
     cycle()
     report = engine.run_once(full=True)  # a converged directory: nothing to do
     assert [o for o in report.outcomes if o.action not in ("noop",)] == []
+
+
+def test_samba_manager_is_set_changed_and_cleared_in_the_fake_graph(lab, ad_conn, ad_ou):
+    """AD ``manager`` -> Entra's manager through /users/{id}/manager/$ref (user-post-manager,
+    user-delete-manager): set, changed, cleared; a manager created with its report resolves."""
+    engine, dns, fake = lab
+    assert engine.run_once().exit_code() == 0
+    by_anchor = {u["onPremisesImmutableId"]: u["id"] for u in fake.backdoor.users()}
+
+    def manager_of(key: str) -> str | None:
+        return fake.backdoor.manager(by_anchor[guid_of(ad_conn, dns[key])])
+
+    def cycle(**kw):
+        r = engine.run_once(**kw)
+        assert r.exit_code() == 0, (r.problems, [o for o in r.outcomes if o.result != "ok"], r.source_errors)
+
+    seed.set_attrs(ad_conn, dns["u1"], manager=dns["u0"])
+    cycle()
+    assert manager_of("u1") == by_anchor[guid_of(ad_conn, dns["u0"])]
+    seed.set_attrs(ad_conn, dns["u1"], manager=dns["u2"])
+    cycle()
+    assert manager_of("u1") == by_anchor[guid_of(ad_conn, dns["u2"])]
+    seed.set_attrs(ad_conn, dns["u1"], manager=None)
+    cycle()
+    assert manager_of("u1") is None
+
+    staff, tag = f"OU=Staff,{ad_ou}", ad_ou.split(",")[0].split("=")[1]
+    dns["boss"] = seed.add_user(ad_conn, staff, f"Boss {tag}", sam=f"{tag[:8]}bos", upn=f"boss.{tag}@lab.test", sn="B")
+    dns["report"] = seed.add_user(ad_conn, staff, f"Report {tag}", sam=f"{tag[:8]}rep", upn=f"rep.{tag}@lab.test",
+                                  sn="R")
+    seed.set_attrs(ad_conn, dns["report"], manager=dns["boss"])
+    cycle()  # both new in one delta: the report is planned again once its manager is created
+    by_anchor = {u["onPremisesImmutableId"]: u["id"] for u in fake.backdoor.users()}
+    assert manager_of("report") == by_anchor[guid_of(ad_conn, dns["boss"])]
+    report = engine.run_once(full=True)  # converged: nothing to do
+    assert [o for o in report.outcomes if o.action not in ("noop",)] == []
+
+
+def test_samba_drift_in_the_tenant_is_put_back_from_ad(lab, ad_conn, ad_ou):
+    """An admin edits an owned user in the tenant: the next cycle reads it from the kept deltaLink
+    (delta-query-overview) and puts AD's values back; a user deleted in the tenant comes back."""
+    engine, dns, fake = lab
+    assert engine.run_once().exit_code() == 0
+    uid = {u["onPremisesImmutableId"]: u["id"] for u in fake.backdoor.users()}[guid_of(ad_conn, dns["u4"])]
+    before = fake.backdoor.get(uid)
+    fake.backdoor.cloud_edit(uid, displayName="Edited in the portal", surname="Portal", accountEnabled=False)
+    report = engine.run_once()
+    assert report.exit_code() == 0 and [o.action for o in report.outcomes] == ["update"]
+    after = fake.backdoor.get(uid)
+    assert (after["displayName"], after["surname"], after["accountEnabled"]) == (
+        before["displayName"], before["surname"], True)
+    report = engine.run_once(full=True)  # converged: nothing to do
+    assert [o for o in report.outcomes if o.action not in ("noop",)] == []

@@ -85,6 +85,8 @@ def test_a_config_with_every_key_loads_into_the_matching_values(tmp_path, monkey
     assert config.state.path == str(cfg / "state" / "hybridsync.db")
     assert config.metrics.listen == "127.0.0.1:9464"
     assert config.safety.min_full_read_fraction == 0.8 and config.safety.quarantine_min_operations == 10
+    assert config.safety.delete_threshold_window == 12 * 3600 and config.safety.delete_threshold_percent == 5
+    assert config.safety.adopt == "approve"
     assert source.delta == "usn" and source.page_size == 500 and source.notify is False
     assert source.poll_interval == 2.5 and source.full_read_interval == 3600.0
     assert source.scope.object_types == ("user", "group")
@@ -207,6 +209,13 @@ BAD = [
     ("full_read_interval inf", doc(SOURCE + "full_read_interval = inf"), "source[0].full_read_interval", "<="),
     ("rate_limit inf", doc(target=TARGET + "rate_limit = inf"), "target[0].rate_limit", "<="),
     ("date", doc(top="[state]\npath = 2024-01-01"), "state.path", "expected a string, got a date/time"),
+    # issue 14: the threshold's percentage of owned objects, and adoption approval
+    ("percent 0", doc(top="[safety]\ndelete_threshold_percent = 0"), "safety.delete_threshold_percent", "> 0"),
+    ("percent > 100", doc(top="[safety]\ndelete_threshold_percent = 150"), "safety.delete_threshold_percent",
+     "<= 100"),
+    ("percent text", doc(top='[safety]\ndelete_threshold_percent = "5%"'), "safety.delete_threshold_percent",
+     "expected"),
+    ("adopt", doc(top='[matching]\nadopt = "ask"'), "matching.adopt", "must be one of auto, approve"),
 ]
 
 

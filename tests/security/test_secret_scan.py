@@ -28,19 +28,18 @@ pytestmark = pytest.mark.scim
 
 
 class Capturing:
-    """The target, remembering every password it was asked to send (to look for it afterwards)."""
+    """The target, remembering every password (and write-only nickName) it was asked to send, to
+    look for it afterwards."""
 
     def __init__(self, inner):
         self.inner, self.passwords = inner, []
 
     def create(self, kind, anchor, attributes):
-        if attributes.get("password"):
-            self.passwords.append(str(attributes["password"]))
+        self.passwords += [str(attributes[k]) for k in ("password", "nickName") if attributes.get(k)]
         return self.inner.create(kind, anchor, attributes)
 
     def update(self, kind, target_id, changes, **kw):
-        if changes.get("password"):
-            self.passwords.append(str(changes["password"]))
+        self.passwords += [str(changes[k]) for k in ("password", "nickName") if changes.get(k)]
         return self.inner.update(kind, target_id, changes, **kw)
 
     def __getattr__(self, name):
@@ -57,7 +56,9 @@ def test_no_secret_and_no_generated_password_in_any_output(tmp_path, scim_server
     token_file = tmp_path / "token"
     token_file.write_text(scim_server.token + "\n")  # as Kubernetes secrets and EnvironmentFiles hold it
     tcfg = attrs.evolve(scim_target_config, token_file=str(token_file), object_types=("user",),
-                        mapping={"user": {**DEFAULT_USER_MAPPING, "password": "RandomString(16,1,1,1,1)"}})
+                        mapping={"user": {**DEFAULT_USER_MAPPING, "password": "RandomString(16,1,1,1,1)",
+                                          "nickName": "RandomString(14,1,1,1,0)"}},
+                        write_only=("nickName",))  # a write-only attribute the server echoes back
     faults = FaultTransport(httpx.HTTPTransport())
     faults.add(Fault.status_code(400, scim_type="invalidValue",
                                  detail=f"refused header b'Bearer {scim_server.token}\\n' ({scim_server.token!r})"),
@@ -78,7 +79,10 @@ def test_no_secret_and_no_generated_password_in_any_output(tmp_path, scim_server
             metrics.observe(report, store=engine.store, targets=("scim-lab",))
         snap = tmp_path / "snap.jsonl"
         engine.snapshot(snap, config_text=f'token_file = "{token_file}"\n')
-    assert len(target.passwords) >= 3, target.passwords  # the failed create is sent again
+        # a second install over the same target reads every user back, nickName echoed, and adopts
+        Engine(cfg, store=Store.open(str(tmp_path / "state.db.second")), sources={"corp": source},
+               targets={"scim-lab": target}, clock=Clock()).run_once()
+    assert len(target.passwords) >= 6, target.passwords  # the failed create is sent again
     outputs = {
         "logs": repr(logs),
         "state": "".join(p.read_bytes().decode("latin-1") for p in tmp_path.iterdir() if p.name.startswith("state.db")),

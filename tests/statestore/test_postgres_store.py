@@ -69,9 +69,11 @@ def test_the_schema_has_sqlites_tables_and_columns_in_the_same_order(pg, pg_sche
     with Store.open(":memory:") as lite, pg(pg_schema) as s:
         assert {t: pgschema.columns(s._raw, t) for t in mig.TABLES} == _columns_sqlite(lite)
         assert s.format_version == mig.FORMAT_VERSION
-        assert pgschema.applied_migrations(s._raw) == ["m001_initial_schema", "m002_target_calls"]
+        assert pgschema.applied_migrations(s._raw) == ["m001_initial_schema", "m002_target_calls",
+                                                       "m003_write_only_salt"]
     with pg(pg_schema) as s:  # reopening migrates nothing twice
-        assert pgschema.applied_migrations(s._raw) == ["m001_initial_schema", "m002_target_calls"]
+        assert pgschema.applied_migrations(s._raw) == ["m001_initial_schema", "m002_target_calls",
+                                                       "m003_write_only_salt"]
 
 
 def test_a_format_1_schema_is_migrated_and_keeps_its_rows(pg, pg_schema):
@@ -80,7 +82,8 @@ def test_a_format_1_schema_is_migrated_and_keeps_its_rows(pg, pg_schema):
     old.meta_set("kept", "yes")
     old.close()
     with pg(pg_schema) as s:
-        assert s.format_version == 2 and s.meta_get("kept") == "yes"
+        assert s.format_version == mig.FORMAT_VERSION and s.meta_get("kept") == "yes"
+        assert s.meta_get("write_only_salt")["from_cycle"] == 1  # made by the migration
         s.record_call(7, "app", '{"op": "create"}')
         assert [c.cycle_id for c in s.iter_calls(cycle_id=7)] == [7]
 

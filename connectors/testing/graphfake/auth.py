@@ -7,6 +7,9 @@ success is ``{"token_type": "Bearer", "expires_in": ..., "access_token": ...}``;
 ``{"error": ..., "error_description": ...}`` (``invalid_client`` 401, ``unsupported_grant_type``
 / ``invalid_scope`` / ``invalid_request`` 400). Graph answers a missing, malformed or expired
 token with 401 and code ``InvalidAuthenticationToken`` (https://learn.microsoft.com/graph/errors).
+Instead of ``client_secret`` the app may send ``client_assertion_type`` (jwt-bearer) and
+``client_assertion``, a JWT signed with a registered certificate's key (assertion.py,
+https://learn.microsoft.com/entra/identity-platform/certificate-credentials).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import secrets
 import threading
 from urllib.parse import parse_qs
 
+from hybridsync.connectors.testing.graphfake import assertion
 from hybridsync.connectors.testing.graphfake.errors import GraphError, Reply
 from hybridsync.connectors.testing.graphfake.state import Clock, Knobs
 
@@ -33,7 +37,8 @@ class Tokens:
             self._expiry[token] = self._clock.now() + lifetime
         return token
 
-    def token_endpoint(self, knobs: Knobs, tenant: str, form_body: bytes) -> Reply:
+    def token_endpoint(self, knobs: Knobs, tenant: str, form_body: bytes, endpoint: str = "") -> Reply:
+        """``endpoint``: this token endpoint's URL (a client assertion's ``aud``)."""
         form = {k: v[0] for k, v in parse_qs(form_body.decode("utf-8", "replace")).items()}
 
         def oauth_error(status: int, error: str, description: str) -> Reply:
@@ -47,7 +52,19 @@ class Tokens:
             return oauth_error(400, "invalid_scope",
                                "AADSTS1002012: The provided value for scope is not valid. Client credential flows "
                                "must have a scope value with /.default suffixed to the resource identifier.")
-        if form.get("client_id") != knobs.client_id or form.get("client_secret") != knobs.client_secret:
+        if form.get("client_id") != knobs.client_id:
+            return oauth_error(400, "unauthorized_client", f"AADSTS700016: Application with identifier "
+                                                           f"'{form.get('client_id')}' was not found in the directory.")
+        if "client_assertion" in form or "client_assertion_type" in form:
+            if form.get("client_assertion_type") != assertion.JWT_BEARER:
+                return oauth_error(400, "invalid_request", "AADSTS50027: client_assertion_type must be "
+                                                           f"{assertion.JWT_BEARER}.")
+            try:
+                assertion.verify(form.get("client_assertion", ""), certificates=knobs.client_certificates,
+                                 client_id=knobs.client_id, audience=endpoint, now=self._clock.wall())
+            except assertion.Refused as refused:
+                return oauth_error(401, refused.error, refused.description)
+        elif form.get("client_secret") != knobs.client_secret:
             return oauth_error(401, "invalid_client", "AADSTS7000215: Invalid client secret provided.")
         token = self.issue(knobs.token_lifetime)
         return Reply(200, {"token_type": "Bearer", "expires_in": int(knobs.token_lifetime),

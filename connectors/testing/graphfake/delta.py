@@ -12,7 +12,13 @@ Rules, https://learn.microsoft.com/graph/delta-query-overview, .../api/user-delt
   sits in deleted items (never what was purged);
 - a group's membership changes come in ``members@delta``: each member as ``@odata.type`` + ``id``,
   a removed member with ``"@removed": {"reason": "deleted"}``.
-- an unknown or malformed token -> 400 (the fake's stand-in for Graph's "resync required" answers).
+- a deltaLink older than ``Knobs.delta_link_lifetime`` (7 days for identity resources) or
+  expired by ``Backdoor.expire_delta_links()`` -> ``Knobs.delta_expired_status`` (400
+  ``syncStateNotFound`` "The sync state generation is not found. The delta token is expired and
+  data must be synchronized again.", as Microsoft's devblog announcing the 7-day lifetime quotes
+  it; or 410 Gone ``resyncRequired``): the client must start a full round again;
+- an unknown or malformed token -> 400 ``syncStateInvalid`` (the fake's stand-in for Graph's
+  "resync required" answers).
 """
 
 from __future__ import annotations
@@ -81,9 +87,15 @@ def _round(d: Directory, req: Request, kind: str) -> Reply:
         try:
             since = int(req.query["$deltatoken"])
         except ValueError as exc:
-            raise GraphError(400, "BadRequest", "The delta token is invalid.") from exc
+            raise GraphError(400, "syncStateInvalid", "The delta token is invalid.") from exc
         if since < 0 or since > d.seq:
-            raise GraphError(400, "BadRequest", "The delta token is invalid.")
+            raise GraphError(400, "syncStateInvalid", "The delta token is invalid.")
+        issued = d.delta_issued.get(since)
+        if issued is None or d.clock.now() - issued > d.knobs.delta_link_lifetime:
+            status = d.knobs.delta_expired_status
+            code = "resyncRequired" if status == 410 else "syncStateNotFound"
+            raise GraphError(status, code, "The sync state generation is not found. The delta token is expired "
+                                           "and data must be synchronized again.")
         upto, offset = d.seq, 0
     else:
         since, upto, offset = 0, d.seq, 0
@@ -98,6 +110,7 @@ def _round(d: Directory, req: Request, kind: str) -> Reply:
         token = paging.encode({"since": since, "upto": upto, "offset": offset + size, "query": carried})
         body["@odata.nextLink"] = f"{base}?{urlencode({**carried, '$skiptoken': token}, safe='$')}"
     else:
+        d.delta_issued.setdefault(upto, d.clock.now())
         body["@odata.deltaLink"] = f"{base}?{urlencode({**carried, '$deltatoken': str(upto)}, safe='$')}"
     return Reply(200, body)
 

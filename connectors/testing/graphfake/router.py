@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from hybridsync.connectors.testing.graphfake import deleted_items, delta, groups, members, paging, users
+from hybridsync.connectors.testing.graphfake import deleted_items, delta, groups, manager, members, paging, users
 from hybridsync.connectors.testing.graphfake.errors import GraphError, Reply, not_found
 from hybridsync.connectors.testing.graphfake.request import Request
 from hybridsync.connectors.testing.graphfake.state import Directory
@@ -46,6 +46,9 @@ ROUTES: list[tuple[str, re.Pattern[str], Rule]] = [(m, re.compile(p), f) for m, 
     ("POST", r"^/users$", users.create),
     ("GET", r"^/users$", users.list_),
     ("GET", r"^/users/(?:microsoft\.graph\.)?delta(?:\(\))?$", delta.users_delta),
+    ("PUT", r"^/users/(?P<oid>[^/]+)/manager/\$ref$", manager.put),
+    ("DELETE", r"^/users/(?P<oid>[^/]+)/manager/\$ref$", manager.delete),
+    ("GET", r"^/users/(?P<oid>[^/]+)/manager$", manager.get),
     ("GET", rf"^/users/{_ID}$", users.get),
     ("PATCH", rf"^/users/{_ID}$", users.update),
     ("DELETE", rf"^/users/{_ID}$", users.delete),

@@ -66,6 +66,23 @@ class Backdoor:
         with self._d.lock:
             return set(self._d.objects[group_id].members)
 
+    def expire_delta_links(self) -> None:
+        """Every deltaLink handed out so far answers "expired" (the client must resync)."""
+        with self._d.lock:
+            self._d.delta_issued.clear()
+
+    def cloud_edit(self, object_id: str, **changes: Any) -> None:
+        """Change an object as an admin in the portal would (no validation; recorded for delta)."""
+        with self._d.lock:
+            obj = self._d.objects[object_id]
+            obj.data.update(changes)
+            self._d.record(obj.kind, obj.id)
+
+    def manager(self, user_id: str) -> str | None:
+        """The id of the user's manager (the navigation property), or None."""
+        with self._d.lock:
+            return self._d.objects[user_id].manager
+
     def seed(self, kind: str, data: dict[str, Any]) -> str:
         """Store an object as is (no validation, no replication lag); returns its id. The only
         way to get an orgContact, which Graph cannot create."""
@@ -159,7 +176,8 @@ class GraphFake:
         parts = urlsplit(raw_path)
         token_match = _TOKEN_PATH.match(parts.path)
         if token_match and method == "POST":
-            return self.tokens.token_endpoint(self.knobs, token_match.group("tenant"), raw_body)
+            return self.tokens.token_endpoint(self.knobs, token_match.group("tenant"), raw_body,
+                                              endpoint=f"{self.root}{parts.path}")
         if not parts.path.startswith("/v1.0/"):
             return GraphError(404, "NotFound", f"No route for {parts.path}.").reply()
         path = parts.path[len("/v1.0"):]

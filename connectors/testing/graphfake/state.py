@@ -28,6 +28,9 @@ class Knobs:
     tenant: str = "00000000-0000-0000-0000-00000000beef"
     client_id: str = "11111111-2222-3333-4444-555555555555"
     client_secret: str = "fake-secret"
+    # PEM certificates registered on the app (its "Certificates & secrets"): a client assertion
+    # signed by one of their keys authenticates the app (auth.py; certificate-credentials).
+    client_certificates: tuple[str, ...] = ()
     token_lifetime: float = 3599.0
     # Seconds after a create during which the new object answers 404 by id and cannot be
     # referenced (eventual consistency across directory replicas); 0 = none.
@@ -41,6 +44,12 @@ class Knobs:
     # Domains a userPrincipalName may use (the tenant's verified domains); None = any.
     verified_domains: tuple[str, ...] | None = ("contoso.onmicrosoft.com",)
     delta_page_size: int = 100
+    # A deltaLink older than this is refused: "delta links for identity and access ... resources
+    # have a lifetime of seven (7) days" (devblogs.microsoft.com/microsoft365dev, "Duration of
+    # change tracking tokens for identity and education resources"); the answer's status:
+    # 400 syncStateNotFound there, 410 Gone for services that say "resync required".
+    delta_link_lifetime: float = 7 * 24 * 3600.0
+    delta_expired_status: int = 400
     list_page_size: int = 100
 
 
@@ -55,6 +64,11 @@ class Clock:
         with self._lock:
             return time.monotonic() + self._offset
 
+    def wall(self) -> float:
+        """Unix time moved by the same offset (JWT ``exp``/``nbf`` are Unix times)."""
+        with self._lock:
+            return time.time() + self._offset
+
     def advance(self, seconds: float) -> None:
         with self._lock:
             self._offset += seconds
@@ -67,6 +81,7 @@ class DirObject:
     data: dict[str, Any]
     created_at: float
     members: set[str] = field(factory=set)
+    manager: str | None = None  # a user's manager (the navigation property), by id
     deleted_at: float | None = None  # soft-deleted (in deletedItems) since
 
 
@@ -87,6 +102,7 @@ class Directory:
         self.objects: dict[str, DirObject] = {}
         self.purged: dict[str, str] = {}  # id -> kind, permanently deleted (delta says "deleted")
         self.changes: list[Change] = []
+        self.delta_issued: dict[int, float] = {}  # a deltaLink's token -> when it was first handed out
         self._seq = 0
         self.base_url = ""  # http://127.0.0.1:<port>/v1.0, set by the server
 
@@ -117,8 +133,10 @@ class Directory:
     def purge(self, object_id: str) -> None:
         obj = self.objects.pop(object_id)
         self.purged[object_id] = obj.kind
-        for group in self.objects.values():
-            group.members.discard(object_id)
+        for other in self.objects.values():
+            other.members.discard(object_id)
+            if other.manager == object_id:
+                other.manager = None
         self.record(obj.kind, object_id)
 
     def live(self, kind: str | None = None) -> Iterator[DirObject]:

@@ -28,6 +28,17 @@ FILTERABLE = ("userPrincipalName", "onPremisesImmutableId", "mailNickname", "dis
               "id", "employeeId", "accountEnabled")
 
 
+MANAGER_IN_BODY = "Property manager in payload has a value that does not match schema."
+
+
+def refuse_manager(body: Any) -> None:
+    """``manager`` is a navigation property, set only through ``/users/{id}/manager/$ref``
+    after the user exists (user-post-manager; manager.py): a user body carrying it (or a bind
+    of it) is refused with the message reported from the service."""
+    if isinstance(body, dict) and any(k == "manager" or k.startswith("manager@") for k in body):
+        raise bad_request(MANAGER_IN_BODY)
+
+
 def serialize(d: Directory, obj: DirObject, query: dict[str, str] | None = None) -> dict[str, Any]:
     # passwordProfile is write-only in practice: user-post-users' example response does not
     # return it and the password is never readable.
@@ -92,6 +103,7 @@ def _check_values(d: Directory, plain: dict[str, Any], self_id: str | None) -> N
 
 
 def create(d: Directory, req: Request) -> Reply:
+    refuse_manager(req.body)
     plain = schema.validate("user", req.body, create=True)
     _check_values(d, plain, None)
     obj = DirObject("user", d.new_id(), {**plain, "createdDateTime": iso_now(), "proxyAddresses": [],
@@ -136,6 +148,7 @@ def update(d: Directory, req: Request, oid: str) -> Reply:
     obj = d.get_live(oid, "user") or _by_upn(d, oid)
     if obj is None:
         raise not_found(oid)
+    refuse_manager(req.body)
     plain = schema.validate("user", req.body, create=False)
     _check_values(d, plain, obj.id)
     obj.data.update(plain)

@@ -2,7 +2,8 @@
 
 Subclass it in your connector's tests and provide ``make_target`` (a fixture returning a function
 ``url -> connector`` whose per-request deadline is ``self.timeout`` seconds and whose credentials
-are ``self.secrets``). Every generated answer (``strategies.answers``: garbage 2xx, error codes
+are ``self.secrets``); ``path``, ``create_attributes`` and ``route`` (answers not under test, such
+as a token endpoint) fit it to a protocol other than SCIM. Every generated answer (``strategies.answers``: garbage 2xx, error codes
 with odd or credential-echoing bodies, drip-feed, stall, oversize, a lying Content-Length) is
 served to lookups, listings, creates and updates, and then:
 
@@ -35,11 +36,18 @@ class HostileContract:
     max_requests: int = 8
     secrets: tuple[str, ...] = ()
     examples: int = 30
+    path: str = "/scim/v2"  # where the server's URL points (Graph: "/v1.0")
+    create_attributes: dict[str, Any] = {"userName": "a@corp.example"}  # a valid create for the protocol
+
+    def route(self, seen: Seen) -> Answer | None:
+        """An answer that is not under test (e.g. a token endpoint the connector must pass
+        first), or None for the hostile answer. Override for a protocol that needs one."""
+        return None
 
     @pytest.fixture
     def hostile(self):
         current: list[Answer] = [Answer(404)]
-        with HostileServer(lambda seen: current[0]) as server:
+        with HostileServer(lambda seen: self.route(seen) or current[0], path=self.path) as server:
             server.current = current  # type: ignore[attr-defined]
             yield server
 
@@ -68,7 +76,7 @@ class HostileContract:
     @given(answer=answers)
     def test_hostile_create_is_never_done_without_an_id(self, make_target, hostile, answer):
         result = self._run(make_target, hostile, answer,
-                           lambda t: t.create(K.USER, "YQ==", {"userName": "a@corp.example"}))
+                           lambda t: t.create(K.USER, "YQ==", dict(self.create_attributes)))
         if isinstance(result, Done):
             assert isinstance(result.target_id, str) and result.target_id.strip()
 

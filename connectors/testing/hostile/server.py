@@ -4,7 +4,8 @@ An ``Answer`` says the status line, headers and body, and how to misbehave while
 ``stall`` seconds before the first byte, ``drip`` seconds between body bytes, ``filler`` bytes of
 padding streamed after the body (an oversized answer without holding it in memory), and a
 ``content_length`` that may lie. ``{{authorization}}`` in a body is replaced by the request's
-``Authorization`` header (a server that echoes credentials into its error text). Every connection is closed after its answer. Requests are kept in
+``Authorization`` header (a server that echoes credentials into its error text); ``{{base}}`` by
+the server's URL (a link that leads back to it). Every connection is closed after its answer. Requests are kept in
 ``seen`` (method, path, headers, body) so tests can check what the client sent.
 """
 
@@ -23,6 +24,7 @@ from attrs import field, frozen
 
 CHUNK = 64 * 1024
 ECHO = b"{{authorization}}"  # in an Answer's body: replaced by the request's Authorization header
+BASE = b"{{base}}"  # in an Answer's body: replaced by the server's URL (a link back to itself)
 
 
 @frozen
@@ -67,6 +69,8 @@ class _Handler(socketserver.StreamRequestHandler):
         owner.seen.append(seen)
         try:
             answer = owner.script(seen)
+            if BASE in answer.body:  # a link back to this server (e.g. a paging link that loops)
+                answer = attrs.evolve(answer, body=answer.body.replace(BASE, owner.url.encode()))
             if ECHO in answer.body:  # a server that quotes our credentials back
                 quoted = json.dumps(seen.headers.get("authorization", ""))[1:-1].encode()
                 answer = attrs.evolve(answer, body=answer.body.replace(ECHO, quoted))

@@ -43,9 +43,25 @@ hostile_bodies = st.one_of(
     st.just(b'{"schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"], "status": "400", '
             b'"detail": "rejected {{authorization}}"}'),  # echoes the credentials
     st.just(b'{"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "x"}'),  # no id
+    # OData (Microsoft Graph) shapes: collections with odd items and paging links, an error that
+    # echoes the credentials, an object without an id, a $batch answer with odd items
+    st.builds(lambda items, link: json.dumps({"value": items, **link}).encode(),
+              st.lists(st.dictionaries(st.sampled_from(["id", "userPrincipalName", "onPremisesImmutableId",
+                                                         "@removed"]),
+                                       st.one_of(st.text(max_size=6), st.none(), st.integers()), max_size=3),
+                       max_size=3),
+              st.sampled_from([{}, {"@odata.nextLink": "{{base}}/users/delta?$skiptoken=loop"},
+                               {"@odata.nextLink": "http://127.0.0.1:9/v1.0/users/delta"},
+                               {"@odata.nextLink": 7}, {"@odata.deltaLink": "{{base}}/users/delta?$deltatoken=1"},
+                               {"@odata.deltaLink": None}])),
+    st.just(b'{"error": {"code": "Request_BadRequest", "message": "rejected {{authorization}}"}}'),
+    st.just(b'{"userPrincipalName": "x@corp.example", "id": ""}'),
+    st.builds(lambda items: json.dumps({"responses": items}).encode(),
+              st.lists(st.dictionaries(st.sampled_from(["id", "status", "headers", "body"]), _json_leaf, max_size=4),
+                       max_size=3)),
 )
-"""Bodies: empty, HTML, bytes, random JSON, listings with odd paging, truncated JSON, a resource
-without an id."""
+"""Bodies: empty, HTML, bytes, random JSON, listings with odd paging (SCIM and OData), truncated
+JSON, a resource without an id, errors that quote the credentials, odd ``$batch`` answers."""
 
 _header_value = st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=20)
 _headers = st.dictionaries(st.sampled_from(["Content-Type", "ETag", "Retry-After", "Location", "X-Junk"]),

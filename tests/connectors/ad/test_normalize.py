@@ -170,3 +170,19 @@ def test_generated_entries_normalize_or_name_the_bad_attribute(drawn):
     else:
         assert result.members is None
     assert not result.first("objectCategory").startswith("<")
+
+
+def test_a_dirsync_incremental_manager_change_is_the_manager_attribute():
+    """DirSync with incremental values sends ``manager;range=1-1`` (the new value) and
+    ``manager;range=0-0`` (the old one), as Samba does: the held value is ``manager``, a removal
+    alone clears it (it used to be stored as ``manager;range=1-1`` and never reached a target)."""
+    guid = uuid.uuid4().bytes_le
+    new = b"<GUID=6ada3a11-9873-4970-a00d-94261df60636>;<SID=S-1-5-21-1-2-3-6311>;CN=Boss,OU=Staff,DC=lab,DC=test"
+    old = b"<GUID=7ada3a11-9873-4970-a00d-94261df60636>;<SID=S-1-5-21-1-2-3-6312>;CN=Old,OU=Staff,DC=lab,DC=test"
+    changed = from_ldap_entry(RawEntry("CN=u1,OU=Staff,DC=lab,DC=test", {
+        "objectGUID": [guid], "manager;range=1-1": [new], "manager;range=0-0": [old]}), partial=True)
+    assert changed.attributes["manager"] == ("CN=Boss,OU=Staff,DC=lab,DC=test",)
+    assert not [k for k in changed.attributes if ";" in k]
+    cleared = from_ldap_entry(RawEntry("CN=u1,OU=Staff,DC=lab,DC=test", {
+        "objectGUID": [guid], "manager;range=0-0": [old]}), partial=True)
+    assert cleared.attributes["manager"] == ()

@@ -71,7 +71,9 @@ def test_scim_keys_are_not_entra_keys(tmp_path, monkeypatch):
     assert "target[0].url" in problems(ENTRA + 'client_secret_env = "S"\nurl = "https://x"\n', tmp_path)
 
 
-def test_a_pem_certificate_becomes_msal_credential_with_its_thumbprint(tmp_path):
+def test_a_pem_certificate_becomes_msal_credential_with_its_certificate(tmp_path):
+    """No SHA-1 ``thumbprint``: MSAL computes the SHA-256 one from the certificate and signs with
+    PS256 + x5t#S256, as the certificate-credentials page now asks."""
     from datetime import datetime, timedelta, timezone
 
     from cryptography import x509
@@ -90,5 +92,6 @@ def test_a_pem_certificate_becomes_msal_credential_with_its_thumbprint(tmp_path)
     (tmp_path / "app.pem").write_bytes(pem)
     cfg = load(ENTRA + 'client_certificate_file = "app.pem"\n', tmp_path).targets[0]
     cred = client_credential(cfg)
-    assert cred["thumbprint"] == cert.fingerprint(hashes.SHA1()).hex()
+    assert "thumbprint" not in cred
     assert cred["public_certificate"].startswith("-----BEGIN CERTIFICATE-----")
+    assert cred["private_key"].startswith("-----BEGIN PRIVATE KEY-----")

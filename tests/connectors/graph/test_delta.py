@@ -86,6 +86,30 @@ def test_select_of_the_first_request_is_carried_in_the_links(graph, fake):
 
 def test_invalid_delta_token_is_400(graph):
     r = graph.get("/users/delta", params={"$deltatoken": "999999"})
-    assert r.status_code == 400 and error_code(r) == "BadRequest"
+    assert r.status_code == 400 and error_code(r) == "syncStateInvalid"
     r = graph.get("/groups/delta", params={"$skiptoken": "@@not-base64@@"})
     assert r.status_code == 400
+
+
+def test_a_delta_link_lists_only_the_changes_since_it_was_handed_out(graph, fake):
+    ada, bob = make_user(graph, "ada"), make_user(graph, "bob")
+    link = graph.get("/users/delta", params={"$select": "id,jobTitle"}).json()["@odata.deltaLink"]
+    assert graph.patch(f"/users/{bob['id']}", json={"jobTitle": "Changed in the portal"}).status_code == 204
+    page = graph.get(link).json()
+    assert [(u["id"], u.get("jobTitle")) for u in page["value"]] == [(bob["id"], "Changed in the portal")]
+    again = graph.get(page["@odata.deltaLink"]).json()
+    assert again["value"] == []  # nothing since
+
+
+def test_an_expired_delta_link_must_resync_400_or_410(graph, fake):
+    make_user(graph, "ada")
+    link = graph.get("/users/delta").json()["@odata.deltaLink"]
+    fake.clock.advance(7 * 24 * 3600 + 1)  # identity delta links live seven days
+    graph.headers["Authorization"] = f"Bearer {fake.token()}"  # the old bearer token expired too
+    r = graph.get(link)
+    assert r.status_code == 400 and error_code(r) == "syncStateNotFound"
+    fresh = graph.get("/users/delta").json()["@odata.deltaLink"]
+    fake.configure(delta_expired_status=410)
+    fake.backdoor.expire_delta_links()
+    r = graph.get(fresh)
+    assert r.status_code == 410 and error_code(r) == "resyncRequired"

@@ -33,12 +33,16 @@ class ScimKitBackdoor:
         return [check.flatten(r, kind) for r in self.lab.backdoor.resources(_TYPE[kind], members=False)
                 if self._is(kind, r)]
 
+    def _get(self, resource_type: str, target_id: str) -> Mapping[str, Any] | None:
+        # by type: django-scim2 numbers users and groups apart (user 2 and group 2 both exist)
+        return next((r for r in self.lab.backdoor.resources(resource_type) if r.get("id") == target_id), None)
+
     def get(self, kind: ObjectKind, target_id: str) -> TargetObject | None:
-        found = self.lab.backdoor.get(target_id)
+        found = self._get(_TYPE[kind], target_id)
         return check.flatten(found, kind) if found else None
 
     def members(self, group_id: str) -> set[str]:
-        return {m["value"] for m in (self.lab.backdoor.get(group_id) or {}).get("members") or ()}
+        return {m["value"] for m in (self._get("Group", group_id) or {}).get("members") or ()}
 
     def seed_users(self, users: list[Mapping[str, Any]]) -> list[str]:
         bodies = []

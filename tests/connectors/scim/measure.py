@@ -77,6 +77,13 @@ def measure(url: str, token: str) -> dict[str, Any]:
         {"op": "replace", "value": {"displayName": "G2"}}]})
     out["group_rename_patch_no_path"] = ren.status_code
     out["group_renamed"] = c.get(f"/Groups/{gid}").json().get("displayName") == "G2"
+    inner = c.post("/Groups", json={"schemas": [GROUP], "displayName": "Inner"}).json()["id"]
+    nest = c.patch(f"/Groups/{gid}", json={"schemas": [PATCH], "Operations": [
+        {"op": "add", "path": "members", "value": [{"value": inner}]}]})
+    came = [m for m in c.get(f"/Groups/{gid}").json().get("members") or [] if m.get("value") == inner]
+    out["group_member_that_is_a_group"] = nest.status_code if nest.status_code >= 300 else (
+        "read as a user" if any(m.get("type") == "User" or "/Users/" in str(m.get("$ref") or "") for m in came)
+        else "kept" if came else "dropped silently")
     gone = c.patch("/Users/no-such-id", json={"schemas": [PATCH], "Operations": [
         {"op": "replace", "path": "title", "value": "x"}]})
     out["patch_missing_resource"] = gone.status_code

@@ -1,5 +1,5 @@
 """The conformance kit's contract, run against every real SCIM server of the suite
-(``SCIM_SERVERS``: scim2-server, SCIMMY)."""
+(``SCIM_SERVERS``: scim2-server, SCIMMY, django-scim2)."""
 
 import pytest
 

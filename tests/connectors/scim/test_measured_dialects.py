@@ -20,7 +20,7 @@ from .measure import measure
 pytestmark = pytest.mark.scim
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 LEARNED = ("patch", "filter", "etag", "max_results", "member_removal", "patch_response", "extensions",
-           "filter_vouched", "endpoints", "update_by_put")
+           "filter_vouched", "endpoints", "update_by_put", "dropped", "computed")
 
 
 @pytest.fixture(params=sorted(MEASURED_SCIM_SERVERS))
@@ -31,9 +31,12 @@ def scim_server(request):
 def learned(target: ScimTarget) -> dict:
     """The dialect after discovery and the first writes (which probe)."""
     uid = target.create(K.USER, "YQ==", {"userName": "Probe@corp.example"}).target_id
-    other = target.create(K.USER, "Yg==", {"userName": "other@corp.example"}).target_id
+    other = target.create(K.USER, "Yg==", {"userName": "other@corp.example", "displayName": "Other",
+                                           "name.givenName": "O", "name.familyName": "Ther", "title": "T",
+                                           'emails[type eq "work"].value': "other@corp.example"}).target_id
     gid = target.create(K.GROUP, "Zw==", {"displayName": "Probe group"}).target_id
-    assert isinstance(target.add_members(gid, [(K.USER, uid), (K.USER, other)]), Done)
+    inner = target.create(K.GROUP, "aA==", {"displayName": "Inner group"}).target_id
+    assert isinstance(target.add_members(gid, [(K.USER, uid), (K.USER, other), (K.GROUP, inner)]), Done)
     assert isinstance(target.remove_members(gid, [(K.USER, uid)]), Done)
     assert isinstance(target.update(K.GROUP, gid, {"displayName": "Probe group renamed"}), Done)
     shown = target.describe()

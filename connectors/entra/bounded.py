@@ -1,0 +1,63 @@
+"""One HTTP exchange with an overall deadline and a size cap (Graph calls and token requests).
+
+``timeout`` seconds for connect + send + the whole answer: the per-phase timeouts httpx hands to
+httpcore are read from a mapping that answers the time left at each socket operation, so a
+server that drip-feeds or stalls mid-body cannot hold a request past the deadline
+(``DeadlineExceeded``); the body is streamed and capped at ``max_response_bytes``
+(``ResponseTooLarge``). Both are ``httpx.RequestError``s: the target answers them as a
+retriable, uncertain failure. (The same rules as the SCIM transport, connectors/scim/transport.py.)
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+
+
+class DeadlineExceeded(httpx.TimeoutException):
+    """The answer did not arrive in full before the request's overall deadline."""
+
+
+class ResponseTooLarge(httpx.RequestError):
+    """The answer's body is larger than ``max_response_bytes``."""
+
+
+class _TimeLeft(dict[str, float | None]):
+    def __init__(self, deadline: float):
+        super().__init__(connect=None, read=None, write=None, pool=None)
+        self.deadline = deadline
+
+    def left(self) -> float:
+        return max(0.001, self.deadline - time.monotonic())
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.left()
+
+    def __getitem__(self, key: str) -> float:
+        return self.left()
+
+
+def exchange(client: httpx.Client, method: str, url: str, *, timeout: float, cap: int,
+             **kwargs: Any) -> tuple[int, httpx.Headers, bytes]:
+    """(status, headers, body) of one request, within ``timeout`` seconds and ``cap`` bytes."""
+    deadline = time.monotonic() + timeout
+    built = client.build_request(method, url, **kwargs)
+    built.extensions["timeout"] = _TimeLeft(deadline)
+    response = client.send(built, stream=True)
+    try:
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > cap:
+            raise ResponseTooLarge(f"answer of {declared} bytes is over the {cap}-byte cap", request=built)
+        chunks, size = [], 0
+        for chunk in response.iter_bytes():
+            size += len(chunk)
+            if size > cap:
+                raise ResponseTooLarge(f"answer is over the {cap}-byte cap", request=built)
+            chunks.append(chunk)
+            if time.monotonic() > deadline:
+                raise DeadlineExceeded(f"answer not complete within {timeout}s", request=built)
+    finally:
+        response.close()
+    return response.status_code, response.headers, b"".join(chunks)
