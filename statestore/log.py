@@ -23,6 +23,13 @@ from hybridsync.statestore.records import (
 )
 
 PAGE = 1000
+# a decision that took access away (``data`` is ``Action.to_json()``): one predicate for the
+# count and for the incremental window (runtime/window.py), so they cannot disagree
+ACCESS_REMOVAL = (
+    "(data LIKE '%\"action\": \"disable\"%' OR data LIKE '%\"action\": \"delete\"%' "
+    "OR (data LIKE '%\"action\": \"update\"%' AND data LIKE '%\"active\": false%') "
+    "OR (data LIKE '%\"action\": \"remove_members\"%' AND data LIKE '%\"to_state\": \"soft_deleted\"%'))"
+)
 
 
 class Log:
@@ -114,10 +121,7 @@ class Log:
         # SQLite and PostgreSQL read alike (no JSON functions of either dialect)
         rows = self._db.rows(
             "SELECT COUNT(*) AS n FROM history WHERE kind = 'decision' AND target = ? AND at >= ? "
-            "AND result = 'ok' AND (data LIKE '%\"action\": \"disable\"%' OR data LIKE '%\"action\": \"delete\"%' "
-            "OR (data LIKE '%\"action\": \"update\"%' AND data LIKE '%\"active\": false%') "
-            "OR (data LIKE '%\"action\": \"remove_members\"%' AND data LIKE '%\"to_state\": \"soft_deleted\"%'))",
-            [target, time_to_text(since)])
+            f"AND result = 'ok' AND {ACCESS_REMOVAL}", [target, time_to_text(since)])
         return int(rows[0]["n"]) if rows else 0
 
     def access_removal_times(self, target: str, since: datetime, *, after_id: int = 0,
@@ -127,9 +131,7 @@ class Log:
         the window itself and reads only the rows added since its last look (by primary key)."""
         rows = self._db.rows(
             "SELECT id, at FROM history WHERE id > ? AND id <= ? AND kind = 'decision' AND target = ? "
-            "AND at >= ? AND result = 'ok' AND (data LIKE '%\"action\": \"disable\"%' "
-            "OR data LIKE '%\"action\": \"delete\"%' "
-            "OR (data LIKE '%\"action\": \"update\"%' AND data LIKE '%\"active\": false%')) ORDER BY id",
+            f"AND at >= ? AND result = 'ok' AND {ACCESS_REMOVAL} ORDER BY id",
             [after_id, upto_id if upto_id is not None else 2 ** 62, target, time_to_text(since)])
         return [(int(r["id"]), stored_time(r["at"])) for r in rows]
 

@@ -10,12 +10,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hybridsync.engine.core.config import SafetyConfig
+from hybridsync.engine.core.states import State
 from hybridsync.engine.core.values import Action, ActionKind, ObjectKind
 from hybridsync.engine.runtime.window import RemovalWindow
 from hybridsync.statestore import Store
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
-KINDS = [ActionKind.DISABLE, ActionKind.DELETE, ActionKind.UPDATE, ActionKind.CREATE]
+KINDS = [ActionKind.DISABLE, ActionKind.DELETE, ActionKind.UPDATE, ActionKind.CREATE, ActionKind.REMOVE_MEMBERS]
 
 step = st.tuples(st.sampled_from(KINDS), st.sampled_from(["a", "b"]), st.sampled_from(["ok", "failed"]),
                  st.integers(0, 40))  # kind, target, result, minutes forward
@@ -33,7 +34,8 @@ def test_the_incremental_window_counts_what_the_full_query_counts(cycles):
             now += timedelta(minutes=minutes)
             attrs_ = {"active": False} if n % 2 else {"title": "x"}
             a = Action(kind=kind, target=target, anchor=f"x{n}", object_kind=ObjectKind.USER, dn="CN=x",
-                       attributes=attrs_ if kind == ActionKind.UPDATE else {})
+                       attributes=attrs_ if kind == ActionKind.UPDATE else {},
+                       to_state=State.SOFT_DELETED if kind == ActionKind.REMOVE_MEMBERS and n % 2 else None)
             store.record_decision(1, a, result=result, at=now)
         got = window.counts(store, safety, ["a", "b"], now)
         since = now - timedelta(hours=1)
