@@ -70,6 +70,52 @@ def full_sync_memory(n_users: int, n_groups: int, store_dir: str, *, scim_url: s
             "target": "scim2-server" if scim_url else "counting (in-process)"}
 
 
+def store_after_churn(n_users: int, n_groups: int, store_dir: str, *, days: int = 31, churn: float = 0.01,
+                      page_size: int = 1000, record_days: float | None = None) -> dict:
+    """A full sync, then ``days`` simulated days (the engine's clock moves a day at a time): each
+    day ``churn`` of the users change a title (a delta cycle) and the daily safety full read
+    runs; retention is the default ([state] retain_days 30, record_days 2), run by the engine
+    itself. Returns the whole store file (log, recordings, journal included) per object."""
+    from datetime import UTC, datetime, timedelta
+
+    from hybridsync.engine.runtime.engine import Engine
+    from hybridsync.statestore import Store
+
+    path = Path(store_dir) / f"p5-churn-{n_users}.db"
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    src = common.generated_source(n_users, n_groups, page_size=page_size)
+    now = [datetime(2026, 1, 1, tzinfo=UTC)]
+    import attrs
+
+    cfg = common.memory_config(str(path))
+    if record_days is not None:
+        cfg = attrs.evolve(cfg, state=attrs.evolve(cfg.state, record_days=record_days))
+    engine = Engine(cfg, store=Store.open(path), sources={"corp": src},
+                    targets={"app": common.CountingTarget()}, clock=lambda: now[0], record=True)
+
+    def size() -> int:
+        return sum(os.path.getsize(f"{path}{s}") for s in ("", "-wal") if os.path.exists(f"{path}{s}"))
+
+    engine.run_once()
+    engine.store._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # the WAL's size is not the data's
+    after_full = size()
+    changed = max(1, int(n_users * churn))
+    for day in range(1, days + 1):
+        now[0] += timedelta(days=1)
+        for k in range(changed):
+            src.modify(common.guid((day * changed + k) % n_users), title=f"day {day}")
+        engine.run_once()
+        now[0] += timedelta(minutes=1)
+        engine.run_once(full="periodic safety full read")
+    engine.close()
+    engine.store.close()
+    objects = n_users + n_groups
+    return {"n_objects": objects, "days": days, "changes_per_day": changed, "after_full_sync_bytes": after_full,
+            "after_full_sync_bytes_per_object": round(after_full / objects, 1), "after_churn_bytes": size(),
+            "bytes_per_object": round(size() / objects, 1)}
+
+
 CHILD = """
 import json, sys
 sys.path.insert(0, 'bench')
@@ -100,7 +146,18 @@ def main() -> int:
     ap.add_argument("--shm", action="store_true", help="state store on /dev/shm")
     ap.add_argument("--scim", action="store_true", help="real scim2-server target")
     ap.add_argument("--samba", type=int, default=0, help="also: full sync of N users from Samba (P2's child)")
+    ap.add_argument("--record-days", type=float, default=None, help="with --churn: [state] record_days")
+    ap.add_argument("--churn", type=int, default=0, help="only: store bytes per object of N users after a full "
+                                                         "sync + 31 simulated days of 1%% churn, default retention")
     args = ap.parse_args()
+    if args.churn:
+        figs = store_after_churn(args.churn, args.groups, tempfile.mkdtemp(prefix="hs-p5c-"),
+                                 record_days=args.record_days)
+        common.table(list(figs.items()), f"P5 store after churn, {args.churn} users (load {common.load()})")
+        ok = figs["bytes_per_object"] <= BYTES_GOAL
+        common.result(f"p5_store_bytes_per_object_after_churn_{figs['n_objects']}", figs["bytes_per_object"],
+                      f"<= {BYTES_GOAL}", ok)
+        return 0 if ok else 1
     store_dir = tempfile.mkdtemp(prefix="hs-p5-", dir="/dev/shm" if args.shm else None)
     ok = True
     figs = {}

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from hybridsync.engine.core.values import Action, ObjectKind
+from hybridsync.statestore.convert import stored_time
 from hybridsync.statestore.handle import Db
 from hybridsync.statestore.records import (
     BatchRecord,
@@ -22,6 +23,13 @@ from hybridsync.statestore.records import (
 )
 
 PAGE = 1000
+# a decision that took access away (``data`` is ``Action.to_json()``): one predicate for the
+# count and for the incremental window (runtime/window.py), so they cannot disagree
+ACCESS_REMOVAL = (
+    "(data LIKE '%\"action\": \"disable\"%' OR data LIKE '%\"action\": \"delete\"%' "
+    "OR (data LIKE '%\"action\": \"update\"%' AND data LIKE '%\"active\": false%') "
+    "OR (data LIKE '%\"action\": \"remove_members\"%' AND data LIKE '%\"to_state\": \"soft_deleted\"%'))"
+)
 
 
 class Log:
@@ -123,11 +131,24 @@ class Log:
         # SQLite and PostgreSQL read alike (no JSON functions of either dialect)
         rows = self._db.rows(
             "SELECT COUNT(*) AS n FROM history WHERE kind = 'decision' AND target = ? AND at >= ? "
-            "AND result = 'ok' AND (data LIKE '%\"action\": \"disable\"%' OR data LIKE '%\"action\": \"delete\"%' "
-            "OR (data LIKE '%\"action\": \"update\"%' AND data LIKE '%\"active\": false%') "
-            "OR (data LIKE '%\"action\": \"remove_members\"%' AND data LIKE '%\"to_state\": \"soft_deleted\"%'))",
-            [target, time_to_text(since)])
+            f"AND result = 'ok' AND {ACCESS_REMOVAL}", [target, time_to_text(since)])
         return int(rows[0]["n"]) if rows else 0
+
+    def access_removal_times(self, target: str, since: datetime, *, after_id: int = 0,
+                             upto_id: int | None = None) -> list[tuple[int, datetime]]:
+        """(history id, time) of each applied access removal at ``target`` since ``since`` with
+        ``after_id < id <= upto_id``: what ``access_removals`` counts, for a caller that keeps
+        the window itself and reads only the rows added since its last look (by primary key)."""
+        rows = self._db.rows(
+            "SELECT id, at FROM history WHERE id > ? AND id <= ? AND kind = 'decision' AND target = ? "
+            f"AND at >= ? AND result = 'ok' AND {ACCESS_REMOVAL} ORDER BY id",
+            [after_id, upto_id if upto_id is not None else 2 ** 62, target, time_to_text(since)])
+        return [(int(r["id"]), stored_time(r["at"])) for r in rows]
+
+    def last_history_id(self) -> int:
+        """The newest history row's id (0: none)."""
+        rows = self._db.rows("SELECT max(id) AS n FROM history")
+        return int(rows[0]["n"] or 0) if rows else 0
 
     # ---------------------------------------------------------------- recorded batches
     def record_batch(self, cycle_id: int | None, source: str, batch_json: str,
@@ -153,21 +174,31 @@ class Log:
                 yield BatchRecord.from_row(row)
             last = rows[-1]["id"]
 
-    def prune(self, before: datetime) -> dict[str, int]:
-        """Retention: delete history, recorded batches, settled intents, released holds and
-        finished cycles older than ``before``. Returns rows deleted per table. Open intents,
-        open holds and every current state are kept."""
-        cut = time_to_text(before)
-        statements = {
+    def prune(self, before: datetime | None, *, recordings_before: datetime | None | str = "before"
+              ) -> dict[str, int]:
+        """Retention: delete history, settled intents, released holds and finished cycles older
+        than ``before``, and the recordings (source batches, target calls) older than
+        ``recordings_before`` (default: ``before``); None keeps that part. Returns rows deleted
+        per table. Open intents, open holds and every current state are kept."""
+        rec = before if isinstance(recordings_before, str) else recordings_before
+        log_part = {
             "history": "DELETE FROM history WHERE at < ?",
-            "batches": "DELETE FROM batches WHERE at < ?",
-            "target_calls": "DELETE FROM target_calls WHERE at < ?",
             "journal": "DELETE FROM journal WHERE settled_at IS NOT NULL AND settled_at < ?",
             "held": "DELETE FROM held WHERE released_at IS NOT NULL AND released_at < ?",
             "cycles": "DELETE FROM cycles WHERE finished_at IS NOT NULL AND finished_at < ?",
         }
+        recordings = {
+            "batches": "DELETE FROM batches WHERE at < ?",
+            "target_calls": "DELETE FROM target_calls WHERE at < ?",
+        }
+        out: dict[str, int] = {}
         with self._db.unit():
-            return {t: self._db.conn.execute(sql, [cut]).rowcount for t, sql in statements.items()}
+            for cut, statements in ((rec, recordings), (before, log_part)):
+                if cut is None:
+                    continue
+                for t, sql in statements.items():
+                    out[t] = self._db.conn.execute(sql, [time_to_text(cut)]).rowcount
+        return {t: out[t] for t in ("history", "batches", "target_calls", "journal", "held", "cycles") if t in out}
 
     # ---------------------------------------------------------------- journal
     def journal_intent(self, cycle_id: int | None, action: Action,

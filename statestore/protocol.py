@@ -181,6 +181,14 @@ class LogStore(Protocol):
         deletes, updates setting ``active`` false, a group's soft delete removing its members):
         the delete threshold's rolling window."""
 
+    def access_removal_times(self, target: str, since: datetime, *, after_id: int = 0,
+                             upto_id: int | None = None) -> list[tuple[int, datetime]]:
+        """(history id, time) of each access removal ``access_removals`` counts, restricted to
+        ``after_id < id <= upto_id``: a caller keeping the window reads only the new rows."""
+
+    def last_history_id(self) -> int:
+        """The newest history row's id (0: none)."""
+
     def record_batch(self, cycle_id: int | None, source: str, batch_json: str,
                      at: datetime | None = None) -> int:
         """Keep one source batch (as JSON) for replay."""
@@ -188,10 +196,12 @@ class LogStore(Protocol):
     def iter_batches(self, until: datetime | None = None) -> Iterator[BatchRecord]:
         """Recorded batches in recording order, up to ``until`` (inclusive)."""
 
-    def prune(self, before: datetime) -> dict[str, int]:
-        """Retention: delete history, recorded batches, settled intents, released holds and
-        finished cycles older than ``before``. Returns rows deleted per table. Open intents,
-        open holds and every current state are kept."""
+    def prune(self, before: datetime | None, *, recordings_before: datetime | None | str = "before"
+              ) -> dict[str, int]:
+        """Retention: delete history, settled intents, released holds and finished cycles older
+        than ``before``, and the recordings (source batches, target calls) older than
+        ``recordings_before`` (default: ``before``); None keeps that part. Returns rows deleted
+        per table. Open intents, open holds and every current state are kept."""
 
     def journal_intent(self, cycle_id: int | None, action: Action, *,
                        at: datetime | None = None) -> int:

@@ -260,6 +260,13 @@ class Store:
     def access_removals(self, target: str, since: datetime) -> int:
         return self._log.access_removals(target, since)
 
+    def access_removal_times(self, target: str, since: datetime, *, after_id: int = 0,
+                             upto_id: int | None = None) -> list[tuple[int, datetime]]:
+        return self._log.access_removal_times(target, since, after_id=after_id, upto_id=upto_id)
+
+    def last_history_id(self) -> int:
+        return self._log.last_history_id()
+
     def record_batch(self, cycle_id: int | None, source: str, batch_json: str,
                      at: datetime | None = None) -> int:
         return self._log.record_batch(cycle_id, source, batch_json, at)
@@ -267,8 +274,25 @@ class Store:
     def iter_batches(self, until: datetime | None = None) -> Iterator[BatchRecord]:
         return self._log.iter_batches(until)
 
-    def prune(self, before: datetime) -> dict[str, int]:
-        return self._log.prune(before)
+    def prune(self, before: datetime | None, *, recordings_before: datetime | None | str = "before"
+              ) -> dict[str, int]:
+        return self._log.prune(before, recordings_before=recordings_before)
+
+    def compact(self, *, free_fraction: float = 0.25) -> int:
+        """Give the pages a prune freed back to the file system (``VACUUM``) when they are more
+        than ``free_fraction`` of the SQLite file: a file never shrinks on its own. Returns the
+        bytes released (0: not needed, or not a SQLite file). Outside any transaction."""
+        conn = getattr(self, "_conn", None)
+        if not isinstance(conn, sqlite3.Connection) or conn.in_transaction or self._path == ":memory:":
+            return 0
+        pages = conn.execute("PRAGMA page_count").fetchone()[0]
+        free = conn.execute("PRAGMA freelist_count").fetchone()[0]
+        if not pages or free / pages <= free_fraction:
+            return 0
+        size = conn.execute("PRAGMA page_size").fetchone()[0]
+        conn.execute("VACUUM")
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return int((pages - conn.execute("PRAGMA page_count").fetchone()[0]) * size)
 
     def journal_intent(self, cycle_id: int | None, action: Action, *,
                        at: datetime | None = None) -> int:

@@ -53,6 +53,8 @@ def render(status: Status) -> None:
 
     console = Console() if sys.stdout.isatty() else Console(width=160)
     console.print(f"State store [bold]{status.store}[/] (format {status.format_version})")
+    if status.retention is not None:
+        console.print(status.retention.describe())
     src = Table(title="Sources", show_lines=False)
     for col in ("source", "objects", "DC", "watermark", "delta", "facts", "last cycle", "duration"):
         src.add_column(col)

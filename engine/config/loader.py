@@ -110,6 +110,11 @@ def _load_document(ctx: LoadContext, doc: dict[str, Any]) -> Config:
             ctx.add("safety.delete_threshold_window", problem)
         else:
             safety["delete_threshold_window"] = window
+    retain = state.get("retain_days", StateConfig().retain_days)
+    window_s = safety.get("delete_threshold_window", SafetyConfig().delete_threshold_window)
+    if isinstance(retain, (int, float)) and 0 < retain * 86400 < window_s:
+        ctx.add("state.retain_days", f"{retain} days keeps less history than the delete threshold's window "
+                                     f"({window_s / 86400:g} days) counts: use at least that, or 0 to keep everything")
     metrics = read_table(ctx, top.get("metrics", {}), S.METRICS_FIELDS, "metrics")
     if "listen" in metrics and (msg := S.listen_problem(metrics["listen"])):
         ctx.add("metrics.listen", msg)

@@ -83,7 +83,8 @@ class Field:
 
 STATE_FIELDS = {"path": Field("str"), "record": Field("bool"), "url": Field("str"), "schema": Field("str"),
                 "password_env": Field("str"), "password_file": Field("str"), "ca_file": Field("str"),
-                "tls_verify": Field("bool"), "lease_ttl": Field("float", min=1)}
+                "tls_verify": Field("bool"), "lease_ttl": Field("float", min=1),
+                "retain_days": Field("float", min=0, max=36_500), "record_days": Field("float", min=0, max=36_500)}
 METRICS_FIELDS = {"listen": Field("str")}
 LOG_FORMATS = ("auto", "console", "json")
 LOG_FIELDS = {"format": Field("str", choices=LOG_FORMATS), "file": Field("str")}

@@ -308,6 +308,11 @@ class StateConfig:
     ca_file: str | None = None
     tls_verify: bool = True
     lease_ttl: float = 15.0  # seconds a leader lease lasts without a heartbeat (PostgreSQL)
+    # retention, run by the engine itself (at most once a day): the provisioning log (history),
+    # finished cycles, settled intents and released holds older than retain_days are deleted;
+    # the recordings for replay (source batches, target calls) older than record_days. 0: keep.
+    retain_days: float = 30.0
+    record_days: float = 7.0
 
     def password(self) -> str | None:
         return resolve_secret(self.password_env, self.password_file, what="state.password")

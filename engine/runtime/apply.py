@@ -38,7 +38,6 @@ from hybridsync.statestore.protocol import StateStore
 
 log = structlog.get_logger("hybridsync.cycle")
 A = ActionKind
-MAX_REPORTED_OUTCOMES = 10_000  # per cycle, in the RunReport (bounded memory); counts cover all
 RUN = 256  # object actions journaled in one commit before their calls
 PARALLEL = frozenset({A.CREATE, A.ADOPT, A.UPDATE, A.DISABLE, A.RESTORE, A.DELETE})
 Applied = tuple[Outcome, "int | None"]  # an outcome and the journal intent it settles
@@ -68,6 +67,19 @@ class Applier:
     tally: Tally
     health: TargetHealth
     member_changes: list[str] = attrs.Factory(list)  # objectGUIDs whose groups follow (one query a run)
+    _pools: dict[int, ThreadPoolExecutor] = attrs.Factory(dict)  # width -> the cycle's pool (``close``)
+
+    def close(self) -> None:
+        """End the cycle's apply threads (idempotent): no thread outlives the cycle."""
+        while self._pools:
+            _, pool = self._pools.popitem()
+            pool.shutdown(wait=True)
+
+    def _pool(self, width: int) -> ThreadPoolExecutor:
+        pool = self._pools.get(width)
+        if pool is None:
+            pool = self._pools[width] = ThreadPoolExecutor(max_workers=width, thread_name_prefix="hybridsync-apply")
+        return pool
 
     def state(self, target: str, anchor: str) -> TargetState | None:
         return self.page.state(self.store, target, anchor)
@@ -80,62 +92,55 @@ class Applier:
         kind) have all their intents journaled in ONE commit before any call of the run; then they
         go to the target concurrently (up to its ``max_in_flight``) or one by one."""
         out: list[tuple[Outcome, int | None]] = []
-        pool: ThreadPoolExecutor | None = None
-        try:
-            i = 0
-            while i < len(actions):
-                if self._stop_requested():
-                    self.cycle.stopped_mid_page = True
-                    break
-                first = actions[i]
-                width = max(1, self.config.target(first.target).max_in_flight) if first.kind in PARALLEL else 1
-                j = i + 1
-                key = (first.target, first.kind, first.object_kind)
-                limit = max(RUN, width * 8) if first.kind in PARALLEL else 1
-                while j < len(actions) and j - i < limit and \
-                        (actions[j].target, actions[j].kind, actions[j].object_kind) == key:
-                    j += 1
-                prepared = [self._prepare(a, now, blocked.get(a.target)) for a in actions[i:j]]
-                calls = [p for p in prepared if p.outcome is None]
-                if calls:
-                    ids = self.store.journal_intents(self.cycle.cycle_id, [p.action for p in calls], at=now)
-                    for p, intent_id in zip(calls, ids):
-                        p.intent_id = intent_id
-                step = width * 8 if width > 1 else 1  # stop and quarantine are checked between steps
-                for k in range(0, len(prepared), step):
-                    part = prepared[k:k + step]
-                    for p in part:
-                        if p.outcome is not None or p.intent_id is None:
-                            continue
-                        if self._stop_requested():  # finish the objects in flight only
-                            self.cycle.stopped_mid_page = True
-                        elif p.action.target in self.health.paused:  # quarantined mid-run
-                            until, why = self.health.paused[p.action.target]
-                            p.outcome = deferred_outcome(p.prev, p.action, now, until, why)
-                        else:
-                            continue
-                        self.page.unused_intents.append(p.intent_id)
-                        p.intent_id = None
-                    if self.cycle.stopped_mid_page:
-                        part = [p for p in part if p.outcome is not None or p.intent_id is not None]
-                    todo = [p for p in part if p.outcome is None]
-                    if len(todo) > 1:
-                        if pool is None:
-                            pool = ThreadPoolExecutor(max_workers=width, thread_name_prefix="hybridsync-apply")
-                        answers = dict(zip((id(p) for p in todo), pool.map(self._call, todo)))
+        i = 0
+        while i < len(actions):
+            if self._stop_requested():
+                self.cycle.stopped_mid_page = True
+                break
+            first = actions[i]
+            width = max(1, self.config.target(first.target).max_in_flight) if first.kind in PARALLEL else 1
+            j = i + 1
+            key = (first.target, first.kind, first.object_kind)
+            limit = max(RUN, width * 8) if first.kind in PARALLEL else 1
+            while j < len(actions) and j - i < limit and \
+                    (actions[j].target, actions[j].kind, actions[j].object_kind) == key:
+                j += 1
+            prepared = [self._prepare(a, now, blocked.get(a.target)) for a in actions[i:j]]
+            calls = [p for p in prepared if p.outcome is None]
+            if calls:
+                ids = self.store.journal_intents(self.cycle.cycle_id, [p.action for p in calls], at=now)
+                for p, intent_id in zip(calls, ids):
+                    p.intent_id = intent_id
+            step = width * 8 if width > 1 else 1  # stop and quarantine are checked between steps
+            for k in range(0, len(prepared), step):
+                part = prepared[k:k + step]
+                for p in part:
+                    if p.outcome is not None or p.intent_id is None:
+                        continue
+                    if self._stop_requested():  # finish the objects in flight only
+                        self.cycle.stopped_mid_page = True
+                    elif p.action.target in self.health.paused:  # quarantined mid-run
+                        until, why = self.health.paused[p.action.target]
+                        p.outcome = deferred_outcome(p.prev, p.action, now, until, why)
                     else:
-                        answers = {id(p): self._call(p) for p in todo}
-                    for p in part:
-                        out.append(self._finish(p, answers.get(id(p))))
-                    if self.cycle.stopped_mid_page:
-                        self.page.unused_intents.extend(p.intent_id for p in prepared[k + step:] if p.intent_id is not None)
-                        break
+                        continue
+                    self.page.unused_intents.append(p.intent_id)
+                    p.intent_id = None
                 if self.cycle.stopped_mid_page:
+                    part = [p for p in part if p.outcome is not None or p.intent_id is not None]
+                todo = [p for p in part if p.outcome is None]
+                if len(todo) > 1:
+                    answers = dict(zip((id(p) for p in todo), self._pool(width).map(self._call, todo)))
+                else:
+                    answers = {id(p): self._call(p) for p in todo}
+                for p in part:
+                    out.append(self._finish(p, answers.get(id(p))))
+                if self.cycle.stopped_mid_page:
+                    self.page.unused_intents.extend(p.intent_id for p in prepared[k + step:] if p.intent_id is not None)
                     break
-                i = j
-        finally:
-            if pool is not None:
-                pool.shutdown(wait=True)  # no thread outlives the page
+            if self.cycle.stopped_mid_page:
+                break
+            i = j
         if self.member_changes:  # their groups, in one store query (not one per member)
             guids, self.member_changes[:] = list(self.member_changes), []
             self.cycle.followup_groups.update(self.store.groups_with_members(self.source_name, guids))
@@ -191,9 +196,9 @@ class Applier:
         if action.kind == A.HOLD:
             self.tally.held += 1
         self.tally.bump(str(outcome.result) if outcome.result != OutcomeResult.OK else str(action.kind))
-        if outcome.result != OutcomeResult.NOOP and len(self.tally.outcomes) < MAX_REPORTED_OUTCOMES:
-            self.tally.outcomes.append((action.anchor, action.target, str(action.kind), outcome.result, outcome.detail,
-                                  action.dn))
+        if outcome.result != OutcomeResult.NOOP:
+            self.tally.outcome((action.anchor, action.target, str(action.kind), outcome.result, outcome.detail,
+                                action.dn))
             log.info("object_outcome", cycle_id=self.cycle.cycle_id, anchor=action.anchor, target=action.target,
                      dn=action.dn, action=str(action.kind), result=outcome.result, status=outcome.status,
                      detail=outcome.detail)

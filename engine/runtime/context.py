@@ -33,6 +33,7 @@ from hybridsync.engine.core.values import (
 )
 from hybridsync.engine.plan.inputs import Carry, Projector
 from hybridsync.engine.runtime.recording import Recorder
+from hybridsync.engine.runtime.window import RemovalWindow
 from hybridsync.statestore.protocol import StateStore
 from hybridsync.statestore.records import HeldRecord
 
@@ -59,6 +60,7 @@ class CycleSetup:
     seed: int = 0
     progress: Callable[[CycleProgress], None] | None = None  # called after each page
     recorder: Recorder | None = None  # flushed inside each commit unit
+    removals: RemovalWindow | None = None  # the delete threshold's window, kept across cycles
 
     def stop_requested(self) -> bool:
         return self.stop_event is not None and self.stop_event.is_set()
@@ -84,22 +86,52 @@ class CycleState:
     objects_planned: int = 0
 
 
+SAMPLE = 1000  # outcomes (and, apart, outcomes not done) and problems a report keeps per cycle
+UNDONE = frozenset({"skipped", "failed", "retry"})
+
+
 @define
 class Tally:
-    """What the cycle reports (``RunReport``): counts, outcomes, problems, the dry run's plan."""
+    """What the cycle reports (``RunReport``): counts, a bounded sample of outcomes and problems
+    (memory does not grow with the directory), what each target did, the dry run's plan."""
 
     counts: dict[str, int] = attrs.Factory(dict)
-    outcomes: list[OutcomeRow] = attrs.Factory(list)
-    problems: list[dict[str, Any]] = attrs.Factory(list)
+    outcomes: list[OutcomeRow] = attrs.Factory(list)  # a sample: the first SAMPLE done, SAMPLE undone
+    outcome_counts: dict[tuple[str, str, str], int] = attrs.Factory(dict)  # (target, action, result) -> n
+    done_targets: set[str] = attrs.Factory(set)  # targets with at least one action done
+    undone_why: dict[str, str] = attrs.Factory(dict)  # target -> the first reason an action was not done
+    problems: list[dict[str, Any]] = attrs.Factory(list)  # a sample; ``problem_count`` counts all
+    problem_count: int = 0
     planned: list[Action] = attrs.Factory(list)  # dry run / plan: the actions
     timings: dict[str, float] = attrs.Factory(dict)
     held: int = 0
+    _sampled: list[int] = attrs.Factory(lambda: [0, 0])  # done, undone kept in ``outcomes``
 
     def bump(self, key: str, n: int = 1) -> None:
         self.counts[key] = self.counts.get(key, 0) + n
 
+    def outcome(self, row: OutcomeRow) -> None:
+        """Count one (non-noop) object outcome; keep it in the sample while there is room."""
+        target, action, result = row[1], row[2], str(row[3])
+        key = (target, action, result)
+        self.outcome_counts[key] = self.outcome_counts.get(key, 0) + 1
+        undone = result in UNDONE
+        if result == "ok":
+            self.done_targets.add(target)
+        elif undone and target not in self.undone_why:
+            self.undone_why[target] = str(row[4] or result)
+        if self._sampled[undone] < SAMPLE:
+            self._sampled[undone] += 1
+            self.outcomes.append(row)
+
+    def failed_targets(self) -> dict[str, str]:
+        """target -> why, for every target with planned actions none of which was done."""
+        return {t: w for t, w in self.undone_why.items() if t not in self.done_targets}
+
     def problem(self, cycle_id: int, anchor: str, dn: str | None, stage: str, message: str) -> None:
-        self.problems.append({"anchor": anchor, "dn": dn, "stage": stage, "message": message})
+        self.problem_count += 1
+        if len(self.problems) < SAMPLE:
+            self.problems.append({"anchor": anchor, "dn": dn, "stage": stage, "message": message})
         self.bump("errors")
         log.warning("object_problem", cycle_id=cycle_id, anchor=anchor, dn=dn, stage=stage, message=message)
 

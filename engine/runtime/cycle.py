@@ -43,6 +43,7 @@ from hybridsync.engine.core.values import (
     SourceObject,
 )
 from hybridsync.engine.plan import lifecycle, planner
+from hybridsync.engine.plan.inputs import Carry
 from hybridsync.engine.plan.merge import merge, to_state
 from hybridsync.engine.runtime import drift, evidence as absence
 from hybridsync.engine.runtime import holds
@@ -51,14 +52,16 @@ from hybridsync.engine.runtime.commit import Observation, PageCommit, commit_pag
 from hybridsync.engine.runtime.context import CycleSetup, CycleState, PageWrites, Tally
 from hybridsync.engine.runtime.health import TargetHealth
 from hybridsync.engine.runtime.planning import PagePlanner
+from hybridsync.engine.runtime.parts import plan_in_parts
+from hybridsync.engine.runtime.readahead import read_ahead
 from hybridsync.engine.runtime.reconcile import settle_pending
-from hybridsync.engine.runtime.verdict import failed_targets
 
 log = structlog.get_logger("hybridsync.cycle")
 A = ActionKind
 GRACE_SCAN_EVERY = timedelta(hours=1)
+DUE_PART, DUE_MEMBERS = 1000, 20_000  # the due pass plans at most this many objects / group members at once
 FOLLOWUP_ROUNDS = 3  # due-pass plans per cycle; follow-ups left after them make RunReport.followup
-PLANNED_ANCHORS_BOUND = 50_000  # anchors remembered as planned (only an optimisation: bounded)
+PLANNED_ANCHORS_BOUND = 10_000  # anchors remembered as planned (only an optimisation: bounded)
 
 
 @frozen
@@ -104,7 +107,11 @@ class Cycle:
         if not self.setup.dry_run:
             state.cycle_id = store.begin_cycle(self.setup.source_name, mode, at=state.now)
         self.health.begin(self.setup.targets)
-        state.carry = holds.threshold_carry(store, self.setup.config.safety, self.setup.targets, state.now)
+        window, safety, names = self.setup.removals, self.setup.config.safety, list(self.setup.targets)
+        if window is not None:  # the window kept across cycles: only the new history rows are read
+            state.carry = Carry(window.counts(store, safety, names, state.now), holds.limits(store, safety, names))
+        else:
+            state.carry = holds.threshold_carry(store, safety, names, state.now)
         for name in self.setup.targets:
             state.approved[name] = list(store.approved_actions(name))
             self.page.states[name] = {}
@@ -120,6 +127,7 @@ class Cycle:
 
     def finish(self) -> None:
         state = self.state
+        self.applier.close()
         self.health.release_recovered()
         if state.stopped_mid_page and state.status == CycleStatus.OK:
             state.status = CycleStatus.STOPPED
@@ -132,7 +140,7 @@ class Cycle:
                                        duration_s=duration, at=state.now)
         log.info("cycle", cycle_id=state.cycle_id, source=self.setup.source_name, mode=str(state.mode),
                  status=str(state.status), duration_s=round(duration, 4), dry_run=self.setup.dry_run,
-                 failed_targets=failed_targets(self.tally.outcomes), **self.tally.counts)
+                 failed_targets=self.tally.failed_targets(), **self.tally.counts)
 
     def object_problem(self, anchor: str, dn: str | None, stage: str, message: str) -> None:
         self.tally.problem(self.state.cycle_id, anchor, dn, stage, message)
@@ -186,7 +194,7 @@ def run_cycle(cycle: Cycle) -> None:
     count = 0
     seen: set[str] = set()  # only in dry-run (a real run marks rounds in the store)
     try:
-        for batch in setup.sources[src].read(cursor):
+        for batch in read_ahead(setup.sources[src], cursor):
             count += len(batch.objects)
             evidence = planner.ReadEvidence(mode=batch.mode, final=batch.last or batch.mode == ReadMode.DELTA,
                                             complete=batch.complete, count=count if batch.last else None,
@@ -200,10 +208,13 @@ def run_cycle(cycle: Cycle) -> None:
                 break
     except Exception as exc:  # the source failed: what was committed stays; retry next cycle
         cycle.source_failed(exc)
-    if not state.source_error and not setup.stop_requested():
-        if not setup.dry_run:  # changes made at the targets on owned objects are put back (drift.py)
-            state.followup_groups |= drift.check(store, setup.targets)
-        _due_pass(cycle)
+    try:
+        if not state.source_error and not setup.stop_requested():
+            if not setup.dry_run:  # changes made at the targets on owned objects are put back (drift.py)
+                state.followup_groups |= drift.check(store, setup.targets)
+            _due_pass(cycle)
+    finally:
+        cycle.applier.close()
     cycle.finish()
 
 
@@ -253,9 +264,12 @@ def _page(cycle: Cycle, batch: SourceBatch, evidence: planner.ReadEvidence, roun
     # the member trap: a deleted member leaves every stored group, and those groups are re-planned
     _drop_members(setup, page, tombstoned_guids, merged, to_store)
     errored = absence.errored_anchors(setup.store, src, batch.errors)  # seen, never absent
-    if batch.mode == ReadMode.FULL:
-        seen.update(o.anchor for o in batch.objects)
-        seen.update(errored)
+    if batch.mode == ReadMode.FULL:  # a real run marks rounds in the store: only UNNAMED matters here
+        if setup.dry_run:
+            seen.update(o.anchor for o in batch.objects)
+            seen.update(errored)
+        elif absence.UNNAMED in errored:
+            seen.add(absence.UNNAMED)
     absent: frozenset[str] = frozenset()
     if batch.mode == ReadMode.FULL and batch.last and batch.complete and absence.UNNAMED not in seen:
         absent = _absent(setup, round_no, seen, {o.anchor for o in batch.objects} | set(errored))
@@ -274,7 +288,8 @@ def _page(cycle: Cycle, batch: SourceBatch, evidence: planner.ReadEvidence, roun
             _drop_members(setup, page, [merged[a].object_guid for a in absent if a in merged], merged, to_store)
     for st in to_store:
         page.objects[st.anchor] = st
-    outcomes = cycle.plan_and_apply(tuple(merged.values()), evidence, absent)
+    outcomes = plan_in_parts(cycle.plan_and_apply,
+                             lambda: cycle.state.stopped_mid_page or setup.stop_requested(), list(merged.values()), evidence, absent)
     cycle.commit(PageCommit(batch=batch, objects=to_store, observations=observations, round_no=round_no,
                             seen_anchors=([o.anchor for o in batch.objects] + [a for a in errored if a != absence.UNNAMED]
                                           if batch.mode == ReadMode.FULL else []),
@@ -360,12 +375,35 @@ def _due_pass(cycle: Cycle) -> None:
         if not anchors or setup.stop_requested():
             return
         state.followup_groups.clear()
-        states = store.get_objects(src, sorted(anchors))
-        objects = tuple(cycle.page.objects.get(a, st).as_source_object() for a, st in sorted(states.items()))
-        evidence = planner.ReadEvidence(mode=ReadMode.DELTA, final=True, complete=False)
-        outcomes = cycle.plan_and_apply(objects, evidence, frozenset())
-        cycle.commit(PageCommit(), outcomes)
+        _due_in_parts(cycle, sorted(anchors))
         anchors = set(state.followup_groups)
+
+
+def _due_in_parts(cycle: Cycle, anchors: list[str]) -> None:
+    """Plan ``anchors`` in parts of bounded size (objects and group members): after a full sync
+    every group is due with all its members, and one plan of them all held every member's state."""
+    store, src = cycle.setup.store, cycle.setup.source_name
+    evidence = planner.ReadEvidence(mode=ReadMode.DELTA, final=True, complete=False)
+    part: list[str] = []
+    weight = 0
+    for a in anchors:
+        st = store.get_object(src, a)
+        part.append(a)
+        weight += 1 + (len(st.members) if st is not None else 0)
+        if len(part) >= DUE_PART or weight >= DUE_MEMBERS:
+            _due_part(cycle, part, evidence)
+            part, weight = [], 0
+    if part:
+        _due_part(cycle, part, evidence)
+
+
+def _due_part(cycle: Cycle, anchors: list[str], evidence: planner.ReadEvidence) -> None:
+    if cycle.setup.stop_requested():
+        return
+    states = cycle.setup.store.get_objects(cycle.setup.source_name, anchors)
+    objects = tuple(cycle.page.objects.get(a, st).as_source_object() for a, st in sorted(states.items()))
+    outcomes = cycle.plan_and_apply(objects, evidence, frozenset())
+    cycle.commit(PageCommit(), outcomes)
 
 
 def _grace_scan_due(setup: CycleSetup, target: str, now: datetime) -> bool:

@@ -14,12 +14,11 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import structlog
-from attrs import astuple, field, frozen
 
 from hybridsync import __version__
 from hybridsync.connectors.base import Source, Target, load_connector_class
@@ -32,9 +31,10 @@ from hybridsync.engine.runtime import admin
 from hybridsync.engine.runtime.admin import Approval, NoStateStore, NoSuchObject, ProvisioningLog
 from hybridsync.engine.runtime.context import CycleSetup
 from hybridsync.engine.runtime.cycle import Cycle, run_cycle
+from hybridsync.engine.runtime.report import ObjectOutcome, RunReport, _report  # noqa: F401  (ObjectOutcome re-exported)
 from hybridsync.engine.runtime.evidence import ScreenedSource
 from hybridsync.engine.runtime.explain import explain as explain_timeline
-from hybridsync.engine.runtime.verdict import exit_code, failed_targets
+from hybridsync.engine.runtime.window import RemovalWindow
 from hybridsync.engine.runtime.provision import ProvisionReport, provision_object
 from hybridsync.engine.runtime.recording import Recorder, RecordingSource, RecordingTarget
 from hybridsync.engine.runtime.snapshot import SnapshotWritten, write_snapshot
@@ -43,56 +43,11 @@ from hybridsync.statestore import StateStore
 from hybridsync.statestore.factory import open_store as open_configured_store
 
 log = structlog.get_logger("hybridsync.engine")
+PRUNE_EVERY = timedelta(days=1)  # retention runs at most this often
+PRUNED_AT = "engine.pruned_at"  # meta key: when retention last ran
 MAX_FOLLOWUPS = 2  # follow-up cycles run_forever runs at once, in a row (then it waits as usual)
 FULL_READ_RETRY_BASE = 30.0  # seconds before a failed periodic full read is retried (doubling)
 _UNSET = object()
-
-
-@frozen
-class ObjectOutcome:
-    anchor: str
-    target: str
-    action: str
-    result: str  # ok | failed | retry | skipped | held | reported
-    detail: str | None = None
-    dn: str | None = None
-
-
-@frozen
-class RunReport:
-    """What one ``run_once`` did: per source cycle ids, counts, per-object outcomes, durations."""
-
-    cycle_ids: tuple[int, ...] = ()
-    counts: Mapping[str, int] = field(factory=dict)
-    outcomes: tuple[ObjectOutcome, ...] = ()
-    problems: tuple[Mapping[str, Any], ...] = ()
-    durations: Mapping[str, float] = field(factory=dict)
-    status: Mapping[str, str] = field(factory=dict)  # source -> ok | source_failed | quarantined | ...
-    quarantined: tuple[str, ...] = ()
-    held: int = 0
-    planned: tuple[Any, ...] = ()  # dry-run: the actions that would be applied
-    source_errors: Mapping[str, str] = field(factory=dict)
-    followup: bool = False  # a cycle left work only another cycle can do: run_forever runs it at once
-
-    @property
-    def cycle_id(self) -> int | None:
-        return self.cycle_ids[-1] if self.cycle_ids else None
-
-    @property
-    def failed(self) -> int:
-        return sum(1 for o in self.outcomes if o.result in ("failed", "retry")) + len(self.problems)
-
-    @property
-    def failed_targets(self) -> dict[str, str]:
-        """target -> why, for each target none of whose planned actions was done (verdict.py)."""
-        return failed_targets(astuple(o) for o in self.outcomes)
-
-    def exit_code(self) -> int:
-        """0 every planned action done; 1 some objects failed or were left undone (or a source
-        could not be read); 3 stopped by a safety rule (quarantine, held delete, unsafe watermark).
-        A cycle in which a target failed as a whole is never 0 (docs/interface.md)."""
-        return exit_code(outcomes=[astuple(o) for o in self.outcomes], quarantined=self.quarantined,
-                         held=self.held, status=self.status, failed=self.failed, source_errors=self.source_errors)
 
 
 def _utcnow() -> datetime:
@@ -134,6 +89,7 @@ class Engine:
         self._last_full: dict[str, float] = {}
         self._full_failures: dict[str, int] = {}  # failed periodic full reads in a row, per source
         self._facts: dict[tuple[str, str], Any] = {}
+        self._removals = RemovalWindow()  # the delete threshold's window, read incrementally
         self._followup: dict[str, set[str]] = {}  # source -> anchors a cycle left for a follow-up
         # Several processes on one PostgreSQL store: run only the sources this process leads
         # (runtime.leadership.Spread.leads; asked before each source's cycle). None: all.
@@ -205,6 +161,7 @@ class Engine:
             self._ran = {c.setup.source_name for c in reports}
         if not dry_run and reports:
             self._record_facts()
+            self.retain()
         return _report(reports)
 
     def _cycles(self, reports: list[Cycle], *, dry_run: bool, full: bool | str,
@@ -217,7 +174,7 @@ class Engine:
                                            sources=self.sources, targets=self.targets, mappings=self.mappings,
                                            clock=self.clock, dry_run=dry_run, full_reason=reason,
                                            stop_event=stop_event, seed=self.seed, progress=progress,
-                                           recorder=self.recorder))
+                                           recorder=self.recorder, removals=self._removals))
             if not dry_run:  # what the last cycle left for a follow-up is planned in this one's due pass
                 cycle.state.followup_groups.update(self._followup.pop(src, ()))
             if self.recorder is not None:
@@ -232,6 +189,27 @@ class Engine:
             if not dry_run and cycle.state.followup_groups:
                 self._followup[src] = set(cycle.state.followup_groups)
             reports.append(cycle)
+
+    def retain(self, *, force: bool = False) -> dict[str, int] | None:
+        """Run the retention policy (``[state] retain_days`` / ``record_days``) when it has not
+        run for a day (``force``: now); returns the rows deleted per table, None when not due.
+        ``run_once`` calls it after its cycles: at most once per ``sync``, once a day in
+        ``run_forever``."""
+        st, store, now = self.config.state, self._open(), self.clock()
+        if not (st.retain_days > 0 or st.record_days > 0):
+            return None
+        last = store.meta_get(PRUNED_AT)
+        if not force and last is not None and now - datetime.fromisoformat(last) < PRUNE_EVERY:
+            return None
+        before = now - timedelta(days=st.retain_days) if st.retain_days > 0 else None
+        rec = now - timedelta(days=st.record_days) if st.record_days > 0 else None
+        counts = store.prune(before, recordings_before=rec)
+        store.meta_set(PRUNED_AT, now.isoformat())
+        compact = getattr(store, "compact", None)  # SQLite: the file shrinks only by a VACUUM
+        released = compact() if compact is not None and not st.url else 0
+        log.info("store_pruned", retain_days=st.retain_days, record_days=st.record_days, released_bytes=released,
+                 **counts)
+        return counts
 
     def _record_facts(self) -> None:
         """What ``status`` shows of each connector (delta mode, privilege, DC, deletion
@@ -395,32 +373,3 @@ class Engine:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
-
-
-def _report(cycles: list[Cycle]) -> RunReport:
-    counts: dict[str, int] = {}
-    outcomes: list[ObjectOutcome] = []
-    problems: list[Mapping[str, Any]] = []
-    planned: list[Any] = []
-    durations: dict[str, float] = {}
-    status: dict[str, str] = {}
-    errors: dict[str, str] = {}
-    quarantined: list[str] = []
-    held = 0
-    for c in cycles:
-        src, state, tally = c.setup.source_name, c.state, c.tally
-        for k, v in tally.counts.items():
-            counts[k] = counts.get(k, 0) + v
-        outcomes.extend(ObjectOutcome(*o) for o in tally.outcomes)
-        problems.extend(tally.problems)
-        planned.extend(tally.planned)
-        durations[src] = tally.timings.get("total", 0.0)
-        status[src] = state.status
-        if state.source_error:
-            errors[src] = state.source_error
-        quarantined.extend(q for q in [*c.health.quarantined_now, *c.health.paused] if q not in quarantined)
-        held += tally.held
-    return RunReport(cycle_ids=tuple(c.state.cycle_id for c in cycles if c.state.cycle_id), counts=counts,
-                     outcomes=tuple(outcomes), problems=tuple(problems), durations=durations, status=status,
-                     quarantined=tuple(quarantined), held=held, planned=tuple(planned), source_errors=errors,
-                     followup=bool(cycles) and bool(cycles[-1].state.followup_groups))

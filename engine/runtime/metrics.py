@@ -44,8 +44,8 @@ class Metrics:
             self.cycles.labels(source, mode, status).inc()
             self.duration.labels(source).observe(float(report.durations.get(source, 0.0)))
             self.last_cycle.labels(source).set(now.timestamp())
-        for o in report.outcomes:
-            self.outcomes.labels(o.target, o.action, o.result).inc()
+        for (target, action, result), n in report.tallied.items():
+            self.outcomes.labels(target, action, result).inc(n)
         if store is not None:
             held: dict[str, int] = {t: 0 for t in targets}
             for h in store.held():

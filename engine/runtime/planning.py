@@ -26,6 +26,7 @@ from hybridsync.engine.runtime.health import TargetHealth
 from hybridsync.engine.runtime.targetview import Listing, build_view
 from hybridsync.statestore.protocol import StateStore
 
+ANSWER_PART = 500  # stored objects loaded at once to answer the planner's questions
 LISTING_ABOVE = 200  # lookups of one target in one plan above which its objects are listed instead
 
 
@@ -102,20 +103,31 @@ class PagePlanner:
             written = self.page.states[name]
             got = store.get_target_states(name, sorted(a for a in anchors if a not in written))
             states[name] = {a: written[a] if a in written else got.get(a) for a in anchors}
+        # only the answers are kept, never the member objects themselves: a page of groups asks
+        # about every member of the directory (100k ObjectStates held at once were 400 MB)
         by_guid = {s.object_guid: s for s in ov.values()} if (q.anchor_by_guid or q.members_by_guid) else {}
-        objs = {g: by_guid.get(g) or store.object_by_guid(src, g) for g in sorted(q.anchor_by_guid | q.members_by_guid)}
+        anchor_by_guid: dict[str, str | None] = {}
+        members_by_guid: dict[str, frozenset[str] | None] = {}
+        for g in sorted(q.anchor_by_guid | q.members_by_guid):
+            o = by_guid.get(g) or store.object_by_guid(src, g)
+            if g in q.anchor_by_guid:
+                anchor_by_guid[g] = o.anchor if o is not None else None
+            if g in q.members_by_guid:
+                members_by_guid[g] = o.members if o is not None else None
         kinds: dict[str, ObjectKind | None] = {}
-        if q.kind_by_anchor:
-            stored = store.get_objects(src, sorted(a for a in q.kind_by_anchor if a not in ov))
-            for a in q.kind_by_anchor:
-                st = ov.get(a) or stored.get(a)
-                kinds[a] = st.kind if st is not None else None
+        wanted = sorted(a for a in q.kind_by_anchor if a not in ov)
+        for start in range(0, len(wanted), ANSWER_PART):
+            stored = store.get_objects(src, wanted[start:start + ANSWER_PART])
+            kinds.update((a, st.kind) for a, st in stored.items())
+        for a in q.kind_by_anchor:
+            st = ov.get(a)
+            kinds[a] = st.kind if st is not None else kinds.get(a)
         return needs.Answers(
             states=states,
-            anchor_by_guid={g: (o.anchor if (o := objs[g]) else None) for g in q.anchor_by_guid},
+            anchor_by_guid=anchor_by_guid,
             anchor_by_dn=self._anchors_by_dn(q.anchor_by_dn),
             kind_by_anchor=kinds,
-            members_by_guid={g: (o.members if (o := objs[g]) else None) for g in q.members_by_guid})
+            members_by_guid=members_by_guid)
 
     def _anchors_by_dn(self, dns: Iterable[str]) -> dict[str, str | None]:
         """The live object of this source at each normalized DN (this page's objects first)."""

@@ -188,6 +188,37 @@ class StuckObject:
 
 
 @frozen
+class Retention:
+    """How big the store is and what retention keeps (``[state] retain_days`` / ``record_days``)."""
+
+    # the SQLite file with its WAL (None: PostgreSQL); not compared (a checkpoint moves bytes)
+    store_bytes: int | None = field(eq=False)
+    retain_days: float = 30.0  # provisioning log, cycles, settled intents, released holds (0: all)
+    record_days: float = 7.0  # recordings for replay: source batches and target calls (0: all)
+    pruned_at: str | None = None  # when the engine last ran it
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"store_bytes": self.store_bytes, "retain_days": self.retain_days, "record_days": self.record_days,
+                "pruned_at": self.pruned_at}
+
+    def describe(self) -> str:
+        size = "-" if self.store_bytes is None else f"{self.store_bytes / 1e6:.1f} MB"
+        def keep(days: float) -> str:
+            return "everything" if days <= 0 else f"{days:g} days"
+
+        return (f"store size {size}; retention keeps the provisioning log {keep(self.retain_days)}, "
+                f"recordings for replay {keep(self.record_days)} (last pruned {self.pruned_at or 'never'})")
+
+
+def _store_bytes(path: str) -> int | None:
+    import os
+
+    if not path or path == ":memory:" or not os.path.exists(path):
+        return None
+    return sum(os.path.getsize(p) for p in (path, path + "-wal") if os.path.exists(p))
+
+
+@frozen
 class Status:
     """Everything ``hybridsync status`` shows. ``empty``: nothing synced yet (or no store at
     all); ``message`` then says which, and the other fields are empty."""
@@ -200,6 +231,7 @@ class Status:
     targets: tuple[TargetStatus, ...] = ()
     held: tuple[HeldAction, ...] = ()
     pending_intents: int = 0  # unsettled target operations the next cycle settles
+    retention: Retention | None = None
     adoptions: tuple[HeldAction, ...] = ()  # pending adoptions, waiting for approve-adoptions
     stuck: tuple[StuckObject, ...] = ()  # in escrow for more than a day; mapping errors of the last cycle
 
@@ -210,7 +242,8 @@ class Status:
                 "sources": [s.to_dict() for s in self.sources], "targets": [t.to_dict() for t in self.targets],
                 "held": [h.to_dict() for h in self.held], "pending_intents": self.pending_intents,
                 "pending_adoptions": [h.to_dict() for h in self.adoptions],
-                "stuck": [x.to_dict() for x in self.stuck]}
+                "stuck": [x.to_dict() for x in self.stuck],
+                "retention": self.retention.to_dict() if self.retention else None}
 
 
 def read_status(store: StateStore | None, config: Config) -> Status:
@@ -228,7 +261,10 @@ def read_status(store: StateStore | None, config: Config) -> Status:
                   sources=_sources(store, config), targets=_targets(store, config),
                   held=tuple(held_action(h) for h in store.held()), pending_intents=len(store.pending_intents()),
                   adoptions=tuple(held_action(h) for h in store.held(adoptions=True)),
-                  stuck=stuck_objects(store, config, datetime.now(UTC)))
+                  stuck=stuck_objects(store, config, datetime.now(UTC)),
+                  retention=Retention(store_bytes=_store_bytes(str(store.path)) if not config.state.url else None,
+                                      retain_days=config.state.retain_days, record_days=config.state.record_days,
+                                      pruned_at=store.meta_get("engine.pruned_at")))
 
 
 def stuck_objects(store: StateStore, config: Config, now: datetime) -> tuple[StuckObject, ...]:

@@ -162,7 +162,10 @@ def test_offline_status_is_read_only_and_the_same_as_the_cli(tmp_path, capsys):
     assert db.stat().st_mtime_ns == before
     capsys.readouterr()
     assert main(["status", "-c", str(write_toml(tmp_path, db)), "--json"]) == 0
-    assert json.loads(capsys.readouterr().out) == json.loads(json.dumps(live.to_dict()))
+    shown, expected = json.loads(capsys.readouterr().out), json.loads(json.dumps(live.to_dict()))
+    assert shown["retention"].pop("store_bytes") > 0  # the file's size moves with a checkpoint
+    expected["retention"].pop("store_bytes")
+    assert shown == expected
 
 
 # ------------------------------------------------------------------ log
