@@ -59,6 +59,10 @@ from hybridsync.statestore.targets import Targets
 class Store:
     """The SQLite state store (see the module docstring and ``protocol.StateStore``)."""
 
+    #: One writer at a time (the file lock) and AUTOINCREMENT ids: a history row never becomes
+    #: visible after one with a larger id, so a reader may continue from the last id it saw.
+    history_ids_in_commit_order = True
+
     def __init__(self, db: Database, path: str) -> None:
         self._db = db
         self._conn: sqlite3.Connection = db.conn

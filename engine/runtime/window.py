@@ -5,6 +5,8 @@
 the window -- after a full sync, one per object (O(directory) per delta cycle). ``RemovalWindow``
 reads the whole window once, then only the history rows added since its last look (by primary
 key), and drops the ones the window slid past: a cycle's cost follows the changes, not N.
+That needs history ids that become visible in increasing order, which only a single-writer store
+promises (``history_ids_in_commit_order``); other stores are counted whole every cycle.
 """
 
 from __future__ import annotations
@@ -28,7 +30,10 @@ class RemovalWindow:
     def counts(self, store: Any, safety: Any, targets: Iterable[str], now: datetime) -> dict[str, int]:
         targets = list(targets)
         read = getattr(store, "access_removal_times", None)
-        if read is None:  # a store without the incremental query
+        if read is None or not getattr(store, "history_ids_in_commit_order", False):
+            # a store without the incremental query, or one whose history ids are not given in
+            # commit order (PostgreSQL: several writers, id blocks reserved per commit unit -- a
+            # row with a smaller id can commit after a larger one was read): count the whole window
             return evidence.window_counts(store, safety, targets, now)
         since = now - timedelta(seconds=safety.delete_threshold_window)
         upto = int(store.last_history_id())

@@ -84,6 +84,10 @@ def _unpool(url: str, schema: str | None) -> None:
 class PostgresStore(Store):
     """The PostgreSQL state store (see the module docstring and ``protocol.StateStore``)."""
 
+    #: Several processes write (one per source lease) and each commit unit reserves its own block
+    #: of ids: a smaller id can commit after a larger one was read.
+    history_ids_in_commit_order = False
+
     def __init__(self, pool: ConnectionPool, conn: psycopg.Connection[Any], url: str,
                  schema: str | None) -> None:  # noqa: D107 - use open()
         self._pool, self._raw, self._url, self._schema = pool, conn, url, schema

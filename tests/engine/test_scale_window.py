@@ -53,6 +53,34 @@ def test_a_prune_or_an_earlier_clock_makes_it_read_the_window_again():
     assert window.counts(store, safety, ["a"], T0 + timedelta(minutes=5)) == {"a": 1}  # clock went back
 
 
+class _LateCommits:
+    """A store whose history rows become visible out of id order, as on PostgreSQL with several
+    writers: the row with id 1 (another process's commit unit) shows only after id 2 was read."""
+
+    history_ids_in_commit_order = False
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[int, datetime]] = [(2, T0)]
+
+    def last_history_id(self) -> int:
+        return max(i for i, _ in self.rows)
+
+    def access_removal_times(self, target, since, *, after_id=0, upto_id=None):
+        return [(i, at) for i, at in sorted(self.rows) if after_id < i <= (upto_id or 2 ** 62) and at >= since]
+
+    def access_removals(self, target, since) -> int:
+        return sum(1 for _, at in self.rows if at >= since)
+
+
+def test_a_store_without_ids_in_commit_order_is_counted_whole_so_a_late_commit_is_never_missed():
+    store, window = _LateCommits(), RemovalWindow()
+    safety = SafetyConfig(delete_threshold_window=3600.0)
+    assert window.counts(store, safety, ["a"], T0) == {"a": 1}
+    store.rows.append((1, T0))  # committed by another writer after id 2 was read
+    assert window.counts(store, safety, ["a"], T0 + timedelta(minutes=1)) == {"a": 2}
+    assert Store.history_ids_in_commit_order is True
+
+
 def test_the_report_counts_every_outcome_and_keeps_a_bounded_sample(monkeypatch):
     from hybridsync.connectors.testing.memory import MemorySource, MemoryTarget
     from hybridsync.engine.runtime import context
