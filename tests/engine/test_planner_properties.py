@@ -50,7 +50,14 @@ def apply_edit(d: Directory, op: str, k: int) -> list[str]:
     live = sorted(a for a, o in d.objects.items() if o.kind == ObjectKind.USER)
     groups = sorted(a for a, o in d.objects.items() if o.kind == ObjectKind.GROUP)
     if op == "new" or not live:
+        # a fresh objectGUID (AD never reuses one) and a UPN no live object holds (AD refuses a
+        # duplicate): user numbers already taken by an object, a tombstone or a re-created copy
+        # are skipped
+        taken = {int(o.dn.split(",")[0].split()[-1]) for o in [*d.objects.values(), *d.tombstones.values()]
+                 if o.kind == ObjectKind.USER}
         n = 100 + k + len(d.objects)
+        while n in taken:
+            n += 1
         d.put(user(n, ou=STAFF if k % 2 else OTHER))
         return [f"u{n:05d}"]
     a = live[k % len(live)]
