@@ -44,6 +44,8 @@ NOT_OURS = {
         "an httpx.TimeoutException the SCIM transport raises and its target turns into RetryAfter",
     "hybridsync.connectors.scim.transport.ResponseTooLarge":
         "an httpx.RequestError the SCIM transport raises and its target turns into RetryAfter",
+    "hybridsync.connectors.testing.graphfake.assertion.Refused":
+        "the fake token endpoint's refusal of a client assertion, turned into a 401 reply",
 }
 
 

@@ -15,28 +15,9 @@ from typing import Any
 
 import httpx
 
-
-class DeadlineExceeded(httpx.TimeoutException):
-    """The answer did not arrive in full before the request's overall deadline."""
-
-
-class ResponseTooLarge(httpx.RequestError):
-    """The answer's body is larger than ``max_response_bytes``."""
-
-
-class _TimeLeft(dict[str, float | None]):
-    def __init__(self, deadline: float):
-        super().__init__(connect=None, read=None, write=None, pool=None)
-        self.deadline = deadline
-
-    def left(self) -> float:
-        return max(0.001, self.deadline - time.monotonic())
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return self.left()
-
-    def __getitem__(self, key: str) -> float:
-        return self.left()
+# the same exceptions and per-operation deadline mapping as the SCIM transport: a caller tells them
+# apart from other httpx errors the same way for both connectors
+from hybridsync.connectors.scim.transport import DeadlineExceeded, ResponseTooLarge, TimeLeft
 
 
 def exchange(client: httpx.Client, method: str, url: str, *, timeout: float, cap: int,
@@ -44,7 +25,7 @@ def exchange(client: httpx.Client, method: str, url: str, *, timeout: float, cap
     """(status, headers, body) of one request, within ``timeout`` seconds and ``cap`` bytes."""
     deadline = time.monotonic() + timeout
     built = client.build_request(method, url, **kwargs)
-    built.extensions["timeout"] = _TimeLeft(deadline)
+    built.extensions["timeout"] = TimeLeft(deadline)
     response = client.send(built, stream=True)
     try:
         declared = response.headers.get("content-length", "")

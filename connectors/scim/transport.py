@@ -49,7 +49,7 @@ class ResponseTooLarge(httpx.RequestError):
     """The answer's body is larger than ``max_response_bytes``."""
 
 
-class _TimeLeft(dict[str, float | None]):
+class TimeLeft(dict[str, float | None]):
     """httpcore's per-operation timeouts (``connect``, ``write``, ``read``, ``pool``), each the
     time left until one deadline, computed when httpcore asks."""
 
@@ -181,7 +181,7 @@ class Transport:
         with self._slots:
             built = self.client.build_request(request.method, self.base_url + request.path,
                                               params=dict(request.params) or None, content=content, headers=headers)
-            built.extensions["timeout"] = _TimeLeft(deadline)
+            built.extensions["timeout"] = TimeLeft(deadline)
             response = self.client.send(built, stream=True)
             try:
                 body = self._read(response, built, deadline)
