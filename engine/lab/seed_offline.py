@@ -7,7 +7,8 @@ calls it as::
     /usr/bin/python3 -P seed_offline.py < spec.json > result.json
 
 spec: {"smb_conf": path, "base_dn": "DC=lab,DC=test", "ou": "OU=Bulk", "prefix": "bulk",
-       "n_users": 20000, "n_groups": 200, "large_group_size": 5000, "dns_domain": "lab.test"}
+       "n_users": 20000, "n_groups": 200, "large_group_size": 5000, "dns_domain": "lab.test",
+       "ou_chunk": 0}
 result: {"users": n, "groups": n, "large_group": dn | null, "seconds": s, "users_per_s": r, ...}
 
 Why not ``SamDB.add`` per object (what this file did before, ~600 users/s falling to ~20/s at
@@ -25,8 +26,9 @@ written through the partition's raw ldb in ONE transaction with attribute indexi
 ``memberOf`` back-links are written with the users, ``member`` links with the groups. Then the
 partition's highest USN (``@REPLCHANGED``, ``metadata.tdb``) is advanced and ``@INDEXLIST`` is
 restored through ``SamDB`` again, which rebuilds every index once with Samba's own syntaxes.
-Users are enabled with no password (userAccountControl NORMAL|PASSWD_NOTREQD = 544) and spread
-over child OUs of at most ``OU_CHUNK``.
+Users are enabled with no password (userAccountControl NORMAL|PASSWD_NOTREQD = 544) and sit
+directly in the OU (the one-level index is built once by the reindex, so a flat 100k OU costs
+nothing extra here), or in child OUs of ``ou_chunk`` users when the spec asks for it.
 """
 
 import json
@@ -49,7 +51,7 @@ from samba.ndr import ndr_pack, ndr_unpack  # noqa: E402
 from samba.param import LoadParm  # noqa: E402
 from samba.samdb import SamDB  # noqa: E402
 
-OU_CHUNK = 5000
+OU_CHUNK = 0  # users per child OU; 0 = every user directly in the OU (P3 edits users one level down)
 SKIP = {"distinguishedName", "dn"}
 
 
@@ -91,8 +93,9 @@ class Plan:
         self.n_groups = int(spec.get("n_groups", 0))
         self.large = min(int(spec.get("large_group_size", 0)), self.n_users)
         self.dns_domain = spec.get("dns_domain", "lab.test")
-        chunked = self.n_users > OU_CHUNK
-        self.chunk_ous = ([f"OU={self.prefix}-{c:03d},{self.ou_dn}" for c in range((self.n_users - 1) // OU_CHUNK + 1)]
+        self.chunk = int(spec.get("ou_chunk", OU_CHUNK))
+        chunked = 0 < self.chunk < self.n_users
+        self.chunk_ous = ([f"OU={self.prefix}-{c:03d},{self.ou_dn}" for c in range((self.n_users - 1) // self.chunk + 1)]
                           if chunked else [self.ou_dn])
         self.groups = [(f"CN={self.prefix}-group-{g:04d},{self.ou_dn}", f"{self.prefix}-g{g:04d}"[:20])
                        for g in range(self.n_groups)]
@@ -100,7 +103,7 @@ class Plan:
             self.groups.append((f"CN={self.prefix}-large-group,{self.ou_dn}", f"{self.prefix}-large"[:20]))
 
     def user_dn(self, i):
-        return f"CN={self.prefix}-{i:06d},{self.chunk_ous[i // OU_CHUNK]}"
+        return f"CN={self.prefix}-{i:06d},{self.chunk_ous[i // self.chunk if len(self.chunk_ous) > 1 else 0]}"
 
     def groups_of(self, i):
         """Indexes into ``self.groups`` of the groups user ``i`` belongs to."""
