@@ -203,6 +203,9 @@ def main() -> int:
         }
         assert n_raw == n_src, (n_raw, n_src)
         print(json.dumps(result, indent=1))
+        ratio, per_obj = result["throughput_ratio_source_over_raw"], result["rss_growth_kb_per_object"]
+        print(f"RESULT: ad_read_source_vs_raw_{n_src} {ratio:.3f} goal >= 0.9 {'PASS' if ratio >= 0.9 else 'MISS'}")
+        print(f"RESULT: ad_read_rss_kb_per_object_{n_src} {per_obj:.3f} goal < 2 {'PASS' if per_obj < 2 else 'MISS'}")
         return 0
     finally:
         if cleanup:

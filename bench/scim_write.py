@@ -135,6 +135,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"one member {op} in a {args.group_size}-member group: {v['client_calls']} HTTP call(s) "
               f"(server counted {v['server_calls']}), {v['seconds']} s of server time")
     print(f"member change calls = {worst} (goal <= 2)")
+    print(f"RESULT: scim_write_connector_vs_raw_creates {ratio:.3f} goal >= 0.8 {'PASS' if ratio >= 0.8 else 'MISS'}")
+    print(f"RESULT: scim_member_change_http_calls_{args.group_size} {worst} goal <= 2 {'PASS' if worst <= 2 else 'MISS'}")
     return 0 if ratio >= 0.8 and worst <= 2 else 1
 
 

@@ -76,3 +76,32 @@ def test_p2_raw_create_posts_users_and_groups_to_a_real_server(tmp_path):
         assert common.scim_writes(scim) == 8
     finally:
         scim.stop()
+
+
+def test_run_all_summary_table_comes_from_this_runs_result_lines_only(tmp_path):
+    import summary
+
+    (tmp_path / "run.txt").write_text("2026-12-03 18:00 UTC, mode quick")
+    (tmp_path / "status.tsv").write_text("p2_full_sync\t1\t42\t1.0/1.0/1.0\t2.0/2.0/2.0\t--size 300\n"
+                                         "ad_read\t3\t5\t1/1/1\t1/1/1\t\n")
+    (tmp_path / "p2_full_sync.log").write_text("noise\nRESULT: p2_full_sync_ratio_300 2.500 goal <= 1.25 MISS\n"
+                                               "RESULT: p5_peak_rss_mb_samba_300 90.000 goal <= 150 PASS\n")
+    (tmp_path / "ad_read.log").write_text("Traceback ...\n")
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# bench\n{summary.BEGIN}\n| old | 9.99 | carried over |\n{summary.END}\ntail\n")
+    assert summary.main([str(tmp_path), str(readme)]) == 0
+    text = readme.read_text()
+    assert "9.99" not in text and text.startswith("# bench\n") and text.endswith(f"{summary.END}\ntail\n")
+    assert "| p2_full_sync_ratio_300 | 2.500 | <= 1.25 | MISS |" in text
+    assert "| p5_peak_rss_mb_samba_300 | 90.000 | <= 150 | PASS |" in text
+    assert "`ad_read.py` | no RESULT line" in text and "exit 3" in text and "mode quick" in text
+
+
+def test_run_all_lists_every_benchmark_script_in_bench():
+    import subprocess
+
+    listed = subprocess.run(["bash", str(BENCH / "run_all.sh"), "--list"], capture_output=True, text=True,
+                            check=True).stdout
+    names = {line.split()[0] for line in listed.splitlines() if line.strip() and not line.startswith(" ")}
+    scripts = {p.stem for p in BENCH.glob("*.py")} - {"common", "summary"}
+    assert {n.removesuffix("_samba") for n in names} == scripts
