@@ -48,6 +48,7 @@ BENCHES=(
   "entra_write|--users 10000 --scale 1|--users 200 --scale 10 --skip-quota|3600"
   "pg_store_bench|--objects 5000 --units 300 --kills 20 --hangs 5|--objects 300 --units 20 --kills 2 --hangs 1|3600"
   "pg_engine_bench|--objects 5000|--objects 300|3600"
+  "pg_takeover_bench|--kills 20|--kills 2 --settle 1|3600"
   "crash_soak|--kills 100 --users 200|--kills 2 --users 15|7200"
 )
 
