@@ -57,7 +57,8 @@ def commit_page(setup: CycleSetup, cycle: CycleState, page: PageWrites, unit: Pa
             if outcome.result != OutcomeResult.NOOP or outcome.state is not None:
                 store.record_decision(cycle.cycle_id, a, result=outcome.result, status=outcome.status,
                                       detail=outcome.detail, at=now)
-        holds.record_holds(store, outcomes, at=now)  # holds stored, approved or moot ones released
+        holds.record_holds(store, outcomes, at=now,  # holds stored, approved or moot ones released
+                           gone=[st.anchor for st in unit.objects if st.deleted])
         # re-anchored groups last, as their newest state: an outcome above may predate the re-anchoring
         for t, a_ in page.reanchored:
             store.put_target_state(page.states[t].get(a_) or page.reanchored[(t, a_)])

@@ -11,7 +11,7 @@ which are closed.
 - ``record_holds``: every HOLD of the page is stored (a pending adoption as a held ``adopt``
   naming the target object); a hold is released when what it held was applied after approval,
   or when it became moot (a held object came back or was disabled in AD with approval; a
-  pending adoption was created, adopted, disputed or left scope instead). An approved adoption whose object
+  pending adoption was created, adopted, disputed, left scope or was deleted in AD instead). An approved adoption whose object
   now matches another target object is released and held anew: the approval was for the other.
 """
 
@@ -86,9 +86,17 @@ def _concerns(action: Any) -> bool:
             or action.to_state in (State.DISPUTED, State.OUT_OF_SCOPE))
 
 
-def record_holds(store: Any, outcomes: Sequence[tuple[Any, Any]], *, at: datetime) -> None:
-    """In a page's commit unit: store the page's holds and close those its outcomes settle."""
+def record_holds(store: Any, outcomes: Sequence[tuple[Any, Any]], *, at: datetime,
+                 gone: Iterable[str] = ()) -> None:
+    """In a page's commit unit: store the page's holds and close those its outcomes settle, and
+    the pending adoptions of objects deleted in the source (``gone``: a never-owned object's
+    tombstone plans no action that would settle them)."""
     open_by_target: dict[str, dict[str, list[Any]]] = {}
+    gone = set(gone)
+    if gone:
+        for h in store.held(None, include_approved=True, adoptions=True):
+            if h.anchor in gone:
+                store.release(h.id, at=at)
 
     def open_holds(target: str, anchor: str) -> list[Any]:
         if target not in open_by_target:

@@ -192,3 +192,15 @@ def test_a_pending_adoption_whose_object_leaves_scope_is_closed():
     src.move(guid(2), f"CN=u2,{OTHER}")
     engine.run_once()
     assert engine.pending_adoptions() == () and tgt.store[foreign]["attributes"] == before
+
+
+def test_a_pending_adoption_whose_object_is_deleted_in_ad_is_closed():
+    src, tgt, engine, foreign, before = adopting("approve")
+    engine.run_once()
+    [pending] = engine.pending_adoptions()
+    engine.approve_adoptions(ids=[pending.id])  # approved, but the AD object goes before the next cycle
+    src.delete(guid(2))
+    engine.run_once()
+    assert engine.pending_adoptions() == () and tgt.store[foreign]["attributes"] == before
+    assert engine.store.held("app", include_approved=True, adoptions=None) == []
+    assert tgt.store[foreign]["external_id"] is None  # the foreign object was never adopted
