@@ -22,7 +22,6 @@ from datetime import timedelta
 from pathlib import Path
 from typing import IO
 
-import attrs
 import pytest
 from hypothesis.stateful import run_state_machine_as_test
 
@@ -276,25 +275,7 @@ class StoreContract(SafetyContract, SaltContract):
                 raise RuntimeError("crash before the commit")
         assert [p.id for p in store.pending_intents()] == ids
 
-    # -- held deletes and quarantine --------------------------------------------------------
-
-    def test_holding_the_same_delete_twice_keeps_one_hold(self, store):
-        first = store.hold(act(), "threshold", at=T0)
-        again = store.hold(act(), "threshold again", at=T0 + timedelta(hours=1))
-        assert first == again
-        [held] = store.held()
-        assert held.reason == "threshold again" and held.held_at == T0
-
-    def test_approved_holds_wait_for_release_and_a_new_hold_opens_after(self, store):
-        hid = store.hold(act(), "threshold")
-        assert store.approve_held("app", by="alice", at=T0) == 1
-        assert store.held() == [] and store.held(include_approved=True)[0].approved_by == "alice"
-        assert [h.id for h in store.approved_actions("app")] == [hid]
-        store.release(hid)
-        assert store.approved_actions("app") == []
-        with pytest.raises(KeyError):
-            store.release(hid)
-        assert store.hold(act(), "threshold") != hid
+    # -- quarantine (held deletes and adoptions: SafetyContract) ---------------------------
 
     def test_quarantine_counts_repeats_and_keeps_the_first_since(self, store):
         store.quarantine("app", "401", T0 + timedelta(minutes=1), at=T0)
