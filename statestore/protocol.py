@@ -117,8 +117,10 @@ class TargetStore(Protocol):
     def due_retries(self, target: str, now: datetime) -> list[TargetState]:
         """States with next_retry_at <= now, soonest first."""
 
-    def target_state_by_target_id(self, target: str, target_id: str) -> TargetState | None:
-        """The state whose object has ``target_id`` at ``target``, or None."""
+    def target_state_by_target_id(self, target: str, target_id: str, *,
+                                  kind: str | None = None) -> TargetState | None:
+        """The state whose object has ``target_id`` at ``target`` (and is of ``kind`` when given:
+        a server may number users and groups apart), or None."""
 
     def counts_by_state(self) -> dict[str, dict[str, int]]:
         """target -> lifecycle state -> count."""

@@ -212,8 +212,9 @@ class Store:
     def due_retries(self, target: str, now: datetime) -> list[TargetState]:
         return self._targets.due_retries(target, now)
 
-    def target_state_by_target_id(self, target: str, target_id: str) -> TargetState | None:
-        return self._targets.target_state_by_target_id(target, target_id)
+    def target_state_by_target_id(self, target: str, target_id: str, *,
+                                  kind: str | None = None) -> TargetState | None:
+        return self._targets.target_state_by_target_id(target, target_id, kind=kind)
 
     def counts_by_state(self) -> dict[str, dict[str, int]]:
         return self._targets.counts_by_state()

@@ -147,11 +147,12 @@ class Targets:
         )
         return self._targets_from_rows(rows)
 
-    def target_state_by_target_id(self, target: str, target_id: str) -> TargetState | None:
-        rows = self._db.rows(
-            "SELECT * FROM target_states WHERE target = ? AND target_id = ? LIMIT 1",
-            [target, target_id],
-        )
+    def target_state_by_target_id(self, target: str, target_id: str, *,
+                                  kind: str | None = None) -> TargetState | None:
+        sql, params = "SELECT * FROM target_states WHERE target = ? AND target_id = ?", [target, target_id]
+        if kind is not None:  # a server may number users and groups apart: the same id, two objects
+            sql, params = sql + " AND kind = ?", [*params, str(kind)]
+        rows = self._db.rows(sql + " LIMIT 1", params)
         found = self._targets_from_rows(rows)
         return found[0] if found else None
 

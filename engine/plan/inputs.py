@@ -82,13 +82,15 @@ class TargetView:
     """What the engine found at the target for the lookups (or a full listing of it).
 
     ``objects``: every TargetObject returned by any lookup (attributes flattened to projection
-    paths, ``external_id`` set). ``holders``: target_id -> the stored TargetState (any anchor)
-    that holds that target id, for each of those objects (``Store.target_state_by_target_id``).
+    paths, ``external_id`` set). ``holders``: (kind, target_id) -> the stored TargetState (any
+    anchor) that holds that target object, for each of those objects
+    (``Store.target_state_by_target_id``); keyed by kind too, as a server may number users and
+    groups apart (django-scim2: user 4 and group 4).
     The view is assumed to contain every candidate for the lookups asked.
     """
 
     objects: tuple[TargetObject, ...] = ()
-    holders: Mapping[str, TargetState] = field(factory=dict)
+    holders: Mapping[tuple[ObjectKind, str], TargetState] = field(factory=dict)
 
 
 @frozen

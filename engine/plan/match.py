@@ -79,7 +79,7 @@ class TargetIndex:
     """The engine's ``TargetView`` indexed by externalId and by each matching path's value."""
 
     def __init__(self, objects: Iterable[TargetObject], matching: tuple[str, ...],
-                 holders: Mapping[str, TargetState], *, group_names: bool = False,
+                 holders: Mapping[tuple[ObjectKind, str], TargetState], *, group_names: bool = False,
                  leaving: frozenset[str] = frozenset()):
         self.matching = matching
         self.leaving = leaving  # anchors leaving the target in this plan: takeover candidates too
@@ -87,11 +87,11 @@ class TargetIndex:
         self.holders = holders
         self.by_external: dict[str, list[TargetObject]] = defaultdict(list)
         self.by_value: dict[tuple[str, str, str], list[TargetObject]] = defaultdict(list)
-        seen: set[str] = set()
-        for obj in sorted(objects, key=lambda o: o.target_id):
-            if obj.target_id in seen:
+        seen: set[tuple[ObjectKind, str]] = set()  # a server may number users and groups apart
+        for obj in sorted(objects, key=lambda o: (o.target_id, o.kind)):
+            if (obj.kind, obj.target_id) in seen:
                 continue
-            seen.add(obj.target_id)
+            seen.add((obj.kind, obj.target_id))
             fam = _family(obj.kind)
             if obj.external_id:
                 self.by_external[obj.external_id].append(obj)
@@ -172,7 +172,7 @@ class TargetIndex:
         return res
 
     def _judge(self, anchor: str, obj: TargetObject, rule: str, what: str, restore_recreated: bool) -> MatchResult:
-        holder = self.holders.get(obj.target_id)
+        holder = self.holders.get((obj.kind, obj.target_id))
         if holder is not None and holder.anchor != anchor:
             owned = holder.ownership in (Ownership.CREATED, Ownership.ADOPTED)
             leaving = holder.anchor in self.leaving

@@ -405,7 +405,7 @@ class TargetPlanner:
             if act is None or act.kind in (A.REPORT, A.HOLD) or self.planned.get(obj.anchor) not in PRESENT_PLANNED:
                 continue
             if act.kind == A.ADOPT:
-                pred = self.t.view.holders.get(act.target_id or "")
+                pred = self.t.view.holders.get((act.object_kind, act.target_id or ""))
                 sent = pred.members_sent if pred is not None and pred.anchor != obj.anchor else frozenset()
             else:
                 sent = ts.members_sent if ts is not None else frozenset()

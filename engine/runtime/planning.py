@@ -30,6 +30,11 @@ ANSWER_PART = 500  # stored objects loaded at once to answer the planner's quest
 LISTING_ABOVE = 200  # lookups of one target in one plan above which its objects are listed instead
 
 
+def _holder_of(store: StateStore, target: str, target_id: str, kind: ObjectKind) -> TargetState | None:
+    """Who of ours holds the target object ``kind``/``target_id`` (ids may repeat across kinds)."""
+    return store.target_state_by_target_id(target, target_id, kind=kind)
+
+
 @define
 class PagePlanner:
     store: StateStore
@@ -85,7 +90,7 @@ class PagePlanner:
             if listing is not None:
                 for kind in {lk.kind for lk in qs}:
                     listing.load(target, kind, ti.config.matching)
-            res = build_view(target, qs, partial(self.store.target_state_by_target_id, name), listing=listing)
+            res = build_view(target, qs, partial(_holder_of, self.store, name), listing=listing)
             if res.failures:
                 blocked[name] = res.failures[0]  # the first reason, for the skipped outcomes
                 if res.target_level:

@@ -104,12 +104,13 @@ def _complete_listing(target: Target, kind: ObjectKind) -> list[TargetObject] | 
 def build_view(
     target: Target,
     questions: Iterable[Lookup],
-    holder_of: Callable[[str], TargetState | None],
+    holder_of: Callable[[str, ObjectKind], TargetState | None],
     *,
     listing: Listing | None = None,
 ) -> TargetViewResult:
-    """Answer ``questions`` at ``target``; ``holder_of(target_id) -> TargetState | None``."""
-    found: dict[str, TargetObject] = {}
+    """Answer ``questions`` at ``target``; ``holder_of(target_id, kind) -> TargetState | None``.
+    Objects are told apart by kind and id: a server may number users and groups apart."""
+    found: dict[tuple[ObjectKind, str], TargetObject] = {}
     failures: list[str] = []
     target_level = False
     for q in questions:
@@ -117,12 +118,12 @@ def build_view(
             if q.path == "externalId":
                 hits = listing.by_anchor.get((q.kind, q.value), [])
                 for obj in hits:
-                    found[obj.target_id] = obj
+                    found[(ObjectKind(obj.kind), obj.target_id)] = obj
                 continue
             matched = listing.by_attr.get((q.kind, q.path, str(q.value).lower()))
             if matched or listing.complete(q.kind):  # a complete listing: no hit is no candidate
                 for obj in matched or ():
-                    found[obj.target_id] = obj
+                    found[(ObjectKind(obj.kind), obj.target_id)] = obj
                 continue
         if q.path == "externalId":
             res = target.lookup_by_anchor(q.kind, q.value)
@@ -130,16 +131,16 @@ def build_view(
             res = target.lookup_by_attribute(q.kind, q.path, q.value)
         if isinstance(res, Done):
             for obj in res.found:
-                found[obj.target_id] = obj
+                found[(ObjectKind(obj.kind), obj.target_id)] = obj
         else:
             failures.append(f"lookup {q.path}={q.value!r}: {getattr(res, 'why', res)}")
             if getattr(res, "target_level", False):
                 target_level = True
                 break
-    holders: dict[str, TargetState] = {}
-    for tid in found:
-        h = holder_of(tid)
+    holders: dict[tuple[ObjectKind, str], TargetState] = {}
+    for kind, tid in found:
+        h = holder_of(tid, kind)
         if h is not None:
-            holders[tid] = h
+            holders[(kind, tid)] = h
     view = TargetView(objects=tuple(found[t] for t in sorted(found)), holders=holders)
     return TargetViewResult(view, tuple(failures), target_level)

@@ -22,6 +22,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import IO
 
+import attrs
 import pytest
 from hypothesis.stateful import run_state_machine_as_test
 
@@ -133,6 +134,9 @@ class StoreContract(SafetyContract, SaltContract):
         assert [s.anchor for s in store.due_retries("app", T0)] == ["a0", "a1"]
         assert store.target_state_by_target_id("app", "id2").anchor == "a2"
         assert store.target_state_by_target_id("hr", "id2") is None
+        store.put_target_state(attrs.evolve(group_state("g2", set()), target_id="id2"))  # users, groups numbered apart
+        assert store.target_state_by_target_id("app", "id2", kind=ObjectKind.GROUP).anchor == "g2"
+        assert store.target_state_by_target_id("app", "id2", kind=ObjectKind.USER).anchor == "a2"
 
     def test_has_target_states_tells_a_first_sync_per_target(self, store):
         assert store.has_target_states("app") is False

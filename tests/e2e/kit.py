@@ -121,7 +121,7 @@ def assert_projection(conn: ldap3.Connection, ou: str, backdoor, not_kept: froze
     if 'group:members[type eq "Group"]' in not_kept:
         want_groups = {g: {m for m in ms if m not in want_groups} for g, ms in want_groups.items()}
     assert {a: u for a, u in have_users.items()} == {a: u for a, u in want_users.items() if u["active"]}
-    assert {a: m for a, m in have_groups.items() if a in want_groups} == want_groups
+    assert {a: m for a, m in have_groups.items() if a in want_groups} == want_groups, (have_groups, want_groups)
     assert {a: m for a, m in have_groups.items() if a not in want_groups and m} == {}, "a group out of scope keeps members"
     dupes = [x for x, c in Counter(u.get("externalId") for u in all_users + backdoor.resources("Group")).items()
              if x and c > 1]

@@ -52,12 +52,12 @@ class ModelTarget:
     def view(self) -> TargetView:
         objs = []
         holders = {}
-        by_id = {ts.target_id: ts for ts in self.states.values() if ts.target_id}
+        by_id = {(ts.kind, ts.target_id): ts for ts in self.states.values() if ts.target_id}
         for tid, o in sorted(self.objects.items()):
             objs.append(TargetObject(target_id=tid, kind=o["kind"], external_id=o["externalId"],
                                      attributes=o["attrs"], active=o["active"]))
-            if tid in by_id:
-                holders[tid] = by_id[tid]
+            if (o["kind"], tid) in by_id:
+                holders[(o["kind"], tid)] = by_id[(o["kind"], tid)]
         return TargetView(tuple(objs), holders)
 
     def target_input(self) -> TargetInput:

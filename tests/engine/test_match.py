@@ -50,7 +50,7 @@ def test_no_candidate_means_create_and_groups_never_match_users():
 
 
 def test_a_candidate_held_by_a_soft_deleted_owned_predecessor_is_taken_over():
-    idx = index(tobj("t1", external_id="OLD", userName="a@x"), holders={"t1": holder("OLD", "t1")})
+    idx = index(tobj("t1", external_id="OLD", userName="a@x"), holders={(ObjectKind.USER, "t1"): holder("OLD", "t1")})
     res = find(idx, {"userName": "a@x"}, anchor="NEW")
     assert (res.outcome, res.predecessor.anchor) == (RECREATE, "OLD")
     assert "NEW" in res.reasons[-1].detail and "OLD" in res.reasons[-1].detail
@@ -58,10 +58,10 @@ def test_a_candidate_held_by_a_soft_deleted_owned_predecessor_is_taken_over():
 
 def test_a_candidate_held_by_a_live_or_foreign_predecessor_is_disputed():
     for h in (holder("OLD", "t1", state="provisioned"), holder("OLD", "t1", ownership=Ownership.FOREIGN)):
-        idx = index(tobj("t1", external_id="OLD", userName="a@x"), holders={"t1": h})
+        idx = index(tobj("t1", external_id="OLD", userName="a@x"), holders={(ObjectKind.USER, "t1"): h})
         res = find(idx, {"userName": "a@x"}, anchor="NEW")
         assert res.outcome == DISPUTED and res.others == ("OLD", "t1")
-    idx = index(tobj("t1", external_id="OLD", userName="a@x"), holders={"t1": holder("OLD", "t1")})
+    idx = index(tobj("t1", external_id="OLD", userName="a@x"), holders={(ObjectKind.USER, "t1"): holder("OLD", "t1")})
     assert find(idx, {"userName": "a@x"}, anchor="NEW", restore=False).outcome == DISPUTED
 
 
@@ -82,3 +82,16 @@ def test_two_source_objects_claiming_one_target_object_are_both_disputed_naming_
                                  "B": find(idx, {EMAIL: "b@x"}, anchor="B")})
     assert results["A"].outcome == results["B"].outcome == DISPUTED
     assert results["A"].others == ("B", "t1") and results["B"].others == ("A", "t1")
+
+
+def test_a_group_takes_over_its_predecessor_when_a_user_has_the_same_target_id():
+    """django-scim2 numbers users and groups apart: user 4 and group 4 are two objects. The group's
+    holder is the soft-deleted group of ours, not the user that holds id 4 among the users."""
+    old_group = TargetState(anchor="OLDG", target="app", kind=ObjectKind.GROUP, state="soft_deleted",
+                            target_id="4", ownership=Ownership.CREATED)
+    user_four = holder("U4", "4", state="provisioned")
+    idx = TargetIndex((tobj("4", kind=ObjectKind.GROUP, external_id="OLDG", displayName="Team"),
+                       tobj("4", external_id="U4", userName="u4@x")), MATCHING,
+                      {(ObjectKind.GROUP, "4"): old_group, (ObjectKind.USER, "4"): user_four}, group_names=True)
+    res = idx.find("NEWG", ObjectKind.GROUP, {"displayName": "Team"}, restore_recreated=True)
+    assert (res.outcome, res.predecessor.anchor, res.target.kind) == (RECREATE, "OLDG", ObjectKind.GROUP)
