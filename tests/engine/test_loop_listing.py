@@ -52,13 +52,13 @@ def test_a_complete_listing_answers_no_candidate_and_an_owned_listing_does_not()
     complete = Listing()
     complete.load(tgt, ObjectKind.USER, ["userName"])
     before = lookups(tgt)
-    res = build_view(tgt, qs, lambda tid: None, listing=complete)
+    res = build_view(tgt, qs, lambda tid, kind: None, listing=complete)
     assert lookups(tgt) == before and [o.attributes["userName"] for o in res.view.objects] == ["taken@lab.test"]
 
     owned = Listing()
     owned.load(OwnedOnlyTarget(), ObjectKind.USER, ["userName"])
     assert not owned.complete(ObjectKind.USER)
-    build_view(tgt, qs, lambda tid: None, listing=owned)
+    build_view(tgt, qs, lambda tid, kind: None, listing=owned)
     assert lookups(tgt) == before + 2
 
 
@@ -72,6 +72,6 @@ def test_a_listing_that_fails_falls_back_to_lookups():
     listing = Listing()
     listing.load(tgt, ObjectKind.USER, ["userName"])
     assert ObjectKind.USER not in listing.kinds
-    res = build_view(tgt, [Lookup("app", ObjectKind.USER, "userName", "x@lab.test")], lambda tid: None,
+    res = build_view(tgt, [Lookup("app", ObjectKind.USER, "userName", "x@lab.test")], lambda tid, kind: None,
                      listing=listing)
     assert lookups(tgt) == 1 and not res.failures
