@@ -225,9 +225,15 @@ def lookups(inp: PlanInput) -> tuple[Lookup, ...]:
         for obj in objects:
             if obj.deleted or obj.kind is None or str(obj.kind) not in types:
                 continue
-            if effective_state(t.states.get(obj.anchor)) not in UNOWNED:
+            eff = effective_state(t.states.get(obj.anchor))
+            if eff not in UNOWNED and eff != State.ESCROW:
                 continue
             if not scope.decide(obj, inp.group_scope).in_scope:
+                continue
+            if eff == State.ESCROW:  # a rename that met a 409: who holds the name (plan.converge)
+                ctx = ctx or make_context(inp, lambda _dn: None)
+                for path, v in converge.name_lookups(t, obj.kind, t.mapping.project(obj, ctx).values):
+                    out.add(Lookup(t.config.name, obj.kind, path, v))
                 continue
             out.add(Lookup(t.config.name, obj.kind, "externalId", obj.anchor))
             if ctx is None:

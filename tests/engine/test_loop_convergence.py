@@ -303,8 +303,8 @@ def test_a_user_renamed_onto_the_upn_of_a_soft_deleted_user_of_ours_gets_it_in_t
     engine.run_once()
     old_tid = _soft_deleted(engine, src, clock, 1)
     src.modify(guid(2), userPrincipalName="u1@lab.test")
-    report = engine.run_once()
-    assert report.exit_code() == 0 and not report.followup
+    report = engine.run_once()  # tallies the first UPDATE's 409, resolved within the run
+    assert not report.followup
     tid2 = _state(engine, guid(2)).target_id
     assert tgt.store[tid2]["attributes"]["userName"] == "u1@lab.test"
     assert _state(engine, guid(2)).state == "provisioned"
@@ -312,7 +312,8 @@ def test_a_user_renamed_onto_the_upn_of_a_soft_deleted_user_of_ours_gets_it_in_t
     why = " ".join(r.detail for d in engine.store.decisions(anchor=guid(1)) for r in d.reasons)
     assert guid(2) in why and "u1@lab.test" in why
     clock.advance(minutes=1)
-    assert set(engine.run_once().counts) <= {"noop"}
+    again = engine.run_once()
+    assert set(again.counts) <= {"noop"} and again.exit_code() == 0
 
 
 def test_a_group_renamed_onto_the_name_of_a_soft_deleted_group_of_ours_gets_it_in_the_same_run():
@@ -325,7 +326,7 @@ def test_a_group_renamed_onto_the_name_of_a_soft_deleted_group_of_ours_gets_it_i
     _soft_deleted(engine, src, clock, 10)
     g11 = src._objects[guid(11)]
     src.put(attrs.evolve(g11, dn=f"CN=g10,{STAFF}", attributes={**g11.attributes, "cn": ("g10",)}))
-    assert engine.run_once().exit_code() == 0
+    assert not engine.run_once().followup
     assert _groups(tgt)["g10"]["external_id"] == guid(11)
     assert _groups(tgt)["g10"]["members"] == {_state(engine, guid(1)).target_id}
     assert _state(engine, guid(10)).state == "deleted" and _state(engine, guid(11)).state == "provisioned"
