@@ -43,6 +43,7 @@ class TargetPlanner(Protocol):
     after: list[str]
     threshold_used: int
     limit: int
+    batch: frozenset[str]
 
     @property
     def t(self) -> Any: ...
@@ -110,6 +111,11 @@ def name_taken(tp: TargetPlanner, anchor: str, kind: ObjectKind, dn: str | None,
         obj = found[0]
         what = f"{path}={match.first(diff[path])!r}"
         holder = tp.t.view.holders.get(obj.target_id)
+        if holder is not None and holder.anchor in tp.batch:  # its own plan comes first: then again
+            tp.keep(anchor, kind, dn, ts, reasons + [Reason(
+                "converge.name_taken", f"{what} is held by {holder.anchor}, planned in this plan: planned again after it")])
+            tp.after.append(anchor)
+            return True
         ours = (holder is not None and holder.anchor != anchor and len(found) == 1
                 and holder.ownership in (Ownership.CREATED, Ownership.ADOPTED))
         if ours and lc.effective_state(holder) == State.SOFT_DELETED and tp.threshold_used + 1 <= tp.limit:

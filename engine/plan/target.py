@@ -57,6 +57,7 @@ class TargetPlanner:
         self.waiting: list[tuple[str, str]] = []  # (object, referenced anchor not provisioned yet)
         self.disputes: list[tuple[str, tuple[str, ...]]] = []  # (disputed anchor, the other sides)
         self.unknown: list[str] = []  # objects whose reference names a DN no stored object has
+        self.batch = frozenset(o.anchor for o in objects) | inp.absent  # the anchors this plan decides
         self.after: list[str] = []  # objects to plan again once this plan is applied (converge.name_taken)
         self.projecting: str | None = None  # the anchor being projected (for ``waiting``)
         self.reanchored: dict[str, str] = {}  # predecessor anchor -> the anchor that took it over
