@@ -232,8 +232,8 @@ def lookups(inp: PlanInput) -> tuple[Lookup, ...]:
                 continue
             if eff == State.ESCROW:  # a rename that met a 409: who holds the name (plan.converge)
                 ctx = ctx or make_context(inp, lambda _dn: None)
-                for path, v in converge.name_lookups(t, obj.kind, t.mapping.project(obj, ctx).values):
-                    out.add(Lookup(t.config.name, obj.kind, path, v))
+                for path, name in converge.name_lookups(t, obj.kind, t.mapping.project(obj, ctx).values):
+                    out.add(Lookup(t.config.name, obj.kind, path, name))
                 continue
             out.add(Lookup(t.config.name, obj.kind, "externalId", obj.anchor))
             if ctx is None:
