@@ -62,9 +62,9 @@ Rules around the table (each is a reason in the plan):
 - ``name_taken``: a live object renamed in AD onto the unique name (``userName``; a group's
   ``displayName`` where group names are unique) still held by a soft-deleted target object of
   ours met a 409. The soft-deleted object is deleted before its grace period ends (counted by the
-  delete threshold; over it, or a holder that is not ours and soft-deleted: the renamed object is
-  *disputed*, naming the holder, and not sent again) and the rename follows in the same cycle
-  (``plan.converge``).
+  delete threshold) and the rename follows in the same cycle (``plan.converge``). Over the
+  threshold, or a holder that is not a soft-deleted object of ours: the rename is *disputed*, a
+  report naming the holder, not sent again until that changes.
 - ``recreated`` (``match.recreated``): a new anchor takes over the target object of an owned
   predecessor in ``soft_deleted``, ``disabled`` or ``held`` -- or one leaving in the same plan
   (its tombstone, scope exit or absence read with the new object: ``superseded`` from
