@@ -17,7 +17,8 @@
   threshold) and the rename follows once that is applied (a follow-up); any other holder -- not
   ours, live, or over the threshold -- makes the rename *disputed*: a report naming both sides,
   the update not sent again (``status`` lists it as stuck). ``name_lookups`` asks the target who
-  holds those names, for escrow objects only (the 409 came first: renames meet no extra lookup).
+  holds those names, for escrow objects due at once only (``conflicted``: the 409 came first,
+  so renames meet no extra lookup, nor do retries of other failures).
 """
 
 from __future__ import annotations
@@ -95,10 +96,17 @@ def name_lookups(t: Any, kind: ObjectKind, values: Mapping[str, Any]) -> list[tu
     return out
 
 
+def conflicted(ts: TargetState | None) -> bool:
+    """An escrow state re-planned at once (``reconcile``: a 409 is not waited for -- its retry is
+    due when it failed), the only escrow states whose names are looked up."""
+    return (ts is not None and lc.effective_state(ts) == State.ESCROW and ts.next_retry_at is not None
+            and ts.since is not None and ts.next_retry_at <= ts.since)
+
+
 def name_taken(tp: TargetPlanner, anchor: str, kind: ObjectKind, dn: str | None, ts: TargetState,
                diff: Mapping[str, Any], reasons: list[Reason]) -> bool:
     """Plan an escrow object's rename onto a held name (see the module docstring); False: no clash."""
-    if lc.effective_state(ts) != State.ESCROW or not ts.target_id:
+    if lc.effective_state(ts) != State.ESCROW or not ts.target_id:  # the view shows a holder if asked
         return False
     fam = "group" if str(kind) == "group" else "user"
     for path in name_paths(tp.t, kind):

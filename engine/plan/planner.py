@@ -225,12 +225,13 @@ def lookups(inp: PlanInput) -> tuple[Lookup, ...]:
         for obj in objects:
             if obj.deleted or obj.kind is None or str(obj.kind) not in types:
                 continue
-            eff = effective_state(t.states.get(obj.anchor))
-            if eff not in UNOWNED and eff != State.ESCROW:
+            st = t.states.get(obj.anchor)
+            conflict = converge.conflicted(st)
+            if effective_state(st) not in UNOWNED and not conflict:
                 continue
             if not scope.decide(obj, inp.group_scope).in_scope:
                 continue
-            if eff == State.ESCROW:  # a rename that met a 409: who holds the name (plan.converge)
+            if conflict:  # a rename that met a 409: who holds the name (plan.converge)
                 ctx = ctx or make_context(inp, lambda _dn: None)
                 for path, name in converge.name_lookups(t, obj.kind, t.mapping.project(obj, ctx).values):
                     out.add(Lookup(t.config.name, obj.kind, path, name))
