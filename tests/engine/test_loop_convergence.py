@@ -374,3 +374,17 @@ def test_a_manager_renamed_or_moved_in_ad_stays_the_manager_of_its_reports():
     engine.run_once()
     at = tgt.store[report_tid]["attributes"]
     assert at["displayName"] == "Report Two" and at.get(MANAGER) == manager_tid
+
+
+def test_an_early_delete_for_a_rename_over_the_delete_threshold_is_a_dispute_naming_it():
+    src, tgt, clock = MemorySource(), MemoryTarget(), Clock()
+    src.put(user(1))
+    src.put(user(2))
+    engine = make_engine(src, {"app": tgt}, clock=clock, safety=SafetyConfig(delete_threshold=1))
+    engine.run_once()
+    old_tid = _soft_deleted(engine, src, clock, 1)  # the window's one disable/delete
+    src.modify(guid(2), userPrincipalName="u1@lab.test")
+    engine.run_once()
+    assert old_tid in tgt.store and _state(engine, guid(1)).state == "soft_deleted"
+    why = " ".join(r.detail for d in engine.store.decisions(anchor=guid(2)) for r in d.reasons)
+    assert "delete threshold" in why and old_tid in why
