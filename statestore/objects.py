@@ -258,6 +258,13 @@ class Objects:
             )
         ]
 
+    def anchors_by_former_dn(self, source: str, dn: str) -> list[str]:
+        """The anchors of ``source`` that had ``dn`` (compared ASCII-lowercase) at some time,
+        latest first: a reference AD rewrote without an event still names a former DN."""
+        return [a for (a,) in self._db.conn.execute(
+            "SELECT anchor FROM dn_history WHERE source = ? AND lower(dn) = ? ORDER BY seen_at DESC",
+            [source, dn.lower()])]
+
     # ---------------------------------------------------------------- full-read rounds
     def begin_full_round(self, source: str, *, at: datetime | None = None) -> int:
         """Start a full-read round; returns its number (1, 2, ... per source)."""

@@ -84,6 +84,9 @@ class ObjectStore(Protocol):
     def dn_history(self, source: str, anchor: str) -> list[tuple[str, datetime]]:
         """(dn, seen_at) oldest first."""
 
+    def anchors_by_former_dn(self, source: str, dn: str) -> list[str]:
+        """The anchors of ``source`` that had ``dn`` at some time, latest first."""
+
     def begin_full_round(self, source: str, *, at: datetime | None = None) -> int:
         """Start a full-read round; returns its number (1, 2, ... per source)."""
 

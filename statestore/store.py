@@ -183,6 +183,9 @@ class Store:
     def dn_history(self, source: str, anchor: str) -> list[tuple[str, datetime]]:
         return self._objects.dn_history(source, anchor)
 
+    def anchors_by_former_dn(self, source: str, dn: str) -> list[str]:
+        return self._objects.anchors_by_former_dn(source, dn)
+
     def begin_full_round(self, source: str, *, at: datetime | None = None) -> int:
         return self._objects.begin_full_round(source, at=at)
 

@@ -10,6 +10,15 @@
   ``soft_deleted`` is ONE ``remove_members`` of every member sent, carrying the new state (a
   failure leaves it in escrow to retry); a group that returns gets them back through its member
   delta (``lifecycle`` module docstring).
+- ``name_taken(tp, ...)``: an owned object whose update met a 409 (it is in escrow, due at once)
+  and whose diff renames its unique name (``name_paths``) onto a name the target view shows held
+  by another object. A soft-deleted target object of ours (the name was freed in AD: its object
+  was deleted or left scope) is deleted early (``name_taken`` edge, counted by the delete
+  threshold) and the rename follows once that is applied (a follow-up); any other holder -- not
+  ours, live, or over the threshold -- makes the rename *disputed*: a report naming both sides,
+  the update not sent again (``status`` lists it as stuck). ``name_lookups`` asks the target who
+  holds those names, for escrow objects due at once only (``conflicted``: the 409 came first,
+  so renames meet no extra lookup, nor do retries of other failures).
 """
 
 from __future__ import annotations
@@ -18,8 +27,9 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 from hybridsync.engine.core.states import PRESENT_PLANNED
-from hybridsync.engine.core.values import Action, ActionKind, ObjectKind, Reason, TargetState
+from hybridsync.engine.core.values import Action, ActionKind, ObjectKind, Ownership, Reason, TargetState
 from hybridsync.engine.plan import lifecycle as lc
+from hybridsync.engine.plan import match
 from hybridsync.engine.plan.lifecycle import State, Trigger
 
 
@@ -31,13 +41,28 @@ class TargetPlanner(Protocol):
     waiting: list[tuple[str, str]]
     disputes: list[tuple[str, tuple[str, ...]]]
     unknown: list[str]
+    after: list[str]
+    threshold_used: int
+    limit: int
+    batch: frozenset[str]
+
+    @property
+    def t(self) -> Any: ...
 
     def emit(self, kind: ActionKind, anchor: str, okind: ObjectKind, *, dn: str | None, ts: TargetState | None,
              to: State | None, reasons: list[Reason] | tuple[Reason, ...], attributes: Mapping[str, Any] | None = ...,
              target_id: str | None = ..., members: tuple[str, ...] = ...) -> None: ...
 
+    def keep(self, anchor: str, okind: ObjectKind, dn: str | None, ts: TargetState | None,
+             reasons: list[Reason]) -> None: ...
+
+    def take(self, eff: State, trigger: Trigger, anchor: str, okind: ObjectKind, dn: str | None,
+             ts: TargetState | None, reasons: list[Reason], attributes: Mapping[str, Any] | None = ...,
+             target_id: str | None = ...) -> None: ...
+
 A = ActionKind
-__all__ = ["followup", "strip_group"]
+__all__ = ["followup", "name_lookups", "name_paths", "name_taken", "strip_group"]
+USER_NAMES = ("userName", "userPrincipalName")  # unique at the target, where the mapping has them
 
 
 def followup(tp: TargetPlanner) -> set[str]:
@@ -47,7 +72,84 @@ def followup(tp: TargetPlanner) -> set[str]:
     changed = {a.anchor for a in tp.actions if a.kind not in (A.NOOP, A.REPORT, A.HOLD)}
     out.update(a for a, others in tp.disputes if changed.intersection(others))
     out.update(a for a in tp.unknown if a in changed)
+    out.update(tp.after)
     return out
+
+
+def name_paths(t: Any, kind: ObjectKind | str) -> tuple[str, ...]:
+    """The paths whose value the target keeps unique for ``kind`` at target input ``t``."""
+    if str(kind) == "group":
+        return (match.GROUP_NAME,) if match.group_names(t.config.kind) else ()
+    paths = t.mapping.paths(kind)
+    return tuple(p for p in USER_NAMES if p in paths)
+
+
+def name_lookups(t: Any, kind: ObjectKind, values: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(path, value) to look up at ``t`` for an escrow object renamed onto a name (see above)."""
+    out = []
+    for path in name_paths(t, kind):
+        v = values.get(path)
+        if isinstance(v, (list, tuple)):
+            v = v[0] if v else None
+        if v is not None and not isinstance(v, bool) and str(v).strip():
+            out.append((path, str(v)))
+    return out
+
+
+def conflicted(ts: TargetState | None) -> bool:
+    """An escrow state re-planned at once (``reconcile``: a 409 is not waited for -- its retry is
+    due when it failed), the only escrow states whose names are looked up."""
+    return (ts is not None and lc.effective_state(ts) == State.ESCROW and ts.next_retry_at is not None
+            and ts.since is not None and ts.next_retry_at <= ts.since)
+
+
+def name_taken(tp: TargetPlanner, anchor: str, kind: ObjectKind, dn: str | None, ts: TargetState,
+               diff: Mapping[str, Any], reasons: list[Reason]) -> bool:
+    """Plan an escrow object's rename onto a held name (see the module docstring); False: no clash."""
+    if lc.effective_state(ts) != State.ESCROW or not ts.target_id:  # the view shows a holder if asked
+        return False
+    fam = "group" if str(kind) == "group" else "user"
+    for path in name_paths(tp.t, kind):
+        if path not in diff or (key := match.key(diff[path])) is None:
+            continue
+        found = [o for o in tp.t.view.objects if o.target_id != ts.target_id and match.family(o.kind) == fam
+                 and match.key(o.attributes.get(path)) == key]
+        if not found:
+            continue
+        obj = found[0]
+        what = f"{path}={match.first(diff[path])!r}"
+        holder = tp.t.view.holders.get(obj.target_id)
+        if holder is not None and holder.anchor in tp.batch:  # its own plan comes first: then again
+            tp.keep(anchor, kind, dn, ts, reasons + [Reason(
+                "converge.name_taken", f"{what} is held by {holder.anchor}, planned in this plan: planned again after it")])
+            tp.after.append(anchor)
+            return True
+        ours = (holder is not None and holder.anchor != anchor and len(found) == 1
+                and holder.ownership in (Ownership.CREATED, Ownership.ADOPTED))
+        if ours and lc.effective_state(holder) == State.SOFT_DELETED and tp.threshold_used + 1 <= tp.limit:
+            assert holder is not None
+            tp.threshold_used += 1
+            tp.take(State.SOFT_DELETED, Trigger.NAME_TAKEN, holder.anchor, holder.kind, None, holder, [Reason(
+                "converge.name_taken", f"{what} of soft-deleted target object {obj.target_id} is taken by "
+                f"{anchor} (renamed in AD): deleted before its grace period ends, counted by the delete threshold")])
+            tp.keep(anchor, kind, dn, ts, reasons + [Reason(
+                "converge.name_taken", f"{what} is held by target object {obj.target_id} of soft-deleted "
+                f"{holder.anchor}: deleted first, this update follows in the same cycle")])
+            tp.after.append(anchor)
+            return True
+        if holder is None:
+            side = "which hybridsync does not own"
+        elif ours and lc.effective_state(holder) == State.SOFT_DELETED:
+            side = (f"soft-deleted {holder.anchor}'s: deleting it early would exceed the delete threshold "
+                    f"({tp.limit}), approve-deletes or wait for its grace period")
+        else:
+            side = f"held by {holder.anchor} in state {holder.state}"
+        tp.emit(A.REPORT, anchor, kind, dn=dn, ts=ts, to=None, reasons=reasons + [Reason(
+            "match.disputed", f"{what} is the name of target object {obj.target_id}, {side}: the rename is "
+            "disputed, not sent again until that changes")])
+        tp.disputes.append((anchor, (holder.anchor if holder is not None else obj.target_id, obj.target_id)))
+        return True
+    return False
 
 
 def strip_group(tp: TargetPlanner, eff: State, trigger: Trigger, anchor: str, kind: ObjectKind, dn: str | None,

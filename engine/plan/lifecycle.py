@@ -35,6 +35,7 @@ disabled_in_ad            soft_deleted, held                          disabled  
 grace_expired             soft_deleted                                deleted          delete
 superseded                soft_deleted, disabled, held,               deleted          noop
                           provisioned, escrow
+name_taken                soft_deleted                                deleted          delete
 apply_ok                  pending_create                              provisioned      -
 apply_failed              pending_create, provisioned, disabled,      escrow           -
                           soft_deleted, deleted
@@ -58,6 +59,12 @@ Rules around the table (each is a reason in the plan):
   once, counted by the delete threshold like a user's disable (over it: ``hold``, members kept);
   a failure leaves it in ``escrow`` to retry. ``grace_expired`` deletes the group; ``returned``
   restores it and its member delta adds the members back.
+- ``name_taken``: a live object renamed in AD onto the unique name (``userName``; a group's
+  ``displayName`` where group names are unique) still held by a soft-deleted target object of
+  ours met a 409. The soft-deleted object is deleted before its grace period ends (counted by the
+  delete threshold) and the rename follows in the same cycle (``plan.converge``). Over the
+  threshold, or a holder that is not a soft-deleted object of ours: the rename is *disputed*, a
+  report naming the holder, not sent again until that changes.
 - ``recreated`` (``match.recreated``): a new anchor takes over the target object of an owned
   predecessor in ``soft_deleted``, ``disabled`` or ``held`` -- or one leaving in the same plan
   (its tombstone, scope exit or absence read with the new object: ``superseded`` from
@@ -96,6 +103,7 @@ class Trigger(enum.StrEnum):
     RETURNED = "returned"
     GRACE_EXPIRED = "grace_expired"
     SUPERSEDED = "superseded"
+    NAME_TAKEN = "name_taken"
     APPLY_OK = "apply_ok"
     APPLY_FAILED = "apply_failed"
 
@@ -131,6 +139,7 @@ TABLE: tuple[tuple[Trigger, tuple[State, ...], State, ActionKind | None], ...] =
     (T.DISABLED_IN_AD, (S.SOFT_DELETED, S.HELD), S.DISABLED, A.UPDATE),
     (T.GRACE_EXPIRED, (S.SOFT_DELETED,), S.DELETED, A.DELETE),
     (T.SUPERSEDED, (S.SOFT_DELETED, S.DISABLED, S.HELD, S.PROVISIONED, S.ESCROW), S.DELETED, A.NOOP),
+    (T.NAME_TAKEN, (S.SOFT_DELETED,), S.DELETED, A.DELETE),
     (T.APPLY_OK, (S.PENDING_CREATE,), S.PROVISIONED, None),
     (T.APPLY_FAILED, (S.PENDING_CREATE, S.PROVISIONED, S.DISABLED, S.SOFT_DELETED, S.DELETED),
      S.ESCROW, None),

@@ -75,6 +75,10 @@ def _key(value: Any) -> str | None:
     return text.casefold() if text else None
 
 
+# for ``plan.converge`` (a rename onto a held name compares the same way)
+family, first, key = _family, _first, _key
+
+
 class TargetIndex:
     """The engine's ``TargetView`` indexed by externalId and by each matching path's value."""
 

@@ -225,9 +225,16 @@ def lookups(inp: PlanInput) -> tuple[Lookup, ...]:
         for obj in objects:
             if obj.deleted or obj.kind is None or str(obj.kind) not in types:
                 continue
-            if effective_state(t.states.get(obj.anchor)) not in UNOWNED:
+            st = t.states.get(obj.anchor)
+            conflict = converge.conflicted(st)
+            if effective_state(st) not in UNOWNED and not conflict:
                 continue
             if not scope.decide(obj, inp.group_scope).in_scope:
+                continue
+            if conflict:  # a rename that met a 409: who holds the name (plan.converge)
+                ctx = ctx or make_context(inp, lambda _dn: None)
+                for path, name in converge.name_lookups(t, obj.kind, t.mapping.project(obj, ctx).values):
+                    out.add(Lookup(t.config.name, obj.kind, path, name))
                 continue
             out.add(Lookup(t.config.name, obj.kind, "externalId", obj.anchor))
             if ctx is None:

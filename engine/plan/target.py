@@ -57,6 +57,8 @@ class TargetPlanner:
         self.waiting: list[tuple[str, str]] = []  # (object, referenced anchor not provisioned yet)
         self.disputes: list[tuple[str, tuple[str, ...]]] = []  # (disputed anchor, the other sides)
         self.unknown: list[str] = []  # objects whose reference names a DN no stored object has
+        self.batch = frozenset(o.anchor for o in objects) | inp.absent  # the anchors this plan decides
+        self.after: list[str] = []  # objects to plan again once this plan is applied (converge.name_taken)
         self.projecting: str | None = None  # the anchor being projected (for ``waiting``)
         self.reanchored: dict[str, str] = {}  # predecessor anchor -> the anchor that took it over
         self.leaving: frozenset[str] = frozenset()  # live anchors this plan soft-deletes (set by run)
@@ -275,6 +277,8 @@ class TargetPlanner:
         diff = attribute_diff(values, ts.projection)
         if diff:
             reasons += [changed_reason(p) for p in diff]
+            if converge.name_taken(self, obj.anchor, kind, obj.dn, ts, diff, reasons):
+                return  # renamed onto a held name: its holder goes first, or it is disputed
         if disabled and eff in _TAKES_ACCESS and diff.get("active") is False:  # takes access away: counted
             if obj.anchor in self.t.approved:
                 reasons.append(Reason("safety.approved", "an admin approved this held disable"))

@@ -54,7 +54,7 @@ from hybridsync.engine.runtime.health import TargetHealth
 from hybridsync.engine.runtime.planning import PagePlanner
 from hybridsync.engine.runtime.parts import plan_in_parts
 from hybridsync.engine.runtime.readahead import read_ahead
-from hybridsync.engine.runtime.reconcile import settle_pending
+from hybridsync.engine.runtime.reconcile import CONFLICT_REPLANNED, settle_pending
 
 log = structlog.get_logger("hybridsync.cycle")
 A = ActionKind
@@ -168,7 +168,7 @@ class Cycle:
         # create the target refused as a duplicate (409: the next plan's match takes over or disputes)
         state.followup_groups.update(plan.followup())
         state.followup_groups.update(o.action.anchor for o, _ in applied
-                                     if o.action.kind == A.CREATE and o.status == 409 and o.result != "ok")
+                                     if o.action.kind in CONFLICT_REPLANNED and o.status == 409 and o.result != "ok")
         return applied
 
     def commit(self, unit: PageCommit, outcomes: list[Applied]) -> None:

@@ -134,8 +134,10 @@ class PagePlanner:
             kind_by_anchor=kinds,
             members_by_guid=members_by_guid)
 
-    def _anchors_by_dn(self, dns: Iterable[str]) -> dict[str, str | None]:
-        """The live object of this source at each normalized DN (this page's objects first)."""
+    def _anchors_by_dn(self, dns: Iterable[str], *, former: bool = True) -> dict[str, str | None]:
+        """The live object of this source at each normalized DN (this page's objects first); with
+        ``former``, else the live object that last had it (a manager renamed or moved: AD rewrote
+        the reports' DN values without an event for them, so their stored copies hold the old one)."""
         wanted = sorted(dns)
         if not wanted:
             return {}
@@ -146,7 +148,17 @@ class PagePlanner:
             if out[dn] is None:
                 out[dn] = next((st.anchor for st in self.store.find_objects(dn) if st.source == self.source_name
                                 and not st.deleted and normalize_dn(st.dn) == dn), None)
+            if out[dn] is None and former:
+                out[dn] = self._former_holder(dn)
         return out
+
+    def _former_holder(self, dn: str) -> str | None:
+        """The live object of this source whose DN history holds ``dn`` (latest first)."""
+        for anchor in self.store.anchors_by_former_dn(self.source_name, dn):
+            st = self.page.object(self.store, self.source_name, anchor)
+            if st is not None and not st.deleted:
+                return str(anchor)
+        return None
 
     def _first_sync(self, name: str) -> bool:
         """The target has no stored state yet (asked once per cycle and target)."""
@@ -172,7 +184,7 @@ class PagePlanner:
         if not groups:
             return None
         gs = scopegroups.resolve(self.store, self.source_name, groups, self.page.objects,
-                                 lambda dn: self._anchors_by_dn([dn])[dn], remember=not self.dry_run)
+                                 lambda dn: self._anchors_by_dn([dn], former=False)[dn], remember=not self.dry_run)
         for problem in gs.problems:
             if problem not in self.problems_seen:
                 self.problems_seen.add(problem)

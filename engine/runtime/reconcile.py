@@ -42,6 +42,7 @@ from hybridsync.engine.core.values import (
 log = structlog.get_logger("hybridsync.reconcile")
 
 A = ActionKind
+CONFLICT_REPLANNED = (A.CREATE, A.UPDATE, A.RESTORE, A.DISABLE)  # a 409 is planned again at once
 APPLIED = (A.CREATE, A.ADOPT, A.UPDATE, A.DISABLE, A.RESTORE, A.DELETE, A.ADD_MEMBERS, A.REMOVE_MEMBERS)
 
 
@@ -124,8 +125,11 @@ def state_after(
         why = f"{why}: {result.detail}"
     why = redact(why)  # history and last_error are records: no secret in any spelling
     retry_after = result.seconds if isinstance(result, RetryAfter) else None
-    if status == 409 and action.kind == A.CREATE and not (prev is not None and prev.retry_count):
-        retry_at = retry_at or now  # a duplicate: waiting won't help, the next plan's match resolves it
+    if status == 409 and action.kind in CONFLICT_REPLANNED and not (prev is not None and prev.retry_count):
+        # a duplicate (create) or a name another object holds (a rename): waiting won't help, the
+        # next plan resolves it -- a match, or plan.converge.name_taken (a takeover of the name or
+        # a dispute); planned again in this cycle (``cycle``)
+        retry_at = retry_at or now
     delay = lifecycle.next_retry_delay(prev.retry_count if prev else 0, retry_after)
     state = outcome_rule.failed_state(prev, action, now, why=why, next_retry_at=retry_at or (now + timedelta(seconds=delay)),
                                       gone=gone)

@@ -281,3 +281,110 @@ def test_a_group_soft_delete_counts_in_the_threshold_window_like_a_disable():
     src.delete(guid(10))
     engine.run_once()
     assert engine.store.access_removals("app", since) == 1
+
+
+def _soft_deleted(engine, src, clock, n):
+    """Delete ``n`` in AD and run: its target object is soft-deleted, still holding its name."""
+    src.delete(guid(n))
+    engine.run_once()
+    assert _state(engine, guid(n)).state == "soft_deleted"
+    clock.advance(minutes=1)
+    return _state(engine, guid(n)).target_id
+
+
+def test_a_user_renamed_onto_the_upn_of_a_soft_deleted_user_of_ours_gets_it_in_the_same_run():
+    """Issue 20: the UPDATE met a 409 (the soft-deleted object holds the userName) and waited in
+    escrow for the grace period. The holder is ours and already soft-deleted: it is deleted early
+    (counted by the threshold) and the rename goes through within the run."""
+    src, tgt, clock = MemorySource(), MemoryTarget(), Clock()
+    src.put(user(1))
+    src.put(user(2))
+    engine = make_engine(src, {"app": tgt}, clock=clock)
+    engine.run_once()
+    old_tid = _soft_deleted(engine, src, clock, 1)
+    src.modify(guid(2), userPrincipalName="u1@lab.test")
+    report = engine.run_once()  # tallies the first UPDATE's 409, resolved within the run
+    assert not report.followup
+    tid2 = _state(engine, guid(2)).target_id
+    assert tgt.store[tid2]["attributes"]["userName"] == "u1@lab.test"
+    assert _state(engine, guid(2)).state == "provisioned"
+    assert old_tid not in tgt.store and _state(engine, guid(1)).state == "deleted"
+    why = " ".join(r.detail for d in engine.store.decisions(anchor=guid(1)) for r in d.reasons)
+    assert guid(2) in why and "u1@lab.test" in why
+    clock.advance(minutes=1)
+    again = engine.run_once()
+    assert set(again.counts) <= {"noop"} and again.exit_code() == 0
+
+
+def test_a_group_renamed_onto_the_name_of_a_soft_deleted_group_of_ours_gets_it_in_the_same_run():
+    src, tgt, clock = MemorySource(), MemoryTarget(), Clock()
+    src.put(user(1))
+    src.put(group(10, members=[1]))
+    src.put(group(11, members=[1]))
+    engine = make_engine(src, {"app": tgt}, clock=clock)
+    engine.run_once()
+    _soft_deleted(engine, src, clock, 10)
+    g11 = src._objects[guid(11)]
+    src.put(attrs.evolve(g11, dn=f"CN=g10,{STAFF}", attributes={**g11.attributes, "cn": ("g10",)}))
+    assert not engine.run_once().followup
+    assert _groups(tgt)["g10"]["external_id"] == guid(11)
+    assert _groups(tgt)["g10"]["members"] == {_state(engine, guid(1)).target_id}
+    assert _state(engine, guid(10)).state == "deleted" and _state(engine, guid(11)).state == "provisioned"
+    clock.advance(minutes=1)
+    assert set(engine.run_once().counts) <= {"noop"}
+
+
+def test_a_rename_onto_a_name_held_by_an_object_hybridsync_does_not_own_is_disputed_not_retried():
+    src, tgt, clock = MemorySource(), MemoryTarget(), Clock()
+    src.put(user(2))
+    engine = make_engine(src, {"app": tgt}, clock=clock)
+    engine.run_once()
+    foreign = tgt.seed(ObjectKind.USER, {"userName": "taken@lab.test"})
+    src.modify(guid(2), userPrincipalName="taken@lab.test")
+    engine.run_once()
+    updates = len([c for c in tgt.calls if c[0] == "update"])
+    for _ in range(3):
+        clock.advance(days=1)
+        engine.run_once()
+    assert len([c for c in tgt.calls if c[0] == "update"]) == updates  # not retried against the 409
+    why = " ".join(r.detail for d in engine.store.decisions(anchor=guid(2)) for r in d.reasons)
+    assert foreign in why and "does not own" in why
+    assert tgt.store[foreign]["attributes"]["userName"] == "taken@lab.test"
+
+
+def test_a_manager_renamed_or_moved_in_ad_stays_the_manager_of_its_reports():
+    """AD rewrites the reports' manager DN without a change event for them: the stored copy of a
+    report keeps the old DN, which resolves through the manager's DN history."""
+    src, tgt, clock = MemorySource(), MemoryTarget(), Clock()
+    src.put(user(3))
+    src.put(user(2, manager=f"CN=u3,{STAFF}"))
+    engine = make_engine(src, {"app": tgt}, clock=clock)
+    engine.run_once()
+    manager_tid, report_tid = _state(engine, guid(3)).target_id, _state(engine, guid(2)).target_id
+    assert tgt.store[report_tid]["attributes"][MANAGER] == manager_tid
+    m = src._objects[guid(3)]
+    src.put(attrs.evolve(m, dn=f"CN=boss,{STAFF}", attributes={**m.attributes, "cn": ("boss",)}))
+    clock.advance(minutes=1)
+    engine.run_once()
+    src.move(guid(3), f"CN=boss,OU=Sub,{STAFF}")
+    clock.advance(minutes=1)
+    engine.run_once()
+    src.modify(guid(2), displayName="Report Two")  # the report's next plan, its stored manager DN stale
+    clock.advance(minutes=1)
+    engine.run_once()
+    at = tgt.store[report_tid]["attributes"]
+    assert at["displayName"] == "Report Two" and at.get(MANAGER) == manager_tid
+
+
+def test_an_early_delete_for_a_rename_over_the_delete_threshold_is_a_dispute_naming_it():
+    src, tgt, clock = MemorySource(), MemoryTarget(), Clock()
+    src.put(user(1))
+    src.put(user(2))
+    engine = make_engine(src, {"app": tgt}, clock=clock, safety=SafetyConfig(delete_threshold=1))
+    engine.run_once()
+    old_tid = _soft_deleted(engine, src, clock, 1)  # the window's one disable/delete
+    src.modify(guid(2), userPrincipalName="u1@lab.test")
+    engine.run_once()
+    assert old_tid in tgt.store and _state(engine, guid(1)).state == "soft_deleted"
+    why = " ".join(r.detail for d in engine.store.decisions(anchor=guid(2)) for r in d.reasons)
+    assert "delete threshold" in why and old_tid in why

@@ -12,11 +12,15 @@ the manager is in scope); every in-scope group is one target group with its name
 the target ids of its in-scope direct members; every other target object of ours is a disabled
 user or a group without members (soft-deleted), and no externalId is held twice.
 
+A rename may take the UPN or group name of a deleted object (a soft-deleted target object of
+ours still holds it: ``plan.converge.name_taken`` deletes it early); a manager may be renamed (AD
+rewrites the reports' ``manager`` DN without an event to them: the DN resolves through the
+manager's DN history) or moved within scope.
+
 What the generator keeps out (AD itself, or a documented choice): two live objects never share a
-UPN or a group name (AD's sAMAccountName / UPN uniqueness); a rename gives a new name never used
-before (renaming onto the name of a soft-deleted target object is a 409 the target keeps until
-the grace period ends); a user who manages others is not moved or deleted without clearing the
-reports first (AD rewrites linked DNs without an event to the reports).
+UPN or a group name (AD's sAMAccountName / UPN uniqueness); a user who manages others is not
+moved across the scope boundary or deleted without clearing the reports first (the reports are
+not planned again when their manager leaves or enters scope: their next change settles them).
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from hybridsync.statestore import Store
 
 BASE = "DC=lab,DC=test"
 STAFF, OTHER = f"OU=Staff,{BASE}", f"OU=Other,{BASE}"
+SUB = f"OU=Sub,{STAFF}"  # in scope too
 MANAGER = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager"
 UPNS = [f"p{i}@lab.test" for i in range(6)]
 GROUP_NAMES = [f"grp{i}" for i in range(4)]
@@ -141,27 +146,52 @@ class ConvergenceMachine(RuleBasedStateMachine):
     @precondition(lambda self: self.users or self.groups)
     @rule(data=st.data())
     def rename(self, data: st.DataObject) -> None:
+        """A new RDN; a user may take a free UPN, a group a free name -- a deleted object's too."""
         anchor = data.draw(st.sampled_from(sorted(self.users) + sorted(self.groups)))
         old = self._cur(anchor)
-        if anchor in self._managers():
-            return
         name = f"renamed{next(self.fresh)}"
         attrs = dict(old.attributes) | {"cn": (name,)}
         if old.kind == ObjectKind.USER:
             attrs["displayname"] = (f"Renamed {name}",)
+            upn = data.draw(st.sampled_from([None, *self._free_upns()]))
+            if upn is not None:
+                attrs["userprincipalname"] = (upn,)
+        else:
+            name = data.draw(st.sampled_from([name, *self._free_names()]))
+            attrs |= {"cn": (name,), "samaccountname": (name,)}
         parent = old.dn.split(",", 1)[1]
+        reports = self._reports(old.dn)
         self.src.put(SourceObject(anchor=anchor, object_guid=old.object_guid, kind=old.kind, dn=f"CN={name},{parent}",
                                   attributes=attrs, members=old.members))
+        self._rewrite_manager(reports, anchor)
 
     @precondition(lambda self: self.users or self.groups)
     @rule(data=st.data())
     def move(self, data: st.DataObject) -> None:
+        """Across the scope boundary; a manager only within scope (Staff <-> Staff/Sub)."""
         anchor = data.draw(st.sampled_from(sorted(self.users) + sorted(self.groups)))
-        if anchor in self._managers():
-            return
         old = self._cur(anchor)
         rdn, parent = old.dn.split(",", 1)
-        self.src.move(anchor, f"{rdn},{OTHER if parent == STAFF else STAFF}")
+        if anchor in self._managers():
+            if parent == OTHER:
+                return
+            reports = self._reports(old.dn)
+            self.src.move(anchor, f"{rdn},{SUB if parent == STAFF else STAFF}")
+            self._rewrite_manager(reports, anchor)
+            return
+        self.src.move(anchor, f"{rdn},{OTHER if parent in (STAFF, SUB) else STAFF}")
+
+    def _reports(self, dn: str) -> list[str]:
+        return [r for r in self.users if self._cur(r).get("manager") == (dn,)]
+
+    def _rewrite_manager(self, reports: list[str], anchor: str) -> None:
+        """AD rewrites the linked DN of a renamed or moved manager, without an event for the reports."""
+        for r in reports:
+            cur = self.src._objects[r]
+            self.src._objects[r] = SourceObject(
+                anchor=cur.anchor, object_guid=cur.object_guid, kind=cur.kind, dn=cur.dn, members=cur.members,
+                attributes={**cur.attributes, "manager": (self._cur(anchor).dn,)}, usn=cur.usn)
+            self.users[r] = self.src._objects[r]
 
     @precondition(lambda self: self.users)
     @rule(data=st.data(), disabled=st.booleans())
