@@ -118,7 +118,7 @@ def name_taken(tp: TargetPlanner, anchor: str, kind: ObjectKind, dn: str | None,
             continue
         obj = found[0]
         what = f"{path}={match.first(diff[path])!r}"
-        holder = tp.t.view.holders.get(obj.target_id)
+        holder = tp.t.view.holders.get((obj.kind, obj.target_id))
         if holder is not None and holder.anchor in tp.batch:  # its own plan comes first: then again
             tp.keep(anchor, kind, dn, ts, reasons + [Reason(
                 "converge.name_taken", f"{what} is held by {holder.anchor}, planned in this plan: planned again after it")])

@@ -79,7 +79,7 @@ def _apply(store: StateStore, target: str, changed: Any, removed: Any, written: 
 
     with store.atomic():
         for obj in changed:
-            ts = store.target_state_by_target_id(target, obj.target_id)
+            ts = store.target_state_by_target_id(target, obj.target_id, kind=obj.kind)
             if ts is None or ts.state not in (State.PROVISIONED, State.DISABLED):
                 continue
             held = {k: v for k, v in ts.projection.items()
