@@ -8,7 +8,7 @@ so both stores run the *same* queries and keep the same semantics:
 - placeholders ``?`` become ``%s``; ``INSERT OR IGNORE`` becomes ``ON CONFLICT DO NOTHING``;
   ``insert()`` returns the new id: inside a commit unit from a block of the table's sequence
   reserved for the unit, and the row is buffered and sent with the unit's other new rows of that
-  table in one ``executemany`` (before COMMIT, a savepoint's edge, or any statement that reads or
+  table in one statement (``send_many``: an array-parameter INSERT; before COMMIT, a savepoint's edge, or any statement that reads or
   names the table; in pipeline mode, without waiting for the server); outside one with
   ``RETURNING id`` (PostgreSQL has no ``lastrowid``). History ids still grow with commits under
   one lease: a block lives only as long as its unit;
@@ -172,8 +172,8 @@ class PgDb:
 
     def defer(self, sql: str, params: Sequence[Any], tables: Iterable[str], *, commutes: bool = False) -> None:
         """A write whose result nobody reads: inside a commit unit it waits in a buffer, and runs of
-        the same statement go out as one ``executemany`` (psycopg parses it once and streams the
-        rows in the pipeline). Sent before COMMIT, before a savepoint begins or ends, before any
+        the same statement go out together (``send_many``: one statement over arrays where the
+        statement's shape allows, else one ``executemany`` streamed in the pipeline). Sent before COMMIT, before a savepoint begins or ends, before any
         statement that reads or names one of the buffered tables, and before a write of another
         kind to the same table (so no statement can tell it waited; inserts with reserved ids
         commute with each other). Outside a unit: executed now."""
