@@ -13,6 +13,9 @@ Fixtures
   allocated loopback address) for destructive tests; all are stopped and deleted at session
   end. A small spec (e.g. ``users=20, large_group_size=0``) backs up and restores faster.
   Every copy of one cache entry shares the domain SID, GUIDs and the DC's invocationId.
+  ``realm="EMEA.TEST", domain="EMEA"`` (any pair other than the lab's ``LAB.TEST``/``LAB``)
+  gives a copy of a separately provisioned domain -- its own realm, NetBIOS name, SID and base
+  DN (``DC=emea,DC=test``) -- cached under its own key (first run: provisioning + seeding).
 
 If Samba is not installed the fixtures FAIL (never skip) and say to run scripts/bootstrap.sh.
 """
@@ -28,7 +31,8 @@ import pytest
 
 from hybridsync.engine.lab import debian
 from hybridsync.engine.lab.samba import SambaDC, SambaNotInstalled, samba_binary
-from hybridsync.engine.lab.samba_cache import cached_lab_dc, load_seed_result, short_tempdir
+from hybridsync.engine.lab.samba_cache import (DEFAULT_DOMAIN, DEFAULT_REALM, cached_lab_dc, load_seed_result,
+                                                short_tempdir)
 from hybridsync.engine.lab.seed import SeedResult, add_ou
 
 
@@ -48,11 +52,12 @@ class _Lab:
         self.dcs: list[SambaDC] = []
         self.dirs: list[Path] = []
 
-    def make(self, *, start: bool = True, users: int = 200, large_group_size: int = 5000) -> SambaDC:
+    def make(self, *, start: bool = True, users: int = 200, large_group_size: int = 5000,
+             realm: str = DEFAULT_REALM, domain: str = DEFAULT_DOMAIN) -> SambaDC:
         _require_samba()
         root = short_tempdir("hs-dc-")
         self.dirs.append(root)
-        dc = cached_lab_dc(root / "dc", users=users, large_group_size=large_group_size)
+        dc = cached_lab_dc(root / "dc", users=users, large_group_size=large_group_size, realm=realm, domain=domain)
         self.dcs.append(dc)
         if start:
             dc.start()

@@ -37,6 +37,7 @@ log = structlog.get_logger(__name__)
 CACHE_DIR = Path(os.environ.get("HYBRIDSYNC_LAB_CACHE", "/tmp/hybridsync-lab-cache"))
 CACHE_FORMAT = 1
 SEED_FILE = "seed.json"
+DEFAULT_REALM, DEFAULT_DOMAIN = "LAB.TEST", "LAB"  # the lab domain (SambaDC.provision's defaults)
 _HERE = Path(__file__).parent
 # What shapes the cached tree's content; bump CACHE_FORMAT for provisioning changes.
 KEY_FUNCTIONS = (seed_mod.seed_lab_directory, seed_mod._odd_users, seed_mod.add_user, seed_mod.add_group,
@@ -95,9 +96,10 @@ def ensure_cached(key: str, build: Callable[[Path], None]) -> Path:
     return archive
 
 
-def build_baseline(workdir: Path, *, users: int, large_group_size: int) -> None:
+def build_baseline(workdir: Path, *, users: int, large_group_size: int, realm: str = DEFAULT_REALM,
+                   domain: str = DEFAULT_DOMAIN) -> None:
     """Provision, bulk-add the large group's members offline, start, seed over LDAP, stop."""
-    dc = SambaDC.provision(workdir)
+    dc = SambaDC.provision(workdir, realm=realm, domain=domain)
     try:
         if large_group_size:
             seed_mod.bulk_seed_offline(dc, large_group_size, n_groups=0, large_group_size=0,
@@ -118,10 +120,17 @@ def load_seed_result(workdir: Path) -> seed_mod.SeedResult:
 
 
 def cached_lab_dc(workdir: Path, *, address: str | None = None, users: int = 200,
-                  large_group_size: int = 5000) -> SambaDC:
-    """A STOPPED DC at ``workdir`` holding the baseline lab directory, from the cache."""
-    spec = {"users": users, "large_group_size": large_group_size}
-    archive = ensure_cached(cache_key(spec), lambda d: build_baseline(d, users=users, large_group_size=large_group_size))
+                  large_group_size: int = 5000, realm: str = DEFAULT_REALM, domain: str = DEFAULT_DOMAIN) -> SambaDC:
+    """A STOPPED DC at ``workdir`` holding the baseline lab directory, from the cache.
+
+    ``realm``/``domain`` other than ``LAB.TEST``/``LAB`` give a separately provisioned domain
+    (its own realm, NetBIOS name, SID and GUIDs; base DN from the realm), cached under its own
+    key like the lab domain, so only the first session pays its provisioning and seeding."""
+    spec: dict[str, object] = {"users": users, "large_group_size": large_group_size}
+    if (realm, domain) != (DEFAULT_REALM, DEFAULT_DOMAIN):  # the lab domain's key is unchanged
+        spec |= {"realm": realm, "domain": domain}
+    archive = ensure_cached(cache_key(spec), lambda d: build_baseline(
+        d, users=users, large_group_size=large_group_size, realm=realm, domain=domain))
     workdir = Path(workdir)
     if workdir.exists() and any(workdir.iterdir()):
         raise SambaError(f"cannot restore the lab cache into {workdir}: directory is not empty")

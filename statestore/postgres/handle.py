@@ -8,7 +8,7 @@ so both stores run the *same* queries and keep the same semantics:
 - placeholders ``?`` become ``%s``; ``INSERT OR IGNORE`` becomes ``ON CONFLICT DO NOTHING``;
   ``insert()`` returns the new id: inside a commit unit from a block of the table's sequence
   reserved for the unit, and the row is buffered and sent with the unit's other new rows of that
-  table in one ``executemany`` (before COMMIT, a savepoint's edge, or any statement that reads or
+  table in one statement (``send_many``: an array-parameter INSERT; before COMMIT, a savepoint's edge, or any statement that reads or
   names the table; in pipeline mode, without waiting for the server); outside one with
   ``RETURNING id`` (PostgreSQL has no ``lastrowid``). History ids still grow with commits under
   one lease: a block lives only as long as its unit;
@@ -33,6 +33,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from hybridsync.statestore.errors import StoreError
+from hybridsync.statestore.postgres.nul import escape
 
 
 class LeaseLost(StoreError):
@@ -56,6 +57,40 @@ def translate(sql: str) -> str:
 _INSERT = re.compile(r"\s*INSERT INTO (\w+) \(([^()]*)\) VALUES \(([?, ]*)\)\s*$")
 ID_BLOCK, ID_BLOCK_MAX = 16, 1024  # ids reserved per commit unit and table (doubling up to the max)
 MAX_PENDING = 2000  # buffered writes of a unit before they are sent
+_VALUES = re.compile(r"^\s*INSERT INTO (\w+)\s*\(([^()]*)\)\s*VALUES\s*\((?:%s,\s*)*%s\)(.*)$", re.DOTALL)
+_CONFLICT = re.compile(r"ON CONFLICT\s*\(([^()]*)\)\s*DO UPDATE", re.IGNORECASE)
+_DELETE = re.compile(r"^\s*DELETE FROM (\w+) WHERE (\w+ = %s(?: AND \w+ = %s)*)\s*$")
+# column types a batch carries as one typed array each, and how a value becomes an element: the
+# arrays go in binary format (psycopg's C dumpers, no per-element quoting), which bypasses the
+# NUL-escaping text dumper of nul.py, so text elements are escaped here
+_ARRAY_TYPES: dict[str, Any] = {"bigint": int, "text": lambda v: escape(str(v)), "double precision": float}
+Shape = tuple[str, str, tuple[str, ...], str, "tuple[int, ...] | None"]
+# statements (SQLite flavour) with a hand-written many-row form: ``send(db, cursor, rows)`` sends
+# all rows and returns True, or returns False (nothing sent) for ``executemany`` to do it
+BATCH_FORMS: dict[str, Any] = {}
+
+
+@functools.lru_cache(maxsize=256)
+def _batch_shape(sql: str) -> Shape | None:
+    """How many rows of one translated statement go out as one statement over arrays, or None:
+    ``(kind, table, columns, tail, unique)`` for a single-row ``INSERT ... VALUES (...)`` (plain,
+    DO NOTHING or DO UPDATE; ``unique``: the positions of the DO UPDATE key -- one statement may
+    not update a row twice, so the rows must differ in them) or a ``DELETE ... WHERE a = %s AND
+    b = %s``."""
+    m = _VALUES.match(sql)
+    if m is not None:
+        table, cols_text, tail = m.groups()
+        if "%s" in tail or "RETURNING" in tail.upper():
+            return None
+        cols = tuple(c.strip() for c in cols_text.split(","))
+        c = _CONFLICT.search(tail)
+        unique = tuple(cols.index(k.strip()) for k in c.group(1).split(",")) if c is not None else None
+        return "insert", table, cols, tail, unique
+    d = _DELETE.match(sql)
+    if d is not None:
+        table, cond = d.groups()
+        return "delete", table, tuple(part.split("=")[0].strip() for part in cond.split(" AND ")), "", None
+    return None
 
 
 def _is_write(sql: str) -> bool:
@@ -114,7 +149,7 @@ class PgConn:
             return cur
         self._owner.flush()
         with self._owner.unit():
-            cur.executemany(translate(sql), rows)
+            self._owner.send_many(cur, sql, rows)
         return cur
 
 
@@ -133,11 +168,12 @@ class PgDb:
         self.pending: list[tuple[str, Sequence[Any]]] = []
         self._kinds: dict[str, tuple[frozenset[str], bool]] = {}
         self._tables: set[str] = set()
+        self._types: dict[str, dict[str, str]] = {}  # column types per table (``send_many``)
 
     def defer(self, sql: str, params: Sequence[Any], tables: Iterable[str], *, commutes: bool = False) -> None:
         """A write whose result nobody reads: inside a commit unit it waits in a buffer, and runs of
-        the same statement go out as one ``executemany`` (psycopg parses it once and streams the
-        rows in the pipeline). Sent before COMMIT, before a savepoint begins or ends, before any
+        the same statement go out together (``send_many``: one statement over arrays where the
+        statement's shape allows, else one ``executemany`` streamed in the pipeline). Sent before COMMIT, before a savepoint begins or ends, before any
         statement that reads or names one of the buffered tables, and before a write of another
         kind to the same table (so no statement can tell it waited; inserts with reserved ids
         commute with each other). Outside a unit: executed now."""
@@ -171,11 +207,53 @@ class PgDb:
         for sql, params in pending:
             groups.setdefault(sql, []).append(params)
         for sql, rows in groups.items():
-            cur = self.conn.raw.cursor()
+            self.send_many(self.conn.raw.cursor(), sql, rows)
+
+    def send_many(self, cur: psycopg.Cursor[Any], sql: str, rows: list[Sequence[Any]]) -> None:
+        """Run ``sql`` (SQLite flavour) once per row. An insert or a delete by columns goes out
+        as ONE statement over one typed array per column (``unnest``): one server-side execution
+        instead of one per row, and a statement text that psycopg parses and prepares once;
+        the rows written are the same as ``executemany``'s. Anything else: ``executemany``."""
+        batched = BATCH_FORMS.get(sql) if len(rows) > 1 else None
+        if batched is not None and batched(self, cur, rows):
+            return
+        text = translate(sql)
+        shape = _batch_shape(text) if len(rows) > 1 else None
+        casts = self.array_casts(shape[1], shape[2]) if shape is not None else None
+        if shape is not None and shape[4] is not None:
+            keys = [tuple(r[i] for i in shape[4]) for r in rows]
+            if len(set(keys)) != len(keys):
+                casts = None
+        if shape is None or casts is None:
             if len(rows) == 1:
-                cur.execute(translate(sql), rows[0])
+                cur.execute(text, rows[0])
             else:
-                cur.executemany(translate(sql), rows)
+                cur.executemany(text, rows)
+            return
+        kind, table, cols, tail, _ = shape
+        arrays = [[None if r[i] is None else conv(r[i]) for r in rows] for i, (_, conv) in enumerate(casts)]
+        unnest = "unnest(" + ", ".join(f"%b::{t}[]" for t, _ in casts) + ")"
+        if kind == "insert":
+            cur.execute(f"INSERT INTO {table} ({', '.join(cols)}) SELECT * FROM {unnest}{tail}", arrays)
+        else:
+            cur.execute(f"DELETE FROM {table} WHERE ({', '.join(cols)}) IN (SELECT * FROM {unnest})", arrays)
+
+    def array_casts(self, table: str, cols: tuple[str, ...]) -> list[tuple[str, Any]] | None:
+        """Per column: its type's name and the element conversion, or None if one has a type
+        ``send_many`` does not batch (catalog read once per table and connection)."""
+        types = self._types.get(table)
+        if types is None:
+            cur = self.conn.raw.cursor()
+            cur.execute("SELECT attname, format_type(atttypid, NULL) FROM pg_attribute "
+                        "WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped", [table])
+            types = self._types[table] = {str(n): str(t) for n, t in cur.fetchall()}
+        out = []
+        for col in cols:
+            conv = _ARRAY_TYPES.get(types.get(col, ""))
+            if conv is None:
+                return None
+            out.append((types[col], conv))
+        return out
 
     def discard(self) -> None:
         self.pending, self._kinds, self._tables = [], {}, set()

@@ -30,7 +30,11 @@ def unescape(s: str) -> str:
 
 class NulSafeDumper(StrDumperUnknown):
     def dump(self, obj: str) -> Any:
-        return super().dump(escape(obj))
+        # one call per value: the common case (neither character) is two ``in`` tests and the
+        # encode that psycopg's own dumper does, with no further call
+        if "\x00" in obj or ESC in obj:
+            obj = obj.replace(ESC, ESC + ESC).replace("\x00", ESC + "0")
+        return obj.encode(self._encoding)
 
 
 class NulSafeLoader(TextLoader):

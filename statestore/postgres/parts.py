@@ -11,12 +11,17 @@ semantics (the store conformance kit runs against these), a fraction of the roun
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
+
+import psycopg
 
 from hybridsync.engine.core.values import Cursor, ObjectState, TargetState
 from hybridsync.statestore.convert import dumps, time_to_text, utcnow
 from hybridsync.statestore.handle import write_member_diff
 from hybridsync.statestore.objects import Objects, dn_lower
+from hybridsync.statestore.postgres.handle import BATCH_FORMS, PgDb
 from hybridsync.statestore.targets import Targets
 
 CAS_LOCK = 0x68730002  # advisory lock class for the per-source watermark compare-and-swap
@@ -46,6 +51,44 @@ ON CONFLICT (target, anchor) DO UPDATE SET
     ownership = excluded.ownership, projection = excluded.projection, since = excluded.since,
     retry_count = excluded.retry_count, next_retry_at = excluded.next_retry_at,
     last_error = excluded.last_error"""
+
+
+_OBJECT_COLS = ("source", "anchor", "object_guid", "kind", "dn", "dn_lower", "sam_lower", "upn_lower", "attrs",
+                "usn", "deleted", "deleted_at", "last_seen_round")
+_PUT_OBJECTS = f"""
+WITH v AS (SELECT * FROM unnest({{arrays}}) AS v({", ".join(_OBJECT_COLS)}, seen_at)),
+old AS (SELECT o.source, o.anchor, o.dn FROM objects o JOIN v ON o.source = v.source AND o.anchor = v.anchor),
+up AS (
+    INSERT INTO objects ({", ".join(_OBJECT_COLS)})
+    SELECT {", ".join(_OBJECT_COLS)} FROM v
+    ON CONFLICT (source, anchor) DO UPDATE SET
+        object_guid = excluded.object_guid, kind = excluded.kind, dn = excluded.dn,
+        dn_lower = excluded.dn_lower, sam_lower = excluded.sam_lower, upn_lower = excluded.upn_lower,
+        attrs = excluded.attrs, usn = excluded.usn, deleted = excluded.deleted,
+        deleted_at = excluded.deleted_at, last_seen_round = excluded.last_seen_round
+    RETURNING 1)
+INSERT INTO dn_history (source, anchor, dn, seen_at)
+SELECT v.source, v.anchor, v.dn, v.seen_at FROM v
+WHERE NOT EXISTS (SELECT 1 FROM old WHERE old.source = v.source AND old.anchor = v.anchor AND old.dn = v.dn)
+ON CONFLICT DO NOTHING"""
+
+
+def _put_objects(db: PgDb, cur: psycopg.Cursor[Any], rows: list[Sequence[Any]]) -> bool:
+    """Many ``_PUT_OBJECT`` rows as one statement over arrays (see ``PgDb.send_many``); the
+    same rows as one statement each when their keys differ (``old`` is read before any of them)."""
+    keys = {(r[0], r[1]) for r in rows}
+    casts = db.array_casts("objects", _OBJECT_COLS)
+    seen = db.array_casts("dn_history", ("seen_at",))
+    if len(keys) != len(rows) or casts is None or seen is None:
+        return False
+    casts = casts + seen
+    picks = (*range(2, 15), 18)  # the row's values for _OBJECT_COLS, then seen_at
+    arrays = [[None if r[i] is None else conv(r[i]) for r in rows] for i, (_, conv) in zip(picks, casts)]
+    cur.execute(_PUT_OBJECTS.format(arrays=", ".join(f"%b::{t}[]" for t, _ in casts)), arrays)
+    return True
+
+
+BATCH_FORMS[_PUT_OBJECT] = _put_objects
 
 
 class PgObjects(Objects):

@@ -76,9 +76,20 @@ def _pg_members(conn: psycopg.Connection[Any]) -> None:
         )""")
 
 
+def _pg_access_removals(conn: psycopg.Connection[Any]) -> None:
+    """A partial index for ``access_removals`` (every cycle's safety-window count): without it
+    PostgreSQL reads every decision of the window (a full sync's 5k) and matches its JSON text,
+    ~75 ms per cycle at 5k objects; SQLite scans the same rows in-process in a few ms."""
+    from hybridsync.statestore.log import ACCESS_REMOVAL
+
+    conn.execute(("CREATE INDEX history_access_removals ON history (target, at) "
+                  f"WHERE kind = 'decision' AND result = 'ok' AND {ACCESS_REMOVAL}").encode())
+
+
 PG_MIGRATIONS: list[tuple[str, Callable[[psycopg.Connection[Any]], None]]] = [
     ("p001_leases", _pg_leases),
     ("p002_members", _pg_members),
+    ("p003_access_removals", _pg_access_removals),
 ]
 
 

@@ -9,9 +9,10 @@ with its last title; a deleted one not active); no watermark regression (polled 
 commits from a stale epoch (each process's finished cycles against the leader records: a cycle
 finished after its source had a newer leader would count).
 
-The two DCs are copies of one cached lab domain (same domain name; the test's users live in a
-fresh OU per DC, so their objectGUIDs and names differ): two independent directories, one per
-source, as two domains would be.
+The two DCs are two separately provisioned domains: ``corp`` is a copy of the cached lab domain
+(LAB.TEST, ``DC=lab,DC=test``), ``emea`` one of a small domain of its own (EMEA.TEST / EMEA,
+``DC=emea,DC=test``: another realm, NetBIOS name, domain SID and base DN), each cached like the
+lab DC so only the first run on a machine pays its provisioning. The test checks that they differ.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ pytestmark = [pytest.mark.samba, pytest.mark.scim, pytest.mark.postgres, pytest.
 
 TTL = 6.0
 N = {"corp": 120, "emea": 40}
+DOMAINS = {"corp": ("LAB.TEST", "LAB"), "emea": ("EMEA.TEST", "EMEA")}  # (realm, NetBIOS name)
 
 
 class Procs:
@@ -93,6 +95,11 @@ def cycles_in(log: str) -> list[tuple[int, str]]:
     return out
 
 
+def domain_sid(conn, base_dn: str) -> bytes:
+    conn.search(base_dn, "(objectClass=domain)", search_scope="BASE", attributes=["objectSid"])
+    return bytes(conn.entries[0].objectSid.raw_values[0])
+
+
 def wait_for(pred, timeout: float, step: float = 0.1):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -138,15 +145,19 @@ def test_failover_soak_kill_and_pause_leaders_of_two_domains(samba_dc_factory, s
                                                              tmp_path):
     from hybridsync.statestore.postgres.store import PostgresStore
 
-    dcs = {name: samba_dc_factory(users=20, large_group_size=0) for name in N}
+    dcs = {name: samba_dc_factory(users=20, large_group_size=0, realm=DOMAINS[name][0], domain=DOMAINS[name][1])
+           for name in N}
     tag = uuid.uuid4().hex[:6]
     conns = {name: dc.connect() for name, dc in dcs.items()}
+    sids = {name: domain_sid(conn, dcs[name].base_dn) for name, conn in conns.items()}
+    assert dcs["corp"].base_dn == "DC=lab,DC=test" and dcs["emea"].base_dn == "DC=emea,DC=test"
+    assert sids["corp"] != sids["emea"], sids  # two domains, not two copies of one
     staff, users = {}, {}
     for name, conn in conns.items():
         ou = add_ou(conn, f"OU=Tests,{dcs[name].base_dn}", f"ha-{name}-{tag}")
         staff[name] = ensure_ou(conn, ou, "Staff")
         users[name] = {i: add_user(conn, staff[name], f"{name} user {i}", sam=f"{name[:4]}{tag}{i}",
-                                   upn=f"{name}-{i}-{tag}@lab.test", given=f"G{i}", sn=f"S{i}",
+                                   upn=f"{name}-{i}-{tag}@{dcs[name].dns_domain}", given=f"G{i}", sn=f"S{i}",
                                    display=f"{name} {i}") for i in range(N[name])}
     scim_server.reset()
     backdoor = scim_server.backdoor
@@ -217,8 +228,8 @@ def test_failover_soak_kill_and_pause_leaders_of_two_domains(samba_dc_factory, s
             gone = corp.get(f"corp-1-{tag}@lab.test")
             return corp.get(f"corp-0-{tag}@lab.test", {}).get("title") == "after" and \
                 (gone is None or gone.get("active") is False) and \
-                emea.get(f"emea-0-{tag}@lab.test", {}).get("title") == "round2" and \
-                all(emea.get(f"emea-{i}-{tag}@lab.test", {}).get("title") == "round1" for i in range(1, N["emea"]))
+                emea.get(f"emea-0-{tag}@emea.test", {}).get("title") == "round2" and \
+                all(emea.get(f"emea-{i}-{tag}@emea.test", {}).get("title") == "round1" for i in range(1, N["emea"]))
         wait_for(converged, 120, 0.5)
     finally:
         procs.stop()

@@ -204,3 +204,51 @@ def test_a_commit_units_buffered_writes_are_seen_by_its_reads_and_go_with_a_save
             s.put_object(obj(anchor="OTHERAAAAAAAAAAAAAAAAA=="))
             raise RuntimeError("boom")
         assert [r.cycle_id for r in s.decisions()] == [1, 3] and s.get_object("corp", "OTHERAAAAAAAAAAAAAAAAA==") is None
+
+
+def test_batched_writes_of_a_unit_store_what_one_statement_per_row_stores(pg, pg_schema, tmp_path, monkeypatch):
+    """A unit's buffered inserts, upserts and deletes go out as one statement over arrays
+    (``PgDb.send_many``, ``parts._put_objects``); they store the same rows as SQLite (one statement
+    per row): NUL and U+E000 in values, NULLs, a DN change seen by dn_history, and an anchor written
+    twice in one unit (which the array form may not do: it falls back)."""
+    from hybridsync.engine.core.values import ObjectKind, TargetState
+    from hybridsync.statestore.postgres import handle, parts
+
+    sent: list[str] = []
+    real_shape, real_objects = handle._batch_shape, parts._put_objects
+    monkeypatch.setattr(handle, "_batch_shape", lambda sql: (sent.append(sql[:30]), real_shape(sql))[1])
+    monkeypatch.setitem(handle.BATCH_FORMS, parts._PUT_OBJECT,
+                        lambda db, cur, rows: (sent.append("objects"), real_objects(db, cur, rows))[1])
+    anchors = [f"A{i:03d}AAAAAAAAAAAAAAAAA==" for i in range(40)]
+
+    def work(s) -> None:
+        with s.atomic():
+            for i, a in enumerate(anchors):
+                s.put_object(obj(anchor=a, attributes={"cn": (f"x\x00{i}\ue000",), "title": ("t", "u\ue0000")},
+                                 usn=i, deleted=i % 7 == 0))
+                s.put_target_state(TargetState(anchor=a, target="app", kind=ObjectKind.USER, state="provisioned",
+                                               target_id=None if i % 3 else f"id\x00{i}", last_error=None))
+        with s.atomic():
+            for i, a in enumerate(anchors[:20]):
+                s.put_object(obj(anchor=a, dn=f"CN=moved{i},OU=Staff,DC=lab,DC=test", usn=100 + i))
+                s.put_target_state(TargetState(anchor=a, target="app", kind=ObjectKind.USER, state="disabled"))
+            for i, a in enumerate(anchors[20:30]):  # the same DN again: no new dn_history row
+                s.put_object(obj(anchor=a, usn=300 + i))
+        with s.atomic():
+            s.put_object(obj(anchor=anchors[2], dn="CN=other,OU=Staff,DC=lab,DC=test", usn=199))
+            s.put_object(obj(anchor=anchors[0], dn="CN=twice,OU=Staff,DC=lab,DC=test", usn=200))  # same key again
+            s.put_target_state(TargetState(anchor=anchors[1], target="app", kind=ObjectKind.USER, state="deleted"))
+
+    def seen(s) -> tuple:
+        return (s.get_objects("corp", anchors),
+                {a: [dn for dn, _ in s.dn_history("corp", a)] for a in anchors},
+                sorted((t.anchor, t.state, t.target_id) for t in s.iter_target_states("app")))
+
+    lite = Store.open(tmp_path / "lite.db")
+    work(lite)
+    with pg(pg_schema) as s:
+        work(s)
+        assert seen(s) == seen(lite)
+        assert s.get_object("corp", anchors[0]).dn.startswith("CN=twice")
+    lite.close()
+    assert "objects" in sent and any("INSERT INTO target_states" in x for x in sent), sent  # the array paths ran
