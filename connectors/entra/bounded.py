@@ -15,9 +15,9 @@ from typing import Any
 
 import httpx
 
-# the same exceptions and per-operation deadline mapping as the SCIM transport: a caller tells them
-# apart from other httpx errors the same way for both connectors
-from hybridsync.connectors.scim.transport import DeadlineExceeded, ResponseTooLarge, TimeLeft
+# the SCIM transport's deadline mapping and capped reader: the same DeadlineExceeded and
+# ResponseTooLarge for both connectors
+from hybridsync.connectors.scim.transport import TimeLeft, read_capped
 
 
 def exchange(client: httpx.Client, method: str, url: str, *, timeout: float, cap: int,
@@ -28,17 +28,7 @@ def exchange(client: httpx.Client, method: str, url: str, *, timeout: float, cap
     built.extensions["timeout"] = TimeLeft(deadline)
     response = client.send(built, stream=True)
     try:
-        declared = response.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > cap:
-            raise ResponseTooLarge(f"answer of {declared} bytes is over the {cap}-byte cap", request=built)
-        chunks, size = [], 0
-        for chunk in response.iter_bytes():
-            size += len(chunk)
-            if size > cap:
-                raise ResponseTooLarge(f"answer is over the {cap}-byte cap", request=built)
-            chunks.append(chunk)
-            if time.monotonic() > deadline:
-                raise DeadlineExceeded(f"answer not complete within {timeout}s", request=built)
+        body = read_capped(response, built, deadline=deadline, cap=cap, timeout=timeout)
     finally:
         response.close()
-    return response.status_code, response.headers, b"".join(chunks)
+    return response.status_code, response.headers, body

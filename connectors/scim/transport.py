@@ -67,6 +67,25 @@ class TimeLeft(dict[str, float | None]):
         return self.left()
 
 
+def read_capped(response: httpx.Response, request: httpx.Request, *, deadline: float, cap: int,
+                timeout: float) -> bytes:
+    """The whole body of a streamed ``response``: at most ``cap`` bytes (``ResponseTooLarge``), in
+    full before ``deadline`` (``DeadlineExceeded``; ``timeout`` only names it). Also the Entra
+    connector's reader (connectors/entra/bounded.py)."""
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > cap:
+        raise ResponseTooLarge(f"answer of {declared} bytes is over the {cap}-byte cap", request=request)
+    chunks, size = [], 0
+    for chunk in response.iter_bytes():
+        size += len(chunk)
+        if size > cap:
+            raise ResponseTooLarge(f"answer is over the {cap}-byte cap", request=request)
+        chunks.append(chunk)
+        if time.monotonic() > deadline:
+            raise DeadlineExceeded(f"answer not complete within {timeout}s", request=request)
+    return b"".join(chunks)
+
+
 class TokenBucket:
     """``rate`` tokens per second, at most ``burst`` banked. ``take()`` -> 0 or seconds to wait."""
 
@@ -190,19 +209,8 @@ class Transport:
         return Response.from_content(response.status_code, response.headers, body)
 
     def _read(self, response: httpx.Response, request: httpx.Request, deadline: float) -> bytes:
-        cap = self._config.max_response_bytes
-        declared = response.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > cap:
-            raise ResponseTooLarge(f"answer of {declared} bytes is over the {cap}-byte cap", request=request)
-        chunks, size = [], 0
-        for chunk in response.iter_bytes():
-            size += len(chunk)
-            if size > cap:
-                raise ResponseTooLarge(f"answer is over the {cap}-byte cap", request=request)
-            chunks.append(chunk)
-            if time.monotonic() > deadline:
-                raise DeadlineExceeded(f"answer not complete within {self._config.timeout}s", request=request)
-        return b"".join(chunks)
+        return read_capped(response, request, deadline=deadline, cap=self._config.max_response_bytes,
+                           timeout=self._config.timeout)
 
     def close(self) -> None:
         if self._owns_client:
