@@ -68,6 +68,8 @@ class Applier:
     health: TargetHealth
     member_changes: list[str] = attrs.Factory(list)  # objectGUIDs whose groups follow (one query a run)
     _pools: dict[int, ThreadPoolExecutor] = attrs.Factory(dict)  # width -> the cycle's pool (``close``)
+    # normalized manager DN -> the anchors of the page's objects naming it (per apply_all call)
+    _reports: dict[str, set[str]] | None = None
 
     def close(self) -> None:
         """End the cycle's apply threads (idempotent): no thread outlives the cycle."""
@@ -92,6 +94,7 @@ class Applier:
         kind) have all their intents journaled in ONE commit before any call of the run; then they
         go to the target concurrently (up to its ``max_in_flight``) or one by one."""
         out: list[tuple[Outcome, int | None]] = []
+        self._reports = None  # the page's reports are indexed again when first asked
         i = 0
         while i < len(actions):
             if self._stop_requested():
@@ -235,17 +238,19 @@ class Applier:
     def _reports_of(self, dn: str) -> set[str]:
         """The anchors of this page's objects whose ``manager`` is ``dn``: a manager created in the
         same plan as its report was not resolvable when the report was planned, so the report is
-        planned again this cycle (with the groups that follow up)."""
+        planned again this cycle (with the groups that follow up). The page's reports are indexed
+        by manager once per page (a scan per created user made a full sync quadratic)."""
         try:
             key = normalize_dn(dn)
         except ValueError:
             return set()
-        out = set()
-        for anchor, obj in self.page.objects.items():
-            for value in obj.attributes.get("manager") or ():
-                try:
-                    if normalize_dn(value) == key:
-                        out.add(anchor)
-                except ValueError:
-                    continue
-        return out
+        if self._reports is None:
+            index: dict[str, set[str]] = {}
+            for anchor, obj in self.page.objects.items():
+                for value in obj.attributes.get("manager") or ():
+                    try:
+                        index.setdefault(normalize_dn(value), set()).add(anchor)
+                    except ValueError:
+                        continue
+            self._reports = index
+        return set(self._reports.get(key, ()))
