@@ -68,8 +68,9 @@ class Applier:
     health: TargetHealth
     member_changes: list[str] = attrs.Factory(list)  # objectGUIDs whose groups follow (one query a run)
     _pools: dict[int, ThreadPoolExecutor] = attrs.Factory(dict)  # width -> the cycle's pool (``close``)
-    # normalized manager DN -> the anchors of the page's objects naming it (per apply_all call)
-    _reports: dict[str, set[str]] | None = None
+    # [normalized manager DN -> the anchors of the page's objects naming it]: built once per
+    # apply_all call, emptied at its start (the Applier is frozen; the list is its one cell)
+    _reports: list[dict[str, set[str]]] = attrs.Factory(list)
 
     def close(self) -> None:
         """End the cycle's apply threads (idempotent): no thread outlives the cycle."""
@@ -94,7 +95,7 @@ class Applier:
         kind) have all their intents journaled in ONE commit before any call of the run; then they
         go to the target concurrently (up to its ``max_in_flight``) or one by one."""
         out: list[tuple[Outcome, int | None]] = []
-        self._reports = None  # the page's reports are indexed again when first asked
+        self._reports.clear()  # the page's reports are indexed again when first asked
         i = 0
         while i < len(actions):
             if self._stop_requested():
@@ -244,7 +245,7 @@ class Applier:
             key = normalize_dn(dn)
         except ValueError:
             return set()
-        if self._reports is None:
+        if not self._reports:
             index: dict[str, set[str]] = {}
             for anchor, obj in self.page.objects.items():
                 for value in obj.attributes.get("manager") or ():
@@ -252,5 +253,5 @@ class Applier:
                         index.setdefault(normalize_dn(value), set()).add(anchor)
                     except ValueError:
                         continue
-            self._reports = index
-        return set(self._reports.get(key, ()))
+            self._reports.append(index)
+        return set(self._reports[0].get(key, ()))
