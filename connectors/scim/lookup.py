@@ -17,7 +17,7 @@ import structlog
 
 from hybridsync.connectors.base import Done, Result, RetryAfter, Terminal
 from hybridsync.connectors.scim import check, prepare
-from hybridsync.connectors.scim.dialect import Dialect
+from hybridsync.connectors.scim.plumbing import ScimPlumbing
 from hybridsync.connectors.scim.prepare import PrepareError, Request
 from hybridsync.connectors.scim.transport import Response
 from hybridsync.engine.core import errors
@@ -27,24 +27,10 @@ from hybridsync.engine.core.values import ObjectKind, TargetObject
 log = structlog.get_logger(__name__)
 
 
-class LookupMixin:
-    name: str
+class LookupMixin(ScimPlumbing):
     config: TargetConfig
 
-    @property
-    def dialect(self) -> Dialect:
-        raise NotImplementedError
-
-    def _endpoint(self, kind: ObjectKind) -> str:
-        raise NotImplementedError
-
-    def _exchange(self, request: Request, what: str) -> Response | RetryAfter | Terminal:
-        raise NotImplementedError
-
     def _fail(self, resp: Response, what: str, conflict: str | None = None) -> Result:
-        raise NotImplementedError
-
-    def _probe(self, origin: str, **changes: Any) -> None:
         raise NotImplementedError
 
     # -- lookups ------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ import structlog
 
 from hybridsync.connectors.base import Result, RetryAfter, Terminal
 from hybridsync.connectors.scim import prepare
-from hybridsync.connectors.scim.dialect import Dialect
+from hybridsync.connectors.scim.plumbing import ScimPlumbing
 from hybridsync.connectors.scim.prepare import Request
 from hybridsync.connectors.scim.transport import Response
 from hybridsync.engine.core.values import ObjectKind
@@ -34,23 +34,8 @@ NESTED = 'group:members[type eq "Group"]'
 REFUSED = frozenset({400, 404, 409, 422, 500, 501})  # the add itself was refused: not kept
 
 
-class NestedMixin:
-    name: str
-
-    @property
-    def dialect(self) -> Dialect:
-        raise NotImplementedError
-
-    def _endpoint(self, kind: ObjectKind) -> str:
-        raise NotImplementedError
-
-    def _exchange(self, request: Request, what: str) -> Response | RetryAfter | Terminal:
-        raise NotImplementedError
-
+class NestedMixin(ScimPlumbing):
     def _patch(self, path: str, ops: list[dict[str, Any]], what: str) -> Response | RetryAfter | Terminal:
-        raise NotImplementedError
-
-    def _probe(self, origin: str, **changes: Any) -> None:
         raise NotImplementedError
 
     def _members_sent(self, group_id: str, members: Sequence[tuple[ObjectKind, str]]) -> list[str] | Result:
