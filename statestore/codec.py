@@ -46,3 +46,13 @@ def unpack(stored: str) -> str:
     if stored.startswith(VERBATIM):
         return stored[len(VERBATIM):]
     raise ValueError(f"stored text with an unknown codec mark {stored[:4]!r}: written by a newer hybridsync?")
+
+
+def opened(stored: str) -> str:
+    """A stored value with its compression undone, still a valid stored value (a text beginning
+    with ``~`` escaped): for a reader that must see the text inside a dump, such as the
+    snapshot's secret scrub."""
+    if not stored.startswith(ZLIB):
+        return stored
+    text = unpack(stored)
+    return VERBATIM + text if text.startswith("~") else text
