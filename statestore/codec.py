@@ -12,6 +12,10 @@ shrink are kept as they are. Base64 keeps the value a plain ASCII text: the colu
 loads into the other. A text that itself begins with ``~`` is kept as ``~=`` + text, so every
 stored value decodes to exactly the text given (``unpack(pack(t)) == t`` for every string).
 
+A dump (``Store.dump``, and so a snapshot and ``migrate-store``) writes these columns opened
+(``opened_row``: decompressed), so a dump reads and greps as before and a secret scan of it sees
+inside every recording; a load compresses them again (``packed_row``).
+
 Rows written before format 5 are plain JSON (they begin with ``{``): ``unpack`` returns any
 value not beginning with ``~`` unchanged, so old rows stay readable without being rewritten.
 The codec is the store's own: callers (``engine.replay``, ``explain``) always get the text.
@@ -56,3 +60,25 @@ def opened(stored: str) -> str:
         return stored
     text = unpack(stored)
     return VERBATIM + text if text.startswith("~") else text
+
+
+PACKED = {"batches": "batch_json", "target_calls": "call_json"}  # table -> its compressed column
+
+
+def opened_row(table: str, row: dict[str, object]) -> dict[str, object]:
+    """A dump row of ``table`` with its compressed column opened (``opened``)."""
+    col = PACKED.get(table)
+    value = row.get(col) if col else None
+    if isinstance(value, str) and value.startswith(ZLIB):
+        return {**row, col: opened(value)}  # type: ignore[dict-item]
+    return row
+
+
+def packed_row(table: str, row: dict[str, object]) -> dict[str, object]:
+    """A dump row of ``table`` as the store keeps it: its recording compressed (a plain row of an
+    older format too, so a restore also compacts)."""
+    col = PACKED.get(table)
+    value = row.get(col) if col else None
+    if isinstance(value, str):
+        return {**row, col: pack(unpack(value))}  # type: ignore[dict-item]
+    return row

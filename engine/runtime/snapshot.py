@@ -12,8 +12,7 @@ No secret: the config holds only the *names* of environment variables and files 
 secret is a config error), and the store holds none. As a second guard every line is scanned
 for the configured secrets' current values and for password-like AD attributes, which are
 removed at every depth (nested JSON in batches, calls and history included); ``redactions``
-counts them (0 is expected). A recording the store keeps compressed (statestore/codec.py) is
-written decompressed, so the scrub sees inside it. Compatibility promise: a reader of version N
+counts them (0 is expected). Compatibility promise: a reader of version N
 reads every version <= N; the embedded store dump follows the store's own promise
 (statestore/README.md).
 """
@@ -32,7 +31,6 @@ from attrs import frozen
 
 from hybridsync.engine.core.redact import redact_count
 from hybridsync.engine.mapping.writeonly import is_placeholder
-from hybridsync.statestore.codec import ZLIB, opened
 
 FORMAT = "hybridsync-snapshot"
 VERSION = 1
@@ -108,12 +106,8 @@ def _scrub_value(value: Any, secrets: list[str]) -> tuple[Any, int]:
 
 def _scrub_line(line: str, secrets: list[str]) -> tuple[str, int]:
     item = json.loads(line)
-    row = item.get("r") if isinstance(item, dict) else None
-    packed = isinstance(row, dict) and any(isinstance(v, str) and v.startswith(ZLIB) for v in row.values())
-    if packed:  # a compressed recording (format 5): written opened, so the scrub sees inside it
-        item = {**item, "r": {k: opened(v) if isinstance(v, str) else v for k, v in row.items()}}
     clean, total = _scrub_value(item, secrets)
-    return (json.dumps(clean, ensure_ascii=False) + "\n", total) if total or packed else (line, 0)
+    return (json.dumps(clean, ensure_ascii=False) + "\n", total) if total else (line, 0)
 
 
 @frozen

@@ -1,6 +1,7 @@
 """Issue 17 (format 5): a snapshot scrubs inside compressed recordings too. A recorded batch is
-kept compressed in the store (statestore/codec.py); the snapshot writes it decompressed, so the
-recursive scrub sees (and removes) a secret inside it, and replay still reads it."""
+kept compressed in the store (statestore/codec.py); the store's dump, which a snapshot embeds,
+writes it opened (decompressed), so the recursive scrub sees (and removes) a secret inside it,
+and replay still reads it."""
 
 from __future__ import annotations
 
