@@ -24,7 +24,8 @@ def test_every_text_comes_back_exactly_and_is_never_kept_longer_than_an_escape(t
     kept = pack(text)
     assert unpack(kept) == text
     assert len(kept) <= len(text) + len(VERBATIM)
-    assert kept.isascii() or not kept.startswith(ZLIB)
+    if kept.startswith(ZLIB):
+        assert kept.isascii()  # a plain text value in either store and in a dump
 
 
 @given(st.text().filter(lambda t: not t.startswith("~")))
