@@ -74,8 +74,10 @@ def store_after_churn(n_users: int, n_groups: int, store_dir: str, *, days: int 
                       page_size: int = 1000, record_days: float | None = None) -> dict:
     """A full sync, then ``days`` simulated days (the engine's clock moves a day at a time): each
     day ``churn`` of the users change a title (a delta cycle) and the daily safety full read
-    runs; retention is the default ([state] retain_days 30, record_days 2), run by the engine
-    itself. Returns the whole store file (log, recordings, journal included) per object."""
+    runs; retention is the default ([state] retain_days 30, record_days 7), run by the engine
+    itself. Returns the whole store file (log, recordings, journal included) per object, and
+    its parts (``parts_bytes_per_object``: recordings, history, the rest) from SQLite's dbstat.
+    Recordings are kept compressed since store format 5 (statestore/codec.py)."""
     from datetime import UTC, datetime, timedelta
 
     from hybridsync.engine.runtime.engine import Engine
@@ -111,9 +113,30 @@ def store_after_churn(n_users: int, n_groups: int, store_dir: str, *, days: int 
     engine.close()
     engine.store.close()
     objects = n_users + n_groups
+    parts = {k: round(v / objects, 1) for k, v in store_parts(path).items()}
     return {"n_objects": objects, "days": days, "changes_per_day": changed, "after_full_sync_bytes": after_full,
             "after_full_sync_bytes_per_object": round(after_full / objects, 1), "after_churn_bytes": size(),
-            "bytes_per_object": round(size() / objects, 1)}
+            "bytes_per_object": round(size() / objects, 1), **{f"  {k} B/object": v for k, v in parts.items()}}
+
+
+def store_parts(path: Path) -> dict[str, int]:
+    """Bytes of the store file's pages per part (tables with their indexes): the recordings for
+    replay, the provisioning log, the rest (state); {} when this SQLite lacks dbstat."""
+    import sqlite3
+
+    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        owner = dict(conn.execute("SELECT name, tbl_name FROM sqlite_master WHERE type IN ('table', 'index')"))
+        sizes = conn.execute("SELECT name, sum(pgsize) FROM dbstat GROUP BY name").fetchall()
+    except sqlite3.Error:
+        return {}
+    finally:
+        conn.close()
+    part = {"batches": "recordings", "target_calls": "recordings", "history": "history"}
+    out = {"recordings": 0, "history": 0, "state": 0}
+    for name, n in sizes:
+        out[part.get(owner.get(name, name), "state")] += int(n)
+    return out
 
 
 CHILD = """

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from hybridsync.engine.core.values import Action, ObjectKind
+from hybridsync.statestore.codec import pack, unpack
 from hybridsync.statestore.convert import stored_time
 from hybridsync.statestore.handle import Db
 from hybridsync.statestore.records import (
@@ -153,14 +154,15 @@ class Log:
     # ---------------------------------------------------------------- recorded batches
     def record_batch(self, cycle_id: int | None, source: str, batch_json: str,
                      at: datetime | None = None) -> int:
-        """Keep one source batch (as JSON) for replay."""
+        """Keep one source batch (as JSON) for replay, compressed (codec.py)."""
         return self._db.insert(
             "INSERT INTO batches (cycle_id, source, at, batch_json) VALUES (?, ?, ?, ?)",
-            [cycle_id, source, time_to_text(at or utcnow()), batch_json],
+            [cycle_id, source, time_to_text(at or utcnow()), pack(batch_json)],
         )
 
     def iter_batches(self, until: datetime | None = None) -> Iterator[BatchRecord]:
-        """Recorded batches in recording order, up to ``until`` (inclusive)."""
+        """Recorded batches in recording order, up to ``until`` (inclusive), as the JSON given
+        (a compressed row is decompressed, a row of an older format read as it is)."""
         last = 0
         cond, extra = ("AND at <= ?", [time_to_text(until)]) if until is not None else ("", [])
         while True:
@@ -171,7 +173,7 @@ class Log:
             if not rows:
                 return
             for row in rows:
-                yield BatchRecord.from_row(row)
+                yield BatchRecord.from_row({**dict(row), "batch_json": unpack(row["batch_json"])})
             last = rows[-1]["id"]
 
     def prune(self, before: datetime | None, *, recordings_before: datetime | None | str = "before"

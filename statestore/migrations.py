@@ -9,7 +9,7 @@ from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
 MIGRATION_SET = "hybridsync-statestore"
-FORMAT_VERSION = 3
+FORMAT_VERSION = 5  # 4: m004 (another change); 5: m005 below
 
 migrations = Migrations(MIGRATION_SET)
 
@@ -152,6 +152,16 @@ def m003_write_only_salt(db: Database) -> None:
         [f'{{"salt": "{secrets.token_hex(32)}", "from_cycle": '],
     )
     db.execute("UPDATE meta SET value = '3' WHERE key = 'format_version'")
+
+
+@migrations()
+def m005_compressed_recordings(db: Database) -> None:
+    """Recorded batches (``batches.batch_json``) and target calls (``target_calls.call_json``)
+    may be kept compressed from now on (``codec.py``: ``~z1:`` + base64 of zlib). No row is
+    rewritten: a row of an older format is plain JSON and reads as it is. The version is what
+    changes, so an older hybridsync refuses the store (and its dumps) instead of misreading a
+    compressed row. (A migration function runs on PostgreSQL too, through ``_Replay``: SQL only.)"""
+    db.execute("UPDATE meta SET value = '5' WHERE key = 'format_version'")
 
 
 # Tables dumped by ``Store.dump`` (in order); every one is secret-free by construction.

@@ -1,10 +1,12 @@
-"""Recorded target calls (for ``engine.replay``); recorded batches live in ``log.py``."""
+"""Recorded target calls (for ``engine.replay``); recorded batches live in ``log.py``. A call
+longer than ``codec.MIN_PACK`` (a listing, a lookup answering many objects) is kept compressed."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 
+from hybridsync.statestore.codec import pack, unpack
 from hybridsync.statestore.handle import Db
 from hybridsync.statestore.records import CallRecord, time_to_text, utcnow
 
@@ -20,7 +22,7 @@ class Recordings:
         """Keep one target call (op, call key and result as JSON) for replay."""
         return self._db.insert(
             "INSERT INTO target_calls (cycle_id, target, at, call_json) VALUES (?, ?, ?, ?)",
-            [cycle_id, target, time_to_text(at or utcnow()), call_json],
+            [cycle_id, target, time_to_text(at or utcnow()), pack(call_json)],
         )
 
     def record_calls(self, rows: Iterable[tuple[int | None, str, str]], at: datetime | None = None) -> None:
@@ -28,7 +30,7 @@ class Recordings:
         when = time_to_text(at or utcnow())
         self._db.conn.executemany(
             "INSERT INTO target_calls (cycle_id, target, at, call_json) VALUES (?, ?, ?, ?)",
-            [(c, t, when, j) for c, t, j in rows],
+            [(c, t, when, pack(j)) for c, t, j in rows],
         )
 
     def iter_calls(self, *, cycle_id: int | None = None) -> Iterator[CallRecord]:
@@ -41,5 +43,5 @@ class Recordings:
             if not rows:
                 return
             for row in rows:
-                yield CallRecord.from_row(row)
+                yield CallRecord.from_row({**dict(row), "call_json": unpack(row["call_json"])})
             last = rows[-1]["id"]

@@ -15,6 +15,7 @@ from typing import IO, Any
 from sqlite_utils import Database
 
 from hybridsync.statestore import migrations as mig
+from hybridsync.statestore.codec import opened_row, packed_row
 from hybridsync.statestore.errors import StoreCorrupt
 from hybridsync.statestore.handle import Db
 
@@ -86,7 +87,7 @@ def write_dump(db: Db, fp: IO[str], format_version: int) -> None:
         fp.write(json.dumps(header) + "\n")
         for table in mig.TABLES:
             for row in db.rows(f"SELECT * FROM {table}"):
-                fp.write(json.dumps({"t": table, "r": dict(row)}, ensure_ascii=False) + "\n")
+                fp.write(json.dumps({"t": table, "r": opened_row(table, dict(row))}, ensure_ascii=False) + "\n")
 
 
 def read_dump_header(fp: IO[str], path: str | Path) -> str | None:
@@ -117,7 +118,7 @@ def load_rows(db: Db, fp: IO[str], path: str | Path) -> None:
             if not line.strip():
                 continue
             item: dict[str, Any] = json.loads(line)
-            row = item["r"]
+            row = packed_row(item.get("t", ""), item["r"])
             if item.get("t") not in columns or not set(row) <= columns[item["t"]]:
                 raise StoreCorrupt(str(path), f"dump row does not fit the schema: {line[:80]}")
             cols = ",".join(f'"{c}"' for c in row)

@@ -25,6 +25,7 @@ import psycopg
 
 from hybridsync.statestore import migrations as mig
 from hybridsync.statestore.convert import time_to_text, utcnow
+from hybridsync.statestore.codec import opened_row, packed_row
 from hybridsync.statestore.errors import StoreCorrupt
 from hybridsync.statestore.postgres.handle import PgDb, translate
 from hybridsync.statestore.sqlitefile import DUMP_FORMAT
@@ -186,7 +187,7 @@ def write_dump(db: PgDb, fp: IO[str], format_version: int) -> None:
         for table in mig.TABLES:
             order = ", ".join(f'"{c}"' for c in primary_key(raw, table))
             for row in db.rows(f"SELECT * FROM {table} ORDER BY {order}"):
-                fp.write(json.dumps({"t": table, "r": row}, ensure_ascii=False) + "\n")
+                fp.write(json.dumps({"t": table, "r": opened_row(table, row)}, ensure_ascii=False) + "\n")
 
 
 def read_dump_header(fp: IO[str], where: str) -> str | None:
@@ -217,7 +218,7 @@ def load_rows(db: PgDb, fp: IO[str], where: str) -> None:
             if not line.strip():
                 continue
             item: dict[str, Any] = json.loads(line)
-            row = item["r"]
+            row = packed_row(item.get("t", ""), item["r"])
             if item.get("t") not in cols or not set(row) <= cols[item["t"]]:
                 raise StoreCorrupt(where, f"dump row does not fit the schema: {line[:80]}")
             names = ",".join(f'"{c}"' for c in row)

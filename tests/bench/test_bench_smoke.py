@@ -33,6 +33,14 @@ def test_p5_full_sync_stores_every_generated_object_and_reports_rss_and_bytes(tm
     assert figs["bytes_per_object"] > 0
 
 
+def test_p5_churn_reports_the_store_and_its_parts_per_object(tmp_path):
+    figs = p5_memory.store_after_churn(100, 2, str(tmp_path), days=2, churn=0.05, page_size=20)
+    assert figs["n_objects"] == 102 and figs["changes_per_day"] == 5 and figs["bytes_per_object"] > 0
+    parts = {k.strip(): v for k, v in figs.items() if k.endswith("B/object")}
+    assert set(parts) == {"recordings B/object", "history B/object", "state B/object"}
+    assert 0 < parts["recordings B/object"] < parts["state B/object"]  # compressed pages (format 5)
+
+
 def test_the_counting_target_refuses_a_second_create_of_one_anchor():
     t = common.CountingTarget()
     from hybridsync.connectors.base import Done, Terminal
