@@ -34,12 +34,13 @@ from hybridsync.statestore.errors import (
     WatermarkRegression,
 )
 from hybridsync.statestore.protocol import StateStore
+from hybridsync.statestore.testing.references import ReferencesContract
 from hybridsync.statestore.testing.safety import SafetyContract
 from hybridsync.statestore.testing.salt import SaltContract
 from hybridsync.statestore.testing.samples import G, T0, act, group_state, intent, obj
 from hybridsync.statestore.testing.stateful import SETTINGS, store_machine
 
-class StoreContract(SafetyContract, SaltContract):
+class StoreContract(SafetyContract, SaltContract, ReferencesContract):
     """Contract tests. Names read as sentences; each asserts what the store gives back."""
 
     # -- hooks ------------------------------------------------------------------------------

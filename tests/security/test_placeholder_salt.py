@@ -86,7 +86,7 @@ def test_a_store_from_before_the_salt_is_migrated_without_resending_and_still_re
     passwords = {r["external_id"]: str(r["attributes"]["password"]) for r in target.store.values()}
 
     store = Store.open(path)  # migrated: a salt from the next cycle on
-    assert store.format_version == mig.FORMAT_VERSION == 3
+    assert store.format_version == mig.FORMAT_VERSION == 4
     assert store.meta_get(SALT_KEY)["from_cycle"] == 2
     eng = engine(store, source, target, clock)
     target.calls.clear()

@@ -41,7 +41,7 @@ def test_a_file_store_is_in_wal_mode_with_full_sync_and_records_its_format(tmp_p
         assert s.format_version == mig.FORMAT_VERSION
     with Store.open(tmp_path / "s.db") as s:  # reopening migrates nothing twice
         assert [m.name for m in mig.migrations.applied(s._db)] == ["m001_initial_schema", "m002_target_calls",
-                                                                  "m003_write_only_salt"]
+                                                                  "m003_write_only_salt", "m004_reports_by_manager"]
 
 
 def test_a_format_1_store_is_migrated_to_record_target_calls_and_keeps_its_rows(tmp_path):
@@ -50,7 +50,7 @@ def test_a_format_1_store_is_migrated_to_record_target_calls_and_keeps_its_rows(
     old.meta_set("kept", "yes")
     old.close()
     with Store.open(tmp_path / "v1.db") as s:
-        assert s.format_version == mig.FORMAT_VERSION == 3 and s.meta_get("kept") == "yes"
+        assert s.format_version == mig.FORMAT_VERSION == 4 and s.meta_get("kept") == "yes"
         s.record_call(7, "app", '{"op": "create"}')
         assert [(c.cycle_id, c.target) for c in s.iter_calls(cycle_id=7)] == [(7, "app")]
 
