@@ -290,12 +290,12 @@ class Objects:
             "SELECT anchor FROM dn_history WHERE source = ? AND lower(dn) = ? ORDER BY seen_at DESC",
             [source, dn.lower()])]
 
-    def reports_of(self, source: str, anchors: Iterable[str]) -> set[str]:
+    def reports_of(self, source: str, anchors: Iterable[str], *, dns: Iterable[str] = ()) -> set[str]:
         """The live objects of ``source`` whose ``manager`` names one of ``anchors`` by its DN or
-        a former DN (DN history: AD rewrote the reports' link without a change to them). Two
-        indexed queries per 500 anchors, never a scan."""
+        a former DN (DN history: AD rewrote the reports' link without a change to them), or one
+        of ``dns``. Two indexed queries per 500 anchors, never a scan."""
         wanted = sorted(set(anchors))
-        keys: set[str] = set()
+        keys = {k for dn in dns if (k := manager_key({"manager": dn})) is not None}
         for i in range(0, len(wanted), 500):
             part = wanted[i:i + 500]
             marks = ",".join("?" * len(part))

@@ -186,8 +186,8 @@ class Store:
     def anchors_by_former_dn(self, source: str, dn: str) -> list[str]:
         return self._objects.anchors_by_former_dn(source, dn)
 
-    def reports_of(self, source: str, anchors: Iterable[str]) -> set[str]:
-        return self._objects.reports_of(source, anchors)
+    def reports_of(self, source: str, anchors: Iterable[str], *, dns: Iterable[str] = ()) -> set[str]:
+        return self._objects.reports_of(source, anchors, dns=dns)
 
     def begin_full_round(self, source: str, *, at: datetime | None = None) -> int:
         return self._objects.begin_full_round(source, at=at)

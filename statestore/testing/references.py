@@ -38,6 +38,7 @@ class ReferencesContract:
         assert store.reports_of("corp", ["boss"]) == {"r1", "r7"}
         assert store.reports_of("corp", ["boss", "r1", "nobody"]) == {"r1", "r7"}
         assert store.reports_of("corp", []) == set()
+        assert store.reports_of("corp", [], dns=["cn=chief,ou=sub,ou=staff,dc=lab,dc=test", "x"]) == {"r1", "r7"}
 
     def test_a_store_from_before_the_index_is_back_filled_when_migrated(self, store, tmp_path):
         store.put_object(obj("boss", dn=BOSS), at=T0)

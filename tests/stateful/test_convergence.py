@@ -83,9 +83,9 @@ class ConvergenceMachine(RuleBasedStateMachine):
     def _cur(self, anchor: str) -> SourceObject:
         return self.src._objects[anchor]
 
-    def _user(self, upn: str, ou: str, disabled: bool) -> SourceObject:
+    def _user(self, upn: str, ou: str, disabled: bool, cn: str | None = None) -> SourceObject:
         n = next(self.ids)
-        cn = f"user{n}"
+        cn = cn or f"user{n}"
         return SourceObject(anchor=_guid(n), object_guid=_guid(n), kind=ObjectKind.USER, dn=f"CN={cn},{ou}",
                             attributes={"userprincipalname": (upn,), "samaccountname": (cn,), "cn": (cn,),
                                         "displayname": (f"User {n}",),
@@ -103,14 +103,6 @@ class ConvergenceMachine(RuleBasedStateMachine):
     def _free_names(self) -> list[str]:
         taken = {g.get("cn")[0] for g in map(self._cur, self.groups)}
         return [g for g in GROUP_NAMES if g not in taken]
-
-    def _managers(self) -> set[str]:
-        out = set()
-        for a in self.users:
-            dn = self._cur(a).get("manager")
-            if dn:
-                out |= {b for b in self.users if self._cur(b).dn == dn[0]}
-        return out
 
     def _forget_member(self, anchor: str) -> None:
         """AD drops a deleted object from every group (no event for the groups: the member trap)."""
@@ -168,29 +160,31 @@ class ConvergenceMachine(RuleBasedStateMachine):
     @precondition(lambda self: self.users or self.groups)
     @rule(data=st.data())
     def move(self, data: st.DataObject) -> None:
-        """Across the scope boundary; a manager only within scope (Staff <-> Staff/Sub)."""
+        """Within scope (Staff <-> Staff/Sub) or across its boundary (<-> Other); a manager too:
+        AD rewrites its reports' ``manager`` DN without an event to them."""
         anchor = data.draw(st.sampled_from(sorted(self.users) + sorted(self.groups)))
         old = self._cur(anchor)
         rdn, parent = old.dn.split(",", 1)
-        if anchor in self._managers():
-            if parent == OTHER:
-                return
-            reports = self._reports(old.dn)
-            self.src.move(anchor, f"{rdn},{SUB if parent == STAFF else STAFF}")
-            self._rewrite_manager(reports, anchor)
-            return
-        self.src.move(anchor, f"{rdn},{OTHER if parent in (STAFF, SUB) else STAFF}")
+        dest = data.draw(st.sampled_from([p for p in (STAFF, SUB, OTHER) if p != parent]))
+        reports = self._reports(old.dn)
+        self.src.move(anchor, f"{rdn},{dest}")
+        self._rewrite_manager(reports, anchor)
 
     def _reports(self, dn: str) -> list[str]:
         return [r for r in self.users if self._cur(r).get("manager") == (dn,)]
 
-    def _rewrite_manager(self, reports: list[str], anchor: str) -> None:
-        """AD rewrites the linked DN of a renamed or moved manager, without an event for the reports."""
+    def _rewrite_manager(self, reports: list[str], anchor: str | None) -> None:
+        """AD rewrites the linked DN of a renamed or moved manager, and drops the link of a deleted
+        one (``anchor`` None), without an event for the reports (Samba shows it:
+        tests/connectors/ad/test_samba_manager_delete.py)."""
         for r in reports:
             cur = self.src._objects[r]
+            attrs = {k: v for k, v in cur.attributes.items() if k != "manager"}
+            if anchor is not None:
+                attrs["manager"] = (self._cur(anchor).dn,)
             self.src._objects[r] = SourceObject(
                 anchor=cur.anchor, object_guid=cur.object_guid, kind=cur.kind, dn=cur.dn, members=cur.members,
-                attributes={**cur.attributes, "manager": (self._cur(anchor).dn,)}, usn=cur.usn)
+                attributes=attrs, usn=cur.usn)
             self.users[r] = self.src._objects[r]
 
     @precondition(lambda self: self.users)
@@ -218,14 +212,14 @@ class ConvergenceMachine(RuleBasedStateMachine):
         self.src.modify(a, manager=self._cur(b).dn)
 
     @precondition(lambda self: self.users or self.groups)
-    @rule(data=st.data(), recreate=st.booleans())
-    def delete(self, data: st.DataObject, recreate: bool) -> None:
-        """Delete; with ``recreate`` a new object with the same UPN / name follows in the same delta."""
+    @rule(data=st.data(), recreate=st.booleans(), same_dn=st.booleans())
+    def delete(self, data: st.DataObject, recreate: bool, same_dn: bool) -> None:
+        """Delete (a manager too: AD drops its reports' link without an event to them); with
+        ``recreate`` a new object with the same UPN / name follows in the same delta, a user
+        maybe at the same DN (it is not its predecessor's reports' manager)."""
         anchor = data.draw(st.sampled_from(sorted(self.users) + sorted(self.groups)))
         old = self._cur(anchor)
-        for report in sorted(self.users):
-            if self._cur(report).get("manager") == (old.dn,):
-                self.src.modify(report, manager=None)
+        self._rewrite_manager(self._reports(old.dn), None)
         self._forget_member(anchor)
         self.src.delete(anchor)
         is_user = old.kind == ObjectKind.USER
@@ -234,7 +228,8 @@ class ConvergenceMachine(RuleBasedStateMachine):
             return
         ou = old.dn.split(",", 1)[1]
         if is_user:
-            self._put(self._user(old.get("userPrincipalName")[0], ou, False))
+            cn = old.dn.split(",", 1)[0].split("=", 1)[1] if same_dn else None
+            self._put(self._user(old.get("userPrincipalName")[0], ou, False, cn=cn))
         else:
             pool = sorted(self.users)
             members = data.draw(st.sets(st.sampled_from(pool), max_size=2)) if pool else set()
