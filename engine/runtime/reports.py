@@ -87,13 +87,16 @@ def _dns_of(store: StateStore, source: str, dead: ObjectState) -> set[str]:
 
 def drop_deleted_managers(store: StateStore, source: str, dead: Iterable[ObjectState],
                           merged: dict[str, SourceObject], to_store: list[ObjectState],
-                          page: dict[str, ObjectState]) -> set[str]:
+                          page: dict[str, ObjectState], read: Iterable[SourceObject] = ()) -> set[str]:
     """The manager trap (see the module docstring): each report of a ``dead`` object (its last
     live state) that still names it loses its ``manager`` -- in ``merged`` when it was read in
-    this page, else as a new stored state added to ``merged`` to be planned; returns them."""
+    this page, else as a new stored state added to ``merged`` to be planned; returns them. A
+    report whose ``manager`` this page ``read`` (a whole object, or a delta carrying it) is left
+    as read: AD gave its value after the delete (it may name a new object at the dead one's DN)."""
     dead = [d for d in dead if not d.deleted]
     if not dead:
         return set()
+    current = {o.anchor for o in read if not o.partial or "manager" in o.attributes}
     keys: set[str] = set()
     for d in dead:
         keys |= _dns_of(store, source, d)
@@ -101,7 +104,7 @@ def drop_deleted_managers(store: StateStore, source: str, dead: Iterable[ObjectS
     candidates = set(store.reports_of(source, gone)) | {a for a, st in page.items() if not st.deleted}
     candidates |= {a for a, o in merged.items() if not o.deleted}
     touched: set[str] = set()
-    for anchor in sorted(candidates - gone):
+    for anchor in sorted(candidates - gone - current):
         if anchor in merged:
             obj = merged[anchor]
             if obj.deleted or manager_of(obj.attributes) not in keys:
