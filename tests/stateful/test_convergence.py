@@ -13,14 +13,17 @@ the target ids of its in-scope direct members; every other target object of ours
 user or a group without members (soft-deleted), and no externalId is held twice.
 
 A rename may take the UPN or group name of a deleted object (a soft-deleted target object of
-ours still holds it: ``plan.converge.name_taken`` deletes it early); a manager may be renamed (AD
-rewrites the reports' ``manager`` DN without an event to them: the DN resolves through the
-manager's DN history) or moved within scope.
+ours still holds it: ``plan.converge.name_taken`` deletes it early). A manager may be renamed,
+moved within scope or across its boundary (AD rewrites the reports' ``manager`` DN without an
+event to them: the DN resolves through the manager's DN history), or deleted (AD drops the
+reports' link without an event to them either, as Samba shows:
+tests/connectors/ad/test_samba_manager_delete.py), and a new user may take the deleted one's DN
+in the same delta. The reports are planned again by the engine itself (``runtime.reports``:
+found by the store's reports-by-manager index when the manager's target object goes or comes
+back; a deleted manager dropped from the stored reports, the manager trap).
 
-What the generator keeps out (AD itself, or a documented choice): two live objects never share a
-UPN or a group name (AD's sAMAccountName / UPN uniqueness); a user who manages others is not
-moved across the scope boundary or deleted without clearing the reports first (the reports are
-not planned again when their manager leaves or enters scope: their next change settles them).
+What the generator keeps out (AD itself): two live objects never share a UPN or a group name
+(AD's sAMAccountName / UPN uniqueness), nor a DN.
 """
 
 from __future__ import annotations
