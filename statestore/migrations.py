@@ -160,7 +160,9 @@ def m004_reports_by_manager(db: Database) -> None:
     ``manager`` names, indexed per source: who references a manager, found without a scan (a
     report is planned again when its manager leaves or enters scope, or is deleted -- AD then
     drops the link with no change to the report). Back-filled from every stored object's
-    ``manager`` value; the same Python runs on PostgreSQL (``schema._Replay``)."""
+    ``manager`` value; the same Python runs on PostgreSQL (``schema._Replay``). And an index of
+    ``dn_history`` by DN: a report's stale ``manager`` DN resolves through it
+    (``anchors_by_former_dn``) without reading the whole history."""
     import json
 
     from hybridsync.statestore.objects import manager_key
@@ -169,6 +171,7 @@ def m004_reports_by_manager(db: Database) -> None:
         """
         ALTER TABLE objects ADD COLUMN manager_dn TEXT;
         CREATE INDEX objects_manager ON objects (source, manager_dn) WHERE manager_dn IS NOT NULL;
+        CREATE INDEX dn_history_dn ON dn_history (source, lower(dn));
         """
     )
     rows = db.execute("SELECT source, anchor, attrs FROM objects WHERE attrs LIKE ?",

@@ -139,6 +139,7 @@ class Store:
         sqlitefile.load_rows(store._handle, fp, path)
         if stop is not None:
             mig.migrations.apply(store._db)
+            store._objects = Objects(store._handle)  # it looks at the schema once: migrated now
         sqlitefile.set_format_version(store._conn)
         return store
 
