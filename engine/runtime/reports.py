@@ -91,15 +91,19 @@ def drop_deleted_managers(store: StateStore, source: str, dead: Iterable[ObjectS
     """The manager trap (see the module docstring): each report of a ``dead`` object (its last
     live state) that still names it loses its ``manager`` -- in ``merged`` when it was read in
     this page, else as a new stored state added to ``merged`` to be planned; returns them. A
-    report whose ``manager`` this page ``read`` (a whole object, or a delta carrying it) is left
-    as read: AD gave its value after the delete (it may name a new object at the dead one's DN)."""
+    report whose ``manager`` this page ``read`` (a whole object, or a delta carrying it), or
+    stored with a USN above the delete's (read in an earlier page, after the delete), is left as
+    read: AD gave its value after the delete (it may name a new object at the dead one's DN)."""
     dead = [d for d in dead if not d.deleted]
     if not dead:
         return set()
     current = {o.anchor for o in read if not o.partial or "manager" in o.attributes}
-    keys: set[str] = set()
+    keys: dict[str, int | None] = {}  # normalized DN -> the delete's USN (None: not known)
     for d in dead:
-        keys |= _dns_of(store, source, d)
+        tomb = merged.get(d.anchor)
+        usn = tomb.usn if tomb is not None and tomb.deleted and tomb.usn != d.usn else None
+        for k in _dns_of(store, source, d):
+            keys[k] = usn if k not in keys else max(keys[k] or 0, usn or 0) or None
     gone = {d.anchor for d in dead}
     candidates = set(store.reports_of(source, gone)) | {a for a, st in page.items() if not st.deleted}
     candidates |= {a for a, o in merged.items() if not o.deleted}
@@ -118,8 +122,10 @@ def drop_deleted_managers(store: StateStore, source: str, dead: Iterable[ObjectS
                             else to_state(source, merged[anchor]))
         else:
             st = page.get(anchor) or store.get_object(source, anchor)
-            if st is None or st.deleted or manager_of(st.attributes) not in keys:
+            if st is None or st.deleted or (key := manager_of(st.attributes)) not in keys:
                 continue
+            if st.usn is not None and (after := keys[key]) is not None and st.usn > after:
+                continue  # read after the delete (an earlier page): AD's value then, maybe a new object at the DN
             new = ObjectState(source=st.source, anchor=st.anchor, object_guid=st.object_guid, kind=st.kind, dn=st.dn,
                               attributes=_without_manager(st.attributes), members=st.members, usn=st.usn,
                               deleted=st.deleted, deleted_at=st.deleted_at, last_seen_round=st.last_seen_round)

@@ -92,3 +92,28 @@ def test_a_report_of_a_manager_renamed_then_moved_out_of_scope_is_found_by_the_d
     clock.advance(minutes=1)
     assert engine.run_once().exit_code() == 0
     assert _manager_at(engine, tgt, 2) is None and _manager_at(engine, tgt, 3) is None
+
+
+def test_the_manager_trap_leaves_a_report_stored_after_the_delete_as_ad_gave_it():
+    """A report read in an earlier page than its manager's tombstone, after the delete (its USN is
+    above the tombstone's), names what AD linked then -- maybe a new user at the dead one's DN."""
+    from hybridsync.engine.runtime.reports import drop_deleted_managers
+    from hybridsync.statestore import Store
+
+    store = Store.open(":memory:")
+    dn = f"CN=u1,{STAFF}"
+    boss = attrs.evolve(user(1), usn=10)
+    for n, usn in ((2, 30), (3, 50)):
+        store.put_object(_state(attrs.evolve(user(n, manager=dn), usn=usn)))
+    store.put_object(_state(boss))
+    merged = {guid(1): attrs.evolve(boss, deleted=True, usn=40)}
+    to_store: list = []
+    touched = drop_deleted_managers(store, "corp", [_state(boss)], merged, to_store, {})
+    assert touched == {guid(2)}  # read before the delete (USN 30 < 40): AD dropped its link
+    assert [s.anchor for s in to_store] == [guid(2)] and not to_store[0].attributes.get("manager")
+    assert merged[guid(2)].attributes.get("manager") is None and guid(3) not in merged
+
+
+def _state(obj):
+    from hybridsync.engine.plan.merge import to_state
+    return to_state("corp", obj)
