@@ -140,6 +140,14 @@ class Objects:
         )
         return self._objects_from_rows(rows)
 
+    def live_at_dn(self, source: str, dn: str) -> list[ObjectState]:
+        """The live objects of ``source`` at ``dn`` (case-insensitive): the DN index only
+        (``find_objects`` also matches anchors, which no index of its own serves: a scan)."""
+        rows = self._db.rows(
+            "SELECT * FROM objects WHERE coalesce(dn_lower, lower(dn)) = ? AND source = ? AND deleted = 0 "
+            "ORDER BY anchor", [dn.strip().lower(), source])
+        return self._objects_from_rows(rows)
+
     def put_object(self, state: ObjectState, *, at: datetime | None = None) -> None:
         """Insert or replace. Appends to DN history when the DN changed (or is new); members are
         kept in a side table and written as a diff."""

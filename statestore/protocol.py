@@ -87,6 +87,10 @@ class ObjectStore(Protocol):
     def anchors_by_former_dn(self, source: str, dn: str) -> list[str]:
         """The anchors of ``source`` that had ``dn`` at some time, latest first."""
 
+    def live_at_dn(self, source: str, dn: str) -> list[ObjectState]:
+        """The live objects of ``source`` whose DN is ``dn`` (case-insensitive), by the DN index
+        (a reference's DN resolves without a scan)."""
+
     def reports_of(self, source: str, anchors: Iterable[str], *, dns: Iterable[str] = ()) -> set[str]:
         """Who references these objects: the live objects of ``source`` whose stored
         ``manager`` names one of ``anchors`` by its DN or a DN in its history, or one of ``dns``

@@ -187,6 +187,9 @@ class Store:
     def anchors_by_former_dn(self, source: str, dn: str) -> list[str]:
         return self._objects.anchors_by_former_dn(source, dn)
 
+    def live_at_dn(self, source: str, dn: str) -> list[ObjectState]:
+        return self._objects.live_at_dn(source, dn)
+
     def reports_of(self, source: str, anchors: Iterable[str], *, dns: Iterable[str] = ()) -> set[str]:
         return self._objects.reports_of(source, anchors, dns=dns)
 

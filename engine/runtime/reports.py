@@ -80,7 +80,7 @@ def _dns_of(store: StateStore, source: str, dead: ObjectState) -> set[str]:
         k = manager_of({"manager": dn})
         if k is None or k in keys:
             continue
-        if not any(o.source == source and not o.deleted and o.anchor != dead.anchor for o in store.find_objects(dn)):
+        if not any(o.anchor != dead.anchor for o in store.live_at_dn(source, dn)):
             keys.add(k)
     return keys
 

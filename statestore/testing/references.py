@@ -28,6 +28,8 @@ class ReferencesContract:
         store.put_object(obj("r6"))
         assert store.reports_of("corp", ["boss"]) == {"r1", "r2"}
         assert store.reports_of("branch", ["boss"]) == set()  # no object "boss" in that source
+        assert [o.anchor for o in store.live_at_dn("corp", BOSS.lower())] == ["boss"]
+        assert store.live_at_dn("branch", BOSS) == [] and store.live_at_dn("corp", "CN=Nobody") == []
         # the manager renamed and moved: AD rewrote the reports' DN without a change to them, so
         # their stored copies still name the old DN, which the manager's DN history holds
         store.put_object(attrs.evolve(boss, dn=CHIEF), at=T0 + timedelta(hours=1))
