@@ -9,7 +9,7 @@ from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
 MIGRATION_SET = "hybridsync-statestore"
-FORMAT_VERSION = 5  # 4: m004 (another change); 5: m005 below
+FORMAT_VERSION = 5  # 4: m004_reports_by_manager; 5: m005_compressed_recordings
 
 migrations = Migrations(MIGRATION_SET)
 
@@ -152,6 +152,35 @@ def m003_write_only_salt(db: Database) -> None:
         [f'{{"salt": "{secrets.token_hex(32)}", "from_cycle": '],
     )
     db.execute("UPDATE meta SET value = '3' WHERE key = 'format_version'")
+
+
+@migrations()
+def m004_reports_by_manager(db: Database) -> None:
+    """``objects.manager_dn``: the normalized DN (``engine.core.dn.normalize_dn``) the object's
+    ``manager`` names, indexed per source: who references a manager, found without a scan (a
+    report is planned again when its manager leaves or enters scope, or is deleted -- AD then
+    drops the link with no change to the report). Back-filled from every stored object's
+    ``manager`` value; the same Python runs on PostgreSQL (``schema._Replay``). And an index of
+    ``dn_history`` by DN: a report's stale ``manager`` DN resolves through it
+    (``anchors_by_former_dn``) without reading the whole history."""
+    import json
+
+    from hybridsync.statestore.objects import manager_key
+
+    db.executescript(
+        """
+        ALTER TABLE objects ADD COLUMN manager_dn TEXT;
+        CREATE INDEX objects_manager ON objects (source, manager_dn) WHERE manager_dn IS NOT NULL;
+        CREATE INDEX dn_history_dn ON dn_history (source, lower(dn));
+        """
+    )
+    rows = db.execute("SELECT source, anchor, attrs FROM objects WHERE attrs LIKE ?",
+                      ['%"manager"%']).fetchall()
+    for source, anchor, attrs in rows:
+        key = manager_key(json.loads(attrs))
+        if key is not None:
+            db.execute("UPDATE objects SET manager_dn = ? WHERE source = ? AND anchor = ?", [key, source, anchor])
+    db.execute("UPDATE meta SET value = '4' WHERE key = 'format_version'")
 
 
 @migrations()

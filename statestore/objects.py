@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import sqlite3
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
+from typing import Any
 
+from hybridsync.engine.core.dn import normalize_dn
 from hybridsync.engine.core.values import ObjectKind, ObjectState
 from hybridsync.statestore.handle import Db, chunks, read_members, write_member_diff
 from hybridsync.statestore.convert import (
@@ -39,6 +42,21 @@ def guid_forms(ref: str) -> set[str]:
     return forms
 
 
+def manager_key(attributes: Mapping[str, Any]) -> str | None:
+    """The normalized DN (``normalize_dn``) ``attributes``' ``manager`` names (any case of the
+    name; one value, or a list of them: the first), None without one or when it is no DN:
+    ``objects.manager_dn``, the reports-by-manager index (migration m004)."""
+    value = next((v for n, v in attributes.items() if n.lower() == "manager"), None)
+    if isinstance(value, (list, tuple)):
+        value = value[0] if value else None
+    if not isinstance(value, str) or not value.strip():
+        return None
+    try:
+        return normalize_dn(value)
+    except ValueError:
+        return None
+
+
 def dn_lower(dn: str) -> str | None:
     """Python's (Unicode) lowercase DN, stored only where SQLite's ASCII lower() differs."""
     low = dn.lower()
@@ -57,6 +75,9 @@ class Objects:
 
     def __init__(self, db: Db) -> None:
         self._db = db
+        # False only in a store built to an older format (``_stop_before``, in tests): no index column
+        self._refs = not isinstance(db.conn, sqlite3.Connection) or any(
+            r[1] == "manager_dn" for r in db.conn.execute("PRAGMA table_info(objects)"))
 
     def _object_members(self, source: str, anchors: list[str]) -> dict[str, set[str]]:
         return read_members(self._db, "object_members", "source", "member_guid", source, anchors)
@@ -119,6 +140,14 @@ class Objects:
         )
         return self._objects_from_rows(rows)
 
+    def live_at_dn(self, source: str, dn: str) -> list[ObjectState]:
+        """The live objects of ``source`` at ``dn`` (case-insensitive): the DN index only
+        (``find_objects`` also matches anchors, which no index of its own serves: a scan)."""
+        rows = self._db.rows(
+            "SELECT * FROM objects WHERE coalesce(dn_lower, lower(dn)) = ? AND source = ? AND deleted = 0 "
+            "ORDER BY anchor", [dn.strip().lower(), source])
+        return self._objects_from_rows(rows)
+
     def put_object(self, state: ObjectState, *, at: datetime | None = None) -> None:
         """Insert or replace. Appends to DN history when the DN changed (or is new); members are
         kept in a side table and written as a diff."""
@@ -131,17 +160,20 @@ class Objects:
                 "SELECT dn FROM objects WHERE source = ? AND anchor = ?",
                 [state.source, state.anchor],
             ).fetchone()
+            refs = self._refs
             self._db.conn.execute(
-                """INSERT INTO objects (source, anchor, object_guid, kind, dn, dn_lower,
-                       sam_lower, upn_lower, attrs, usn, deleted, deleted_at, last_seen_round)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                f"""INSERT INTO objects (source, anchor, object_guid, kind, dn, dn_lower,
+                       sam_lower, upn_lower, attrs, usn, deleted, deleted_at, last_seen_round
+                       {", manager_dn" if refs else ""})
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?{", ?" if refs else ""})
                    ON CONFLICT (source, anchor) DO UPDATE SET
                        object_guid = excluded.object_guid, kind = excluded.kind,
                        dn = excluded.dn, dn_lower = excluded.dn_lower,
                        sam_lower = excluded.sam_lower, upn_lower = excluded.upn_lower,
                        attrs = excluded.attrs, usn = excluded.usn, deleted = excluded.deleted,
                        deleted_at = excluded.deleted_at,
-                       last_seen_round = excluded.last_seen_round""",
+                       last_seen_round = excluded.last_seen_round
+                       {", manager_dn = excluded.manager_dn" if refs else ""}""",
                 [
                     state.source,
                     state.anchor,
@@ -156,6 +188,7 @@ class Objects:
                     int(state.deleted),
                     time_to_text(state.deleted_at),
                     state.last_seen_round,
+                    *([manager_key(state.attributes)] if refs else []),
                 ],
             )
             if old is None or old[0] != state.dn:
@@ -264,6 +297,32 @@ class Objects:
         return [a for (a,) in self._db.conn.execute(
             "SELECT anchor FROM dn_history WHERE source = ? AND lower(dn) = ? ORDER BY seen_at DESC",
             [source, dn.lower()])]
+
+    def reports_of(self, source: str, anchors: Iterable[str], *, dns: Iterable[str] = ()) -> set[str]:
+        """The live objects of ``source`` whose ``manager`` names one of ``anchors`` by its DN or
+        a former DN (DN history: AD rewrote the reports' link without a change to them), or one
+        of ``dns``. Two indexed queries per 500 anchors, never a scan."""
+        if not self._refs:  # a store built to an older format (tests): no index to read
+            return set()
+        wanted = sorted(set(anchors))
+        keys = {k for dn in dns if (k := manager_key({"manager": dn})) is not None}
+        for i in range(0, len(wanted), 500):
+            part = wanted[i:i + 500]
+            marks = ",".join("?" * len(part))
+            for (dn,) in self._db.conn.execute(
+                    f"SELECT dn FROM objects WHERE source = ? AND anchor IN ({marks}) UNION "
+                    f"SELECT dn FROM dn_history WHERE source = ? AND anchor IN ({marks})",
+                    [source, *part, source, *part]):
+                if (key := manager_key({"manager": dn})) is not None:
+                    keys.add(key)
+        out: set[str] = set()
+        ordered = sorted(keys)
+        for i in range(0, len(ordered), 500):
+            part = ordered[i:i + 500]
+            out.update(a for (a,) in self._db.conn.execute(
+                "SELECT anchor FROM objects WHERE source = ? AND manager_dn IN "
+                f"({','.join('?' * len(part))}) AND deleted = 0", [source, *part]))
+        return out
 
     # ---------------------------------------------------------------- full-read rounds
     def begin_full_round(self, source: str, *, at: datetime | None = None) -> int:

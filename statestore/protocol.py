@@ -87,6 +87,16 @@ class ObjectStore(Protocol):
     def anchors_by_former_dn(self, source: str, dn: str) -> list[str]:
         """The anchors of ``source`` that had ``dn`` at some time, latest first."""
 
+    def live_at_dn(self, source: str, dn: str) -> list[ObjectState]:
+        """The live objects of ``source`` whose DN is ``dn`` (case-insensitive), by the DN index
+        (a reference's DN resolves without a scan)."""
+
+    def reports_of(self, source: str, anchors: Iterable[str], *, dns: Iterable[str] = ()) -> set[str]:
+        """Who references these objects: the live objects of ``source`` whose stored
+        ``manager`` names one of ``anchors`` by its DN or a DN in its history, or one of ``dns``
+        (a DN not stored yet), compared normalized. An index (``objects.manager_dn``), never a
+        scan of the store."""
+
     def begin_full_round(self, source: str, *, at: datetime | None = None) -> int:
         """Start a full-read round; returns its number (1, 2, ... per source)."""
 

@@ -139,6 +139,7 @@ class Store:
         sqlitefile.load_rows(store._handle, fp, path)
         if stop is not None:
             mig.migrations.apply(store._db)
+            store._objects = Objects(store._handle)  # it looks at the schema once: migrated now
         sqlitefile.set_format_version(store._conn)
         return store
 
@@ -185,6 +186,12 @@ class Store:
 
     def anchors_by_former_dn(self, source: str, dn: str) -> list[str]:
         return self._objects.anchors_by_former_dn(source, dn)
+
+    def live_at_dn(self, source: str, dn: str) -> list[ObjectState]:
+        return self._objects.live_at_dn(source, dn)
+
+    def reports_of(self, source: str, anchors: Iterable[str], *, dns: Iterable[str] = ()) -> set[str]:
+        return self._objects.reports_of(source, anchors, dns=dns)
 
     def begin_full_round(self, source: str, *, at: datetime | None = None) -> int:
         return self._objects.begin_full_round(source, at=at)

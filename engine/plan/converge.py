@@ -5,7 +5,8 @@
   names an object the plan changes (renamed, re-created, soft-deleted), so it may be gone once
   applied (a real dispute stays one, and asks no more); a reference to a DN no stored object has
   yet, of an object the plan writes (a later page of the read may bring it; a plan that then
-  changes nothing asks no more). The engine plans them in the same cycle (``Plan.followup``).
+  changes nothing asks no more). A dispute with an object whose change waits for a follow-up
+  (``after``: its rename waits for a ``name_taken`` delete) is planned again with it. The engine plans them in the same cycle (``Plan.followup``).
 - ``strip_group(tp, ...)``: a group's soft delete. A group has no ``active`` flag, so its edge to
   ``soft_deleted`` is ONE ``remove_members`` of every member sent, carrying the new state (a
   failure leaves it in escrow to retry); a group that returns gets them back through its member
@@ -70,6 +71,7 @@ def followup(tp: TargetPlanner) -> set[str]:
     out = {a for a, ref in tp.waiting if tp.planned.get(ref) in PRESENT_PLANNED
            and tp.planned.get(a) in PRESENT_PLANNED}
     changed = {a.anchor for a in tp.actions if a.kind not in (A.NOOP, A.REPORT, A.HOLD)}
+    changed.update(tp.after)  # changed by their follow-up (a rename waiting for a name_taken delete)
     out.update(a for a, others in tp.disputes if changed.intersection(others))
     out.update(a for a in tp.unknown if a in changed)
     out.update(tp.after)

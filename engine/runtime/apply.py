@@ -20,11 +20,11 @@ from attrs import define, frozen
 
 from hybridsync.connectors.base import Result, Target
 from hybridsync.engine.core.config import Config
-from hybridsync.engine.core.dn import normalize_dn
 from hybridsync.engine.core.states import OutcomeResult
-from hybridsync.engine.core.values import Action, ActionKind, ObjectKind, TargetState
+from hybridsync.engine.core.values import Action, ActionKind, ObjectKind, ObjectState, TargetState
 from hybridsync.engine.plan.outcome import reanchored_groups
 from hybridsync.engine.runtime.context import CycleState, PageWrites, Tally
+from hybridsync.engine.runtime import reports
 from hybridsync.engine.runtime.health import TargetHealth
 from hybridsync.engine.runtime.reconcile import (
     APPLIED,
@@ -67,10 +67,8 @@ class Applier:
     tally: Tally
     health: TargetHealth
     member_changes: list[str] = attrs.Factory(list)  # objectGUIDs whose groups follow (one query a run)
+    presence_changes: list[ObjectState] = attrs.Factory(list)  # users whose reports follow (runtime.reports)
     _pools: dict[int, ThreadPoolExecutor] = attrs.Factory(dict)  # width -> the cycle's pool (``close``)
-    # [normalized manager DN -> the anchors of the page's objects naming it]: built once per
-    # apply_all call, emptied at its start (the Applier is frozen; the list is its one cell)
-    _reports: list[dict[str, set[str]]] = attrs.Factory(list)
 
     def close(self) -> None:
         """End the cycle's apply threads (idempotent): no thread outlives the cycle."""
@@ -95,7 +93,6 @@ class Applier:
         kind) have all their intents journaled in ONE commit before any call of the run; then they
         go to the target concurrently (up to its ``max_in_flight``) or one by one."""
         out: list[tuple[Outcome, int | None]] = []
-        self._reports.clear()  # the page's reports are indexed again when first asked
         i = 0
         while i < len(actions):
             if self._stop_requested():
@@ -148,6 +145,10 @@ class Applier:
         if self.member_changes:  # their groups, in one store query (not one per member)
             guids, self.member_changes[:] = list(self.member_changes), []
             self.cycle.followup_groups.update(self.store.groups_with_members(self.source_name, guids))
+        if self.presence_changes:  # their reports: a few indexed queries and one pass over the page
+            managers, self.presence_changes[:] = list(self.presence_changes), []
+            self.cycle.followup_groups.update(reports.reports_of(self.store, self.source_name, managers,
+                                                                 self.page.objects))
         return out
 
     def _call(self, p: _Prepared) -> Result:
@@ -233,25 +234,5 @@ class Applier:
         st = self.page.object(self.store, source, new.anchor)
         if st is not None:
             self.member_changes.append(st.object_guid)  # resolved at the end of apply_all
-            if new.target_id and not (prev and prev.target_id) and st.kind is ObjectKind.USER:
-                self.cycle.followup_groups.update(self._reports_of(st.dn))
-
-    def _reports_of(self, dn: str) -> set[str]:
-        """The anchors of this page's objects whose ``manager`` is ``dn``: a manager created in the
-        same plan as its report was not resolvable when the report was planned, so the report is
-        planned again this cycle (with the groups that follow up). The page's reports are indexed
-        by manager once per page (a scan per created user made a full sync quadratic)."""
-        try:
-            key = normalize_dn(dn)
-        except ValueError:
-            return set()
-        if not self._reports:
-            index: dict[str, set[str]] = {}
-            for anchor, obj in self.page.objects.items():
-                for value in obj.attributes.get("manager") or ():
-                    try:
-                        index.setdefault(normalize_dn(value), set()).add(anchor)
-                    except ValueError:
-                        continue
-            self._reports.append(index)
-        return set(self._reports[0].get(key, ()))
+            if st.kind is ObjectKind.USER and reports.presence_changed(prev, new):
+                self.presence_changes.append(st)  # its reports follow (resolved at the end of apply_all)

@@ -46,7 +46,7 @@ from hybridsync.engine.plan import lifecycle, planner
 from hybridsync.engine.plan.inputs import Carry
 from hybridsync.engine.plan.merge import merge, to_state
 from hybridsync.engine.runtime import drift, evidence as absence
-from hybridsync.engine.runtime import holds
+from hybridsync.engine.runtime import holds, reports
 from hybridsync.engine.runtime.apply import Applied, Applier
 from hybridsync.engine.runtime.commit import Observation, PageCommit, commit_page
 from hybridsync.engine.runtime.context import CycleSetup, CycleState, PageWrites, Tally
@@ -263,6 +263,8 @@ def _page(cycle: Cycle, batch: SourceBatch, evidence: planner.ReadEvidence, roun
             observations.append((obj, {"changes": list(m.changed), "mode": str(batch.mode)}))
     # the member trap: a deleted member leaves every stored group, and those groups are re-planned
     _drop_members(setup, page, tombstoned_guids, merged, to_store)
+    reports.drop_deleted_managers(setup.store, src, [stored[a] for a, o in merged.items() if o.deleted and a in stored],
+                                  merged, to_store, page.objects, batch.objects)  # the manager trap (runtime.reports)
     errored = absence.errored_anchors(setup.store, src, batch.errors)  # seen, never absent
     if batch.mode == ReadMode.FULL:  # a real run marks rounds in the store: only UNNAMED matters here
         if setup.dry_run:
@@ -286,6 +288,8 @@ def _page(cycle: Cycle, batch: SourceBatch, evidence: planner.ReadEvidence, roun
                 observations.append((tomb, {"changes": ["vanished"], "mode": "full"}))
         if not suspicious:
             _drop_members(setup, page, [merged[a].object_guid for a in absent if a in merged], merged, to_store)
+            reports.drop_deleted_managers(setup.store, src, setup.store.get_objects(src, sorted(absent)).values(),
+                                          merged, to_store, page.objects, batch.objects)
     for st in to_store:
         page.objects[st.anchor] = st
     outcomes = plan_in_parts(cycle.plan_and_apply,

@@ -146,8 +146,8 @@ class PagePlanner:
         for dn in wanted:
             out[dn] = written.get(dn)
             if out[dn] is None:
-                out[dn] = next((st.anchor for st in self.store.find_objects(dn) if st.source == self.source_name
-                                and not st.deleted and normalize_dn(st.dn) == dn), None)
+                out[dn] = next((st.anchor for st in self.store.live_at_dn(self.source_name, dn)
+                                if normalize_dn(st.dn) == dn), None)
             if out[dn] is None and former:
                 out[dn] = self._former_holder(dn)
         return out

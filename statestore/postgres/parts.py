@@ -20,7 +20,7 @@ import psycopg
 from hybridsync.engine.core.values import Cursor, ObjectState, TargetState
 from hybridsync.statestore.convert import dumps, time_to_text, utcnow
 from hybridsync.statestore.handle import write_member_diff
-from hybridsync.statestore.objects import Objects, dn_lower
+from hybridsync.statestore.objects import Objects, dn_lower, manager_key
 from hybridsync.statestore.postgres.handle import BATCH_FORMS, PgDb
 from hybridsync.statestore.targets import Targets
 
@@ -30,13 +30,14 @@ _PUT_OBJECT = """
 WITH old AS (SELECT dn FROM objects WHERE source = ? AND anchor = ?),
 up AS (
     INSERT INTO objects (source, anchor, object_guid, kind, dn, dn_lower, sam_lower, upn_lower, attrs,
-                         usn, deleted, deleted_at, last_seen_round)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                         usn, deleted, deleted_at, last_seen_round, manager_dn)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
     ON CONFLICT (source, anchor) DO UPDATE SET
         object_guid = excluded.object_guid, kind = excluded.kind, dn = excluded.dn,
         dn_lower = excluded.dn_lower, sam_lower = excluded.sam_lower, upn_lower = excluded.upn_lower,
         attrs = excluded.attrs, usn = excluded.usn, deleted = excluded.deleted,
-        deleted_at = excluded.deleted_at, last_seen_round = excluded.last_seen_round
+        deleted_at = excluded.deleted_at, last_seen_round = excluded.last_seen_round,
+        manager_dn = excluded.manager_dn
     RETURNING 1)
 INSERT INTO dn_history (source, anchor, dn, seen_at)
 SELECT ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM old WHERE old.dn = ?)
@@ -54,7 +55,7 @@ ON CONFLICT (target, anchor) DO UPDATE SET
 
 
 _OBJECT_COLS = ("source", "anchor", "object_guid", "kind", "dn", "dn_lower", "sam_lower", "upn_lower", "attrs",
-                "usn", "deleted", "deleted_at", "last_seen_round")
+                "usn", "deleted", "deleted_at", "last_seen_round", "manager_dn")
 _PUT_OBJECTS = f"""
 WITH v AS (SELECT * FROM unnest({{arrays}}) AS v({", ".join(_OBJECT_COLS)}, seen_at)),
 old AS (SELECT o.source, o.anchor, o.dn FROM objects o JOIN v ON o.source = v.source AND o.anchor = v.anchor),
@@ -65,7 +66,8 @@ up AS (
         object_guid = excluded.object_guid, kind = excluded.kind, dn = excluded.dn,
         dn_lower = excluded.dn_lower, sam_lower = excluded.sam_lower, upn_lower = excluded.upn_lower,
         attrs = excluded.attrs, usn = excluded.usn, deleted = excluded.deleted,
-        deleted_at = excluded.deleted_at, last_seen_round = excluded.last_seen_round
+        deleted_at = excluded.deleted_at, last_seen_round = excluded.last_seen_round,
+        manager_dn = excluded.manager_dn
     RETURNING 1)
 INSERT INTO dn_history (source, anchor, dn, seen_at)
 SELECT v.source, v.anchor, v.dn, v.seen_at FROM v
@@ -82,7 +84,7 @@ def _put_objects(db: PgDb, cur: psycopg.Cursor[Any], rows: list[Sequence[Any]]) 
     if len(keys) != len(rows) or casts is None or seen is None:
         return False
     casts = casts + seen
-    picks = (*range(2, 15), 18)  # the row's values for _OBJECT_COLS, then seen_at
+    picks = (*range(2, 16), 19)  # the row's values for _OBJECT_COLS, then seen_at
     arrays = [[None if r[i] is None else conv(r[i]) for r in rows] for i, (_, conv) in zip(picks, casts)]
     cur.execute(_PUT_OBJECTS.format(arrays=", ".join(f"%b::{t}[]" for t, _ in casts)), arrays)
     return True
@@ -102,7 +104,7 @@ class PgObjects(Objects):
                 *key, *key, state.object_guid, str(state.kind), state.dn, dn_lower(state.dn),
                 sam[0].lower() if sam else None, upn[0].lower() if upn else None, dumps(attrs), state.usn,
                 int(state.deleted), time_to_text(state.deleted_at), state.last_seen_round,
-                *key, state.dn, time_to_text(at or utcnow()), state.dn], ("objects", "dn_history"))
+                manager_key(state.attributes), *key, state.dn, time_to_text(at or utcnow()), state.dn], ("objects", "dn_history"))
             if state.members:
                 write_member_diff(self._db, "object_members", "source", "member_guid", state.source,  # type: ignore[arg-type]
                                   state.anchor, set(state.members), is_new=False)

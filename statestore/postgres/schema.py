@@ -53,8 +53,8 @@ class _Replay:
     def executescript(self, sql: str) -> None:
         self._conn.execute(translate_ddl(sql).encode())  # bytes: no placeholder parsing
 
-    def execute(self, sql: str, params: list[Any] | tuple[Any, ...] = ()) -> None:
-        self._conn.execute(translate(sql), params)
+    def execute(self, sql: str, params: list[Any] | tuple[Any, ...] = ()) -> psycopg.Cursor[Any]:
+        return self._conn.execute(translate(sql), params)  # a migration may read (m004's back-fill)
 
 
 def _pg_leases(conn: psycopg.Connection[Any]) -> None:

@@ -35,12 +35,13 @@ from hybridsync.statestore.errors import (
 )
 from hybridsync.statestore.protocol import StateStore
 from hybridsync.statestore.testing.recordings import RecordingsContract
+from hybridsync.statestore.testing.references import ReferencesContract
 from hybridsync.statestore.testing.safety import SafetyContract
 from hybridsync.statestore.testing.salt import SaltContract
 from hybridsync.statestore.testing.samples import G, T0, act, group_state, intent, obj
 from hybridsync.statestore.testing.stateful import SETTINGS, store_machine
 
-class StoreContract(SafetyContract, SaltContract, RecordingsContract):
+class StoreContract(SafetyContract, SaltContract, RecordingsContract, ReferencesContract):
     """Contract tests. Names read as sentences; each asserts what the store gives back."""
 
     # -- hooks ------------------------------------------------------------------------------

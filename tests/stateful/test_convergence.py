@@ -13,14 +13,20 @@ the target ids of its in-scope direct members; every other target object of ours
 user or a group without members (soft-deleted), and no externalId is held twice.
 
 A rename may take the UPN or group name of a deleted object (a soft-deleted target object of
-ours still holds it: ``plan.converge.name_taken`` deletes it early); a manager may be renamed (AD
-rewrites the reports' ``manager`` DN without an event to them: the DN resolves through the
-manager's DN history) or moved within scope.
+ours still holds it: ``plan.converge.name_taken`` deletes it early). A manager may be renamed,
+moved within scope or across its boundary (AD rewrites the reports' ``manager`` DN without an
+event to them: the DN resolves through the manager's DN history), or deleted (AD drops the
+reports' link without an event to them either, as Samba shows:
+tests/connectors/ad/test_samba_manager_delete.py), and a new user may take the deleted one's DN
+in the same delta. The reports are planned again by the engine itself (``runtime.reports``:
+found by the store's reports-by-manager index when the manager's target object goes or comes
+back; a deleted manager dropped from the stored reports, the manager trap).
 
-What the generator keeps out (AD itself, or a documented choice): two live objects never share a
-UPN or a group name (AD's sAMAccountName / UPN uniqueness); a user who manages others is not
-moved across the scope boundary or deleted without clearing the reports first (the reports are
-not planned again when their manager leaves or enters scope: their next change settles them).
+What the generator keeps out (AD itself, or a gap left open): two live objects never share a
+UPN or a group name (AD's sAMAccountName / UPN uniqueness), nor a DN; live objects do not swap
+their unique names in one delta (a cycle of renames, each onto a name another held at the last
+cycle: each rename waits for the other at the target; open, tests/engine/test_loop_name_chain.py
+shows it as a strict xfail).
 """
 
 from __future__ import annotations
@@ -74,6 +80,7 @@ class ConvergenceMachine(RuleBasedStateMachine):
         self.groups: dict[str, SourceObject] = {}
         self.deleted_upns: list[str] = []
         self.deleted_names: list[str] = []
+        self.synced: dict[str, tuple[str, str]] = {}  # anchor -> its unique name at the last cycle
 
     # ------------------------------------------------------------------ helpers
     def _put(self, obj: SourceObject) -> None:
@@ -83,9 +90,9 @@ class ConvergenceMachine(RuleBasedStateMachine):
     def _cur(self, anchor: str) -> SourceObject:
         return self.src._objects[anchor]
 
-    def _user(self, upn: str, ou: str, disabled: bool) -> SourceObject:
+    def _user(self, upn: str, ou: str, disabled: bool, cn: str | None = None) -> SourceObject:
         n = next(self.ids)
-        cn = f"user{n}"
+        cn = cn or f"user{n}"
         return SourceObject(anchor=_guid(n), object_guid=_guid(n), kind=ObjectKind.USER, dn=f"CN={cn},{ou}",
                             attributes={"userprincipalname": (upn,), "samaccountname": (cn,), "cn": (cn,),
                                         "displayname": (f"User {n}",),
@@ -104,13 +111,23 @@ class ConvergenceMachine(RuleBasedStateMachine):
         taken = {g.get("cn")[0] for g in map(self._cur, self.groups)}
         return [g for g in GROUP_NAMES if g not in taken]
 
-    def _managers(self) -> set[str]:
-        out = set()
-        for a in self.users:
-            dn = self._cur(a).get("manager")
-            if dn:
-                out |= {b for b in self.users if self._cur(b).dn == dn[0]}
-        return out
+    def _name(self, anchor: str) -> tuple[str, str]:
+        obj = self._cur(anchor)
+        return ("user", obj.get("userPrincipalName")[0]) if obj.kind == ObjectKind.USER else ("group", obj.get("cn")[0])
+
+    def _swap(self, anchor: str, name: tuple[str, str]) -> bool:
+        """Would ``anchor`` taking ``name`` close a cycle of live objects each taking the name
+        another held at the last cycle (a swap)? Left out: issue 20 leaves it open
+        (tests/engine/test_loop_name_chain.py, a strict xfail)."""
+        held = {n: a for a, n in self.synced.items() if a in self.users or a in self.groups}
+        seen, cur = {anchor}, held.get(name)
+        while cur is not None and cur not in seen:
+            seen.add(cur)
+            cur = held.get(self._name(cur))
+        return cur == anchor
+
+    def _synced(self) -> None:
+        self.synced = {a: self._name(a) for a in [*self.users, *self.groups]}
 
     def _forget_member(self, anchor: str) -> None:
         """AD drops a deleted object from every group (no event for the groups: the member trap)."""
@@ -154,10 +171,11 @@ class ConvergenceMachine(RuleBasedStateMachine):
         if old.kind == ObjectKind.USER:
             attrs["displayname"] = (f"Renamed {name}",)
             upn = data.draw(st.sampled_from([None, *self._free_upns()]))
-            if upn is not None:
+            if upn is not None and not self._swap(anchor, ("user", upn)):
                 attrs["userprincipalname"] = (upn,)
         else:
-            name = data.draw(st.sampled_from([name, *self._free_names()]))
+            taken = data.draw(st.sampled_from([name, *self._free_names()]))
+            name = name if self._swap(anchor, ("group", taken)) else taken
             attrs |= {"cn": (name,), "samaccountname": (name,)}
         parent = old.dn.split(",", 1)[1]
         reports = self._reports(old.dn)
@@ -168,29 +186,31 @@ class ConvergenceMachine(RuleBasedStateMachine):
     @precondition(lambda self: self.users or self.groups)
     @rule(data=st.data())
     def move(self, data: st.DataObject) -> None:
-        """Across the scope boundary; a manager only within scope (Staff <-> Staff/Sub)."""
+        """Within scope (Staff <-> Staff/Sub) or across its boundary (<-> Other); a manager too:
+        AD rewrites its reports' ``manager`` DN without an event to them."""
         anchor = data.draw(st.sampled_from(sorted(self.users) + sorted(self.groups)))
         old = self._cur(anchor)
         rdn, parent = old.dn.split(",", 1)
-        if anchor in self._managers():
-            if parent == OTHER:
-                return
-            reports = self._reports(old.dn)
-            self.src.move(anchor, f"{rdn},{SUB if parent == STAFF else STAFF}")
-            self._rewrite_manager(reports, anchor)
-            return
-        self.src.move(anchor, f"{rdn},{OTHER if parent in (STAFF, SUB) else STAFF}")
+        dest = data.draw(st.sampled_from([p for p in (STAFF, SUB, OTHER) if p != parent]))
+        reports = self._reports(old.dn)
+        self.src.move(anchor, f"{rdn},{dest}")
+        self._rewrite_manager(reports, anchor)
 
     def _reports(self, dn: str) -> list[str]:
         return [r for r in self.users if self._cur(r).get("manager") == (dn,)]
 
-    def _rewrite_manager(self, reports: list[str], anchor: str) -> None:
-        """AD rewrites the linked DN of a renamed or moved manager, without an event for the reports."""
+    def _rewrite_manager(self, reports: list[str], anchor: str | None) -> None:
+        """AD rewrites the linked DN of a renamed or moved manager, and drops the link of a deleted
+        one (``anchor`` None), without an event for the reports (Samba shows it:
+        tests/connectors/ad/test_samba_manager_delete.py)."""
         for r in reports:
             cur = self.src._objects[r]
+            attrs = {k: v for k, v in cur.attributes.items() if k != "manager"}
+            if anchor is not None:
+                attrs["manager"] = (self._cur(anchor).dn,)
             self.src._objects[r] = SourceObject(
                 anchor=cur.anchor, object_guid=cur.object_guid, kind=cur.kind, dn=cur.dn, members=cur.members,
-                attributes={**cur.attributes, "manager": (self._cur(anchor).dn,)}, usn=cur.usn)
+                attributes=attrs, usn=cur.usn)
             self.users[r] = self.src._objects[r]
 
     @precondition(lambda self: self.users)
@@ -218,14 +238,14 @@ class ConvergenceMachine(RuleBasedStateMachine):
         self.src.modify(a, manager=self._cur(b).dn)
 
     @precondition(lambda self: self.users or self.groups)
-    @rule(data=st.data(), recreate=st.booleans())
-    def delete(self, data: st.DataObject, recreate: bool) -> None:
-        """Delete; with ``recreate`` a new object with the same UPN / name follows in the same delta."""
+    @rule(data=st.data(), recreate=st.booleans(), same_dn=st.booleans())
+    def delete(self, data: st.DataObject, recreate: bool, same_dn: bool) -> None:
+        """Delete (a manager too: AD drops its reports' link without an event to them); with
+        ``recreate`` a new object with the same UPN / name follows in the same delta, a user
+        maybe at the same DN (it is not its predecessor's reports' manager)."""
         anchor = data.draw(st.sampled_from(sorted(self.users) + sorted(self.groups)))
         old = self._cur(anchor)
-        for report in sorted(self.users):
-            if self._cur(report).get("manager") == (old.dn,):
-                self.src.modify(report, manager=None)
+        self._rewrite_manager(self._reports(old.dn), None)
         self._forget_member(anchor)
         self.src.delete(anchor)
         is_user = old.kind == ObjectKind.USER
@@ -234,7 +254,8 @@ class ConvergenceMachine(RuleBasedStateMachine):
             return
         ou = old.dn.split(",", 1)[1]
         if is_user:
-            self._put(self._user(old.get("userPrincipalName")[0], ou, False))
+            cn = old.dn.split(",", 1)[0].split("=", 1)[1] if same_dn else None
+            self._put(self._user(old.get("userPrincipalName")[0], ou, False, cn=cn))
         else:
             pool = sorted(self.users)
             members = data.draw(st.sets(st.sampled_from(pool), max_size=2)) if pool else set()
@@ -245,6 +266,7 @@ class ConvergenceMachine(RuleBasedStateMachine):
         """A cycle between edits: what was edited since the last one arrives as one delta."""
         self.now += timedelta(minutes=1, days=days)
         self.engine.run_once()
+        self._synced()
 
     # ------------------------------------------------------------------ the property
     @rule()
@@ -253,6 +275,7 @@ class ConvergenceMachine(RuleBasedStateMachine):
             self.now += timedelta(minutes=1)
             report = self.engine.run_once()
             note(f"settling cycle: {dict(report.counts)} problems={list(report.problems)}")
+        self._synced()
         self.assert_projection()
         self.now += timedelta(minutes=1)
         report = self.engine.run_once()

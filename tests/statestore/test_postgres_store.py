@@ -70,10 +70,12 @@ def test_the_schema_has_sqlites_tables_and_columns_in_the_same_order(pg, pg_sche
         assert {t: pgschema.columns(s._raw, t) for t in mig.TABLES} == _columns_sqlite(lite)
         assert s.format_version == mig.FORMAT_VERSION
         assert pgschema.applied_migrations(s._raw) == ["m001_initial_schema", "m002_target_calls",
-                                                       "m003_write_only_salt", "m005_compressed_recordings"]
+                                                       "m003_write_only_salt", "m004_reports_by_manager",
+                                                       "m005_compressed_recordings"]
     with pg(pg_schema) as s:  # reopening migrates nothing twice
         assert pgschema.applied_migrations(s._raw) == ["m001_initial_schema", "m002_target_calls",
-                                                       "m003_write_only_salt", "m005_compressed_recordings"]
+                                                       "m003_write_only_salt", "m004_reports_by_manager",
+                                                       "m005_compressed_recordings"]
 
 
 def test_a_format_1_schema_is_migrated_and_keeps_its_rows(pg, pg_schema):

@@ -41,7 +41,7 @@ def test_a_file_store_is_in_wal_mode_with_full_sync_and_records_its_format(tmp_p
         assert s.format_version == mig.FORMAT_VERSION
     with Store.open(tmp_path / "s.db") as s:  # reopening migrates nothing twice
         assert [m.name for m in mig.migrations.applied(s._db)] == ["m001_initial_schema", "m002_target_calls",
-                                                                  "m003_write_only_salt",
+                                                                  "m003_write_only_salt", "m004_reports_by_manager",
                                                                   "m005_compressed_recordings"]
 
 
