@@ -48,7 +48,7 @@ def full_sync_memory(n_users: int, n_groups: int, store_dir: str, *, scim_url: s
         tgt = ScimTarget(cfg.targets[0])
     else:
         cfg = common.memory_config(str(path))
-        tgt = common.CountingTarget()
+        tgt = common.CountingTarget(keep=False)  # counts only: the figure is the engine's
     store = Store.open(path)
     engine = Engine(cfg, store=store, sources={"corp": src}, targets={"app": tgt})
     rss_before = common.peak_rss_mb()
