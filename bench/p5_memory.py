@@ -67,7 +67,8 @@ def full_sync_memory(n_users: int, n_groups: int, store_dir: str, *, scim_url: s
             "rss_before_mb": round(rss_before, 1), "rss_mid_mb": round(mid, 1),
             "rss_end_mb": round(samples[-1] if samples else 0.0, 1), "peak_rss_mb": round(peak, 1),
             "store_bytes": size, "bytes_per_object": round(size / max(objects, 1), 1),
-            "target": "scim2-server" if scim_url else "counting (in-process)"}
+            "target": "scim2-server" if scim_url else "counting (in-process, counts only)",
+            "target_creates": getattr(tgt, "created", None)}
 
 
 def store_after_churn(n_users: int, n_groups: int, store_dir: str, *, days: int = 31, churn: float = 0.01,
