@@ -3,8 +3,9 @@
 Every function returns a ``Request`` value (method, path relative to the base URL, query,
 JSON body, headers); ``transport`` moves it, ``check`` reads the answer.
 
-What comes from scim2-models: the schema URNs of the messages and resources, and the PatchOp
-envelope's shape. What does not, and why:
+What comes from scim2-models: the schema URNs of the messages and resources (spelled out
+here, checked against scim2-models by a test, so that the connector does not import it at
+start) and the PatchOp envelope's shape. What does not, and why:
 
 - Resource bodies are built as plain JSON, not validated through ``scim2_models.User``: the
   static models are stricter than the RFC 7643 schemas the servers publish (``EmailStr`` refuses
