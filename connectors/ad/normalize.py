@@ -160,6 +160,13 @@ def _kind(classes: Iterable[str], category: str | None) -> ObjectKind | None | b
     return False
 
 
+# Attributes whose values repeat across a page (few distinct values in a directory): one tuple
+# per distinct value is kept per page (``shared``) and every object of the page points at it.
+SHARED_VALUES: frozenset[str] = frozenset(
+    {"objectclass", "objectcategory", "useraccountcontrol", "iscriticalsystemobject", "department", "company",
+     "title", "l", "st", "c", "co", "physicaldeliveryofficename"}
+)
+
 _TEXT, _OTHER, _MEMBER = range(3)
 _CLASS_CACHE: dict[tuple[str, frozenset[str]], tuple[str, int]] = {}
 
@@ -188,8 +195,12 @@ def from_ldap_entry(
     partial: bool = False,
     binary: frozenset[str] = BINARY_ATTRIBUTES,
     complete_members: Sequence[bytes] | None = None,
+    shared: dict[tuple[str, ...], tuple[str, ...]] | None = None,
 ) -> SourceObject | SourceObjectError | None:
-    """Normalize one entry. ``complete_members`` replaces the entry's (ranged) member values."""
+    """Normalize one entry. ``complete_members`` replaces the entry's (ranged) member values.
+    ``shared`` (one dict per page): equal values of the ``SHARED_VALUES`` attributes become one
+    tuple, and ``distinguishedname``/``objectguid`` reuse the DN and GUID strings the object
+    holds anyway (the same text, not a second copy per object)."""
     dn = plain_dn(entry.dn)
     guid_raw = _single(entry.raw, "objectGUID")
     guid = guid_to_anchor(guid_raw) if guid_raw and len(guid_raw) == 16 else None
@@ -240,6 +251,14 @@ def from_ldap_entry(
                     members = (members or set()) | guids
                 continue
             attrs[low] = decode_values(name, values, binary)
+        if shared is not None:
+            for low in SHARED_VALUES.intersection(attrs):
+                value = attrs[low]
+                attrs[low] = shared.setdefault(value, value)
+            if attrs.get("distinguishedname") == (dn,):
+                attrs["distinguishedname"] = (dn,)
+            if attrs.get("objectguid") == (guid,):
+                attrs["objectguid"] = (guid,)
         if complete_members is not None:
             try:
                 members = {member_guid(v) for v in complete_members}

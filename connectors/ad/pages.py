@@ -9,7 +9,7 @@ member list. A ``Retriable`` failure propagates: the read as a whole fails.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 from hybridsync.connectors.ad import normalize, query
@@ -35,7 +35,7 @@ def result_problem(result: Any) -> str | None:
 
 
 def normalize_page(
-    found: Sequence[dict],
+    found: list[Any],
     *,
     partial: bool,
     binary: frozenset[str],
@@ -43,10 +43,17 @@ def normalize_page(
     read_range: ReadRange,
     log: Any,
 ) -> tuple[tuple[SourceObject, ...], tuple[SourceObjectError, ...]]:
+    """Normalize a page of ldap3 entries. ``found`` is CONSUMED: each raw entry is dropped from
+    it as its object is made, so a page is not held twice (raw ~5 KB + object ~4 KB per user
+    on Samba: the raw page is freed as the objects grow, not after). The caller must hold no
+    other reference to the entries (clear ``conn.response`` first)."""
     objects: list[SourceObject] = []
     errs: list[SourceObjectError] = []
-    for item in found:
+    shared: dict[tuple[str, ...], tuple[str, ...]] = {}
+    for i in range(len(found)):
+        item, found[i] = found[i], None
         entry = normalize.RawEntry.from_ldap3(item)
+        del item
         complete = None
         key = normalize.ranged_member_key(entry.raw)
         if key is not None and not partial:
@@ -55,7 +62,9 @@ def normalize_page(
                 log.warning("ad.object_error", dn=complete.dn, attribute=complete.attribute, error=complete.message)
                 errs.append(complete)
                 continue
-        result = normalize.from_ldap_entry(entry, partial=partial, binary=binary, complete_members=complete)
+        result = normalize.from_ldap_entry(entry, partial=partial, binary=binary, complete_members=complete,
+                                           shared=shared)
+        del entry, complete
         if isinstance(result, SourceObjectError):
             log.warning("ad.object_error", dn=result.dn, attribute=result.attribute, error=result.message)
             errs.append(result)

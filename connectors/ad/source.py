@@ -192,10 +192,15 @@ class AdSource:
                 page_cookie = self._paged_cookie(conn)
             except (LDAPException, KeyError) as exc:
                 raise self._fail(exc, "read") from None
-            objects, errs = self._normalize_page(cx.entries(conn), partial=False)
-            conn.response = None  # free the raw page before the consumer gets the batch
+            found = cx.entries(conn)
+            conn.response = None  # the raw entries are released one by one as they are normalized
+            objects, errs = self._normalize_page(found, partial=False)
+            del found
             last = not page_cookie
-            yield SourceBatch(objects, final if last else interim, ReadMode.FULL, dc, errs, last=last, complete=last)
+            batch = SourceBatch(objects, final if last else interim, ReadMode.FULL, dc, errs, last=last, complete=last)
+            del objects, errs
+            yield batch
+            del batch  # the consumer has the page: this frame does not keep it while the next one is read
             if last:
                 self._last_refresh = None
                 return
@@ -290,7 +295,7 @@ class AdSource:
 
     # -- normalization with ranged member retrieval (connectors/ad/pages.py) ---------------
 
-    def _normalize_page(self, found: list[dict], *, partial: bool) -> tuple[tuple[SourceObject, ...], tuple[SourceObjectError, ...]]:
+    def _normalize_page(self, found: list[Any], *, partial: bool) -> tuple[tuple[SourceObject, ...], tuple[SourceObjectError, ...]]:
         return pages.normalize_page(found, partial=partial, binary=self._binary, member_range=self.member_range,
                                     read_range=self._read_range, log=log.bind(source=self.name))
 

@@ -34,17 +34,10 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
+from functools import cache
+from typing import TYPE_CHECKING
+
 import httpx
-from scim2_models import (
-    ConflictException,
-    Error,
-    ForbiddenException,
-    NotFoundException,
-    PreconditionFailedException,
-    SCIMException,
-    UnauthorizedException,
-    UniquenessException,
-)
 
 from hybridsync.connectors.base import Done, Result, RetryAfter, Terminal
 from hybridsync.connectors.scim.prepare import ENTERPRISE, parse_path
@@ -55,19 +48,38 @@ RETRY_TRANSPORT = 1.0
 RETRY_TIMEOUT = 5.0
 RETRY_429_DEFAULT = 1.0
 
-# what the engine should do per exception class: "terminal" | "gone" | "reread" | "target"
-RULES: Mapping[type[SCIMException], str] = {
-    UniquenessException: "conflict",
-    ConflictException: "conflict",
-    NotFoundException: "gone",
-    PreconditionFailedException: "reread",
-    UnauthorizedException: "target",
-    ForbiddenException: "target",
-}
+if TYPE_CHECKING:
+    from scim2_models import SCIMException
 
 
-def error_of(status: int, body: Any) -> SCIMException:
+@cache
+def rules() -> Mapping[type["SCIMException"], str]:
+    """What the engine should do per exception class: "terminal" | "gone" | "reread" | "target".
+    scim2-models (with pydantic: ~12 MB resident, seconds of import) is imported on the first
+    error answer, not with the connector: a sync whose calls all succeed never loads it."""
+    from scim2_models import (
+        ConflictException,
+        ForbiddenException,
+        NotFoundException,
+        PreconditionFailedException,
+        UnauthorizedException,
+        UniquenessException,
+    )
+
+    return {
+        UniquenessException: "conflict",
+        ConflictException: "conflict",
+        NotFoundException: "gone",
+        PreconditionFailedException: "reread",
+        UnauthorizedException: "target",
+        ForbiddenException: "target",
+    }
+
+
+def error_of(status: int, body: Any) -> "SCIMException":
     """The scim2-models exception for an error answer (body may be absent or not SCIM)."""
+    from scim2_models import Error, SCIMException
+
     try:
         error = Error.model_validate(body) if isinstance(body, Mapping) else None
     except Exception:
@@ -108,8 +120,8 @@ def classify(status: int, headers: Mapping[str, str], body: Any, *, what: str,
     exc = error_of(status, body)
     detail = exc.detail if hasattr(exc, "detail") else str(exc)
     scim_type = exc.scim_type or None
-    rule = next((r for cls, r in RULES.items() if type(exc) is cls), None)
-    if rule is None and isinstance(exc, ConflictException):
+    rule = next((r for cls, r in rules().items() if type(exc) is cls), None)
+    if rule is None and isinstance(exc, _conflict_class()):
         rule = "conflict"
     if rule == "conflict":
         taken = f" ({conflict} is already in use)" if conflict else ""
@@ -123,6 +135,12 @@ def classify(status: int, headers: Mapping[str, str], body: Any, *, what: str,
         return Terminal(f"{what}: the target refused our credentials (HTTP {status})", status, scim_type, detail)
     return Terminal(f"{what}: refused by the target (HTTP {status}{' ' + scim_type if scim_type else ''})",
                     status, scim_type, detail)
+
+
+def _conflict_class() -> type["SCIMException"]:
+    from scim2_models import ConflictException
+
+    return ConflictException
 
 
 def transport_failure(exc: Exception, *, what: str) -> RetryAfter:

@@ -3,8 +3,9 @@
 Every function returns a ``Request`` value (method, path relative to the base URL, query,
 JSON body, headers); ``transport`` moves it, ``check`` reads the answer.
 
-What comes from scim2-models: the schema URNs of the messages and resources, and the PatchOp
-envelope's shape. What does not, and why:
+What comes from scim2-models: the schema URNs of the messages and resources (spelled out
+here, checked against scim2-models by a test, so that the connector does not import it at
+start) and the PatchOp envelope's shape. What does not, and why:
 
 - Resource bodies are built as plain JSON, not validated through ``scim2_models.User``: the
   static models are stricter than the RFC 7643 schemas the servers publish (``EmailStr`` refuses
@@ -25,16 +26,18 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from attrs import field, frozen
-from scim2_models import EnterpriseUser, Group, PatchOp, User
 
 from hybridsync.connectors.scim.dialect import Dialect
 from hybridsync.engine.core.errors import TargetError
 from hybridsync.engine.core.values import ObjectKind
 
-USER_SCHEMA: str = User.__schema__
-GROUP_SCHEMA: str = Group.__schema__
-ENTERPRISE: str = EnterpriseUser.__schema__
-PATCH_SCHEMA: str = PatchOp.__schema__
+# The RFC 7643/7644 URNs, as scim2-models spells them (``User.__schema__`` ...; a test checks
+# they stay equal): literal here so that the connector does not import scim2-models and pydantic
+# on every engine start (check.py imports them on the first error answer).
+USER_SCHEMA: str = "urn:ietf:params:scim:schemas:core:2.0:User"
+GROUP_SCHEMA: str = "urn:ietf:params:scim:schemas:core:2.0:Group"
+ENTERPRISE: str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+PATCH_SCHEMA: str = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 BOOLEAN_PATHS = frozenset({"active"})
 
 _PATH = re.compile(

@@ -59,7 +59,7 @@ from hybridsync.engine.runtime.reconcile import CONFLICT_REPLANNED, settle_pendi
 log = structlog.get_logger("hybridsync.cycle")
 A = ActionKind
 GRACE_SCAN_EVERY = timedelta(hours=1)
-DUE_PART, DUE_MEMBERS = 1000, 20_000  # the due pass plans at most this many objects / group members at once
+DUE_PART, DUE_MEMBERS = 1000, 5_000  # the due pass plans at most this many objects / group members at once
 FOLLOWUP_ROUNDS = 3  # due-pass plans per cycle; follow-ups left after them make RunReport.followup
 PLANNED_ANCHORS_BOUND = 10_000  # anchors remembered as planned (only an optimisation: bounded)
 

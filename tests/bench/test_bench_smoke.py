@@ -52,6 +52,33 @@ def test_the_counting_target_refuses_a_second_create_of_one_anchor():
     assert t.writes() == 2
 
 
+def test_p5s_counting_target_keeps_counts_and_nothing_per_object(tmp_path):
+    """P5's figure is the engine's peak: its in-process target holds call counts, no map of the
+    objects it created (the map was 15.9 MB of the 100k figure). The full sync still creates all."""
+    from hybridsync.engine.core.values import ObjectKind
+
+    t = common.CountingTarget(keep=False)
+    for i in range(500):
+        t.create(ObjectKind.USER, f"a{i}", {"userName": f"u{i}"})
+    assert t.created == 500 and t.writes() == 500
+    assert t.by_anchor == {} and list(t.list_owned(ObjectKind.USER)) == []
+    assert t.lookup_by_anchor(ObjectKind.USER, "a1").found == ()
+    assert p5_memory.full_sync_memory(48, 2, str(tmp_path), page_size=20)["target_creates"] == 50
+
+
+def test_peak_rss_is_the_childs_own_not_its_parents():
+    """``ru_maxrss`` survives vfork+exec: a child of a large parent reported the parent's peak
+    (P2's "108 MB before the read"). ``peak_rss_mb`` reads the child's own VmHWM."""
+    import subprocess
+
+    ballast = bytearray(96 * 2**20)
+    ballast[:: 4096] = b"x" * len(ballast[:: 4096])  # resident, not only reserved
+    code = f"import sys; sys.path.insert(0, {str(BENCH)!r}); import common; print(common.peak_rss_mb())"
+    child = float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
+    assert child < 96 < common.peak_rss_mb()
+    del ballast
+
+
 def test_percentile_interpolates_between_ranks():
     assert common.percentile([1.0, 2.0, 3.0, 4.0, 5.0], 50) == 3.0
     assert common.percentile([0.0, 10.0], 95) == pytest.approx(9.5)
