@@ -105,3 +105,15 @@ def test_run_all_lists_every_benchmark_script_in_bench():
     names = {line.split()[0] for line in listed.splitlines() if line.strip() and not line.startswith(" ")}
     scripts = {p.stem for p in BENCH.glob("*.py")} - {"common", "summary"}
     assert {n.removesuffix("_samba") for n in names} == scripts
+
+
+@pytest.mark.samba
+def test_p3_samba_delta_times_the_engines_own_dirsync_round(tmp_path, monkeypatch):
+    """The Samba P3 figures: the engine's overhead is the cycle minus the DirSync search it made
+    (timed inside the cycle), so it can never exceed the cycle; 10 writes per change cycle."""
+    monkeypatch.setattr(common, "BENCH_CACHE", tmp_path / "cache")
+    figs = p3_delta_cost.samba_delta(40, rounds=2, n_groups=2, log=lambda *a: None)
+    assert figs["created"] == 42 and figs["writes_per_change_cycle"] == p3_delta_cost.CHANGES
+    assert 0 < figs["engine_overhead_s"] < figs["change_cycle_s"]
+    assert 0 < figs["engine_overhead_nochange_s"] < figs["nochange_cycle_s"]
+    assert figs["nochange_cycle_vs_own_dirsync"] > 1
