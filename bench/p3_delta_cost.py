@@ -207,7 +207,7 @@ def samba_delta(n: int, *, rounds: int = ROUNDS, n_groups: int = 200, log=print)
     finally:
         common.drop_dc(dc)
     med = common.median
-    return {"n": n, "full_s": full_s, "created": tgt.calls.get("create", 0), "raw_round_s": med(raw),
+    return {"n": n, "full_s": full_s, "created": len(tgt.by_anchor), "raw_round_s": med(raw),
             "raw_change_round_s": med(raw_change) if raw_change else float("nan"),
             "nochange_cycle_s": med(nochange), "change_cycle_s": med(change),
             "writes_per_change_cycle": med(writes),
