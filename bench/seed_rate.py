@@ -29,7 +29,7 @@ def timed(label: str, results: dict, func, *args, **kwargs):
 
 
 def count_users(dc: SambaDC, base: str) -> int:
-    conn = dc.connect()
+    conn = dc.connect(receive_timeout=600)  # Samba's first page of a 100k OU takes > 5 s under load
     try:
         return sum(1 for e in conn.extend.standard.paged_search(base, "(objectClass=user)", attributes=["cn"],
                                                                  paged_size=1000, generator=True)
