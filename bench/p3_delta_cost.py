@@ -23,6 +23,7 @@ The state store is a real SQLite file.
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 import tempfile
 import time
@@ -206,6 +207,7 @@ def samba_delta(n: int, *, rounds: int = ROUNDS, n_groups: int = 200, log=print)
             store.close()
     finally:
         common.drop_dc(dc)
+        shutil.rmtree(workdir, ignore_errors=True)  # the 20k state is ~100 MB
     med = common.median
     return {"n": n, "full_s": full_s, "created": len(tgt.by_anchor), "raw_round_s": med(raw),
             "raw_change_round_s": med(raw_change) if raw_change else float("nan"),
