@@ -24,6 +24,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -165,9 +166,11 @@ class CountingTarget:
         self.by_anchor: dict[str, tuple[str, ObjectKind, bool]] = {}
         self._ids = itertools.count(1)
         self.calls: dict[str, int] = {}
+        self._lock = threading.Lock()  # the engine calls from up to max_in_flight threads
 
     def _count(self, op: str) -> None:
-        self.calls[op] = self.calls.get(op, 0) + 1
+        with self._lock:  # a bare read-modify-write lost 33 of 20,200 creates in a P3 run
+            self.calls[op] = self.calls.get(op, 0) + 1
 
     def describe(self) -> Mapping[str, Any]:
         return {"kind": "counting", "objects": len(self.by_anchor) if self.keep else self.created}
@@ -188,10 +191,11 @@ class CountingTarget:
         self._count("create")
         if anchor in self.by_anchor:
             return Terminal(f"externalId {anchor} exists", status=409, scim_type="uniqueness")
-        tid = f"t{next(self._ids)}"
-        self.created += 1
-        if self.keep:
-            self.by_anchor[anchor] = (tid, kind, True)
+        with self._lock:
+            tid = f"t{next(self._ids)}"
+            self.created += 1
+            if self.keep:
+                self.by_anchor[anchor] = (tid, kind, True)
         return Done(target_id=tid, status=201)
 
     def update(self, kind: ObjectKind, target_id: str, changes: Mapping[str, Any], *, anchor: str | None = None) -> Any:

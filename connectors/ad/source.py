@@ -120,6 +120,13 @@ class AdSource:
                     raise err from None
         raise AssertionError("unreachable")
 
+    def _identity(self) -> DcIdentity:
+        """The DC identity read at the start of the last read while its connection is open (the
+        engine asks ``describe()`` after every cycle: two more LDAP round trips each), else read now."""
+        if self._root is not None and self._url and self._conn is not None and not self._conn.closed:
+            return self._root.identity(self._url)
+        return self._start()
+
     @property
     def naming_context(self) -> str:
         nc = self._root.naming_context if self._root else ""
@@ -350,7 +357,7 @@ class AdSource:
 
     def describe(self) -> Mapping[str, Any]:
         with self._lock:
-            dc = self._start()
+            dc = self._identity()
             if self.config.delta == "dirsync" and self._privilege is None:
                 self._dirsync(None, NO_MATCH_FILTER)
             visible = self._deletions_visible if self.config.delta == "dirsync" else self._probe_deleted_objects()

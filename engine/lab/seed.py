@@ -297,18 +297,19 @@ OFFLINE_SCRIPT = Path(__file__).with_name("seed_offline.py")
 
 
 def bulk_seed_offline(dc: object, n_users: int, *, n_groups: int = 200, large_group_size: int = 5000,
-                      ou: str = "OU=Bulk", prefix: str = "bulk") -> dict:
+                      ou: str = "OU=Bulk", prefix: str = "bulk", tuned: bool = True) -> dict:
     """Stop ``dc`` (a SambaDC), write ``n_users`` users, ``n_groups`` groups (users spread
     round-robin) and a ``<prefix>-large-group`` with ``large_group_size`` members straight into
     its sam.ldb with Debian's python3 + samba bindings (templates made by Samba, copies written
     raw, one reindex: see seed_offline.py), then restart it if it was running.
-    Returns the seeder's result (counts, seconds, load/reindex seconds, users_per_s)."""
+    ``tuned=False`` keeps ldb's default hash sizes (to measure what sizing them saves).
+    Returns the seeder's result (counts, seconds, load/reindex seconds, users_per_s, phases)."""
     was_running = dc.is_running()  # type: ignore[attr-defined]
     if was_running:
         dc.stop()  # type: ignore[attr-defined]
     spec = {"smb_conf": str(dc.smb_conf), "base_dn": dc.base_dn, "ou": ou, "prefix": prefix,  # type: ignore[attr-defined]
             "n_users": n_users, "n_groups": n_groups, "large_group_size": large_group_size,
-            "dns_domain": dc.dns_domain}  # type: ignore[attr-defined]
+            "dns_domain": dc.dns_domain, "tuned": tuned}  # type: ignore[attr-defined]
     try:
         proc = subprocess.run([SYSTEM_PYTHON, "-P", str(OFFLINE_SCRIPT)], input=json.dumps(spec),
                               capture_output=True, text=True, timeout=3600)

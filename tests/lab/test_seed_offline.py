@@ -4,6 +4,7 @@ later edit arrives as a DirSync delta, and a user made over LDAP afterwards gets
 
 from __future__ import annotations
 
+import struct
 import subprocess
 
 import pytest
@@ -76,3 +77,32 @@ def test_seeded_objects_read_back_with_their_groups_and_deltas_follow(seeded):
     changed = {o.dn.lower(): o for o in objs.values()}
     assert changed[f"CN=st-000007,{out['ou']}".lower()].first("displayName") == "Renamed Seven"
     assert new.lower() in changed
+
+
+def test_the_seeder_sizes_the_partition_hash_to_n_and_the_restarted_dc_serves_every_user(samba_dc_factory):
+    """ldb makes the partition tdb with 10,000 hash chains and indexes a transaction in a cache of
+    491: at 20k-100k objects both made Samba's one reindex O(N²) (bench/README.md, "Fast
+    seeding"). The seeder sizes both to N; the DC still passes dbcheck, starts, and serves
+    every user, by an indexed attribute too."""
+    dc = samba_dc_factory(start=False, users=20, large_group_size=0)
+    n, groups = 1000, 10
+    out = seed.bulk_seed_offline(dc, n, n_groups=groups, large_group_size=0, ou="OU=HashTest", prefix="ht")
+    header = (dc.workdir / "private" / "sam.ldb.d" / f"{dc.base_dn.upper()}.ldb").read_bytes()[:0x28]
+    assert header.startswith(b"TDB file")
+    hash_size = struct.unpack_from("<I", header, 0x24)[0]
+    assert hash_size >= 12 * (n + groups) and hash_size == out.get("tdb_hash_size")
+    assert {"raw_write", "reindex", "index_commit"} <= set(out["phases"])
+    check = subprocess.run(["samba-tool", "dbcheck", f"--configfile={dc.smb_conf}"], capture_output=True, text=True)
+    assert check.returncode == 0 and "(0 errors)" in check.stdout, check.stdout + check.stderr
+    dc.start()
+    conn = dc.connect()
+    try:
+        found = [e for e in conn.extend.standard.paged_search(out["ou"], "(objectClass=user)", attributes=["cn"],
+                                                               paged_size=500, generator=True)
+                 if e.get("type") == "searchResEntry"]
+        conn.search(dc.base_dn, "(sAMAccountName=ht-000777)", attributes=["cn"])
+        by_name = [e["dn"] for e in conn.response if e.get("type") == "searchResEntry"]
+    finally:
+        conn.unbind()
+    assert len(found) == n
+    assert by_name == [f"CN=ht-000777,{out['ou']}"]

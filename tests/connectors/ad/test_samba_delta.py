@@ -107,3 +107,35 @@ def test_a_usn_watermark_above_the_dcs_highest_usn_answers_with_refresh(samba_dc
     assert isinstance(batch.cursor, UsnWatermark)
     (batch,) = list(source.read(DirSyncCookie(b"MSDS", cursor.dc_invocation_id)))
     assert isinstance(batch.cursor, Refresh) and "usn" in batch.cursor.reason
+
+
+def _count_searches(conn, monkeypatch):
+    made: list[str] = []
+    search = conn.search
+
+    def counting(base, *args, **kwargs):
+        made.append(base)
+        return search(base, *args, **kwargs)
+
+    monkeypatch.setattr(conn, "search", counting)
+    return made
+
+
+def test_a_delta_costs_one_rootdse_read_and_describe_after_it_asks_the_dc_nothing(samba_dc, ad_conn, ad_ou,
+                                                                                    make_source, monkeypatch):
+    """The engine asks ``describe()`` after every cycle: it used to re-read rootDSE and the
+    invocationId (two more LDAP round trips per cycle, issue 17's P3)."""
+    source = make_source(samba_dc, base_dn=ad_ou)
+    cursor = start(source)
+    made = _count_searches(source._conn, monkeypatch)
+    user = seed.add_user(ad_conn, ad_ou, "Cost One", sam=f"c1-{ad_ou[5:13]}")
+    objs, cursor = delta(source, cursor)
+    assert seed.object_guid(ad_conn, user) in objs
+    assert made[0] == "" and len(made) == 3  # rootDSE, the DSA's invocationId, one DirSync round
+    del made[:]
+    info = source.describe()
+    assert made == []
+    assert info["dc"]["invocation_id"] == cursor.dc_invocation_id and info["privilege"] == "replication"
+    source.close()  # no open connection: describe() reads the DC's identity itself
+    fresh = source.describe()
+    assert fresh["dc"]["invocation_id"] == cursor.dc_invocation_id
