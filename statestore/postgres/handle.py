@@ -55,7 +55,12 @@ def translate(sql: str) -> str:
 
 
 _INSERT = re.compile(r"\s*INSERT INTO (\w+) \(([^()]*)\) VALUES \(([?, ]*)\)\s*$")
-ID_BLOCK, ID_BLOCK_MAX = 16, 1024  # ids reserved per commit unit and table (doubling up to the max)
+# ids a commit unit reserves per table at once: each refill is a round trip that stalls the
+# pipeline. The identity sequences step by ID_STEP (migration p004), so one nextval reserves a
+# block; unused ids are gaps (4,096 per table and unit: a bigint runs out after ~2e15 units).
+# A sequence stepping by 1: blocks of ID_BLOCK doubling to ID_BLOCK_MAX nextvals.
+ID_STEP = 4096
+ID_BLOCK, ID_BLOCK_MAX = 16, 1024
 MAX_PENDING = 2000  # buffered writes of a unit before they are sent
 _VALUES = re.compile(r"^\s*INSERT INTO (\w+)\s*\(([^()]*)\)\s*VALUES\s*\((?:%s,\s*)*%s\)(.*)$", re.DOTALL)
 _CONFLICT = re.compile(r"ON CONFLICT\s*\(([^()]*)\)\s*DO UPDATE", re.IGNORECASE)
@@ -91,6 +96,21 @@ def _batch_shape(sql: str) -> Shape | None:
         table, cond = d.groups()
         return "delete", table, tuple(part.split("=")[0].strip() for part in cond.split(" AND ")), "", None
     return None
+
+
+def rounds(rows: list[Sequence[Any]], key: Sequence[int]) -> list[list[Sequence[Any]]]:
+    """``rows`` split so that no part repeats a key (the values at positions ``key``): a row
+    goes to the part after the one holding its key's previous row. Sent part by part, every
+    key's rows still run in their order -- the same end state as one statement per row."""
+    parts: list[list[Sequence[Any]]] = []
+    seen: dict[tuple[Any, ...], int] = {}
+    for row in rows:
+        k = tuple(row[i] for i in key)
+        n = seen[k] = seen.get(k, -1) + 1
+        if n == len(parts):
+            parts.append([])
+        parts[n].append(row)
+    return parts
 
 
 def _is_write(sql: str) -> bool:
@@ -220,10 +240,12 @@ class PgDb:
         text = translate(sql)
         shape = _batch_shape(text) if len(rows) > 1 else None
         casts = self.array_casts(shape[1], shape[2]) if shape is not None else None
-        if shape is not None and shape[4] is not None:
-            keys = [tuple(r[i] for i in shape[4]) for r in rows]
-            if len(set(keys)) != len(keys):
-                casts = None
+        if shape is not None and shape[4] is not None and casts is not None:
+            parts = rounds(rows, shape[4])
+            if len(parts) > 1:  # one statement may not update a row twice: one per round
+                for part in parts:
+                    self.send_many(cur, sql, part)
+                return
         if shape is None or casts is None:
             if len(rows) == 1:
                 cur.execute(text, rows[0])
@@ -280,14 +302,27 @@ class PgDb:
         return new_id
 
     def _next_id(self, table: str) -> int:
+        """The next id of the unit's block for ``table``. A sequence that steps by ``ID_STEP``
+        (migration p004) hands out a whole block with ONE ``nextval``: the ids from the value
+        to the value + step - 1 belong to this unit alone (any other ``nextval`` starts past
+        them). A sequence stepping by 1 (a table added later) gives ``nextval`` once per id
+        (blocks of ``ID_BLOCK`` doubling to ``ID_BLOCK_MAX``)."""
         block = self._ids.get(table)
         if not block:
-            size = self._block.get(table, ID_BLOCK)
-            self._block[table] = min(size * 2, ID_BLOCK_MAX)  # a big unit takes bigger blocks
             cur = self.conn.raw.cursor()
-            cur.execute("SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
-                        [table, size])
-            block = self._ids[table] = [int(r[0]) for r in cur.fetchall()][::-1]
+            cur.execute("SELECT nextval(q.s), i.step FROM (SELECT pg_get_serial_sequence(%s, 'id') AS s) q, "
+                        "LATERAL (SELECT seqincrement AS step FROM pg_sequence WHERE seqrelid = q.s::regclass) i",
+                        [table])
+            first, step = cur.fetchall()[0]
+            if step > 1:
+                block = list(range(int(first) + int(step) - 1, int(first) - 1, -1))
+            else:
+                size = self._block.get(table, ID_BLOCK)
+                self._block[table] = min(size * 2, ID_BLOCK_MAX)  # a big unit takes bigger blocks
+                cur.execute("SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(2, %s)",
+                            [table, size])
+                block = [int(r[0]) for r in cur.fetchall()][::-1] + [int(first)]
+            self._ids[table] = block
         return block.pop()
 
     @property
