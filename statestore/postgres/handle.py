@@ -10,8 +10,9 @@ so both stores run the *same* queries and keep the same semantics:
   reserved for the unit, and the row is buffered and sent with the unit's other new rows of that
   table in one statement (``send_many``: an array-parameter INSERT; before COMMIT, a savepoint's edge, or any statement that reads or
   names the table; in pipeline mode, without waiting for the server); outside one with
-  ``RETURNING id`` (PostgreSQL has no ``lastrowid``). History ids still grow with commits under
-  one lease: a block lives only as long as its unit;
+  ``RETURNING id`` (PostgreSQL has no ``lastrowid``). A block is this connection's and lasts
+  until it is used up, across units: history ids still grow with the commits of one store
+  (a lease's), not across stores (``history_ids_in_commit_order`` is False);
 - the connection is in autocommit mode: a statement outside ``atomic()`` commits on its own,
   ``atomic()`` is one transaction and a nested one a savepoint (psycopg's ``transaction()``);
 - **fencing**: with fences set (``set_fence(key, epoch)``, one per lease held), every commit
@@ -181,7 +182,10 @@ class PgDb:
         self.fences: dict[str, int] = {}
         self.pipe: Any = None  # the pipeline of the open commit unit (results come at a sync)
         self.stale_refusals = 0  # commit units refused by the fence (for tests and status)
-        self._ids: dict[str, list[int]] = {}  # ids reserved for the open commit unit, per table
+        # ids reserved by this connection, per table: a block outlives its unit (sequence values
+        # are not transactional, no other session gets them), so a small unit needs no nextval;
+        # ids a rolled-back unit took are gaps
+        self._ids: dict[str, list[int]] = {}
         self._block: dict[str, int] = {}
         # writes of the open commit unit not sent yet (``defer``): [(sql, params)], and per sql
         # text the tables it touches and whether it commutes (an insert with a reserved id)
@@ -287,11 +291,11 @@ class PgDb:
         return cur.fetchall()
 
     def insert(self, sql: str, params: Sequence[Any]) -> int:
-        """Insert one row and return its id. Inside a commit unit the id is taken from a block of
-        the table's sequence reserved for the unit (one round trip per block), and the row goes
-        out without ``RETURNING``: in pipeline mode it costs no wait for the server."""
+        """Insert one row and return its id, taken from a block of the table's sequence reserved
+        by this connection (one round trip per block, see ``_next_id``); the row goes out without
+        ``RETURNING``: inside a commit unit (pipeline mode) it costs no wait for the server."""
         m = _INSERT.match(sql)
-        if self.pipe is None or m is None:
+        if m is None:
             row = self.conn.execute(sql + " RETURNING id", params).fetchone()
             assert row is not None, sql
             return int(row[0])
@@ -302,10 +306,10 @@ class PgDb:
         return new_id
 
     def _next_id(self, table: str) -> int:
-        """The next id of the unit's block for ``table``. A sequence that steps by ``ID_STEP``
-        (migration p004) hands out a whole block with ONE ``nextval``: the ids from the value
-        to the value + step - 1 belong to this unit alone (any other ``nextval`` starts past
-        them). A sequence stepping by 1 (a table added later) gives ``nextval`` once per id
+        """The next id of this connection's block for ``table``. A sequence that steps by
+        ``ID_STEP`` (migration p004) hands out a whole block with ONE ``nextval``: the ids from
+        the value to the value + step - 1 are this connection's alone (any other ``nextval``
+        starts past them), used in order by its later inserts, whatever their unit. A sequence stepping by 1 (a table added later) gives ``nextval`` once per id
         (blocks of ``ID_BLOCK`` doubling to ``ID_BLOCK_MAX``)."""
         block = self._ids.get(table)
         if not block:
@@ -368,8 +372,6 @@ class PgDb:
             finally:
                 self.discard()
                 self.pipe = None
-                self._ids.clear()  # unused ids are gaps (a sequence never gives one twice)
-                self._block.clear()
 
     @contextlib.contextmanager
     def unit(self) -> Iterator[None]:

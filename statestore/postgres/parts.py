@@ -152,3 +152,15 @@ class PgTargets(Targets):
         with self._db.unit():  # serialize the check-then-write per source across processes
             self._db.conn.execute("SELECT pg_advisory_xact_lock(?, hashtext(?))", [CAS_LOCK, source])
             return super().advance_watermark(source, dc, expected, new)
+
+    def _watermark_rows(self, source: str, dc: str) -> tuple[Any, Any]:
+        """Both rows ``advance_watermark`` checks in ONE query (each read waits for the server)."""
+        active = row = None
+        for r_dc, cursor, version, high, is_active in self._db.conn.execute(
+                "SELECT dc, cursor, version, high_usn, active FROM watermarks "
+                "WHERE source = ? AND (active = 1 OR dc = ?)", [source, dc]).fetchall():
+            if is_active == 1:
+                active = (r_dc, cursor)
+            if r_dc == dc:
+                row = (version, high)
+        return active, row
