@@ -103,6 +103,17 @@ def run(store: object, n: int, server: int | None = None) -> dict[str, float]:
     return out
 
 
+def round_trip(lab: PostgresLab) -> float:
+    """The median time of a ``SELECT 1`` on a fresh connection to the lab: one round trip."""
+    with lab.connect(autocommit=True) as conn:
+        times = []
+        for _ in range(200):
+            t0 = time.perf_counter()
+            conn.execute("SELECT 1").fetchone()
+            times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
 RATES = ("full sync (objects/s)", "no-change delta (cycles/s)", "10-change delta (cycles/s)")
 
 
@@ -124,6 +135,10 @@ def main() -> None:
             for key in RATES:
                 ratios[key].append(pg[key] / sqlite[key])
                 print(f"  {key:30} {sqlite[key]:9,.1f} {pg[key]:11,.1f} {pg[key] / sqlite[key]:12.2f}")
+            gap = 1 / pg[RATES[2]] - 1 / sqlite[RATES[2]]
+            rtt = round_trip(lab)
+            print(f"  round trip (SELECT 1, median of 200): {rtt * 1000:.2f} ms; the 10-change delta cycle's "
+                  f"extra time on PostgreSQL = {gap / rtt:.0f} round trips")
             cpu = pg["full sync client CPU (s)"] + pg["full sync server CPU (s)"]
             print(f"  full sync CPU s: SQLite {sqlite['full sync client CPU (s)']:.2f}; PostgreSQL client "
                   f"{pg['full sync client CPU (s)']:.2f} + server {pg['full sync server CPU (s)']:.2f} = {cpu:.2f} "

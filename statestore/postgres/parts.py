@@ -21,7 +21,7 @@ from hybridsync.engine.core.values import Cursor, ObjectState, TargetState
 from hybridsync.statestore.convert import dumps, time_to_text, utcnow
 from hybridsync.statestore.handle import write_member_diff
 from hybridsync.statestore.objects import Objects, dn_lower
-from hybridsync.statestore.postgres.handle import BATCH_FORMS, PgDb, rounds, translate
+from hybridsync.statestore.postgres.handle import BATCH_FORMS, PgDb, columns, rounds, translate
 from hybridsync.statestore.postgres.nul import escape
 from hybridsync.statestore.targets import Targets
 
@@ -92,8 +92,8 @@ def _put_objects(db: PgDb, cur: psycopg.Cursor[Any], rows: list[Sequence[Any]]) 
         return True
     casts = casts + seen
     picks = (*range(2, 15), 18)  # the row's values for _OBJECT_COLS, then seen_at
-    arrays = [[None if r[i] is None else conv(r[i]) for r in rows] for i, (_, conv) in zip(picks, casts)]
-    cur.execute(_PUT_OBJECTS.format(arrays=", ".join(f"%b::{t}[]" for t, _ in casts)), arrays)
+    exprs, arrays = columns(casts, rows, picks)
+    cur.execute(_PUT_OBJECTS.format(arrays=", ".join(exprs)), arrays)
     return True
 
 
