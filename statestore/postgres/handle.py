@@ -10,9 +10,8 @@ so both stores run the *same* queries and keep the same semantics:
   reserved for the unit, and the row is buffered and sent with the unit's other new rows of that
   table in one statement (``send_many``: an array-parameter INSERT; before COMMIT, a savepoint's edge, or any statement that reads or
   names the table; in pipeline mode, without waiting for the server); outside one with
-  ``RETURNING id`` (PostgreSQL has no ``lastrowid``). A block is this connection's and lasts
-  until it is used up, across units: history ids still grow with the commits of one store
-  (a lease's), not across stores (``history_ids_in_commit_order`` is False);
+  ``RETURNING id`` (PostgreSQL has no ``lastrowid``). History ids still grow with commits under
+  one lease: a block lives only as long as its unit;
 - the connection is in autocommit mode: a statement outside ``atomic()`` commits on its own,
   ``atomic()`` is one transaction and a nested one a savepoint (psycopg's ``transaction()``);
 - **fencing**: with fences set (``set_fence(key, epoch)``, one per lease held), every commit
@@ -61,6 +60,7 @@ _INSERT = re.compile(r"\s*INSERT INTO (\w+) \(([^()]*)\) VALUES \(([?, ]*)\)\s*$
 # block; unused ids are gaps (4,096 per table and unit: a bigint runs out after ~2e15 units).
 # A sequence stepping by 1: blocks of ID_BLOCK doubling to ID_BLOCK_MAX nextvals.
 ID_STEP = 4096
+ID_TABLES = ("history", "journal", "batches")  # the tables a unit inserts into with ids
 ID_BLOCK, ID_BLOCK_MAX = 16, 1024
 MAX_PENDING = 2000  # buffered writes of a unit before they are sent
 _VALUES = re.compile(r"^\s*INSERT INTO (\w+)\s*\(([^()]*)\)\s*VALUES\s*\((?:%s,\s*)*%s\)(.*)$", re.DOTALL)
@@ -177,7 +177,7 @@ class PgConn:
 
     @property
     def in_transaction(self) -> bool:
-        return self.raw.info.transaction_status != psycopg.pq.TransactionStatus.IDLE
+        return self._owner.depth > 0 or self.raw.info.transaction_status != psycopg.pq.TransactionStatus.IDLE
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
         if self._owner.pending:
@@ -210,11 +210,9 @@ class PgDb:
         self.conn = PgConn(raw, self)
         self.fences: dict[str, int] = {}
         self.pipe: Any = None  # the pipeline of the open commit unit (results come at a sync)
+        self.depth = 0  # open commit unit (1) and savepoints in it (more): BEGIN/SAVEPOINT by hand
         self.stale_refusals = 0  # commit units refused by the fence (for tests and status)
-        # ids reserved by this connection, per table: a block outlives its unit (sequence values
-        # are not transactional, no other session gets them), so a small unit needs no nextval;
-        # ids a rolled-back unit took are gaps
-        self._ids: dict[str, list[int]] = {}
+        self._ids: dict[str, list[int]] = {}  # ids reserved for the open commit unit, per table
         self._block: dict[str, int] = {}
         # writes of the open commit unit not sent yet (``defer``): [(sql, params)], and per sql
         # text the tables it touches and whether it commutes (an insert with a reserved id)
@@ -320,11 +318,12 @@ class PgDb:
         return cur.fetchall()
 
     def insert(self, sql: str, params: Sequence[Any]) -> int:
-        """Insert one row and return its id, taken from a block of the table's sequence reserved
-        by this connection (one round trip per block, see ``_next_id``); the row goes out without
-        ``RETURNING``: inside a commit unit (pipeline mode) it costs no wait for the server."""
+        """Insert one row and return its id. Inside a commit unit the id is taken from a block of
+        the table's sequence reserved for the unit (``_next_id``), and the row goes out without
+        ``RETURNING``: in pipeline mode it costs no wait for the server. Outside one:
+        ``RETURNING id``, in the sequence's (= time's) order."""
         m = _INSERT.match(sql)
-        if m is None:
+        if self.pipe is None or m is None:
             row = self.conn.execute(sql + " RETURNING id", params).fetchone()
             assert row is not None, sql
             return int(row[0])
@@ -335,32 +334,36 @@ class PgDb:
         return new_id
 
     def _next_id(self, table: str) -> int:
-        """The next id of this connection's block for ``table``. A sequence that steps by
-        ``ID_STEP`` (migration p004) hands out a whole block with ONE ``nextval``: the ids from
-        the value to the value + step - 1 are this connection's alone (any other ``nextval``
-        starts past them), used in order by its later inserts, whatever their unit. A sequence stepping by 1 (a table added later) gives ``nextval`` once per id
-        (blocks of ``ID_BLOCK`` doubling to ``ID_BLOCK_MAX``)."""
+        """The next id of the unit's block for ``table``. A sequence that steps by ``ID_STEP``
+        (migration p004) hands out a whole block with ONE ``nextval``: the ids from the value
+        to the value + step - 1 are this unit's alone (any other ``nextval`` starts past them).
+        The first id a unit needs reserves a block of each of ``ID_TABLES`` in the same query
+        (one round trip per unit, not per table). A block lives as long as its unit, so ids
+        still grow with time under one lease and across failovers. A sequence stepping by 1 (a
+        table added later): one ``nextval`` per id (blocks of ``ID_BLOCK`` doubling to
+        ``ID_BLOCK_MAX``)."""
         block = self._ids.get(table)
         if not block:
             cur = self.conn.raw.cursor()
-            cur.execute("SELECT nextval(q.s), i.step FROM (SELECT pg_get_serial_sequence(%s, 'id') AS s) q, "
-                        "LATERAL (SELECT seqincrement AS step FROM pg_sequence WHERE seqrelid = q.s::regclass) i",
-                        [table])
-            first, step = cur.fetchall()[0]
-            if step > 1:
-                block = list(range(int(first) + int(step) - 1, int(first) - 1, -1))
-            else:
-                size = self._block.get(table, ID_BLOCK)
-                self._block[table] = min(size * 2, ID_BLOCK_MAX)  # a big unit takes bigger blocks
-                cur.execute("SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(2, %s)",
-                            [table, size])
-                block = [int(r[0]) for r in cur.fetchall()][::-1] + [int(first)]
-            self._ids[table] = block
+            wanted = [table, *(t for t in ID_TABLES if t != table and t not in self._ids)]
+            cur.execute("SELECT q.t, nextval(q.s), p.seqincrement FROM (SELECT t, pg_get_serial_sequence(t, 'id') "
+                        "AS s FROM unnest(%s::text[]) AS t) q JOIN pg_sequence p ON p.seqrelid = q.s::regclass",
+                        [wanted])
+            for name, first, step in cur.fetchall():
+                if step > 1:
+                    self._ids[name] = list(range(int(first) + int(step) - 1, int(first) - 1, -1))
+                elif name == table:
+                    size = self._block.get(table, ID_BLOCK)
+                    self._block[table] = min(size * 2, ID_BLOCK_MAX)  # a big unit takes bigger blocks
+                    cur.execute("SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(2, %s)",
+                                [table, size])
+                    self._ids[table] = [int(r[0]) for r in cur.fetchall()][::-1] + [int(first)]
+            block = self._ids[table]
         return block.pop()
 
     @property
     def in_transaction(self) -> bool:
-        return self.conn.in_transaction
+        return self.depth > 0 or self.conn.in_transaction
 
     def set_fence(self, key: str, epoch: int | None) -> None:
         """Fence every later commit unit with lease ``key`` at ``epoch`` (None: drop that fence)."""
@@ -380,27 +383,55 @@ class PgDb:
                 self.conn.raw.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
                 yield
             return
-        if not outermost:
+        raw = self.conn.raw
+        if not outermost:  # a savepoint, by hand (psycopg's would sync the pipeline twice)
             self.flush()  # rows from before the savepoint are not rolled back with it
-            with self.conn.raw.transaction():
-                try:
-                    yield
-                    self.flush()
-                finally:
-                    self.discard()  # what the savepoint buffered goes with its rollback
+            name = f"hybridsync_sp{self.depth}"
+            raw.execute(f"SAVEPOINT {name}")
+            self.depth += 1
+            try:
+                yield
+                self.flush()
+                raw.execute(f"RELEASE SAVEPOINT {name}")
+                if self.pipe is not None:
+                    self.pipe.sync()  # an error of the block surfaces at its edge, not at COMMIT
+            except BaseException:
+                self.discard()  # what the savepoint buffered goes with its rollback
+                if self.pipe is not None:
+                    with contextlib.suppress(psycopg.Error):
+                        self.pipe.sync()  # an error of the block is reported; the pipeline recovers
+                raw.execute(f"ROLLBACK TO SAVEPOINT {name}")
+                raw.execute(f"RELEASE SAVEPOINT {name}")
+                if self.pipe is not None:
+                    self.pipe.sync()
+                raise
+            finally:
+                self.depth -= 1
             return
         # pipeline mode: statements whose results are not read go out without waiting for the
-        # server (a commit unit's writes cost one round trip, not one each)
-        with self.conn.raw.pipeline() as pipe, self.conn.raw.transaction():
-            self.pipe = pipe
-            try:
+        # server; BEGIN and COMMIT are pipelined too (psycopg's transaction() in a pipeline syncs
+        # three times), so a unit whose writes nobody reads costs ONE round trip: its COMMIT
+        try:
+            with raw.pipeline() as pipe:
+                self.pipe, self.depth = pipe, 1
+                raw.execute("BEGIN")
                 yield
                 self.flush()
                 if self.fences:
                     self._check_fences()
-            finally:
-                self.discard()
-                self.pipe = None
+                raw.execute("COMMIT")
+            # the pipeline's exit synced: a failed statement of the unit raised there (the
+            # COMMIT after it was skipped)
+        except BaseException:
+            self.discard()
+            self.pipe = None
+            with contextlib.suppress(psycopg.Error):
+                raw.execute("ROLLBACK")
+            raise
+        finally:
+            self.pipe, self.depth = None, 0
+            self._ids.clear()  # unused ids are gaps (a sequence never gives one twice)
+            self._block.clear()
 
     @contextlib.contextmanager
     def unit(self) -> Iterator[None]:

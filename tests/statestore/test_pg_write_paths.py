@@ -1,7 +1,8 @@
 """The PostgreSQL store's batched write paths keep the rows a statement per row would write:
 columns sent as one joined string (and the fallback for values that cannot be), repeated upsert
-keys in one unit (sent in rounds), ``mark_seen`` in one statement that skips unchanged rows, and
-id blocks reserved by one ``nextval`` that outlive their unit."""
+keys in one unit (sent in rounds), ``mark_seen`` in one statement that skips unchanged rows, id
+blocks reserved by one ``nextval`` per unit, and BEGIN/SAVEPOINT/COMMIT sent by hand in the
+pipeline (a failed statement commits nothing; a savepoint rolls back alone)."""
 
 from __future__ import annotations
 
@@ -91,17 +92,49 @@ def test_mark_seen_updates_in_one_statement_and_leaves_rows_already_at_the_round
 
 
 @pytest.mark.postgres
-def test_ids_come_from_one_nextval_per_block_and_keep_growing_across_units(store):
+def test_ids_come_from_one_nextval_per_unit_and_grow_with_time(store):
     steps = {r[0] for r in store._raw.execute(
         "SELECT seqincrement FROM pg_sequence s JOIN pg_class c ON c.oid = s.seqrelid "
         "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = current_schema()")}
     assert steps == {ID_STEP}  # migration p004 on every identity sequence
-    ids = []
+    units = []
     for _ in range(3):
         with store.atomic():
-            ids.append(store.record_decision(None, act(), result="ok"))
-    ids.append(store.record_decision(None, act(), result="ok"))  # outside a unit: same block
-    assert ids == sorted(ids) and ids[-1] - ids[0] == 3
-    calls = store._raw.execute("SELECT last_value FROM " + store._raw.execute(
-        "SELECT pg_get_serial_sequence('history', 'id')").fetchone()[0]).fetchone()[0]
-    assert calls == ids[0]  # one nextval handed out the whole block
+            units.append([store.record_decision(None, act(), result="ok") for _ in range(3)])
+    assert all(u == list(range(u[0], u[0] + 3)) for u in units)  # one block per unit
+    assert [u[0] for u in units] == sorted(u[0] for u in units)
+    last = store.record_decision(None, act(), result="ok")  # outside a unit: RETURNING id
+    assert last > units[-1][-1]
+    seq = store._raw.execute("SELECT pg_get_serial_sequence('history', 'id')").fetchone()[0]
+    assert store._raw.execute(f"SELECT last_value FROM {seq}").fetchone()[0] == last
+
+
+@pytest.mark.postgres
+def test_a_failed_statement_commits_nothing_of_its_unit_and_the_store_goes_on(store):
+    a, b = "A" * 22 + "==", "B" * 22 + "=="
+    with pytest.raises(Exception, match="division by zero"):
+        with store.atomic():
+            store.put_object(obj(a))
+            store._handle.conn.execute("SELECT 1/0")
+            store.put_object(obj(b))
+    assert store.get_object("corp", a) is None and store.get_object("corp", b) is None
+    with store.atomic():
+        store.put_object(obj(b))
+    assert store.get_object("corp", b) is not None and not store._handle.in_transaction
+
+
+@pytest.mark.postgres
+def test_a_savepoint_rolls_back_alone_on_an_error_or_an_exception_and_the_unit_commits(store):
+    a, b, c, d = ("%s" % ch * 22 + "==" for ch in "ABCD")
+    with store.atomic():
+        store.put_object(obj(a))
+        with pytest.raises(ValueError):
+            with store.atomic():
+                store.put_object(obj(b))
+                raise ValueError("in the savepoint")
+        with pytest.raises(Exception, match="division by zero"):
+            with store.atomic():  # a server error surfaces at the savepoint's edge
+                store.put_object(obj(c))
+                store._handle.conn.execute("SELECT 1/0")
+        store.put_object(obj(d))
+    assert [x for x in (a, b, c, d) if store.get_object("corp", x) is not None] == [a, d]
