@@ -21,7 +21,8 @@ from hybridsync.engine.core.values import Cursor, ObjectState, TargetState
 from hybridsync.statestore.convert import dumps, time_to_text, utcnow
 from hybridsync.statestore.handle import write_member_diff
 from hybridsync.statestore.objects import Objects, dn_lower
-from hybridsync.statestore.postgres.handle import BATCH_FORMS, PgDb, columns, rounds, translate
+from hybridsync.statestore.postgres.batch import BATCH_FORMS, columns, rounds
+from hybridsync.statestore.postgres.handle import PgDb, translate
 from hybridsync.statestore.postgres.nul import escape
 from hybridsync.statestore.targets import Targets
 

@@ -13,7 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hybridsync.engine.core.values import ObjectKind, TargetState
-from hybridsync.statestore.postgres.handle import ID_STEP, column, rounds
+from hybridsync.statestore.postgres.batch import column, rounds
+from hybridsync.statestore.postgres.handle import ID_STEP
 from hybridsync.statestore.postgres.nul import ESC
 from hybridsync.statestore.postgres.store import PostgresStore
 from hybridsync.statestore.testing.samples import act, obj
