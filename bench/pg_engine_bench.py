@@ -1,11 +1,15 @@
 """Engine throughput on the PostgreSQL store ÷ on the SQLite store: same engine, same data (issue 19).
 
-    .venv/bin/python bench/pg_engine_bench.py [--objects 5000]
+    .venv/bin/python bench/pg_engine_bench.py [--objects 5000] [--rounds 3]
 
 A generated in-memory source (users + 50-member groups, like ``engine_scale.py``) synced into an
 in-memory target, so the store is the only thing that differs: one full sync (first sync), one
-no-change delta cycle and a 10-change delta cycle (median of 3), on SQLite (synchronous=FULL)
-and on a durable lab PostgreSQL (fsync and synchronous_commit on). Prints rates and ratios.
+no-change delta cycle and a 10-change delta cycle (median of 5), on SQLite (synchronous=FULL)
+and on a durable lab PostgreSQL (fsync and synchronous_commit on). The stores take turns,
+``--rounds`` times (a fresh SQLite file and PostgreSQL schema each round), so a change of the
+machine's load hits both; printed: each round's rates and ratios, the median ratio and range,
+and the CPU seconds of the full sync -- this process's (engine + store client; SQLite's own work
+included) and, for PostgreSQL, its server's (summed over the server's processes).
 """
 
 from __future__ import annotations
@@ -35,7 +39,32 @@ def guid(i: int) -> str:
     return base64.b64encode(i.to_bytes(16, "big")).decode()
 
 
-def run(store: object, n: int) -> dict[str, float]:
+def server_cpu(pid: int | None) -> dict[int, float]:
+    """CPU seconds of the process ``pid`` and of each of its children (a PostgreSQL server's
+    backends), by pid."""
+    if pid is None:
+        return {}
+    tick, out = os.sysconf("SC_CLK_TCK"), {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fields = open(f"/proc/{entry}/stat").read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(entry) == pid or int(fields[1]) == pid:
+            out[int(entry)] = (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
+def cpu_since(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU used between two ``server_cpu`` snapshots by the processes alive at the second."""
+    return sum(t - before.get(p, 0.0) for p, t in after.items())
+
+
+def run(store: object, n: int, server: int | None = None, cpu: dict[str, float] | None = None) -> dict[str, float]:
+    """Rates of the three measures; ``cpu`` (if given) gets the full sync's CPU seconds of this
+    process ("client") and of the server process tree ``server`` ("server")."""
     n_groups = max(1, n // 500)
 
     def factory(i: int) -> SourceObject:
@@ -54,15 +83,17 @@ def run(store: object, n: int) -> dict[str, float]:
                     targets=(TargetConfig(name="app", kind="memory"),), state=StateConfig(path=":memory:"))
     engine = Engine(config, store=store, sources={"corp": src}, targets={"app": MemoryTarget("app", lean=True)})
     out: dict[str, float] = {}
-    t0 = time.perf_counter()
+    t0, c0, s0 = time.perf_counter(), time.process_time(), server_cpu(server)
     report = engine.run_once()
     out["full sync (objects/s)"] = n / (time.perf_counter() - t0)
+    if cpu is not None:
+        cpu["client"], cpu["server"] = time.process_time() - c0, cpu_since(s0, server_cpu(server))
     assert report.exit_code() == 0, report.counts
     t0 = time.perf_counter()
     engine.run_once()
     out["no-change delta (cycles/s)"] = 1 / (time.perf_counter() - t0)
     times = []
-    for rep in range(3):
+    for rep in range(5):
         for k in range(10):
             src.modify(guid(n_groups + 7 * k + rep), title=f"t{rep}")
         t0 = time.perf_counter()
@@ -74,17 +105,54 @@ def run(store: object, n: int) -> dict[str, float]:
     return out
 
 
+def round_trip(lab: PostgresLab) -> float:
+    """The median time of a ``SELECT 1`` after 1 ms of client work (as between the engine's
+    statements: the server went idle and must be woken and scheduled), median of 200."""
+    with lab.connect(autocommit=True) as conn:
+        times = []
+        for _ in range(200):
+            busy = time.perf_counter() + 0.001
+            while time.perf_counter() < busy:
+                pass
+            t0 = time.perf_counter()
+            conn.execute("SELECT 1").fetchone()
+            times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+RATES = ("full sync (objects/s)", "no-change delta (cycles/s)", "10-change delta (cycles/s)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--objects", type=int, default=5000)
+    ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    ratios: dict[str, list[float]] = {k: [] for k in RATES}
     with tempfile.TemporaryDirectory() as tmp, PostgresLab(durable=True) as lab:
-        sqlite = run(Store.open(os.path.join(tmp, "state.db")), args.objects)
-        pg = run(PostgresStore.open(lab.url, schema="bench", password=lab.connect_kwargs()["password"]), args.objects)
-    print(f"{'measure':30} {'SQLite':>9} {'PostgreSQL':>11} {'PG / SQLite':>12}")
-    for key in sqlite:
-        print(f"{key:30} {sqlite[key]:9,.1f} {pg[key]:11,.1f} {pg[key] / sqlite[key]:12.2f}")
+        for r in range(args.rounds):
+            load = os.getloadavg()[0]
+            lite_cpu: dict[str, float] = {}
+            pg_cpu: dict[str, float] = {}
+            sqlite = run(Store.open(os.path.join(tmp, f"state{r}.db")), args.objects, cpu=lite_cpu)
+            pg = run(PostgresStore.open(lab.url, schema=f"bench{r}", password=lab.connect_kwargs()["password"]),
+                     args.objects, lab.pid, pg_cpu)
+            print(f"round {r + 1} (load {load:.1f} -> {os.getloadavg()[0]:.1f})")
+            print(f"  {'measure':30} {'SQLite':>9} {'PostgreSQL':>11} {'PG / SQLite':>12}")
+            for key in RATES:
+                ratios[key].append(pg[key] / sqlite[key])
+                print(f"  {key:30} {sqlite[key]:9,.1f} {pg[key]:11,.1f} {pg[key] / sqlite[key]:12.2f}")
+            gap = 1 / pg[RATES[2]] - 1 / sqlite[RATES[2]]
+            rtt = round_trip(lab)
+            print(f"  round trip (SELECT 1 after 1 ms of work, median): {rtt * 1000:.2f} ms; the 10-change "
+                  f"delta cycle's extra time on PostgreSQL ({gap * 1000:.0f} ms) = {gap / rtt:.0f} of them")
+            cpu = pg_cpu["client"] + pg_cpu["server"]
+            print(f"  full sync CPU s: SQLite {lite_cpu['client']:.2f}; PostgreSQL client {pg_cpu['client']:.2f}"
+                  f" + server {pg_cpu['server']:.2f} = {cpu:.2f} (SQLite / PG {lite_cpu['client'] / cpu:.2f})")
+    print(f"median PG / SQLite over {args.rounds} rounds (range):")
+    for key in RATES:
+        print(f"  {key:30} {statistics.median(ratios[key]):5.2f} ({min(ratios[key]):.2f}-{max(ratios[key]):.2f})")
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from datetime import datetime
+from typing import Any
 
 from hybridsync.engine.core.values import (
     Cursor,
@@ -202,6 +203,17 @@ class Targets:
         rows = self._db.rows(sql + " ORDER BY source, active DESC, dc", params)
         return [WatermarkRecord.from_row(r) for r in rows]
 
+    def _watermark_rows(self, source: str, dc: str) -> tuple[Any, Any]:
+        """(dc, cursor) of the source's active row and (version, high_usn) of its row for ``dc``
+        (None when missing): what ``advance_watermark`` checks."""
+        active = self._db.conn.execute(
+            "SELECT dc, cursor FROM watermarks WHERE source = ? AND active = 1", [source]
+        ).fetchone()
+        row = self._db.conn.execute(
+            "SELECT version, high_usn FROM watermarks WHERE source = ? AND dc = ?", [source, dc]
+        ).fetchone()
+        return active, row
+
     def advance_watermark(self, source: str, dc: str, expected: Cursor, new: Cursor) -> int:
         """Compare-and-swap the active cursor of ``source`` to ``new`` (stored under DC ``dc``).
 
@@ -212,9 +224,7 @@ class Targets:
         inside the same ``atomic()`` as the outcomes it covers. Returns the row's new version.
         """
         with self._db.unit():
-            active = self._db.conn.execute(
-                "SELECT dc, cursor FROM watermarks WHERE source = ? AND active = 1", [source]
-            ).fetchone()
+            active, row = self._watermark_rows(source, dc)
             stored = cursor_from_json(active[1]) if active else Refresh("no stored cursor")
             if not same_position(stored, expected):
                 raise StaleWatermark(source, expected, stored)
@@ -226,10 +236,6 @@ class Targets:
                 raise WatermarkRegression(
                     source, dc, f"switching from DC {active[0]!r} needs a Refresh first"
                 )
-            row = self._db.conn.execute(
-                "SELECT version, high_usn FROM watermarks WHERE source = ? AND dc = ?",
-                [source, dc],
-            ).fetchone()
             version, high = (row[0], row[1]) if row else (0, None)
             if isinstance(new, UsnWatermark):
                 if high is not None and new.usn < high:

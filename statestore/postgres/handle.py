@@ -33,7 +33,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from hybridsync.statestore.errors import StoreError
-from hybridsync.statestore.postgres.nul import escape
+from hybridsync.statestore.postgres.batch import _ARRAY_TYPES, BATCH_FORMS, _batch_shape, columns, rounds
 
 
 class LeaseLost(StoreError):
@@ -55,42 +55,14 @@ def translate(sql: str) -> str:
 
 
 _INSERT = re.compile(r"\s*INSERT INTO (\w+) \(([^()]*)\) VALUES \(([?, ]*)\)\s*$")
-ID_BLOCK, ID_BLOCK_MAX = 16, 1024  # ids reserved per commit unit and table (doubling up to the max)
+# ids a commit unit reserves per table at once: each refill is a round trip that stalls the
+# pipeline. The identity sequences step by ID_STEP (migration p004), so one nextval reserves a
+# block; unused ids are gaps (4,096 per table and unit: a bigint runs out after ~2e15 units).
+# A sequence stepping by 1: blocks of ID_BLOCK doubling to ID_BLOCK_MAX nextvals.
+ID_STEP = 4096
+ID_TABLES = ("history", "journal", "batches")  # the tables a unit inserts into with ids
+ID_BLOCK, ID_BLOCK_MAX = 16, 1024
 MAX_PENDING = 2000  # buffered writes of a unit before they are sent
-_VALUES = re.compile(r"^\s*INSERT INTO (\w+)\s*\(([^()]*)\)\s*VALUES\s*\((?:%s,\s*)*%s\)(.*)$", re.DOTALL)
-_CONFLICT = re.compile(r"ON CONFLICT\s*\(([^()]*)\)\s*DO UPDATE", re.IGNORECASE)
-_DELETE = re.compile(r"^\s*DELETE FROM (\w+) WHERE (\w+ = %s(?: AND \w+ = %s)*)\s*$")
-# column types a batch carries as one typed array each, and how a value becomes an element: the
-# arrays go in binary format (psycopg's C dumpers, no per-element quoting), which bypasses the
-# NUL-escaping text dumper of nul.py, so text elements are escaped here
-_ARRAY_TYPES: dict[str, Any] = {"bigint": int, "text": lambda v: escape(str(v)), "double precision": float}
-Shape = tuple[str, str, tuple[str, ...], str, "tuple[int, ...] | None"]
-# statements (SQLite flavour) with a hand-written many-row form: ``send(db, cursor, rows)`` sends
-# all rows and returns True, or returns False (nothing sent) for ``executemany`` to do it
-BATCH_FORMS: dict[str, Any] = {}
-
-
-@functools.lru_cache(maxsize=256)
-def _batch_shape(sql: str) -> Shape | None:
-    """How many rows of one translated statement go out as one statement over arrays, or None:
-    ``(kind, table, columns, tail, unique)`` for a single-row ``INSERT ... VALUES (...)`` (plain,
-    DO NOTHING or DO UPDATE; ``unique``: the positions of the DO UPDATE key -- one statement may
-    not update a row twice, so the rows must differ in them) or a ``DELETE ... WHERE a = %s AND
-    b = %s``."""
-    m = _VALUES.match(sql)
-    if m is not None:
-        table, cols_text, tail = m.groups()
-        if "%s" in tail or "RETURNING" in tail.upper():
-            return None
-        cols = tuple(c.strip() for c in cols_text.split(","))
-        c = _CONFLICT.search(tail)
-        unique = tuple(cols.index(k.strip()) for k in c.group(1).split(",")) if c is not None else None
-        return "insert", table, cols, tail, unique
-    d = _DELETE.match(sql)
-    if d is not None:
-        table, cond = d.groups()
-        return "delete", table, tuple(part.split("=")[0].strip() for part in cond.split(" AND ")), "", None
-    return None
 
 
 def _is_write(sql: str) -> bool:
@@ -127,7 +99,7 @@ class PgConn:
 
     @property
     def in_transaction(self) -> bool:
-        return self.raw.info.transaction_status != psycopg.pq.TransactionStatus.IDLE
+        return self._owner.depth > 0 or self.raw.info.transaction_status != psycopg.pq.TransactionStatus.IDLE
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
         if self._owner.pending:
@@ -160,6 +132,7 @@ class PgDb:
         self.conn = PgConn(raw, self)
         self.fences: dict[str, int] = {}
         self.pipe: Any = None  # the pipeline of the open commit unit (results come at a sync)
+        self.depth = 0  # open commit unit (1) and savepoints in it (more): BEGIN/SAVEPOINT by hand
         self.stale_refusals = 0  # commit units refused by the fence (for tests and status)
         self._ids: dict[str, list[int]] = {}  # ids reserved for the open commit unit, per table
         self._block: dict[str, int] = {}
@@ -220,10 +193,12 @@ class PgDb:
         text = translate(sql)
         shape = _batch_shape(text) if len(rows) > 1 else None
         casts = self.array_casts(shape[1], shape[2]) if shape is not None else None
-        if shape is not None and shape[4] is not None:
-            keys = [tuple(r[i] for i in shape[4]) for r in rows]
-            if len(set(keys)) != len(keys):
-                casts = None
+        if shape is not None and shape[4] is not None and casts is not None:
+            parts = rounds(rows, shape[4])
+            if len(parts) > 1:  # one statement may not update a row twice: one per round
+                for part in parts:
+                    self.send_many(cur, sql, part)
+                return
         if shape is None or casts is None:
             if len(rows) == 1:
                 cur.execute(text, rows[0])
@@ -231,8 +206,8 @@ class PgDb:
                 cur.executemany(text, rows)
             return
         kind, table, cols, tail, _ = shape
-        arrays = [[None if r[i] is None else conv(r[i]) for r in rows] for i, (_, conv) in enumerate(casts)]
-        unnest = "unnest(" + ", ".join(f"%b::{t}[]" for t, _ in casts) + ")"
+        exprs, arrays = columns(casts, rows, range(len(casts)))
+        unnest = "unnest(" + ", ".join(exprs) + ")"
         if kind == "insert":
             cur.execute(f"INSERT INTO {table} ({', '.join(cols)}) SELECT * FROM {unnest}{tail}", arrays)
         else:
@@ -266,8 +241,9 @@ class PgDb:
 
     def insert(self, sql: str, params: Sequence[Any]) -> int:
         """Insert one row and return its id. Inside a commit unit the id is taken from a block of
-        the table's sequence reserved for the unit (one round trip per block), and the row goes
-        out without ``RETURNING``: in pipeline mode it costs no wait for the server."""
+        the table's sequence reserved for the unit (``_next_id``), and the row goes out without
+        ``RETURNING``: in pipeline mode it costs no wait for the server. Outside one:
+        ``RETURNING id``, in the sequence's (= time's) order."""
         m = _INSERT.match(sql)
         if self.pipe is None or m is None:
             row = self.conn.execute(sql + " RETURNING id", params).fetchone()
@@ -280,19 +256,36 @@ class PgDb:
         return new_id
 
     def _next_id(self, table: str) -> int:
+        """The next id of the unit's block for ``table``. A sequence that steps by ``ID_STEP``
+        (migration p004) hands out a whole block with ONE ``nextval``: the ids from the value
+        to the value + step - 1 are this unit's alone (any other ``nextval`` starts past them).
+        The first id a unit needs reserves a block of each of ``ID_TABLES`` in the same query
+        (one round trip per unit, not per table). A block lives as long as its unit, so ids
+        still grow with time under one lease and across failovers. A sequence stepping by 1 (a
+        table added later): one ``nextval`` per id (blocks of ``ID_BLOCK`` doubling to
+        ``ID_BLOCK_MAX``)."""
         block = self._ids.get(table)
         if not block:
-            size = self._block.get(table, ID_BLOCK)
-            self._block[table] = min(size * 2, ID_BLOCK_MAX)  # a big unit takes bigger blocks
             cur = self.conn.raw.cursor()
-            cur.execute("SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
-                        [table, size])
-            block = self._ids[table] = [int(r[0]) for r in cur.fetchall()][::-1]
+            wanted = [table, *(t for t in ID_TABLES if t != table and t not in self._ids)]
+            cur.execute("SELECT q.t, nextval(q.s), p.seqincrement FROM (SELECT t, pg_get_serial_sequence(t, 'id') "
+                        "AS s FROM unnest(%s::text[]) AS t) q JOIN pg_sequence p ON p.seqrelid = q.s::regclass",
+                        [wanted])
+            for name, first, step in cur.fetchall():
+                if step > 1:
+                    self._ids[name] = list(range(int(first) + int(step) - 1, int(first) - 1, -1))
+                elif name == table:
+                    size = self._block.get(table, ID_BLOCK)
+                    self._block[table] = min(size * 2, ID_BLOCK_MAX)  # a big unit takes bigger blocks
+                    cur.execute("SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(2, %s)",
+                                [table, size])
+                    self._ids[table] = [int(r[0]) for r in cur.fetchall()][::-1] + [int(first)]
+            block = self._ids[table]
         return block.pop()
 
     @property
     def in_transaction(self) -> bool:
-        return self.conn.in_transaction
+        return self.depth > 0 or self.conn.in_transaction
 
     def set_fence(self, key: str, epoch: int | None) -> None:
         """Fence every later commit unit with lease ``key`` at ``epoch`` (None: drop that fence)."""
@@ -312,29 +305,55 @@ class PgDb:
                 self.conn.raw.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
                 yield
             return
-        if not outermost:
+        raw = self.conn.raw
+        if not outermost:  # a savepoint, by hand (psycopg's would sync the pipeline twice)
             self.flush()  # rows from before the savepoint are not rolled back with it
-            with self.conn.raw.transaction():
-                try:
-                    yield
-                    self.flush()
-                finally:
-                    self.discard()  # what the savepoint buffered goes with its rollback
+            name = f"hybridsync_sp{self.depth}"
+            raw.execute(f"SAVEPOINT {name}")
+            self.depth += 1
+            try:
+                yield
+                self.flush()
+                raw.execute(f"RELEASE SAVEPOINT {name}")
+                if self.pipe is not None:
+                    self.pipe.sync()  # an error of the block surfaces at its edge, not at COMMIT
+            except BaseException:
+                self.discard()  # what the savepoint buffered goes with its rollback
+                if self.pipe is not None:
+                    with contextlib.suppress(psycopg.Error):
+                        self.pipe.sync()  # an error of the block is reported; the pipeline recovers
+                raw.execute(f"ROLLBACK TO SAVEPOINT {name}")
+                raw.execute(f"RELEASE SAVEPOINT {name}")
+                if self.pipe is not None:
+                    self.pipe.sync()
+                raise
+            finally:
+                self.depth -= 1
             return
         # pipeline mode: statements whose results are not read go out without waiting for the
-        # server (a commit unit's writes cost one round trip, not one each)
-        with self.conn.raw.pipeline() as pipe, self.conn.raw.transaction():
-            self.pipe = pipe
-            try:
+        # server; BEGIN and COMMIT are pipelined too (psycopg's transaction() in a pipeline syncs
+        # three times), so a unit whose writes nobody reads costs ONE round trip: its COMMIT
+        try:
+            with raw.pipeline() as pipe:
+                self.pipe, self.depth = pipe, 1
+                raw.execute("BEGIN")
                 yield
                 self.flush()
                 if self.fences:
                     self._check_fences()
-            finally:
-                self.discard()
-                self.pipe = None
-                self._ids.clear()  # unused ids are gaps (a sequence never gives one twice)
-                self._block.clear()
+                raw.execute("COMMIT")
+            # the pipeline's exit synced: a failed statement of the unit raised there (the
+            # COMMIT after it was skipped)
+        except BaseException:
+            self.discard()
+            self.pipe = None
+            with contextlib.suppress(psycopg.Error):
+                raw.execute("ROLLBACK")
+            raise
+        finally:
+            self.pipe, self.depth = None, 0
+            self._ids.clear()  # unused ids are gaps (a sequence never gives one twice)
+            self._block.clear()
 
     @contextlib.contextmanager
     def unit(self) -> Iterator[None]:

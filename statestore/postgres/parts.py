@@ -11,7 +11,7 @@ semantics (the store conformance kit runs against these), a fraction of the roun
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -21,7 +21,9 @@ from hybridsync.engine.core.values import Cursor, ObjectState, TargetState
 from hybridsync.statestore.convert import dumps, time_to_text, utcnow
 from hybridsync.statestore.handle import write_member_diff
 from hybridsync.statestore.objects import Objects, dn_lower, manager_key
-from hybridsync.statestore.postgres.handle import BATCH_FORMS, PgDb
+from hybridsync.statestore.postgres.batch import BATCH_FORMS, columns, rounds
+from hybridsync.statestore.postgres.handle import PgDb, translate
+from hybridsync.statestore.postgres.nul import escape
 from hybridsync.statestore.targets import Targets
 
 CAS_LOCK = 0x68730002  # advisory lock class for the per-source watermark compare-and-swap
@@ -76,17 +78,25 @@ ON CONFLICT DO NOTHING"""
 
 
 def _put_objects(db: PgDb, cur: psycopg.Cursor[Any], rows: list[Sequence[Any]]) -> bool:
-    """Many ``_PUT_OBJECT`` rows as one statement over arrays (see ``PgDb.send_many``); the
-    same rows as one statement each when their keys differ (``old`` is read before any of them)."""
-    keys = {(r[0], r[1]) for r in rows}
+    """Many ``_PUT_OBJECT`` rows as one statement over arrays (see ``PgDb.send_many``); an object
+    that comes twice goes in a later statement (``rounds``: ``old`` is read before any row of
+    one statement)."""
     casts = db.array_casts("objects", _OBJECT_COLS)
     seen = db.array_casts("dn_history", ("seen_at",))
-    if len(keys) != len(rows) or casts is None or seen is None:
+    if casts is None or seen is None:
         return False
+    parts = rounds(rows, (0, 1))
+    if len(parts) > 1:  # an object twice: one statement per round, in order
+        for part in parts:
+            if len(part) > 1:
+                _put_objects(db, cur, part)
+            else:
+                cur.execute(translate(_PUT_OBJECT), part[0])
+        return True
     casts = casts + seen
     picks = (*range(2, 16), 19)  # the row's values for _OBJECT_COLS, then seen_at
-    arrays = [[None if r[i] is None else conv(r[i]) for r in rows] for i, (_, conv) in zip(picks, casts)]
-    cur.execute(_PUT_OBJECTS.format(arrays=", ".join(f"%b::{t}[]" for t, _ in casts)), arrays)
+    exprs, arrays = columns(casts, rows, picks)
+    cur.execute(_PUT_OBJECTS.format(arrays=", ".join(exprs)), arrays)
     return True
 
 
@@ -113,6 +123,20 @@ class PgObjects(Objects):
                                ("object_members",))
 
 
+    def mark_seen(self, source: str, anchors: Iterable[str], round_no: int) -> None:
+        """One statement for all ``anchors`` (not one per anchor), and rows that already carry
+        ``round_no`` (``put_object`` of a full read wrote it) are left alone: an UPDATE to the
+        same value would still write a new row version and an entry in every index."""
+        anchors = [escape(a) for a in anchors]
+        if not anchors:
+            return
+        with self._db.unit():
+            self._db.flush()
+            self._db.conn.raw.cursor().execute(
+                "UPDATE objects SET last_seen_round = %s WHERE source = %s AND anchor = ANY(%b::text[]) "
+                "AND last_seen_round <> %s", [round_no, source, anchors, round_no])
+
+
 class PgTargets(Targets):
     def put_target_state(self, state: TargetState) -> None:
         with self._db.unit():
@@ -131,3 +155,15 @@ class PgTargets(Targets):
         with self._db.unit():  # serialize the check-then-write per source across processes
             self._db.conn.execute("SELECT pg_advisory_xact_lock(?, hashtext(?))", [CAS_LOCK, source])
             return super().advance_watermark(source, dc, expected, new)
+
+    def _watermark_rows(self, source: str, dc: str) -> tuple[Any, Any]:
+        """Both rows ``advance_watermark`` checks in ONE query (each read waits for the server)."""
+        active = row = None
+        for r_dc, cursor, version, high, is_active in self._db.conn.execute(
+                "SELECT dc, cursor, version, high_usn, active FROM watermarks "
+                "WHERE source = ? AND (active = 1 OR dc = ?)", [source, dc]).fetchall():
+            if is_active == 1:
+                active = (r_dc, cursor)
+            if r_dc == dc:
+                row = (version, high)
+        return active, row

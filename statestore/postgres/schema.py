@@ -22,12 +22,13 @@ from collections.abc import Callable
 from typing import IO, Any
 
 import psycopg
+from psycopg import sql
 
 from hybridsync.statestore import migrations as mig
 from hybridsync.statestore.convert import time_to_text, utcnow
 from hybridsync.statestore.codec import opened_row, packed_row
 from hybridsync.statestore.errors import StoreCorrupt
-from hybridsync.statestore.postgres.handle import PgDb, translate
+from hybridsync.statestore.postgres.handle import ID_STEP, PgDb, translate
 from hybridsync.statestore.sqlitefile import DUMP_FORMAT
 
 MIGRATE_LOCK = 0x68730001  # advisory lock key serializing migrations (schema creation too)
@@ -87,10 +88,22 @@ def _pg_access_removals(conn: psycopg.Connection[Any]) -> None:
                   f"WHERE kind = 'decision' AND result = 'ok' AND {ACCESS_REMOVAL}").encode())
 
 
+def _pg_id_blocks(conn: psycopg.Connection[Any]) -> None:
+    """Every identity column steps by ``ID_STEP``: a commit unit reserves its block of ids with
+    one ``nextval`` (handle.py) instead of one per id. Ids stay unique and grow; they are no
+    longer dense (they were not: blocks leave gaps)."""
+    for (table,) in conn.execute(
+            "SELECT table_name FROM information_schema.columns WHERE table_schema = current_schema() "
+            "AND column_name = 'id' AND is_identity = 'YES'").fetchall():
+        conn.execute(sql.SQL("ALTER TABLE {} ALTER COLUMN id SET INCREMENT BY {}").format(
+            sql.Identifier(table), sql.Literal(ID_STEP)))
+
+
 PG_MIGRATIONS: list[tuple[str, Callable[[psycopg.Connection[Any]], None]]] = [
     ("p001_leases", _pg_leases),
     ("p002_members", _pg_members),
     ("p003_access_removals", _pg_access_removals),
+    ("p004_id_blocks", _pg_id_blocks),
 ]
 
 
