@@ -36,7 +36,7 @@ def check_migrated(store, kept) -> None:
 
 
 def test_a_format_3_sqlite_store_keeps_its_plain_recordings_readable(tmp_path):
-    old = Store.open(tmp_path / "s.db", _stop_before="m005_compressed_recordings")
+    old = Store.open(tmp_path / "s.db", _stop_before="m004_reports_by_manager")
     assert old.format_version == 3
     write_old_rows(lambda sql, p: old._conn.execute(sql, p))
     old.close()
@@ -49,7 +49,7 @@ def test_a_format_3_postgres_schema_keeps_its_plain_recordings_readable(pg_serve
     from hybridsync.statestore.postgres.store import PostgresStore
 
     pw = pg_server.connect_kwargs()["password"]
-    old = PostgresStore.open(pg_server.url, schema=pg_schema, password=pw, _stop_before="m005_compressed_recordings")
+    old = PostgresStore.open(pg_server.url, schema=pg_schema, password=pw, _stop_before="m004_reports_by_manager")
     try:
         assert old.format_version == 3
         write_old_rows(lambda sql, p: old._raw.execute(sql.replace("?", "%s"), p))
