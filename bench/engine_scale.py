@@ -167,10 +167,13 @@ def main() -> None:
                     help="count: a target that keeps nothing (the engine's own memory is measured)")
     ap.add_argument("--one", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    import common  # bench/ is on sys.path when this runs as a script
+
     if args.p2:
         figs = p2_memory(args.p2)
         print(json.dumps(figs))
         print(f"P2 engine / max(raw read, raw create) at {figs['n']}: {figs['ratio']} (goal <= 1.25)")
+        common.result(f"engine_scale_p2_memory_{figs['n']}", float(figs["ratio"]), "<= 1.25", float(figs["ratio"]) <= 1.25)
         return
     if args.one:
         print(json.dumps(run_one(args.one, args.target)))
@@ -184,8 +187,13 @@ def main() -> None:
     if len(rows) > 1:
         ratio = rows[-1]["delta10_s"] / rows[0]["delta10_s"]
         print(f"P3 delta10 cost ratio N={rows[-1]['n']} / N={rows[0]['n']}: {ratio:.2f} (goal <= 1.5)")
+        common.result(f"engine_scale_delta10_{rows[-1]['n']}_vs_{rows[0]['n']}", ratio, "<= 1.5", ratio <= 1.5)
     print(f"P5 peak RSS at N={rows[-1]['n']}: {rows[-1]['peak_rss_mb']} MB (goal <= 150 MB); "
           f"store {rows[-1]['store_bytes_per_object']} B/object (goal <= 2048)")
+    last = rows[-1]
+    common.result(f"engine_scale_peak_rss_mb_{last['n']}", float(last["peak_rss_mb"]), "<= 150", last["peak_rss_mb"] <= 150)
+    common.result(f"engine_scale_store_bytes_per_object_after_full_sync_{last['n']}", int(last["store_bytes_per_object"]),
+                  "<= 2048", last["store_bytes_per_object"] <= 2048)
 
 
 if __name__ == "__main__":

@@ -32,6 +32,9 @@ from hybridsync.connectors.testing.graphfake import GraphFake, Knobs
 from hybridsync.engine.core.config import TargetConfig
 from hybridsync.engine.core.values import ObjectKind as K
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import result  # noqa: E402
+
 SECRET_ENV = "HYBRIDSYNC_BENCH_ENTRA_SECRET"
 QUOTA, WINDOW = 3000, 150.0
 
@@ -133,9 +136,17 @@ def main() -> int:
     a = p.parse_args()
     out = {"costs": request_costs()}
     print(json.dumps(out), flush=True)
+    costs = out["costs"]
+    for what in ("adds", "removals"):
+        n = costs[f"requests_per_1000_member_{what}"]
+        result(f"entra_requests_per_1000_member_{what}", n, f"<= {costs['floor_per_1000_member_changes']}",
+               n <= costs["floor_per_1000_member_changes"])
     if not a.skip_quota:
         out["quota"] = quota_run(a.users, a.scale, a.threads)
         print(json.dumps(out["quota"]), flush=True)
+        q = out["quota"]
+        result(f"entra_creates_vs_quota_bound_{a.users}_scale_{a.scale:g}", q["ratio_to_quota_bound"], ">= 0.9",
+               q["ratio_to_quota_bound"] >= 0.9 and q["held"] == a.users)
     return 0
 
 

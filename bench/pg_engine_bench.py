@@ -19,6 +19,7 @@ import base64
 import logging
 import os
 import statistics
+import sys
 import tempfile
 import time
 
@@ -31,6 +32,9 @@ from hybridsync.engine.lab.postgres import PostgresLab
 from hybridsync.engine.runtime.engine import Engine
 from hybridsync.statestore import Store
 from hybridsync.statestore.postgres.store import PostgresStore
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import result  # noqa: E402
 
 STAFF = "OU=Staff,DC=lab,DC=test"
 
@@ -153,6 +157,10 @@ def main() -> None:
     print(f"median PG / SQLite over {args.rounds} rounds (range):")
     for key in RATES:
         print(f"  {key:30} {statistics.median(ratios[key]):5.2f} ({min(ratios[key]):.2f}-{max(ratios[key]):.2f})")
+    for key in RATES:
+        med = statistics.median(ratios[key])
+        slug = key.split(" (")[0].replace(" ", "_").replace("-", "_")
+        result(f"pg_engine_{slug}_pg_vs_sqlite_median_of_{args.rounds}", med, ">= 0.8", med >= 0.8)
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from common import result  # noqa: E402
 from statestore_bench import make  # noqa: E402
 
 from hybridsync.engine.core.values import Action, ActionKind, Reason, UsnWatermark, guid_to_anchor  # noqa: E402
@@ -111,6 +112,10 @@ def takeovers(lab: PostgresLab, count: int, ttl: float, how: signal.Signals) -> 
     return times
 
 
+def p95_of(times: list[float]) -> float:
+    return statistics.quantiles(times, n=20)[18] if len(times) >= 2 else times[0]
+
+
 def summary(times: list[float]) -> str:
     qs = statistics.quantiles(times, n=20) if len(times) >= 2 else times * 19
     return (f"n={len(times)} p50={statistics.median(times):.2f} s p95={qs[18]:.2f} s "
@@ -132,10 +137,18 @@ def main() -> None:
         print(f"{'measure':34} {'SQLite':>10} {'PostgreSQL':>11} {'PG / SQLite':>12}")
         for key in sqlite:
             print(f"{key:34} {sqlite[key]:10,.0f} {postgres[key]:11,.0f} {postgres[key] / sqlite[key]:12.2f}")
+            slug = key.split(" (")[0].replace(" ", "_")
+            result(f"pg_store_{slug}_pg_vs_sqlite", postgres[key] / sqlite[key], ">= 0.8", postgres[key] / sqlite[key] >= 0.8)
         if args.kills:
-            print("takeover after kill -9 (TTL 15 s):", summary(takeovers(lab, args.kills, 15.0, signal.SIGKILL)))
+            kills = takeovers(lab, args.kills, 15.0, signal.SIGKILL)
+            print("takeover after kill -9 (TTL 15 s):", summary(kills))
+            p95 = p95_of(kills)
+            result(f"pg_lease_takeover_after_kill_p95_s_{len(kills)}", p95, "<= 10", p95 <= 10)
         if args.hangs:
-            print("takeover after SIGSTOP (TTL 3 s):", summary(takeovers(lab, args.hangs, 3.0, signal.SIGSTOP)))
+            hangs = takeovers(lab, args.hangs, 3.0, signal.SIGSTOP)
+            print("takeover after SIGSTOP (TTL 3 s):", summary(hangs))
+            worst = max(hangs)
+            result(f"pg_lease_takeover_after_sigstop_max_s_{len(hangs)}", worst, "<= 3.5 (TTL 3 s + a poll)", worst <= 3.5)
 
 
 if __name__ == "__main__":

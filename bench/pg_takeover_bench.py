@@ -25,6 +25,9 @@ from pathlib import Path
 
 from hybridsync.engine.lab.postgres import PostgresLab
 
+sys.path.insert(0, str(Path(__file__).parent))
+from common import result  # noqa: E402
+
 SOURCE = """
 [[source]]
 name = "{name}"
@@ -131,6 +134,7 @@ def main() -> None:
     print(f"takeover after kill -9, {args.processes} sync processes, 2 sources, TTL {args.ttl:g} s, "
           f"{len(times)} kills: p50 {statistics.median(times):.2f} s, p95 {p95:.2f} s, max {max(times):.2f} s; "
           f"successor: {successors.count('a standby')} standby, {successors.count('the emea leader')} emea leader")
+    result(f"pg_takeover_after_kill_p95_s_{len(times)}", p95, "<= 10", p95 <= 10)
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ import statistics
 import sys
 import time
 from datetime import datetime, timezone
+from pathlib import Path as _BenchPath
 
 from hybridsync.engine.plan import lifecycle as lc
 from hybridsync.engine.core.config import ScopeConfig, TargetConfig
@@ -31,6 +32,9 @@ from hybridsync.engine.mapping.projection import ProjectionContext, compile_mapp
 from hybridsync.engine.plan.planner import PlanInput, ReadEvidence, References, TargetInput, plan
 from hybridsync.engine.plan.scope import normalize_dn
 from hybridsync.engine.core.values import ObjectKind, Ownership, ReadMode, SourceObject, TargetState
+
+sys.path.insert(0, str(_BenchPath(__file__).parent))
+from common import result  # noqa: E402
 
 CLOCK = datetime(2026, 1, 1, tzinfo=timezone.utc)
 STAFF = "OU=Staff,DC=lab,DC=test"
@@ -163,6 +167,7 @@ def bench_full(n: int, ldap: tuple[float, str] | None = None) -> None:
         for name, t in (("unchanged", ts), ("first sync", tf)):
             ratio = total / t / rate
             print(f"  plan() {name:10s} / LDAP read rate = {ratio:5.1f}x  (goal >= 10x: {'ok' if ratio >= 10 else 'MISSED'})")
+            result(f"planner_{name.replace(' ', '_')}_vs_ldap_read_{total}", round(ratio, 1), ">= 10", ratio >= 10)
 
 
 def bench_delta(n: int) -> None:
@@ -195,6 +200,8 @@ def bench_delta(n: int) -> None:
     small, big = n // 10, n
     print(f"delta plan of 10 changes: {times[small] * 1e3:.2f} ms at {small}, {times[big] * 1e3:.2f} ms at {big}: "
           f"ratio {times[big] / times[small]:.2f} (goal <= 1.5)")
+    ratio = times[big] / times[small]
+    result(f"planner_delta10_{big}_vs_{small}", ratio, "<= 1.5", ratio <= 1.5)
 
 
 def bench_lifecycle(n: int) -> None:

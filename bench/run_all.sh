@@ -37,7 +37,7 @@ BENCHES=(
   "scim_write|--users 300 --rounds 6 --group-size 50000|--users 30 --rounds 2 --group-size 500|3600"
   "ad_read||--bulk 0|3600"
   "seed_rate|--offline-users 20000 --skip-restore|--offline-users 300 --ldap-users 10 --skip-provision --skip-restore|3600"
-  "p1_latency|--size 2000 --changes 50|--size 200 --changes 5|3600"
+  "p1_latency|--rounds 9|--rounds 1|3600"
   "p2_full_sync|--size 20000 --groups 200|--size 300 --groups 10|7200"
   "p3_delta_cost|--only memory --size 100000 --small 10000|--only memory --size 1000 --small 200 --rounds 2|7200"
   "p3_delta_cost_samba|--only samba --size 20000 --small 2000|--only samba --size 300 --small 100 --rounds 2|7200"

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -32,6 +33,9 @@ from hybridsync.engine.core.values import (
     guid_to_anchor,
 )
 from hybridsync.statestore import Store
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import result  # noqa: E402
 
 
 def make(i: int) -> tuple[ObjectState, TargetState]:
@@ -118,6 +122,7 @@ def main() -> None:
             verdict = "OK" if per <= 2048 else "MISSES the 2 KB goal"
             print(f"{n:>7} objects: {size / 1e6:7.1f} MB, {per:6.0f} bytes/object ({verdict}); "
                   f"bulk fill {n / secs:,.0f} objects/s")
+            result(f"store_bytes_per_object_{n}", round(per), "<= 2048", per <= 2048)
             with Store.open(path) as s:
                 t0 = time.perf_counter()
                 count = sum(1 for _ in s.iter_objects("corp"))
