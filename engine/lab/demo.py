@@ -269,10 +269,12 @@ def show_target(lab: Lab) -> None:
     del odd
 
 
-def wait_for(check: Callable[[], bool], timeout: float = 30.0) -> float | None:
+def wait_for(check: Callable[[], bool], timeout: float = 30.0, every: float = 0.02) -> float | None:
+    """Seconds until ``check()`` holds (None after ``timeout``), asking every ``every`` s: each
+    check is one cheap read (``Lab.scim_user``), so the figure is the engine's to ~20 ms."""
     t0 = time.perf_counter()
     while time.perf_counter() - t0 < timeout:
         if check():
             return time.perf_counter() - t0
-        time.sleep(0.05)
+        time.sleep(every)
     return None
