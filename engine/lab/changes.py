@@ -93,6 +93,10 @@ def live_changes(lab: Lab, *, rounds: int = MIXED_ROUNDS) -> list[Change]:
 
     def step(what: str, kind: str, change: Callable[[], Any], check: Callable[[], bool], ref: str) -> None:
         took = timed(what, kind, change, check)
+        # the target shows a change before the cycle that made it commits its decision: the
+        # decision is read once that cycle has reported (not timed: the latency is taken)
+        landed = len(cycles)
+        wait_for(lambda: len(cycles) > landed or bool(failure), timeout=10.0)
         decision = _last_decision(lab, ref)
         results[-1] = Change(what, kind, took, decision)
         shown = f"{took:.2f} s" if took is not None else "[red]not seen in 30 s[/]"

@@ -197,7 +197,7 @@ class Lab:
         u = self._graph_find("user", "userPrincipalName", user_name)
         return None if u is None else {"id": u["id"], "userName": u.get("userPrincipalName"),
                                        "displayName": u.get("displayName"), "active": u.get("accountEnabled"),
-                                       "externalId": u.get("onPremisesImmutableId")}
+                                       "externalId": u.get("onPremisesImmutableId"), "title": u.get("jobTitle")}
 
     def scim_group(self, display_name: str) -> dict[str, Any] | None:
         if self.graph is None:

@@ -51,7 +51,7 @@ def test_the_lab_checks_into_the_fake_graph_serialize_one_object(tmp_path, monke
         for i in range(3):
             door.seed("user", {"userPrincipalName": f"u{i}@lab.test", "accountEnabled": True})
         alice = door.seed("user", {"userPrincipalName": "Alice@Lab.Test", "displayName": "Alice",
-                                   "accountEnabled": False, "onPremisesImmutableId": "imm"})
+                                   "accountEnabled": False, "onPremisesImmutableId": "imm", "jobTitle": "Boss"})
         group = door.seed("group", {"displayName": "Group B"})
         graph.directory.objects[group].members.add(alice)
         lab = Lab(tmp_path, Console(), target="entra")
@@ -59,6 +59,6 @@ def test_the_lab_checks_into_the_fake_graph_serialize_one_object(tmp_path, monke
         monkeypatch.setattr(door, "users", _no_listing)
         monkeypatch.setattr(door, "groups", _no_listing)
         assert lab.scim_user("alice@lab.test") == {"id": alice, "userName": "Alice@Lab.Test", "displayName": "Alice",
-                                                   "active": False, "externalId": "imm"}
+                                                   "active": False, "externalId": "imm", "title": "Boss"}
         assert lab.scim_user("nobody@lab.test") is None
         assert lab.scim_group("Group B") == {"id": group, "displayName": "Group B", "members": [{"value": alice}]}
