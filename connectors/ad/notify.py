@@ -5,6 +5,9 @@ ldap3's receiver thread calls back on every notified entry and we set an ``Event
 abandons the search, unbinds, and joins the receiver thread (shared/README: a later TLS
 handshake fails if that thread is still alive), so no thread is left behind.
 Samba only notifies with ``prefork children = 1``; the delta poll is the real mechanism.
+The search carries the show-deleted control: Windows notifies a deletion without it (the object's
+new DN in Deleted Objects), Samba only to a search that can see tombstones -- without it a delete
+waited for the poll.
 """
 
 from __future__ import annotations
@@ -14,11 +17,20 @@ import threading
 import ldap3
 import structlog
 from ldap3.extend.microsoft.persistentSearch import ADPersistentSearch
+from ldap3.protocol.microsoft import persistent_search_control, show_deleted_control
 
 from hybridsync.connectors.ad.connection import close_quietly, open_connection
 from hybridsync.engine.core.config import SourceConfig
 
 log = structlog.get_logger(__name__)
+
+
+class _NotificationSearch(ADPersistentSearch):
+    """ldap3's notification search, seeing tombstones too (both controls non-critical)."""
+
+    def start(self) -> None:
+        self.controls = [persistent_search_control(), show_deleted_control()]
+        super().start()
 
 
 class Watcher:
@@ -30,7 +42,7 @@ class Watcher:
         self.dead = threading.Event()
         self._conn = open_connection(config, url, strategy=ldap3.ASYNC_STREAM)
         try:
-            self._search = ADPersistentSearch(
+            self._search = _NotificationSearch(
                 self._conn, base, ldap3.SUBTREE, attributes=["objectGUID"], streaming=False, callback=self._on_message
             )
         except BaseException:

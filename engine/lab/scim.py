@@ -34,6 +34,8 @@ _TOKEN_ENV = "HYBRIDSYNC_LAB_SCIM_TOKEN"
 _BACKDOOR_ENV = "HYBRIDSYNC_LAB_SCIM_BACKDOOR"
 _FEATURES_ENV = "HYBRIDSYNC_LAB_SCIM_FEATURES"
 _BACKDOOR_HEADER = "X-Lab-Backdoor"
+# what ScimBackdoor.find compares: the SCIM attribute -> scim2-models' field
+FINDABLE = {"id": "id", "userName": "user_name", "displayName": "display_name", "externalId": "external_id"}
 
 
 class ScimBackdoor:
@@ -45,8 +47,8 @@ class ScimBackdoor:
     def __repr__(self) -> str:
         return f"ScimBackdoor({str(self._client.base_url)!r})"
 
-    def _call(self, method: str, path: str, body: Any = None) -> Any:
-        response = self._client.request(method, path, json=body)
+    def _call(self, method: str, path: str, body: Any = None, query: Mapping[str, str] | None = None) -> Any:
+        response = self._client.request(method, path, json=body, params=query)
         response.raise_for_status()
         return response.json() if response.content else None
 
@@ -58,6 +60,13 @@ class ScimBackdoor:
         """Every stored resource (of one type), as SCIM JSON; ``members=False`` drops member lists."""
         q = {"type": resource_type or "", "members": "1" if members else "0"}
         return self._call("GET", "/_lab/resources?" + "&".join(f"{k}={v}" for k, v in q.items()))
+
+    def find(self, resource_type: str, attribute: str, value: str, *, members: bool = True) -> list[dict[str, Any]]:
+        """The stored resources of one type whose ``attribute`` (one of ``FINDABLE``) equals
+        ``value``, compared case-insensitively: one cheap read where ``resources`` serializes
+        every resource (seconds for the lab's 5,000 users, while the server answers nothing else)."""
+        q = {"type": resource_type, "members": "1" if members else "0", "attribute": attribute, "value": value}
+        return self._call("GET", "/_lab/resources", query=q)
 
     def get(self, resource_id: str) -> dict[str, Any] | None:
         response = self._client.get(f"/_lab/resources/{resource_id}")
@@ -232,10 +241,15 @@ def build_app(token: str, backdoor_token: str, features: Mapping[str, bool]) -> 
         if path == "/_lab/resources" and method == "GET":
             wanted = query.get("type") or None
             members = query.get("members", "1") == "1"
+            field = FINDABLE.get(query["attribute"]) if "attribute" in query else None
+            if "attribute" in query and field is None:
+                return 400, {"detail": f"attribute must be one of {sorted(FINDABLE)}"}
+            value = query.get("value", "").casefold()
             return 200, [
                 dump(r, members)
                 for r in memory.resources
-                if wanted is None or (r.meta and r.meta.resource_type == wanted)
+                if (wanted is None or (r.meta and r.meta.resource_type == wanted))
+                and (field is None or str(getattr(r, field, None) or "").casefold() == value)
             ]
         if path.startswith("/_lab/resources/"):
             rid = path.rsplit("/", 1)[1]

@@ -320,6 +320,7 @@ class Engine:
     def _loop(self, stop_event: threading.Event, on_report: Callable[[RunReport], None] | None,
               progress: Callable[[CycleProgress], None] | None = None) -> None:
         followups = 0
+        self._arm(stop_event)
         while not stop_event.is_set():
             due_full = [s for s in self.sources if (self.leads is None or s in self._ran)  # another leads it
                         and time.monotonic() - self._last_full.get(s, 0.0) >= self.config.source(s).full_read_interval]
@@ -346,15 +347,30 @@ class Engine:
                 continue  # the engine's own follow-up cycle: not "the next AD change"
             self._wait(stop_event)
 
+    def _waiter(self) -> Callable[[float, threading.Event], bool] | None:
+        """The one source's ``wait_for_change`` (None with several sources: they are polled)."""
+        names = list(self.sources)
+        return getattr(self.sources[names[0]], "wait_for_change", None) if len(names) == 1 else None
+
+    def _arm(self, stop_event: threading.Event) -> None:
+        """Open the change notification before the first cycle (a zero wait): a change committed
+        while that cycle runs -- the slow one, it opens every connection -- then wakes the next
+        cycle at once. Armed only by the first wait, it was missed and waited a whole poll."""
+        waiter = self._waiter()
+        if waiter is not None:
+            try:
+                waiter(0.0, stop_event)
+            except Exception as exc:  # the poll still runs; the first wait tries again
+                log.warning("notification_arm_failed", error=f"{type(exc).__name__}: {exc}"[:300])
+
     def _wait(self, stop_event: threading.Event) -> None:
         names = list(self.sources)
         if not names:
             stop_event.wait(1.0)
             return
         poll = min(self.config.source(n).poll_interval for n in names)
-        src = self.sources[names[0]]
-        waiter = getattr(src, "wait_for_change", None)
-        if waiter is None or len(names) > 1:
+        waiter = self._waiter()
+        if waiter is None:
             stop_event.wait(poll)
             return
         waiter(poll, stop_event)

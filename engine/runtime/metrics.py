@@ -4,8 +4,9 @@ A private ``CollectorRegistry`` (the library never touches prometheus_client's g
 the HTTP server is started and stopped by the CLI layer, never by the library.
 
 Metrics: cycles (by source, mode, status), object outcomes (by target, action, result), cycle
-duration, held deletes and quarantined targets (from the store), and the lag from an object's
-AD ``whenChanged`` to the moment its change was applied (delta cycles only).
+duration, held deletes, pending adoptions and quarantined targets (from the store), and the lag
+from an object's AD ``whenChanged`` to the moment its change was applied (delta cycles only).
+The list with the names: docs/interface.md, "Metrics".
 """
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ class Metrics:
                              buckets=(0.5, 1, 2, 3, 5, 10, 30, 60, 120, 600))
         self.held = Gauge("hybridsync_held_deletes", "Deletes/disables held by the threshold", ["target"],
                           registry=r)
+        self.adoptions = Gauge("hybridsync_pending_adoptions",
+                               'Adoptions waiting for approve-adoptions ([matching] adopt = "approve")', ["target"],
+                               registry=r)
         self.quarantined = Gauge("hybridsync_target_quarantined", "1 while a target is quarantined", ["target"],
                                  registry=r)
         self.last_cycle = Gauge("hybridsync_last_cycle_timestamp_seconds", "End of the last cycle", ["source"],
@@ -52,6 +56,11 @@ class Metrics:
                 held[h.target] = held.get(h.target, 0) + 1
             for t, n in held.items():
                 self.held.labels(t).set(n)
+            adoptions: dict[str, int] = {t: 0 for t in targets}
+            for h in store.held(adoptions=True):
+                adoptions[h.target] = adoptions.get(h.target, 0) + 1
+            for t, n in adoptions.items():
+                self.adoptions.labels(t).set(n)
             q = {rec.target for rec in store.quarantined()}
             for t in set(targets) | q:
                 self.quarantined.labels(t).set(1 if t in q else 0)
