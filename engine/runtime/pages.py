@@ -5,8 +5,8 @@ overlapped with the next page's merge and plan)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Protocol
 
 from attrs import frozen
 
@@ -14,11 +14,38 @@ from hybridsync.engine.core.values import ObjectState, ReadMode, SourceBatch, So
 from hybridsync.engine.plan import planner
 from hybridsync.engine.plan.merge import merge, to_state
 from hybridsync.engine.runtime import evidence as absence
+from hybridsync.engine.runtime.apply import Applied
 from hybridsync.engine.runtime.commit import Observation, PageCommit
-from hybridsync.engine.runtime.context import CycleSetup, PageWrites
+from hybridsync.engine.runtime.context import CycleSetup, CycleState, PageWrites
+from hybridsync.engine.runtime.health import TargetHealth
+from hybridsync.engine.runtime.planning import PagePlanner
 
-if TYPE_CHECKING:
-    from hybridsync.engine.runtime.cycle import Cycle
+
+class Cycle(Protocol):
+    """What a page's merge and the pipeline use of ``cycle.Cycle`` (no import cycle)."""
+
+    @property
+    def setup(self) -> CycleSetup: ...
+    @property
+    def state(self) -> CycleState: ...
+    @property
+    def page(self) -> PageWrites: ...
+    @property
+    def health(self) -> TargetHealth: ...
+    @property
+    def planning(self) -> PagePlanner: ...
+
+    def object_problem(self, anchor: str, dn: str | None, stage: str, message: str) -> None: ...
+
+    def plan_only(self, objects: tuple[SourceObject, ...], evidence: planner.ReadEvidence,
+                  absent: frozenset[str]) -> Planned: ...
+
+    def use(self, planned: Planned, out: list[Applied]) -> Iterator[None]: ...
+
+    def plan_and_apply(self, objects: tuple[SourceObject, ...], evidence: planner.ReadEvidence,
+                       absent: frozenset[str]) -> list[Applied]: ...
+
+    def commit(self, unit: PageCommit, outcomes: list[Applied]) -> None: ...
 
 
 @frozen
@@ -181,4 +208,4 @@ def _absent(setup: CycleSetup, round_no: int, seen: set[str], this_page: set[str
     return frozenset(a for a in store.anchors_not_seen_since(src, round_no) if a not in this_page)
 
 
-__all__ = ["PageWork", "Planned", "merge_page"]
+__all__ = ["Cycle", "PageWork", "Planned", "merge_page"]

@@ -24,7 +24,6 @@ no tombstone and no object of N, and scoping groups are off; every other page wa
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING
 
 import structlog
 from attrs import define
@@ -32,11 +31,8 @@ from attrs import define
 from hybridsync.engine.core.values import CycleProgress, ReadMode, SourceBatch, SourceObject
 from hybridsync.engine.plan import planner
 from hybridsync.engine.runtime.apply import Applied
-from hybridsync.engine.runtime.pages import PageWork, Planned, merge_page
+from hybridsync.engine.runtime.pages import Cycle, PageWork, Planned, merge_page
 from hybridsync.engine.runtime import parts
-
-if TYPE_CHECKING:
-    from hybridsync.engine.runtime.cycle import Cycle
 
 log = structlog.get_logger("hybridsync.cycle")
 OVERLAP = True  # False: every page waits for the one before to commit (the page-by-page loop)
