@@ -213,7 +213,7 @@ def run_cycle(cycle: Cycle) -> None:
     seen: set[str] = set()  # only in dry-run (a real run marks rounds in the store)
     t0 = time.perf_counter()
     try:
-        run_pages(cycle, read_ahead(setup.sources[src], cursor), round_no,
+        run_pages(cycle, read_ahead(setup.sources[src], cursor, record=False), round_no,
                   last_complete[1] if last_complete else None, seen)
     except Exception as exc:  # the source failed: what was committed stays; retry next cycle
         cycle.source_failed(exc)

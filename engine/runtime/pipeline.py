@@ -32,6 +32,7 @@ from hybridsync.engine.core.values import CycleProgress, ReadMode, SourceBatch, 
 from hybridsync.engine.plan import planner
 from hybridsync.engine.runtime.apply import Applied
 from hybridsync.engine.runtime.pages import Cycle, PageWork, Planned, merge_page
+from hybridsync.engine.runtime.readahead import record_batch
 from hybridsync.engine.runtime import parts
 
 log = structlog.get_logger("hybridsync.cycle")
@@ -64,8 +65,11 @@ class Stats:
 
 def run_pages(cycle: Cycle, batches: Iterable[SourceBatch], round_no: int, last_count: int | None,
               seen: set[str]) -> Stats:
-    """Merge, plan, apply and commit every page of ``batches``, pipelined where it is safe."""
+    """Merge, plan, apply and commit every page of ``batches`` (``read_ahead(record=False)``:
+    each batch is recorded for replay here, in the commit unit of its page), pipelined where it
+    is safe."""
     setup = cycle.setup
+    source = setup.sources[setup.source_name]
     stats = Stats(expected=last_count)
     count = 0
     flight: _InFlight | None = None
@@ -80,6 +84,8 @@ def run_pages(cycle: Cycle, batches: Iterable[SourceBatch], round_no: int, last_
                 _land(cycle, landed, stats)
                 if _stopping(cycle):
                     break
+            if flight is None:  # recorded in its own commit unit (an overlapped page: after N's commit)
+                record_batch(source, batch)
             work = merge_page(cycle, batch, evidence, round_no, seen)
             stats.hold(1)
             if setup.dry_run or _heavy(work.merged):  # planned in parts, one after the other (no flight here)
@@ -103,6 +109,7 @@ def run_pages(cycle: Cycle, batches: Iterable[SourceBatch], round_no: int, last_
                     cycle.page.committed()
                     stats.hold(-1)
                     break
+                record_batch(source, batch)
                 if not loaded and set(cycle.health.paused) == paused and _holds(planned, written):
                     stats.early += 1
                 else:
