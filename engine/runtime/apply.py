@@ -1,7 +1,9 @@
 """Applying a plan: ``Applier``, composed of the state store, the targets and the cycle's values.
 
-Runs of independent actions go to a target concurrently (up to its ``max_in_flight``), every
-intent of a run journaled in one commit before any of its calls; each result becomes a new
+Runs of independent actions go to a target concurrently (up to its ``max_in_flight``, every
+call of a run submitted at once), every intent of a run journaled in one commit before any of its
+calls; ``apply_steps`` yields while a run's calls are in flight (``runtime.pipeline`` plans the
+next page meanwhile); each result becomes a new
 TargetState (``reconcile.state_after``); failures count towards quarantine
 (``health.TargetHealth``); a member whose state changed puts its groups on the cycle's
 follow-up list.
@@ -10,7 +12,7 @@ follow-up list.
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Generator, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
@@ -18,13 +20,13 @@ import attrs
 import structlog
 from attrs import define, frozen
 
-from hybridsync.connectors.base import Result, Target
+from hybridsync.connectors.base import Done, Result, Target
 from hybridsync.engine.core.config import Config
 from hybridsync.engine.core.states import OutcomeResult
 from hybridsync.engine.core.values import Action, ActionKind, ObjectKind, ObjectState, TargetState
 from hybridsync.engine.plan.outcome import reanchored_groups
-from hybridsync.engine.runtime.context import CycleState, PageWrites, Tally
 from hybridsync.engine.runtime import reports
+from hybridsync.engine.runtime.context import CycleState, PageWrites, Tally
 from hybridsync.engine.runtime.health import TargetHealth
 from hybridsync.engine.runtime.reconcile import (
     APPLIED,
@@ -89,10 +91,20 @@ class Applier:
         return self.stop_event is not None and self.stop_event.is_set()
 
     def apply_all(self, actions: Sequence[Action], now: datetime, blocked: Mapping[str, str]) -> list[Applied]:
-        """Apply in plan order. Runs of independent object actions (same target, kind, object
-        kind) have all their intents journaled in ONE commit before any call of the run; then they
-        go to the target concurrently (up to its ``max_in_flight``) or one by one."""
-        out: list[tuple[Outcome, int | None]] = []
+        """Apply in plan order (``apply_steps`` run to its end)."""
+        out: list[Applied] = []
+        for _ in self.apply_steps(actions, now, blocked, out):
+            pass
+        return out
+
+    def apply_steps(self, actions: Sequence[Action], now: datetime, blocked: Mapping[str, str],
+                    out: list[Applied]) -> Iterator[None]:
+        """Apply in plan order, appending to ``out``; yields whenever a run's calls are in flight
+        (the caller may plan the next page meanwhile: nothing of the engine but the target calls
+        runs in the pool, every outcome is handled in the caller's thread). Runs of independent
+        object actions (same target, kind, object kind) have all their intents journaled in ONE
+        commit before any call of the run; then they go to the target concurrently (up to its
+        ``max_in_flight``, each call submitted at once: no barrier between steps) or one by one."""
         i = 0
         while i < len(actions):
             if self._stop_requested():
@@ -112,33 +124,11 @@ class Applier:
                 ids = self.store.journal_intents(self.cycle.cycle_id, [p.action for p in calls], at=now)
                 for p, intent_id in zip(calls, ids):
                     p.intent_id = intent_id
-            step = width * 8 if width > 1 else 1  # stop and quarantine are checked between steps
-            for k in range(0, len(prepared), step):
-                part = prepared[k:k + step]
-                for p in part:
-                    if p.outcome is not None or p.intent_id is None:
-                        continue
-                    if self._stop_requested():  # finish the objects in flight only
-                        self.cycle.stopped_mid_page = True
-                    elif p.action.target in self.health.paused:  # quarantined mid-run
-                        until, why = self.health.paused[p.action.target]
-                        p.outcome = deferred_outcome(p.prev, p.action, now, until, why)
-                    else:
-                        continue
-                    self.page.unused_intents.append(p.intent_id)
-                    p.intent_id = None
-                if self.cycle.stopped_mid_page:
-                    part = [p for p in part if p.outcome is not None or p.intent_id is not None]
-                todo = [p for p in part if p.outcome is None]
-                if len(todo) > 1:
-                    answers = dict(zip((id(p) for p in todo), self._pool(width).map(self._call, todo)))
-                else:
-                    answers = {id(p): self._call(p) for p in todo}
-                for p in part:
-                    out.append(self._finish(p, answers.get(id(p))))
-                if self.cycle.stopped_mid_page:
-                    self.page.unused_intents.extend(p.intent_id for p in prepared[k + step:] if p.intent_id is not None)
-                    break
+            if width > 1 and len(calls) > 1:
+                held = yield from self._run_ahead(prepared, width, out)
+                self._run_steps(held, width, now, out)
+            else:
+                self._run_steps(prepared, width, now, out)
             if self.cycle.stopped_mid_page:
                 break
             i = j
@@ -149,7 +139,67 @@ class Applier:
             managers, self.presence_changes[:] = list(self.presence_changes), []
             self.cycle.followup_groups.update(reports.reports_of(self.store, self.source_name, managers,
                                                                  self.page.objects))
-        return out
+
+    def _run_ahead(self, prepared: list[_Prepared], width: int,
+                   out: list[Applied]) -> Generator[None, None, list[_Prepared]]:
+        """Submit every call of a run at once (``width`` in flight), yield, then finish them in
+        order. A call that does not answer ``Done`` (a failure, a 409, a 429) stops the run's
+        calls not yet started, as does a stop or a quarantine: those are returned, untouched, for
+        ``_run_steps`` to decide one step at a time (at most ``width - 1`` more calls than before
+        reach a failing target)."""
+        trouble = threading.Event()
+
+        def call(p: _Prepared) -> Result | None:
+            if trouble.is_set() or self._stop_requested() or p.action.target in self.health.paused:
+                return None  # held back: decided by _run_steps
+            result = self._call(p)
+            if not isinstance(result, Done):
+                trouble.set()
+            return result
+
+        pool = self._pool(width)
+        futures = [pool.submit(call, p) if p.outcome is None and p.intent_id is not None else None
+                   for p in prepared]
+        yield
+        held: list[_Prepared] = []
+        for p, fut in zip(prepared, futures):
+            result = fut.result() if fut is not None else None
+            if fut is not None and result is None:
+                held.append(p)
+            elif p.outcome is not None or result is not None:
+                out.append(self._finish(p, result))
+        return held
+
+    def _run_steps(self, prepared: list[_Prepared], width: int, now: datetime, out: list[Applied]) -> None:
+        """Call a run's journaled actions a step at a time: a stop or a quarantine is checked
+        before each step (``width`` * 8 calls in flight, or one)."""
+        step = width * 8 if width > 1 else 1
+        for k in range(0, len(prepared), step):
+            part = prepared[k:k + step]
+            for p in part:
+                if p.outcome is not None or p.intent_id is None:
+                    continue
+                if self._stop_requested():  # finish the objects in flight only
+                    self.cycle.stopped_mid_page = True
+                elif p.action.target in self.health.paused:  # quarantined mid-run
+                    until, why = self.health.paused[p.action.target]
+                    p.outcome = deferred_outcome(p.prev, p.action, now, until, why)
+                else:
+                    continue
+                self.page.unused_intents.append(p.intent_id)
+                p.intent_id = None
+            if self.cycle.stopped_mid_page:
+                part = [p for p in part if p.outcome is not None or p.intent_id is not None]
+            todo = [p for p in part if p.outcome is None]
+            if len(todo) > 1:
+                answers = dict(zip((id(p) for p in todo), self._pool(width).map(self._call, todo)))
+            else:
+                answers = {id(p): self._call(p) for p in todo}
+            for p in part:
+                out.append(self._finish(p, answers.get(id(p))))
+            if self.cycle.stopped_mid_page:
+                self.page.unused_intents.extend(p.intent_id for p in prepared[k + step:] if p.intent_id is not None)
+                break
 
     def _call(self, p: _Prepared) -> Result:
         return call_target(self.targets[p.action.target], p.action, p.members)

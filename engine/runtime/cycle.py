@@ -12,6 +12,9 @@ Per page of the read (``SourceBatch``):
 4. in ONE transaction (``runtime.commit``): the merged object states, the observations, the
    outcomes and decisions, the journal settlements and the source cursor by compare-and-swap.
 
+The pages are driven by ``runtime.pipeline`` (merge in ``runtime.pages``): in a full read page
+N+1 is merged and planned while page N's calls are in flight, and applied after N's commit.
+
 After the read, a time-driven pass plans what is due without a source change: escrow retries,
 soft-deleted objects past ``soft_delete_days``, approved held deletes, and groups whose members
 changed state in this cycle.
@@ -25,7 +28,7 @@ protocol, the connector protocols): quarantine (``health.TargetHealth``), the pl
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 import structlog
@@ -35,8 +38,6 @@ from hybridsync.engine.core.errors import SafetyStop
 from hybridsync.engine.core.states import CycleStatus, State
 from hybridsync.engine.core.values import (
     ActionKind,
-    CycleProgress,
-    ObjectState,
     ReadMode,
     Refresh,
     SourceBatch,
@@ -44,15 +45,15 @@ from hybridsync.engine.core.values import (
 )
 from hybridsync.engine.plan import lifecycle, planner
 from hybridsync.engine.plan.inputs import Carry
-from hybridsync.engine.plan.merge import merge, to_state
-from hybridsync.engine.runtime import drift, evidence as absence
-from hybridsync.engine.runtime import holds, reports
+from hybridsync.engine.runtime import drift
+from hybridsync.engine.runtime import holds
 from hybridsync.engine.runtime.apply import Applied, Applier
-from hybridsync.engine.runtime.commit import Observation, PageCommit, commit_page
+from hybridsync.engine.runtime.commit import PageCommit, commit_page
 from hybridsync.engine.runtime.context import CycleSetup, CycleState, PageWrites, Tally
 from hybridsync.engine.runtime.health import TargetHealth
 from hybridsync.engine.runtime.planning import PagePlanner
-from hybridsync.engine.runtime.parts import plan_in_parts
+from hybridsync.engine.runtime.pages import Planned
+from hybridsync.engine.runtime.pipeline import run_pages
 from hybridsync.engine.runtime.readahead import read_ahead
 from hybridsync.engine.runtime.reconcile import CONFLICT_REPLANNED, settle_pending
 
@@ -146,30 +147,48 @@ class Cycle:
         self.tally.problem(self.state.cycle_id, anchor, dn, stage, message)
 
     # ------------------------------------------------------------------ plan, apply, commit
-    def plan_and_apply(self, objects: tuple[SourceObject, ...], evidence: planner.ReadEvidence,
-                       absent: frozenset[str]) -> list[Applied]:
-        state = self.state
-        state.objects_planned += len(objects)
+    def plan_only(self, objects: tuple[SourceObject, ...], evidence: planner.ReadEvidence,
+                  absent: frozenset[str]) -> Planned:
+        """The plan of ``objects``; nothing of the cycle changes until it is ``use``d (a plan made
+        while the page before is applied may be made again: ``runtime.pipeline``)."""
+        known = self.page.known
         plan, blocked = self.planning.plan(objects, evidence, absent)
+        planned = Planned(objects=objects, plan=plan, blocked=blocked, known=self.page.known,
+                          found={t: frozenset(ids) for t, ids in self.planning.found.items()},
+                          asked=frozenset(self.planning.asked))
+        self.page.known = known  # the page being applied keeps its own (set again by ``use``)
+        return planned
+
+    def use(self, planned: Planned, out: list[Applied]) -> Iterator[None]:
+        """Apply ``planned``, its outcomes appended to ``out``; yields while calls are in flight."""
+        state, plan = self.state, planned.plan
+        state.objects_planned += len(planned.objects)
         for e in plan.errors:
             self.object_problem(e.anchor, e.dn, e.stage, f"target {e.target}: {e.message}")
         state.carry = plan.carry  # the threshold used so far, for the next plan of this cycle
         if len(state.planned_anchors) < PLANNED_ANCHORS_BOUND:
-            state.planned_anchors.update(o.anchor for o in objects)
+            state.planned_anchors.update(o.anchor for o in planned.objects)
         if self.setup.dry_run:
             self.tally.planned.extend(plan.actions)
             for a in plan.actions:
                 self.tally.bump(f"planned_{a.kind}")
-            return []
+            return
+        self.page.known = dict(planned.known)
         self.page.predecessors = {(a.target, a.anchor): old for a in plan.actions if a.kind == A.ADOPT
                                   and (old := plan.predecessor(a.target, a.anchor)) is not None}
-        applied = self.applier.apply_all(plan.actions, state.now, blocked)
+        yield from self.applier.apply_steps(plan.actions, state.now, planned.blocked, out)
         # planned again in this cycle's due pass: a reference to an object this plan created, and a
         # create the target refused as a duplicate (409: the next plan's match takes over or disputes)
         state.followup_groups.update(plan.followup())
-        state.followup_groups.update(o.action.anchor for o, _ in applied
+        state.followup_groups.update(o.action.anchor for o, _ in out
                                      if o.action.kind in CONFLICT_REPLANNED and o.status == 409 and o.result != "ok")
-        return applied
+
+    def plan_and_apply(self, objects: tuple[SourceObject, ...], evidence: planner.ReadEvidence,
+                       absent: frozenset[str]) -> list[Applied]:
+        out: list[Applied] = []
+        for _ in self.use(self.plan_only(objects, evidence, absent), out):
+            pass
+        return out
 
     def commit(self, unit: PageCommit, outcomes: list[Applied]) -> None:
         commit_page(self.setup, self.state, self.page, unit, outcomes)
@@ -191,23 +210,14 @@ def run_cycle(cycle: Cycle) -> None:
     if full and not setup.dry_run:
         round_no = store.begin_full_round(src, at=state.now)
     state.expected = expected
-    count = 0
     seen: set[str] = set()  # only in dry-run (a real run marks rounds in the store)
+    t0 = time.perf_counter()
     try:
-        for batch in read_ahead(setup.sources[src], cursor):
-            count += len(batch.objects)
-            evidence = planner.ReadEvidence(mode=batch.mode, final=batch.last or batch.mode == ReadMode.DELTA,
-                                            complete=batch.complete, count=count if batch.last else None,
-                                            last_complete_count=last_complete[1] if last_complete else None)
-            _page(cycle, batch, evidence, round_no, seen)
-            if setup.progress is not None:
-                setup.progress(CycleProgress(mode=str(batch.mode), read=count, planned=state.objects_planned,
-                                             applied=cycle.health.calls_made(),
-                                             expected=last_complete[1] if last_complete else None))
-            if setup.stop_requested():
-                break
+        run_pages(cycle, read_ahead(setup.sources[src], cursor, record=False), round_no,
+                  last_complete[1] if last_complete else None, seen)
     except Exception as exc:  # the source failed: what was committed stays; retry next cycle
         cycle.source_failed(exc)
+    cycle.tally.timings["pages"] = time.perf_counter() - t0
     try:
         if not state.source_error and not setup.stop_requested():
             if not setup.dry_run:  # changes made at the targets on owned objects are put back (drift.py)
@@ -216,144 +226,6 @@ def run_cycle(cycle: Cycle) -> None:
     finally:
         cycle.applier.close()
     cycle.finish()
-
-
-def _stored_for(setup: CycleSetup, page: PageWrites, objs: Iterable[SourceObject]) -> dict[str, ObjectState]:
-    store, src = setup.store, setup.source_name
-    objs = list(objs)
-    found = store.get_objects(src, [o.anchor for o in objs])
-    for o in objs:
-        if o.anchor not in found and (o.deleted or o.kind is None):
-            st = store.object_by_guid(src, o.object_guid)
-            if st is not None:
-                found[o.anchor] = st
-    for a, st in list(found.items()):
-        if st.anchor in page.objects:
-            found[a] = page.objects[st.anchor]
-    return found
-
-
-def _page(cycle: Cycle, batch: SourceBatch, evidence: planner.ReadEvidence, round_no: int,
-          seen: set[str]) -> None:
-    t0 = time.perf_counter()
-    setup, page = cycle.setup, cycle.page
-    src, now = setup.source_name, cycle.state.now
-    batch = absence.screen(batch)  # bad text (a lone surrogate) is a per-object error
-    for err in batch.errors:
-        cycle.object_problem(err.object_guid or err.dn, err.dn, "source", str(err))
-    stored = _stored_for(setup, page, batch.objects)
-    merged: dict[str, SourceObject] = {}
-    to_store: list[ObjectState] = []
-    observations: list[Observation] = []
-    tombstoned_guids: list[str] = []
-    for seen_obj in batch.objects:
-        prev = stored.get(seen_obj.anchor)
-        m = merge(prev, seen_obj)
-        if m.obj is None:
-            if not seen_obj.deleted:
-                cycle.object_problem(seen_obj.anchor, seen_obj.dn, "merge", m.problem or "")
-            continue
-        obj = m.obj
-        merged[obj.anchor] = obj
-        if obj.deleted:
-            tombstoned_guids.append(obj.object_guid)
-        deleted_at = (prev.deleted_at if prev is not None and prev.deleted else now) if obj.deleted else None
-        to_store.append(to_state(src, obj, round_no=round_no or 0, previous=prev, deleted_at=deleted_at))
-        if m.changed and (prev is None or not (prev.deleted and obj.deleted)):
-            observations.append((obj, {"changes": list(m.changed), "mode": str(batch.mode)}))
-    # the member trap: a deleted member leaves every stored group, and those groups are re-planned
-    _drop_members(setup, page, tombstoned_guids, merged, to_store)
-    reports.drop_deleted_managers(setup.store, src, [stored[a] for a, o in merged.items() if o.deleted and a in stored],
-                                  merged, to_store, page.objects, batch.objects)  # the manager trap (runtime.reports)
-    errored = absence.errored_anchors(setup.store, src, batch.errors)  # seen, never absent
-    if batch.mode == ReadMode.FULL:  # a real run marks rounds in the store: only UNNAMED matters here
-        if setup.dry_run:
-            seen.update(o.anchor for o in batch.objects)
-            seen.update(errored)
-        elif absence.UNNAMED in errored:
-            seen.add(absence.UNNAMED)
-    absent: frozenset[str] = frozenset()
-    if batch.mode == ReadMode.FULL and batch.last and batch.complete and absence.UNNAMED not in seen:
-        absent = _absent(setup, round_no, seen, {o.anchor for o in batch.objects} | set(errored))
-        suspicious = (evidence.last_complete_count and (evidence.count or 0) <
-                      setup.config.safety.min_full_read_fraction * evidence.last_complete_count)
-        if absent and not suspicious:
-            absent = _confirmed(cycle, absent)
-        for st in setup.store.get_objects(src, sorted(absent)).values():
-            tomb = SourceObject(anchor=st.anchor, object_guid=st.object_guid, kind=st.kind, dn=st.dn,
-                                attributes=st.attributes, members=frozenset(), usn=st.usn, deleted=True)
-            merged[st.anchor] = tomb
-            if not suspicious:
-                to_store.append(to_state(src, tomb, previous=st, deleted_at=now))
-                observations.append((tomb, {"changes": ["vanished"], "mode": "full"}))
-        if not suspicious:
-            _drop_members(setup, page, [merged[a].object_guid for a in absent if a in merged], merged, to_store)
-            reports.drop_deleted_managers(setup.store, src, setup.store.get_objects(src, sorted(absent)).values(),
-                                          merged, to_store, page.objects, batch.objects)
-    for st in to_store:
-        page.objects[st.anchor] = st
-    outcomes = plan_in_parts(cycle.plan_and_apply,
-                             lambda: cycle.state.stopped_mid_page or setup.stop_requested(), list(merged.values()), evidence, absent)
-    cycle.commit(PageCommit(batch=batch, objects=to_store, observations=observations, round_no=round_no,
-                            seen_anchors=([o.anchor for o in batch.objects] + [a for a in errored if a != absence.UNNAMED]
-                                          if batch.mode == ReadMode.FULL else []),
-                            trapped=tombstoned_guids,
-                            complete_count=evidence.count if (batch.last and batch.complete) else None),
-                 outcomes)
-    timings = cycle.tally.timings
-    timings["pages"] = timings.get("pages", 0.0) + (time.perf_counter() - t0)
-
-
-def _drop_members(setup: CycleSetup, page: PageWrites, guids: list[str], merged: dict[str, SourceObject],
-                  to_store: list[ObjectState]) -> set[str]:
-    """Drop each tombstoned member from the groups that hold it (merged here, stored or written
-    this page); returns the groups touched."""
-    store, src = setup.store, setup.source_name
-    touched: set[str] = set()
-    for guid in guids:
-        for group_anchor in store.groups_with_member(src, guid):
-            if group_anchor in merged and merged[group_anchor].deleted:
-                continue  # the group is itself tombstoned in this batch: never resurrect it
-            st = page.object(store, src, group_anchor)
-            if st is None or guid not in st.members:
-                continue
-            if group_anchor in merged and not merged[group_anchor].deleted:
-                g = merged[group_anchor]
-                members = frozenset(g.members or ()) - {guid}
-                merged[group_anchor] = SourceObject(anchor=g.anchor, object_guid=g.object_guid, kind=g.kind,
-                                                    dn=g.dn, attributes=g.attributes, members=members, usn=g.usn)
-                to_store[:] = [s for s in to_store if s.anchor != group_anchor]
-                to_store.append(to_state(src, merged[group_anchor], previous=st))
-            else:
-                new = ObjectState(source=st.source, anchor=st.anchor, object_guid=st.object_guid, kind=st.kind,
-                                  dn=st.dn, attributes=st.attributes, members=st.members - {guid}, usn=st.usn,
-                                  deleted=st.deleted, deleted_at=st.deleted_at, last_seen_round=st.last_seen_round)
-                to_store.append(new)
-                page.objects[new.anchor] = new
-                if not st.deleted:
-                    merged[group_anchor] = new.as_source_object()
-            touched.add(group_anchor)
-    return touched
-
-
-def _confirmed(cycle: Cycle, absent: frozenset[str]) -> frozenset[str]:
-    """The absent anchors the source confirms gone by a lookup by objectGUID; the others are
-    reported and left alone (``runtime.evidence``)."""
-    setup = cycle.setup
-    base = next(s.base_dn for s in setup.config.sources if s.name == setup.source_name)
-    states = list(setup.store.get_objects(setup.source_name, sorted(absent)).values())
-    confirmed, left = absence.confirm_absent(setup.sources[setup.source_name], base, states)
-    for st, why in left:
-        cycle.object_problem(st.anchor, st.dn, "absence", why)
-    return frozenset(confirmed)
-
-
-def _absent(setup: CycleSetup, round_no: int, seen: set[str], this_page: set[str]) -> frozenset[str]:
-    store, src = setup.store, setup.source_name
-    if setup.dry_run:
-        stored = {s.anchor for s in store.iter_objects(src, include_deleted=False)}
-        return frozenset(stored - seen)
-    return frozenset(a for a in store.anchors_not_seen_since(src, round_no) if a not in this_page)
 
 
 def _due_pass(cycle: Cycle) -> None:

@@ -52,6 +52,11 @@ class PagePlanner:
     report: Callable[[str, str | None, str, str], None] | None = None  # (anchor, dn, stage, message)
     problems_seen: set[str] = attrs.Factory(set)  # source-level problems reported once per cycle
     _scope_cfg: ScopeConfig | None = None
+    # what the last plan met at the targets (``pipeline`` decides by it whether a plan made while
+    # the page before was applied still holds): target -> the target ids its view found, and the
+    # targets asked per object (not from a listing)
+    found: dict[str, set[str]] = attrs.Factory(dict)
+    asked: set[str] = attrs.Factory(set)
 
     def plan(self, objects: tuple[SourceObject, ...], evidence: planner.ReadEvidence,
              absent: frozenset[str]) -> tuple[planner.Plan, dict[str, str]]:
@@ -72,6 +77,7 @@ class PagePlanner:
             dns = False
         self.page.known = {t.config.name: dict(t.states) for t in inp.targets}
         blocked: dict[str, str] = {}
+        self.found, self.asked = {}, set()
         questions: dict[str, list[Lookup]] = {}
         for lk in planner.lookups(inp):
             questions.setdefault(lk.target, []).append(lk)
@@ -90,7 +96,10 @@ class PagePlanner:
             if listing is not None:
                 for kind in {lk.kind for lk in qs}:
                     listing.load(target, kind, ti.config.matching)
+            if listing is None or any(lk.kind not in listing.kinds for lk in qs):
+                self.asked.add(name)
             res = build_view(target, qs, partial(_holder_of, self.store, name), listing=listing)
+            self.found[name] = {o.target_id for o in res.view.objects}
             if res.failures:
                 blocked[name] = res.failures[0]  # the first reason, for the skipped outcomes
                 if res.target_level:

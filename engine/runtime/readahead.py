@@ -35,12 +35,14 @@ class _Failed:
         self.exc = exc
 
 
-def read_ahead(source: Any, cursor: Cursor, depth: int = DEPTH) -> Iterator[SourceBatch]:
-    """The batches of ``source.read(cursor)``, read ``depth`` pages ahead in a thread."""
+def read_ahead(source: Any, cursor: Cursor, depth: int = DEPTH, *, record: bool = True) -> Iterator[SourceBatch]:
+    """The batches of ``source.read(cursor)``, read ``depth`` pages ahead in a thread. With
+    ``record=False`` the caller records each batch itself (``record_batch``): the pipeline takes
+    page N+1 before page N commits, and records it after."""
     recorder = source if isinstance(source, RecordingSource) else None
     inner = source.inner if recorder is not None else source
     if depth <= 0:
-        yield from source.read(cursor)
+        yield from (source.read(cursor) if record else inner.read(cursor))
         return
     pages: queue.Queue[Any] = queue.Queue(maxsize=depth)
     stop = threading.Event()
@@ -80,7 +82,7 @@ def read_ahead(source: Any, cursor: Cursor, depth: int = DEPTH) -> Iterator[Sour
                 raise item.exc
             if item.last:
                 thread.join()  # the read is over: the source is the cycle's from here on
-            if recorder is not None:
+            if recorder is not None and record:
                 recorder.recorder.batch(recorder.name, item)
             yield item
     finally:
@@ -88,4 +90,10 @@ def read_ahead(source: Any, cursor: Cursor, depth: int = DEPTH) -> Iterator[Sour
         thread.join()
 
 
-__all__ = ["DEPTH", "read_ahead"]
+def record_batch(source: Any, batch: SourceBatch) -> None:
+    """Record ``batch`` for replay when ``source`` records (taken from ``read_ahead(record=False)``)."""
+    if isinstance(source, RecordingSource):
+        source.recorder.batch(source.name, batch)
+
+
+__all__ = ["DEPTH", "read_ahead", "record_batch"]

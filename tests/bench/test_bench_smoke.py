@@ -135,6 +135,19 @@ def test_p2_raw_create_posts_users_and_groups_to_a_real_server(tmp_path):
         scim.stop()
 
 
+@pytest.mark.scim
+def test_p2_same_work_raw_create_also_patches_each_groups_members_in_chunks(tmp_path):
+    scim, _token = common.start_scim(tmp_path)
+    try:
+        p2_full_sync.raw_create(scim, 6, 2, 2, members=[3, 2], chunk=2)
+        assert common.scim_duplicates(scim) == (8, 0)
+        assert common.scim_writes(scim) == 8 + 2 + 1  # group 0: 3 members in 2 PATCHes, group 1: 2 in one
+        groups = scim.backdoor.resources("Group")
+        assert sorted(len(g.get("members") or ()) for g in groups) == [2, 3]
+    finally:
+        scim.stop()
+
+
 def test_run_all_summary_table_comes_from_this_runs_result_lines_only(tmp_path):
     import summary
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
-STRICT_RUNTIME = ("context", "health", "planning", "apply", "commit", "cycle", "provision", "targetview",
+STRICT_RUNTIME = ("context", "health", "planning", "apply", "commit", "cycle", "pages", "pipeline", "provision", "targetview",
                   "orphans", "engine", "admin", "status", "explain", "reconcile", "recording", "snapshot")
 
 

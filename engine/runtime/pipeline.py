@@ -1,0 +1,200 @@
+"""The pages of a read, pipelined (issue 17): page N+1 is merged and planned while page N's calls
+are in flight; N+1's calls start once N is committed.
+
+    read ahead (``readahead``)  ->  merge + plan N+1  ->  apply N  ->  commit N  ->  apply N+1 ...
+                                    (while N's first run of calls is in flight)
+
+What does not change: the commit unit is the page (its merged states, observations, outcomes
+and the watermark in one transaction, in read order), every intent is journaled before its
+call, and only target calls run off the cycle's thread (``Applier.apply_steps`` yields while
+they are in flight; every outcome is handled here). At most ``PAGES_HELD`` pages are merged and
+not committed (the one applying, the one planned), plus the read-ahead queue: memory is bounded
+by the depth of the pipeline, not by the directory.
+
+N+1's early plan read the store as N left it *before* its outcomes. It is kept only when none of
+what it read can have changed since (``_holds``): no target state it was answered (``known``:
+its group members, its managers) is one N's outcomes wrote, no target object its lookups found
+is one N created or adopted, it asked no target per object where N wrote, no target was
+quarantined meanwhile and it loaded no listing while N's creates were under way. Otherwise N+1
+is planned again after N's commit, as the sequential loop would have. A page is merged early
+only in a full read, when it is not the last (absence needs every earlier page committed), holds
+no tombstone and no object of N, and scoping groups are off; every other page waits for N.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+import structlog
+from attrs import define
+
+from hybridsync.engine.core.values import CycleProgress, ReadMode, SourceBatch, SourceObject
+from hybridsync.engine.plan import planner
+from hybridsync.engine.runtime.apply import Applied
+from hybridsync.engine.runtime.pages import Cycle, PageWork, Planned, merge_page
+from hybridsync.engine.runtime.readahead import record_batch
+from hybridsync.engine.runtime import parts
+
+log = structlog.get_logger("hybridsync.cycle")
+OVERLAP = True  # False: every page waits for the one before to commit (the page-by-page loop)
+PAGES_HELD = 2  # merged and not committed: the page whose calls are in flight and the one planned
+
+
+@define
+class _InFlight:
+    work: PageWork
+    steps: Iterator[None]
+    out: list[Applied]
+    read: int  # objects read up to and with this page (the progress report)
+
+
+@define
+class Stats:
+    """What the pipeline did in one cycle (logged as ``pipeline``)."""
+
+    expected: int | None = None  # objects the last complete read had (the progress report)
+    held: int = 0  # pages merged and not committed right now
+    max_held: int = 0
+    early: int = 0  # pages planned while the page before was applied, the plan kept
+    replanned: int = 0  # planned early, planned again after the page before committed
+
+    def hold(self, n: int) -> None:
+        self.held += n
+        self.max_held = max(self.max_held, self.held)
+
+
+def run_pages(cycle: Cycle, batches: Iterable[SourceBatch], round_no: int, last_count: int | None,
+              seen: set[str]) -> Stats:
+    """Merge, plan, apply and commit every page of ``batches`` (``read_ahead(record=False)``:
+    each batch is recorded for replay here, in the commit unit of its page), pipelined where it
+    is safe."""
+    setup = cycle.setup
+    source = setup.sources[setup.source_name]
+    stats = Stats(expected=last_count)
+    count = 0
+    flight: _InFlight | None = None
+    try:
+        for batch in batches:
+            count += len(batch.objects)
+            evidence = planner.ReadEvidence(mode=batch.mode, final=batch.last or batch.mode == ReadMode.DELTA,
+                                            complete=batch.complete, count=count if batch.last else None,
+                                            last_complete_count=last_count)
+            if flight is not None and (_heavy(batch.objects) or not _may_overlap(cycle, flight.work, batch)):
+                landed, flight = flight, None
+                _land(cycle, landed, stats)
+                if _stopping(cycle):
+                    break
+            if flight is None:  # recorded in its own commit unit (an overlapped page: after N's commit)
+                record_batch(source, batch)
+            work = merge_page(cycle, batch, evidence, round_no, seen)
+            stats.hold(1)
+            if setup.dry_run or _heavy(work.merged):  # planned in parts, one after the other (no flight here)
+                outcomes = parts.plan_in_parts(cycle.plan_and_apply, lambda: _stopping(cycle), list(work.merged),
+                                               evidence, work.absent)
+                cycle.commit(work.unit, outcomes)
+                stats.hold(-1)
+                _progress(cycle, count, stats)
+                if _stopping(cycle):
+                    break
+                continue
+            if flight is None:
+                planned = cycle.plan_only(tuple(work.merged), evidence, work.absent)
+            else:
+                paused, kinds = set(cycle.health.paused), _listed(cycle)
+                planned = cycle.plan_only(tuple(work.merged), evidence, work.absent)
+                loaded = _listed(cycle) != kinds
+                landed, flight = flight, None
+                written = _land(cycle, landed, stats, keep=work)
+                if _stopping(cycle):  # the page planned is dropped: read again next cycle
+                    cycle.page.committed()
+                    stats.hold(-1)
+                    break
+                record_batch(source, batch)
+                if not loaded and set(cycle.health.paused) == paused and _holds(planned, written):
+                    stats.early += 1
+                else:
+                    stats.replanned += 1
+                    planned = cycle.plan_only(tuple(work.merged), evidence, work.absent)
+            out: list[Applied] = []
+            steps = cycle.use(planned, out)
+            next(steps, None)  # the first run of calls is in flight: the next page is merged meanwhile
+            flight = _InFlight(work=work, steps=steps, out=out, read=count)
+    except BaseException:
+        if flight is not None:  # the pages before the failure commit, as they would one by one
+            landed, flight = flight, None
+            _land(cycle, landed, stats)
+        raise
+    if flight is not None:
+        _land(cycle, flight, stats)
+    if stats.early or stats.replanned:
+        log.info("pipeline", cycle_id=cycle.state.cycle_id, source=setup.source_name, pages_early=stats.early,
+                 pages_replanned=stats.replanned, max_pages_held=stats.max_held)
+    return stats
+
+
+def _heavy(objects: Iterable[SourceObject]) -> bool:
+    """A page planned in parts (``parts.PLAN_WEIGHT``): never overlapped."""
+    return sum(1 + len(o.members or ()) for o in objects) > parts.PLAN_WEIGHT
+
+
+def _may_overlap(cycle: Cycle, applying: PageWork, batch: SourceBatch) -> bool:
+    """Whether ``batch`` may be merged and planned while ``applying`` is applied."""
+    if not OVERLAP or batch.mode != ReadMode.FULL or batch.last or _stopping(cycle):
+        return False
+    if cycle.setup.config.source(cycle.setup.source_name).scope.groups:
+        return False  # the scoping groups' closure is read from the page's writes: one page at a time
+    anchors = applying.anchors()
+    return not any(o.deleted or o.kind is None or o.anchor in anchors for o in batch.objects)
+
+
+def _land(cycle: Cycle, flight: _InFlight, stats: Stats, keep: PageWork | None = None) -> dict[str, set[str]]:
+    """Finish ``flight``'s calls and commit it; ``keep``'s merged states (the next page, merged
+    meanwhile) stay in the page writes. Returns, per target, the anchors and target ids the
+    page's outcomes wrote."""
+    for _ in flight.steps:
+        pass
+    page = cycle.page
+    written: dict[str, set[str]] = {}
+    for outcome, _ in flight.out:
+        if outcome.state is not None:
+            ids = written.setdefault(outcome.action.target, set())
+            ids.add(outcome.action.anchor)
+            if outcome.state.target_id:
+                ids.add(outcome.state.target_id)
+    for target, anchor in page.reanchored:
+        written.setdefault(target, set()).add(anchor)
+    kept = {a: page.objects[a] for a in keep.anchors() if a in page.objects} if keep is not None else {}
+    cycle.commit(flight.work.unit, flight.out)
+    page.objects.update(kept)
+    stats.hold(-1)
+    _progress(cycle, flight.read, stats)
+    return written
+
+
+def _holds(planned: Planned, written: dict[str, set[str]]) -> bool:
+    """Whether an early plan read nothing the page before wrote (see the module docstring). Anchors
+    and target ids are told apart by where they are looked for, so one set per target serves."""
+    for target, wrote in written.items():
+        if target in planned.asked:
+            return False
+        if wrote.intersection(planned.known.get(target, {})) or wrote.intersection(planned.found.get(target, ())):
+            return False
+    return True
+
+
+def _listed(cycle: Cycle) -> dict[str, frozenset[str]]:
+    return {name: frozenset(str(k) for k in listing.kinds) for name, listing in cycle.planning.listings.items()}
+
+
+def _stopping(cycle: Cycle) -> bool:
+    return cycle.state.stopped_mid_page or cycle.setup.stop_requested()
+
+
+def _progress(cycle: Cycle, read: int, stats: Stats) -> None:
+    setup, state = cycle.setup, cycle.state
+    if setup.progress is not None:
+        setup.progress(CycleProgress(mode=str(state.mode), read=read, planned=state.objects_planned,
+                                     applied=cycle.health.calls_made(), expected=stats.expected))
+
+
+__all__ = ["PAGES_HELD", "Stats", "run_pages"]
