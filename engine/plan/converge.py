@@ -20,6 +20,15 @@
   the update not sent again (``status`` lists it as stuck). ``name_lookups`` asks the target who
   holds those names, for escrow objects due at once only (``conflicted``: the 409 came first,
   so renames meet no extra lookup, nor do retries of other failures).
+- ``name_cycle(tp, ...)``: a holder planned in this plan goes first and the rename is planned
+  again after it -- unless the renames close a cycle (a swap, a rotation): each an escrow object
+  of ours whose rename met a 409 onto the name the next one holds. Then the first of the cycle
+  (the least anchor) takes a temporary name (``temporary_name``: valid wherever the name is) in
+  an UPDATE planned to ``escrow`` (reason ``converge.name_cycle``): applied, it stays in escrow,
+  due at once (``outcome.applied_state``), so the others take their names in the follow-up, and
+  it takes its own after them; a crash or a failed step in between leaves it due for the next
+  cycle. A cycle through an object not ours, not in this plan, or not renamed is no cycle here:
+  today's outcome (waiting for it, or disputed) stands.
 """
 
 from __future__ import annotations

@@ -23,10 +23,10 @@ found by the store's reports-by-manager index when the manager's target object g
 back; a deleted manager dropped from the stored reports, the manager trap).
 
 What the generator keeps out (AD itself, or a gap left open): two live objects never share a
-UPN or a group name (AD's sAMAccountName / UPN uniqueness), nor a DN; live objects do not swap
+UPN or a group name (AD's sAMAccountName / UPN uniqueness), nor a DN. Live objects may swap or rotate
 their unique names in one delta (a cycle of renames, each onto a name another held at the last
-cycle: each rename waits for the other at the target; open, tests/engine/test_loop_name_chain.py
-shows it as a strict xfail).
+cycle): ``plan.converge.name_cycle`` gives the first of the cycle a temporary name, the others
+take theirs, then the first its own.
 """
 
 from __future__ import annotations
@@ -80,7 +80,6 @@ class ConvergenceMachine(RuleBasedStateMachine):
         self.groups: dict[str, SourceObject] = {}
         self.deleted_upns: list[str] = []
         self.deleted_names: list[str] = []
-        self.synced: dict[str, tuple[str, str]] = {}  # anchor -> its unique name at the last cycle
 
     # ------------------------------------------------------------------ helpers
     def _put(self, obj: SourceObject) -> None:
@@ -110,24 +109,6 @@ class ConvergenceMachine(RuleBasedStateMachine):
     def _free_names(self) -> list[str]:
         taken = {g.get("cn")[0] for g in map(self._cur, self.groups)}
         return [g for g in GROUP_NAMES if g not in taken]
-
-    def _name(self, anchor: str) -> tuple[str, str]:
-        obj = self._cur(anchor)
-        return ("user", obj.get("userPrincipalName")[0]) if obj.kind == ObjectKind.USER else ("group", obj.get("cn")[0])
-
-    def _swap(self, anchor: str, name: tuple[str, str]) -> bool:
-        """Would ``anchor`` taking ``name`` close a cycle of live objects each taking the name
-        another held at the last cycle (a swap)? Left out: issue 20 leaves it open
-        (tests/engine/test_loop_name_chain.py, a strict xfail)."""
-        held = {n: a for a, n in self.synced.items() if a in self.users or a in self.groups}
-        seen, cur = {anchor}, held.get(name)
-        while cur is not None and cur not in seen:
-            seen.add(cur)
-            cur = held.get(self._name(cur))
-        return cur == anchor
-
-    def _synced(self) -> None:
-        self.synced = {a: self._name(a) for a in [*self.users, *self.groups]}
 
     def _forget_member(self, anchor: str) -> None:
         """AD drops a deleted object from every group (no event for the groups: the member trap)."""
@@ -171,11 +152,10 @@ class ConvergenceMachine(RuleBasedStateMachine):
         if old.kind == ObjectKind.USER:
             attrs["displayname"] = (f"Renamed {name}",)
             upn = data.draw(st.sampled_from([None, *self._free_upns()]))
-            if upn is not None and not self._swap(anchor, ("user", upn)):
+            if upn is not None:
                 attrs["userprincipalname"] = (upn,)
         else:
-            taken = data.draw(st.sampled_from([name, *self._free_names()]))
-            name = name if self._swap(anchor, ("group", taken)) else taken
+            name = data.draw(st.sampled_from([name, *self._free_names()]))
             attrs |= {"cn": (name,), "samaccountname": (name,)}
         parent = old.dn.split(",", 1)[1]
         reports = self._reports(old.dn)
@@ -266,7 +246,6 @@ class ConvergenceMachine(RuleBasedStateMachine):
         """A cycle between edits: what was edited since the last one arrives as one delta."""
         self.now += timedelta(minutes=1, days=days)
         self.engine.run_once()
-        self._synced()
 
     # ------------------------------------------------------------------ the property
     @rule()
@@ -275,7 +254,6 @@ class ConvergenceMachine(RuleBasedStateMachine):
             self.now += timedelta(minutes=1)
             report = self.engine.run_once()
             note(f"settling cycle: {dict(report.counts)} problems={list(report.problems)}")
-        self._synced()
         self.assert_projection()
         self.now += timedelta(minutes=1)
         report = self.engine.run_once()
