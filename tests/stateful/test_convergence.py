@@ -24,7 +24,7 @@ back; a deleted manager dropped from the stored reports, the manager trap).
 
 What the generator keeps out (AD itself, or a gap left open): two live objects never share a
 UPN or a group name (AD's sAMAccountName / UPN uniqueness), nor a DN. Live objects may swap or rotate
-their unique names in one delta (a cycle of renames, each onto a name another held at the last
+their unique names in one delta (``swap``, or renames through a free name) (a cycle of renames, each onto a name another held at the last
 cycle): ``plan.converge.name_cycle`` gives the first of the cycle a temporary name, the others
 take theirs, then the first its own.
 """
@@ -162,6 +162,26 @@ class ConvergenceMachine(RuleBasedStateMachine):
         self.src.put(SourceObject(anchor=anchor, object_guid=old.object_guid, kind=old.kind, dn=f"CN={name},{parent}",
                                   attributes=attrs, members=old.members))
         self._rewrite_manager(reports, anchor)
+
+    @precondition(lambda self: len(self.users) >= 2 or len(self.groups) >= 2)
+    @rule(data=st.data())
+    def swap(self, data: st.DataObject) -> None:
+        """Two or three live users rotate their UPNs, or groups their names, in one delta (in AD
+        through a rename in between, all before the next cycle): a cycle of renames at the target."""
+        pools = [p for p in (sorted(self.users), sorted(self.groups)) if len(p) >= 2]
+        pool = data.draw(st.sampled_from(pools))
+        ring = data.draw(st.lists(st.sampled_from(pool), min_size=2, max_size=min(3, len(pool)), unique=True))
+        objs = [self._cur(a) for a in ring]
+        for obj, nxt in zip(objs, objs[1:] + objs[:1]):
+            if obj.kind == ObjectKind.USER:
+                attrs = dict(obj.attributes) | {"userprincipalname": nxt.get("userPrincipalName")}
+                dn = obj.dn
+            else:
+                name = nxt.get("cn")[0]
+                attrs = dict(obj.attributes) | {"cn": (name,), "samaccountname": (name,)}
+                dn = f"CN={name},{obj.dn.split(',', 1)[1]}"
+            self.src.put(SourceObject(anchor=obj.anchor, object_guid=obj.object_guid, kind=obj.kind, dn=dn,
+                                      attributes=attrs, members=obj.members))
 
     @precondition(lambda self: self.users or self.groups)
     @rule(data=st.data())
