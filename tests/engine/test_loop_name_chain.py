@@ -178,3 +178,34 @@ def test_a_swap_with_a_group_we_do_not_own_stays_disputed():
     _settle(engine, clock)
     assert _names(tgt) == {guid(10): "g10", None: "g99"}
     assert not any("~" in str(v) for v in _names(tgt).values())
+
+
+@pytest.mark.scim
+def test_two_users_swapping_user_names_at_the_real_scim2_server_get_them(scim_server, scim_target, scim_target_config):
+    """scim2-server keeps userName unique (409 uniqueness): one cycle gives each user its new
+    name through the temporary one, the next plans nothing. (It does not keep a group's
+    displayName unique: a group swap there meets no 409, nothing to show.)"""
+    from hybridsync.engine.core.config import Config, SourceConfig
+    from hybridsync.engine.runtime.engine import Engine
+
+    from .enginekit import BASE, config
+
+    src, clock = MemorySource(), Clock()
+    src.put(user(1))
+    src.put(user(2))
+    base = config()
+    cfg = Config(sources=(SourceConfig(name="corp", kind="memory", base_dn=BASE, poll_interval=0.05,
+                                       scope=base.sources[0].scope),),
+                 targets=(attrs.evolve(scim_target_config, object_types=("user", "group")),), safety=base.safety)
+    engine = Engine(cfg, store=Store.open(":memory:"), sources={"corp": src}, targets={"scim-lab": scim_target},
+                    clock=clock)
+    engine.run_once()
+    for n, m in ((1, 2), (2, 1)):
+        old = src._objects[guid(n)]
+        src.put(attrs.evolve(old, attributes={**old.attributes, "userprincipalname": (f"u{m}@lab.test",)}))
+    clock.advance(minutes=1)
+    engine.run_once()
+    got = {r.get("externalId"): r.get("userName") for r in scim_server.backdoor.resources("User")}
+    assert got == {guid(1): "u2@lab.test", guid(2): "u1@lab.test"}, got
+    _calm(engine, clock)
+    engine.close()
