@@ -20,10 +20,20 @@
   the update not sent again (``status`` lists it as stuck). ``name_lookups`` asks the target who
   holds those names, for escrow objects due at once only (``conflicted``: the 409 came first,
   so renames meet no extra lookup, nor do retries of other failures).
+- ``name_cycle(tp, ...)``: a holder planned in this plan goes first and the rename is planned
+  again after it -- unless the renames close a cycle (a swap, a rotation): each an escrow object
+  of ours whose rename met a 409 onto the name the next one holds. Then the first of the cycle
+  (the least anchor) takes a temporary name (``temporary_name``: valid wherever the name is) in
+  an UPDATE planned to ``escrow`` (reason ``converge.name_cycle``): applied, it stays in escrow,
+  due at once (``outcome.applied_state``), so the others take their names in the follow-up, and
+  it takes its own after them; a crash or a failed step in between leaves it due for the next
+  cycle. A cycle through an object not ours, not in this plan, or not renamed is no cycle here:
+  today's outcome (waiting for it, or disputed) stands.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from typing import Any, Protocol
 
@@ -31,6 +41,7 @@ from hybridsync.engine.core.states import PRESENT_PLANNED
 from hybridsync.engine.core.values import Action, ActionKind, ObjectKind, Ownership, Reason, TargetState
 from hybridsync.engine.plan import lifecycle as lc
 from hybridsync.engine.plan import match
+from hybridsync.engine.plan.inputs import make_context
 from hybridsync.engine.plan.lifecycle import State, Trigger
 
 
@@ -46,6 +57,10 @@ class TargetPlanner(Protocol):
     threshold_used: int
     limit: int
     batch: frozenset[str]
+    objects: tuple[Any, ...]
+
+    @property
+    def inp(self) -> Any: ...
 
     @property
     def t(self) -> Any: ...
@@ -62,7 +77,8 @@ class TargetPlanner(Protocol):
              target_id: str | None = ...) -> None: ...
 
 A = ActionKind
-__all__ = ["followup", "name_lookups", "name_paths", "name_taken", "strip_group"]
+__all__ = ["followup", "name_cycle", "name_lookups", "name_paths", "name_taken", "strip_group", "temporary_name"]
+MAX_CYCLE = 64  # objects in one rename cycle followed at most (a longer one stays disputed-like: waits)
 USER_NAMES = ("userName", "userPrincipalName")  # unique at the target, where the mapping has them
 
 
@@ -122,8 +138,21 @@ def name_taken(tp: TargetPlanner, anchor: str, kind: ObjectKind, dn: str | None,
         what = f"{path}={match.first(diff[path])!r}"
         holder = tp.t.view.holders.get((obj.kind, obj.target_id))
         if holder is not None and holder.anchor in tp.batch:  # its own plan comes first: then again
+            ring = name_cycle(tp, anchor, path, obj.target_id, holder)
+            if ring is not None and anchor == min(ring):  # a swap or rotation of ours: a temporary name
+                temp = temporary_name(diff[path], anchor)
+                tp.emit(A.UPDATE, anchor, kind, dn=dn, ts=ts, to=State.ESCROW, attributes={path: temp},
+                        reasons=reasons + [Reason("converge.name_cycle", f"{what} is held by {holder.anchor}, and "
+                                                  f"the renames of {' -> '.join(ring)} each take the next one's name: "
+                                                  f"renamed to the temporary {path}={temp!r} first (freeing its own), "
+                                                  "to its name once the others have theirs")])
+                tp.planned.pop(anchor, None)  # due again at once (escrow); as a member it counts as stored
+                tp.after.append(anchor)
+                return True
+            why = f" (a cycle of renames {' -> '.join(ring)}: {min(ring)} takes a temporary name)" if ring else ""
             tp.keep(anchor, kind, dn, ts, reasons + [Reason(
-                "converge.name_taken", f"{what} is held by {holder.anchor}, planned in this plan: planned again after it")])
+                "converge.name_taken", f"{what} is held by {holder.anchor}, planned in this plan: planned again "
+                                       f"after it{why}")])
             tp.after.append(anchor)
             return True
         ours = (holder is not None and holder.anchor != anchor and len(found) == 1
@@ -152,6 +181,48 @@ def name_taken(tp: TargetPlanner, anchor: str, kind: ObjectKind, dn: str | None,
         tp.disputes.append((anchor, (holder.anchor if holder is not None else obj.target_id, obj.target_id)))
         return True
     return False
+
+
+def temporary_name(value: Any, anchor: str) -> str:
+    """The temporary unique name of ``anchor`` on its way to ``value`` (a rename cycle): ``value``
+    with ``~`` and 8 hex digits of the anchor's SHA-256 -- before the ``@`` of a UPN-like value, so
+    the suffix (a verified domain at Entra) stays; ``~`` and hex are valid in a UPN's local part, a
+    SCIM ``userName`` and a ``displayName``. Deterministic: a retry after a crash sends the same."""
+    text = str(match.first(value))
+    tag = "~" + hashlib.sha256(anchor.encode()).hexdigest()[:8]
+    local, at, domain = text.rpartition("@")
+    return f"{local}{tag}@{domain}" if at and local else text + tag
+
+
+def name_cycle(tp: TargetPlanner, anchor: str, path: str, held: str, holder: TargetState) -> list[str] | None:
+    """The anchors of a cycle of renames through ``anchor`` (``anchor`` first), each of an escrow
+    object of ours in this plan whose rename met a 409 (``conflicted``) onto the name the next one
+    holds (target object ``held``, the ``holder``), the last onto ``anchor``'s; None: no cycle."""
+    objs: dict[str, Any] | None = None
+    ring = [anchor]
+    ctx = make_context(tp.inp, lambda _dn: None)
+    while len(ring) <= MAX_CYCLE:
+        if holder.anchor == anchor:
+            return ring
+        if (holder.anchor in ring or holder.anchor not in tp.batch or not conflicted(holder)
+                or holder.ownership not in (Ownership.CREATED, Ownership.ADOPTED)):
+            return None
+        ring.append(holder.anchor)
+        objs = objs if objs is not None else {o.anchor: o for o in tp.objects}
+        src = objs.get(holder.anchor)
+        if src is None or src.deleted:
+            return None
+        want = match.key(tp.t.mapping.project(src, ctx).values.get(path))
+        if want is None or want == match.key(holder.projection.get(path)):
+            return None  # not renamed at all
+        fam = match.family(holder.kind)
+        found = [o for o in tp.t.view.objects if o.target_id != holder.target_id and match.family(o.kind) == fam
+                 and match.key(o.attributes.get(path)) == want]
+        nxt = tp.t.view.holders.get((found[0].kind, found[0].target_id)) if len(found) == 1 else None
+        if nxt is None:
+            return None
+        holder, held = nxt, found[0].target_id
+    return None
 
 
 def strip_group(tp: TargetPlanner, eff: State, trigger: Trigger, anchor: str, kind: ObjectKind, dn: str | None,

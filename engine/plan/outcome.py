@@ -17,6 +17,9 @@ planner tests' model target. It follows what a target connector really sends
 - DELETE (and a NOOP to ``deleted``: a recreate took the target object over) releases the target
   object: no target id, no members, an empty projection.
 - NOOP, HOLD and REPORT send nothing: the projection is unchanged.
+- An UPDATE planned to ``escrow`` (the temporary name of a rename cycle, ``plan.converge``) stays
+  in escrow when it succeeds, due at once (``next_retry_at`` = ``since``): the stored state itself
+  asks for the next step, so a crash between the steps loses nothing.
 
 ``externalId`` is the anchor, bookkeeping rather than a mapped path: never part of a projection.
 Members: CREATE and ADOPT start from none (a recreate takes its predecessor's list over), ADD
@@ -94,10 +97,12 @@ def applied_state(prev: TargetState | None, action: Action, now: datetime, *, ta
     tid = target_id or action.target_id or base.target_id
     if new_state == State.DELETED:  # the target object is gone (or taken over): release it
         tid, members = None, frozenset()
+    since = now if new_state != base.state or base.since is None else base.since
+    due = since if new_state == State.ESCROW else None  # a step of a rename cycle: planned again at once
     return TargetState(
         anchor=action.anchor, target=action.target, kind=action.object_kind, state=new_state,
         target_id=tid, ownership=ownership, projection=projection_after(base.projection, action),
-        members_sent=members, since=now if new_state != base.state or base.since is None else base.since)
+        members_sent=members, since=since, retry_count=base.retry_count if due else 0, next_retry_at=due)
 
 
 def failed_state(prev: TargetState | None, action: Action, now: datetime, *, why: str, next_retry_at: datetime,

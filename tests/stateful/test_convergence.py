@@ -23,10 +23,10 @@ found by the store's reports-by-manager index when the manager's target object g
 back; a deleted manager dropped from the stored reports, the manager trap).
 
 What the generator keeps out (AD itself, or a gap left open): two live objects never share a
-UPN or a group name (AD's sAMAccountName / UPN uniqueness), nor a DN; live objects do not swap
-their unique names in one delta (a cycle of renames, each onto a name another held at the last
-cycle: each rename waits for the other at the target; open, tests/engine/test_loop_name_chain.py
-shows it as a strict xfail).
+UPN or a group name (AD's sAMAccountName / UPN uniqueness), nor a DN. Live objects may swap or rotate
+their unique names in one delta (``swap``, or renames through a free name) (a cycle of renames, each onto a name another held at the last
+cycle): ``plan.converge.name_cycle`` gives the first of the cycle a temporary name, the others
+take theirs, then the first its own.
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ class ConvergenceMachine(RuleBasedStateMachine):
         self.groups: dict[str, SourceObject] = {}
         self.deleted_upns: list[str] = []
         self.deleted_names: list[str] = []
-        self.synced: dict[str, tuple[str, str]] = {}  # anchor -> its unique name at the last cycle
+        self.known: set[str] = set()  # anchors live at the last cycle
 
     # ------------------------------------------------------------------ helpers
     def _put(self, obj: SourceObject) -> None:
@@ -110,24 +110,6 @@ class ConvergenceMachine(RuleBasedStateMachine):
     def _free_names(self) -> list[str]:
         taken = {g.get("cn")[0] for g in map(self._cur, self.groups)}
         return [g for g in GROUP_NAMES if g not in taken]
-
-    def _name(self, anchor: str) -> tuple[str, str]:
-        obj = self._cur(anchor)
-        return ("user", obj.get("userPrincipalName")[0]) if obj.kind == ObjectKind.USER else ("group", obj.get("cn")[0])
-
-    def _swap(self, anchor: str, name: tuple[str, str]) -> bool:
-        """Would ``anchor`` taking ``name`` close a cycle of live objects each taking the name
-        another held at the last cycle (a swap)? Left out: issue 20 leaves it open
-        (tests/engine/test_loop_name_chain.py, a strict xfail)."""
-        held = {n: a for a, n in self.synced.items() if a in self.users or a in self.groups}
-        seen, cur = {anchor}, held.get(name)
-        while cur is not None and cur not in seen:
-            seen.add(cur)
-            cur = held.get(self._name(cur))
-        return cur == anchor
-
-    def _synced(self) -> None:
-        self.synced = {a: self._name(a) for a in [*self.users, *self.groups]}
 
     def _forget_member(self, anchor: str) -> None:
         """AD drops a deleted object from every group (no event for the groups: the member trap)."""
@@ -171,17 +153,38 @@ class ConvergenceMachine(RuleBasedStateMachine):
         if old.kind == ObjectKind.USER:
             attrs["displayname"] = (f"Renamed {name}",)
             upn = data.draw(st.sampled_from([None, *self._free_upns()]))
-            if upn is not None and not self._swap(anchor, ("user", upn)):
+            if upn is not None:
                 attrs["userprincipalname"] = (upn,)
         else:
-            taken = data.draw(st.sampled_from([name, *self._free_names()]))
-            name = name if self._swap(anchor, ("group", taken)) else taken
+            name = data.draw(st.sampled_from([name, *self._free_names()]))
             attrs |= {"cn": (name,), "samaccountname": (name,)}
         parent = old.dn.split(",", 1)[1]
         reports = self._reports(old.dn)
         self.src.put(SourceObject(anchor=anchor, object_guid=old.object_guid, kind=old.kind, dn=f"CN={name},{parent}",
                                   attributes=attrs, members=old.members))
         self._rewrite_manager(reports, anchor)
+
+    @precondition(lambda self: len(self.known & set(self.users)) >= 2 or len(self.known & set(self.groups)) >= 2)
+    @rule(data=st.data())
+    def swap(self, data: st.DataObject) -> None:
+        """Two or three live users rotate their UPNs, or groups their names, in one delta (in AD
+        through a rename in between, all before the next cycle): a cycle of renames at the target.
+        Only objects live at the last cycle (held at the target): a new object taking the name of
+        one renamed away is a chain, which ``rename``/``create_*`` make."""
+        pools = [p for p in (sorted(self.known & set(self.users)), sorted(self.known & set(self.groups))) if len(p) >= 2]
+        pool = data.draw(st.sampled_from(pools))
+        ring = data.draw(st.lists(st.sampled_from(pool), min_size=2, max_size=min(3, len(pool)), unique=True))
+        objs = [self._cur(a) for a in ring]
+        for obj, nxt in zip(objs, objs[1:] + objs[:1]):
+            if obj.kind == ObjectKind.USER:
+                attrs = dict(obj.attributes) | {"userprincipalname": nxt.get("userPrincipalName")}
+                dn = obj.dn
+            else:
+                name = nxt.get("cn")[0]
+                attrs = dict(obj.attributes) | {"cn": (name,), "samaccountname": (name,)}
+                dn = f"CN={name},{obj.dn.split(',', 1)[1]}"
+            self.src.put(SourceObject(anchor=obj.anchor, object_guid=obj.object_guid, kind=obj.kind, dn=dn,
+                                      attributes=attrs, members=obj.members))
 
     @precondition(lambda self: self.users or self.groups)
     @rule(data=st.data())
@@ -266,7 +269,7 @@ class ConvergenceMachine(RuleBasedStateMachine):
         """A cycle between edits: what was edited since the last one arrives as one delta."""
         self.now += timedelta(minutes=1, days=days)
         self.engine.run_once()
-        self._synced()
+        self.known = set(self.users) | set(self.groups)
 
     # ------------------------------------------------------------------ the property
     @rule()
@@ -275,7 +278,7 @@ class ConvergenceMachine(RuleBasedStateMachine):
             self.now += timedelta(minutes=1)
             report = self.engine.run_once()
             note(f"settling cycle: {dict(report.counts)} problems={list(report.problems)}")
-        self._synced()
+        self.known = set(self.users) | set(self.groups)
         self.assert_projection()
         self.now += timedelta(minutes=1)
         report = self.engine.run_once()
