@@ -10,7 +10,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
-from hybridsync.engine.core.dn import normalize_dn
+from hybridsync.engine.core.dn import manager_dn
 from hybridsync.engine.core.values import ObjectKind, ObjectState
 from hybridsync.statestore.handle import Db, chunks, read_members, write_member_diff
 from hybridsync.statestore.convert import (
@@ -43,18 +43,8 @@ def guid_forms(ref: str) -> set[str]:
 
 
 def manager_key(attributes: Mapping[str, Any]) -> str | None:
-    """The normalized DN (``normalize_dn``) ``attributes``' ``manager`` names (any case of the
-    name; one value, or a list of them: the first), None without one or when it is no DN:
-    ``objects.manager_dn``, the reports-by-manager index (migration m004)."""
-    value = next((v for n, v in attributes.items() if n.lower() == "manager"), None)
-    if isinstance(value, (list, tuple)):
-        value = value[0] if value else None
-    if not isinstance(value, str) or not value.strip():
-        return None
-    try:
-        return normalize_dn(value)
-    except ValueError:
-        return None
+    """``objects.manager_dn``, the reports-by-manager index (migration m004): ``core.dn.manager_dn``."""
+    return manager_dn(attributes)
 
 
 def dn_lower(dn: str) -> str | None:

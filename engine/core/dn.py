@@ -9,9 +9,11 @@ what it sends to a DC).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from hybridsync.engine.core.errors import HybridsyncError
 
-__all__ = ["DnError", "ParsedDn", "Rdn", "dn_within", "normalize_dn", "parse_dn", "plain_dn", "split_extended_dn"]
+__all__ = ["DnError", "ParsedDn", "Rdn", "dn_within", "manager_dn", "normalize_dn", "parse_dn", "plain_dn", "split_extended_dn"]
 
 Rdn = tuple[tuple[str, str], ...]
 ParsedDn = tuple[Rdn, ...]
@@ -162,3 +164,19 @@ def _escape(value: str) -> str:
 def dn_within(dn: ParsedDn, base: ParsedDn) -> bool:
     """True if ``dn`` is ``base`` or below it."""
     return len(dn) >= len(base) and (not base or dn[-len(base):] == base)
+
+
+def manager_dn(attributes: Mapping[str, object]) -> str | None:
+    """The normalized DN (``normalize_dn``) that ``attributes``' ``manager`` names (any case of the
+    name; one value, or a list of them: the first), None without one or when it is no DN. The
+    store's reports-by-manager index (``objects.manager_dn``, migration m004) and the runtime's
+    reports follow-up (``runtime.reports``) both key by it."""
+    value = next((v for n, v in attributes.items() if n.lower() == "manager"), None)
+    if isinstance(value, (list, tuple)):
+        value = value[0] if value else None
+    if not isinstance(value, str) or not value.strip():
+        return None
+    try:
+        return normalize_dn(value)
+    except ValueError:
+        return None

@@ -25,7 +25,7 @@ from collections.abc import Iterable, Mapping
 
 import attrs
 
-from hybridsync.engine.core.dn import normalize_dn
+from hybridsync.engine.core.dn import manager_dn
 from hybridsync.engine.core.values import ObjectState, SourceObject, TargetState
 from hybridsync.engine.plan.members import stored_present
 from hybridsync.engine.plan.merge import to_state
@@ -36,15 +36,7 @@ __all__ = ["drop_deleted_managers", "manager_of", "presence_changed", "reports_o
 
 def manager_of(attributes: Mapping[str, object]) -> str | None:
     """The normalized DN ``attributes``' ``manager`` names (None: none, or not a DN)."""
-    value = next((v for n, v in attributes.items() if n.lower() == "manager"), None)
-    if isinstance(value, (list, tuple)):
-        value = value[0] if value else None
-    if not isinstance(value, str) or not value.strip():
-        return None
-    try:
-        return normalize_dn(value)
-    except ValueError:
-        return None
+    return manager_dn(attributes)
 
 
 def _without_manager(attributes: Mapping[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
