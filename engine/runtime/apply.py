@@ -22,8 +22,8 @@ from attrs import define, frozen
 
 from hybridsync.connectors.base import Done, Result, Target
 from hybridsync.engine.core.config import Config
-from hybridsync.engine.core.states import OutcomeResult
-from hybridsync.engine.core.values import Action, ActionKind, ObjectKind, ObjectState, TargetState
+from hybridsync.engine.core.states import OutcomeResult, State
+from hybridsync.engine.core.values import Action, ActionKind, ObjectKind, ObjectState, Ownership, TargetState
 from hybridsync.engine.plan.outcome import reanchored_groups
 from hybridsync.engine.runtime import reports
 from hybridsync.engine.runtime.context import CycleState, PageWrites, Tally
@@ -70,6 +70,7 @@ class Applier:
     health: TargetHealth
     member_changes: list[str] = attrs.Factory(list)  # objectGUIDs whose groups follow (one query a run)
     presence_changes: list[ObjectState] = attrs.Factory(list)  # users whose reports follow (runtime.reports)
+    name_changes: set[str] = attrs.Factory(set)  # targets where an object of ours freed a name (disputes follow)
     _pools: dict[int, ThreadPoolExecutor] = attrs.Factory(dict)  # width -> the cycle's pool (``close``)
 
     def close(self) -> None:
@@ -139,6 +140,13 @@ class Applier:
             managers, self.presence_changes[:] = list(self.presence_changes), []
             self.cycle.followup_groups.update(reports.reports_of(self.store, self.source_name, managers,
                                                                  self.page.objects))
+        if self.name_changes:  # the disputed states of those targets (few, by the state index) plan again
+            for target in sorted(self.name_changes):
+                self.cycle.followup_groups.update(ts.anchor for ts in self.store.iter_target_states(
+                    target, state=str(State.DISPUTED)))
+                self.cycle.followup_groups.update(a for a, ts in self.page.states[target].items()
+                                                  if ts is not None and ts.state == State.DISPUTED)
+            self.name_changes.clear()
 
     def _run_ahead(self, prepared: list[_Prepared], width: int,
                    out: list[Applied]) -> Generator[None, None, list[_Prepared]]:
@@ -248,6 +256,8 @@ class Applier:
         if outcome.state is not None:
             self.page.states[action.target][action.anchor] = outcome.state
             self._note_member_change(prev, outcome.state)
+            if _frees_name(prev, outcome.state):
+                self.name_changes.add(action.target)
         if action.kind == A.HOLD:
             self.tally.held += 1
         self.tally.bump(str(outcome.result) if outcome.result != OutcomeResult.OK else str(action.kind))
@@ -263,6 +273,7 @@ class Applier:
         """A recreate adopted its predecessor's target object: it takes the predecessor's member
         list over, and becomes the member the groups hold (before this plan's member actions)."""
         pred = self.state(target, old)
+        self.name_changes.add(target)  # re-anchored: a dispute against the predecessor plans again
         if pred is not None:
             new = attrs.evolve(new, members_sent=pred.members_sent)
         overlay = self.page.states[target]
@@ -286,3 +297,21 @@ class Applier:
             self.member_changes.append(st.object_guid)  # resolved at the end of apply_all
             if st.kind is ObjectKind.USER and reports.presence_changed(prev, new):
                 self.presence_changes.append(st)  # its reports follow (resolved at the end of apply_all)
+
+
+NAME_KEYS = ("userName", "userPrincipalName")  # the names a target may keep unique (a group's: displayName)
+_GONE = frozenset({State.SOFT_DELETED, State.DELETED})
+
+
+def _frees_name(prev: TargetState | None, new: TargetState) -> bool:
+    """A target object of ours renamed, soft-deleted, deleted or re-anchored (issue 20): a source
+    object disputed against it (``plan.match``: its name was held) may now be planned otherwise.
+    A dispute records no other side, so the engine re-plans its target's disputed states."""
+    if prev is None or not prev.target_id or prev.ownership not in (Ownership.CREATED, Ownership.ADOPTED):
+        return False
+    if new.state in _GONE and prev.state not in _GONE:
+        return True
+    if new.target_id != prev.target_id:
+        return True
+    keys = ("displayName",) if new.kind == ObjectKind.GROUP else NAME_KEYS
+    return any(prev.projection.get(k) != new.projection.get(k) for k in keys)
