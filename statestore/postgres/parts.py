@@ -28,19 +28,22 @@ from hybridsync.statestore.targets import Targets
 
 CAS_LOCK = 0x68730002  # advisory lock class for the per-source watermark compare-and-swap
 
-_PUT_OBJECT = """
-WITH old AS (SELECT dn FROM objects WHERE source = ? AND anchor = ?),
-up AS (
-    INSERT INTO objects (source, anchor, object_guid, kind, dn, dn_lower, sam_lower, upn_lower, attrs,
-                         usn, deleted, deleted_at, last_seen_round, manager_dn)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+_OBJECT_UPSERT = """\
     ON CONFLICT (source, anchor) DO UPDATE SET
         object_guid = excluded.object_guid, kind = excluded.kind, dn = excluded.dn,
         dn_lower = excluded.dn_lower, sam_lower = excluded.sam_lower, upn_lower = excluded.upn_lower,
         attrs = excluded.attrs, usn = excluded.usn, deleted = excluded.deleted,
         deleted_at = excluded.deleted_at, last_seen_round = excluded.last_seen_round,
         manager_dn = excluded.manager_dn
-    RETURNING 1)
+"""  # one object row written over another: every column but the key
+
+_PUT_OBJECT = f"""
+WITH old AS (SELECT dn FROM objects WHERE source = ? AND anchor = ?),
+up AS (
+    INSERT INTO objects (source, anchor, object_guid, kind, dn, dn_lower, sam_lower, upn_lower, attrs,
+                         usn, deleted, deleted_at, last_seen_round, manager_dn)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+{_OBJECT_UPSERT}    RETURNING 1)
 INSERT INTO dn_history (source, anchor, dn, seen_at)
 SELECT ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM old WHERE old.dn = ?)
 ON CONFLICT DO NOTHING"""
@@ -64,13 +67,7 @@ old AS (SELECT o.source, o.anchor, o.dn FROM objects o JOIN v ON o.source = v.so
 up AS (
     INSERT INTO objects ({", ".join(_OBJECT_COLS)})
     SELECT {", ".join(_OBJECT_COLS)} FROM v
-    ON CONFLICT (source, anchor) DO UPDATE SET
-        object_guid = excluded.object_guid, kind = excluded.kind, dn = excluded.dn,
-        dn_lower = excluded.dn_lower, sam_lower = excluded.sam_lower, upn_lower = excluded.upn_lower,
-        attrs = excluded.attrs, usn = excluded.usn, deleted = excluded.deleted,
-        deleted_at = excluded.deleted_at, last_seen_round = excluded.last_seen_round,
-        manager_dn = excluded.manager_dn
-    RETURNING 1)
+{_OBJECT_UPSERT}    RETURNING 1)
 INSERT INTO dn_history (source, anchor, dn, seen_at)
 SELECT v.source, v.anchor, v.dn, v.seen_at FROM v
 WHERE NOT EXISTS (SELECT 1 FROM old WHERE old.source = v.source AND old.anchor = v.anchor AND old.dn = v.dn)
