@@ -12,6 +12,7 @@ from hybridsync.engine.core.config import Config, SafetyConfig, ScopeConfig, Sou
 from hybridsync.engine.lab.seed import add_group, add_user, ensure_ou
 
 PASSWORD_ENV = "HYBRIDSYNC_E2E_AD_PASSWORD"
+ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 
 
 def e2e_config(dc, scim_server, ou: str, state_path: str, *, safety: SafetyConfig | None = None,
@@ -73,6 +74,18 @@ def expected(conn: ldap3.Connection, staff: str) -> tuple[dict[str, dict], dict[
                              "active": not (int(first(a["userAccountControl"])) & 2),
                              "displayName": first(a.get("displayName")) or None}
     return users, groups
+
+
+def scim_user(backdoor, guid: str) -> dict:
+    """The one SCIM user whose externalId is ``guid``."""
+    [u] = [u for u in backdoor.resources("User") if u.get("externalId") == guid]
+    return u
+
+
+def manager_of(backdoor, guid: str):
+    """The target id in the enterprise ``manager`` of the user with externalId ``guid``."""
+    m = scim_user(backdoor, guid).get(ENTERPRISE, {}).get("manager")
+    return m.get("value") if isinstance(m, dict) else m
 
 
 def actual(backdoor) -> tuple[dict[str, dict], dict[str, set[str]], list[dict]]:

@@ -11,10 +11,9 @@ import pytest
 from hybridsync.engine.lab import seed
 from hybridsync.engine.runtime.engine import Engine
 
-from .kit import PASSWORD_ENV, assert_converged, e2e_config, guid_of
+from .kit import PASSWORD_ENV, assert_converged, e2e_config, guid_of, manager_of, scim_user
 
 pytestmark = [pytest.mark.samba, pytest.mark.scim]
-ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 
 
 @pytest.fixture
@@ -33,16 +32,6 @@ def lab(samba_dc, scim2_server, ad_conn, ad_ou, tmp_path, monkeypatch):
     engine.close()
 
 
-def _user(backdoor, guid):
-    [u] = [u for u in backdoor.resources("User") if u.get("externalId") == guid]
-    return u
-
-
-def _manager_of(backdoor, guid):
-    m = _user(backdoor, guid).get(ENTERPRISE, {}).get("manager")
-    return m.get("value") if isinstance(m, dict) else m
-
-
 def _two_cycles(engine):
     for _ in range(2):
         report = engine.run_once()
@@ -52,17 +41,17 @@ def _two_cycles(engine):
 def test_a_manager_moved_out_of_scope_clears_its_reports_manager_and_moved_back_sets_it(lab, ad_conn, ad_ou):
     engine, staff, other, tag, boss, rep, backdoor = lab
     rep_guid, boss_guid = guid_of(ad_conn, rep), guid_of(ad_conn, boss)
-    boss_id = _user(backdoor, boss_guid)["id"]
-    assert _manager_of(backdoor, rep_guid) == boss_id
+    boss_id = scim_user(backdoor, boss_guid)["id"]
+    assert manager_of(backdoor, rep_guid) == boss_id
     away = seed.move(ad_conn, boss, other)  # the report is not in the delta: AD rewrote its DN
     _two_cycles(engine)
-    assert _user(backdoor, boss_guid).get("active") is False  # soft-deleted: out of scope
-    assert not _manager_of(backdoor, rep_guid)
+    assert scim_user(backdoor, boss_guid).get("active") is False  # soft-deleted: out of scope
+    assert not manager_of(backdoor, rep_guid)
     assert_converged(engine, ad_conn, ad_ou, backdoor)
     seed.move(ad_conn, away, staff)
     _two_cycles(engine)
-    assert _user(backdoor, boss_guid).get("active", True) and _user(backdoor, boss_guid)["id"] == boss_id
-    assert _manager_of(backdoor, rep_guid) == boss_id
+    assert scim_user(backdoor, boss_guid).get("active", True) and scim_user(backdoor, boss_guid)["id"] == boss_id
+    assert manager_of(backdoor, rep_guid) == boss_id
     assert_converged(engine, ad_conn, ad_ou, backdoor)
 
 
@@ -70,13 +59,13 @@ def test_a_deleted_manager_is_cleared_from_its_report_and_a_new_user_at_its_dn_i
         lab, ad_conn, ad_ou):
     engine, staff, other, tag, boss, rep, backdoor = lab
     rep_guid = guid_of(ad_conn, rep)
-    assert _manager_of(backdoor, rep_guid)
+    assert manager_of(backdoor, rep_guid)
     seed.delete(ad_conn, boss)  # AD drops the report's link; the report is not in the delta
     _two_cycles(engine)
-    assert not _manager_of(backdoor, rep_guid)
+    assert not manager_of(backdoor, rep_guid)
     again = seed.add_user(ad_conn, staff, f"Boss {tag}", sam=f"{tag[:8]}b2", upn=f"boss2.{tag}@lab.test", sn="B")
     assert again == boss  # the same DN, a new object
     seed.set_attrs(ad_conn, rep, description="the report changes later")
     _two_cycles(engine)
-    assert not _manager_of(backdoor, rep_guid)
+    assert not manager_of(backdoor, rep_guid)
     assert_converged(engine, ad_conn, ad_ou, backdoor)

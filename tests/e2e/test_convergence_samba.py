@@ -8,7 +8,7 @@ import pytest
 from hybridsync.engine.lab import seed
 from hybridsync.engine.runtime.engine import Engine
 
-from .kit import PASSWORD_ENV, actual, assert_converged, e2e_config, guid_of
+from .kit import PASSWORD_ENV, actual, assert_converged, e2e_config, guid_of, manager_of, scim_user
 
 pytestmark = [pytest.mark.samba, pytest.mark.scim]
 
@@ -82,19 +82,6 @@ def test_a_user_deleted_and_recreated_with_the_same_upn_in_one_poll_window(lab, 
     assert_converged(engine, ad_conn, ad_ou, backdoor)
 
 
-ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
-
-
-def _user(backdoor, guid):
-    [u] = [u for u in backdoor.resources("User") if u.get("externalId") == guid]
-    return u
-
-
-def _manager_of(backdoor, guid):
-    m = _user(backdoor, guid).get(ENTERPRISE, {}).get("manager")
-    return m.get("value") if isinstance(m, dict) else m
-
-
 def test_a_manager_set_in_the_same_delta_as_its_report_then_changed_and_cleared(lab, ad_conn, ad_ou):
     """DirSync's incremental ``manager;range=1-1`` value reaches the stored report; the report at
     the target follows within the cycle's follow-ups (``sync --once``)."""
@@ -105,13 +92,13 @@ def test_a_manager_set_in_the_same_delta_as_its_report_then_changed_and_cleared(
     report = engine.run_once(followups=2)
     assert report.exit_code() == 0 and not report.followup, (report.problems, report.outcomes)
     rep_guid = guid_of(ad_conn, rep)
-    assert _manager_of(backdoor, rep_guid) == _user(backdoor, guid_of(ad_conn, boss))["id"]
+    assert manager_of(backdoor, rep_guid) == scim_user(backdoor, guid_of(ad_conn, boss))["id"]
     seed.set_attrs(ad_conn, rep, manager=users[0])
     assert engine.run_once(followups=2).exit_code() == 0
-    assert _manager_of(backdoor, rep_guid) == _user(backdoor, guid_of(ad_conn, users[0]))["id"]
+    assert manager_of(backdoor, rep_guid) == scim_user(backdoor, guid_of(ad_conn, users[0]))["id"]
     seed.set_attrs(ad_conn, rep, manager=None)
     assert engine.run_once(followups=2).exit_code() == 0
-    assert not _manager_of(backdoor, rep_guid)
+    assert not manager_of(backdoor, rep_guid)
     assert_converged(engine, ad_conn, ad_ou, backdoor)
 
 
@@ -121,8 +108,8 @@ def test_a_manager_renamed_and_moved_in_ad_stays_the_manager_of_its_report(lab, 
     engine, staff, tag, users, backdoor = lab
     seed.set_attrs(ad_conn, users[1], manager=users[0])
     assert engine.run_once(followups=2).exit_code() == 0
-    boss_id, rep_guid = _user(backdoor, guid_of(ad_conn, users[0]))["id"], guid_of(ad_conn, users[1])
-    assert _manager_of(backdoor, rep_guid) == boss_id
+    boss_id, rep_guid = scim_user(backdoor, guid_of(ad_conn, users[0]))["id"], guid_of(ad_conn, users[1])
+    assert manager_of(backdoor, rep_guid) == boss_id
     renamed = seed.rename(ad_conn, users[0], f"Boss {tag}")
     assert engine.run_once(followups=2).exit_code() == 0
     seed.move(ad_conn, renamed, seed.ensure_ou(ad_conn, staff, "Sub"))
@@ -131,22 +118,22 @@ def test_a_manager_renamed_and_moved_in_ad_stays_the_manager_of_its_report(lab, 
     assert engine.run_once(followups=2).exit_code() == 0
     seed.set_attrs(ad_conn, users[1], sn="Changed")
     assert engine.run_once(followups=2).exit_code() == 0
-    assert _user(backdoor, rep_guid)["name"]["familyName"] == "Changed"
-    assert _manager_of(backdoor, rep_guid) == boss_id
+    assert scim_user(backdoor, rep_guid)["name"]["familyName"] == "Changed"
+    assert manager_of(backdoor, rep_guid) == boss_id
 
 
 def test_a_user_renamed_onto_the_upn_of_a_deleted_user_gets_it(lab, ad_conn, ad_ou):
     """The soft-deleted target object holding the userName is deleted early; the rename lands."""
     engine, staff, tag, users, backdoor = lab
     upn = f"c1.{tag}@lab.test"
-    old_id = _user(backdoor, guid_of(ad_conn, users[1]))["id"]
+    old_id = scim_user(backdoor, guid_of(ad_conn, users[1]))["id"]
     old_guid = guid_of(ad_conn, users[1])
     seed.delete(ad_conn, users[1])
     assert engine.run_once().exit_code() == 0
     seed.set_attrs(ad_conn, users[2], userPrincipalName=upn)
     report = engine.run_once(followups=2)
     assert not report.followup, (report.problems, report.outcomes)
-    assert _user(backdoor, guid_of(ad_conn, users[2]))["userName"] == upn
+    assert scim_user(backdoor, guid_of(ad_conn, users[2]))["userName"] == upn
     assert backdoor.get(old_id) is None and engine.store.get_target_state("app", old_guid).state == "deleted"
     assert engine.run_once().exit_code() == 0
     assert_converged(engine, ad_conn, ad_ou, backdoor)
