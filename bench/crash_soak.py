@@ -35,6 +35,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import attrs
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 
@@ -76,6 +78,9 @@ def child(state: str, url: str, token_file: str, oplog: str, full: bool, page_si
 
     ops = json.loads(Path(oplog).read_text())
     cfg = common.memory_config(state, target_kind="scim", url=url, token_file=token_file)
+    # each restart after a kill waits call_grace (= timeout) for creates the killed child may
+    # still have in flight: 5 s keeps many kills affordable (the default is 30 s)
+    cfg = attrs.evolve(cfg, targets=(attrs.evolve(cfg.targets[0], timeout=5.0),))
     engine = Engine(cfg, sources={"corp": build_source(ops, page_size)}, targets={"app": ScimTarget(cfg.targets[0])})
     report = engine.run_once(full=bool(full))
     engine.close()

@@ -54,6 +54,7 @@ class EntraTarget:
     def __init__(self, config: TargetConfig, *, client: httpx.Client | None = None):
         self.name = config.name
         self.config = config
+        self.call_grace = float(config.timeout)  # connectors/base.py: Target, call_grace
         self._transport = Transport(config, client)
         self.members = Members(self)
         self.manager = Manager(self)

@@ -53,6 +53,7 @@ class ScimTarget(LookupMixin, NestedMixin):
     def __init__(self, config: TargetConfig, *, client: httpx.Client | None = None):
         self.name = config.name
         self.config = config
+        self.call_grace = float(config.timeout)  # connectors/base.py: Target, call_grace
         try:
             self._base = with_overrides(base_dialect(config.dialect), config.dialect)
         except DialectError as exc:

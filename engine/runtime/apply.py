@@ -122,7 +122,8 @@ class Applier:
             prepared = [self._prepare(a, now, blocked.get(a.target)) for a in actions[i:j]]
             calls = [p for p in prepared if p.outcome is None]
             if calls:
-                ids = self.store.journal_intents(self.cycle.cycle_id, [p.action for p in calls], at=now)
+                # journaled at the wall clock (not the cycle's): settle_pending measures call_grace by it
+                ids = self.store.journal_intents(self.cycle.cycle_id, [p.action for p in calls])
                 for p, intent_id in zip(calls, ids):
                     p.intent_id = intent_id
             if width > 1 and len(calls) > 1:

@@ -98,8 +98,10 @@ class Cycle:
     def settle(self) -> None:
         """Settle the journal's intents that earlier cycles left unsettled."""
         now = self.state.now
-        counts = settle_pending(self.setup.store, self.setup.targets, lambda: now, self.setup.source_name)
-        if counts["settled"] or counts["unreachable"]:
+        stop = self.setup.stop_event
+        counts = settle_pending(self.setup.store, self.setup.targets, lambda: now, self.setup.source_name,
+                                wait=stop.wait if stop is not None else time.sleep)
+        if counts["settled"] or counts["unreachable"] or counts["waited"]:
             log.info("journal_settled", source=self.setup.source_name, **counts)
 
     def begin(self, mode: str) -> None:

@@ -8,7 +8,10 @@ Crash safety rests on three rules:
    settled row: the decision is in history) is committed later in
    the same transaction as the source cursor that covers it (see ``engine.cycle``);
 3. the next run settles pending intents first: a create that may have landed is looked up by
-   anchor and recorded, so it is never created twice. Other operations are idempotent
+   anchor and recorded, so it is never created twice. A create not found while the dead
+   process's call may still be in flight (journaled less than the target's ``call_grace``
+   ago: a request the server received but had not finished when its caller died) is looked
+   up again once that time has passed, before anything is planned. Other operations are idempotent
    (replace, disable, add/remove member, delete with 404 = done) and are simply re-planned,
    because the cursor that covers them did not advance.
 
@@ -18,6 +21,7 @@ retriable failure of that one object.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
@@ -32,6 +36,7 @@ from hybridsync.engine.runtime.recording import mask_sent
 from hybridsync.engine.plan import lifecycle
 from hybridsync.engine.plan import outcome as outcome_rule
 from hybridsync.engine.runtime import orphans
+from hybridsync.statestore.convert import utcnow
 from hybridsync.engine.core.values import (
     Action,
     ActionKind,
@@ -158,7 +163,8 @@ def deferred_outcome(prev: TargetState | None, action: Action, now: datetime, un
 
 
 def settle_pending(store: Any, targets: Mapping[str, Any], now: Callable[[], datetime],
-                   source: str | None = None) -> dict[str, int]:
+                   source: str | None = None, *, wait: Callable[[float], bool | None] = time.sleep,
+                   clock: Callable[[], datetime] = utcnow) -> dict[str, int]:
     """Settle the journal left by an interrupted run, before anything new is planned.
 
     ``source``: settle only the intents of that source's cycles (and those of no known cycle):
@@ -167,8 +173,15 @@ def settle_pending(store: Any, targets: Mapping[str, Any], now: Callable[[], dat
     A create or adopt may have landed: look the anchor up; found -> record it as provisioned with
     that target id (never create it twice). Everything else is idempotent and is re-planned
     because the cursor did not advance: settle it as ``unknown``.
+
+    A create NOT found may still be in flight: the dead process's request may sit in the
+    target's queue (a takeover after a kill -9 comes within a second). While its intent is
+    younger than the target's ``call_grace`` (seconds, by ``clock``: the wall clock the journal
+    is written with), this waits (``wait(seconds)``; a true answer means stop: the intents stay
+    pending) and looks it up once more.
     """
-    counts = {"settled": 0, "found": 0, "unreachable": 0}
+    counts = {"settled": 0, "found": 0, "unreachable": 0, "waited": 0}
+    doubtful: list[tuple[Any, Any, float]] = []  # (intent, target, seconds still in doubt)
     for intent in store.pending_intents():
         if source is not None and intent.cycle_id is not None and store.cycle_source(intent.cycle_id) not in (None, source):
             continue  # another source's: its leader settles it
@@ -190,25 +203,57 @@ def settle_pending(store: Any, targets: Mapping[str, Any], now: Callable[[], dat
             store.journal_done([intent.id])  # idempotent: re-planned, the cursor did not advance
             counts["settled"] += 1
             continue
-        res = target.lookup_by_anchor(action.object_kind, action.anchor)
-        if not isinstance(res, Done):
-            counts["unreachable"] += 1
-            log.warning("journal_settle_deferred", target=action.target, anchor=action.anchor,
-                        why=getattr(res, "why", ""))
+        left = _in_doubt(intent, target, clock) if action.kind == A.CREATE else 0.0
+        if _settle_lookup(store, target, intent, now, counts, last=left <= 0):
             continue
-        prev = store.get_target_state(action.target, action.anchor)
-        with store.atomic():
-            if res.found:
-                found = res.found[0]
-                outcome = state_after(prev, action, Done(target_id=found.target_id), now())
-                store.put_target_state(outcome.state)
-                orphans.remember_settled_create(store, intent, now())  # its page's object states were lost
-                store.record_decision(intent.cycle_id, action, result="ok", detail="settled after restart: found by anchor",
-                                      at=now())
-                counts["found"] += 1
-            store.journal_done([intent.id])  # settled: the decision (if it landed) is in history
-        counts["settled"] += 1
+        doubtful.append((intent, target, left))
+    if doubtful:
+        longest = max(left for _, _, left in doubtful)
+        log.info("journal_settle_waiting", source=source, creates=len(doubtful), seconds=round(longest, 2))
+        counts["waited"] = len(doubtful)
+        if wait(longest):
+            return counts  # stopping: they stay pending for the next start
+        for intent, target, _ in doubtful:
+            _settle_lookup(store, target, intent, now, counts, last=True)
     return counts
+
+
+def _in_doubt(intent: Any, target: Any, clock: Callable[[], datetime]) -> float:
+    """Seconds the intent's create may still land: ``call_grace`` after it was journaled
+    (never more than ``call_grace``, whatever the writer's clock said)."""
+    grace = float(getattr(target, "call_grace", 0.0) or 0.0)
+    if grace <= 0 or intent.created_at is None:
+        return 0.0
+    created: datetime = intent.created_at
+    return min(grace, grace - (clock() - created).total_seconds())
+
+
+def _settle_lookup(store: Any, target: Any, intent: Any, now: Callable[[], datetime], counts: dict[str, int],
+                   *, last: bool) -> bool:
+    """Look a create/adopt intent's anchor up and settle it: found -> recorded as provisioned;
+    not found -> settled as never landed, unless ``last`` is false (False: still in doubt)."""
+    action = intent.action
+    res = target.lookup_by_anchor(action.object_kind, action.anchor)
+    if not isinstance(res, Done):
+        counts["unreachable"] += 1
+        log.warning("journal_settle_deferred", target=action.target, anchor=action.anchor,
+                    why=getattr(res, "why", ""))
+        return True
+    if not res.found and not last:
+        return False
+    prev = store.get_target_state(action.target, action.anchor)
+    with store.atomic():
+        if res.found:
+            found = res.found[0]
+            outcome = state_after(prev, action, Done(target_id=found.target_id), now())
+            store.put_target_state(outcome.state)
+            orphans.remember_settled_create(store, intent, now())  # its page's object states were lost
+            store.record_decision(intent.cycle_id, action, result="ok", detail="settled after restart: found by anchor",
+                                  at=now())
+            counts["found"] += 1
+        store.journal_done([intent.id])  # settled: the decision (if it landed) is in history
+    counts["settled"] += 1
+    return True
 
 
 def _resend_member_change(store: Any, target: Any, intent: Any, now: Callable[[], datetime]) -> bool:

@@ -33,9 +33,10 @@ def directory(n_users: int, edit_round: int) -> MemorySource:
 
 
 def config(state: str, url: str, token_file: str) -> Config:
+    # timeout 10 s: a restart after the kill waits call_grace (= timeout) for creates in doubt
     return Config(sources=(SourceConfig(name="corp", kind="memory", base_dn="DC=lab,DC=test",
                                         scope=ScopeConfig(include_ous=(STAFF,))),),
-                  targets=(TargetConfig(name="app", kind="scim", url=url, token_file=token_file),),
+                  targets=(TargetConfig(name="app", kind="scim", url=url, token_file=token_file, timeout=10.0),),
                   state=StateConfig(path=state))
 
 

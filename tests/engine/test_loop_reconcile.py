@@ -79,3 +79,51 @@ def test_a_successful_update_merges_the_projection_and_clears_a_nulled_attribute
                  attributes={"title": None, "displayName": "Anna"}, to_state="provisioned")
     out = state_after(prev, upd, Done(target_id="t1"), NOW)
     assert dict(out.state.projection) == {"displayName": "Anna"} and out.state.state == "provisioned"
+
+
+class LateTarget(MemoryTarget):
+    """A target whose queue still holds the dead process's create: it lands when the settling
+    process has waited (``wait``), as a server that had the request but had not finished it."""
+
+    call_grace = 30.0
+
+    def __init__(self, name: str, action) -> None:
+        super().__init__(name)
+        self.queued, self.waits = action, []
+
+    def wait(self, seconds: float) -> bool:
+        self.waits.append(seconds)
+        call_target(self, self.queued, None)  # the queued request is processed meanwhile
+        return False
+
+
+def test_a_create_still_in_flight_at_a_takeover_is_waited_for_and_recorded_not_created_again():
+    """The soak's race: the new leader looks the anchor up before the dead leader's queued POST
+    lands. Settled as "never landed", the object would be created a second time."""
+    store, action = Store.open(":memory:"), create_action()
+    target = LateTarget("app", action)
+    store.journal_intent(1, action)  # journaled now (the wall clock): its call may be in flight
+    counts = settle_pending(store, {"app": target}, lambda: NOW, wait=target.wait)
+    assert counts["found"] == 1 and counts["waited"] == 1 and store.pending_intents() == []
+    assert 29 <= target.waits[0] <= 30  # no longer than the grace
+    ts = store.get_target_state("app", "AAA=")
+    assert ts.state == "provisioned" and ts.target_id == next(iter(target.store))
+
+
+def test_an_old_intent_or_a_target_without_call_grace_is_not_waited_for():
+    store, action = Store.open(":memory:"), create_action()
+    target = LateTarget("app", action)
+    store.journal_intent(1, action, at=datetime.now(UTC) - timedelta(seconds=31))
+    assert settle_pending(store, {"app": target}, lambda: NOW, wait=target.wait)["waited"] == 0
+    assert target.waits == [] and store.pending_intents() == []
+    plain = MemoryTarget("app")  # an in-process target: a call cannot outlive its caller
+    store.journal_intent(1, action)
+    assert settle_pending(store, {"app": plain}, lambda: NOW, wait=target.wait)["waited"] == 0
+
+
+def test_a_stop_while_waiting_leaves_the_create_pending_for_the_next_start():
+    store, action = Store.open(":memory:"), create_action()
+    target = LateTarget("app", action)
+    store.journal_intent(1, action)
+    counts = settle_pending(store, {"app": target}, lambda: NOW, wait=lambda seconds: True)
+    assert counts["waited"] == 1 and counts["settled"] == 0 and len(store.pending_intents()) == 1

@@ -42,6 +42,7 @@ class CrashingTarget:
     """Wraps a target; after ``arm(n)``, the n-th write lands and then the process 'dies'."""
 
     WRITES = {"create", "update", "disable", "restore", "delete", "add_members", "remove_members"}
+    call_grace = 0.0  # the 'death' is in-process and synchronous: no call of it is still in flight
 
     def __init__(self, inner):
         self.inner, self.name, self.left = inner, inner.name, None
