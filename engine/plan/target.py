@@ -2,7 +2,8 @@
 
 ``TargetPlanner`` is run by ``planner.plan`` once per target with the objects already
 deduplicated, sorted and scope-decided; attribute diffs are in ``plan.diff``, group member
-deltas in ``plan.members``.
+deltas in ``plan.members``, the objects that leave (disables, soft deletes, deletes, the delete
+threshold) in ``plan.removal``.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from hybridsync.engine.plan.match import (ADOPT, CREATE, DISPUTED, NO_MATCH, REC
                                      group_names, resolve_conflicts)
 from hybridsync.engine.plan.diff import attribute_diff, changed_reason, counted_reason, disabled_in_ad
 from hybridsync.engine.plan.inputs import PlanInput, TargetInput, make_context
-from hybridsync.engine.plan import converge, holds
+from hybridsync.engine.plan import converge, holds, removal
 from hybridsync.engine.plan.members import desired_members, stored_present
 from hybridsync.engine.plan.required import missing_required
 from hybridsync.engine.core.dn import normalize_dn
@@ -33,8 +34,6 @@ _DISABLED_IN_AD = Reason("source.userAccountControl", "the account is disabled i
 _TAKES_ACCESS = (State.PROVISIONED, State.ESCROW, State.HELD)  # an AD disable from these takes access away
 # an object planned as present: (object, its kind, stored state, scope decision)
 Present = tuple[SourceObject, ObjectKind, TargetState | None, ScopeDecision]
-# a disable/delete the threshold decides: anchor, kind, dn, state, trigger, reasons, attributes (None: disable_attrs)
-Candidate = tuple[str, ObjectKind, str | None, TargetState, Trigger, list[Reason], "Mapping[str, Any] | None"]
 
 
 class TargetPlanner:
@@ -51,7 +50,7 @@ class TargetPlanner:
         self.projections: set[str] = set()  # anchors projected without error in this plan
         self.threshold_used = inp.carry.threshold_used.get(self.cfg.name, 0)
         self.limit = inp.carry.limits.get(self.cfg.name, inp.safety.delete_threshold)
-        self.ad_disables: list[Candidate] = []  # AD-originated disables, decided with the threshold
+        self.ad_disables: list[removal.Candidate] = []  # AD-originated disables, decided with the threshold
         self.superseded: set[str] = set()  # predecessors whose target object a recreate takes over
         self.reference_gone = False  # set by resolve_reference during one projection
         self.waiting: list[tuple[str, str]] = []  # (object, referenced anchor not provisioned yet)
@@ -134,7 +133,7 @@ class TargetPlanner:
     # -- the run ---------------------------------------------------------------------------
     def run(self) -> None:
         present: list[Present] = []
-        gone: list[tuple[str, ObjectKind, str | None, TargetState, Trigger, Reason]] = []
+        gone: list[removal.Gone] = []
         clock = self.inp.clock
         seen: set[str] = set()
         state = self.t.states.get
@@ -189,7 +188,7 @@ class TargetPlanner:
         self.leaving = frozenset(g[0] for g in gone if lc.effective_state(g[3]) in LIVE
                                  and g[3].ownership != Ownership.FOREIGN and self.gate is None)
         self.plan_present(present)
-        self.plan_gone(gone)
+        removal.plan_gone(self, gone)
         self.plan_members(present)
 
     def plan_present(self, present: list[Present]) -> None:
@@ -320,82 +319,6 @@ class TargetPlanner:
             return
         self.take(eff, Trigger.CONFLICT, obj.anchor, kind, obj.dn, ts, reasons)
         self.disputes.append((obj.anchor, match.others))
-
-    def plan_gone(self, gone: list[tuple[str, ObjectKind, str | None, TargetState, Trigger, Reason]]) -> None:
-        safety = self.inp.safety
-        candidates: list[Candidate] = list(self.ad_disables)
-        for anchor, kind, dn, ts, trigger, why in gone:
-            if anchor in self.superseded:
-                continue
-            eff = lc.effective_state(ts)
-            reasons = [why]
-            if eff in UNOWNED:
-                self.take(eff, trigger, anchor, kind, dn, ts, reasons)
-                continue
-            if ts.ownership == Ownership.FOREIGN:
-                self.emit(A.REPORT, anchor, kind, dn=dn, ts=ts, to=None, reasons=reasons + [
-                    Reason("safety.ownership", f"target object {ts.target_id} is foreign: never disabled or deleted")])
-                continue
-            if self.gate is not None:
-                self.keep(anchor, kind, dn, ts, reasons + [
-                    Reason("safety.evidence", f"no deletes or disables: {self.gate}")])
-                continue
-            if eff == State.SOFT_DELETED:
-                if lc.grace_expired(ts, self.inp.clock, safety.soft_delete_days):
-                    self.take(eff, Trigger.GRACE_EXPIRED, anchor, kind, dn, ts, reasons + [
-                        Reason("safety.soft_delete_days", f"soft-deleted since {ts.since.isoformat() if ts.since else '?'}, "
-                                                          f"more than {safety.soft_delete_days:g} days")])
-                elif kind == ObjectKind.GROUP and ts.members_sent:  # soft-deleted keeping members (before 0.x)
-                    self.soft_delete(eff, trigger, anchor, kind, dn, ts, reasons)
-                else:
-                    self.take(eff, trigger, anchor, kind, dn, ts, reasons)
-                continue
-            if anchor in self.t.approved:
-                reasons.append(Reason("safety.approved", "an admin approved this held disable"))
-                if eff == State.HELD:
-                    self.soft_delete(eff, Trigger.APPROVED, anchor, kind, dn, ts, reasons)
-                else:
-                    self.soft_delete(eff, trigger, anchor, kind, dn, ts, reasons)
-                continue
-            if eff == State.HELD:
-                self.take(eff, trigger, anchor, kind, dn, ts, reasons + [
-                    Reason("safety.delete_threshold", "still waiting for approve-deletes")])
-                continue
-            candidates.append((anchor, kind, dn, ts, trigger, reasons, None))
-        total = self.threshold_used + len(candidates)
-        over = total > self.limit
-        for anchor, kind, dn, ts, trigger, reasons, diff in candidates:
-            eff = lc.effective_state(ts)
-            if over:
-                limit = holds.limit_reason(safety, self.limit)
-                held = [Reason("safety.delete_threshold",
-                               f"{total} disables/deletes within the window exceed {limit}: held for approve-deletes")]
-                others = sorted(set(diff or ()) - {"active"})
-                if others:  # an AD-originated disable is held as a whole
-                    held.append(Reason("safety.delete_threshold",
-                                       "the whole update waits, its other attribute changes too: " + ", ".join(others)))
-                self.take(eff, Trigger.OVER_THRESHOLD, anchor, kind, dn, ts, reasons + held)
-            else:
-                self.soft_delete(eff, trigger, anchor, kind, dn, ts, reasons,
-                                 self.disable_attrs(kind, ts) if diff is None else diff)
-        if not over:
-            self.threshold_used = total
-
-    def soft_delete(self, eff: State, trigger: Trigger, anchor: str, kind: ObjectKind, dn: str | None,
-                    ts: TargetState, reasons: list[Reason], attributes: Mapping[str, Any] | None = None) -> None:
-        """Take ``trigger``'s edge to soft_deleted. A group has no ``active`` flag: its soft delete
-        removes every member sent at once (one REMOVE_MEMBERS carrying the new state, so a failure
-        leaves it in escrow to retry); a group that returns gets them back through its member delta."""
-        if kind != ObjectKind.GROUP or not ts.members_sent:
-            self.take(eff, trigger, anchor, kind, dn, ts, reasons,
-                      self.disable_attrs(kind, ts) if attributes is None else attributes)
-            return
-        converge.strip_group(self, eff, trigger, anchor, kind, dn, ts, reasons)
-
-    def disable_attrs(self, kind: ObjectKind, ts: TargetState) -> dict[str, Any]:
-        if kind == ObjectKind.GROUP or ts.projection.get("active") is False:
-            return {}
-        return {"active": False}
 
     def plan_members(self, present: list[Present]) -> None:
         groups = {obj.anchor for obj, kind, _ts, _d in present if kind == ObjectKind.GROUP}
