@@ -11,7 +11,8 @@ Reads
   ``last=True, complete=True`` only when every page arrived; any failure midway raises
   ``Retriable``/``Permanent`` -- never a quiet end.
 - ``read(DirSyncCookie)``: DirSync on the naming-context root with incremental values (and
-  OBJECT_SECURITY when configured or when a plain DirSync is refused), objects ``partial=True``.
+  OBJECT_SECURITY when configured or when a plain DirSync is refused), objects ``partial=True``;
+  each page's ``whenChanged`` (not replicated: DirSync never returns it) read by ``ad.changed``.
 - ``read(UsnWatermark)``: ``(uSNChanged>=N+1)(uSNChanged<=H)`` on the naming-context root, H the
   rootDSE highestCommittedUSN read at the start, plus tombstones from CN=Deleted Objects (Show
   Deleted) when the account can read them. Members come whole. Intermediate batches carry the old
@@ -40,7 +41,7 @@ from ldap3.core.exceptions import LDAPException
 
 from hybridsync.connectors.ad import connection as cx
 from hybridsync.connectors.ad import cursor as cursors
-from hybridsync.connectors.ad import errors, lookup, normalize, pages, query
+from hybridsync.connectors.ad import changed, errors, lookup, normalize, pages, query
 from hybridsync.connectors.ad.notify import Watcher
 from hybridsync.engine.core.config import SourceConfig, insecure_source
 from hybridsync.engine.core.errors import ObjectError, Permanent, Retriable, SourceError, SourceUnavailable
@@ -251,6 +252,7 @@ class AdSource:
             del found
             if self._conn is not None:
                 self._conn.response = None
+            objects = changed.with_when_changed(self._search, self.naming_context, objects, log.bind(source=self.name))
             yield SourceBatch(objects, DirSyncCookie(cookie, dc.invocation_id), ReadMode.DELTA, dc, errs, last=not more)
             if not more:
                 return

@@ -265,6 +265,8 @@ class Applier:
         if outcome.result != OutcomeResult.NOOP:
             self.tally.outcome((action.anchor, action.target, str(action.kind), outcome.result, outcome.detail,
                                 action.dn))
+            if outcome.result == OutcomeResult.OK and (at := self.page.changed.get(action.anchor)) is not None:
+                self.tally.lag = self.tally.lag.since(at)  # AD whenChanged -> applied (runtime.lag)
             log.info("object_outcome", cycle_id=self.cycle.cycle_id, anchor=action.anchor, target=action.target,
                      dn=action.dn, action=str(action.kind), result=outcome.result, status=outcome.status,
                      detail=outcome.detail)

@@ -32,6 +32,7 @@ from hybridsync.engine.core.values import (
     TargetState,
 )
 from hybridsync.engine.plan.inputs import Carry, Projector
+from hybridsync.engine.runtime.lag import Lag
 from hybridsync.engine.runtime.recording import Recorder
 from hybridsync.engine.runtime.window import RemovalWindow
 from hybridsync.statestore.protocol import StateStore
@@ -105,6 +106,7 @@ class Tally:
     planned: list[Action] = attrs.Factory(list)  # dry run / plan: the actions
     timings: dict[str, float] = attrs.Factory(dict)
     held: int = 0
+    lag: Lag = Lag()  # AD whenChanged -> applied, for the changes a delta read (runtime.lag)
     _sampled: list[int] = attrs.Factory(lambda: [0, 0])  # done, undone kept in ``outcomes``
 
     def bump(self, key: str, n: int = 1) -> None:
@@ -146,6 +148,7 @@ class PageWrites:
     reanchored: dict[tuple[str, str], TargetState] = attrs.Factory(dict)  # (target, group) re-anchored
     predecessors: dict[tuple[str, str], str] = attrs.Factory(dict)  # (target, new anchor) -> old (recreates)
     unused_intents: list[int] = attrs.Factory(list)  # journaled, then not called (stop, quarantine)
+    changed: dict[str, float] = attrs.Factory(dict)  # anchor -> whenChanged its delta read (runtime.lag)
 
     def state(self, store: StateStore, target: str, anchor: str) -> TargetState | None:
         """The newest state of (target, anchor): written in this page, else the one answered for
@@ -167,5 +170,6 @@ class PageWrites:
         self.known = {}
         self.reanchored.clear()
         self.unused_intents.clear()
+        self.changed.clear()
         for written in self.states.values():
             written.clear()

@@ -19,6 +19,7 @@ from hybridsync.engine.runtime.apply import Applied
 from hybridsync.engine.runtime.commit import Observation, PageCommit
 from hybridsync.engine.runtime.context import CycleSetup, CycleState, PageWrites
 from hybridsync.engine.runtime.health import TargetHealth
+from hybridsync.engine.runtime.lag import generalized_time
 from hybridsync.engine.runtime.planning import PagePlanner
 
 
@@ -116,6 +117,8 @@ def merge_page(cycle: Cycle, batch: SourceBatch, evidence: planner.ReadEvidence,
             continue
         obj = m.obj
         merged[obj.anchor] = obj
+        if batch.mode == ReadMode.DELTA and (at := generalized_time(seen_obj.first("whenChanged"))) is not None:
+            page.changed[obj.anchor] = at  # the lag metric: this delta's whenChanged, never a stored one
         if obj.deleted:
             tombstoned_guids.append(obj.object_guid)
         deleted_at = (prev.deleted_at if prev is not None and prev.deleted else now) if obj.deleted else None

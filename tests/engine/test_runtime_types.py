@@ -11,7 +11,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent.parent
 
 STRICT_RUNTIME = ("context", "health", "planning", "apply", "commit", "cycle", "pages", "pipeline", "provision", "targetview",
-                  "orphans", "engine", "admin", "status", "explain", "reconcile", "recording", "snapshot")
+                  "orphans", "engine", "admin", "status", "explain", "reconcile", "recording", "snapshot", "lag",
+                  "metrics")
 
 
 def test_the_cycle_and_the_host_api_are_strictly_typed():
