@@ -106,7 +106,7 @@ class Tally:
     planned: list[Action] = attrs.Factory(list)  # dry run / plan: the actions
     timings: dict[str, float] = attrs.Factory(dict)
     held: int = 0
-    lag: Lag = Lag()  # AD whenChanged -> applied, for the changes a delta read (runtime.lag)
+    lag: Lag = Lag()  # AD whenChanged -> applied, for the changes delta reads carried (runtime.lag)
     _sampled: list[int] = attrs.Factory(lambda: [0, 0])  # done, undone kept in ``outcomes``
 
     def bump(self, key: str, n: int = 1) -> None:
