@@ -33,6 +33,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from hybridsync.statestore.errors import StoreError
+from hybridsync.statestore.handle import Query
 from hybridsync.statestore.postgres.batch import _ARRAY_TYPES, BATCH_FORMS, _batch_shape, columns, rounds
 
 
@@ -238,6 +239,26 @@ class PgDb:
         cur = self.conn.raw.cursor(row_factory=dict_row)
         cur.execute(translate(sql), params)
         return cur.fetchall()
+
+    def ask(self, query: Query) -> Any:
+        return query.convert(self.rows(query.sql, query.params))
+
+    def ask_all(self, queries: Iterable[Query]) -> list[Any]:
+        """The answers of ``queries``, in order, in ONE round trip: every query is sent in a
+        pipeline and the answers are read at its one sync (each query alone would wait for the
+        server). The conversions run after it (one may read more, e.g. a group's members)."""
+        queries = list(queries)
+        if len(queries) < 2:
+            return [self.ask(q) for q in queries]
+        self.flush()
+        raw, curs = self.conn.raw, []
+        with raw.pipeline():
+            for q in queries:
+                cur = raw.cursor(row_factory=dict_row)
+                cur.execute(translate(q.sql), q.params)
+                curs.append(cur)
+        # the pipeline's exit synced once: every answer is here
+        return [q.convert(cur.fetchall()) for q, cur in zip(queries, curs)]
 
     def insert(self, sql: str, params: Sequence[Any]) -> int:
         """Insert one row and return its id. Inside a commit unit the id is taken from a block of
