@@ -34,7 +34,7 @@ from psycopg.rows import dict_row
 
 from hybridsync.statestore.errors import StoreError
 from hybridsync.statestore.handle import Query
-from hybridsync.statestore.postgres.batch import _ARRAY_TYPES, BATCH_FORMS, _batch_shape, columns, rounds
+from hybridsync.statestore.postgres.batch import _ARRAY_TYPES, BATCH_FORMS, _batch_shape, collapse_in, columns, rounds
 
 
 class LeaseLost(StoreError):
@@ -105,6 +105,7 @@ class PgConn:
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
         if self._owner.pending:
             self._owner.flush_before(sql)
+        sql, params = collapse_in(sql, params)
         cur = self.raw.cursor()
         if self._owner.fences and not self.in_transaction and _is_write(sql):
             with self._owner.atomic():  # a write on its own is a commit unit too: fenced
@@ -236,6 +237,7 @@ class PgDb:
 
     def rows(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         self.flush()
+        sql, params = collapse_in(sql, params)
         cur = self.conn.raw.cursor(row_factory=dict_row)
         cur.execute(translate(sql), params)
         return cur.fetchall()
@@ -254,8 +256,9 @@ class PgDb:
         raw, curs = self.conn.raw, []
         with raw.pipeline():
             for q in queries:
+                sql, params = collapse_in(q.sql, q.params)
                 cur = raw.cursor(row_factory=dict_row)
-                cur.execute(translate(q.sql), q.params)
+                cur.execute(translate(sql), params)
                 curs.append(cur)
         # the pipeline's exit synced once: every answer is here
         return [q.convert(cur.fetchall()) for q, cur in zip(queries, curs)]
