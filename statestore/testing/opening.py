@@ -82,3 +82,22 @@ class OpeningContract:
             store.meta_set("k", 1)
             got = store.cycle_opening("corp", ["app"], T0, meta_keys=["k"])
         assert [ts.anchor for ts in got.due_retries["app"]] == ["r9"] and got.meta == {"k": 1}
+
+    def test_cycle_opening_gives_back_awkward_text_and_numbers_as_stored(self, store):
+        odd = ["a\x00b", "\ue000", "\ue0000", 'q"\\u0000\\', "ä€😀\n\t", "{x,y}", "\x1f\x1e"]
+        for i, text in enumerate(odd):
+            store.put_target_state(TargetState(anchor=text, target="app", kind=ObjectKind.USER, state="escrow",
+                                               projection={"v": text, "n": 2 ** 53 + i, "f": 0.1 + i},
+                                               retry_count=2 ** 40 + i, next_retry_at=T0, last_error=text))
+        store.quarantine(odd[0], odd[3], None, at=T0)
+        store.hold(act(anchor=odd[1], target=odd[0]), odd[4], at=T0)
+        store.approve_held(odd[0], by=odd[2], at=T0)
+        store.meta_set(odd[5], {"v": odd[0]})
+        got = store.cycle_opening("corp", ["app", odd[0]], T0, meta_keys=[odd[5]])
+        assert got.due_retries["app"] == tuple(store.due_retries("app", T0))
+        assert sorted(ts.anchor for ts in got.due_retries["app"]) == sorted(odd)
+        assert {ts.anchor: ts.projection["n"] for ts in got.due_retries["app"]}[odd[6]] == 2 ** 53 + 6
+        assert got.quarantined == tuple(store.quarantined()) and got.quarantined[0].reason == odd[3]
+        assert got.approved[odd[0]] == tuple(store.approved_actions(odd[0]))
+        assert got.approved[odd[0]][0].approved_by == odd[2] and got.approved[odd[0]][0].anchor == odd[1]
+        assert got.meta == {odd[5]: {"v": odd[0]}}
