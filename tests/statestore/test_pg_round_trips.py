@@ -1,5 +1,5 @@
-"""Round trips and statement texts on PostgreSQL: ``cycle_opening`` answers its questions in ONE (a pipeline with one
-sync), and a delta cycle of the engine asks the store's per-cycle questions through it -- a
+"""Round trips and statement texts on PostgreSQL: ``cycle_opening`` answers its questions in ONE
+statement, and a delta cycle of the engine asks the store's per-cycle questions through it -- a
 10-change delta cycle waits for the server 12 times (it was 23: each question alone).
 
 A round trip is a blocking wait of psycopg for the server (``Connection.wait``), not counting
