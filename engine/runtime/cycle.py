@@ -260,7 +260,7 @@ def _due_pass(cycle: Cycle, opening: CycleOpening) -> None:
     for name in setup.targets:
         for ts in store.due_retries(name, now) if fresh else opening.due_retries.get(name, ()):
             anchors.add(ts.anchor)
-        if _grace_scan_due(setup, name, now, opening.meta):  # a table scan: at most hourly (soft_delete_days is in days)
+        if _grace_scan_due(setup, name, now, opening.meta):  # a table scan: at most hourly (days matter)
             for ts in store.iter_target_states(name, state=str(State.SOFT_DELETED)):
                 if lifecycle.grace_expired(ts, now, setup.config.safety.soft_delete_days):
                     anchors.add(ts.anchor)

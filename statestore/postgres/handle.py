@@ -8,10 +8,10 @@ so both stores run the *same* queries and keep the same semantics:
 - placeholders ``?`` become ``%s``; ``INSERT OR IGNORE`` becomes ``ON CONFLICT DO NOTHING``;
   ``insert()`` returns the new id: inside a commit unit from a block of the table's sequence
   reserved for the unit, and the row is buffered and sent with the unit's other new rows of that
-  table in one statement (``send_many``: an array-parameter INSERT; before COMMIT, a savepoint's edge, or any statement that reads or
-  names the table; in pipeline mode, without waiting for the server); outside one with
-  ``RETURNING id`` (PostgreSQL has no ``lastrowid``). History ids still grow with commits under
-  one lease: a block lives only as long as its unit;
+  table in one statement (``send_many``: an array-parameter INSERT; before COMMIT, a savepoint's
+  edge, or any statement that reads or names the table; in pipeline mode, without waiting for the
+  server); outside one with ``RETURNING id``. History ids still grow with commits under one
+  lease: a block lives only as long as its unit; ``ask_all`` answers several reads in one statement;
 - the connection is in autocommit mode: a statement outside ``atomic()`` commits on its own,
   ``atomic()`` is one transaction and a nested one a savepoint (psycopg's ``transaction()``);
 - **fencing**: with fences set (``set_fence(key, epoch)``, one per lease held), every commit
@@ -247,14 +247,11 @@ class PgDb:
         return query.convert(self.rows(query.sql, query.params))
 
     def ask_all(self, queries: Iterable[Query]) -> list[Any]:
-        """The answers of ``queries``, in order, in ONE statement and round trip: each query's
-        rows as one JSON array, ``SELECT (SELECT json_agg(x) FROM (<query 1>) x), ...``. The
-        store's columns are text, bigint and double precision, which JSON gives back as the same
-        Python values; the text comes through nul.py's loader (U+0000 comes back raw inside the
-        JSON strings, hence ``strict=False``). A subquery's ORDER BY is the array's order. One
-        statement: ~0.15 ms for 8 small queries where a pipeline of them took ~0.4 ms and one
-        by one ~0.55 ms (server idle; each round trip costs more on a busy machine). The
-        conversions run after it (one may read more, e.g. a group's members)."""
+        """The answers of ``queries``, in order, in ONE statement: each query's rows as a JSON
+        array, ``SELECT (SELECT json_agg(x) FROM (<query>) x), ...`` (text, bigint and double
+        columns come back as the same values; U+0000, unescaped by nul.py's loader, sits raw in
+        the JSON strings: ``strict=False``). 8 small queries: ~0.15 ms; pipelined ~0.4, one by one
+        ~0.55 (server idle). The conversions run after it (one may read more)."""
         queries = list(queries)
         if len(queries) < 2:
             return [self.ask(q) for q in queries]
@@ -264,10 +261,7 @@ class PgDb:
             parts.append(f"(SELECT json_agg(x)::text FROM ({sql}) AS x)")
             params.extend(ps)
         self.flush()
-        cur = self.conn.raw.cursor()
-        cur.execute(translate("SELECT " + ", ".join(parts)), params)
-        row = cur.fetchone()
-        assert row is not None
+        row = self.conn.raw.execute(translate("SELECT " + ", ".join(parts)), params).fetchone() or ()
         return [q.convert(json.loads(text, strict=False) if text is not None else [])
                 for q, text in zip(queries, row)]
 
