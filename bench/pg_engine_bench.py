@@ -9,7 +9,9 @@ and on a durable lab PostgreSQL (fsync and synchronous_commit on). The stores ta
 ``--rounds`` times (a fresh SQLite file and PostgreSQL schema each round), so a change of the
 machine's load hits both; printed: each round's rates and ratios, the median ratio and range,
 and the CPU seconds of the full sync -- this process's (engine + store client; SQLite's own work
-included) and, for PostgreSQL, its server's (summed over the server's processes).
+included) and, for PostgreSQL, its server's (summed over the server's processes) -- and the
+round trips to the server of one 10-change delta cycle (psycopg's blocking waits, counted in the
+last of the 5 cycles).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import statistics
 import sys
 import tempfile
 import time
+from typing import Any
 
 import structlog
 
@@ -66,7 +69,30 @@ def cpu_since(before: dict[int, float], after: dict[int, float]) -> float:
     return sum(t - before.get(p, 0.0) for p, t in after.items())
 
 
-def run(store: object, n: int, server: int | None = None, cpu: dict[str, float] | None = None) -> dict[str, float]:
+class RoundTrips:
+    """Counts psycopg's blocking waits for the server while ``on`` (a pipeline's sends and
+    entering one wait for nothing and are not counted)."""
+
+    def __init__(self) -> None:
+        import psycopg
+
+        self.on, self.count, self._cls = False, 0, psycopg.Connection
+        self._orig = orig = psycopg.Connection.wait
+
+        def wait(conn: Any, gen: Any, *args: Any, **kwargs: Any) -> Any:
+            name = getattr(gen, "__name__", "")
+            if self.on and name != "_enter_gen" and not (conn._pipeline is not None and name == "_execute_gen"):
+                self.count += 1
+            return orig(conn, gen, *args, **kwargs)
+
+        psycopg.Connection.wait = wait  # type: ignore[method-assign]
+
+    def close(self) -> None:
+        self._cls.wait = self._orig  # type: ignore[method-assign]
+
+
+def run(store: object, n: int, server: int | None = None, cpu: dict[str, float] | None = None,
+        trips: RoundTrips | None = None) -> dict[str, float]:
     """Rates of the three measures; ``cpu`` (if given) gets the full sync's CPU seconds of this
     process ("client") and of the server process tree ``server`` ("server")."""
     n_groups = max(1, n // 500)
@@ -101,10 +127,16 @@ def run(store: object, n: int, server: int | None = None, cpu: dict[str, float] 
         for k in range(10):
             src.modify(guid(n_groups + 7 * k + rep), title=f"t{rep}")
         t0 = time.perf_counter()
+        if trips is not None and rep == 4:
+            trips.on, trips.count = True, 0
         r = engine.run_once()
         times.append(time.perf_counter() - t0)
+        if trips is not None:
+            trips.on = False
         assert r.counts.get("update") == 10, r.counts
     out["10-change delta (cycles/s)"] = 1 / statistics.median(times)
+    if trips is not None:
+        out["round trips"] = trips.count
     engine.close()
     return out
 
@@ -134,6 +166,7 @@ def main() -> None:
     args = ap.parse_args()
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     ratios: dict[str, list[float]] = {k: [] for k in RATES}
+    trips = RoundTrips()
     with tempfile.TemporaryDirectory() as tmp, PostgresLab(durable=True) as lab:
         for r in range(args.rounds):
             load = os.getloadavg()[0]
@@ -141,7 +174,7 @@ def main() -> None:
             pg_cpu: dict[str, float] = {}
             sqlite = run(Store.open(os.path.join(tmp, f"state{r}.db")), args.objects, cpu=lite_cpu)
             pg = run(PostgresStore.open(lab.url, schema=f"bench{r}", password=lab.connect_kwargs()["password"]),
-                     args.objects, lab.pid, pg_cpu)
+                     args.objects, lab.pid, pg_cpu, trips)
             print(f"round {r + 1} (load {load:.1f} -> {os.getloadavg()[0]:.1f})")
             print(f"  {'measure':30} {'SQLite':>9} {'PostgreSQL':>11} {'PG / SQLite':>12}")
             for key in RATES:
@@ -150,7 +183,8 @@ def main() -> None:
             gap = 1 / pg[RATES[2]] - 1 / sqlite[RATES[2]]
             rtt = round_trip(lab)
             print(f"  round trip (SELECT 1 after 1 ms of work, median): {rtt * 1000:.2f} ms; the 10-change "
-                  f"delta cycle's extra time on PostgreSQL ({gap * 1000:.0f} ms) = {gap / rtt:.0f} of them")
+                  f"delta cycle's extra time on PostgreSQL ({gap * 1000:.0f} ms) = {gap / rtt:.0f} of them; "
+                  f"counted: {pg['round trips']:.0f} round trips in a 10-change delta cycle")
             cpu = pg_cpu["client"] + pg_cpu["server"]
             print(f"  full sync CPU s: SQLite {lite_cpu['client']:.2f}; PostgreSQL client {pg_cpu['client']:.2f}"
                   f" + server {pg_cpu['server']:.2f} = {cpu:.2f} (SQLite / PG {lite_cpu['client'] / cpu:.2f})")

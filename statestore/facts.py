@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
 from hybridsync.statestore.convert import dumps, time_to_text, utcnow
-from hybridsync.statestore.handle import Db
+from hybridsync.statestore.handle import Db, Query
 from hybridsync.statestore.records import CycleRecord
 
 
@@ -71,6 +72,12 @@ class Facts:
     def meta_get(self, key: str, default: Any = None) -> Any:
         row = self._db.conn.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
         return json.loads(row[0]) if row else default
+
+    def meta_query(self, keys: Iterable[str]) -> Query:
+        """The stored values of ``keys``, by key (missing keys are absent)."""
+        keys = list(dict.fromkeys(keys))
+        return Query(f"SELECT key, value FROM meta WHERE key IN ({','.join('?' * len(keys))})", keys,
+                     lambda rows: {str(r["key"]): json.loads(r["value"]) for r in rows})
 
     def meta_set(self, key: str, value: Any) -> None:
         """JSON-serializable values only."""

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Protocol
 
+from attrs import frozen
 from sqlite_utils import Database
 
 CHUNK = 500  # anchors per IN (...) query
@@ -20,6 +21,17 @@ class RowLike(Protocol):
     """What ``from_row()`` constructors read: a ``sqlite3.Row`` or any ``Mapping[str, Any]``."""
 
     def __getitem__(self, key: str, /) -> Any: ...
+
+
+@frozen
+class Query:
+    """One read: its SQL (SQLite flavour), its parameters, and the value made of its rows
+    (``convert`` may read more, e.g. a group's members). ``ask_all`` answers several at once:
+    on PostgreSQL in ONE round trip (postgres/handle.py), here one after the other."""
+
+    sql: str
+    params: Sequence[Any]
+    convert: Callable[[list[Any]], Any]
 
 
 class Db:
@@ -34,6 +46,13 @@ class Db:
         cur = self.conn.cursor()
         cur.row_factory = sqlite3.Row
         return cur.execute(sql, params).fetchall()
+
+    def ask(self, query: Query) -> Any:
+        return query.convert(self.rows(query.sql, query.params))
+
+    def ask_all(self, queries: Iterable[Query]) -> list[Any]:
+        """The answers of ``queries``, in order."""
+        return [self.ask(q) for q in queries]
 
     def insert(self, sql: str, params: Sequence[Any]) -> int:
         """Run an INSERT; returns the new row's id."""

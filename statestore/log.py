@@ -10,7 +10,7 @@ from typing import Any
 from hybridsync.engine.core.values import Action, ObjectKind
 from hybridsync.statestore.codec import pack, unpack
 from hybridsync.statestore.convert import stored_time
-from hybridsync.statestore.handle import Db
+from hybridsync.statestore.handle import Db, Query
 from hybridsync.statestore.records import (
     BatchRecord,
     HeldRecord,
@@ -130,10 +130,12 @@ class Log:
         delete (the removal of all its members)."""
         # ``data`` is ``Action.to_json()`` (json's default separators): matched as text, which
         # SQLite and PostgreSQL read alike (no JSON functions of either dialect)
-        rows = self._db.rows(
-            "SELECT COUNT(*) AS n FROM history WHERE kind = 'decision' AND target = ? AND at >= ? "
-            f"AND result = 'ok' AND {ACCESS_REMOVAL}", [target, time_to_text(since)])
-        return int(rows[0]["n"]) if rows else 0
+        return self._db.ask(self.access_removals_query(target, since))  # type: ignore[no-any-return]
+
+    def access_removals_query(self, target: str, since: datetime) -> Query:
+        return Query("SELECT COUNT(*) AS n FROM history WHERE kind = 'decision' AND target = ? AND at >= ? "
+                     f"AND result = 'ok' AND {ACCESS_REMOVAL}", [target, time_to_text(since)],
+                     lambda rows: int(rows[0]["n"]) if rows else 0)
 
     def access_removal_times(self, target: str, since: datetime, *, after_id: int = 0,
                              upto_id: int | None = None) -> list[tuple[int, datetime]]:
@@ -267,8 +269,15 @@ class Log:
 
     def pending_intents(self) -> list[Intent]:
         """Unsettled intents, oldest first (settle these before planning after a crash)."""
-        rows = self._db.rows("SELECT * FROM journal WHERE settled_at IS NULL ORDER BY id")
-        return [Intent.from_row(r) for r in rows]
+        return self._db.ask(self.pending_intents_query())  # type: ignore[no-any-return]
+
+    def pending_intents_query(self, source: str | None = None) -> Query:
+        """``source``: only the intents of that source's cycles and those of no known cycle
+        (what ``engine.runtime.reconcile.settle_pending`` settles for it)."""
+        if source is None:
+            return Query("SELECT * FROM journal WHERE settled_at IS NULL ORDER BY id", [], _intents)
+        return Query("SELECT j.* FROM journal j LEFT JOIN cycles c ON c.id = j.cycle_id WHERE j.settled_at IS NULL "
+                     "AND (c.source IS NULL OR c.source = ?) ORDER BY j.id", [source], _intents)
 
     # ---------------------------------------------------------------- held deletes
     def hold(self, action: Action, reason: str, *, at: datetime | None = None) -> int:
@@ -338,12 +347,11 @@ class Log:
 
     def approved_actions(self, target: str) -> list[HeldRecord]:
         """Approved, not yet released holds of ``target``: the engine applies, then releases."""
-        rows = self._db.rows(
-            "SELECT * FROM held WHERE target = ? AND approved_at IS NOT NULL "
-            "AND released_at IS NULL ORDER BY id",
-            [target],
-        )
-        return [HeldRecord.from_row(r) for r in rows]
+        return self._db.ask(self.approved_actions_query(target))  # type: ignore[no-any-return]
+
+    def approved_actions_query(self, target: str) -> Query:
+        return Query("SELECT * FROM held WHERE target = ? AND approved_at IS NOT NULL AND released_at IS NULL "
+                     "ORDER BY id", [target], lambda rows: [HeldRecord.from_row(r) for r in rows])
 
     def release(self, held_id: int, *, at: datetime | None = None) -> None:
         """Close a hold (applied after approval, or no longer needed)."""
@@ -367,11 +375,18 @@ class Log:
         )
 
     def quarantined(self) -> list[QuarantineRecord]:
-        return [QuarantineRecord.from_row(r) for r in self._db.rows(
-            "SELECT * FROM quarantine ORDER BY target")]
+        return self._db.ask(self.quarantined_query())  # type: ignore[no-any-return]
+
+    def quarantined_query(self) -> Query:
+        return Query("SELECT * FROM quarantine ORDER BY target", [],
+                     lambda rows: [QuarantineRecord.from_row(r) for r in rows])
 
     def clear_quarantine(self, target: str) -> None:
         self._db.conn.execute("DELETE FROM quarantine WHERE target = ?", [target])
+
+
+def _intents(rows: list[Any]) -> list[Intent]:
+    return [Intent.from_row(r) for r in rows]
 
 
 def _kinds(adoptions: bool | None) -> str:

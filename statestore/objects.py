@@ -12,7 +12,7 @@ from typing import Any
 
 from hybridsync.engine.core.dn import manager_dn
 from hybridsync.engine.core.values import ObjectKind, ObjectState
-from hybridsync.statestore.handle import Db, chunks, read_members, write_member_diff
+from hybridsync.statestore.handle import Db, Query, chunks, read_members, write_member_diff
 from hybridsync.statestore.convert import (
     dumps,
     object_state_from_row,
@@ -341,11 +341,12 @@ class Objects:
 
     def last_complete_round(self, source: str) -> tuple[int, int, datetime] | None:
         """(round_no, count, finished_at) of the newest complete full read, or None."""
-        row = self._db.conn.execute(
-            "SELECT round_no, count, finished_at FROM rounds WHERE source = ? AND complete = 1 "
-            "ORDER BY round_no DESC LIMIT 1",
-            [source],
-        ).fetchone()
-        if row is None:
-            return None
-        return int(row[0]), int(row[1]), stored_time(row[2])
+        return self._db.ask(self.last_complete_round_query(source))  # type: ignore[no-any-return]
+
+    def last_complete_round_query(self, source: str) -> Query:
+        def answer(rows: list[Any]) -> tuple[int, int, datetime] | None:
+            if not rows:
+                return None
+            return int(rows[0]["round_no"]), int(rows[0]["count"]), stored_time(rows[0]["finished_at"])
+        return Query("SELECT round_no, count, finished_at FROM rounds WHERE source = ? AND complete = 1 "
+                     "ORDER BY round_no DESC LIMIT 1", [source], answer)

@@ -23,6 +23,7 @@ from datetime import datetime
 from typing import IO, Any, Protocol, runtime_checkable
 
 from hybridsync.engine.core.values import Action, Cursor, ObjectKind, ObjectState, TargetState
+from hybridsync.statestore.opening import CycleOpening
 from hybridsync.statestore.records import (
     BatchRecord,
     CallRecord,
@@ -345,6 +346,14 @@ class StateStore(ObjectStore, TargetStore, LogStore, RecordingStore, FactStore, 
 
     def is_empty(self) -> bool:
         """True when the store holds no objects, states, cycles, watermarks or history."""
+
+    def cycle_opening(self, source: str, targets: Iterable[str], now: datetime, *,
+                      removals_since: datetime | None = None, meta_keys: Iterable[str] = ()) -> CycleOpening:
+        """What a cycle of ``source`` asks before it reads, answered at once (PostgreSQL: one
+        round trip): the cursor, the last complete round, the source's pending intents,
+        quarantines, per target of ``targets`` the approved holds, the retries due at ``now``
+        and (with ``removals_since``) ``access_removals``, and the values of ``meta_keys``.
+        Each field equals the single-question method's answer (see ``opening.CycleOpening``)."""
 
     def close(self) -> None:
         """Release the store's connection; the store is unusable afterwards."""

@@ -130,3 +130,19 @@ def load_rows(db: Db, fp: IO[str], path: str | Path) -> None:
                 f"INSERT INTO {item['t']} ({cols}) VALUES ({','.join('?' * len(row))})",
                 list(row.values()),
             )
+
+
+def compact(conn: Any, path: str, free_fraction: float) -> int:
+    """Give the pages a prune freed back to the file system (``VACUUM``) when they are more
+    than ``free_fraction`` of the SQLite file: a file never shrinks on its own. Returns the
+    bytes released (0: not needed, or not a SQLite file). Outside any transaction."""
+    if not isinstance(conn, sqlite3.Connection) or conn.in_transaction or path == ":memory:":
+        return 0
+    pages = conn.execute("PRAGMA page_count").fetchone()[0]
+    free = conn.execute("PRAGMA freelist_count").fetchone()[0]
+    if not pages or free / pages <= free_fraction:
+        return 0
+    size = conn.execute("PRAGMA page_size").fetchone()[0]
+    conn.execute("VACUUM")
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return int((pages - conn.execute("PRAGMA page_count").fetchone()[0]) * size)

@@ -32,6 +32,7 @@ from hybridsync.statestore.facts import Facts
 from hybridsync.statestore.handle import Db
 from hybridsync.statestore.log import Log
 from hybridsync.statestore.objects import Objects
+from hybridsync.statestore.opening import CycleOpening, read_opening
 from hybridsync.statestore.recordings import Recordings
 from hybridsync.statestore.records import (  # noqa: F401  (re-exported)
     BatchRecord,
@@ -123,6 +124,11 @@ class Store:
         """One commit unit. Nested blocks are savepoints. A raise inside leaves nothing behind."""
         with self._handle.atomic():
             yield self
+
+    def cycle_opening(self, source: str, targets: Iterable[str], now: datetime, *,
+                      removals_since: datetime | None = None, meta_keys: Iterable[str] = ()) -> CycleOpening:
+        return read_opening(self._handle, self._objects, self._targets, self._log, self._facts, source, targets,
+                            now, removals_since=removals_since, meta_keys=meta_keys)
 
     # ---------------------------------------------------------------- snapshot
     def dump(self, fp: IO[str]) -> None:
@@ -294,20 +300,8 @@ class Store:
         return self._log.prune(before, recordings_before=recordings_before)
 
     def compact(self, *, free_fraction: float = 0.25) -> int:
-        """Give the pages a prune freed back to the file system (``VACUUM``) when they are more
-        than ``free_fraction`` of the SQLite file: a file never shrinks on its own. Returns the
-        bytes released (0: not needed, or not a SQLite file). Outside any transaction."""
-        conn = getattr(self, "_conn", None)
-        if not isinstance(conn, sqlite3.Connection) or conn.in_transaction or self._path == ":memory:":
-            return 0
-        pages = conn.execute("PRAGMA page_count").fetchone()[0]
-        free = conn.execute("PRAGMA freelist_count").fetchone()[0]
-        if not pages or free / pages <= free_fraction:
-            return 0
-        size = conn.execute("PRAGMA page_size").fetchone()[0]
-        conn.execute("VACUUM")
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        return int((pages - conn.execute("PRAGMA page_count").fetchone()[0]) * size)
+        """``VACUUM`` when a prune freed more than ``free_fraction`` of the file (sqlitefile.py)."""
+        return sqlitefile.compact(getattr(self, "_conn", None), self.path, free_fraction)
 
     def journal_intent(self, cycle_id: int | None, action: Action, *,
                        at: datetime | None = None) -> int:

@@ -14,7 +14,7 @@ from hybridsync.engine.core.values import (
     cursor_from_json,
     cursor_to_json,
 )
-from hybridsync.statestore.handle import Db, chunks, read_members, write_member_diff
+from hybridsync.statestore.handle import Db, Query, chunks, read_members, write_member_diff
 from hybridsync.statestore.objects import PAGE
 from hybridsync.statestore.records import (
     StaleWatermark,
@@ -141,12 +141,12 @@ class Targets:
 
     def due_retries(self, target: str, now: datetime) -> list[TargetState]:
         """States with next_retry_at <= now, soonest first."""
-        rows = self._db.rows(
-            "SELECT * FROM target_states WHERE target = ? AND next_retry_at IS NOT NULL "
-            "AND next_retry_at <= ? ORDER BY next_retry_at, anchor",
-            [target, time_to_text(now)],
-        )
-        return self._targets_from_rows(rows)
+        return self._db.ask(self.due_retries_query(target, now))  # type: ignore[no-any-return]
+
+    def due_retries_query(self, target: str, now: datetime) -> Query:
+        return Query("SELECT * FROM target_states WHERE target = ? AND next_retry_at IS NOT NULL "
+                     "AND next_retry_at <= ? ORDER BY next_retry_at, anchor", [target, time_to_text(now)],
+                     self._targets_from_rows)
 
     def target_state_by_target_id(self, target: str, target_id: str, *,
                                   kind: str | None = None) -> TargetState | None:
@@ -188,10 +188,11 @@ class Targets:
     # ---------------------------------------------------------------- watermarks
     def get_cursor(self, source: str) -> Cursor:
         """The active cursor of ``source``; ``Refresh("no stored cursor")`` when none."""
-        row = self._db.conn.execute(
-            "SELECT cursor FROM watermarks WHERE source = ? AND active = 1", [source]
-        ).fetchone()
-        return cursor_from_json(row[0]) if row else Refresh("no stored cursor")
+        return self._db.ask(self.get_cursor_query(source))  # type: ignore[no-any-return]
+
+    def get_cursor_query(self, source: str) -> Query:
+        return Query("SELECT cursor FROM watermarks WHERE source = ? AND active = 1", [source],
+                     lambda rows: cursor_from_json(rows[0]["cursor"]) if rows else Refresh("no stored cursor"))
 
     def watermarks(self, source: str | None = None) -> list[WatermarkRecord]:
         """Every (source, DC) watermark row, active ones first."""

@@ -28,8 +28,9 @@ protocol, the connector protocols): quarantine (``health.TargetHealth``), the pl
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta
+from typing import Any
 
 import structlog
 from attrs import frozen
@@ -45,8 +46,7 @@ from hybridsync.engine.core.values import (
 )
 from hybridsync.engine.plan import lifecycle, planner
 from hybridsync.engine.plan.inputs import Carry
-from hybridsync.engine.runtime import drift
-from hybridsync.engine.runtime import holds
+from hybridsync.engine.runtime import drift, holds, window
 from hybridsync.engine.runtime.apply import Applied, Applier
 from hybridsync.engine.runtime.commit import PageCommit, commit_page
 from hybridsync.engine.runtime.context import CycleSetup, CycleState, PageWrites, Tally
@@ -56,6 +56,7 @@ from hybridsync.engine.runtime.pages import Planned
 from hybridsync.engine.runtime.pipeline import run_pages
 from hybridsync.engine.runtime.readahead import read_ahead
 from hybridsync.engine.runtime.reconcile import CONFLICT_REPLANNED, settle_pending
+from hybridsync.statestore.opening import CycleOpening
 
 log = structlog.get_logger("hybridsync.cycle")
 A = ActionKind
@@ -63,6 +64,7 @@ GRACE_SCAN_EVERY = timedelta(hours=1)
 DUE_PART, DUE_MEMBERS = 1000, 5_000  # the due pass plans at most this many objects / group members at once
 FOLLOWUP_ROUNDS = 3  # due-pass plans per cycle; follow-ups left after them make RunReport.followup
 PLANNED_ANCHORS_BOUND = 10_000  # anchors remembered as planned (only an optimisation: bounded)
+GRACE_KEY = "engine.grace_scan_at."  # meta key (+ target): the last scan for soft deletes past their grace
 
 
 @frozen
@@ -104,19 +106,34 @@ class Cycle:
         if counts["settled"] or counts["unreachable"] or counts["waited"]:
             log.info("journal_settled", source=self.setup.source_name, **counts)
 
-    def begin(self, mode: str) -> None:
+    def opening(self) -> CycleOpening:
+        """What this cycle asks the store before it reads, in one call (``StateStore.cycle_opening``;
+        PostgreSQL: one round trip): cursor, last complete round, the source's pending intents,
+        quarantines, approved holds, due retries, the threshold window's removals (unless the
+        window reads them incrementally) and the grace scan's last time per target."""
+        setup, now, names = self.setup, self.state.now, list(self.setup.targets)
+        since = None if window.reads_incrementally(setup.removals, setup.store) else \
+            now - timedelta(seconds=setup.config.safety.delete_threshold_window)
+        keys = () if setup.dry_run else [GRACE_KEY + name for name in names]
+        return setup.store.cycle_opening(setup.source_name, names, now, removals_since=since, meta_keys=keys)
+
+    def begin(self, mode: str, opening: CycleOpening | None = None) -> None:
+        """Record the cycle's start; ``opening`` (else read now): what the store answered before."""
         state, store = self.state, self.setup.store
         state.started = time.perf_counter()
         if not self.setup.dry_run:
             state.cycle_id = store.begin_cycle(self.setup.source_name, mode, at=state.now)
-        self.health.begin(self.setup.targets)
-        window, safety, names = self.setup.removals, self.setup.config.safety, list(self.setup.targets)
-        if window is not None:  # the window kept across cycles: only the new history rows are read
-            state.carry = Carry(window.counts(store, safety, names, state.now), holds.limits(store, safety, names))
-        else:
-            state.carry = holds.threshold_carry(store, safety, names, state.now)
+        opening = opening if opening is not None else self.opening()
+        self.health.begin(self.setup.targets, opening.quarantined)
+        win, safety, names = self.setup.removals, self.setup.config.safety, list(self.setup.targets)
+        if opening.access_removals is not None:
+            counts = {name: opening.access_removals.get(name, 0) for name in names}
+        else:  # the window kept across cycles: only the new history rows are read
+            assert win is not None
+            counts = win.counts(store, safety, names, state.now)
+        state.carry = Carry(counts, holds.limits(store, safety, names))
         for name in self.setup.targets:
-            state.approved[name] = list(store.approved_actions(name))
+            state.approved[name] = list(opening.approved.get(name, ()))
             self.page.states[name] = {}
 
     def source_failed(self, exc: Exception) -> None:
@@ -200,15 +217,17 @@ def run_cycle(cycle: Cycle) -> None:
     """Run one cycle for ``cycle.setup.source_name``; results accumulate in ``cycle``."""
     setup, state = cycle.setup, cycle.state
     store, src = setup.store, setup.source_name
-    if not setup.dry_run:
+    opening = cycle.opening()
+    if not setup.dry_run and opening.pending_intents:
         cycle.settle()
-    expected = store.get_cursor(src)
+        opening = cycle.opening()  # settling wrote target states and the journal: asked again
+    expected = opening.cursor
     cursor = Refresh(setup.full_reason) if setup.full_reason else expected
     full = isinstance(cursor, Refresh)
     state.mode = ReadMode.FULL if full else ReadMode.DELTA
-    cycle.begin(str(state.mode))
+    cycle.begin(str(state.mode), opening)
     round_no = 0
-    last_complete = store.last_complete_round(src)
+    last_complete = opening.last_complete_round
     if full and not setup.dry_run:
         round_no = store.begin_full_round(src, at=state.now)
     state.expected = expected
@@ -224,21 +243,26 @@ def run_cycle(cycle: Cycle) -> None:
         if not state.source_error and not setup.stop_requested():
             if not setup.dry_run:  # changes made at the targets on owned objects are put back (drift.py)
                 state.followup_groups |= drift.check(store, setup.targets)
-            _due_pass(cycle)
+            _due_pass(cycle, opening)
     finally:
         cycle.applier.close()
     cycle.finish()
 
 
-def _due_pass(cycle: Cycle) -> None:
-    """Plan what time, retries, approvals and member state changes make due (no source change)."""
+def _due_pass(cycle: Cycle, opening: CycleOpening) -> None:
+    """Plan what time, retries, approvals and member state changes make due (no source change).
+
+    The retries due at the cycle's ``now`` were read with the ``opening``: what this cycle's pages
+    wrote since concerns the anchors they planned, which are taken out below -- unless more were
+    planned than ``planned_anchors`` remembers, then they are read again."""
     setup, state = cycle.setup, cycle.state
-    store, src, now = setup.store, setup.source_name, state.now
+    store, now = setup.store, state.now
+    fresh = len(state.planned_anchors) >= PLANNED_ANCHORS_BOUND
     anchors: set[str] = set()
     for name in setup.targets:
-        for ts in store.due_retries(name, now):
+        for ts in store.due_retries(name, now) if fresh else opening.due_retries.get(name, ()):
             anchors.add(ts.anchor)
-        if _grace_scan_due(setup, name, now):  # a table scan: at most hourly (soft_delete_days is in days)
+        if _grace_scan_due(setup, name, now, opening.meta):  # a table scan: at most hourly (days matter)
             for ts in store.iter_target_states(name, state=str(State.SOFT_DELETED)):
                 if lifecycle.grace_expired(ts, now, setup.config.safety.soft_delete_days):
                     anchors.add(ts.anchor)
@@ -284,11 +308,12 @@ def _due_part(cycle: Cycle, anchors: list[str], evidence: planner.ReadEvidence) 
     cycle.commit(PageCommit(), outcomes)
 
 
-def _grace_scan_due(setup: CycleSetup, target: str, now: datetime) -> bool:
+def _grace_scan_due(setup: CycleSetup, target: str, now: datetime, meta: Mapping[str, Any]) -> bool:
+    """``meta``: the opening's meta values (the last scan's time, read with the cycle's opening)."""
     if setup.dry_run:
         return True
-    key = f"engine.grace_scan_at.{target}"
-    last = setup.store.meta_get(key)
+    key = GRACE_KEY + target
+    last = meta.get(key)
     if last is not None and now - datetime.fromisoformat(last) < GRACE_SCAN_EVERY:
         return False
     setup.store.meta_set(key, now.isoformat())

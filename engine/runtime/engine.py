@@ -90,6 +90,8 @@ class Engine:
         self._full_failures: dict[str, int] = {}  # failed periodic full reads in a row, per source
         self._facts: dict[tuple[str, str], Any] = {}
         self._removals = RemovalWindow()  # the delete threshold's window, read incrementally
+        self._salt: tuple[Any, str] = (None, "")  # (store, its salt): a store's salt, once made, stays
+        self._pruned_at: tuple[Any, datetime] | None = None  # (store, when retention last ran) as last read
         self._followup: dict[str, set[str]] = {}  # source -> anchors a cycle left for a follow-up
         # Several processes on one PostgreSQL store: run only the sources this process leads
         # (runtime.leadership.Spread.leads; asked before each source's cycle). None: all.
@@ -130,7 +132,12 @@ class Engine:
 
     def _use_salt(self, store: StateStore) -> None:
         """Key the mappings' write-only placeholders with the store's salt (mapping/writeonly.py)."""
-        salt = salt_for_cycle(store.meta_get(SALT_KEY))
+        if self._salt[0] is store:
+            salt = self._salt[1]  # one read per store, not two per cycle (a round trip on PostgreSQL)
+        else:
+            salt = salt_for_cycle(store.meta_get(SALT_KEY))
+            if salt:  # none yet (an old store): asked again, a migration may make it
+                self._salt = (store, salt)
         self.mappings = {n: m.with_salt(salt) if hasattr(m, "with_salt") else m for n, m in self.mappings.items()}
 
     def source_attributes(self, source_config: SourceConfig) -> tuple[str, ...]:
@@ -198,13 +205,19 @@ class Engine:
         st, store, now = self.config.state, self._open(), self.clock()
         if not (st.retain_days > 0 or st.record_days > 0):
             return None
+        known = self._pruned_at[1] if self._pruned_at is not None and self._pruned_at[0] is store else None
+        if not force and known is not None and now - known < PRUNE_EVERY:
+            return None  # it only moves forward: what this engine last read or wrote is not due yet
         last = store.meta_get(PRUNED_AT)
+        if last is not None:
+            self._pruned_at = (store, datetime.fromisoformat(last))
         if not force and last is not None and now - datetime.fromisoformat(last) < PRUNE_EVERY:
             return None
         before = now - timedelta(days=st.retain_days) if st.retain_days > 0 else None
         rec = now - timedelta(days=st.record_days) if st.record_days > 0 else None
         counts = store.prune(before, recordings_before=rec)
         store.meta_set(PRUNED_AT, now.isoformat())
+        self._pruned_at = (store, now)
         compact = getattr(store, "compact", None)  # SQLite: the file shrinks only by a VACUUM
         released = compact() if compact is not None and not st.url else 0
         log.info("store_pruned", retain_days=st.retain_days, record_days=st.record_days, released_bytes=released,

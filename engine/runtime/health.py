@@ -21,6 +21,7 @@ from hybridsync.engine.plan import lifecycle
 from hybridsync.engine.runtime.context import CycleState
 from hybridsync.engine.runtime.reconcile import Outcome
 from hybridsync.statestore.protocol import StateStore
+from hybridsync.statestore.records import QuarantineRecord
 
 log = structlog.get_logger("hybridsync.cycle")
 FAR = timedelta(days=3650)
@@ -42,12 +43,16 @@ class TargetHealth:
     counters: dict[str, TargetCounters] = attrs.Factory(dict)
     paused: dict[str, tuple[datetime, str]] = attrs.Factory(dict)  # target -> (until, why)
     quarantined_now: list[str] = attrs.Factory(list)
+    listed: set[str] = attrs.Factory(set)  # targets with a quarantine row when the cycle began
 
-    def begin(self, targets: Iterable[str]) -> None:
-        """Count from zero; pause the targets still quarantined."""
+    def begin(self, targets: Iterable[str], quarantined: Iterable[QuarantineRecord] | None = None) -> None:
+        """Count from zero; pause the targets still quarantined (``quarantined``: the store's
+        quarantines as the cycle's opening read them; None: read now)."""
         now = self.cycle.now
         names = list(targets)
-        for q in self.store.quarantined():
+        listed = list(self.store.quarantined() if quarantined is None else quarantined)
+        self.listed = {q.target for q in listed}
+        for q in listed:
             if q.target in names and (q.until is None or q.until > now):
                 self.paused[q.target] = (q.until or now + FAR, f"target quarantined: {q.reason}")
         for name in names:
@@ -95,5 +100,9 @@ class TargetHealth:
             ratio_bad = c.ops >= safety.quarantine_min_operations and c.failures > safety.quarantine_failure_ratio * c.ops
             if c.auth_failure or ratio_bad:
                 continue  # quarantined when it happened (see count)
+            # a target without a quarantine when the cycle began, and none by this cycle: nothing
+            # to clear (another process's quarantine of it since stays until its next clean cycle)
+            if name not in self.listed and name not in self.quarantined_now:
+                continue
             if c.ops and not c.failures and not self.dry_run and any(q.target == name for q in self.store.quarantined()):
                 self.store.clear_quarantine(name)

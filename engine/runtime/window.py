@@ -6,7 +6,8 @@ the window -- after a full sync, one per object (O(directory) per delta cycle). 
 reads the whole window once, then only the history rows added since its last look (by primary
 key), and drops the ones the window slid past: a cycle's cost follows the changes, not N.
 That needs history ids that become visible in increasing order, which only a single-writer store
-promises (``history_ids_in_commit_order``); other stores are counted whole every cycle.
+promises (``history_ids_in_commit_order``); other stores are counted whole every cycle (with
+the cycle's opening questions: ``StateStore.cycle_opening(removals_since=...)``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from hybridsync.engine.runtime import evidence
+
+
+def reads_incrementally(window: RemovalWindow | None, store: Any) -> bool:
+    """Whether ``window`` counts ``store``'s removals itself (else the cycle counts them whole)."""
+    return window is not None and getattr(store, "access_removal_times", None) is not None and \
+        bool(getattr(store, "history_ids_in_commit_order", False))
 
 
 class RemovalWindow:
@@ -51,4 +58,4 @@ class RemovalWindow:
         return out
 
 
-__all__ = ["RemovalWindow"]
+__all__ = ["RemovalWindow", "reads_incrementally"]

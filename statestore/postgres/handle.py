@@ -8,10 +8,10 @@ so both stores run the *same* queries and keep the same semantics:
 - placeholders ``?`` become ``%s``; ``INSERT OR IGNORE`` becomes ``ON CONFLICT DO NOTHING``;
   ``insert()`` returns the new id: inside a commit unit from a block of the table's sequence
   reserved for the unit, and the row is buffered and sent with the unit's other new rows of that
-  table in one statement (``send_many``: an array-parameter INSERT; before COMMIT, a savepoint's edge, or any statement that reads or
-  names the table; in pipeline mode, without waiting for the server); outside one with
-  ``RETURNING id`` (PostgreSQL has no ``lastrowid``). History ids still grow with commits under
-  one lease: a block lives only as long as its unit;
+  table in one statement (``send_many``: an array-parameter INSERT; before COMMIT, a savepoint's
+  edge, or any statement that reads or names the table; in pipeline mode, without waiting for the
+  server); outside one with ``RETURNING id``. History ids still grow with commits under one
+  lease: a block lives only as long as its unit; ``ask_all`` answers several reads in one statement;
 - the connection is in autocommit mode: a statement outside ``atomic()`` commits on its own,
   ``atomic()`` is one transaction and a nested one a savepoint (psycopg's ``transaction()``);
 - **fencing**: with fences set (``set_fence(key, epoch)``, one per lease held), every commit
@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
@@ -33,7 +34,8 @@ import psycopg
 from psycopg.rows import dict_row
 
 from hybridsync.statestore.errors import StoreError
-from hybridsync.statestore.postgres.batch import _ARRAY_TYPES, BATCH_FORMS, _batch_shape, columns, rounds
+from hybridsync.statestore.handle import Query
+from hybridsync.statestore.postgres.batch import _ARRAY_TYPES, BATCH_FORMS, _batch_shape, collapse_in, columns, rounds
 
 
 class LeaseLost(StoreError):
@@ -104,6 +106,7 @@ class PgConn:
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
         if self._owner.pending:
             self._owner.flush_before(sql)
+        sql, params = collapse_in(sql, params)
         cur = self.raw.cursor()
         if self._owner.fences and not self.in_transaction and _is_write(sql):
             with self._owner.atomic():  # a write on its own is a commit unit too: fenced
@@ -235,9 +238,32 @@ class PgDb:
 
     def rows(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         self.flush()
+        sql, params = collapse_in(sql, params)
         cur = self.conn.raw.cursor(row_factory=dict_row)
         cur.execute(translate(sql), params)
         return cur.fetchall()
+
+    def ask(self, query: Query) -> Any:
+        return query.convert(self.rows(query.sql, query.params))
+
+    def ask_all(self, queries: Iterable[Query]) -> list[Any]:
+        """The answers of ``queries``, in order, in ONE statement: each query's rows as a JSON
+        array, ``SELECT (SELECT json_agg(x) FROM (<query>) x), ...`` (text, bigint and double
+        columns come back as the same values; U+0000, unescaped by nul.py's loader, sits raw in
+        the JSON strings: ``strict=False``). 8 small queries: ~0.15 ms; pipelined ~0.4, one by one
+        ~0.55 (server idle). The conversions run after it (one may read more)."""
+        queries = list(queries)
+        if len(queries) < 2:
+            return [self.ask(q) for q in queries]
+        parts, params = [], []
+        for q in queries:
+            sql, ps = collapse_in(q.sql, q.params)
+            parts.append(f"(SELECT json_agg(x)::text FROM ({sql}) AS x)")
+            params.extend(ps)
+        self.flush()
+        row = self.conn.raw.execute(translate("SELECT " + ", ".join(parts)), params).fetchone() or ()
+        return [q.convert(json.loads(text, strict=False) if text is not None else [])
+                for q, text in zip(queries, row)]
 
     def insert(self, sql: str, params: Sequence[Any]) -> int:
         """Insert one row and return its id. Inside a commit unit the id is taken from a block of

@@ -27,21 +27,19 @@ import pytest
 from hypothesis.stateful import run_state_machine_as_test
 
 from hybridsync.engine.core.values import ActionKind, ObjectKind, Refresh, TargetState, UsnWatermark
-from hybridsync.statestore.errors import (
-    StaleWatermark,
-    StoreCorrupt,
-    StoreMisuse,
-    WatermarkRegression,
-)
+from hybridsync.statestore.errors import StoreCorrupt, StoreMisuse
 from hybridsync.statestore.protocol import StateStore
+from hybridsync.statestore.testing.opening import OpeningContract
 from hybridsync.statestore.testing.recordings import RecordingsContract
 from hybridsync.statestore.testing.references import ReferencesContract
 from hybridsync.statestore.testing.safety import SafetyContract
 from hybridsync.statestore.testing.salt import SaltContract
 from hybridsync.statestore.testing.samples import G, T0, act, group_state, intent, obj
 from hybridsync.statestore.testing.stateful import SETTINGS, store_machine
+from hybridsync.statestore.testing.watermarks import WatermarksContract
 
-class StoreContract(SafetyContract, SaltContract, RecordingsContract, ReferencesContract):
+class StoreContract(SafetyContract, SaltContract, RecordingsContract, ReferencesContract, WatermarksContract,
+                    OpeningContract):
     """Contract tests. Names read as sentences; each asserts what the store gives back."""
 
     # -- hooks ------------------------------------------------------------------------------
@@ -160,42 +158,6 @@ class StoreContract(SafetyContract, SaltContract, RecordingsContract, References
         store.delete_target_state("app", "g1")
         assert store.target_groups_with_member("app", "m1") == []
         assert store.target_groups_with_member("app", "m2") == ["g2", "g3"]
-
-    # -- watermarks -------------------------------------------------------------------------
-
-    def test_a_stale_cas_raises_and_changes_nothing(self, store):
-        store.advance_watermark("corp", "dc1", Refresh(), UsnWatermark("dc1", 100))
-        before = store.watermarks()
-        with pytest.raises(StaleWatermark):
-            store.advance_watermark("corp", "dc1", UsnWatermark("dc1", 99),
-                                    UsnWatermark("dc1", 200))
-        assert store.watermarks() == before
-
-    def test_the_usn_never_moves_backwards_even_through_a_refresh(self, store):
-        store.advance_watermark("corp", "dc1", Refresh(), UsnWatermark("dc1", 100))
-        store.advance_watermark("corp", "dc1", UsnWatermark("dc1", 100), Refresh("full read due"))
-        with pytest.raises(WatermarkRegression, match="backwards"):
-            store.advance_watermark("corp", "dc1", Refresh(), UsnWatermark("dc1", 50))
-        assert store.get_cursor("corp") == Refresh("full read due")
-
-    def test_switching_dc_needs_a_refresh_first(self, store):
-        store.advance_watermark("corp", "dc1", Refresh(), UsnWatermark("dc1", 100))
-        with pytest.raises(WatermarkRegression, match="needs a Refresh"):
-            store.advance_watermark("corp", "dc2", UsnWatermark("dc1", 100),
-                                    UsnWatermark("dc2", 5))
-        store.advance_watermark("corp", "dc1", UsnWatermark("dc1", 100),
-                                Refresh("new invocationId"))
-        store.advance_watermark("corp", "dc2", Refresh(), UsnWatermark("dc2", 5))
-        assert store.get_cursor("corp") == UsnWatermark("dc2", 5)
-        assert [(w.dc, w.active) for w in store.watermarks("corp")] == [("dc2", True),
-                                                                       ("dc1", False)]
-
-    def test_watermarks_are_kept_per_source(self, store):
-        store.advance_watermark("corp", "dc1", Refresh(), UsnWatermark("dc1", 100))
-        assert store.get_cursor("branch") == Refresh("no stored cursor")
-        store.advance_watermark("branch", "dc1", Refresh(), UsnWatermark("dc1", 7))
-        assert store.get_cursor("corp") == UsnWatermark("dc1", 100)
-        assert [w.source for w in store.watermarks()] == ["branch", "corp"]
 
     # -- commit units -----------------------------------------------------------------------
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import attrs
+
 from hybridsync.connectors.testing.memory import MemorySource, MemoryTarget
 from hybridsync.engine.core.config import SafetyConfig
 from hybridsync.engine.core.values import UsnWatermark
@@ -88,9 +90,9 @@ def test_a_cursor_moved_by_someone_else_stops_the_cycle_as_unsafe():
     engine.store.advance_watermark("corp", src.dc.invocation_id, cur, UsnWatermark(src.dc.invocation_id, cur.usn + 1))
     # the engine read from cursor A, but the store moved to B meanwhile: simulate by a second engine
     other = make_engine(src, {"app": tgt}, store=engine.store)
-    original = other.store.get_cursor
-    other.store.get_cursor = lambda s: cur  # the engine saw the old position
+    original = other.store.cycle_opening
+    other.store.cycle_opening = lambda *a, **k: attrs.evolve(original(*a, **k), cursor=cur)  # it saw the old position
     report = other.run_once()
-    other.store.get_cursor = original
+    other.store.cycle_opening = original
     assert report.status["corp"] == "unsafe_watermark" and report.exit_code() == 3
     assert engine.store.get_cursor("corp") == UsnWatermark(src.dc.invocation_id, cur.usn + 1)

@@ -1,0 +1,154 @@
+"""Round trips and statement texts on PostgreSQL: ``cycle_opening`` answers its questions in ONE
+statement, and a delta cycle of the engine asks the store's per-cycle questions through it -- a
+10-change delta cycle waits for the server 12 times (it was 23: each question alone).
+
+A round trip is a blocking wait of psycopg for the server (``Connection.wait``), not counting
+the sends of a pipeline (``_execute_gen`` in pipeline mode: nothing to wait for) and entering one.
+A long ``IN (?, ...)`` list goes as one array parameter (``collapse_in``): one statement text for
+any length, which psycopg parses once (it re-parses a text with more than 50 parameters).
+"""
+
+from __future__ import annotations
+
+import base64
+import collections
+import contextlib
+import traceback
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from psycopg import Connection
+
+from hybridsync.connectors.testing.memory import GeneratedSource, MemoryTarget
+from hybridsync.engine.core.config import Config, ScopeConfig, SourceConfig, StateConfig, TargetConfig
+from hybridsync.engine.core.values import ObjectKind, SourceObject, TargetState
+from hybridsync.engine.runtime.engine import Engine
+from hybridsync.statestore.postgres.batch import collapse_in
+from hybridsync.statestore.postgres.store import PostgresStore
+from hybridsync.statestore.testing.samples import T0, act, obj
+
+STAFF = "OU=Staff,DC=lab,DC=test"
+
+
+@contextlib.contextmanager
+def waits(monkeypatch: pytest.MonkeyPatch) -> Iterator[collections.Counter[str]]:
+    """Counts the round trips made inside the block, by the store method that made them."""
+    counts: collections.Counter[str] = collections.Counter()
+    orig = Connection.wait
+
+    def wait(self, gen, *args, **kwargs):  # type: ignore[no-untyped-def]
+        name = getattr(gen, "__name__", "")
+        if name != "_enter_gen" and not (self._pipeline is not None and name == "_execute_gen"):
+            methods = [f.name for f in traceback.extract_stack() if "/statestore/" in f.filename
+                       and "/tests/" not in f.filename and not f.filename.endswith("handle.py")]
+            counts[methods[0] if methods else "?"] += 1
+        return orig(self, gen, *args, **kwargs)
+
+    monkeypatch.setattr(Connection, "wait", wait)
+    yield counts
+    monkeypatch.setattr(Connection, "wait", orig)
+
+
+@pytest.fixture
+def store(pg_server, pg_schema):
+    s = PostgresStore.open(pg_server.url, schema=pg_schema, password=pg_server.connect_kwargs()["password"])
+    yield s
+    s.close()
+
+
+@pytest.mark.postgres
+def test_the_cycle_opening_is_one_round_trip_whatever_it_asks(store, monkeypatch):
+    store.hold(act(anchor="h1"), "threshold", at=T0)
+    store.approve_held("app", by="alice", at=T0)
+    store.quarantine("other", "5xx", T0, at=T0)
+    store.meta_set("k", 1)
+    with waits(monkeypatch) as counts:
+        got = store.cycle_opening("corp", ["app", "other", "hr"], T0, removals_since=T0 - timedelta(days=1),
+                                  meta_keys=["k", "engine.grace_scan_at.app"])
+    assert sum(counts.values()) == 1, counts
+    assert [h.anchor for h in got.approved["app"]] == ["h1"] and got.meta == {"k": 1}
+    with waits(monkeypatch) as counts:  # the same questions one by one
+        store.get_cursor("corp"), store.last_complete_round("corp"), store.pending_intents(), store.quarantined()
+        for name in ("app", "other", "hr"):
+            store.approved_actions(name), store.due_retries(name, T0), store.access_removals(name, T0)
+        store.meta_get("k"), store.meta_get("engine.grace_scan_at.app")
+    assert sum(counts.values()) == 15, counts
+
+
+def _engine(store: PostgresStore, n: int) -> tuple[Engine, GeneratedSource]:
+    def guid(i: int) -> str:
+        return base64.b64encode(i.to_bytes(16, "big")).decode()
+
+    def factory(i: int) -> SourceObject:
+        if i == 0:
+            return SourceObject(anchor=guid(0), object_guid=guid(0), kind=ObjectKind.GROUP, dn=f"CN=g0,{STAFF}",
+                                attributes={"cn": "g0"}, members=frozenset(guid(j) for j in range(1, n)))
+        return SourceObject(anchor=guid(i), object_guid=guid(i), kind=ObjectKind.USER, dn=f"CN=u{i},{STAFF}",
+                            attributes={"userprincipalname": f"u{i}@lab.test", "givenname": f"G{i}", "sn": f"S{i}",
+                                        "displayname": f"User {i}", "useraccountcontrol": "512"})
+
+    src = GeneratedSource(n, factory)
+    config = Config(sources=(SourceConfig(name="corp", kind="memory", base_dn="DC=lab,DC=test",
+                                          scope=ScopeConfig(include_ous=(STAFF,))),),
+                    targets=(TargetConfig(name="app", kind="memory"),), state=StateConfig(path=":memory:"))
+    engine = Engine(config, store=store, sources={"corp": src}, targets={"app": MemoryTarget("app", lean=True)})
+    return engine, src
+
+
+@pytest.mark.postgres
+def test_a_delta_cycle_asks_its_opening_questions_in_one_round_trip(store, monkeypatch):
+    engine, src = _engine(store, 40)
+    try:
+        engine.run_once()
+        engine.run_once()
+        with waits(monkeypatch) as counts:
+            report = engine.run_once()
+        assert report.exit_code() == 0
+        # the opening, begin_cycle, end_cycle, and the commit unit of the (empty) page
+        assert counts["cycle_opening"] == 1 and sum(counts.values()) <= 6, counts
+        for one_by_one in ("get_cursor", "meta_get", "quarantined", "pending_intents", "approved_actions",
+                           "due_retries", "access_removals", "last_complete_round"):
+            assert counts[one_by_one] == 0, counts
+        for i in range(1, 11):
+            src.modify(base64.b64encode(i.to_bytes(16, "big")).decode(), title="t")
+        with waits(monkeypatch) as counts:
+            report = engine.run_once()
+        assert report.counts.get("update") == 10, report.counts
+        assert sum(counts.values()) <= 12, counts  # 23 when each question was its own round trip
+    finally:
+        engine.close()
+
+
+def test_a_long_in_list_becomes_one_array_parameter_and_short_ones_stay():
+    marks = ",".join("?" * 20)
+    sql, params = collapse_in(f"SELECT 1 FROM t WHERE s = ? AND a IN ({marks}) AND i NOT IN ({marks}) AND z = ?",
+                              ["s", *(f"a{i}" for i in range(20)), *range(20), "z"])
+    assert sql == ("SELECT 1 FROM t WHERE s = ? AND a = ANY(string_to_array(?, E'\\x1f', E'\\x1e')) "
+                   "AND i <> ALL(string_to_array(?, ',', 'N')::bigint[]) AND z = ?")
+    assert params == ["s", "\x1f".join(f"a{i}" for i in range(20)), ",".join(map(str, range(20))), "z"]
+    awkward = ["x"] * 19 + ["a\x00b"]  # not joinable: a text array, escaped by nul.py's dumper
+    assert collapse_in(f"SELECT 1 FROM t WHERE a IN ({marks})", awkward) == (
+        "SELECT 1 FROM t WHERE a = ANY(?::text[])", [awkward])
+    short = "SELECT 1 FROM t WHERE a IN (?,?)"
+    assert collapse_in(short, ["a", "b"]) == (short, ["a", "b"])
+    mixed = [1] * 19 + ["x"]
+    assert collapse_in(f"SELECT 1 FROM t WHERE a IN ({marks})", mixed)[1] == mixed
+
+
+@pytest.mark.postgres
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(extra=st.lists(st.sampled_from(["", "\x00", "\ue000", "a\x1fb", "\x1e", "ä€😀", "o'q", "{x,y}", '"q"', "N"])
+                      | st.text(max_size=5), max_size=30, unique=True))
+def test_objects_and_target_states_by_many_anchors_come_back_whatever_the_anchor(store, extra):
+    anchors = list(dict.fromkeys([f"A{i:03d}" for i in range(20)] + extra))
+    with store.atomic():
+        for a in anchors:
+            store.put_object(obj(a))
+            store.put_target_state(TargetState(anchor=a, target="app", kind=ObjectKind.USER, state="provisioned"))
+    asked = anchors + ["missing"]
+    assert sorted(store.get_objects("corp", asked)) == sorted(anchors)
+    assert sorted(store.get_target_states("app", asked)) == sorted(anchors)
+    assert store.get_objects("corp", [a + "-not" for a in anchors]) == {}
