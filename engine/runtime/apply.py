@@ -102,13 +102,18 @@ class Applier:
                     out: list[Applied]) -> Iterator[None]:
         """Apply in plan order, appending to ``out``; yields whenever a run's calls are in flight
         (the caller may plan the next page meanwhile: nothing of the engine but the target calls
-        runs in the pool, every outcome is handled in the caller's thread). Runs of independent
+        runs in the pool, every outcome is handled in the caller's thread). Before its first yield
+        it finishes no outcome and sets no stop flag (only intents are journaled): the pipeline
+        may commit the page before while this page's first calls are in flight. Runs of independent
         object actions (same target, kind, object kind) have all their intents journaled in ONE
         commit before any call of the run; then they go to the target concurrently (up to its
         ``max_in_flight``, each call submitted at once: no barrier between steps) or one by one."""
-        i = 0
+        i, started = 0, False  # nothing of the page changes before the first yield (runtime.pipeline)
         while i < len(actions):
             if self._stop_requested():
+                if not started:
+                    started = True
+                    yield
                 self.cycle.stopped_mid_page = True
                 break
             first = actions[i]
@@ -129,7 +134,10 @@ class Applier:
                 held = yield from self._run_ahead(prepared, width, out)
                 self._run_steps(held, width, now, out)
             else:
+                if not started:  # no call in flight: a pause before any outcome is finished
+                    yield
                 self._run_steps(prepared, width, now, out)
+            started = True
             if self.cycle.stopped_mid_page:
                 break
             i = j
