@@ -41,7 +41,10 @@ from hybridsync.statestore.protocol import StateStore
 log = structlog.get_logger("hybridsync.cycle")
 A = ActionKind
 RUN = 256  # object actions journaled in one commit before their calls
-PARALLEL = frozenset({A.CREATE, A.ADOPT, A.UPDATE, A.DISABLE, A.RESTORE, A.DELETE})
+# ADD_MEMBERS of distinct groups too (a due pass adds the members of every group created before
+# them: one PATCH at a time was seconds per 100 groups); a removal may switch the connector's
+# removal style on a refusal (scim target.py), so removals stay one at a time.
+PARALLEL = frozenset({A.CREATE, A.ADOPT, A.UPDATE, A.DISABLE, A.RESTORE, A.DELETE, A.ADD_MEMBERS})
 Applied = tuple[Outcome, "int | None"]  # an outcome and the journal intent it settles
 
 
@@ -121,8 +124,10 @@ class Applier:
             j = i + 1
             key = (first.target, first.kind, first.object_kind)
             limit = max(RUN, width * 8) if first.kind in PARALLEL else 1
-            while j < len(actions) and j - i < limit and \
+            anchors = {first.anchor}  # one action per object in a run (two of a group stay in order)
+            while j < len(actions) and j - i < limit and actions[j].anchor not in anchors and \
                     (actions[j].target, actions[j].kind, actions[j].object_kind) == key:
+                anchors.add(actions[j].anchor)
                 j += 1
             prepared = [self._prepare(a, now, blocked.get(a.target)) for a in actions[i:j]]
             calls = [p for p in prepared if p.outcome is None]
