@@ -13,6 +13,8 @@ scim2-server, against the raw floor of its two halves, measured in one run.
 3. the engine: ``Engine(config).run_once()`` in a fresh child process (its peak RSS is P5's
    Samba figure) on an empty store and an empty server.
 ratio = engine / max(raw read, raw create), goal <= 1.25 (a pipelined engine approaches 1);
+``pages_early_kept_replanned``: the pages whose plan made while the page before was applied was
+kept (their calls start while the page before commits) and those planned again after its commit;
 ``ratio_same_work`` divides by max(raw read, raw creates + member PATCHes) instead. Each run also
 records the CPU seconds of Samba, scim2-server and the client: ``cpu_floor_s`` is the raw read's
 plus the same-work creates' CPU over the machine's cores, the wall time below which no overlap of
@@ -49,6 +51,13 @@ dc = SambaDC(a['dc_dir'], address=meta['address'], realm=meta['realm'], domain=m
              server_name=meta['server_name'], admin_password=meta['admin_password'])
 dc.bulk_ou = a['bulk_ou']
 cfg = common.ad_config(dc, a['url'], a['token_file'], a['state'], max_in_flight=a['max_in_flight'])
+from hybridsync.engine.runtime import cycle as cycle_module
+pipes = []  # the pipeline's stats per cycle: pages whose early plan was kept / planned again
+real_run_pages = cycle_module.run_pages
+def counted(*args, **kwargs):
+    pipes.append(real_run_pages(*args, **kwargs))
+    return pipes[-1]
+cycle_module.run_pages = counted
 engine = Engine(cfg)
 rss0 = common.peak_rss_mb()
 t0 = time.perf_counter()
@@ -59,6 +68,7 @@ import resource
 ru = resource.getrusage(resource.RUSAGE_SELF)
 print(json.dumps({'seconds': took, 'counts': dict(report.counts), 'failed': report.failed,
                   'cpu_s': round(ru.ru_utime + ru.ru_stime, 2),
+                  'pages_early': sum(p.early for p in pipes), 'pages_replanned': sum(p.replanned for p in pipes),
                   'rss_before_mb': rss0, 'peak_rss_mb': common.peak_rss_mb()}))
 """
 
@@ -230,6 +240,7 @@ def full_sync(n: int, n_groups: int = 200, *, max_in_flight: int = 4, log=print)
             "raw_create_s": create_s, "raw_create_members_s": same_s, "member_values": sum(members),
             "engine_s": eng["seconds"], "engine_counts": eng["counts"],
             "engine_failed": eng["failed"], "resources_at_server": total, "duplicates": dupes,
+            "pages_early_kept_replanned": [eng["pages_early"], eng["pages_replanned"]],
             "ratio": eng["seconds"] / floor, "ratio_same_work": eng["seconds"] / same_floor,
             "engine_vs_sum_of_raw": eng["seconds"] / (raw_read_s + create_s),
             "cpu_raw_read_samba_client": rcpu, "cpu_raw_create_server_client": create_cpu,

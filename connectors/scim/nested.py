@@ -17,6 +17,7 @@ never sent (adding or removing one would touch an unrelated user), logged, and d
 from __future__ import annotations
 
 import secrets
+import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -44,9 +45,11 @@ class NestedMixin(ScimPlumbing):
         nested = [m for k, m in members if k is ObjectKind.GROUP]
         pinned = self.dialect.sources.get("dropped") == "config"  # the config says: no probe
         if nested and NESTED not in self.dialect.dropped and not pinned and not self.__dict__.get("_nested_known"):
-            unknown = self._probe_nested(nested[0])
-            if unknown is not None:
-                return unknown
+            with self.__dict__.setdefault("_nested_lock", threading.Lock()):  # groups' adds run concurrently
+                if not self.__dict__.get("_nested_known"):  # one probe, whichever group asks first
+                    unknown = self._probe_nested(nested[0])
+                    if unknown is not None:
+                        return unknown
         if nested and NESTED in self.dialect.dropped:
             log.warning("scim.members.nested_not_kept", target=self.name, group=group_id, left_out=len(nested))
             return [m for k, m in members if k is not ObjectKind.GROUP]

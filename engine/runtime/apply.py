@@ -41,7 +41,10 @@ from hybridsync.statestore.protocol import StateStore
 log = structlog.get_logger("hybridsync.cycle")
 A = ActionKind
 RUN = 256  # object actions journaled in one commit before their calls
-PARALLEL = frozenset({A.CREATE, A.ADOPT, A.UPDATE, A.DISABLE, A.RESTORE, A.DELETE})
+# ADD_MEMBERS of distinct groups too (a due pass adds the members of every group created before
+# them: one PATCH at a time was seconds per 100 groups); a removal may switch the connector's
+# removal style on a refusal (scim target.py), so removals stay one at a time.
+PARALLEL = frozenset({A.CREATE, A.ADOPT, A.UPDATE, A.DISABLE, A.RESTORE, A.DELETE, A.ADD_MEMBERS})
 Applied = tuple[Outcome, "int | None"]  # an outcome and the journal intent it settles
 
 
@@ -102,13 +105,18 @@ class Applier:
                     out: list[Applied]) -> Iterator[None]:
         """Apply in plan order, appending to ``out``; yields whenever a run's calls are in flight
         (the caller may plan the next page meanwhile: nothing of the engine but the target calls
-        runs in the pool, every outcome is handled in the caller's thread). Runs of independent
+        runs in the pool, every outcome is handled in the caller's thread). Before its first yield
+        it finishes no outcome and sets no stop flag (only intents are journaled): the pipeline
+        may commit the page before while this page's first calls are in flight. Runs of independent
         object actions (same target, kind, object kind) have all their intents journaled in ONE
         commit before any call of the run; then they go to the target concurrently (up to its
         ``max_in_flight``, each call submitted at once: no barrier between steps) or one by one."""
-        i = 0
+        i, started = 0, False  # nothing of the page changes before the first yield (runtime.pipeline)
         while i < len(actions):
             if self._stop_requested():
+                if not started:
+                    started = True
+                    yield
                 self.cycle.stopped_mid_page = True
                 break
             first = actions[i]
@@ -116,8 +124,10 @@ class Applier:
             j = i + 1
             key = (first.target, first.kind, first.object_kind)
             limit = max(RUN, width * 8) if first.kind in PARALLEL else 1
-            while j < len(actions) and j - i < limit and \
+            anchors = {first.anchor}  # one action per object in a run (two of a group stay in order)
+            while j < len(actions) and j - i < limit and actions[j].anchor not in anchors and \
                     (actions[j].target, actions[j].kind, actions[j].object_kind) == key:
+                anchors.add(actions[j].anchor)
                 j += 1
             prepared = [self._prepare(a, now, blocked.get(a.target)) for a in actions[i:j]]
             calls = [p for p in prepared if p.outcome is None]
@@ -130,7 +140,10 @@ class Applier:
                 held = yield from self._run_ahead(prepared, width, out)
                 self._run_steps(held, width, now, out)
             else:
+                if not started:  # no call in flight: a pause before any outcome is finished
+                    yield
                 self._run_steps(prepared, width, now, out)
+            started = True
             if self.cycle.stopped_mid_page:
                 break
             i = j

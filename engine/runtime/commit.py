@@ -34,6 +34,7 @@ class PageCommit:
     seen_anchors: Sequence[str] = ()
     trapped: Sequence[str] = ()  # tombstoned members' objectGUIDs: dropped from every stored group
     complete_count: int | None = None  # the full read is complete with this many objects
+    calls_upto: int | None = None  # the recorder's calls of this unit (``Recorder.mark``); None: all
 
 
 def commit_page(setup: CycleSetup, cycle: CycleState, page: PageWrites, unit: PageCommit,
@@ -65,7 +66,7 @@ def commit_page(setup: CycleSetup, cycle: CycleState, page: PageWrites, unit: Pa
         # the outcomes are recorded above: their intents are settled by deleting them
         store.journal_done([i for _, i in outcomes if i is not None] + page.unused_intents)
         if setup.recorder is not None:
-            setup.recorder.flush(store, cycle.cycle_id, at=now)
+            setup.recorder.flush(store, cycle.cycle_id, at=now, upto=unit.calls_upto)
         batch = unit.batch
         if batch is not None and not cycle.stopped_mid_page:
             expected = cast(Cursor, cycle.expected)  # read before the first page

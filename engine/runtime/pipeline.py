@@ -1,13 +1,15 @@
 """The pages of a read, pipelined (issue 17): page N+1 is merged and planned while page N's calls
-are in flight; N+1's calls start once N is committed.
+are in flight; once N's calls have all answered, N+1's first calls start and N commits while
+they are in flight (when N+1's early plan is kept; a page planned again starts after N commits).
 
-    read ahead (``readahead``)  ->  merge + plan N+1  ->  apply N  ->  commit N  ->  apply N+1 ...
-                                    (while N's first run of calls is in flight)
+    read ahead (``readahead``)  ->  merge + plan N+1  ->  apply N  ->  apply N+1 ...
+                                    (while N's first    -> commit N (while N+1's first
+                                     run is in flight)     run is in flight)
 
-What does not change: the commit unit is the page (its merged states, observations, outcomes
-and the watermark in one transaction, in read order), every intent is journaled before its
-call, and only target calls run off the cycle's thread (``Applier.apply_steps`` yields while
-they are in flight; every outcome is handled here). At most ``PAGES_HELD`` pages are merged and
+What does not change: the commit unit is the page (its merged states, observations, outcomes,
+recorded calls and the watermark in one transaction, in read order: N+1 lands after N commits),
+every intent is journaled before its call, and only target calls run off the cycle's thread
+(``Applier.apply_steps`` yields while they are in flight; every outcome is handled here). At most ``PAGES_HELD`` pages are merged and
 not committed (the one applying, the one planned), plus the read-ahead queue: memory is bounded
 by the depth of the pipeline, not by the directory.
 
@@ -23,12 +25,12 @@ no tombstone and no object of N, and scoping groups are off; every other page wa
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 
 import structlog
-from attrs import define
+from attrs import define, evolve
 
-from hybridsync.engine.core.values import CycleProgress, ReadMode, SourceBatch, SourceObject
+from hybridsync.engine.core.values import CycleProgress, ReadMode, SourceBatch, SourceObject, TargetState
 from hybridsync.engine.plan import planner
 from hybridsync.engine.runtime.apply import Applied
 from hybridsync.engine.runtime.pages import Cycle, PageWork, Planned, merge_page
@@ -37,6 +39,7 @@ from hybridsync.engine.runtime import parts
 
 log = structlog.get_logger("hybridsync.cycle")
 OVERLAP = True  # False: every page waits for the one before to commit (the page-by-page loop)
+COMMIT_BEHIND = True  # a kept early plan starts its calls before the page before commits
 PAGES_HELD = 2  # merged and not committed: the page whose calls are in flight and the one planned
 
 
@@ -104,13 +107,20 @@ def run_pages(cycle: Cycle, batches: Iterable[SourceBatch], round_no: int, last_
                 planned = cycle.plan_only(tuple(work.merged), evidence, work.absent)
                 loaded = _listed(cycle) != kinds
                 landed, flight = flight, None
-                written = _land(cycle, landed, stats, keep=work)
+                written = _finish(cycle, landed)
+                kept = not loaded and set(cycle.health.paused) == paused and _holds(planned, written)
+                if kept and COMMIT_BEHIND and not _stopping(cycle):
+                    stats.early += 1
+                    flight = _start_and_commit(cycle, landed, work, planned, count, stats)
+                    record_batch(source, batch)  # in N+1's commit unit, as below
+                    continue
+                _commit(cycle, landed, stats, keep=work)
                 if _stopping(cycle):  # the page planned is dropped: read again next cycle
                     cycle.page.committed()
                     stats.hold(-1)
                     break
                 record_batch(source, batch)
-                if not loaded and set(cycle.health.paused) == paused and _holds(planned, written):
+                if kept:
                     stats.early += 1
                 else:
                     stats.replanned += 1
@@ -147,10 +157,45 @@ def _may_overlap(cycle: Cycle, applying: PageWork, batch: SourceBatch) -> bool:
     return not any(o.deleted or o.kind is None or o.anchor in anchors for o in batch.objects)
 
 
-def _land(cycle: Cycle, flight: _InFlight, stats: Stats, keep: PageWork | None = None) -> dict[str, set[str]]:
-    """Finish ``flight``'s calls and commit it; ``keep``'s merged states (the next page, merged
-    meanwhile) stay in the page writes. Returns, per target, the anchors and target ids the
-    page's outcomes wrote."""
+def _land(cycle: Cycle, flight: _InFlight, stats: Stats) -> None:
+    """Finish ``flight``'s calls and commit it."""
+    _finish(cycle, flight)
+    _commit(cycle, flight, stats)
+
+
+def _start_and_commit(cycle: Cycle, landed: _InFlight, work: PageWork, planned: Planned, read: int,
+                      stats: Stats) -> _InFlight:
+    """Start ``planned`` (page N+1, its early plan kept): its first run's intents are journaled
+    and its calls put in flight, THEN page N (``landed``, every call finished) commits while they
+    are in flight: N's commit is off the critical path. N's commit unit is what it would be in the
+    sequential loop: N+1 has finished no outcome before its first yield (``Applier.apply_steps``),
+    N+1's recorded calls stay out of it (``Recorder.mark``), N+1's merged states and answers stay
+    in the page writes. N+1 commits after N (it lands later). A failed commit of N leaves N+1's
+    calls to end in the pool and its intents journaled, unsettled: settled at the next start, as
+    after a crash at that point."""
+    recorder = cycle.setup.recorder
+    upto = recorder.mark() if recorder is not None else None
+    out: list[Applied] = []
+    steps = cycle.use(planned, out)
+    try:
+        next(steps, None)  # N+1's first run of calls is in flight
+    except BaseException:  # N+1 could not start (nothing of it finished): N commits as it would have
+        _commit(cycle, landed, stats)
+        raise
+    started = _InFlight(work=work, steps=steps, out=out, read=read)
+    try:
+        _commit(cycle, landed, stats, keep=work, known=dict(planned.known), calls_upto=upto)
+    except BaseException:
+        stop = getattr(steps, "close", None)  # a generator: no further run of N+1 starts
+        if stop is not None:
+            stop()
+        raise
+    return started
+
+
+def _finish(cycle: Cycle, flight: _InFlight) -> dict[str, set[str]]:
+    """Finish ``flight``'s calls (nothing committed). Returns, per target, the anchors and target
+    ids the page's outcomes wrote."""
     for _ in flight.steps:
         pass
     page = cycle.page
@@ -163,12 +208,23 @@ def _land(cycle: Cycle, flight: _InFlight, stats: Stats, keep: PageWork | None =
                 ids.add(outcome.state.target_id)
     for target, anchor in page.reanchored:
         written.setdefault(target, set()).add(anchor)
+    return written
+
+
+def _commit(cycle: Cycle, flight: _InFlight, stats: Stats, keep: PageWork | None = None,
+            known: dict[str, Mapping[str, TargetState | None]] | None = None, calls_upto: int | None = None) -> None:
+    """Commit ``flight`` (its calls finished); ``keep``'s merged states (the next page, merged
+    meanwhile) stay in the page writes, and ``known`` (the answers of the next page's plan, when it
+    is applying already)."""
+    page = cycle.page
     kept = {a: page.objects[a] for a in keep.anchors() if a in page.objects} if keep is not None else {}
-    cycle.commit(flight.work.unit, flight.out)
+    unit = flight.work.unit if calls_upto is None else evolve(flight.work.unit, calls_upto=calls_upto)
+    cycle.commit(unit, flight.out)
     page.objects.update(kept)
+    if known is not None:
+        page.known = known
     stats.hold(-1)
     _progress(cycle, flight.read, stats)
-    return written
 
 
 def _holds(planned: Planned, written: dict[str, set[str]]) -> bool:

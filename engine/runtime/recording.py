@@ -212,11 +212,20 @@ class Recorder:
             with self._lock:
                 self._calls.append((target, doc))
 
-    def flush(self, store: Any, cycle_id: int | None, at: Any = None) -> None:
-        """Write what was collected (call inside the commit unit it belongs to)."""
+    def mark(self) -> int:
+        """The calls collected so far (``flush(upto=)``: the next page's calls, started before
+        this page commits, stay for the next page's commit unit)."""
+        with self._lock:
+            return len(self._calls)
+
+    def flush(self, store: Any, cycle_id: int | None, at: Any = None, *, upto: int | None = None) -> None:
+        """Write what was collected (call inside the commit unit it belongs to); ``upto``: only
+        the calls collected before that ``mark``."""
         with self._lock:
             batches, calls = self._batches, self._calls
             self._batches, self._calls = [], []
+            if upto is not None:
+                calls, self._calls = calls[:upto], calls[upto:]
         for source, doc in batches:
             store.record_batch(cycle_id, source, doc, at=at)
         if calls:

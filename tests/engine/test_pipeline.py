@@ -196,3 +196,105 @@ def test_pages_held_are_bounded_by_the_pipeline_depth_not_the_directory(tmp_path
     assert stats[0].max_held == pipeline.PAGES_HELD and stats[0].early == 28
     assert produced["max_open"] <= readahead.DEPTH + pipeline.PAGES_HELD + 1
     assert len(tgt.store) == 90
+
+
+def commit_spy(mp: pytest.MonkeyPatch, tgt: MemoryTarget, seen: list[tuple[frozenset[str], frozenset[str], int]],
+               crash_at: int | None = None) -> None:
+    """Wrap ``commit_page``: before each page's commit, note the page's anchors, the anchors of the
+    intents pending in the journal and the target calls made so far; ``crash_at``: the process
+    dies (kill -9) at that page's commit, before anything of it is written."""
+    real = cycle_module.commit_page
+
+    def spy(setup, state, page, unit, outcomes):
+        if unit.batch is not None:
+            pending = frozenset(i.action.anchor for i in setup.store.pending_intents())
+            seen.append((frozenset(o.anchor for o in unit.batch.objects), pending, len(tgt.calls)))
+            if crash_at is not None and len(seen) == crash_at:
+                raise Crash()
+        real(setup, state, page, unit, outcomes)
+    mp.setattr(cycle_module, "commit_page", spy)
+
+
+def test_a_kept_early_plan_starts_its_calls_before_the_page_before_commits(tmp_path):
+    """Lever 2 of issue 17: page N's commit is off the critical path. When N+1's early plan is
+    kept, N+1's first run is journaled and in flight when N commits (the sequential loop, and
+    the pipeline before, journaled N+1 only after N's commit). N's commit unit stays N's: the
+    decisions, the recorded batches and the recorded calls come out as in the sequential loop."""
+    src = MemorySource(page_size=5)
+    for i in range(1, 21):  # four pages of independent users: pages 2 and 3 keep their early plans
+        src.put(user(i))
+    seen: list[tuple[frozenset[str], frozenset[str], int]] = []
+    mp = pytest.MonkeyPatch()
+    commit_spy(mp, MemoryTarget("unused"), seen)
+    try:
+        tgt, path, stats, _ = run(src, True, tmp_path)
+    finally:
+        mp.undo()
+    assert (stats[0].early, stats[0].replanned) == (2, 0)
+    pages = [anchors for anchors, _, _ in seen]
+    ahead = [pending - anchors for anchors, pending, _ in seen]
+    assert ahead[0] == pages[1] and ahead[1] == pages[2]  # N+1's intents journaled before N commits
+    assert ahead[2] == ahead[3] == frozenset()  # page 4 is the last: never started early
+    seq_tgt, seq_path, _, _ = run(src, False, tmp_path)
+    assert end_state(tgt, path) == end_state(seq_tgt, seq_path)
+    assert decisions(path) == decisions(seq_path) and recorded(path) == recorded(seq_path)
+    store = Store.open(path)
+    try:  # every call recorded once: N+1's calls went to N+1's commit unit, none lost, none twice
+        creates = [c for c in store.iter_calls() if '"op": "create"' in c.call_json]
+    finally:
+        store.close()
+    assert len(creates) == 20
+
+
+@pytest.mark.parametrize("crash_at", [1, 2, 3])
+def test_a_crash_while_the_page_before_commits_and_the_next_is_in_flight_resumes_to_one_end(tmp_path, crash_at):
+    """The process dies in page N's commit while N+1's first calls are in flight (the window
+    lever 2 opens): nothing of N is committed, the watermark has not moved past N-1, N's and
+    N+1's intents are pending; a fresh run settles them and ends where an uncrashed sequential
+    run ends, every object created once."""
+    seq_tgt, seq_path, _, _ = run(world(3, 24, 0, 4), False, tmp_path)
+    src = world(3, 24, 0, 4)
+    path = str(tmp_path / f"state-crash-commit-{crash_at}.db")
+    tgt = MemoryTarget("app")
+    seen: list[tuple[frozenset[str], frozenset[str], int]] = []
+    mp = pytest.MonkeyPatch()
+    commit_spy(mp, tgt, seen, crash_at=crash_at)
+    try:
+        engine = make_engine(src, {"app": tgt}, store=Store.open(path))
+        with pytest.raises(Crash):
+            engine.run_once()
+        engine.store.close()
+    finally:
+        mp.undo()
+    anchors, pending, _ = seen[-1]
+    assert pending - anchors  # N+1's intents were journaled (its calls in flight) when N's commit died
+    assert len({r for r in decisions(path) if r[3] == "ok"}) == 4 * (crash_at - 1)  # pages before N only
+    engine = make_engine(src, {"app": tgt}, store=Store.open(path))
+    report = engine.run_once()
+    assert report.failed == 0 and engine.store.pending_intents() == []
+    engine.close()
+    assert end_state(tgt, path) == end_state(seq_tgt, seq_path)
+    assert len({r["external_id"] for r in tgt.store.values()}) == len(tgt.store) == 24  # no duplicate
+
+
+def test_the_recorder_flushes_only_the_calls_of_the_unit_it_commits():
+    from hybridsync.connectors.base import Done
+    from hybridsync.engine.runtime.recording import Recorder
+
+    class Sink:
+        def __init__(self):
+            self.calls: list[list] = []
+
+        def record_batch(self, *a, **k):
+            pass
+
+        def record_calls(self, rows, at=None):
+            self.calls.append([doc for _, _, doc in rows])
+    rec, sink = Recorder(), Sink()
+    rec.call("app", "create", "a", Done("t1"))
+    upto = rec.mark()
+    rec.call("app", "create", "b", Done("t2"))  # the next page's call, in flight meanwhile
+    rec.flush(sink, 1, upto=upto)
+    rec.flush(sink, 1)
+    assert [[('"key": "a"' in d, '"key": "b"' in d) for d in docs] for docs in sink.calls] == \
+        [[(True, False)], [(False, True)]]
