@@ -216,9 +216,18 @@ class LeaderMachine(RuleBasedStateMachine):
                 proc.paused = False
         led = lambda: all(any(s in p.member.led for p in self.procs) for s in SOURCES)  # noqa: E731
         wait_until(led, TTL * 6)
-        for _ in range(3):
+        # three cycles of EACH source, by whichever process leads it then: fixed rounds over the
+        # processes can all fall in a hand-over (the spread moves a source while they run)
+        done = {s: 0 for s in SOURCES}
+        deadline = time.monotonic() + TTL * 20
+        while min(done.values()) < 3 and time.monotonic() < deadline:
             for proc in self.procs:
+                known = set(self.cycles)
                 self._cycle(proc)
+                for cid in set(self.cycles) - known:
+                    done[self.cycles[cid][0]] += 1
+            time.sleep(0.02)
+        assert min(done.values()) >= 3, done  # every source led and cycled
         self.no_cycle_under_a_stale_epoch()
         TOTALS["refused"] += self.refused
         TOTALS["takeovers"] += sum(1 for _, e in self.cycles.values() if e > 1)
