@@ -32,11 +32,10 @@ from psycopg_pool import ConnectionPool
 
 from hybridsync.statestore.errors import StoreCorrupt
 from hybridsync.statestore.facts import Facts
-from hybridsync.statestore.log import Log
 from hybridsync.statestore.postgres import nul
 from hybridsync.statestore.postgres import schema as pgschema
 from hybridsync.statestore.postgres.handle import PgDb
-from hybridsync.statestore.postgres.parts import PgObjects, PgTargets
+from hybridsync.statestore.postgres.parts import PgLog, PgObjects, PgTargets
 from hybridsync.statestore.recordings import Recordings
 from hybridsync.statestore.store import Store
 
@@ -94,7 +93,7 @@ class PostgresStore(Store):
         self._handle = PgDb(conn)  # type: ignore[assignment]
         self._objects = PgObjects(self._handle)  # type: ignore[arg-type]
         self._targets = PgTargets(self._handle)  # type: ignore[arg-type]
-        self._log = Log(self._handle)  # type: ignore[arg-type]
+        self._log = PgLog(self._handle)  # type: ignore[arg-type]
         self._recordings = Recordings(self._handle)  # type: ignore[arg-type]
         self._facts = Facts(self._handle)  # type: ignore[arg-type]
         self._closed = False
