@@ -65,6 +65,15 @@ ID_STEP = 4096
 ID_TABLES = ("history", "journal", "batches")  # the tables a unit inserts into with ids
 ID_BLOCK, ID_BLOCK_MAX = 16, 1024
 MAX_PENDING = 2000  # buffered writes of a unit before they are sent
+# one block of ids per table named in the text array: (table, first id, the sequence's step)
+_RESERVE = ("SELECT q.t, nextval(q.s), p.seqincrement FROM (SELECT t, pg_get_serial_sequence(t, 'id') "
+            "AS s FROM unnest(%s::text[]) AS t) q JOIN pg_sequence p ON p.seqrelid = q.s::regclass")
+
+
+def _block(first: Any, step: Any) -> list[int]:
+    """The ids of the block a ``nextval`` of a sequence stepping by ``step`` reserved, the
+    smallest last (``pop()`` hands them out in increasing order)."""
+    return list(range(int(first) + int(step) - 1, int(first) - 1, -1))
 
 
 def _is_write(sql: str) -> bool:
@@ -294,12 +303,10 @@ class PgDb:
         if not block:
             cur = self.conn.raw.cursor()
             wanted = [table, *(t for t in ID_TABLES if t != table and t not in self._ids)]
-            cur.execute("SELECT q.t, nextval(q.s), p.seqincrement FROM (SELECT t, pg_get_serial_sequence(t, 'id') "
-                        "AS s FROM unnest(%s::text[]) AS t) q JOIN pg_sequence p ON p.seqrelid = q.s::regclass",
-                        [wanted])
+            cur.execute(_RESERVE, [wanted])
             for name, first, step in cur.fetchall():
                 if step > 1:
-                    self._ids[name] = list(range(int(first) + int(step) - 1, int(first) - 1, -1))
+                    self._ids[name] = _block(first, step)
                 elif name == table:
                     size = self._block.get(table, ID_BLOCK)
                     self._block[table] = min(size * 2, ID_BLOCK_MAX)  # a big unit takes bigger blocks
@@ -315,16 +322,25 @@ class PgDb:
 
     def set_fence(self, key: str, epoch: int | None) -> None:
         """Fence every later commit unit with lease ``key`` at ``epoch`` (None: drop that fence)."""
+        before = self.fences.get(key)
         if epoch is None:
             self.fences.pop(key, None)
         else:
             self.fences[key] = int(epoch)
+        if self.fences.get(key) != before and not self.in_transaction:
+            self._ids.clear()  # ids reserved under another lease epoch (``reserve_next``) are gaps
 
     @contextlib.contextmanager
-    def atomic(self, *, snapshot: bool = False) -> Iterator[None]:
+    def atomic(self, *, snapshot: bool = False, reserve_next: bool = False) -> Iterator[None]:
         """One commit unit; nested blocks are savepoints; the outermost one checks the fences.
         ``snapshot``: a read-only REPEATABLE READ transaction (one point in time; it commits
-        nothing, so it is not fenced)."""
+        nothing, so it is not fenced). ``reserve_next``: after the COMMIT, in the same wait,
+        reserve the id blocks of ``ID_TABLES`` for the NEXT commit unit (see ``_next_id``): a
+        caller that knows a unit writing history follows soon (the journal's intents come just
+        before the target calls whose outcomes the page's unit records) spares that unit the
+        round trip of its ``nextval``. The blocks are drawn after this unit committed, so ids
+        still grow with the commits of one lease holder; they are dropped at the end of the
+        next unit, and when a fence changes (``set_fence``)."""
         outermost = not self.in_transaction
         if outermost and snapshot:
             with self.conn.raw.transaction():
@@ -359,6 +375,7 @@ class PgDb:
         # pipeline mode: statements whose results are not read go out without waiting for the
         # server; BEGIN and COMMIT are pipelined too (psycopg's transaction() in a pipeline syncs
         # three times), so a unit whose writes nobody reads costs ONE round trip: its COMMIT
+        reserve = None
         try:
             with raw.pipeline() as pipe:
                 self.pipe, self.depth = pipe, 1
@@ -368,6 +385,9 @@ class PgDb:
                 if self.fences:
                     self._check_fences()
                 raw.execute("COMMIT")
+                if reserve_next:  # outside the transaction, skipped if the unit failed
+                    reserve = raw.cursor()
+                    reserve.execute(_RESERVE, [list(ID_TABLES)])
             # the pipeline's exit synced: a failed statement of the unit raised there (the
             # COMMIT after it was skipped)
         except BaseException:
@@ -380,6 +400,8 @@ class PgDb:
             self.pipe, self.depth = None, 0
             self._ids.clear()  # unused ids are gaps (a sequence never gives one twice)
             self._block.clear()
+        if reserve is not None:
+            self._ids = {name: _block(first, step) for name, first, step in reserve.fetchall() if step > 1}
 
     @contextlib.contextmanager
     def unit(self) -> Iterator[None]:

@@ -187,7 +187,7 @@ class PgLog(Log):
         exprs, arrays = columns(casts, rows, range(len(_JOURNAL_COLS)))
         cols = ", ".join(_JOURNAL_COLS)
         cur = db.conn.raw.cursor()
-        with db.atomic():
+        with db.atomic(reserve_next=True):  # the page's unit that follows takes its ids without a nextval
             cur.execute(f"INSERT INTO journal ({cols}) SELECT {cols} FROM unnest({', '.join(exprs)}) "
                         f"WITH ORDINALITY AS u({cols}, n) ORDER BY n RETURNING id", arrays)
         # the unit's sync brought every answer: the ids of the committed rows

@@ -1,7 +1,9 @@
 """Round trips and statement texts on PostgreSQL: ``cycle_opening`` answers its questions in ONE
 statement, and a delta cycle of the engine asks the store's per-cycle questions through it -- a
-10-change delta cycle waits for the server 11 times (it was 23: each question alone; the
-journal's intents are one INSERT ... RETURNING whose ids come with the COMMIT).
+10-change delta cycle waits for the server 10 times (it was 23: each question alone; the
+journal's intents are one INSERT ... RETURNING whose ids come with the COMMIT, and that COMMIT's
+wait also reserves the id blocks of the page's commit unit, which then waits only for the
+watermark check and its COMMIT).
 
 A round trip is a blocking wait of psycopg for the server (``Connection.wait``), not counting
 the sends of a pipeline (``_execute_gen`` in pipeline mode: nothing to wait for) and entering one.
@@ -118,7 +120,8 @@ def test_a_delta_cycle_asks_its_opening_questions_in_one_round_trip(store, monke
         with waits(monkeypatch) as counts:
             report = engine.run_once()
         assert report.counts.get("update") == 10, report.counts
-        assert sum(counts.values()) <= 11, counts  # 23 when each question was its own round trip
+        assert sum(counts.values()) <= 10, counts  # 23 when each question was its own round trip
+        assert counts["record_observation"] == 0, counts  # its ids were reserved with the journal's COMMIT
     finally:
         engine.close()
 
@@ -167,3 +170,30 @@ def test_journal_intents_are_one_round_trip_with_ids_in_the_order_of_the_actions
     assert [(i.id, i.action.anchor) for i in store.pending_intents()] == list(zip(ids, ["A0005", "A0001", "A0009",
                                                                                          "A0003"]))
     assert store.journal_intents(None, []) == []
+
+
+@pytest.mark.postgres
+def test_the_journal_commit_reserves_the_next_units_ids_which_grow_and_a_new_fence_drops(store, monkeypatch):
+    from hybridsync.statestore.testing.samples import intent
+
+    store.journal_done(store.journal_intents(None, [intent(0)]))  # the first reads the column types (once)
+    with store.atomic():  # and the first batch of history rows reads that table's column types
+        first = max(store.record_observation(None, "corp", "a0", None, None, {"x": n}) for n in (0, 1))
+    store.journal_intents(None, [intent(1)])
+    with waits(monkeypatch) as counts:
+        with store.atomic():
+            ids = [store.record_observation(None, "corp", f"a{n}", None, None, {"x": n}) for n in (1, 2)]
+    assert sum(counts.values()) == 1, counts  # the COMMIT alone: no nextval
+    assert first < ids[0] < ids[1]
+    with waits(monkeypatch) as counts:  # the reserved blocks lived as long as that unit
+        with store.atomic():
+            later = store.record_observation(None, "corp", "a3", None, None, {"x": 3})
+    assert sum(counts.values()) == 2, counts
+    assert later > ids[1]
+    store.journal_intents(None, [intent(2)])
+    store.set_fence("other-lease", 7)  # a new epoch: blocks reserved before it are not used under it
+    store.set_fence("other-lease", None)
+    with waits(monkeypatch) as counts:
+        with store.atomic():
+            store.record_observation(None, "corp", "a4", None, None, {"x": 4})
+    assert sum(counts.values()) == 2, counts
