@@ -18,7 +18,8 @@ so both stores run the *same* queries and keep the same semantics:
   unit -- each outermost ``atomic()``/``unit()`` and each write outside one -- checks, inside its
   transaction and just before COMMIT, that the lease rows still carry those epochs, holding them
   ``FOR SHARE`` until the commit so a takeover waits for (or is seen by) the commit. A leader
-  that was paused and lost its lease raises ``LeaseLost`` and commits nothing.
+  that was paused and lost its lease raises ``LeaseLost`` and commits nothing. The check is a
+  statement that fails the transaction itself, sent with the COMMIT (no wait of its own).
 """
 
 from __future__ import annotations
@@ -74,6 +75,14 @@ def _block(first: Any, step: Any) -> list[int]:
     """The ids of the block a ``nextval`` of a sequence stepping by ``step`` reserved, the
     smallest last (``pop()`` hands them out in increasing order)."""
     return list(range(int(first) + int(step) - 1, int(first) - 1, -1))
+
+
+_FENCE_MARK = "hybridsync: lease epoch no longer current"
+# one row per fence; a row whose lease no longer carries the fence's epoch casts the marked text
+# to an integer: the error fails the transaction (the sub-select locks the lease rows FOR SHARE)
+_FENCE_CHECK = (f"SELECT CASE WHEN c.epoch IS DISTINCT FROM f.epoch THEN ('{_FENCE_MARK}: ' || f.key)::int END "
+                "FROM unnest(%s::text[], %s::bigint[]) AS f(key, epoch) LEFT JOIN "
+                "(SELECT key, epoch FROM hybridsync_leases WHERE key = ANY(%s::text[]) FOR SHARE) AS c USING (key)")
 
 
 def _is_write(sql: str) -> bool:
@@ -383,18 +392,20 @@ class PgDb:
                 yield
                 self.flush()
                 if self.fences:
-                    self._check_fences()
+                    self._send_fence_check()
                 raw.execute("COMMIT")
                 if reserve_next:  # outside the transaction, skipped if the unit failed
                     reserve = raw.cursor()
                     reserve.execute(_RESERVE, [list(ID_TABLES)])
             # the pipeline's exit synced: a failed statement of the unit raised there (the
             # COMMIT after it was skipped)
-        except BaseException:
+        except BaseException as exc:
             self.discard()
             self.pipe = None
             with contextlib.suppress(psycopg.Error):
                 raw.execute("ROLLBACK")
+            if isinstance(exc, psycopg.errors.InvalidTextRepresentation) and _FENCE_MARK in str(exc):
+                self._refuse()  # the fence check failed the transaction: nothing was committed
             raise
         finally:
             self.pipe, self.depth = None, 0
@@ -412,11 +423,22 @@ class PgDb:
             with self.atomic():
                 yield
 
-    def _check_fences(self) -> None:
+    def _send_fence_check(self) -> None:
+        """The fence check as one statement that FAILS the transaction when a lease row no longer
+        carries its epoch (a cast of a marked text to integer: an error, so the server skips the
+        COMMIT sent behind it), holding the rows ``FOR SHARE`` until the commit. It goes in the
+        pipeline with the COMMIT: a fenced unit waits for the server once, like an unfenced one
+        (a check read before the COMMIT was a wait of its own). ``atomic`` turns the error into
+        ``LeaseLost`` (``_refuse``)."""
+        keys = sorted(self.fences)
+        self.conn.raw.cursor().execute(_FENCE_CHECK, [keys, [self.fences[k] for k in keys], keys])
+
+    def _refuse(self) -> None:
+        """``LeaseLost`` for the first fence whose epoch is no longer current (read after the
+        failed unit's ROLLBACK; epochs only grow, so it is still not current)."""
         keys = sorted(self.fences)
         current = {k: int(e) for k, e in self.conn.raw.execute(
-            "SELECT key, epoch FROM hybridsync_leases WHERE key = ANY(%s) ORDER BY key FOR SHARE", [keys])}
-        for key in keys:
-            if current.get(key) != self.fences[key]:
-                self.stale_refusals += 1
-                raise LeaseLost(key, self.fences[key], current.get(key))
+            "SELECT key, epoch FROM hybridsync_leases WHERE key = ANY(%s)", [keys])}
+        self.stale_refusals += 1
+        stale = [k for k in keys if current.get(k) != self.fences[k]] or keys
+        raise LeaseLost(stale[0], self.fences[stale[0]], current.get(stale[0]))

@@ -197,3 +197,29 @@ def test_the_journal_commit_reserves_the_next_units_ids_which_grow_and_a_new_fen
         with store.atomic():
             store.record_observation(None, "corp", "a4", None, None, {"x": 4})
     assert sum(counts.values()) == 2, counts
+
+
+@pytest.mark.postgres
+def test_a_fenced_unit_waits_once_its_fence_check_going_with_the_commit(store, monkeypatch):
+    from hybridsync.statestore.postgres.handle import LeaseLost
+
+    store._handle.conn.execute("INSERT INTO hybridsync_leases (key, epoch) VALUES ('source:corp', 3), ('source:b', 1)")
+    store.set_fence("source:corp", 3)
+    store.set_fence("source:b", 1)
+    with waits(monkeypatch) as counts:
+        with store.atomic():
+            store.put_object(obj("A1"))
+            store.meta_set("k", 1)
+    assert sum(counts.values()) == 1, counts  # the check read before the COMMIT was a wait of its own
+    store._raw.execute("UPDATE hybridsync_leases SET epoch = 4 WHERE key = 'source:corp'")  # taken over
+    with pytest.raises(LeaseLost, match="'source:corp': epoch 3 is no longer current \\(now 4\\)"):
+        with store.atomic():
+            store.put_object(obj("A2"))
+    store._raw.execute("DELETE FROM hybridsync_leases WHERE key = 'source:b'")  # released
+    store.set_fence("source:corp", 4)
+    with pytest.raises(LeaseLost, match="'source:b': epoch 1 is no longer current \\(now released\\)"):
+        store.meta_set("k", 2)
+    assert store.stale_refusals == 2
+    store.set_fence("source:b", None)
+    assert store.get_object("corp", "A1") is not None and store.get_object("corp", "A2") is None
+    assert store.meta_get("k") == 1
