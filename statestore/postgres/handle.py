@@ -11,7 +11,8 @@ so both stores run the *same* queries and keep the same semantics:
   table in one statement (``send_many``: an array-parameter INSERT; before COMMIT, a savepoint's
   edge, or any statement that reads or names the table; in pipeline mode, without waiting for the
   server); outside one with ``RETURNING id``. History ids still grow with commits under one
-  lease: a block lives only as long as its unit; ``ask_all`` answers several reads in one statement;
+  lease: a block lives only as long as its unit (or is reserved right after the previous unit's
+  COMMIT, ``atomic(reserve_next=True)``); ``ask_all`` answers several reads in one statement;
 - the connection is in autocommit mode: a statement outside ``atomic()`` commits on its own,
   ``atomic()`` is one transaction and a nested one a savepoint (psycopg's ``transaction()``);
 - **fencing**: with fences set (``set_fence(key, epoch)``, one per lease held), every commit
