@@ -72,10 +72,27 @@ _RESERVE = ("SELECT q.t, nextval(q.s), p.seqincrement FROM (SELECT t, pg_get_ser
             "AS s FROM unnest(%s::text[]) AS t) q JOIN pg_sequence p ON p.seqrelid = q.s::regclass")
 
 
-def _block(first: Any, step: Any) -> list[int]:
-    """The ids of the block a ``nextval`` of a sequence stepping by ``step`` reserved, the
-    smallest last (``pop()`` hands them out in increasing order)."""
-    return list(range(int(first) + int(step) - 1, int(first) - 1, -1))
+class _Block:
+    """The ids of the block a ``nextval`` of a sequence stepping by ``step`` reserved; ``pop()``
+    hands them out in increasing order (two integers, not a list of 4,096 built per unit)."""
+
+    __slots__ = ("_next", "_end")
+
+    def __init__(self, first: Any, step: Any) -> None:
+        self._next, self._end = int(first), int(first) + int(step)
+
+    def __bool__(self) -> bool:
+        return self._next < self._end
+
+    def pop(self) -> int:
+        if self._next >= self._end:
+            raise IndexError("pop from an empty id block")
+        self._next += 1
+        return self._next - 1
+
+
+def _block(first: Any, step: Any) -> _Block:
+    return _Block(first, step)
 
 
 _FENCE_MARK = "hybridsync: lease epoch no longer current"
@@ -156,7 +173,7 @@ class PgDb:
         self.pipe: Any = None  # the pipeline of the open commit unit (results come at a sync)
         self.depth = 0  # open commit unit (1) and savepoints in it (more): BEGIN/SAVEPOINT by hand
         self.stale_refusals = 0  # commit units refused by the fence (for tests and status)
-        self._ids: dict[str, list[int]] = {}  # ids reserved for the open commit unit, per table
+        self._ids: dict[str, _Block | list[int]] = {}  # ids reserved for the open commit unit, per table
         self._block: dict[str, int] = {}
         # writes of the open commit unit not sent yet (``defer``): [(sql, params)], and per sql
         # text the tables it touches and whether it commutes (an insert with a reserved id)
@@ -414,6 +431,12 @@ class PgDb:
             self._block.clear()
         if reserve is not None:
             self._ids = {name: _block(first, step) for name, first, step in reserve.fetchall() if step > 1}
+
+    @contextlib.contextmanager
+    def relaxed(self) -> Iterator[None]:
+        """SQLite's ``Db.relaxed`` for the shared parts: ``PgFacts`` writes a cycle's rows alone
+        with ``synchronous_commit`` off itself; inside a transaction the caller's unit decides."""
+        yield
 
     @contextlib.contextmanager
     def unit(self) -> Iterator[None]:

@@ -18,8 +18,9 @@ from typing import Any
 import psycopg
 
 from hybridsync.engine.core.values import Action, Cursor, ObjectState, TargetState
-from hybridsync.statestore.convert import dumps, time_to_text, utcnow
-from hybridsync.statestore.handle import write_member_diff
+from hybridsync.statestore.convert import dumps, object_state_from_row, target_state_from_row, time_to_text, utcnow
+from hybridsync.statestore.facts import Facts
+from hybridsync.statestore.handle import chunks, write_member_diff
 from hybridsync.statestore.log import Log
 from hybridsync.statestore.objects import Objects, dn_lower, manager_key
 from hybridsync.statestore.postgres.batch import BATCH_FORMS, columns, rounds
@@ -101,7 +102,29 @@ def _put_objects(db: PgDb, cur: psycopg.Cursor[Any], rows: list[Sequence[Any]]) 
 BATCH_FORMS[_PUT_OBJECT] = _put_objects
 
 
+# a group's members in the same statement as its row: one wait per read, not two (rows, then
+# members); a correlated index probe per row (an empty one for a user)
+_WITH_MEMBERS = ("SELECT r.*, (SELECT array_agg(m.{member}) FROM {table} m WHERE m.{scope} = r.{scope} "
+                 "AND m.group_anchor = r.anchor) AS members_ FROM {rows} r WHERE {scope} = ? AND anchor IN ({marks})")
+
+
+def _with_members(db: PgDb, rows: str, table: str, scope: str, member: str, key: str,
+                  anchors: Iterable[str]) -> list[tuple[dict[str, Any], list[str]]]:
+    """The rows of ``rows`` for ``key`` and ``anchors``, each with its members (``table``)."""
+    out = []
+    for part in chunks(dict.fromkeys(anchors)):
+        sql = _WITH_MEMBERS.format(member=member, table=table, scope=scope, rows=rows, marks=",".join("?" * len(part)))
+        for row in db.rows(sql, [key, *part]):
+            out.append((row, row.pop("members_") or ()))
+    return out
+
+
 class PgObjects(Objects):
+    def get_objects(self, source: str, anchors: Iterable[str]) -> dict[str, ObjectState]:
+        """Rows and members in ONE statement (see ``_WITH_MEMBERS``)."""
+        got = _with_members(self._db, "objects", "object_members", "source", "member_guid", source, anchors)  # type: ignore[arg-type]
+        return {row["anchor"]: object_state_from_row(row, members) for row, members in got}
+
     def put_object(self, state: ObjectState, *, at: datetime | None = None) -> None:
         attrs = {n: v[0] if len(v) == 1 else list(v) for n, v in state.attributes.items()}
         sam = state.attributes.get("samaccountname", ())
@@ -136,6 +159,11 @@ class PgObjects(Objects):
 
 
 class PgTargets(Targets):
+    def get_target_states(self, target: str, anchors: Iterable[str]) -> dict[str, TargetState]:
+        """Rows and members in ONE statement (see ``_WITH_MEMBERS``)."""
+        got = _with_members(self._db, "target_states", "target_members", "target", "member_anchor", target, anchors)  # type: ignore[arg-type]
+        return {row["anchor"]: target_state_from_row(row, members) for row, members in got}
+
     def put_target_state(self, state: TargetState) -> None:
         with self._db.unit():
             self._db.defer(_PUT_TARGET, [
@@ -192,3 +220,43 @@ class PgLog(Log):
                         f"WITH ORDINALITY AS u({cols}, n) ORDER BY n RETURNING id", arrays)
         # the unit's sync brought every answer: the ids of the committed rows
         return sorted(int(r[0]) for r in cur.fetchall())
+
+
+# a cycle's bookkeeping rows are not durable on their own: the cycle's next commit unit (a
+# durable COMMIT flushes the WAL up to itself, so every record before it) makes them durable
+_RELAXED = "SET LOCAL synchronous_commit TO off"
+
+
+class PgFacts(Facts):
+    def begin_cycle(self, source: str, mode: str, at: datetime | None = None) -> int:
+        """ONE wait (the id comes with the COMMIT's; a fenced unit's check goes with it too) and
+        no WAL flush of its own: ``synchronous_commit`` is off for this transaction only. The
+        row is visible to every session once this returns (a crash of this process keeps it);
+        the cycle's next commit unit -- its journal, before any target call -- makes it
+        durable. Inside a transaction: part of the caller's unit."""
+        params = [source, str(mode), time_to_text(at or utcnow())]
+        db = self._db
+        if db.in_transaction:
+            return super().begin_cycle(source, mode, at)
+        cur = db.conn.raw.cursor()
+        with db.atomic():
+            cur.execute(_RELAXED)
+            cur.execute("INSERT INTO cycles (source, mode, started_at) VALUES (%s, %s, %s) RETURNING id", params)
+        row = cur.fetchone()
+        assert row is not None
+        return int(row[0])
+
+    def end_cycle(self, cycle_id: int, *, status: str, counts: dict[str, Any],
+                  duration_s: float, at: datetime | None = None) -> None:
+        """One wait, no WAL flush of its own (see ``begin_cycle``): durable with the next commit
+        unit of any cycle, or the WAL writer's next flush (``wal_writer_delay``)."""
+        db = self._db
+        if db.in_transaction:
+            return super().end_cycle(cycle_id, status=status, counts=counts, duration_s=duration_s, at=at)
+        cur = db.conn.raw.cursor()
+        with db.atomic():
+            cur.execute(_RELAXED)
+            cur.execute("UPDATE cycles SET finished_at = %s, status = %s, counts = %s, duration_s = %s "
+                        "WHERE id = %s", [time_to_text(at or utcnow()), status, dumps(counts), duration_s, cycle_id])
+        if cur.rowcount != 1:
+            raise KeyError(f"no cycle {cycle_id}")

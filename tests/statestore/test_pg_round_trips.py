@@ -120,7 +120,10 @@ def test_a_delta_cycle_asks_its_opening_questions_in_one_round_trip(store, monke
         with waits(monkeypatch) as counts:
             report = engine.run_once()
         assert report.counts.get("update") == 10, report.counts
-        assert sum(counts.values()) <= 10, counts  # 23 when each question was its own round trip
+        # 23 when each question was its own round trip; 10 while a page's objects and target
+        # states each read their rows, then their members
+        assert sum(counts.values()) <= 8, counts
+        assert counts["get_objects"] == 1 and counts["get_target_states"] == 1, counts
         assert counts["record_observation"] == 0, counts  # its ids were reserved with the journal's COMMIT
     finally:
         engine.close()
@@ -148,13 +151,19 @@ def test_a_long_in_list_becomes_one_array_parameter_and_short_ones_stay():
                       | st.text(max_size=5), max_size=30, unique=True))
 def test_objects_and_target_states_by_many_anchors_come_back_whatever_the_anchor(store, extra):
     anchors = list(dict.fromkeys([f"A{i:03d}" for i in range(20)] + extra))
+    members = {a: frozenset(extra[:i % 4] + [f"m{i}"]) if i % 3 == 0 else frozenset() for i, a in enumerate(anchors)}
     with store.atomic():
         for a in anchors:
-            store.put_object(obj(a))
-            store.put_target_state(TargetState(anchor=a, target="app", kind=ObjectKind.USER, state="provisioned"))
+            kind = ObjectKind.GROUP if members[a] else ObjectKind.USER
+            store.put_object(obj(a, kind=kind, members=members[a]))
+            store.put_target_state(TargetState(anchor=a, target="app", kind=kind, state="provisioned",
+                                               members_sent=members[a]))
     asked = anchors + ["missing"]
-    assert sorted(store.get_objects("corp", asked)) == sorted(anchors)
-    assert sorted(store.get_target_states("app", asked)) == sorted(anchors)
+    got = store.get_objects("corp", asked)
+    assert sorted(got) == sorted(anchors)
+    assert {a: o.members for a, o in got.items()} == members  # with its members, in the same statement
+    states = store.get_target_states("app", asked)
+    assert sorted(states) == sorted(anchors) and {a: t.members_sent for a, t in states.items()} == members
     assert store.get_objects("corp", [a + "-not" for a in anchors]) == {}
 
 
@@ -223,3 +232,32 @@ def test_a_fenced_unit_waits_once_its_fence_check_going_with_the_commit(store, m
     store.set_fence("source:b", None)
     assert store.get_object("corp", "A1") is not None and store.get_object("corp", "A2") is None
     assert store.meta_get("k") == 1
+
+
+@pytest.mark.postgres
+def test_a_cycle_s_rows_wait_once_each_fenced_and_leave_the_session_durable(store, monkeypatch):
+    """``begin_cycle`` / ``end_cycle`` commit with ``synchronous_commit`` off for their own
+    transaction only (no WAL flush of their own: the cycle's next commit unit makes them
+    durable) and wait for the server once each, fenced too (a fenced write alone was a sync
+    for the statement, then one for the COMMIT)."""
+    from hybridsync.statestore.postgres.handle import LeaseLost
+
+    store._handle.conn.execute("INSERT INTO hybridsync_leases (key, epoch) VALUES ('source:corp', 3)")
+    store.set_fence("source:corp", 3)
+    with waits(monkeypatch) as counts:
+        cid = store.begin_cycle("corp", "delta", at=T0)
+    assert sum(counts.values()) == 1, counts
+    assert store._raw.execute("SHOW synchronous_commit").fetchone()[0] == "on"
+    with waits(monkeypatch) as counts:
+        store.end_cycle(cid, status="ok", counts={"update": 1}, duration_s=0.1, at=T0)
+    assert sum(counts.values()) == 1, counts
+    assert store._raw.execute("SHOW synchronous_commit").fetchone()[0] == "on"
+    store._raw.execute("UPDATE hybridsync_leases SET epoch = 4 WHERE key = 'source:corp'")  # taken over
+    with pytest.raises(LeaseLost):
+        store.begin_cycle("corp", "delta", at=T0)
+    with pytest.raises(LeaseLost):
+        store.end_cycle(cid, status="stale", counts={}, duration_s=0.1, at=T0)
+    store.set_fence("source:corp", None)
+    assert [(c.id, c.status) for c in store.last_cycles(5)] == [(cid, "ok")]
+    with pytest.raises(KeyError, match="no cycle"):
+        store.end_cycle(cid + 10**6, status="ok", counts={}, duration_s=0.0)
