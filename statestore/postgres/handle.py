@@ -29,7 +29,7 @@ import contextlib
 import functools
 import json
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import psycopg
@@ -181,6 +181,13 @@ class PgDb:
         self._kinds: dict[str, tuple[frozenset[str], bool]] = {}
         self._tables: set[str] = set()
         self._types: dict[str, dict[str, str]] = {}  # column types per table (``send_many``)
+        # what the open commit unit runs once it committed, and the errors its guards raise
+        # (a statement that fails the transaction with a marked text, like the fence check)
+        self.after_commit: list[Callable[[], None]] = []
+        self.guards: dict[str, Callable[[], BaseException]] = {}
+        # per source, the active watermark row as this store's last committed CAS left it
+        # (dc, cursor JSON, version, high USN): PgTargets.advance_watermark's check without a read
+        self.watermarks: dict[str, tuple[str, str, int, int | None]] = {}
 
     def defer(self, sql: str, params: Sequence[Any], tables: Iterable[str], *, commutes: bool = False) -> None:
         """A write whose result nobody reads: inside a commit unit it waits in a buffer, and runs of
@@ -354,8 +361,10 @@ class PgDb:
             self.fences.pop(key, None)
         else:
             self.fences[key] = int(epoch)
-        if self.fences.get(key) != before and not self.in_transaction:
-            self._ids.clear()  # ids reserved under another lease epoch (``reserve_next``) are gaps
+        if self.fences.get(key) != before:
+            self.watermarks.clear()  # another lease holder may have moved them meanwhile
+            if not self.in_transaction:
+                self._ids.clear()  # ids reserved under another lease epoch (``reserve_next``) are gaps
 
     @contextlib.contextmanager
     def atomic(self, *, snapshot: bool = False, reserve_next: bool = False) -> Iterator[None]:
@@ -388,6 +397,7 @@ class PgDb:
                     self.pipe.sync()  # an error of the block surfaces at its edge, not at COMMIT
             except BaseException:
                 self.discard()  # what the savepoint buffered goes with its rollback
+                self.after_commit.clear()  # and what was to be remembered of the unit
                 if self.pipe is not None:
                     with contextlib.suppress(psycopg.Error):
                         self.pipe.sync()  # an error of the block is reported; the pipeline recovers
@@ -420,17 +430,26 @@ class PgDb:
         except BaseException as exc:
             self.discard()
             self.pipe = None
+            guards, self.guards, self.after_commit = self.guards, {}, []
             with contextlib.suppress(psycopg.Error):
                 raw.execute("ROLLBACK")
-            if isinstance(exc, psycopg.errors.InvalidTextRepresentation) and _FENCE_MARK in str(exc):
-                self._refuse()  # the fence check failed the transaction: nothing was committed
+            if isinstance(exc, psycopg.errors.InvalidTextRepresentation):
+                if _FENCE_MARK in str(exc):
+                    self._refuse()  # the fence check failed the transaction: nothing was committed
+                for mark, error in guards.items():
+                    if mark in str(exc):
+                        raise error() from None  # a guard failed it (read after the ROLLBACK)
             raise
         finally:
             self.pipe, self.depth = None, 0
             self._ids.clear()  # unused ids are gaps (a sequence never gives one twice)
             self._block.clear()
+            self.guards = {}
         if reserve is not None:
             self._ids = {name: _block(first, step) for name, first, step in reserve.fetchall() if step > 1}
+        done, self.after_commit = self.after_commit, []
+        for hook in done:
+            hook()
 
     @contextlib.contextmanager
     def relaxed(self) -> Iterator[None]:

@@ -17,8 +17,18 @@ from typing import Any
 
 import psycopg
 
-from hybridsync.engine.core.values import Action, Cursor, ObjectState, TargetState
+from hybridsync.engine.core.values import (
+    Action,
+    Cursor,
+    ObjectState,
+    Refresh,
+    TargetState,
+    UsnWatermark,
+    cursor_from_json,
+    cursor_to_json,
+)
 from hybridsync.statestore.convert import dumps, object_state_from_row, target_state_from_row, time_to_text, utcnow
+from hybridsync.statestore.errors import StaleWatermark, WatermarkRegression
 from hybridsync.statestore.facts import Facts
 from hybridsync.statestore.handle import chunks, write_member_diff
 from hybridsync.statestore.log import Log
@@ -26,7 +36,7 @@ from hybridsync.statestore.objects import Objects, dn_lower, manager_key
 from hybridsync.statestore.postgres.batch import BATCH_FORMS, columns, rounds
 from hybridsync.statestore.postgres.handle import PgDb, translate
 from hybridsync.statestore.postgres.nul import escape
-from hybridsync.statestore.targets import Targets
+from hybridsync.statestore.targets import Targets, same_position
 
 CAS_LOCK = 0x68730002  # advisory lock class for the per-source watermark compare-and-swap
 
@@ -158,7 +168,18 @@ class PgObjects(Objects):
                 "AND last_seen_round <> %s", [round_no, source, anchors, round_no])
 
 
+_CAS_MARK = "hybridsync: watermark moved by another writer: "
+# the fast CAS: the row this store last wrote, if it is still that version and active, else an
+# error that fails the transaction (a marked text cast to an integer; PgDb.guards names it)
+_CAS_GUARDED = ("WITH u AS (UPDATE watermarks SET cursor = %s, version = %s, updated_at = %s, high_usn = %s "
+                "WHERE source = %s AND dc = %s AND active = 1 AND version = %s RETURNING 1) "
+                "SELECT CASE WHEN n.c = 0 THEN (%s || n.c::text)::int END FROM (SELECT count(*) AS c FROM u) AS n")
+# (the marked text depends on a column: a constant would be folded, and fail, when planned)
+
+
 class PgTargets(Targets):
+    _seen: tuple[Any, Any] | None = None
+
     def get_target_states(self, target: str, anchors: Iterable[str]) -> dict[str, TargetState]:
         """Rows and members in ONE statement (see ``_WITH_MEMBERS``)."""
         got = _with_members(self._db, "target_states", "target_members", "target", "member_anchor", target, anchors)  # type: ignore[arg-type]
@@ -178,9 +199,42 @@ class PgTargets(Targets):
                                [state.target, state.anchor], ("target_members",))
 
     def advance_watermark(self, source: str, dc: str, expected: Cursor, new: Cursor) -> int:
-        with self._db.unit():  # serialize the check-then-write per source across processes
-            self._db.conn.execute("SELECT pg_advisory_xact_lock(?, hashtext(?))", [CAS_LOCK, source])
-            return super().advance_watermark(source, dc, expected, new)
+        """The shared compare-and-swap under a per-source advisory lock -- or, when this store's
+        last committed CAS of ``source`` left the row ``expected`` names (``PgDb.watermarks``),
+        the same checks against that row and ONE guarded UPDATE sent without waiting: it
+        changes the row only if it still carries that version and is active, else it fails the
+        transaction (``_CAS_MARK``) and the unit raises ``StaleWatermark`` at its COMMIT, having
+        committed nothing (another writer moved the cursor meanwhile). A unit that does not
+        commit forgets the row; a new lease epoch forgets them all."""
+        db = self._db
+        known = db.watermarks.pop(source, None)  # remembered again once this unit commits
+        with db.unit():  # serialize the check-then-write per source across processes
+            db.conn.execute("SELECT pg_advisory_xact_lock(?, hashtext(?))", [CAS_LOCK, source])
+            if known is None or known[0] != dc or not same_position(cursor_from_json(known[1]), expected):
+                version = super().advance_watermark(source, dc, expected, new)
+                row = self._seen  # the row the shared check read (``_watermark_rows``)
+                high = new.usn if isinstance(new, UsnWatermark) else (row[1] if row else None)
+            else:
+                if isinstance(new, UsnWatermark) and new.dc_invocation_id != dc:
+                    raise WatermarkRegression(source, dc, f"USN cursor names DC {new.dc_invocation_id!r}, not {dc!r}")
+                high = known[3]
+                if isinstance(new, UsnWatermark):
+                    if high is not None and new.usn < high:
+                        raise WatermarkRegression(source, dc, f"USN would move backwards ({high} -> {new.usn})")
+                    high = new.usn
+                version = known[2] + 1
+                db.flush()
+                db.guards[_CAS_MARK + source + " |"] = lambda: StaleWatermark(source, expected, self._stored(source))
+                db.conn.raw.cursor().execute(_CAS_GUARDED, [
+                    cursor_to_json(new), version, time_to_text(utcnow()), high, source, dc, known[2], _CAS_MARK + source + " |"])
+            state = (dc, cursor_to_json(new), version, high)
+            db.after_commit.append(lambda: db.watermarks.__setitem__(source, state))
+        return version
+
+    def _stored(self, source: str) -> Cursor:
+        row = self._db.conn.execute("SELECT cursor FROM watermarks WHERE source = ? AND active = 1",
+                                    [source]).fetchone()
+        return cursor_from_json(row[0]) if row else Refresh("no stored cursor")
 
     def _watermark_rows(self, source: str, dc: str) -> tuple[Any, Any]:
         """Both rows ``advance_watermark`` checks in ONE query (each read waits for the server)."""
@@ -192,6 +246,7 @@ class PgTargets(Targets):
                 active = (r_dc, cursor)
             if r_dc == dc:
                 row = (version, high)
+        self._seen = row
         return active, row
 
 

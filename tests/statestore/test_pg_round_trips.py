@@ -121,10 +121,12 @@ def test_a_delta_cycle_asks_its_opening_questions_in_one_round_trip(store, monke
             report = engine.run_once()
         assert report.counts.get("update") == 10, report.counts
         # 23 when each question was its own round trip; 10 while a page's objects and target
-        # states each read their rows, then their members
-        assert sum(counts.values()) <= 8, counts
+        # states each read their rows, then their members, and the CAS read its row: the
+        # opening, begin, objects, target states, journal, the page's COMMIT and end
+        assert sum(counts.values()) <= 7, counts
         assert counts["get_objects"] == 1 and counts["get_target_states"] == 1, counts
         assert counts["record_observation"] == 0, counts  # its ids were reserved with the journal's COMMIT
+        assert counts["advance_watermark"] == 0, counts  # checked against the row its last CAS left
     finally:
         engine.close()
 
@@ -261,3 +263,48 @@ def test_a_cycle_s_rows_wait_once_each_fenced_and_leave_the_session_durable(stor
     assert [(c.id, c.status) for c in store.last_cycles(5)] == [(cid, "ok")]
     with pytest.raises(KeyError, match="no cycle"):
         store.end_cycle(cid + 10**6, status="ok", counts={}, duration_s=0.0)
+
+
+@pytest.mark.postgres
+def test_the_cas_after_this_store_s_own_checks_without_a_wait_and_a_foreign_move_fails_its_unit(store, pg_server,
+                                                                                                  pg_schema, monkeypatch):
+    """After a CAS this store committed, the next one of that source checks against the row it
+    left (no read: the unit waits once, for its COMMIT) and sends one guarded UPDATE; another
+    writer's move in between fails the unit at its COMMIT with ``StaleWatermark`` and nothing
+    of the unit is committed; a unit that rolls back forgets the row."""
+    from hybridsync.engine.core.values import Refresh, UsnWatermark
+    from hybridsync.statestore.errors import StaleWatermark, WatermarkRegression
+
+    u = lambda n: UsnWatermark("dc1", n)  # noqa: E731
+    assert store.advance_watermark("corp", "dc1", Refresh(), u(100)) == 1  # read and checked: no row known yet
+    with store.atomic():
+        store.put_object(obj("A0"))  # the first batch of objects reads that table's column types (once)
+    with waits(monkeypatch) as counts:
+        with store.atomic():
+            store.put_object(obj("A1"))
+            assert store.advance_watermark("corp", "dc1", u(100), u(200)) == 2
+    assert sum(counts.values()) == 1, counts  # the COMMIT alone (the CAS read was a wait of its own)
+    with pytest.raises(WatermarkRegression, match="backwards"):  # checked against the row it left
+        store.advance_watermark("corp", "dc1", u(200), u(150))
+    with pytest.raises(StaleWatermark):
+        store.advance_watermark("corp", "dc1", u(100), u(300))
+    other = PostgresStore.open(pg_server.url, schema=pg_schema, password=pg_server.connect_kwargs()["password"])
+    try:
+        assert other.advance_watermark("corp", "dc1", u(200), u(300)) == 3  # another writer moves it
+    finally:
+        other.close()
+    with pytest.raises(StaleWatermark) as stale:  # this store still knows u(200): its unit fails at COMMIT
+        with store.atomic():
+            store.put_object(obj("A2"))
+            store.advance_watermark("corp", "dc1", u(200), u(400))
+    assert stale.value.stored == u(300)
+    assert store.get_object("corp", "A2") is None and store.get_cursor("corp") == u(300)
+    with pytest.raises(RuntimeError), store.atomic():  # read and checked again; then rolled back
+        store.advance_watermark("corp", "dc1", u(300), u(400))
+        raise RuntimeError("rolled back")
+    assert store.get_cursor("corp") == u(300)
+    assert store.advance_watermark("corp", "dc1", u(300), u(400)) == 4  # forgotten: read and checked
+    assert store.advance_watermark("corp", "dc1", u(400), Refresh("full read due")) == 5
+    with pytest.raises(WatermarkRegression, match="backwards"):  # the high USN kept through a Refresh
+        store.advance_watermark("corp", "dc1", Refresh(), u(399))
+    assert [(w.version, w.cursor) for w in store.watermarks("corp")] == [(5, Refresh("full read due"))]
