@@ -11,6 +11,7 @@ semantics (the store conformance kit runs against these), a fraction of the roun
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
@@ -253,7 +254,34 @@ class PgTargets(Targets):
 _JOURNAL_COLS = ("cycle_id", "target", "anchor", "action", "created_at")
 
 
+# settled intents (deleted journal rows) after which the journal is vacuumed: PostgreSQL keeps a
+# deleted row (and its entry in the pending intents' index) until a vacuum, and every cycle's
+# opening reads the pending intents through that index -- after a 5k full sync, 5k dead entries
+# and 558 heap pages, 0.6 ms per cycle until autovacuum came by (SQLite frees them at once)
+VACUUM_JOURNAL_AFTER = 1000
+
+
 class PgLog(Log):
+    _settled = 0  # intents settled since the journal was last vacuumed
+
+    def journal_done(self, intent_ids: Iterable[int]) -> None:
+        """The shared delete; after ``VACUUM_JOURNAL_AFTER`` settled intents, ``VACUUM journal``
+        once the unit committed (a vacuum cannot run inside a transaction; a small table's is a
+        few ms, once per that many intents)."""
+        ids = list(intent_ids)
+        super().journal_done(ids)
+        self._settled += len(ids)
+        if self._settled >= VACUUM_JOURNAL_AFTER:
+            self._settled = 0
+            if self._db.in_transaction:
+                self._db.after_commit.append(self._vacuum)
+            else:
+                self._vacuum()
+
+    def _vacuum(self) -> None:
+        with contextlib.suppress(psycopg.Error):  # housekeeping: a failure changes nothing stored
+            self._db.conn.raw.execute("VACUUM journal")
+
     def journal_intents(self, cycle_id: int | None, actions: Iterable[Action], *,
                         at: datetime | None = None) -> list[int]:
         """The intents in ONE statement whose ids come back after the COMMIT: BEGIN, INSERT ...

@@ -308,3 +308,20 @@ def test_the_cas_after_this_store_s_own_checks_without_a_wait_and_a_foreign_move
     with pytest.raises(WatermarkRegression, match="backwards"):  # the high USN kept through a Refresh
         store.advance_watermark("corp", "dc1", Refresh(), u(399))
     assert [(w.version, w.cursor) for w in store.watermarks("corp")] == [(5, Refresh("full read due"))]
+
+
+@pytest.mark.postgres
+def test_many_settled_intents_leave_no_dead_journal_pages_behind(store):
+    """PostgreSQL keeps deleted journal rows (and their pending-index entries, which every
+    cycle's opening reads) until a vacuum: after ``VACUUM_JOURNAL_AFTER`` settled intents the
+    store vacuums the journal once the unit committed, and its file shrinks to what is pending."""
+    from hybridsync.statestore.postgres.parts import VACUUM_JOURNAL_AFTER
+    from hybridsync.statestore.testing.samples import intent
+
+    ids = store.journal_intents(None, [intent(n) for n in range(VACUUM_JOURNAL_AFTER + 50)])
+    assert store._raw.execute("SELECT pg_relation_size('journal')").fetchone()[0] > 8192 * 10
+    with store.atomic():
+        store.journal_done(ids[1:])  # the one left pending is in the first page
+        assert store._raw.execute("SELECT pg_relation_size('journal')").fetchone()[0] > 0  # not inside the unit
+    assert [i.id for i in store.pending_intents()] == ids[:1]
+    assert store._raw.execute("SELECT pg_relation_size('journal')").fetchone()[0] <= 8192 * 2
