@@ -38,6 +38,7 @@ from psycopg.rows import dict_row
 from hybridsync.statestore.errors import StoreError
 from hybridsync.statestore.handle import Query
 from hybridsync.statestore.postgres.batch import _ARRAY_TYPES, BATCH_FORMS, _batch_shape, collapse_in, columns, rounds
+from hybridsync.statestore.postgres.ids import ID_STEP, ID_TABLES, RESERVE, IdBlocks  # noqa: F401 - ID_STEP re-exported
 
 
 class LeaseLost(StoreError):
@@ -59,40 +60,7 @@ def translate(sql: str) -> str:
 
 
 _INSERT = re.compile(r"\s*INSERT INTO (\w+) \(([^()]*)\) VALUES \(([?, ]*)\)\s*$")
-# ids a commit unit reserves per table at once: each refill is a round trip that stalls the
-# pipeline. The identity sequences step by ID_STEP (migration p004), so one nextval reserves a
-# block; unused ids are gaps (4,096 per table and unit: a bigint runs out after ~2e15 units).
-# A sequence stepping by 1: blocks of ID_BLOCK doubling to ID_BLOCK_MAX nextvals.
-ID_STEP = 4096
-ID_TABLES = ("history", "journal", "batches")  # the tables a unit inserts into with ids
-ID_BLOCK, ID_BLOCK_MAX = 16, 1024
 MAX_PENDING = 2000  # buffered writes of a unit before they are sent
-# one block of ids per table named in the text array: (table, first id, the sequence's step)
-_RESERVE = ("SELECT q.t, nextval(q.s), p.seqincrement FROM (SELECT t, pg_get_serial_sequence(t, 'id') "
-            "AS s FROM unnest(%s::text[]) AS t) q JOIN pg_sequence p ON p.seqrelid = q.s::regclass")
-
-
-class _Block:
-    """The ids of the block a ``nextval`` of a sequence stepping by ``step`` reserved; ``pop()``
-    hands them out in increasing order (two integers, not a list of 4,096 built per unit)."""
-
-    __slots__ = ("_next", "_end")
-
-    def __init__(self, first: Any, step: Any) -> None:
-        self._next, self._end = int(first), int(first) + int(step)
-
-    def __bool__(self) -> bool:
-        return self._next < self._end
-
-    def pop(self) -> int:
-        if self._next >= self._end:
-            raise IndexError("pop from an empty id block")
-        self._next += 1
-        return self._next - 1
-
-
-def _block(first: Any, step: Any) -> _Block:
-    return _Block(first, step)
 
 
 _FENCE_MARK = "hybridsync: lease epoch no longer current"
@@ -173,8 +141,7 @@ class PgDb:
         self.pipe: Any = None  # the pipeline of the open commit unit (results come at a sync)
         self.depth = 0  # open commit unit (1) and savepoints in it (more): BEGIN/SAVEPOINT by hand
         self.stale_refusals = 0  # commit units refused by the fence (for tests and status)
-        self._ids: dict[str, _Block | list[int]] = {}  # ids reserved for the open commit unit, per table
-        self._block: dict[str, int] = {}
+        self.ids = IdBlocks()  # ids reserved for the open commit unit, per table
         # writes of the open commit unit not sent yet (``defer``): [(sql, params)], and per sql
         # text the tables it touches and whether it commutes (an insert with a reserved id)
         self.pending: list[tuple[str, Sequence[Any]]] = []
@@ -310,7 +277,7 @@ class PgDb:
 
     def insert(self, sql: str, params: Sequence[Any]) -> int:
         """Insert one row and return its id. Inside a commit unit the id is taken from a block of
-        the table's sequence reserved for the unit (``_next_id``), and the row goes out without
+        the table's sequence reserved for the unit (``ids.IdBlocks``), and the row goes out without
         ``RETURNING``: in pipeline mode it costs no wait for the server. Outside one:
         ``RETURNING id``, in the sequence's (= time's) order."""
         m = _INSERT.match(sql)
@@ -319,36 +286,10 @@ class PgDb:
             assert row is not None, sql
             return int(row[0])
         table, cols, marks = m.groups()
-        new_id = self._next_id(table)
+        new_id = self.ids.next_id(self.conn.raw, table)
         self.defer(f"INSERT INTO {table} (id, {cols}) VALUES (?, {marks})", [new_id, *params], (table,),
                    commutes=True)
         return new_id
-
-    def _next_id(self, table: str) -> int:
-        """The next id of the unit's block for ``table``. A sequence that steps by ``ID_STEP``
-        (migration p004) hands out a whole block with ONE ``nextval``: the ids from the value
-        to the value + step - 1 are this unit's alone (any other ``nextval`` starts past them).
-        The first id a unit needs reserves a block of each of ``ID_TABLES`` in the same query
-        (one round trip per unit, not per table). A block lives as long as its unit, so ids
-        still grow with time under one lease and across failovers. A sequence stepping by 1 (a
-        table added later): one ``nextval`` per id (blocks of ``ID_BLOCK`` doubling to
-        ``ID_BLOCK_MAX``)."""
-        block = self._ids.get(table)
-        if not block:
-            cur = self.conn.raw.cursor()
-            wanted = [table, *(t for t in ID_TABLES if t != table and t not in self._ids)]
-            cur.execute(_RESERVE, [wanted])
-            for name, first, step in cur.fetchall():
-                if step > 1:
-                    self._ids[name] = _block(first, step)
-                elif name == table:
-                    size = self._block.get(table, ID_BLOCK)
-                    self._block[table] = min(size * 2, ID_BLOCK_MAX)  # a big unit takes bigger blocks
-                    cur.execute("SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(2, %s)",
-                                [table, size])
-                    self._ids[table] = [int(r[0]) for r in cur.fetchall()][::-1] + [int(first)]
-            block = self._ids[table]
-        return block.pop()
 
     @property
     def in_transaction(self) -> bool:
@@ -364,14 +305,14 @@ class PgDb:
         if self.fences.get(key) != before:
             self.watermarks.clear()  # another lease holder may have moved them meanwhile
             if not self.in_transaction:
-                self._ids.clear()  # ids reserved under another lease epoch (``reserve_next``) are gaps
+                self.ids.clear()  # ids reserved under another lease epoch (``reserve_next``) are gaps
 
     @contextlib.contextmanager
     def atomic(self, *, snapshot: bool = False, reserve_next: bool = False) -> Iterator[None]:
         """One commit unit; nested blocks are savepoints; the outermost one checks the fences.
         ``snapshot``: a read-only REPEATABLE READ transaction (one point in time; it commits
         nothing, so it is not fenced). ``reserve_next``: after the COMMIT, in the same wait,
-        reserve the id blocks of ``ID_TABLES`` for the NEXT commit unit (see ``_next_id``): a
+        reserve the id blocks of ``ID_TABLES`` for the NEXT commit unit (see ``ids.IdBlocks``): a
         caller that knows a unit writing history follows soon (the journal's intents come just
         before the target calls whose outcomes the page's unit records) spares that unit the
         round trip of its ``nextval``. The blocks are drawn after this unit committed, so ids
@@ -424,7 +365,7 @@ class PgDb:
                 raw.execute("COMMIT")
                 if reserve_next:  # outside the transaction, skipped if the unit failed
                     reserve = raw.cursor()
-                    reserve.execute(_RESERVE, [list(ID_TABLES)])
+                    reserve.execute(RESERVE, [list(ID_TABLES)])
             # the pipeline's exit synced: a failed statement of the unit raised there (the
             # COMMIT after it was skipped)
         except BaseException as exc:
@@ -442,11 +383,10 @@ class PgDb:
             raise
         finally:
             self.pipe, self.depth = None, 0
-            self._ids.clear()  # unused ids are gaps (a sequence never gives one twice)
-            self._block.clear()
+            self.ids.clear()  # unused ids are gaps (a sequence never gives one twice)
             self.guards = {}
         if reserve is not None:
-            self._ids = {name: _block(first, step) for name, first, step in reserve.fetchall() if step > 1}
+            self.ids.reserved(reserve.fetchall())
         done, self.after_commit = self.after_commit, []
         for hook in done:
             hook()
