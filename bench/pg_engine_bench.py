@@ -4,14 +4,15 @@
 
 A generated in-memory source (users + 50-member groups, like ``engine_scale.py``) synced into an
 in-memory target, so the store is the only thing that differs: one full sync (first sync), one
-no-change delta cycle and a 10-change delta cycle (median of 5), on SQLite (synchronous=FULL)
+no-change delta cycle and a 10-change delta cycle (median of ``--cycles``, 15), on SQLite (synchronous=FULL)
 and on a durable lab PostgreSQL (fsync and synchronous_commit on). The stores take turns,
 ``--rounds`` times (a fresh SQLite file and PostgreSQL schema each round), so a change of the
 machine's load hits both; printed: each round's rates and ratios, the median ratio and range,
 and the CPU seconds of the full sync -- this process's (engine + store client; SQLite's own work
 included) and, for PostgreSQL, its server's (summed over the server's processes) -- and the
 round trips to the server of one 10-change delta cycle (psycopg's blocking waits, counted in the
-last of the 5 cycles).
+last of those cycles; 5 until 2026-12-04 wave 6: a 5-cycle median of 10-20 ms cycles on the
+shared machine moved by 2x between runs).
 """
 
 from __future__ import annotations
@@ -92,7 +93,7 @@ class RoundTrips:
 
 
 def run(store: object, n: int, server: int | None = None, cpu: dict[str, float] | None = None,
-        trips: RoundTrips | None = None) -> dict[str, float]:
+        trips: RoundTrips | None = None, cycles: int = 15) -> dict[str, float]:
     """Rates of the three measures; ``cpu`` (if given) gets the full sync's CPU seconds of this
     process ("client") and of the server process tree ``server`` ("server")."""
     n_groups = max(1, n // 500)
@@ -123,11 +124,11 @@ def run(store: object, n: int, server: int | None = None, cpu: dict[str, float] 
     engine.run_once()
     out["no-change delta (cycles/s)"] = 1 / (time.perf_counter() - t0)
     times = []
-    for rep in range(5):
+    for rep in range(cycles):
         for k in range(10):
             src.modify(guid(n_groups + 7 * k + rep), title=f"t{rep}")
         t0 = time.perf_counter()
-        if trips is not None and rep == 4:
+        if trips is not None and rep == cycles - 1:
             trips.on, trips.count = True, 0
         r = engine.run_once()
         times.append(time.perf_counter() - t0)
@@ -163,6 +164,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--objects", type=int, default=5000)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--cycles", type=int, default=15, help="10-change delta cycles per round (their median)")
     args = ap.parse_args()
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     ratios: dict[str, list[float]] = {k: [] for k in RATES}
@@ -172,9 +174,9 @@ def main() -> None:
             load = os.getloadavg()[0]
             lite_cpu: dict[str, float] = {}
             pg_cpu: dict[str, float] = {}
-            sqlite = run(Store.open(os.path.join(tmp, f"state{r}.db")), args.objects, cpu=lite_cpu)
+            sqlite = run(Store.open(os.path.join(tmp, f"state{r}.db")), args.objects, cpu=lite_cpu, cycles=args.cycles)
             pg = run(PostgresStore.open(lab.url, schema=f"bench{r}", password=lab.connect_kwargs()["password"]),
-                     args.objects, lab.pid, pg_cpu, trips)
+                     args.objects, lab.pid, pg_cpu, trips, cycles=args.cycles)
             print(f"round {r + 1} (load {load:.1f} -> {os.getloadavg()[0]:.1f})")
             print(f"  {'measure':30} {'SQLite':>9} {'PostgreSQL':>11} {'PG / SQLite':>12}")
             for key in RATES:

@@ -20,18 +20,20 @@ class Facts:
 
     # ---------------------------------------------------------------- cycles
     def begin_cycle(self, source: str, mode: str, at: datetime | None = None) -> int:
-        return self._db.insert(
-            "INSERT INTO cycles (source, mode, started_at) VALUES (?, ?, ?)",
-            [source, str(mode), time_to_text(at or utcnow())],
-        )
+        with self._db.relaxed():  # durable with the cycle's next commit unit (protocol.FactStore)
+            return self._db.insert(
+                "INSERT INTO cycles (source, mode, started_at) VALUES (?, ?, ?)",
+                [source, str(mode), time_to_text(at or utcnow())],
+            )
 
     def end_cycle(self, cycle_id: int, *, status: str, counts: dict[str, Any],
                   duration_s: float, at: datetime | None = None) -> None:
-        cur = self._db.conn.execute(
-            "UPDATE cycles SET finished_at = ?, status = ?, counts = ?, duration_s = ? "
-            "WHERE id = ?",
-            [time_to_text(at or utcnow()), status, dumps(counts), duration_s, cycle_id],
-        )
+        with self._db.relaxed():
+            cur = self._db.conn.execute(
+                "UPDATE cycles SET finished_at = ?, status = ?, counts = ?, duration_s = ? "
+                "WHERE id = ?",
+                [time_to_text(at or utcnow()), status, dumps(counts), duration_s, cycle_id],
+            )
         if cur.rowcount != 1:
             raise KeyError(f"no cycle {cycle_id}")
 

@@ -40,6 +40,7 @@ class Db:
     def __init__(self, db: Database) -> None:
         self.db = db
         self.conn: sqlite3.Connection = db.conn
+        self._sync_level: int | None = None  # ``PRAGMA synchronous`` of a WAL store (``relaxed``)
 
     def rows(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         """Run a query; rows are ``sqlite3.Row`` (read by column name)."""
@@ -69,6 +70,26 @@ class Db:
         """One commit unit; nested blocks are savepoints."""
         with self.db.atomic():
             yield
+
+    @contextlib.contextmanager
+    def relaxed(self) -> Iterator[None]:
+        """A bookkeeping write (``begin_cycle``, ``end_cycle``) whose commit need not reach the
+        disk by itself: alone, it commits with ``synchronous = NORMAL`` (no fsync of the WAL);
+        the next FULL commit syncs the WAL and this write with it. A crash of the process loses
+        nothing (the WAL was written); a crash of the machine only a write that nothing durable
+        followed. Inside a transaction, or on a store that is not in WAL mode or not FULL: the
+        write as it is."""
+        if self._sync_level is None:
+            wal = str(self.conn.execute("PRAGMA journal_mode").fetchone()[0]).lower() == "wal"
+            self._sync_level = int(self.conn.execute("PRAGMA synchronous").fetchone()[0]) if wal else 0
+        if self.conn.in_transaction or self._sync_level < 2:
+            yield
+            return
+        self.conn.execute("PRAGMA synchronous = NORMAL")
+        try:
+            yield
+        finally:
+            self.conn.execute(f"PRAGMA synchronous = {self._sync_level}")
 
     @contextlib.contextmanager
     def unit(self) -> Iterator[None]:

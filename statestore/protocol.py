@@ -294,11 +294,18 @@ class FactStore(Protocol):
     """Cycles, target profiles, meta keys and the source facts kept in them."""
 
     def begin_cycle(self, source: str, mode: str, at: datetime | None = None) -> int:
-        """Record the start of a reconcile cycle; returns its id (ids grow)."""
+        """Record the start of a reconcile cycle; returns its id (ids grow). Called alone, its
+        commit need not reach the disk by itself: every other handle sees the row once this
+        returns (a process that dies mid-cycle leaves it begun and unfinished), and the next
+        commit unit makes it durable -- a cycle's journal commits before any target call, so a
+        machine crash can lose only a cycle that left nothing durable. Inside a commit unit it
+        goes with that unit."""
 
     def end_cycle(self, cycle_id: int, *, status: str, counts: dict[str, Any], duration_s: float,
                   at: datetime | None = None) -> None:
-        ...
+        """Record the end of cycle ``cycle_id`` (``KeyError``: no such cycle). Durable like
+        ``begin_cycle``: seen by every handle at once, on disk with the next commit unit (or the
+        store's next flush); a machine crash right after it may leave the cycle unfinished."""
 
     def last_cycles(self, n: int = 10, *, source: str | None = None) -> list[CycleRecord]:
         """Newest first."""

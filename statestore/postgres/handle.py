@@ -29,7 +29,7 @@ import contextlib
 import functools
 import json
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import psycopg
@@ -38,6 +38,7 @@ from psycopg.rows import dict_row
 from hybridsync.statestore.errors import StoreError
 from hybridsync.statestore.handle import Query
 from hybridsync.statestore.postgres.batch import _ARRAY_TYPES, BATCH_FORMS, _batch_shape, collapse_in, columns, rounds
+from hybridsync.statestore.postgres.ids import ID_STEP, ID_TABLES, RESERVE, IdBlocks  # noqa: F401 - ID_STEP re-exported
 
 
 class LeaseLost(StoreError):
@@ -59,23 +60,7 @@ def translate(sql: str) -> str:
 
 
 _INSERT = re.compile(r"\s*INSERT INTO (\w+) \(([^()]*)\) VALUES \(([?, ]*)\)\s*$")
-# ids a commit unit reserves per table at once: each refill is a round trip that stalls the
-# pipeline. The identity sequences step by ID_STEP (migration p004), so one nextval reserves a
-# block; unused ids are gaps (4,096 per table and unit: a bigint runs out after ~2e15 units).
-# A sequence stepping by 1: blocks of ID_BLOCK doubling to ID_BLOCK_MAX nextvals.
-ID_STEP = 4096
-ID_TABLES = ("history", "journal", "batches")  # the tables a unit inserts into with ids
-ID_BLOCK, ID_BLOCK_MAX = 16, 1024
 MAX_PENDING = 2000  # buffered writes of a unit before they are sent
-# one block of ids per table named in the text array: (table, first id, the sequence's step)
-_RESERVE = ("SELECT q.t, nextval(q.s), p.seqincrement FROM (SELECT t, pg_get_serial_sequence(t, 'id') "
-            "AS s FROM unnest(%s::text[]) AS t) q JOIN pg_sequence p ON p.seqrelid = q.s::regclass")
-
-
-def _block(first: Any, step: Any) -> list[int]:
-    """The ids of the block a ``nextval`` of a sequence stepping by ``step`` reserved, the
-    smallest last (``pop()`` hands them out in increasing order)."""
-    return list(range(int(first) + int(step) - 1, int(first) - 1, -1))
 
 
 _FENCE_MARK = "hybridsync: lease epoch no longer current"
@@ -156,14 +141,20 @@ class PgDb:
         self.pipe: Any = None  # the pipeline of the open commit unit (results come at a sync)
         self.depth = 0  # open commit unit (1) and savepoints in it (more): BEGIN/SAVEPOINT by hand
         self.stale_refusals = 0  # commit units refused by the fence (for tests and status)
-        self._ids: dict[str, list[int]] = {}  # ids reserved for the open commit unit, per table
-        self._block: dict[str, int] = {}
+        self.ids = IdBlocks()  # ids reserved for the open commit unit, per table
         # writes of the open commit unit not sent yet (``defer``): [(sql, params)], and per sql
         # text the tables it touches and whether it commutes (an insert with a reserved id)
         self.pending: list[tuple[str, Sequence[Any]]] = []
         self._kinds: dict[str, tuple[frozenset[str], bool]] = {}
         self._tables: set[str] = set()
         self._types: dict[str, dict[str, str]] = {}  # column types per table (``send_many``)
+        # what the open commit unit runs once it committed, and the errors its guards raise
+        # (a statement that fails the transaction with a marked text, like the fence check)
+        self.after_commit: list[Callable[[], None]] = []
+        self.guards: dict[str, Callable[[], BaseException]] = {}
+        # per source, the active watermark row as this store's last committed CAS left it
+        # (dc, cursor JSON, version, high USN): PgTargets.advance_watermark's check without a read
+        self.watermarks: dict[str, tuple[str, str, int, int | None]] = {}
 
     def defer(self, sql: str, params: Sequence[Any], tables: Iterable[str], *, commutes: bool = False) -> None:
         """A write whose result nobody reads: inside a commit unit it waits in a buffer, and runs of
@@ -286,7 +277,7 @@ class PgDb:
 
     def insert(self, sql: str, params: Sequence[Any]) -> int:
         """Insert one row and return its id. Inside a commit unit the id is taken from a block of
-        the table's sequence reserved for the unit (``_next_id``), and the row goes out without
+        the table's sequence reserved for the unit (``ids.IdBlocks``), and the row goes out without
         ``RETURNING``: in pipeline mode it costs no wait for the server. Outside one:
         ``RETURNING id``, in the sequence's (= time's) order."""
         m = _INSERT.match(sql)
@@ -295,36 +286,10 @@ class PgDb:
             assert row is not None, sql
             return int(row[0])
         table, cols, marks = m.groups()
-        new_id = self._next_id(table)
+        new_id = self.ids.next_id(self.conn.raw, table)
         self.defer(f"INSERT INTO {table} (id, {cols}) VALUES (?, {marks})", [new_id, *params], (table,),
                    commutes=True)
         return new_id
-
-    def _next_id(self, table: str) -> int:
-        """The next id of the unit's block for ``table``. A sequence that steps by ``ID_STEP``
-        (migration p004) hands out a whole block with ONE ``nextval``: the ids from the value
-        to the value + step - 1 are this unit's alone (any other ``nextval`` starts past them).
-        The first id a unit needs reserves a block of each of ``ID_TABLES`` in the same query
-        (one round trip per unit, not per table). A block lives as long as its unit, so ids
-        still grow with time under one lease and across failovers. A sequence stepping by 1 (a
-        table added later): one ``nextval`` per id (blocks of ``ID_BLOCK`` doubling to
-        ``ID_BLOCK_MAX``)."""
-        block = self._ids.get(table)
-        if not block:
-            cur = self.conn.raw.cursor()
-            wanted = [table, *(t for t in ID_TABLES if t != table and t not in self._ids)]
-            cur.execute(_RESERVE, [wanted])
-            for name, first, step in cur.fetchall():
-                if step > 1:
-                    self._ids[name] = _block(first, step)
-                elif name == table:
-                    size = self._block.get(table, ID_BLOCK)
-                    self._block[table] = min(size * 2, ID_BLOCK_MAX)  # a big unit takes bigger blocks
-                    cur.execute("SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(2, %s)",
-                                [table, size])
-                    self._ids[table] = [int(r[0]) for r in cur.fetchall()][::-1] + [int(first)]
-            block = self._ids[table]
-        return block.pop()
 
     @property
     def in_transaction(self) -> bool:
@@ -337,15 +302,17 @@ class PgDb:
             self.fences.pop(key, None)
         else:
             self.fences[key] = int(epoch)
-        if self.fences.get(key) != before and not self.in_transaction:
-            self._ids.clear()  # ids reserved under another lease epoch (``reserve_next``) are gaps
+        if self.fences.get(key) != before:
+            self.watermarks.clear()  # another lease holder may have moved them meanwhile
+            if not self.in_transaction:
+                self.ids.clear()  # ids reserved under another lease epoch (``reserve_next``) are gaps
 
     @contextlib.contextmanager
     def atomic(self, *, snapshot: bool = False, reserve_next: bool = False) -> Iterator[None]:
         """One commit unit; nested blocks are savepoints; the outermost one checks the fences.
         ``snapshot``: a read-only REPEATABLE READ transaction (one point in time; it commits
         nothing, so it is not fenced). ``reserve_next``: after the COMMIT, in the same wait,
-        reserve the id blocks of ``ID_TABLES`` for the NEXT commit unit (see ``_next_id``): a
+        reserve the id blocks of ``ID_TABLES`` for the NEXT commit unit (see ``ids.IdBlocks``): a
         caller that knows a unit writing history follows soon (the journal's intents come just
         before the target calls whose outcomes the page's unit records) spares that unit the
         round trip of its ``nextval``. The blocks are drawn after this unit committed, so ids
@@ -371,6 +338,7 @@ class PgDb:
                     self.pipe.sync()  # an error of the block surfaces at its edge, not at COMMIT
             except BaseException:
                 self.discard()  # what the savepoint buffered goes with its rollback
+                self.after_commit.clear()  # and what was to be remembered of the unit
                 if self.pipe is not None:
                     with contextlib.suppress(psycopg.Error):
                         self.pipe.sync()  # an error of the block is reported; the pipeline recovers
@@ -397,23 +365,37 @@ class PgDb:
                 raw.execute("COMMIT")
                 if reserve_next:  # outside the transaction, skipped if the unit failed
                     reserve = raw.cursor()
-                    reserve.execute(_RESERVE, [list(ID_TABLES)])
+                    reserve.execute(RESERVE, [list(ID_TABLES)])
             # the pipeline's exit synced: a failed statement of the unit raised there (the
             # COMMIT after it was skipped)
         except BaseException as exc:
             self.discard()
             self.pipe = None
+            guards, self.guards, self.after_commit = self.guards, {}, []
             with contextlib.suppress(psycopg.Error):
                 raw.execute("ROLLBACK")
-            if isinstance(exc, psycopg.errors.InvalidTextRepresentation) and _FENCE_MARK in str(exc):
-                self._refuse()  # the fence check failed the transaction: nothing was committed
+            if isinstance(exc, psycopg.errors.InvalidTextRepresentation):
+                if _FENCE_MARK in str(exc):
+                    self._refuse()  # the fence check failed the transaction: nothing was committed
+                for mark, error in guards.items():
+                    if mark in str(exc):
+                        raise error() from None  # a guard failed it (read after the ROLLBACK)
             raise
         finally:
             self.pipe, self.depth = None, 0
-            self._ids.clear()  # unused ids are gaps (a sequence never gives one twice)
-            self._block.clear()
+            self.ids.clear()  # unused ids are gaps (a sequence never gives one twice)
+            self.guards = {}
         if reserve is not None:
-            self._ids = {name: _block(first, step) for name, first, step in reserve.fetchall() if step > 1}
+            self.ids.reserved(reserve.fetchall())
+        done, self.after_commit = self.after_commit, []
+        for hook in done:
+            hook()
+
+    @contextlib.contextmanager
+    def relaxed(self) -> Iterator[None]:
+        """SQLite's ``Db.relaxed`` for the shared parts: ``PgFacts`` writes a cycle's rows alone
+        with ``synchronous_commit`` off itself; inside a transaction the caller's unit decides."""
+        yield
 
     @contextlib.contextmanager
     def unit(self) -> Iterator[None]:

@@ -31,11 +31,10 @@ from psycopg import sql
 from psycopg_pool import ConnectionPool
 
 from hybridsync.statestore.errors import StoreCorrupt
-from hybridsync.statestore.facts import Facts
 from hybridsync.statestore.postgres import nul
 from hybridsync.statestore.postgres import schema as pgschema
 from hybridsync.statestore.postgres.handle import PgDb
-from hybridsync.statestore.postgres.parts import PgLog, PgObjects, PgTargets
+from hybridsync.statestore.postgres.parts import PgFacts, PgLog, PgObjects, PgTargets
 from hybridsync.statestore.recordings import Recordings
 from hybridsync.statestore.store import Store
 
@@ -95,7 +94,7 @@ class PostgresStore(Store):
         self._targets = PgTargets(self._handle)  # type: ignore[arg-type]
         self._log = PgLog(self._handle)  # type: ignore[arg-type]
         self._recordings = Recordings(self._handle)  # type: ignore[arg-type]
-        self._facts = Facts(self._handle)  # type: ignore[arg-type]
+        self._facts = PgFacts(self._handle)  # type: ignore[arg-type]
         self._closed = False
 
     # ---------------------------------------------------------------- lifecycle

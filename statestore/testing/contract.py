@@ -29,6 +29,7 @@ from hypothesis.stateful import run_state_machine_as_test
 from hybridsync.engine.core.values import ActionKind, ObjectKind, Refresh, TargetState, UsnWatermark
 from hybridsync.statestore.errors import StoreCorrupt, StoreMisuse
 from hybridsync.statestore.protocol import StateStore
+from hybridsync.statestore.testing.cycles import CyclesContract
 from hybridsync.statestore.testing.opening import OpeningContract
 from hybridsync.statestore.testing.recordings import RecordingsContract
 from hybridsync.statestore.testing.references import ReferencesContract
@@ -39,7 +40,7 @@ from hybridsync.statestore.testing.stateful import SETTINGS, store_machine
 from hybridsync.statestore.testing.watermarks import WatermarksContract
 
 class StoreContract(SafetyContract, SaltContract, RecordingsContract, ReferencesContract, WatermarksContract,
-                    OpeningContract):
+                    OpeningContract, CyclesContract):
     """Contract tests. Names read as sentences; each asserts what the store gives back."""
 
     # -- hooks ------------------------------------------------------------------------------

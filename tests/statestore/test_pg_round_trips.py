@@ -120,8 +120,13 @@ def test_a_delta_cycle_asks_its_opening_questions_in_one_round_trip(store, monke
         with waits(monkeypatch) as counts:
             report = engine.run_once()
         assert report.counts.get("update") == 10, report.counts
-        assert sum(counts.values()) <= 10, counts  # 23 when each question was its own round trip
+        # 23 when each question was its own round trip; 10 while a page's objects and target
+        # states each read their rows, then their members, and the CAS read its row: the
+        # opening, begin, objects, target states, journal, the page's COMMIT and end
+        assert sum(counts.values()) <= 7, counts
+        assert counts["get_objects"] == 1 and counts["get_target_states"] == 1, counts
         assert counts["record_observation"] == 0, counts  # its ids were reserved with the journal's COMMIT
+        assert counts["advance_watermark"] == 0, counts  # checked against the row its last CAS left
     finally:
         engine.close()
 
@@ -148,13 +153,19 @@ def test_a_long_in_list_becomes_one_array_parameter_and_short_ones_stay():
                       | st.text(max_size=5), max_size=30, unique=True))
 def test_objects_and_target_states_by_many_anchors_come_back_whatever_the_anchor(store, extra):
     anchors = list(dict.fromkeys([f"A{i:03d}" for i in range(20)] + extra))
+    members = {a: frozenset(extra[:i % 4] + [f"m{i}"]) if i % 3 == 0 else frozenset() for i, a in enumerate(anchors)}
     with store.atomic():
         for a in anchors:
-            store.put_object(obj(a))
-            store.put_target_state(TargetState(anchor=a, target="app", kind=ObjectKind.USER, state="provisioned"))
+            kind = ObjectKind.GROUP if members[a] else ObjectKind.USER
+            store.put_object(obj(a, kind=kind, members=members[a]))
+            store.put_target_state(TargetState(anchor=a, target="app", kind=kind, state="provisioned",
+                                               members_sent=members[a]))
     asked = anchors + ["missing"]
-    assert sorted(store.get_objects("corp", asked)) == sorted(anchors)
-    assert sorted(store.get_target_states("app", asked)) == sorted(anchors)
+    got = store.get_objects("corp", asked)
+    assert sorted(got) == sorted(anchors)
+    assert {a: o.members for a, o in got.items()} == members  # with its members, in the same statement
+    states = store.get_target_states("app", asked)
+    assert sorted(states) == sorted(anchors) and {a: t.members_sent for a, t in states.items()} == members
     assert store.get_objects("corp", [a + "-not" for a in anchors]) == {}
 
 
@@ -223,3 +234,94 @@ def test_a_fenced_unit_waits_once_its_fence_check_going_with_the_commit(store, m
     store.set_fence("source:b", None)
     assert store.get_object("corp", "A1") is not None and store.get_object("corp", "A2") is None
     assert store.meta_get("k") == 1
+
+
+@pytest.mark.postgres
+def test_a_cycle_s_rows_wait_once_each_fenced_and_leave_the_session_durable(store, monkeypatch):
+    """``begin_cycle`` / ``end_cycle`` commit with ``synchronous_commit`` off for their own
+    transaction only (no WAL flush of their own: the cycle's next commit unit makes them
+    durable) and wait for the server once each, fenced too (a fenced write alone was a sync
+    for the statement, then one for the COMMIT)."""
+    from hybridsync.statestore.postgres.handle import LeaseLost
+
+    store._handle.conn.execute("INSERT INTO hybridsync_leases (key, epoch) VALUES ('source:corp', 3)")
+    store.set_fence("source:corp", 3)
+    with waits(monkeypatch) as counts:
+        cid = store.begin_cycle("corp", "delta", at=T0)
+    assert sum(counts.values()) == 1, counts
+    assert store._raw.execute("SHOW synchronous_commit").fetchone()[0] == "on"
+    with waits(monkeypatch) as counts:
+        store.end_cycle(cid, status="ok", counts={"update": 1}, duration_s=0.1, at=T0)
+    assert sum(counts.values()) == 1, counts
+    assert store._raw.execute("SHOW synchronous_commit").fetchone()[0] == "on"
+    store._raw.execute("UPDATE hybridsync_leases SET epoch = 4 WHERE key = 'source:corp'")  # taken over
+    with pytest.raises(LeaseLost):
+        store.begin_cycle("corp", "delta", at=T0)
+    with pytest.raises(LeaseLost):
+        store.end_cycle(cid, status="stale", counts={}, duration_s=0.1, at=T0)
+    store.set_fence("source:corp", None)
+    assert [(c.id, c.status) for c in store.last_cycles(5)] == [(cid, "ok")]
+    with pytest.raises(KeyError, match="no cycle"):
+        store.end_cycle(cid + 10**6, status="ok", counts={}, duration_s=0.0)
+
+
+@pytest.mark.postgres
+def test_the_cas_after_this_store_s_own_checks_without_a_wait_and_a_foreign_move_fails_its_unit(store, pg_server,
+                                                                                                  pg_schema, monkeypatch):
+    """After a CAS this store committed, the next one of that source checks against the row it
+    left (no read: the unit waits once, for its COMMIT) and sends one guarded UPDATE; another
+    writer's move in between fails the unit at its COMMIT with ``StaleWatermark`` and nothing
+    of the unit is committed; a unit that rolls back forgets the row."""
+    from hybridsync.engine.core.values import Refresh, UsnWatermark
+    from hybridsync.statestore.errors import StaleWatermark, WatermarkRegression
+
+    u = lambda n: UsnWatermark("dc1", n)  # noqa: E731
+    assert store.advance_watermark("corp", "dc1", Refresh(), u(100)) == 1  # read and checked: no row known yet
+    with store.atomic():
+        store.put_object(obj("A0"))  # the first batch of objects reads that table's column types (once)
+    with waits(monkeypatch) as counts:
+        with store.atomic():
+            store.put_object(obj("A1"))
+            assert store.advance_watermark("corp", "dc1", u(100), u(200)) == 2
+    assert sum(counts.values()) == 1, counts  # the COMMIT alone (the CAS read was a wait of its own)
+    with pytest.raises(WatermarkRegression, match="backwards"):  # checked against the row it left
+        store.advance_watermark("corp", "dc1", u(200), u(150))
+    with pytest.raises(StaleWatermark):
+        store.advance_watermark("corp", "dc1", u(100), u(300))
+    other = PostgresStore.open(pg_server.url, schema=pg_schema, password=pg_server.connect_kwargs()["password"])
+    try:
+        assert other.advance_watermark("corp", "dc1", u(200), u(300)) == 3  # another writer moves it
+    finally:
+        other.close()
+    with pytest.raises(StaleWatermark) as stale:  # this store still knows u(200): its unit fails at COMMIT
+        with store.atomic():
+            store.put_object(obj("A2"))
+            store.advance_watermark("corp", "dc1", u(200), u(400))
+    assert stale.value.stored == u(300)
+    assert store.get_object("corp", "A2") is None and store.get_cursor("corp") == u(300)
+    with pytest.raises(RuntimeError), store.atomic():  # read and checked again; then rolled back
+        store.advance_watermark("corp", "dc1", u(300), u(400))
+        raise RuntimeError("rolled back")
+    assert store.get_cursor("corp") == u(300)
+    assert store.advance_watermark("corp", "dc1", u(300), u(400)) == 4  # forgotten: read and checked
+    assert store.advance_watermark("corp", "dc1", u(400), Refresh("full read due")) == 5
+    with pytest.raises(WatermarkRegression, match="backwards"):  # the high USN kept through a Refresh
+        store.advance_watermark("corp", "dc1", Refresh(), u(399))
+    assert [(w.version, w.cursor) for w in store.watermarks("corp")] == [(5, Refresh("full read due"))]
+
+
+@pytest.mark.postgres
+def test_many_settled_intents_leave_no_dead_journal_pages_behind(store):
+    """PostgreSQL keeps deleted journal rows (and their pending-index entries, which every
+    cycle's opening reads) until a vacuum: after ``VACUUM_JOURNAL_AFTER`` settled intents the
+    store vacuums the journal once the unit committed, and its file shrinks to what is pending."""
+    from hybridsync.statestore.postgres.parts import VACUUM_JOURNAL_AFTER
+    from hybridsync.statestore.testing.samples import intent
+
+    ids = store.journal_intents(None, [intent(n) for n in range(VACUUM_JOURNAL_AFTER + 50)])
+    assert store._raw.execute("SELECT pg_relation_size('journal')").fetchone()[0] > 8192 * 10
+    with store.atomic():
+        store.journal_done(ids[1:])  # the one left pending is in the first page
+        assert store._raw.execute("SELECT pg_relation_size('journal')").fetchone()[0] > 0  # not inside the unit
+    assert [i.id for i in store.pending_intents()] == ids[:1]
+    assert store._raw.execute("SELECT pg_relation_size('journal')").fetchone()[0] <= 8192 * 2

@@ -45,6 +45,37 @@ def test_a_file_store_is_in_wal_mode_with_full_sync_and_records_its_format(tmp_p
                                                                   "m005_compressed_recordings"]
 
 
+def test_a_cycle_s_rows_commit_without_a_sync_of_their_own_and_every_unit_stays_full(tmp_path):
+    """``begin_cycle`` / ``end_cycle`` alone commit with ``synchronous = NORMAL`` (no fsync of the
+    WAL; the next FULL commit syncs it, them included): 2 syncing commits per delta cycle, not
+    4. Inside a unit, and for every other write, FULL as before."""
+    with Store.open(tmp_path / "s.db") as s:
+        said: list[str] = []
+        s._conn.set_trace_callback(said.append)
+        cid = s.begin_cycle("corp", "delta")
+        with s.atomic():
+            s.put_object(obj("A1"))
+        s.end_cycle(cid, status="ok", counts={}, duration_s=0.1)
+        s._conn.set_trace_callback(None)
+        pragmas = [q for q in said if q.startswith("PRAGMA synchronous =")]
+        assert pragmas == ["PRAGMA synchronous = NORMAL", "PRAGMA synchronous = 2"] * 2, said
+        begin, unit = said.index("PRAGMA synchronous = 2"), [i for i, q in enumerate(said) if "INTO objects" in q]
+        assert unit and begin < unit[0] and not [q for q in said[begin:unit[-1]] if "NORMAL" in q]
+        assert s._conn.execute("PRAGMA synchronous").fetchone()[0] == 2
+        said.clear()
+        s._conn.set_trace_callback(said.append)
+        with s.atomic():  # inside a unit: the unit's own commit decides
+            s.end_cycle(s.begin_cycle("corp", "delta"), status="ok", counts={}, duration_s=0.1)
+        s._conn.set_trace_callback(None)
+        assert not [q for q in said if q.startswith("PRAGMA")], said
+    with Store.open(tmp_path / "n.db", synchronous="NORMAL") as s:  # NORMAL already: nothing to relax
+        said = []
+        s._conn.set_trace_callback(said.append)
+        s.begin_cycle("corp", "delta")
+        s._conn.set_trace_callback(None)
+        assert not [q for q in said if q.startswith("PRAGMA synchronous =")], said
+
+
 def test_a_format_1_store_is_migrated_to_record_target_calls_and_keeps_its_rows(tmp_path):
     old = Store.open(tmp_path / "v1.db", _stop_before="m002_target_calls")
     assert old.format_version == 1
