@@ -141,6 +141,9 @@ def run_pages(cycle: Cycle, batches: Iterable[SourceBatch], round_no: int, last_
             steps = cycle.use(planned, out)
             next(steps, None)  # the first run of calls is in flight: the next page is merged meanwhile
             flight = _InFlight(work=work, steps=steps, out=out, read=count)
+        if flight is not None:
+            landed, flight = flight, None
+            _land(cycle, landed, stats)
     except BaseException:
         if flight is not None:  # the pages before the failure commit, as they would one by one
             landed, flight = flight, None
@@ -149,8 +152,6 @@ def run_pages(cycle: Cycle, batches: Iterable[SourceBatch], round_no: int, last_
     finally:
         if FREEZE_GC:
             gc.unfreeze()
-    if flight is not None:
-        _land(cycle, flight, stats)
     if stats.early or stats.replanned:
         log.info("pipeline", cycle_id=cycle.state.cycle_id, source=setup.source_name, pages_early=stats.early,
                  pages_replanned=stats.replanned, max_pages_held=stats.max_held)
