@@ -16,7 +16,7 @@ from attrs import define
 from hybridsync.connectors.base import Target
 from hybridsync.engine.core.config import Config, ScopeConfig, SourceConfig
 from hybridsync.engine.core.dn import normalize_dn
-from hybridsync.engine.core.values import ObjectKind, SourceObject, TargetState
+from hybridsync.engine.core.values import ObjectKind, ObjectState, SourceObject, TargetState
 from hybridsync.engine.plan import needs, planner
 from hybridsync.engine.plan.inputs import Lookup, Projector, References
 from hybridsync.engine.plan.scope import GroupScope
@@ -134,14 +134,18 @@ class PagePlanner:
         by_guid = {s.object_guid: s for s in ov.values()} if (q.anchor_by_guid or q.members_by_guid) else {}
         anchor_by_guid: dict[str, str | None] = {}
         members_by_guid: dict[str, frozenset[str] | None] = {}
-        for g in sorted(q.anchor_by_guid | q.members_by_guid):
-            o = by_guid.get(g) or store.object_by_guid(src, g)
-            if o is not None:
-                self._kinds_seen[o.anchor] = o.kind
-            if g in q.anchor_by_guid:
-                anchor_by_guid[g] = o.anchor if o is not None else None
-            if g in q.members_by_guid:
-                members_by_guid[g] = o.members if o is not None else None
+        guids = sorted(q.anchor_by_guid | q.members_by_guid)
+        for start in range(0, len(guids), ANSWER_PART):  # a part's objects at once, then only the answers
+            part = guids[start:start + ANSWER_PART]
+            stored = self._by_anchor_guid([g for g in part if g not in by_guid])
+            for g in part:
+                o = by_guid.get(g) or stored.get(g) or store.object_by_guid(src, g)
+                if o is not None:
+                    self._kinds_seen[o.anchor] = o.kind
+                if g in q.anchor_by_guid:
+                    anchor_by_guid[g] = o.anchor if o is not None else None
+                if g in q.members_by_guid:
+                    members_by_guid[g] = o.members if o is not None else None
         kinds: dict[str, ObjectKind | None] = {}
         seen = self._kinds_seen
         wanted = sorted(a for a in q.kind_by_anchor if a not in ov and a not in seen)
@@ -157,6 +161,16 @@ class PagePlanner:
             anchor_by_dn=self._anchors_by_dn(q.anchor_by_dn),
             kind_by_anchor=kinds,
             members_by_guid=members_by_guid)
+
+    def _by_anchor_guid(self, guids: list[str]) -> dict[str, ObjectState]:
+        """The live stored objects whose anchor is their objectGUID, for ``guids`` (the anchor is
+        the objectGUID unless a consistency GUID is configured): one query for a part of the
+        members instead of one per member. A GUID not answered here (another anchor, a tombstone, an anchor
+        that is another object's GUID) is asked by objectGUID as before."""
+        if not guids:
+            return {}
+        return {a: st for a, st in self.store.get_objects(self.source_name, guids).items()
+                if st.object_guid == a and not st.deleted}
 
     def _anchors_by_dn(self, dns: Iterable[str], *, former: bool = True) -> dict[str, str | None]:
         """The live object of this source at each normalized DN (this page's objects first); with
