@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
@@ -26,6 +27,11 @@ def time_to_text(value: datetime | None) -> str | None:
     """A datetime as fixed-width UTC ISO text (sorts as text); naive values are taken as UTC."""
     if value is None:
         return None
+    return _time_text(value)
+
+
+@functools.lru_cache(maxsize=256)  # a commit unit writes the cycle's clock on many rows
+def _time_text(value: datetime) -> str:
     if value.tzinfo is None:
         value = value.replace(tzinfo=timezone.utc)
     return value.astimezone(timezone.utc).strftime(_TIME_FORMAT)

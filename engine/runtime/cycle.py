@@ -45,7 +45,7 @@ from hybridsync.engine.core.values import (
     SourceObject,
 )
 from hybridsync.engine.plan import lifecycle, planner
-from hybridsync.engine.plan.inputs import Carry
+from hybridsync.engine.plan.inputs import Carry, References
 from hybridsync.engine.runtime import drift, holds, window
 from hybridsync.engine.runtime.apply import Applied, Applier
 from hybridsync.engine.runtime.commit import PageCommit, commit_page
@@ -167,14 +167,15 @@ class Cycle:
 
     # ------------------------------------------------------------------ plan, apply, commit
     def plan_only(self, objects: tuple[SourceObject, ...], evidence: planner.ReadEvidence,
-                  absent: frozenset[str]) -> Planned:
+                  absent: frozenset[str], *, refs: References | None = None) -> Planned:
         """The plan of ``objects``; nothing of the cycle changes until it is ``use``d (a plan made
-        while the page before is applied may be made again: ``runtime.pipeline``)."""
+        while the page before is applied may be made again: ``runtime.pipeline``, with the
+        source facts ``refs`` of the first plan)."""
         known = self.page.known
-        plan, blocked = self.planning.plan(objects, evidence, absent)
+        plan, blocked = self.planning.plan(objects, evidence, absent, refs=refs)
         planned = Planned(objects=objects, plan=plan, blocked=blocked, known=self.page.known,
                           found={t: frozenset(ids) for t, ids in self.planning.found.items()},
-                          asked=frozenset(self.planning.asked))
+                          asked=frozenset(self.planning.asked), refs=self.planning.refs)
         self.page.known = known  # the page being applied keeps its own (set again by ``use``)
         return planned
 

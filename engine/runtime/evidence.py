@@ -30,13 +30,18 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 
 def _bad_text(obj: SourceObject) -> str | None:
     """Which text of ``obj`` is not valid Unicode (a lone surrogate from a source plugin)."""
-    if _SURROGATE.search(obj.dn) or _SURROGATE.search(obj.anchor):
+    if _surrogate(obj.dn) or _surrogate(obj.anchor):
         return "dn"
     for name, values in obj.attributes.items():
         for v in (values,) if isinstance(values, str) else values:
-            if isinstance(v, str) and _SURROGATE.search(v):
+            if isinstance(v, str) and _surrogate(v):
                 return name
     return None
+
+
+def _surrogate(text: str) -> bool:
+    """A lone surrogate in ``text`` (ASCII text, nearly every value, is answered without the regex)."""
+    return not text.isascii() and _SURROGATE.search(text) is not None
 
 
 def screen(batch: SourceBatch) -> SourceBatch:

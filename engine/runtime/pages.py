@@ -12,6 +12,7 @@ from attrs import frozen
 
 from hybridsync.engine.core.values import ObjectState, ReadMode, SourceBatch, SourceObject, TargetState
 from hybridsync.engine.plan import planner
+from hybridsync.engine.plan.inputs import References
 from hybridsync.engine.plan.merge import merge, to_state
 from hybridsync.engine.runtime import evidence as absence
 from hybridsync.engine.runtime import reports
@@ -40,7 +41,7 @@ class Cycle(Protocol):
     def object_problem(self, anchor: str, dn: str | None, stage: str, message: str) -> None: ...
 
     def plan_only(self, objects: tuple[SourceObject, ...], evidence: planner.ReadEvidence,
-                  absent: frozenset[str]) -> Planned: ...
+                  absent: frozenset[str], *, refs: References | None = None) -> Planned: ...
 
     def use(self, planned: Planned, out: list[Applied]) -> Iterator[None]: ...
 
@@ -77,6 +78,7 @@ class Planned:
     known: Mapping[str, Mapping[str, TargetState | None]]
     found: Mapping[str, frozenset[str]]
     asked: frozenset[str]
+    refs: References = References()  # the source facts it was answered (kept by a plan made again)
 
 
 def _stored_for(setup: CycleSetup, page: PageWrites, objs: Iterable[SourceObject]) -> dict[str, ObjectState]:

@@ -18,13 +18,17 @@ what it read can have changed since (``_holds``): no target state it was answere
 its group members, its managers) is one N's outcomes wrote, no target object its lookups found
 is one N created or adopted, it asked no target per object where N wrote, no target was
 quarantined meanwhile and it loaded no listing while N's creates were under way. Otherwise N+1
-is planned again after N's commit, as the sequential loop would have. A page is merged early
+is planned again after N's commit, as the sequential loop would have, from the source facts its
+early plan was answered (``Planned.refs``: members' anchors and kinds, managers' DNs; N's objects
+were in the page writes already when they were asked, and N's commit writes only those objects
+and target states): the plan made again asks the store for target states only. A page is merged early
 only in a full read, when it is not the last (absence needs every earlier page committed), holds
 no tombstone and no object of N, and scoping groups are off; every other page waits for N.
 """
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterable, Iterator, Mapping
 
 import structlog
@@ -41,6 +45,11 @@ log = structlog.get_logger("hybridsync.cycle")
 OVERLAP = True  # False: every page waits for the one before to commit (the page-by-page loop)
 COMMIT_BEHIND = True  # a kept early plan starts its calls before the page before commits
 PAGES_HELD = 2  # merged and not committed: the page whose calls are in flight and the one planned
+# The process's objects from before the read (modules, config, the engine: ~50k) are frozen while
+# the pages run (``gc.freeze``): the read's full collections then scan only what the read made.
+# A 20k full sync from Samba spent 1.9 CPU-s in 26 full collections, 1.0 s frozen (2026-12-04).
+FREEZE_GC = True
+REUSE_REFS = True  # a page planned again keeps the source facts its early plan was answered
 
 
 @define
@@ -76,6 +85,8 @@ def run_pages(cycle: Cycle, batches: Iterable[SourceBatch], round_no: int, last_
     stats = Stats(expected=last_count)
     count = 0
     flight: _InFlight | None = None
+    if FREEZE_GC:  # the objects alive before the read are not scanned by its collections
+        gc.freeze()
     try:
         for batch in batches:
             count += len(batch.objects)
@@ -123,19 +134,24 @@ def run_pages(cycle: Cycle, batches: Iterable[SourceBatch], round_no: int, last_
                 if kept:
                     stats.early += 1
                 else:
-                    stats.replanned += 1
-                    planned = cycle.plan_only(tuple(work.merged), evidence, work.absent)
+                    stats.replanned += 1  # only the target states are asked again
+                    planned = cycle.plan_only(tuple(work.merged), evidence, work.absent,
+                                              refs=planned.refs if REUSE_REFS else None)
             out: list[Applied] = []
             steps = cycle.use(planned, out)
             next(steps, None)  # the first run of calls is in flight: the next page is merged meanwhile
             flight = _InFlight(work=work, steps=steps, out=out, read=count)
+        if flight is not None:
+            landed, flight = flight, None
+            _land(cycle, landed, stats)
     except BaseException:
         if flight is not None:  # the pages before the failure commit, as they would one by one
             landed, flight = flight, None
             _land(cycle, landed, stats)
         raise
-    if flight is not None:
-        _land(cycle, flight, stats)
+    finally:
+        if FREEZE_GC:
+            gc.unfreeze()
     if stats.early or stats.replanned:
         log.info("pipeline", cycle_id=cycle.state.cycle_id, source=setup.source_name, pages_early=stats.early,
                  pages_replanned=stats.replanned, max_pages_held=stats.max_held)

@@ -16,9 +16,9 @@ from attrs import define
 from hybridsync.connectors.base import Target
 from hybridsync.engine.core.config import Config, ScopeConfig, SourceConfig
 from hybridsync.engine.core.dn import normalize_dn
-from hybridsync.engine.core.values import ObjectKind, SourceObject, TargetState
+from hybridsync.engine.core.values import ObjectKind, ObjectState, SourceObject, TargetState
 from hybridsync.engine.plan import needs, planner
-from hybridsync.engine.plan.inputs import Lookup, Projector
+from hybridsync.engine.plan.inputs import Lookup, Projector, References
 from hybridsync.engine.plan.scope import GroupScope
 from hybridsync.engine.runtime import holds, scopegroups
 from hybridsync.engine.runtime.context import CycleState, PageWrites
@@ -57,11 +57,20 @@ class PagePlanner:
     # targets asked per object (not from a listing)
     found: dict[str, set[str]] = attrs.Factory(dict)
     asked: set[str] = attrs.Factory(set)
+    # the source facts the last plan was answered (``Planned.refs``: a page planned again after
+    # the page before committed starts from them and asks the store for target states only)
+    refs: References = References()
+    # anchor -> kind of the stored objects loaded while answering this plan's questions (a
+    # member's anchor is asked by objectGUID first, then its kind: the object is loaded once)
+    _kinds_seen: dict[str, ObjectKind] = attrs.Factory(dict)
 
     def plan(self, objects: tuple[SourceObject, ...], evidence: planner.ReadEvidence,
-             absent: frozenset[str]) -> tuple[planner.Plan, dict[str, str]]:
+             absent: frozenset[str], *, refs: References | None = None) -> tuple[planner.Plan, dict[str, str]]:
         """The plan of ``objects``, and the targets whose lookups failed (their creates and
-        adopts wait)."""
+        adopts wait). ``refs``: the source facts an earlier plan of the same ``objects`` was
+        answered, still true (``runtime.pipeline``: between a page's early plan and its plan
+        after the page before committed, that commit wrote objects the early plan had read from
+        the page writes already, and target states, which are asked again)."""
         src_cfg = self.config.source(self.source_name)
         approved = {name: holds.approvals(self.cycle.approved.get(name, ())) for name in self.targets}
         inputs = [planner.TargetInput(config=self.config.target(name), mapping=self.mappings[name],
@@ -70,11 +79,14 @@ class PagePlanner:
         inp = planner.PlanInput(source=self.source_name, scope=self._scope(src_cfg), objects=objects,
                                 targets=tuple(inputs), clock=self.cycle.now, read=evidence, absent=absent,
                                 group_scope=self._group_scope(), safety=self.config.safety, seed=self.seed,
-                                carry=self.cycle.carry)
-        dns = True  # reference DNs come from the objects: asked in the first round only
+                                carry=self.cycle.carry, refs=refs or References())
+        dns = refs is None  # reference DNs come from the objects: asked in the first round only
+        self._kinds_seen = {}
         while q := needs.questions(inp, dns=dns):
             inp = needs.answer(inp, self._answer(q))
             dns = False
+        self._kinds_seen = {}
+        self.refs = inp.refs
         self.page.known = {t.config.name: dict(t.states) for t in inp.targets}
         blocked: dict[str, str] = {}
         self.found, self.asked = {}, set()
@@ -122,26 +134,43 @@ class PagePlanner:
         by_guid = {s.object_guid: s for s in ov.values()} if (q.anchor_by_guid or q.members_by_guid) else {}
         anchor_by_guid: dict[str, str | None] = {}
         members_by_guid: dict[str, frozenset[str] | None] = {}
-        for g in sorted(q.anchor_by_guid | q.members_by_guid):
-            o = by_guid.get(g) or store.object_by_guid(src, g)
-            if g in q.anchor_by_guid:
-                anchor_by_guid[g] = o.anchor if o is not None else None
-            if g in q.members_by_guid:
-                members_by_guid[g] = o.members if o is not None else None
+        guids = sorted(q.anchor_by_guid | q.members_by_guid)
+        for start in range(0, len(guids), ANSWER_PART):  # a part's objects at once, then only the answers
+            part = guids[start:start + ANSWER_PART]
+            stored = self._by_anchor_guid([g for g in part if g not in by_guid])
+            for g in part:
+                o = by_guid.get(g) or stored.get(g) or store.object_by_guid(src, g)
+                if o is not None:
+                    self._kinds_seen[o.anchor] = o.kind
+                if g in q.anchor_by_guid:
+                    anchor_by_guid[g] = o.anchor if o is not None else None
+                if g in q.members_by_guid:
+                    members_by_guid[g] = o.members if o is not None else None
         kinds: dict[str, ObjectKind | None] = {}
-        wanted = sorted(a for a in q.kind_by_anchor if a not in ov)
+        seen = self._kinds_seen
+        wanted = sorted(a for a in q.kind_by_anchor if a not in ov and a not in seen)
         for start in range(0, len(wanted), ANSWER_PART):
             stored = store.get_objects(src, wanted[start:start + ANSWER_PART])
             kinds.update((a, st.kind) for a, st in stored.items())
         for a in q.kind_by_anchor:
             st = ov.get(a)
-            kinds[a] = st.kind if st is not None else kinds.get(a)
+            kinds[a] = st.kind if st is not None else seen[a] if a in seen else kinds.get(a)
         return needs.Answers(
             states=states,
             anchor_by_guid=anchor_by_guid,
             anchor_by_dn=self._anchors_by_dn(q.anchor_by_dn),
             kind_by_anchor=kinds,
             members_by_guid=members_by_guid)
+
+    def _by_anchor_guid(self, guids: list[str]) -> dict[str, ObjectState]:
+        """The live stored objects whose anchor is their objectGUID, for ``guids`` (the anchor is
+        the objectGUID unless a consistency GUID is configured): one query for a part of the
+        members instead of one per member. A GUID not answered here (another anchor, a tombstone, an anchor
+        that is another object's GUID) is asked by objectGUID as before."""
+        if not guids:
+            return {}
+        return {a: st for a, st in self.store.get_objects(self.source_name, guids).items()
+                if st.object_guid == a and not st.deleted}
 
     def _anchors_by_dn(self, dns: Iterable[str], *, former: bool = True) -> dict[str, str | None]:
         """The live object of this source at each normalized DN (this page's objects first); with

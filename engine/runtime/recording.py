@@ -48,7 +48,7 @@ def object_to_dict(o: SourceObject) -> dict[str, Any]:
         "guid": o.object_guid,
         "kind": str(o.kind) if o.kind else None,
         "dn": o.dn,
-        "attributes": {k: list(v) for k, v in o.attributes.items()},
+        "attributes": o.attributes,  # a dict of tuples: written as JSON arrays, no copy per object
         "members": sorted(o.members) if o.members is not None else None,
         "added": sorted(o.members_added),
         "removed": sorted(o.members_removed),

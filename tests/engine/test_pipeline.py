@@ -298,3 +298,81 @@ def test_the_recorder_flushes_only_the_calls_of_the_unit_it_commits():
     rec.flush(sink, 1)
     assert [[('"key": "a"' in d, '"key": "b"' in d) for d in docs] for docs in sink.calls] == \
         [[(True, False)], [(False, True)]]
+
+
+def test_a_page_planned_again_reads_target_states_only(tmp_path, monkeypatch):
+    """Issue 17 (P2 CPU): the plan made again after the page before committed starts from the
+    source facts its early plan was answered -- members' anchors and kinds, a manager's DN --
+    and asks the store for target states only (the second plan of every page of a 20k full sync
+    loaded each member's stored object again). It ends as the page-by-page loop ends."""
+    from hybridsync.engine.runtime.planning import PagePlanner
+
+    def directory() -> MemorySource:
+        src = MemorySource(page_size=5)  # pages: 1-5, 6-10, 11-15 (group 13, user 12), 16-20
+        for i in range(1, 21):
+            src.put(group(13, members=[2, 8, 9, 18]) if i == 13
+                    else user(i, manager=f"CN=u3,{STAFF}") if i == 12 else user(i))
+        return src
+
+    current: list[int | None] = [None]
+    plans: list[tuple[str, ...]] = []
+    reads: list[tuple[int, str]] = []
+    real_plan = PagePlanner.plan
+
+    def plan(self, objects, *a, **k):
+        plans.append(tuple(o.anchor for o in objects))
+        current[0] = len(plans) - 1
+        try:
+            return real_plan(self, objects, *a, **k)
+        finally:
+            current[0] = None
+
+    monkeypatch.setattr(PagePlanner, "plan", plan)
+    for name in ("get_objects", "object_by_guid", "live_at_dn", "anchors_by_former_dn", "get_target_states"):
+        real = getattr(Store, name)
+
+        def counted(self, *a, _real=real, _name=name, **k):
+            if current[0] is not None:
+                reads.append((current[0], _name))
+            return _real(self, *a, **k)
+        monkeypatch.setattr(Store, name, counted)
+
+    tgt, path, stats, _ = run(directory(), True, tmp_path)
+    assert stats[0].replanned >= 1
+    page3 = [i for i, anchors in enumerate(plans) if guid(13) in anchors and len(anchors) > 1]
+    assert len(page3) == 2  # the early plan, and the plan made again after page 2 committed
+    early, again = ([name for i, name in reads if i == n] for n in page3)
+    # member 2 (committed with page 1) in one query for the members by anchor, member 18 (not read
+    # yet) by objectGUID; a member's kind comes with the object its anchor was loaded with
+    assert early.count("get_objects") == 1 and early.count("object_by_guid") == 1
+    assert set(again) == {"get_target_states"}
+    monkeypatch.undo()
+    seq_tgt, seq_path, _, _ = run(directory(), False, tmp_path)
+    assert end_state(tgt, path) == end_state(seq_tgt, seq_path)
+    assert decisions(path) == decisions(seq_path)
+
+
+def test_the_objects_frozen_for_the_read_are_unfrozen_after_it(tmp_path):
+    """``pipeline.FREEZE_GC``: the objects alive before a read are left out of its collections
+    (``gc.freeze``) and given back to the collector when the read ends, also when it fails."""
+    import gc
+
+    src = MemorySource(page_size=3)
+    for i in range(1, 10):
+        src.put(user(i))
+    seen: list[int] = []
+    tgt = MemoryTarget("app")
+    tgt.after_call = lambda op: seen.append(gc.get_freeze_count())
+    engine = make_engine(src, {"app": tgt}, store=Store.open(str(tmp_path / "s.db")))
+    assert engine.run_once().failed == 0
+    assert seen and min(seen) > 0  # frozen while the pages ran
+    assert gc.get_freeze_count() == 0
+
+    def die(op: str) -> None:
+        raise Crash()
+    src.put(user(11))
+    tgt.after_call = die
+    with pytest.raises(Crash):
+        engine.run_once()
+    assert gc.get_freeze_count() == 0
+    engine.close()
