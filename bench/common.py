@@ -33,8 +33,8 @@ from typing import Any
 import structlog
 
 from hybridsync.connectors.base import Done, Terminal
-from hybridsync.engine.core.config import (Config, SafetyConfig, ScopeConfig, SourceConfig, StateConfig,
-                                      TargetConfig)
+from hybridsync.engine.core.config import (Config, LogConfig, SafetyConfig, ScopeConfig, SourceConfig,
+                                      StateConfig, TargetConfig)
 from hybridsync.engine.core.values import ObjectKind, SourceObject, TargetObject
 
 BENCH_CACHE = Path(os.environ.get("HYBRIDSYNC_BENCH_CACHE", "/tmp/hybridsync-bench-cache"))
@@ -147,8 +147,9 @@ def memory_config(state_path: str = ":memory:", target_kind: str = "memory", url
                        scope=ScopeConfig(include_ous=(GEN_OU,)))
     tgt = TargetConfig(name="app", kind=target_kind, url=url, token_file=token_file,
                        object_types=("user", "group"), max_in_flight=max_in_flight)
+    log = LogConfig(format="console", file=log_file) if log_file else LogConfig()
     return Config(sources=(src,), targets=(tgt,), state=StateConfig(path=state_path),
-                  safety=SafetyConfig(delete_threshold=10**9))
+                  safety=SafetyConfig(delete_threshold=10**9), log=log)
 
 
 class CountingTarget:
@@ -331,7 +332,10 @@ def drop_dc(dc: Any) -> None:
 
 def ad_config(dc: Any, scim_url: str, token_file: str, state_path: str, *, poll_interval: float = 0.5,
               notify: bool = True, max_in_flight: int = 4, include: tuple[str, ...] | None = None,
-              delta: str = "dirsync") -> Config:
+              delta: str = "dirsync", log_file: str | None = None) -> Config:
+    """``log_file``: the config's ``[log] file`` with ``format = "console"`` (every event as JSON
+    Lines to the file, warnings on stderr), for a child that logs as ``hybridsync sync`` does
+    (``logsetup.configure_from``)."""
     os.environ[PW_ENV] = dc.admin_password
     src = SourceConfig(name="corp", kind="ad", urls=(dc.ldaps_url,), base_dn=dc.base_dn, bind_dn=dc.admin_dn,
                        password_env=PW_ENV, ca_file=str(dc.ca_file), tls_server_name=dc.tls_server_name,
@@ -340,8 +344,9 @@ def ad_config(dc: Any, scim_url: str, token_file: str, state_path: str, *, poll_
                                          object_types=("user", "group")))
     tgt = TargetConfig(name="app", kind="scim", url=scim_url, token_file=token_file, object_types=("user", "group"),
                        max_in_flight=max_in_flight)  # default mappings (bulk users have UPNs)
+    log = LogConfig(format="console", file=log_file) if log_file else LogConfig()
     return Config(sources=(src,), targets=(tgt,), state=StateConfig(path=state_path),
-                  safety=SafetyConfig(delete_threshold=10**9))
+                  safety=SafetyConfig(delete_threshold=10**9), log=log)
 
 
 def run_child(code: str, *args: str, timeout: float = 3600) -> dict:

@@ -11,7 +11,9 @@ scim2-server, against the raw floor of its two halves, measured in one run.
    A second raw run does the same work as the engine: the creates, then each group's members
    (as many as the raw read found in that group) by PATCH ``add`` in the engine's chunks;
 3. the engine: ``Engine(config).run_once()`` in a fresh child process (its peak RSS is P5's
-   Samba figure) on an empty store and an empty server.
+   Samba figure) on an empty store and an empty server, logging as ``hybridsync sync`` does with
+   ``[log] file`` set (``logsetup.configure_from``: every event, one JSON line per object outcome,
+   to ``hybridsync.log`` in the run's folder; warnings on stderr).
 ratio = engine / max(raw read, raw create), goal <= 1.25 (a pipelined engine approaches 1);
 ``pages_early_kept_replanned``: the pages whose plan made while the page before was applied was
 kept (their calls start while the page before commits) and those planned again after its commit;
@@ -50,7 +52,10 @@ meta = json.loads(open(a['dc_dir'] + '/lab.json').read())
 dc = SambaDC(a['dc_dir'], address=meta['address'], realm=meta['realm'], domain=meta['domain'],
              server_name=meta['server_name'], admin_password=meta['admin_password'])
 dc.bulk_ou = a['bulk_ou']
-cfg = common.ad_config(dc, a['url'], a['token_file'], a['state'], max_in_flight=a['max_in_flight'])
+cfg = common.ad_config(dc, a['url'], a['token_file'], a['state'], max_in_flight=a['max_in_flight'],
+                       log_file=a.get('log_file'))
+from hybridsync.engine.cli.logsetup import configure_from
+configure_from(cfg)  # logs as `hybridsync sync` does: every event to the run's log file, warnings on stderr
 from hybridsync.engine.runtime import cycle as cycle_module
 pipes = []  # the pipeline's stats per cycle: pages whose early plan was kept / planned again
 real_run_pages = cycle_module.run_pages
@@ -223,7 +228,8 @@ def full_sync(n: int, n_groups: int = 200, *, max_in_flight: int = 4, log=print)
             read_s2, read_cpu2 = float("inf"), read_cpu
         scim.reset()
         args = {"dc_dir": str(dc.workdir), "bulk_ou": dc.bulk_ou, "url": scim.url, "token_file": token_file,
-                "state": str(workdir / "state.db"), "max_in_flight": max_in_flight}
+                "state": str(workdir / "state.db"), "max_in_flight": max_in_flight,
+                "log_file": str(workdir / "hybridsync.log")}
         eng, _, eng_cpu = _timed(lambda: common.run_child(CHILD, json.dumps(args), timeout=7200), dpid, spid)
         total, dupes = common.scim_duplicates(scim)
     finally:
