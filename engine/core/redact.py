@@ -12,6 +12,7 @@ that set. Values shorter than 4 characters are not registered (they would redact
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 from collections.abc import Iterable, Mapping
@@ -20,26 +21,27 @@ from typing import Any
 MASK = "[REDACTED]"
 MIN_LENGTH = 4
 
-_known: set[str] = set()
+_known: frozenset[str] = frozenset()  # replaced, never changed in place: read without the lock
 _lock = threading.Lock()
 
 
 def remember(value: str | None) -> None:
     """Register a secret value this process holds (called by ``resolve_secret``)."""
+    global _known
     if value and len(value) >= MIN_LENGTH:
         with _lock:
-            _known.add(value)
+            _known = _known | {value}
 
 
 def known() -> frozenset[str]:
-    with _lock:
-        return frozenset(_known)
+    return _known
 
 
 def forget_all() -> None:
     """Tests only: start from no known secrets."""
+    global _known
     with _lock:
-        _known.clear()
+        _known = frozenset()
 
 
 def forms(secret: str) -> list[str]:
@@ -54,13 +56,20 @@ def forms(secret: str) -> list[str]:
     return sorted((f for f in out if len(f) >= MIN_LENGTH), key=len, reverse=True)
 
 
-def _all_forms(secrets: Iterable[str] | None) -> list[str]:
-    values = set(known() if secrets is None else secrets) | (known() if secrets is not None else set())
+def _all_forms(secrets: Iterable[str] | None) -> tuple[str, ...]:
+    values = known() if secrets is None else known() | frozenset(secrets)
+    return _forms_of(values)
+
+
+@functools.lru_cache(maxsize=64)
+def _forms_of(values: frozenset[str]) -> tuple[str, ...]:
+    """Every form of every secret in ``values``, longest first: computed once per set of secrets
+    (a log event redacts each of its values; forms() is a few json.dumps per secret)."""
     found: set[str] = set()
     for s in values:
         if s and len(s) >= MIN_LENGTH:
             found.update(forms(s))
-    return sorted(found, key=len, reverse=True)
+    return tuple(sorted(found, key=len, reverse=True))
 
 
 def redact_count(text: str, secrets: Iterable[str] | None = None) -> tuple[str, int]:
