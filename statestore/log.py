@@ -33,11 +33,27 @@ ACCESS_REMOVAL = (
 )
 
 
+TEXTS_KEPT = 4096  # journaled Actions whose text waits for their decision (oldest dropped first)
+
+
 class Log:
     """History, batches, journal, held deletes, quarantine."""
 
     def __init__(self, db: Db) -> None:
         self._db = db
+        # each journaled Action's ``to_json()`` until its decision (the very Action, by identity)
+        self._texts: dict[int, tuple[Action, str]] = {}
+
+    def _intent_text(self, action: Action) -> str:
+        texts, text = self._texts, action.to_json()
+        texts[id(action)] = (action, text)  # holding the Action: its id is not reused meanwhile
+        if len(texts) > TEXTS_KEPT:
+            del texts[next(iter(texts))]
+        return text
+
+    def _decision_text(self, action: Action) -> str:
+        kept = self._texts.pop(id(action), None)
+        return kept[1] if kept is not None and kept[0] is action else action.to_json()
 
     # ---------------------------------------------------------------- history
     def _history_insert(self, **row: Any) -> int:
@@ -63,7 +79,7 @@ class Log:
             kind="decision", at=time_to_text(at or utcnow()), cycle_id=cycle_id,
             target=action.target, anchor=action.anchor, dn=action.dn,
             object_kind=str(action.object_kind), result=result, status=status, detail=detail,
-            data=action.to_json(),
+            data=self._decision_text(action),
         )
 
     def record_leader(self, source: str, *, host: str, pid: int, epoch: int,
@@ -218,7 +234,7 @@ class Log:
         return self._db.insert(
             "INSERT INTO journal (cycle_id, target, anchor, action, created_at) "
             "VALUES (?, ?, ?, ?, ?)",
-            [cycle_id, action.target, action.anchor, action.to_json(),
+            [cycle_id, action.target, action.anchor, self._intent_text(action),
              time_to_text(at or utcnow())],
         )
 
@@ -244,7 +260,7 @@ class Log:
                 ids.append(self._db.insert(
                     "INSERT INTO journal (cycle_id, target, anchor, action, created_at) "
                     "VALUES (?, ?, ?, ?, ?)",
-                    [cycle_id, action.target, action.anchor, action.to_json(), when],
+                    [cycle_id, action.target, action.anchor, self._intent_text(action), when],
                 ))
         return ids
 

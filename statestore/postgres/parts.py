@@ -294,7 +294,7 @@ class PgLog(Log):
         if casts is None:  # nothing to write, or inside a transaction (StoreMisuse): the shared version
             return super().journal_intents(cycle_id, actions, at=at)
         when = time_to_text(at or utcnow())
-        rows = [(cycle_id, a.target, a.anchor, a.to_json(), when) for a in actions]
+        rows = [(cycle_id, a.target, a.anchor, self._intent_text(a), when) for a in actions]
         exprs, arrays = columns(casts, rows, range(len(_JOURNAL_COLS)))
         cols = ", ".join(_JOURNAL_COLS)
         cur = db.conn.raw.cursor()
