@@ -147,9 +147,8 @@ def memory_config(state_path: str = ":memory:", target_kind: str = "memory", url
                        scope=ScopeConfig(include_ous=(GEN_OU,)))
     tgt = TargetConfig(name="app", kind=target_kind, url=url, token_file=token_file,
                        object_types=("user", "group"), max_in_flight=max_in_flight)
-    log = LogConfig(format="console", file=log_file) if log_file else LogConfig()
     return Config(sources=(src,), targets=(tgt,), state=StateConfig(path=state_path),
-                  safety=SafetyConfig(delete_threshold=10**9), log=log)
+                  safety=SafetyConfig(delete_threshold=10**9))
 
 
 class CountingTarget:
