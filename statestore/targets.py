@@ -229,21 +229,13 @@ class Targets:
             stored = cursor_from_json(active[1]) if active else Refresh("no stored cursor")
             if not same_position(stored, expected):
                 raise StaleWatermark(source, expected, stored)
-            if isinstance(new, UsnWatermark) and new.dc_invocation_id != dc:
-                raise WatermarkRegression(
-                    source, dc, f"USN cursor names DC {new.dc_invocation_id!r}, not {dc!r}"
-                )
+            check_names_dc(source, dc, new)
             if active is not None and active[0] != dc and not isinstance(stored, Refresh):
                 raise WatermarkRegression(
                     source, dc, f"switching from DC {active[0]!r} needs a Refresh first"
                 )
-            version, high = (row[0], row[1]) if row else (0, None)
-            if isinstance(new, UsnWatermark):
-                if high is not None and new.usn < high:
-                    raise WatermarkRegression(
-                        source, dc, f"USN would move backwards ({high} -> {new.usn})"
-                    )
-                high = new.usn
+            version = row[0] if row else 0
+            high = next_high_usn(source, dc, new, row[1] if row else None)
             self._db.conn.execute(
                 "UPDATE watermarks SET active = 0 WHERE source = ? AND dc != ? AND active = 1",
                 [source, dc],
@@ -257,3 +249,19 @@ class Targets:
                 [source, dc, cursor_to_json(new), version + 1, time_to_text(utcnow()), high],
             )
         return version + 1
+
+
+def check_names_dc(source: str, dc: str, new: Cursor) -> None:
+    """``WatermarkRegression`` when a USN cursor names another DC than the one it is stored under."""
+    if isinstance(new, UsnWatermark) and new.dc_invocation_id != dc:
+        raise WatermarkRegression(source, dc, f"USN cursor names DC {new.dc_invocation_id!r}, not {dc!r}")
+
+
+def next_high_usn(source: str, dc: str, new: Cursor, high: int | None) -> int | None:
+    """The highest USN stored for ``dc`` once ``new`` is (``WatermarkRegression`` when a USN
+    cursor would move below ``high``, the highest ever stored for that DC)."""
+    if not isinstance(new, UsnWatermark):
+        return high
+    if high is not None and new.usn < high:
+        raise WatermarkRegression(source, dc, f"USN would move backwards ({high} -> {new.usn})")
+    return new.usn

@@ -29,7 +29,7 @@ from hybridsync.engine.core.values import (
     cursor_to_json,
 )
 from hybridsync.statestore.convert import dumps, object_state_from_row, target_state_from_row, time_to_text, utcnow
-from hybridsync.statestore.errors import StaleWatermark, WatermarkRegression
+from hybridsync.statestore.errors import StaleWatermark
 from hybridsync.statestore.facts import Facts
 from hybridsync.statestore.handle import chunks, write_member_diff
 from hybridsync.statestore.log import Log
@@ -37,7 +37,7 @@ from hybridsync.statestore.objects import Objects, dn_lower, manager_key
 from hybridsync.statestore.postgres.batch import BATCH_FORMS, columns, rounds
 from hybridsync.statestore.postgres.handle import PgDb, translate
 from hybridsync.statestore.postgres.nul import escape
-from hybridsync.statestore.targets import Targets, same_position
+from hybridsync.statestore.targets import Targets, check_names_dc, next_high_usn, same_position
 
 CAS_LOCK = 0x68730002  # advisory lock class for the per-source watermark compare-and-swap
 
@@ -216,13 +216,8 @@ class PgTargets(Targets):
                 row = self._seen  # the row the shared check read (``_watermark_rows``)
                 high = new.usn if isinstance(new, UsnWatermark) else (row[1] if row else None)
             else:
-                if isinstance(new, UsnWatermark) and new.dc_invocation_id != dc:
-                    raise WatermarkRegression(source, dc, f"USN cursor names DC {new.dc_invocation_id!r}, not {dc!r}")
-                high = known[3]
-                if isinstance(new, UsnWatermark):
-                    if high is not None and new.usn < high:
-                        raise WatermarkRegression(source, dc, f"USN would move backwards ({high} -> {new.usn})")
-                    high = new.usn
+                check_names_dc(source, dc, new)
+                high = next_high_usn(source, dc, new, known[3])
                 version = known[2] + 1
                 db.flush()
                 db.guards[_CAS_MARK + source + " |"] = lambda: StaleWatermark(source, expected, self._stored(source))
