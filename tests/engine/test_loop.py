@@ -200,7 +200,7 @@ def test_run_forever_picks_up_a_change_and_returns_promptly_leaving_no_threads()
     stop = threading.Event()
     worker = threading.Thread(target=engine.run_forever, args=(stop,))
     worker.start()
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 60  # a bound for a hung engine, not a speed target (a loaded CI machine)
     while "u1@lab.test" not in users_at(tgt) and time.monotonic() < deadline:
         time.sleep(0.01)
     src.modify(guid(1), title="Live")
@@ -210,7 +210,7 @@ def test_run_forever_picks_up_a_change_and_returns_promptly_leaving_no_threads()
     stop.set()
     worker.join(30)  # an event wait: run_forever must return once stop is set (it never would otherwise)
     assert not worker.is_alive()
-    assert set(threading.enumerate()) == threads_before
+    assert set(threading.enumerate()) <= threads_before  # nothing it started is left (an earlier test's thread may end meanwhile)
 
 
 def test_logs_have_one_line_per_cycle_and_per_object_outcome_with_the_cycle_id():
