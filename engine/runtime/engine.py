@@ -14,7 +14,7 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -37,14 +37,13 @@ from hybridsync.engine.runtime.explain import explain as explain_timeline
 from hybridsync.engine.runtime.window import RemovalWindow
 from hybridsync.engine.runtime.provision import ProvisionReport, provision_object
 from hybridsync.engine.runtime.recording import Recorder, RecordingSource, RecordingTarget
+from hybridsync.engine.runtime.retention import run_retention
 from hybridsync.engine.runtime.snapshot import SnapshotWritten, write_snapshot
 from hybridsync.engine.runtime.status import Status, read_status
 from hybridsync.statestore import StateStore
 from hybridsync.statestore.factory import open_store as open_configured_store
 
 log = structlog.get_logger("hybridsync.engine")
-PRUNE_EVERY = timedelta(days=1)  # retention runs at most this often
-PRUNED_AT = "engine.pruned_at"  # meta key: when retention last ran
 MAX_FOLLOWUPS = 2  # follow-up cycles run_forever runs at once, in a row (then it waits as usual)
 FULL_READ_RETRY_BASE = 30.0  # seconds before a failed periodic full read is retried (doubling)
 _UNSET = object()
@@ -202,26 +201,11 @@ class Engine:
         run for a day (``force``: now); returns the rows deleted per table, None when not due.
         ``run_once`` calls it after its cycles: at most once per ``sync``, once a day in
         ``run_forever``."""
-        st, store, now = self.config.state, self._open(), self.clock()
-        if not (st.retain_days > 0 or st.record_days > 0):
-            return None
+        store = self._open()
         known = self._pruned_at[1] if self._pruned_at is not None and self._pruned_at[0] is store else None
-        if not force and known is not None and now - known < PRUNE_EVERY:
-            return None  # it only moves forward: what this engine last read or wrote is not due yet
-        last = store.meta_get(PRUNED_AT)
-        if last is not None:
-            self._pruned_at = (store, datetime.fromisoformat(last))
-        if not force and last is not None and now - datetime.fromisoformat(last) < PRUNE_EVERY:
-            return None
-        before = now - timedelta(days=st.retain_days) if st.retain_days > 0 else None
-        rec = now - timedelta(days=st.record_days) if st.record_days > 0 else None
-        counts = store.prune(before, recordings_before=rec)
-        store.meta_set(PRUNED_AT, now.isoformat())
-        self._pruned_at = (store, now)
-        compact = getattr(store, "compact", None)  # SQLite: the file shrinks only by a VACUUM
-        released = compact() if compact is not None and not st.url else 0
-        log.info("store_pruned", retain_days=st.retain_days, record_days=st.record_days, released_bytes=released,
-                 **counts)
+        counts, when = run_retention(store, self.config.state, self.clock(), known=known, force=force)
+        if when is not None:
+            self._pruned_at = (store, when)
         return counts
 
     def _record_facts(self) -> None:
