@@ -301,26 +301,40 @@ class PgLog(Log):
 
 
 # a cycle's bookkeeping rows are not durable on their own: the cycle's next commit unit (a
-# durable COMMIT flushes the WAL up to itself, so every record before it) makes them durable
-_RELAXED = "SET LOCAL synchronous_commit TO off"
+# durable COMMIT flushes the WAL up to itself, so every record before it) makes them durable.
+# ``synchronous_commit`` off for the statement's own transaction (``set_config(..., true)``: it
+# reverts at that transaction's end) from a one-row FROM item the statement's WHERE reads, so the
+# planner cannot leave it out: the SET LOCAL of a separate statement in the same transaction
+_RELAXED = "(SELECT set_config('synchronous_commit', 'off', true) AS v) AS relaxed"
+_BEGIN_CYCLE = (f"INSERT INTO cycles (source, mode, started_at) SELECT %s, %s, %s FROM {_RELAXED} "
+                "WHERE relaxed.v = 'off' RETURNING id")
+_END_CYCLE = ("UPDATE cycles SET finished_at = %s, status = %s, counts = %s, duration_s = %s "
+              f"FROM {_RELAXED} WHERE id = %s AND relaxed.v = 'off'")
 
 
 class PgFacts(Facts):
-    def begin_cycle(self, source: str, mode: str, at: datetime | None = None) -> int:
-        """ONE wait (the id comes with the COMMIT's; a fenced unit's check goes with it too) and
-        no WAL flush of its own: ``synchronous_commit`` is off for this transaction only. The
-        row is visible to every session once this returns (a crash of this process keeps it);
-        the cycle's next commit unit -- its journal, before any target call -- makes it
-        durable. Inside a transaction: part of the caller's unit."""
-        params = [source, str(mode), time_to_text(at or utcnow())]
+    def _relaxed(self, sql: str, params: list[Any]) -> psycopg.Cursor[Any]:
+        """``sql`` (one of the cycle's writes) as its own transaction: ONE statement in
+        autocommit mode (no BEGIN, SET LOCAL, COMMIT: 4 statements -> 1, same one wait) -- or,
+        fenced, a unit whose fence check goes with its COMMIT."""
         db = self._db
-        if db.in_transaction:
-            return super().begin_cycle(source, mode, at)
         cur = db.conn.raw.cursor()
-        with db.atomic():
-            cur.execute(_RELAXED)
-            cur.execute("INSERT INTO cycles (source, mode, started_at) VALUES (%s, %s, %s) RETURNING id", params)
-        row = cur.fetchone()
+        if db.fences:
+            with db.atomic():
+                cur.execute(sql, params)
+        else:
+            cur.execute(sql, params)
+        return cur
+
+    def begin_cycle(self, source: str, mode: str, at: datetime | None = None) -> int:
+        """ONE wait (the id comes with the statement's answer; a fenced unit's check goes with its
+        COMMIT) and no WAL flush of its own: ``synchronous_commit`` is off for this transaction
+        only. The row is visible to every session once this returns (a crash of this process
+        keeps it); the cycle's next commit unit -- its journal, before any target call -- makes
+        it durable. Inside a transaction: part of the caller's unit."""
+        if self._db.in_transaction:
+            return super().begin_cycle(source, mode, at)
+        row = self._relaxed(_BEGIN_CYCLE, [source, str(mode), time_to_text(at or utcnow())]).fetchone()
         assert row is not None
         return int(row[0])
 
@@ -328,13 +342,8 @@ class PgFacts(Facts):
                   duration_s: float, at: datetime | None = None) -> None:
         """One wait, no WAL flush of its own (see ``begin_cycle``): durable with the next commit
         unit of any cycle, or the WAL writer's next flush (``wal_writer_delay``)."""
-        db = self._db
-        if db.in_transaction:
+        if self._db.in_transaction:
             return super().end_cycle(cycle_id, status=status, counts=counts, duration_s=duration_s, at=at)
-        cur = db.conn.raw.cursor()
-        with db.atomic():
-            cur.execute(_RELAXED)
-            cur.execute("UPDATE cycles SET finished_at = %s, status = %s, counts = %s, duration_s = %s "
-                        "WHERE id = %s", [time_to_text(at or utcnow()), status, dumps(counts), duration_s, cycle_id])
+        cur = self._relaxed(_END_CYCLE, [time_to_text(at or utcnow()), status, dumps(counts), duration_s, cycle_id])
         if cur.rowcount != 1:
             raise KeyError(f"no cycle {cycle_id}")

@@ -325,3 +325,43 @@ def test_many_settled_intents_leave_no_dead_journal_pages_behind(store):
         assert store._raw.execute("SELECT pg_relation_size('journal')").fetchone()[0] > 0  # not inside the unit
     assert [i.id for i in store.pending_intents()] == ids[:1]
     assert store._raw.execute("SELECT pg_relation_size('journal')").fetchone()[0] <= 8192 * 2
+
+
+@pytest.mark.postgres
+def test_a_cycle_s_rows_unfenced_are_one_statement_each_and_not_flushed_by_their_commit(store, monkeypatch):
+    """Unfenced, ``begin_cycle`` / ``end_cycle`` are ONE statement each (its own transaction in
+    autocommit mode: no BEGIN, SET LOCAL and COMMIT) and still commit without a WAL flush of
+    their own: right after either, the WAL is not flushed up to its commit (a durable commit
+    flushes up to itself before it returns; the WAL writer flushes later, every
+    ``wal_writer_delay``: asked three times so that one flush of it between cannot fail this)."""
+    import psycopg
+
+    sent: list[str] = []
+    orig = psycopg.Cursor.execute
+
+    def execute(self, query, *args, **kwargs):  # type: ignore[no-untyped-def]
+        sent.append(str(query))
+        return orig(self, query, *args, **kwargs)
+
+    def unflushed() -> bool:
+        return bool(store._raw.execute("SELECT pg_current_wal_flush_lsn() < pg_current_wal_insert_lsn()").fetchone()[0])
+
+    relaxed = []
+    for _ in range(3):
+        monkeypatch.setattr(psycopg.Cursor, "execute", execute)
+        with waits(monkeypatch) as counts:
+            cid = store.begin_cycle("corp", "delta", at=T0)
+        monkeypatch.setattr(psycopg.Cursor, "execute", orig)
+        after_begin = unflushed()
+        monkeypatch.setattr(psycopg.Cursor, "execute", execute)
+        store.end_cycle(cid, status="ok", counts={"update": 1}, duration_s=0.1, at=T0)
+        monkeypatch.setattr(psycopg.Cursor, "execute", orig)
+        relaxed.append((after_begin, unflushed()))
+        assert sum(counts.values()) == 1, counts
+    assert len(sent) == 6 and not any(s.split()[0] in ("BEGIN", "COMMIT", "SET") for s in sent), sent
+    assert any(b for b, _ in relaxed) and any(e for _, e in relaxed), relaxed
+    assert store._raw.execute("SHOW synchronous_commit").fetchone()[0] == "on"
+    with store.atomic():  # a durable unit flushes up to itself
+        store.meta_set("k", 1)
+    assert not unflushed()
+    assert [c.status for c in store.last_cycles(3)] == ["ok"] * 3
