@@ -37,7 +37,8 @@ from psycopg.rows import dict_row
 
 from hybridsync.statestore.errors import StoreError
 from hybridsync.statestore.handle import Query
-from hybridsync.statestore.postgres.batch import _ARRAY_TYPES, BATCH_FORMS, _batch_shape, collapse_in, columns, rounds
+from hybridsync.statestore.postgres import send
+from hybridsync.statestore.postgres.batch import _ARRAY_TYPES, collapse_in
 from hybridsync.statestore.postgres.ids import ID_STEP, ID_TABLES, RESERVE, IdBlocks  # noqa: F401 - ID_STEP re-exported
 
 
@@ -184,7 +185,7 @@ class PgDb:
             self.flush()
 
     def flush(self) -> None:
-        """Send the buffered writes, grouped by statement (see ``defer``)."""
+        """Send the buffered writes, grouped by statement (see ``defer``; send.py)."""
         if not self.pending:
             return
         pending, self.pending = self.pending, []
@@ -192,39 +193,11 @@ class PgDb:
         groups: dict[str, list[Sequence[Any]]] = {}
         for sql, params in pending:
             groups.setdefault(sql, []).append(params)
-        for sql, rows in groups.items():
-            self.send_many(self.conn.raw.cursor(), sql, rows)
+        send.send_groups(self, groups)  # several groups in one statement where they allow
 
-    def send_many(self, cur: psycopg.Cursor[Any], sql: str, rows: list[Sequence[Any]]) -> None:
-        """Run ``sql`` (SQLite flavour) once per row. An insert or a delete by columns goes out
-        as ONE statement over one typed array per column (``unnest``): one server-side execution
-        instead of one per row, and a statement text that psycopg parses and prepares once;
-        the rows written are the same as ``executemany``'s. Anything else: ``executemany``."""
-        batched = BATCH_FORMS.get(sql) if len(rows) > 1 else None
-        if batched is not None and batched(self, cur, rows):
-            return
-        text = translate(sql)
-        shape = _batch_shape(text) if len(rows) > 1 else None
-        casts = self.array_casts(shape[1], shape[2]) if shape is not None else None
-        if shape is not None and shape[4] is not None and casts is not None:
-            parts = rounds(rows, shape[4])
-            if len(parts) > 1:  # one statement may not update a row twice: one per round
-                for part in parts:
-                    self.send_many(cur, sql, part)
-                return
-        if shape is None or casts is None:
-            if len(rows) == 1:
-                cur.execute(text, rows[0])
-            else:
-                cur.executemany(text, rows)
-            return
-        kind, table, cols, tail, _ = shape
-        exprs, arrays = columns(casts, rows, range(len(casts)))
-        unnest = "unnest(" + ", ".join(exprs) + ")"
-        if kind == "insert":
-            cur.execute(f"INSERT INTO {table} ({', '.join(cols)}) SELECT * FROM {unnest}{tail}", arrays)
-        else:
-            cur.execute(f"DELETE FROM {table} WHERE ({', '.join(cols)}) IN (SELECT * FROM {unnest})", arrays)
+    def send_many(self, cur: Any, sql: str, rows: list[Sequence[Any]]) -> None:
+        """``sql`` (SQLite flavour) for each of ``rows``, batched (send.py)."""
+        send.send_many(self, cur, sql, rows)
 
     def array_casts(self, table: str, cols: tuple[str, ...]) -> list[tuple[str, Any]] | None:
         """Per column: its type's name and the element conversion, or None if one has a type
