@@ -171,9 +171,14 @@ class PgObjects(Objects):
 
 _CAS_MARK = "hybridsync: watermark moved by another writer: "
 # the fast CAS: the row this store last wrote, if it is still that version and active, else an
-# error that fails the transaction (a marked text cast to an integer; PgDb.guards names it)
-_CAS_GUARDED = ("WITH u AS (UPDATE watermarks SET cursor = %s, version = %s, updated_at = %s, high_usn = %s "
-                "WHERE source = %s AND dc = %s AND active = 1 AND version = %s RETURNING 1) "
+# error that fails the transaction (a marked text cast to an integer; PgDb.guards names it). The
+# per-source advisory lock is taken by the same statement (its own statement until wave 7): the
+# UPDATE's condition reads the materialized lock CTE, so the lock is held before the row is
+# updated (and row-locked) -- the order of the shared path's lock, read, write
+_CAS_GUARDED = ("WITH l AS MATERIALIZED (SELECT pg_advisory_xact_lock(%s, hashtext(%s)) AS x), "
+                "u AS (UPDATE watermarks SET cursor = %s, version = %s, updated_at = %s, high_usn = %s "
+                "WHERE source = %s AND dc = %s AND active = 1 AND version = %s AND (SELECT count(*) FROM l) = 1 "
+                "RETURNING 1) "
                 "SELECT CASE WHEN n.c = 0 THEN (%s || n.c::text)::int END FROM (SELECT count(*) AS c FROM u) AS n")
 # (the marked text depends on a column: a constant would be folded, and fail, when planned)
 
@@ -210,8 +215,8 @@ class PgTargets(Targets):
         db = self._db
         known = db.watermarks.pop(source, None)  # remembered again once this unit commits
         with db.unit():  # serialize the check-then-write per source across processes
-            db.conn.execute("SELECT pg_advisory_xact_lock(?, hashtext(?))", [CAS_LOCK, source])
             if known is None or known[0] != dc or not same_position(cursor_from_json(known[1]), expected):
+                db.conn.execute("SELECT pg_advisory_xact_lock(?, hashtext(?))", [CAS_LOCK, source])
                 version = super().advance_watermark(source, dc, expected, new)
                 row = self._seen  # the row the shared check read (``_watermark_rows``)
                 high = new.usn if isinstance(new, UsnWatermark) else (row[1] if row else None)
@@ -222,7 +227,7 @@ class PgTargets(Targets):
                 db.flush()
                 db.guards[_CAS_MARK + source + " |"] = lambda: StaleWatermark(source, expected, self._stored(source))
                 db.conn.raw.cursor().execute(_CAS_GUARDED, [
-                    cursor_to_json(new), version, time_to_text(utcnow()), high, source, dc, known[2], _CAS_MARK + source + " |"])
+                    CAS_LOCK, source, cursor_to_json(new), version, time_to_text(utcnow()), high, source, dc, known[2], _CAS_MARK + source + " |"])
             state = (dc, cursor_to_json(new), version, high)
             db.after_commit.append(lambda: db.watermarks.__setitem__(source, state))
         return version
@@ -260,11 +265,17 @@ class PgLog(Log):
     _settled = 0  # intents settled since the journal was last vacuumed
 
     def journal_done(self, intent_ids: Iterable[int]) -> None:
-        """The shared delete; after ``VACUUM_JOURNAL_AFTER`` settled intents, ``VACUUM journal``
-        once the unit committed (a vacuum cannot run inside a transaction; a small table's is a
+        """The shared delete as ONE deferred statement whatever the count (``PgDb.defer``: in a
+        unit it goes out with the unit's other writes, in one statement); after
+        ``VACUUM_JOURNAL_AFTER`` settled intents, ``VACUUM journal`` once the unit committed (a vacuum cannot run inside a transaction; a small table's is a
         few ms, once per that many intents)."""
         ids = list(intent_ids)
-        super().journal_done(ids)
+        if ids and all(type(i) is int for i in ids):
+            with self._db.unit():  # deferred: inside the page's unit it goes with its other writes
+                self._db.defer("DELETE FROM journal WHERE id = ANY(string_to_array(?, ',')::bigint[])",
+                               [",".join(map(str, ids))], ("journal",))
+        else:
+            super().journal_done(ids)
         self._settled += len(ids)
         if self._settled >= VACUUM_JOURNAL_AFTER:
             self._settled = 0

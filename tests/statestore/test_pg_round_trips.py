@@ -365,3 +365,61 @@ def test_a_cycle_s_rows_unfenced_are_one_statement_each_and_not_flushed_by_their
         store.meta_set("k", 1)
     assert not unflushed()
     assert [c.status for c in store.last_cycles(3)] == ["ok"] * 3
+
+
+@pytest.mark.postgres
+def test_the_guarded_cas_takes_the_source_s_advisory_lock_in_its_own_statement(store, pg_server, monkeypatch):
+    """The CAS checked against the row this store left is ONE statement that takes the per-source
+    advisory lock itself (it was a statement of its own): while another session holds that lock,
+    the unit waits; once it is released the unit commits; and the journal's settled intents go
+    out with the unit's other writes (no DELETE of their own)."""
+    import threading
+
+    import psycopg
+
+    from hybridsync.engine.core.values import Refresh, UsnWatermark
+    from hybridsync.statestore.postgres.parts import CAS_LOCK
+    from hybridsync.statestore.testing.samples import intent
+
+    u = lambda n: UsnWatermark("dc1", n)  # noqa: E731
+    store.advance_watermark("corp", "dc1", Refresh(), u(100))
+    with store.atomic():
+        store.put_object(obj("A0"))  # the first batch of objects reads that table's column types (once)
+    ids = store.journal_intents(None, [intent(1), intent(2)])
+    sent: list[str] = []
+    orig = psycopg.Cursor.execute
+
+    def execute(self, query, *args, **kwargs):  # type: ignore[no-untyped-def]
+        sent.append(str(query))
+        return orig(self, query, *args, **kwargs)
+
+    other = psycopg.connect(pg_server.url, **pg_server.connect_kwargs())
+    try:
+        other.execute("SELECT pg_advisory_xact_lock(%s, hashtext('corp'))", [CAS_LOCK])  # held: a transaction
+        done: list[object] = []
+
+        def unit() -> None:
+            try:
+                with store.atomic():
+                    store.put_object(obj("A1"))
+                    store.journal_done(ids)
+                    version = store.advance_watermark("corp", "dc1", u(100), u(200))
+                done.append(version)  # committed
+            except BaseException as exc:  # noqa: BLE001 - reported below
+                done.append(exc)
+
+        monkeypatch.setattr(psycopg.Cursor, "execute", execute)
+        worker = threading.Thread(target=unit)
+        worker.start()
+        worker.join(0.5)
+        assert worker.is_alive() and not done, done  # waiting for the lock
+        other.rollback()
+        worker.join(10)
+        monkeypatch.setattr(psycopg.Cursor, "execute", orig)
+    finally:
+        other.close()
+    assert done == [2]
+    assert not any("pg_advisory_xact_lock" in s and "UPDATE watermarks" not in s for s in sent), sent
+    assert not any(s.startswith("DELETE FROM journal") for s in sent), sent
+    assert any("DELETE FROM journal" in s and s.startswith("WITH") for s in sent), sent
+    assert store.pending_intents() == [] and store.get_object("corp", "A1") is not None
