@@ -26,7 +26,6 @@ so both stores run the *same* queries and keep the same semantics:
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -38,7 +37,7 @@ from psycopg.rows import dict_row
 from hybridsync.statestore.errors import StoreError
 from hybridsync.statestore.handle import Query
 from hybridsync.statestore.postgres import send
-from hybridsync.statestore.postgres.batch import _ARRAY_TYPES, collapse_in
+from hybridsync.statestore.postgres.batch import _ARRAY_TYPES, collapse_in, translate  # noqa: F401 - re-exported
 from hybridsync.statestore.postgres.ids import ID_STEP, ID_TABLES, RESERVE, IdBlocks  # noqa: F401 - ID_STEP re-exported
 
 
@@ -49,15 +48,6 @@ class LeaseLost(StoreError):
         self.key, self.epoch, self.current = key, epoch, current
         super().__init__(f"lease {key!r}: epoch {epoch} is no longer current "
                          f"(now {current if current is not None else 'released'}); nothing was committed")
-
-
-@functools.lru_cache(maxsize=512)
-def translate(sql: str) -> str:
-    """SQLite-flavoured SQL of the store's parts -> PostgreSQL (psycopg ``%s`` placeholders)."""
-    out = sql.replace("%", "%%").replace("?", "%s")
-    if re.match(r"\s*INSERT OR IGNORE INTO", out):
-        out = out.replace("INSERT OR IGNORE INTO", "INSERT INTO", 1) + " ON CONFLICT DO NOTHING"
-    return out
 
 
 _INSERT = re.compile(r"\s*INSERT INTO (\w+) \(([^()]*)\) VALUES \(([?, ]*)\)\s*$")

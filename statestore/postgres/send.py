@@ -24,12 +24,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from hybridsync.statestore.postgres.batch import BATCH_FORMS, _batch_shape, columns, rounds
+from hybridsync.statestore.postgres.batch import BATCH_FORMS, _batch_shape, columns, rounds, translate
 
-if TYPE_CHECKING:
-    from hybridsync.statestore.postgres.handle import PgDb
+PgDb = Any  # handle.PgDb (which imports this module)
 
 MAX_TEXT, MAX_PARAMS = 4096, 50  # psycopg._queries.MAX_CACHED_STATEMENT_LENGTH / _PARAMS
 _WITH = re.compile(r"^\s*WITH\s", re.IGNORECASE)
@@ -41,8 +40,6 @@ def send_many(db: PgDb, cur: Any, sql: str, rows: list[Sequence[Any]]) -> None:
     as ONE statement over one typed array per column (``unnest``): one server-side execution
     instead of one per row, and a statement text that psycopg parses and prepares once;
     the rows written are the same as ``executemany``'s. Anything else: ``executemany``."""
-    from hybridsync.statestore.postgres.handle import translate
-
     batched = BATCH_FORMS.get(sql) if len(rows) > 1 else None
     if batched is not None and batched(db, cur, rows):
         return
