@@ -80,13 +80,27 @@ def cpu_since(before: dict[int, float], after: dict[int, float]) -> float:
 
 class RoundTrips:
     """Counts psycopg's blocking waits for the server while ``on`` (a pipeline's sends and
-    entering one wait for nothing and are not counted)."""
+    entering one wait for nothing and are not counted), and the statements sent (``statements``:
+    each ``Cursor.execute``, each row of an ``executemany``)."""
 
     def __init__(self) -> None:
         import psycopg
 
-        self.on, self.count, self._cls = False, 0, psycopg.Connection
+        self.on, self.count, self.statements, self._cls = False, 0, 0, psycopg.Connection
         self._orig = orig = psycopg.Connection.wait
+        self._cur = cur = psycopg.Cursor
+        self._execute, self._many = execute, many = cur.execute, cur.executemany
+
+        def counted(c: Any, query: Any, *args: Any, **kwargs: Any) -> Any:
+            self.statements += self.on
+            return execute(c, query, *args, **kwargs)
+
+        def counted_many(c: Any, query: Any, rows: Any, *args: Any, **kwargs: Any) -> Any:
+            rows = list(rows)
+            self.statements += len(rows) if self.on else 0
+            return many(c, query, rows, *args, **kwargs)
+
+        cur.execute, cur.executemany = counted, counted_many  # type: ignore[method-assign]
 
         def wait(conn: Any, gen: Any, *args: Any, **kwargs: Any) -> Any:
             name = getattr(gen, "__name__", "")
@@ -98,6 +112,7 @@ class RoundTrips:
 
     def close(self) -> None:
         self._cls.wait = self._orig  # type: ignore[method-assign]
+        self._cur.execute, self._cur.executemany = self._execute, self._many  # type: ignore[method-assign]
 
 
 def run(store: object, n: int, server: int | None = None, cpu: dict[str, float] | None = None,
@@ -139,21 +154,23 @@ def run(store: object, n: int, server: int | None = None, cpu: dict[str, float] 
     t0 = time.perf_counter()
     engine.run_once()
     out["no-change delta (cycles/s)"] = 1 / (time.perf_counter() - t0)
-    times = []
+    times, cpus = [], []
     for rep in range(cycles):
         for k in range(10):
             src.modify(guid(n_groups + 7 * k + rep), title=f"t{rep}")
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         if trips is not None and rep == cycles - 1:
-            trips.on, trips.count = True, 0
+            trips.on, trips.count, trips.statements = True, 0, 0
         r = engine.run_once()
         times.append(time.perf_counter() - t0)
+        cpus.append(time.process_time() - c0)
         if trips is not None:
             trips.on = False
         assert r.counts.get("update") == 10, r.counts
     out["10-change delta (cycles/s)"] = 1 / statistics.median(times)
+    out["cpu ms"] = statistics.median(cpus) * 1000  # this process's CPU per 10-change cycle (median)
     if trips is not None:
-        out["round trips"] = trips.count
+        out["round trips"], out["statements"] = trips.count, trips.statements
     engine.close()
     return out
 
@@ -211,6 +228,8 @@ def main() -> None:
             print(f"  round trip (SELECT 1 after 1 ms of work, median): {rtt * 1000:.2f} ms; the 10-change "
                   f"delta cycle's extra time on PostgreSQL ({gap * 1000:.0f} ms) = {gap / rtt:.0f} of them; "
                   f"counted: {pg['round trips']:.0f} round trips in a 10-change delta cycle")
+            print(f"  10-change delta cycle, median of {args.cycles}: client CPU SQLite {sqlite['cpu ms']:.2f} ms, "
+                  f"PostgreSQL {pg['cpu ms']:.2f} ms; {pg['statements']:.0f} statements sent to PostgreSQL")
             cpu = pg_cpu["client"] + pg_cpu["server"]
             print(f"  full sync CPU s: SQLite {lite_cpu['client']:.2f}; PostgreSQL client {pg_cpu['client']:.2f}"
                   f" + server {pg_cpu['server']:.2f} = {cpu:.2f} (SQLite / PG {lite_cpu['client'] / cpu:.2f})")
