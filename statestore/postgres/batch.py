@@ -87,6 +87,17 @@ def columns(casts: list[tuple[str, Any]], rows: list[Sequence[Any]],
         sqls.append(expr)
         params.append(param)
     return sqls, params
+
+
+@functools.lru_cache(maxsize=512)
+def translate(sql: str) -> str:
+    """SQLite-flavoured SQL of the store's parts -> PostgreSQL (psycopg ``%s`` placeholders)."""
+    out = sql.replace("%", "%%").replace("?", "%s")
+    if re.match(r"\s*INSERT OR IGNORE INTO", out):
+        out = out.replace("INSERT OR IGNORE INTO", "INSERT INTO", 1) + " ON CONFLICT DO NOTHING"
+    return out
+
+
 # statements (SQLite flavour) with a hand-written many-row form: ``send(db, cursor, rows)`` sends
 # all rows and returns True, or returns False (nothing sent) for ``executemany`` to do it
 BATCH_FORMS: dict[str, Any] = {}

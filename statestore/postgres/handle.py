@@ -26,7 +26,6 @@ so both stores run the *same* queries and keep the same semantics:
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -37,7 +36,8 @@ from psycopg.rows import dict_row
 
 from hybridsync.statestore.errors import StoreError
 from hybridsync.statestore.handle import Query
-from hybridsync.statestore.postgres.batch import _ARRAY_TYPES, BATCH_FORMS, _batch_shape, collapse_in, columns, rounds
+from hybridsync.statestore.postgres import send
+from hybridsync.statestore.postgres.batch import _ARRAY_TYPES, collapse_in, translate  # noqa: F401 - re-exported
 from hybridsync.statestore.postgres.ids import ID_STEP, ID_TABLES, RESERVE, IdBlocks  # noqa: F401 - ID_STEP re-exported
 
 
@@ -48,15 +48,6 @@ class LeaseLost(StoreError):
         self.key, self.epoch, self.current = key, epoch, current
         super().__init__(f"lease {key!r}: epoch {epoch} is no longer current "
                          f"(now {current if current is not None else 'released'}); nothing was committed")
-
-
-@functools.lru_cache(maxsize=512)
-def translate(sql: str) -> str:
-    """SQLite-flavoured SQL of the store's parts -> PostgreSQL (psycopg ``%s`` placeholders)."""
-    out = sql.replace("%", "%%").replace("?", "%s")
-    if re.match(r"\s*INSERT OR IGNORE INTO", out):
-        out = out.replace("INSERT OR IGNORE INTO", "INSERT INTO", 1) + " ON CONFLICT DO NOTHING"
-    return out
 
 
 _INSERT = re.compile(r"\s*INSERT INTO (\w+) \(([^()]*)\) VALUES \(([?, ]*)\)\s*$")
@@ -184,7 +175,7 @@ class PgDb:
             self.flush()
 
     def flush(self) -> None:
-        """Send the buffered writes, grouped by statement (see ``defer``)."""
+        """Send the buffered writes, grouped by statement (see ``defer``; send.py)."""
         if not self.pending:
             return
         pending, self.pending = self.pending, []
@@ -192,39 +183,11 @@ class PgDb:
         groups: dict[str, list[Sequence[Any]]] = {}
         for sql, params in pending:
             groups.setdefault(sql, []).append(params)
-        for sql, rows in groups.items():
-            self.send_many(self.conn.raw.cursor(), sql, rows)
+        send.send_groups(self, groups)  # several groups in one statement where they allow
 
-    def send_many(self, cur: psycopg.Cursor[Any], sql: str, rows: list[Sequence[Any]]) -> None:
-        """Run ``sql`` (SQLite flavour) once per row. An insert or a delete by columns goes out
-        as ONE statement over one typed array per column (``unnest``): one server-side execution
-        instead of one per row, and a statement text that psycopg parses and prepares once;
-        the rows written are the same as ``executemany``'s. Anything else: ``executemany``."""
-        batched = BATCH_FORMS.get(sql) if len(rows) > 1 else None
-        if batched is not None and batched(self, cur, rows):
-            return
-        text = translate(sql)
-        shape = _batch_shape(text) if len(rows) > 1 else None
-        casts = self.array_casts(shape[1], shape[2]) if shape is not None else None
-        if shape is not None and shape[4] is not None and casts is not None:
-            parts = rounds(rows, shape[4])
-            if len(parts) > 1:  # one statement may not update a row twice: one per round
-                for part in parts:
-                    self.send_many(cur, sql, part)
-                return
-        if shape is None or casts is None:
-            if len(rows) == 1:
-                cur.execute(text, rows[0])
-            else:
-                cur.executemany(text, rows)
-            return
-        kind, table, cols, tail, _ = shape
-        exprs, arrays = columns(casts, rows, range(len(casts)))
-        unnest = "unnest(" + ", ".join(exprs) + ")"
-        if kind == "insert":
-            cur.execute(f"INSERT INTO {table} ({', '.join(cols)}) SELECT * FROM {unnest}{tail}", arrays)
-        else:
-            cur.execute(f"DELETE FROM {table} WHERE ({', '.join(cols)}) IN (SELECT * FROM {unnest})", arrays)
+    def send_many(self, cur: Any, sql: str, rows: list[Sequence[Any]]) -> None:
+        """``sql`` (SQLite flavour) for each of ``rows``, batched (send.py)."""
+        send.send_many(self, cur, sql, rows)
 
     def array_casts(self, table: str, cols: tuple[str, ...]) -> list[tuple[str, Any]] | None:
         """Per column: its type's name and the element conversion, or None if one has a type

@@ -171,9 +171,14 @@ class PgObjects(Objects):
 
 _CAS_MARK = "hybridsync: watermark moved by another writer: "
 # the fast CAS: the row this store last wrote, if it is still that version and active, else an
-# error that fails the transaction (a marked text cast to an integer; PgDb.guards names it)
-_CAS_GUARDED = ("WITH u AS (UPDATE watermarks SET cursor = %s, version = %s, updated_at = %s, high_usn = %s "
-                "WHERE source = %s AND dc = %s AND active = 1 AND version = %s RETURNING 1) "
+# error that fails the transaction (a marked text cast to an integer; PgDb.guards names it). The
+# per-source advisory lock is taken by the same statement (its own statement until wave 7): the
+# UPDATE's condition reads the materialized lock CTE, so the lock is held before the row is
+# updated (and row-locked) -- the order of the shared path's lock, read, write
+_CAS_GUARDED = ("WITH l AS MATERIALIZED (SELECT pg_advisory_xact_lock(%s, hashtext(%s)) AS x), "
+                "u AS (UPDATE watermarks SET cursor = %s, version = %s, updated_at = %s, high_usn = %s "
+                "WHERE source = %s AND dc = %s AND active = 1 AND version = %s AND (SELECT count(*) FROM l) = 1 "
+                "RETURNING 1) "
                 "SELECT CASE WHEN n.c = 0 THEN (%s || n.c::text)::int END FROM (SELECT count(*) AS c FROM u) AS n")
 # (the marked text depends on a column: a constant would be folded, and fail, when planned)
 
@@ -210,8 +215,8 @@ class PgTargets(Targets):
         db = self._db
         known = db.watermarks.pop(source, None)  # remembered again once this unit commits
         with db.unit():  # serialize the check-then-write per source across processes
-            db.conn.execute("SELECT pg_advisory_xact_lock(?, hashtext(?))", [CAS_LOCK, source])
             if known is None or known[0] != dc or not same_position(cursor_from_json(known[1]), expected):
+                db.conn.execute("SELECT pg_advisory_xact_lock(?, hashtext(?))", [CAS_LOCK, source])
                 version = super().advance_watermark(source, dc, expected, new)
                 row = self._seen  # the row the shared check read (``_watermark_rows``)
                 high = new.usn if isinstance(new, UsnWatermark) else (row[1] if row else None)
@@ -222,7 +227,7 @@ class PgTargets(Targets):
                 db.flush()
                 db.guards[_CAS_MARK + source + " |"] = lambda: StaleWatermark(source, expected, self._stored(source))
                 db.conn.raw.cursor().execute(_CAS_GUARDED, [
-                    cursor_to_json(new), version, time_to_text(utcnow()), high, source, dc, known[2], _CAS_MARK + source + " |"])
+                    CAS_LOCK, source, cursor_to_json(new), version, time_to_text(utcnow()), high, source, dc, known[2], _CAS_MARK + source + " |"])
             state = (dc, cursor_to_json(new), version, high)
             db.after_commit.append(lambda: db.watermarks.__setitem__(source, state))
         return version
@@ -260,11 +265,17 @@ class PgLog(Log):
     _settled = 0  # intents settled since the journal was last vacuumed
 
     def journal_done(self, intent_ids: Iterable[int]) -> None:
-        """The shared delete; after ``VACUUM_JOURNAL_AFTER`` settled intents, ``VACUUM journal``
-        once the unit committed (a vacuum cannot run inside a transaction; a small table's is a
+        """The shared delete as ONE deferred statement whatever the count (``PgDb.defer``: in a
+        unit it goes out with the unit's other writes, in one statement); after
+        ``VACUUM_JOURNAL_AFTER`` settled intents, ``VACUUM journal`` once the unit committed (a vacuum cannot run inside a transaction; a small table's is a
         few ms, once per that many intents)."""
         ids = list(intent_ids)
-        super().journal_done(ids)
+        if ids and all(type(i) is int for i in ids):
+            with self._db.unit():  # deferred: inside the page's unit it goes with its other writes
+                self._db.defer("DELETE FROM journal WHERE id = ANY(string_to_array(?, ',')::bigint[])",
+                               [",".join(map(str, ids))], ("journal",))
+        else:
+            super().journal_done(ids)
         self._settled += len(ids)
         if self._settled >= VACUUM_JOURNAL_AFTER:
             self._settled = 0
@@ -301,26 +312,40 @@ class PgLog(Log):
 
 
 # a cycle's bookkeeping rows are not durable on their own: the cycle's next commit unit (a
-# durable COMMIT flushes the WAL up to itself, so every record before it) makes them durable
-_RELAXED = "SET LOCAL synchronous_commit TO off"
+# durable COMMIT flushes the WAL up to itself, so every record before it) makes them durable.
+# ``synchronous_commit`` off for the statement's own transaction (``set_config(..., true)``: it
+# reverts at that transaction's end) from a one-row FROM item the statement's WHERE reads, so the
+# planner cannot leave it out: the SET LOCAL of a separate statement in the same transaction
+_RELAXED = "(SELECT set_config('synchronous_commit', 'off', true) AS v) AS relaxed"
+_BEGIN_CYCLE = (f"INSERT INTO cycles (source, mode, started_at) SELECT %s, %s, %s FROM {_RELAXED} "
+                "WHERE relaxed.v = 'off' RETURNING id")
+_END_CYCLE = ("UPDATE cycles SET finished_at = %s, status = %s, counts = %s, duration_s = %s "
+              f"FROM {_RELAXED} WHERE id = %s AND relaxed.v = 'off'")
 
 
 class PgFacts(Facts):
-    def begin_cycle(self, source: str, mode: str, at: datetime | None = None) -> int:
-        """ONE wait (the id comes with the COMMIT's; a fenced unit's check goes with it too) and
-        no WAL flush of its own: ``synchronous_commit`` is off for this transaction only. The
-        row is visible to every session once this returns (a crash of this process keeps it);
-        the cycle's next commit unit -- its journal, before any target call -- makes it
-        durable. Inside a transaction: part of the caller's unit."""
-        params = [source, str(mode), time_to_text(at or utcnow())]
+    def _relaxed(self, sql: str, params: list[Any]) -> psycopg.Cursor[Any]:
+        """``sql`` (one of the cycle's writes) as its own transaction: ONE statement in
+        autocommit mode (no BEGIN, SET LOCAL, COMMIT: 4 statements -> 1, same one wait) -- or,
+        fenced, a unit whose fence check goes with its COMMIT."""
         db = self._db
-        if db.in_transaction:
-            return super().begin_cycle(source, mode, at)
         cur = db.conn.raw.cursor()
-        with db.atomic():
-            cur.execute(_RELAXED)
-            cur.execute("INSERT INTO cycles (source, mode, started_at) VALUES (%s, %s, %s) RETURNING id", params)
-        row = cur.fetchone()
+        if db.fences:
+            with db.atomic():
+                cur.execute(sql, params)
+        else:
+            cur.execute(sql, params)
+        return cur
+
+    def begin_cycle(self, source: str, mode: str, at: datetime | None = None) -> int:
+        """ONE wait (the id comes with the statement's answer; a fenced unit's check goes with its
+        COMMIT) and no WAL flush of its own: ``synchronous_commit`` is off for this transaction
+        only. The row is visible to every session once this returns (a crash of this process
+        keeps it); the cycle's next commit unit -- its journal, before any target call -- makes
+        it durable. Inside a transaction: part of the caller's unit."""
+        if self._db.in_transaction:
+            return super().begin_cycle(source, mode, at)
+        row = self._relaxed(_BEGIN_CYCLE, [source, str(mode), time_to_text(at or utcnow())]).fetchone()
         assert row is not None
         return int(row[0])
 
@@ -328,13 +353,8 @@ class PgFacts(Facts):
                   duration_s: float, at: datetime | None = None) -> None:
         """One wait, no WAL flush of its own (see ``begin_cycle``): durable with the next commit
         unit of any cycle, or the WAL writer's next flush (``wal_writer_delay``)."""
-        db = self._db
-        if db.in_transaction:
+        if self._db.in_transaction:
             return super().end_cycle(cycle_id, status=status, counts=counts, duration_s=duration_s, at=at)
-        cur = db.conn.raw.cursor()
-        with db.atomic():
-            cur.execute(_RELAXED)
-            cur.execute("UPDATE cycles SET finished_at = %s, status = %s, counts = %s, duration_s = %s "
-                        "WHERE id = %s", [time_to_text(at or utcnow()), status, dumps(counts), duration_s, cycle_id])
+        cur = self._relaxed(_END_CYCLE, [time_to_text(at or utcnow()), status, dumps(counts), duration_s, cycle_id])
         if cur.rowcount != 1:
             raise KeyError(f"no cycle {cycle_id}")

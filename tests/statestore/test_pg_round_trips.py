@@ -325,3 +325,101 @@ def test_many_settled_intents_leave_no_dead_journal_pages_behind(store):
         assert store._raw.execute("SELECT pg_relation_size('journal')").fetchone()[0] > 0  # not inside the unit
     assert [i.id for i in store.pending_intents()] == ids[:1]
     assert store._raw.execute("SELECT pg_relation_size('journal')").fetchone()[0] <= 8192 * 2
+
+
+@pytest.mark.postgres
+def test_a_cycle_s_rows_unfenced_are_one_statement_each_and_not_flushed_by_their_commit(store, monkeypatch):
+    """Unfenced, ``begin_cycle`` / ``end_cycle`` are ONE statement each (its own transaction in
+    autocommit mode: no BEGIN, SET LOCAL and COMMIT) and still commit without a WAL flush of
+    their own: right after either, the WAL is not flushed up to its commit (a durable commit
+    flushes up to itself before it returns; the WAL writer flushes later, every
+    ``wal_writer_delay``: asked three times so that one flush of it between cannot fail this)."""
+    import psycopg
+
+    sent: list[str] = []
+    orig = psycopg.Cursor.execute
+
+    def execute(self, query, *args, **kwargs):  # type: ignore[no-untyped-def]
+        sent.append(str(query))
+        return orig(self, query, *args, **kwargs)
+
+    def unflushed() -> bool:
+        return bool(store._raw.execute("SELECT pg_current_wal_flush_lsn() < pg_current_wal_insert_lsn()").fetchone()[0])
+
+    relaxed = []
+    for _ in range(3):
+        monkeypatch.setattr(psycopg.Cursor, "execute", execute)
+        with waits(monkeypatch) as counts:
+            cid = store.begin_cycle("corp", "delta", at=T0)
+        monkeypatch.setattr(psycopg.Cursor, "execute", orig)
+        after_begin = unflushed()
+        monkeypatch.setattr(psycopg.Cursor, "execute", execute)
+        store.end_cycle(cid, status="ok", counts={"update": 1}, duration_s=0.1, at=T0)
+        monkeypatch.setattr(psycopg.Cursor, "execute", orig)
+        relaxed.append((after_begin, unflushed()))
+        assert sum(counts.values()) == 1, counts
+    assert len(sent) == 6 and not any(s.split()[0] in ("BEGIN", "COMMIT", "SET") for s in sent), sent
+    assert any(b for b, _ in relaxed) and any(e for _, e in relaxed), relaxed
+    assert store._raw.execute("SHOW synchronous_commit").fetchone()[0] == "on"
+    with store.atomic():  # a durable unit flushes up to itself
+        store.meta_set("k", 1)
+    assert not unflushed()
+    assert [c.status for c in store.last_cycles(3)] == ["ok"] * 3
+
+
+@pytest.mark.postgres
+def test_the_guarded_cas_takes_the_source_s_advisory_lock_in_its_own_statement(store, pg_server, monkeypatch):
+    """The CAS checked against the row this store left is ONE statement that takes the per-source
+    advisory lock itself (it was a statement of its own): while another session holds that lock,
+    the unit waits; once it is released the unit commits; and the journal's settled intents go
+    out with the unit's other writes (no DELETE of their own)."""
+    import threading
+
+    import psycopg
+
+    from hybridsync.engine.core.values import Refresh, UsnWatermark
+    from hybridsync.statestore.postgres.parts import CAS_LOCK
+    from hybridsync.statestore.testing.samples import intent
+
+    u = lambda n: UsnWatermark("dc1", n)  # noqa: E731
+    store.advance_watermark("corp", "dc1", Refresh(), u(100))
+    with store.atomic():
+        store.put_object(obj("A0"))  # the first batch of objects reads that table's column types (once)
+    ids = store.journal_intents(None, [intent(1), intent(2)])
+    sent: list[str] = []
+    orig = psycopg.Cursor.execute
+
+    def execute(self, query, *args, **kwargs):  # type: ignore[no-untyped-def]
+        sent.append(str(query))
+        return orig(self, query, *args, **kwargs)
+
+    other = psycopg.connect(pg_server.url, **pg_server.connect_kwargs())
+    try:
+        other.execute("SELECT pg_advisory_xact_lock(%s, hashtext('corp'))", [CAS_LOCK])  # held: a transaction
+        done: list[object] = []
+
+        def unit() -> None:
+            try:
+                with store.atomic():
+                    store.put_object(obj("A1"))
+                    store.journal_done(ids)
+                    version = store.advance_watermark("corp", "dc1", u(100), u(200))
+                done.append(version)  # committed
+            except BaseException as exc:  # noqa: BLE001 - reported below
+                done.append(exc)
+
+        monkeypatch.setattr(psycopg.Cursor, "execute", execute)
+        worker = threading.Thread(target=unit)
+        worker.start()
+        worker.join(0.5)
+        assert worker.is_alive() and not done, done  # waiting for the lock
+        other.rollback()
+        worker.join(10)
+        monkeypatch.setattr(psycopg.Cursor, "execute", orig)
+    finally:
+        other.close()
+    assert done == [2]
+    assert not any("pg_advisory_xact_lock" in s and "UPDATE watermarks" not in s for s in sent), sent
+    assert not any(s.startswith("DELETE FROM journal") for s in sent), sent
+    assert any("DELETE FROM journal" in s and s.startswith("WITH") for s in sent), sent
+    assert store.pending_intents() == [] and store.get_object("corp", "A1") is not None

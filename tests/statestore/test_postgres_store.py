@@ -210,16 +210,23 @@ def test_a_commit_units_buffered_writes_are_seen_by_its_reads_and_go_with_a_save
 
 def test_batched_writes_of_a_unit_store_what_one_statement_per_row_stores(pg, pg_schema, tmp_path, monkeypatch):
     """A unit's buffered inserts, upserts and deletes go out as one statement over arrays
-    (``PgDb.send_many``, ``parts._put_objects``); they store the same rows as SQLite (one statement
-    per row): NUL and U+E000 in values, NULLs, a DN change seen by dn_history, and an anchor written
-    twice in one unit (which the array form may not do: it falls back)."""
-    from hybridsync.engine.core.values import ObjectKind, TargetState
-    from hybridsync.statestore.postgres import handle, parts
+    (``send.send_many``, ``parts._put_objects``), and the writes of one flush as one statement of
+    data-modifying CTEs (``send.send_groups``); they store the same rows as SQLite (one statement
+    per row): NUL and U+E000 in values, NULLs, a DN change seen by dn_history, group members
+    written and dropped, history rows of two kinds, and an anchor written twice in one unit (which
+    the array form may not do: it falls back)."""
+    import psycopg
+
+    from hybridsync.engine.core.values import ActionKind, ObjectKind, TargetState
+    from hybridsync.statestore.postgres import parts, send
+    from hybridsync.statestore.testing.samples import act
 
     sent: list[str] = []
-    real_shape, real_objects = handle._batch_shape, parts._put_objects
-    monkeypatch.setattr(handle, "_batch_shape", lambda sql: (sent.append(sql[:30]), real_shape(sql))[1])
-    monkeypatch.setitem(handle.BATCH_FORMS, parts._PUT_OBJECT,
+    real_shape, real_objects, real_execute = send._batch_shape, parts._put_objects, psycopg.Cursor.execute
+    monkeypatch.setattr(send, "_batch_shape", lambda sql: (sent.append(sql[:30]), real_shape(sql))[1])
+    monkeypatch.setattr(psycopg.Cursor, "execute", lambda cur, query, *a, **k: (
+        sent.append("combined") if str(query).startswith("WITH hs_w") else None, real_execute(cur, query, *a, **k))[1])
+    monkeypatch.setitem(send.BATCH_FORMS, parts._PUT_OBJECT,
                         lambda db, cur, rows: (sent.append("objects"), real_objects(db, cur, rows))[1])
     anchors = [f"A{i:03d}AAAAAAAAAAAAAAAAA==" for i in range(40)]
 
@@ -236,13 +243,28 @@ def test_batched_writes_of_a_unit_store_what_one_statement_per_row_stores(pg, pg
                 s.put_target_state(TargetState(anchor=a, target="app", kind=ObjectKind.USER, state="disabled"))
             for i, a in enumerate(anchors[20:30]):  # the same DN again: no new dn_history row
                 s.put_object(obj(anchor=a, usn=300 + i))
+        with s.atomic():  # groups with members, then without; history of objects and of target calls
+            for i, a in enumerate(anchors[30:]):
+                members = frozenset(anchors[:i + 1]) if i % 2 else frozenset()
+                s.put_object(obj(anchor=a, kind=ObjectKind.GROUP, members=members, usn=400 + i))
+                s.put_target_state(TargetState(anchor=a, target="app", kind=ObjectKind.GROUP, state="provisioned",
+                                               members_sent=members))
+                s.record_observation(None, "corp", a, f"CN={a}", None, {"n": i})
+                s.record_decision(None, act(ActionKind.UPDATE, anchor=a), result="done")
+        with s.atomic():
+            for i, a in enumerate(anchors[30:]):
+                members = frozenset() if i % 2 else frozenset(anchors[-3:])
+                s.put_object(obj(anchor=a, kind=ObjectKind.GROUP, members=members, usn=500 + i))
+                s.put_target_state(TargetState(anchor=a, target="app", kind=ObjectKind.GROUP, state="provisioned",
+                                               members_sent=members))
         with s.atomic():
             s.put_object(obj(anchor=anchors[2], dn="CN=other,OU=Staff,DC=lab,DC=test", usn=199))
             s.put_object(obj(anchor=anchors[0], dn="CN=twice,OU=Staff,DC=lab,DC=test", usn=200))  # same key again
             s.put_target_state(TargetState(anchor=anchors[1], target="app", kind=ObjectKind.USER, state="deleted"))
 
     def seen(s) -> tuple:
-        return (s.get_objects("corp", anchors),
+        return (s.get_objects("corp", anchors), s.get_target_states("app", anchors),
+                [(r.kind, r.anchor, r.change, r.result) for r in s.history(anchor=anchors)],
                 {a: [dn for dn, _ in s.dn_history("corp", a)] for a in anchors},
                 sorted((t.anchor, t.state, t.target_id) for t in s.iter_target_states("app")))
 
@@ -254,3 +276,4 @@ def test_batched_writes_of_a_unit_store_what_one_statement_per_row_stores(pg, pg
         assert s.get_object("corp", anchors[0]).dn.startswith("CN=twice")
     lite.close()
     assert "objects" in sent and any("INSERT INTO target_states" in x for x in sent), sent  # the array paths ran
+    assert "combined" in sent, sent  # and several of a flush's writes went as one statement
