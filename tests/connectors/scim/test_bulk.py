@@ -123,3 +123,26 @@ def test_a_501_to_bulk_falls_back_to_single_creates_and_the_dialect_learns_it(sc
     assert proxy.bulks == 1  # learned once: never asked again
     ext, _ = state(scim_server.backdoor)
     assert set(ext.values()) == {1} and len(ext) == 20
+
+
+@pytest.fixture(params=["scimmy", "django-scim2"])
+def other_server(request):
+    from hybridsync.engine.lab.pytest_scim import any_scim_server
+
+    return any_scim_server(request)
+
+
+def test_scimmy_and_django_scim2_either_take_bulk_or_are_never_sent_one(other_server, tmp_path):
+    from hybridsync.engine.core.config import TargetConfig
+
+    other_server.reset()
+    config = TargetConfig(name="other", url=other_server.url, token_file=other_server.token_file)
+    target, results = run(config, items(6, groups=2, tag="o"))
+    assert all(isinstance(r, Done) and r.target_id for r in results), results
+    ext, _ = state(other_server.backdoor)
+    assert set(ext.values()) == {1} and len(ext) == 8
+    counts = other_server.backdoor.requests()
+    if target.describe()["bulk_max_operations"] == 0:  # django-scim2: bulk.supported false
+        assert counts.get("POST /Bulk", 0) == 0  # the dialect says unsupported: never sent one
+    else:  # SCIMMY announces bulk (1000 ops) and takes it: only the first of each kind went singly
+        assert counts["POST /Bulk"] == 1 and counts["POST /Users"] + counts["POST /Groups"] == 2, counts
