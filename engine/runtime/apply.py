@@ -44,6 +44,7 @@ from hybridsync.statestore.protocol import StateStore
 log = structlog.get_logger("hybridsync.cycle")
 A = ActionKind
 RUN = 256  # object actions journaled in one commit before their calls
+BULK_ROUNDS = 4  # a run of bulk creates: up to max_in_flight x bulk_size x this
 # ADD_MEMBERS of distinct groups too (a due pass adds the members of every group created before
 # them: one PATCH at a time was seconds per 100 groups); a removal may switch the connector's
 # removal style on a refusal (scim target.py), so removals stay one at a time.
@@ -127,7 +128,9 @@ class Applier:
             j = i + 1
             key = (first.target, first.kind, first.object_kind)
             bulk = self._bulk(first)  # creates a target takes in one call (SCIM Bulk): 0 = none
-            limit = max(RUN, width * 8, width * bulk) if first.kind in PARALLEL else 1
+            # bulk: a run of 4 rounds of chunks, so that the pool keeps the target busy between
+            # them (a run's end waits for its last chunk; P2 wave 7)
+            limit = max(RUN, width * 8, width * bulk * BULK_ROUNDS) if first.kind in PARALLEL else 1
             anchors = {first.anchor}  # one action per object in a run (two of a group stay in order)
             while j < len(actions) and j - i < limit and actions[j].anchor not in anchors and \
                     (actions[j].target, actions[j].kind, actions[j].object_kind) == key:
