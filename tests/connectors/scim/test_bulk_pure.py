@@ -35,7 +35,7 @@ def test_bulk_id_is_derived_from_the_anchor_stable_and_plain():
 
 
 def test_bulk_results_of_the_rfc_7644_3_7_3_response():
-    sample = json.loads((SAMPLES / "rfc7644-3.7.3-bulk-response.json").read_text())["response"]
+    sample = json.loads((SAMPLES / "bulk-rfc7644-3.7.3-response.json").read_text())["response"]
     whats = {b: f"create user {b}" for b in ("qwerty", "ytrewq", "conflict", "busy", "noid", "missing")}
     out = check.bulk_results(sample, whats=whats)
     done, _ = out["qwerty"]
