@@ -331,7 +331,7 @@ def drop_dc(dc: Any) -> None:
 
 def ad_config(dc: Any, scim_url: str, token_file: str, state_path: str, *, poll_interval: float = 0.5,
               notify: bool = True, max_in_flight: int = 4, include: tuple[str, ...] | None = None,
-              delta: str = "dirsync", log_file: str | None = None) -> Config:
+              delta: str = "dirsync", log_file: str | None = None, bulk_chunk: int | None = None) -> Config:
     """``log_file``: the config's ``[log] file`` with ``format = "console"`` (every event as JSON
     Lines to the file, warnings on stderr), for a child that logs as ``hybridsync sync`` does
     (``logsetup.configure_from``)."""
@@ -342,7 +342,8 @@ def ad_config(dc: Any, scim_url: str, token_file: str, state_path: str, *, poll_
                        scope=ScopeConfig(include_ous=include or (getattr(dc, "bulk_ou", dc.base_dn),),
                                          object_types=("user", "group")))
     tgt = TargetConfig(name="app", kind="scim", url=scim_url, token_file=token_file, object_types=("user", "group"),
-                       max_in_flight=max_in_flight)  # default mappings (bulk users have UPNs)
+                       max_in_flight=max_in_flight,  # default mappings (bulk users have UPNs)
+                       **({} if bulk_chunk is None else {"bulk_chunk": bulk_chunk}))
     log = LogConfig(format="console", file=log_file) if log_file else LogConfig()
     return Config(sources=(src,), targets=(tgt,), state=StateConfig(path=state_path),
                   safety=SafetyConfig(delete_threshold=10**9), log=log)

@@ -113,6 +113,9 @@ class Target(Protocol):
     # Optional: ``list_objects(kind) -> Result`` (``Done(found=...)``; an iterator of
     # TargetObject is accepted too), every object of ``kind`` owned or not. When a target offers it, the engine answers a large first sync's soft-match
     # questions from one complete listing instead of a lookup per object.
+    # Optional: ``create_many(items) -> list[Result]`` with ``bulk_size() -> int``: ``create`` of
+    # each ``(kind, anchor, attributes)`` item, one result each in order, in fewer requests (SCIM
+    # Bulk). The engine hands over at most ``bulk_size()`` items a call (0: it calls ``create``).
     # Optional: ``call_grace: float``, seconds a call may still land after its caller died (a
     # network target: its request deadline). After a crash or a takeover, a create not found
     # at the target is looked up again once that long has passed since it was journaled.

@@ -33,6 +33,7 @@ import email.utils
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
+from urllib.parse import urlsplit
 
 from functools import cache
 from typing import TYPE_CHECKING
@@ -164,6 +165,41 @@ def created(status: int, headers: Mapping[str, str], body: Any, *, what: str = "
         return untrusted(status, what, "no SCIM resource with an id")
     etag = headers.get("etag") or get_path(body, "meta", "version")
     return Done(target_id=rid, etag=etag if isinstance(etag, str) else None, status=status)
+
+
+def bulk_results(body: Any, *, whats: Mapping[str, str]) -> dict[str, tuple[Result, Any]]:
+    """A BulkResponse (RFC 7644 §3.7.3) -> per ``bulkId`` of ``whats``: its result and the op's
+    ``response`` (a resource or an Error, or None). A 2xx with a ``location`` (id = its last path
+    segment) or a ``response.id`` is ``Done``; a 2xx without either is uncertain (``untrusted``);
+    any other status is ``classify``'d. An op missing from the answer is missing here: the caller
+    treats it as uncertain. ``status`` is a string per the RFC; an int or ``{"code": ...}`` too."""
+    out: dict[str, tuple[Result, Any]] = {}
+    ops = body.get("Operations") if isinstance(body, Mapping) else None
+    for op in ops if isinstance(ops, list) else ():
+        bid = op.get("bulkId") if isinstance(op, Mapping) else None
+        if not isinstance(bid, str) or bid not in whats or bid in out:
+            continue
+        what, response = whats[bid], op.get("response")
+        status = op.get("status")
+        status = status.get("code") if isinstance(status, Mapping) else status
+        try:
+            code = int(str(status).strip())
+        except ValueError:
+            out[bid] = (untrusted(200, what, f"the bulk operation's status is {status!r}"), response)
+            continue
+        if not 200 <= code < 300:
+            out[bid] = (classify(code, {}, response, what=what), response)
+            continue
+        rid = response.get("id") if isinstance(response, Mapping) else None
+        location = op.get("location")
+        if not (isinstance(rid, str) and rid.strip()) and isinstance(location, str):
+            rid = urlsplit(location).path.rstrip("/").rpartition("/")[2]
+        if not isinstance(rid, str) or not rid.strip():
+            out[bid] = (untrusted(code, what, "no location and no resource id"), response)
+            continue
+        etag = op.get("version") or get_path(response, "meta", "version")
+        out[bid] = (Done(target_id=rid, etag=etag if isinstance(etag, str) else None, status=code), response)
+    return out
 
 
 def get_path(obj: Any, *keys: str) -> Any:

@@ -26,7 +26,12 @@ Built-in profiles (samples under ``tests/samples/`` named by origin):
   (PATCH, filter, sort, ETag, bulk 1000 ops, 1000 results); PATCH answers 204 without a body;
   ``remove`` with a ``value`` is refused (400 invalidValue), so removal is by filtered path; a
   replace of ``emails[type eq "work"].value`` with no work email is 400 noTarget (so remove +
-  add); string booleans are accepted; adding an existing member is a no-op.
+  add); string booleans are accepted; adding an existing member is a no-op; ``/Bulk`` takes 1000
+  operations and 1 MiB, each POST answered 201 with ``location`` and no resource.
+
+Bulk (``bulk_max_operations``, 0 = none): announced by ``bulk.supported`` / ``maxOperations`` /
+``maxPayloadSize``; the entra and aws profiles pin 0; ``[target.dialect] bulk_max_operations = 0``
+turns it off; a 400/404/405/501 to ``/Bulk`` itself sets it to 0 (``probe:bulk-refused``).
 """
 
 from __future__ import annotations
@@ -54,10 +59,11 @@ CHOICES: Mapping[str, tuple[str, ...]] = {
 KINDS = ("user", "group", "contact")  # the prefixes of ``dropped`` / ``computed`` entries
 
 
-# Keys that once were dialect fields but never changed what hybridsync does (bulk is not used,
-# the enterprise extension is sent as mapped, members are never asked for in a GET): still
-# accepted in ``[target.dialect]`` so that a config naming them keeps loading, and ignored.
-RETIRED = frozenset({"bulk_max_operations", "enterprise_extension", "members_in_get"})
+# Keys that once were dialect fields but never changed what hybridsync does (the enterprise
+# extension is sent as mapped, members are never asked for in a GET): still accepted in
+# ``[target.dialect]`` so that a config naming them keeps loading, and ignored.
+RETIRED = frozenset({"enterprise_extension", "members_in_get"})
+INTEGERS = ("bulk_max_operations", "bulk_max_payload")
 
 
 ENTERPRISE_USER = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
@@ -81,6 +87,10 @@ class Dialect:
     value_path_update: str = "remove-add"
     member_chunk_max: int | None = None  # a hard per-PATCH cap of the service
     patch_response: str = "unknown"
+    # SCIM Bulk (RFC 7644 §3.7): at most this many operations per /Bulk request (0 = no bulk:
+    # creates go one POST each) and this many bytes per request (None = not announced)
+    bulk_max_operations: int = 0
+    bulk_max_payload: int | None = None
     # kinds ("user", "group", "contact") whose updates go by GET + PUT: the service refused a PATCH
     # of their attributes (405/501, e.g. a group rename); member deltas stay PATCH
     update_by_put: tuple[str, ...] = field(default=(), converter=tuple)
@@ -174,6 +184,8 @@ PROFILES: Mapping[str, Dialect] = {
         value_path_update="remove-add",
         patch_response="no-content",
         extensions=(ENTERPRISE_USER,),
+        bulk_max_operations=1000,
+        bulk_max_payload=1048576,
         filter_vouched=("displayName", "externalId", "userName"),  # nickName eq: 200, 0 results
     ),
 }
@@ -250,6 +262,13 @@ def from_discovery(
             value = _get(spc, *keys)
             if isinstance(value, bool):
                 found[name] = value
+        bulk = _get(spc, "bulk", "supported")
+        if isinstance(bulk, bool):
+            ops = _get(spc, "bulk", "maxOperations")
+            found["bulk_max_operations"] = ops if bulk and isinstance(ops, int) and ops > 1 else 0
+            size = _get(spc, "bulk", "maxPayloadSize")
+            if bulk and isinstance(size, int) and size > 0:
+                found["bulk_max_payload"] = size
         max_results = _get(spc, "filter", "maxResults")
         if isinstance(max_results, int) and max_results > 0:
             found["max_results"] = max_results
@@ -279,6 +298,8 @@ def with_overrides(d: Dialect, overrides: Mapping[str, Any] | None) -> Dialect:
             raise DialectError(key, f"unknown key; known: profile, {', '.join(sorted(names))}")
         if key in CHOICES and value not in CHOICES[key]:
             raise DialectError(key, f"{value!r} is not one of {', '.join(CHOICES[key])}")
+        if key in INTEGERS and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+            raise DialectError(key, f"a whole number >= 0; got {value!r}")
         if key == "filter_operators":
             value = tuple(str(v).lower() for v in value)
         if key in ("dropped", "computed"):

@@ -15,6 +15,8 @@ anchor up: when the conflicting object is ours (same externalId) the create is `
 Members: PATCH deltas only, chunked by ``member_chunk`` (and the dialect's hard cap); one member
 change is one PATCH. The connector never GETs a group's member list (except to PUT a full
 resource on a service without PATCH, where there is no other way).
+
+Bulk: ``create_many`` (``bulk.py``) sends creates as ``/Bulk`` requests where the dialect allows.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import structlog
 
 from hybridsync.connectors.base import MISCONFIGURED, Done, Result, RetryAfter, Terminal
 from hybridsync.connectors.scim import check, notkept, prepare
+from hybridsync.connectors.scim.bulk import BulkMixin
 from hybridsync.connectors.scim.dialect import Dialect, DialectError, base_dialect, with_overrides
 from hybridsync.connectors.scim.discover import discover
 from hybridsync.connectors.scim.lookup import LookupMixin
@@ -45,7 +48,7 @@ log = structlog.get_logger(__name__)
 _UNIQUE_BY_KIND = {ObjectKind.USER: "userName", ObjectKind.CONTACT: "userName", ObjectKind.GROUP: "displayName"}
 
 
-class ScimTarget(LookupMixin, NestedMixin):
+class ScimTarget(BulkMixin, LookupMixin, NestedMixin):
     """A SCIM 2.0 service provider as a hybridsync target (``kind = "scim"``)."""
 
     kind = "scim"

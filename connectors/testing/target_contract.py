@@ -130,6 +130,22 @@ class TargetContract:
         assert by_name.target_id == made.target_id
         assert target.lookup_by_anchor(K.USER, anchor(2)).found == ()
 
+    def test_create_many_creates_each_item_once_as_create_would(self, target, backdoor):
+        """Optional capability (``create_many`` + ``bulk_size``, e.g. SCIM Bulk): one result per
+        item, in order, each object held once with what was written."""
+        if not callable(getattr(target, "create_many", None)):
+            pytest.skip("the connector has no create_many")
+        users = [(K.USER, anchor(f"m{i}"), self.user_attributes(f"m{i}")) for i in range(7)]
+        groups = [(K.GROUP, anchor(f"mg{i}"), self.group_attributes(f"m{i}")) for i in range(3)]
+        results = target.create_many(users + groups)
+        assert len(results) == 10 and all(isinstance(r, Done) and r.target_id for r in results), results
+        for kind, items, made in ((K.USER, users, results[:7]), (K.GROUP, groups, results[7:])):
+            held = {o.external_id: o for o in backdoor.objects(kind)}
+            assert len(held) == len(backdoor.objects(kind)) == len(items)  # each once
+            for (_, a, written), result in zip(items, made):
+                assert held[a].target_id == result.target_id
+                assert_held(target, kind, held[a].attributes, {p: v for p, v in written.items() if p != "active"})
+
     def test_update_changes_exactly_the_given_attributes_and_none_clears(self, target, backdoor):
         uid = target.create(K.USER, anchor(1), self.user_attributes(1)).target_id
         changes = {"displayName": 'New "name"', "name.givenName": None,

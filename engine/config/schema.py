@@ -153,6 +153,7 @@ TARGET_FIELDS = {
     "max_in_flight": Field("int", min=1, max=256),
     "rate_limit": Field("float", min=0, min_exclusive=True, max=1_000_000),
     "member_chunk": Field("int", min=1, max=10000),
+    "bulk_chunk": Field("int", min=0, max=10000),
     "timeout": Field("float", min=0, min_exclusive=True, max=3600),
     "max_response_bytes": Field("int", min=1024, max=1024 * 1024 * 1024),
 }

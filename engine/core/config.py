@@ -247,6 +247,9 @@ class TargetConfig:
     max_in_flight: int = 4
     rate_limit: float | None = None  # requests per second, token bucket
     member_chunk: int = 100
+    # SCIM Bulk (RFC 7644 §3.7): at most this many creates per /Bulk request (also capped by the
+    # service's maxOperations / maxPayloadSize); 0 = never bulk. Measured: bench/README.md wave 7
+    bulk_chunk: int = 100
     timeout: float = 30.0  # one request's overall deadline: connect + send + the whole answer
     max_response_bytes: int = 4 * 1024 * 1024  # a longer answer is an uncertain failure
     # kind = "entra" (INTERFACE.md "Entra ID target"); unused by other kinds

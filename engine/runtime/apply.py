@@ -1,7 +1,8 @@
 """Applying a plan: ``Applier``, composed of the state store, the targets and the cycle's values.
 
 Runs of independent actions go to a target concurrently (up to its ``max_in_flight``, every
-call of a run submitted at once), every intent of a run journaled in one commit before any of its
+call of a run submitted at once; a run's creates in chunks of ``create_many`` where the target
+offers it: SCIM Bulk, one outcome per action all the same), every intent of a run journaled in one commit before any of its
 calls; ``apply_steps`` yields while a run's calls are in flight (``runtime.pipeline`` plans the
 next page meanwhile); each result becomes a new
 TargetState (``reconcile.state_after``); failures count towards quarantine
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Generator, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta
 
 import attrs
@@ -31,7 +32,9 @@ from hybridsync.engine.runtime.health import TargetHealth
 from hybridsync.engine.runtime.reconcile import (
     APPLIED,
     Outcome,
+    bulk_size,
     call_target,
+    call_target_many,
     deferred_outcome,
     state_after,
     unapplied_outcome,
@@ -41,6 +44,7 @@ from hybridsync.statestore.protocol import StateStore
 log = structlog.get_logger("hybridsync.cycle")
 A = ActionKind
 RUN = 256  # object actions journaled in one commit before their calls
+BULK_ROUNDS = 4  # a run of bulk creates: up to max_in_flight x bulk_size x this
 # ADD_MEMBERS of distinct groups too (a due pass adds the members of every group created before
 # them: one PATCH at a time was seconds per 100 groups); a removal may switch the connector's
 # removal style on a refusal (scim target.py), so removals stay one at a time.
@@ -123,7 +127,10 @@ class Applier:
             width = max(1, self.config.target(first.target).max_in_flight) if first.kind in PARALLEL else 1
             j = i + 1
             key = (first.target, first.kind, first.object_kind)
-            limit = max(RUN, width * 8) if first.kind in PARALLEL else 1
+            bulk = self._bulk(first)  # creates a target takes in one call (SCIM Bulk): 0 = none
+            # bulk: a run of 4 rounds of chunks, so that the pool keeps the target busy between
+            # them (a run's end waits for its last chunk; P2 wave 7)
+            limit = max(RUN, width * 8, width * bulk * BULK_ROUNDS) if first.kind in PARALLEL else 1
             anchors = {first.anchor}  # one action per object in a run (two of a group stay in order)
             while j < len(actions) and j - i < limit and actions[j].anchor not in anchors and \
                     (actions[j].target, actions[j].kind, actions[j].object_kind) == key:
@@ -137,12 +144,12 @@ class Applier:
                 for p, intent_id in zip(calls, ids):
                     p.intent_id = intent_id
             if width > 1 and len(calls) > 1:
-                held = yield from self._run_ahead(prepared, width, out)
-                self._run_steps(held, width, now, out)
+                held = yield from self._run_ahead(prepared, width, bulk, out)
+                self._run_steps(held, width, bulk, now, out)
             else:
                 if not started:  # no call in flight: a pause before any outcome is finished
                     yield
-                self._run_steps(prepared, width, now, out)
+                self._run_steps(prepared, width, bulk, now, out)
             started = True
             if self.cycle.stopped_mid_page:
                 break
@@ -162,40 +169,48 @@ class Applier:
                                                   if ts is not None and ts.state == State.DISPUTED)
             self.name_changes.clear()
 
-    def _run_ahead(self, prepared: list[_Prepared], width: int,
+    def _run_ahead(self, prepared: list[_Prepared], width: int, bulk: int,
                    out: list[Applied]) -> Generator[None, None, list[_Prepared]]:
         """Submit every call of a run at once (``width`` in flight), yield, then finish them in
         order. A call that does not answer ``Done`` (a failure, a 409, a 429) stops the run's
         calls not yet started, as does a stop or a quarantine: those are returned, untouched, for
         ``_run_steps`` to decide one step at a time (at most ``width - 1`` more calls than before
-        reach a failing target)."""
+        reach a failing target). Creates a target takes in bulk go a chunk per call."""
         trouble = threading.Event()
 
-        def call(p: _Prepared) -> Result | None:
-            if trouble.is_set() or self._stop_requested() or p.action.target in self.health.paused:
+        def call(group: list[_Prepared]) -> list[Result] | None:
+            if trouble.is_set() or self._stop_requested() or group[0].action.target in self.health.paused:
                 return None  # held back: decided by _run_steps
-            result = self._call(p)
-            if not isinstance(result, Done):
+            results = self._call_group(group)
+            if not all(isinstance(r, Done) for r in results):
                 trouble.set()
-            return result
+            return results
 
         pool = self._pool(width)
-        futures = [pool.submit(call, p) if p.outcome is None and p.intent_id is not None else None
-                   for p in prepared]
+        slots: dict[int, tuple[Future[list[Result] | None], int]] = {}
+        for group in self._groups([p for p in prepared if p.outcome is None and p.intent_id is not None],
+                                  width, bulk):
+            future = pool.submit(call, group)
+            slots.update((id(p), (future, k)) for k, p in enumerate(group))
         yield
         held: list[_Prepared] = []
-        for p, fut in zip(prepared, futures):
-            result = fut.result() if fut is not None else None
-            if fut is not None and result is None:
-                held.append(p)
-            elif p.outcome is not None or result is not None:
-                out.append(self._finish(p, result))
+        for p in prepared:
+            if id(p) in slots:
+                future, k = slots[id(p)]
+                results = future.result()
+                if results is None:
+                    held.append(p)
+                else:
+                    out.append(self._finish(p, results[k]))
+            elif p.outcome is not None:
+                out.append(self._finish(p, None))
         return held
 
-    def _run_steps(self, prepared: list[_Prepared], width: int, now: datetime, out: list[Applied]) -> None:
+    def _run_steps(self, prepared: list[_Prepared], width: int, bulk: int, now: datetime,
+                   out: list[Applied]) -> None:
         """Call a run's journaled actions a step at a time: a stop or a quarantine is checked
-        before each step (``width`` * 8 calls in flight, or one)."""
-        step = width * 8 if width > 1 else 1
+        before each step (``width`` * 8 calls in flight, or one; ``width`` bulk chunks)."""
+        step = max(width * 8 if width > 1 else 1, width * bulk)
         for k in range(0, len(prepared), step):
             part = prepared[k:k + step]
             for p in part:
@@ -212,11 +227,12 @@ class Applier:
                 p.intent_id = None
             if self.cycle.stopped_mid_page:
                 part = [p for p in part if p.outcome is not None or p.intent_id is not None]
-            todo = [p for p in part if p.outcome is None]
-            if len(todo) > 1:
-                answers = dict(zip((id(p) for p in todo), self._pool(width).map(self._call, todo)))
+            groups = self._groups([p for p in part if p.outcome is None], width, bulk)
+            if len(groups) > 1 and width > 1:
+                results = list(self._pool(width).map(self._call_group, groups))
             else:
-                answers = {id(p): self._call(p) for p in todo}
+                results = [self._call_group(g) for g in groups]
+            answers = {id(p): r for g, rs in zip(groups, results) for p, r in zip(g, rs)}
             for p in part:
                 out.append(self._finish(p, answers.get(id(p))))
             if self.cycle.stopped_mid_page:
@@ -225,6 +241,24 @@ class Applier:
 
     def _call(self, p: _Prepared) -> Result:
         return call_target(self.targets[p.action.target], p.action, p.members)
+
+    def _bulk(self, action: Action) -> int:
+        """The creates per call ``action``'s target takes (``create_many``); 0 for anything else."""
+        if action.kind != A.CREATE or action.target in self.health.paused or action.target not in self.targets:
+            return 0
+        return bulk_size(self.targets[action.target])
+
+    def _groups(self, todo: list[_Prepared], width: int, bulk: int) -> list[list[_Prepared]]:
+        """One call per action, or chunks of creates (at most ``bulk``, spread over ``width``)."""
+        if bulk < 2 or len(todo) < 2:
+            return [[p] for p in todo]
+        size = min(bulk, max(2, -(-len(todo) // max(1, width))))
+        return [todo[k:k + size] for k in range(0, len(todo), size)]
+
+    def _call_group(self, group: list[_Prepared]) -> list[Result]:
+        if len(group) == 1:
+            return [self._call(group[0])]
+        return call_target_many(self.targets[group[0].action.target], [p.action for p in group])
 
     def _prepare(self, action: Action, now: datetime, lookup_failed: str | None) -> _Prepared:
         prev = self.state(action.target, action.anchor)

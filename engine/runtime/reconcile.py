@@ -22,7 +22,7 @@ retriable failure of that one object.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -70,6 +70,36 @@ def call_target(target: Target, action: Action, member_ids: list[tuple[ObjectKin
     sent: list[str] = []
     result = _call_target(target, action, member_ids, sent)
     return mask_sent(result, sent) if sent else result
+
+
+def bulk_size(target: Target) -> int:
+    """How many creates ``target`` takes in one ``create_many`` call (0: none; optional)."""
+    size = getattr(target, "bulk_size", None)
+    if not callable(size) or not callable(getattr(target, "create_many", None)):
+        return 0
+    try:
+        return max(0, int(size()))
+    except Exception as exc:  # a connector bug: creates go one by one
+        log.warning("bulk_size_failed", target=getattr(target, "name", None), error=str(exc)[:200])
+        return 0
+
+
+def call_target_many(target: Target, actions: Sequence[Action]) -> list[Result]:
+    """The CREATE calls of ``actions`` as one ``create_many`` call: one result per action, in
+    order, each masked as ``call_target`` masks one."""
+    sent: list[str] = []
+    try:
+        items = []
+        for action in actions:
+            attributes = reveal(action.attributes, generated=True)
+            sent.extend(revealed_values(attributes))
+            items.append((action.object_kind, action.anchor, attributes))
+        results = list(target.create_many(items))  # type: ignore[attr-defined]  # optional capability
+        if len(results) != len(items):
+            raise ValueError(f"create_many answered {len(results)} results for {len(items)} creates")
+    except Exception as exc:  # a connector bug or transport error: these objects only
+        results = [RetryAfter(0.0, redact(f"{type(exc).__name__}: {exc}", sent)[:500])] * len(actions)
+    return [mask_sent(r, sent) if sent else r for r in results]
 
 
 def _call_target(target: Target, action: Action, member_ids: list[tuple[ObjectKind, str]] | None,

@@ -1,5 +1,5 @@
 """A subprocess engine for crash tests: a deterministic in-memory directory synced to a real SCIM
-server. Usage: crash_child.py STATE_DB SCIM_URL TOKEN_FILE N_USERS [EDIT_ROUND]."""
+server. Usage: crash_child.py STATE_DB SCIM_URL TOKEN_FILE N_USERS [EDIT_ROUND [PAGE_SIZE [BULK_CHUNK]]]."""
 
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ def guid(n: int) -> str:
     return base64.b64encode(n.to_bytes(16, "big")).decode()
 
 
-def directory(n_users: int, edit_round: int) -> MemorySource:
-    src = MemorySource(page_size=10)
+def directory(n_users: int, edit_round: int, page_size: int = 10) -> MemorySource:
+    src = MemorySource(page_size=page_size)
     for i in range(n_users):
         title = f"round{edit_round}" if i % 3 == 0 else "steady"
         src.put(SourceObject(anchor=guid(i), object_guid=guid(i), kind=ObjectKind.USER, dn=f"CN=u{i},{STAFF}",
@@ -32,11 +32,12 @@ def directory(n_users: int, edit_round: int) -> MemorySource:
     return src
 
 
-def config(state: str, url: str, token_file: str) -> Config:
+def config(state: str, url: str, token_file: str, bulk_chunk: int = 100) -> Config:
     # timeout 10 s: a restart after the kill waits call_grace (= timeout) for creates in doubt
     return Config(sources=(SourceConfig(name="corp", kind="memory", base_dn="DC=lab,DC=test",
                                         scope=ScopeConfig(include_ous=(STAFF,))),),
-                  targets=(TargetConfig(name="app", kind="scim", url=url, token_file=token_file, timeout=10.0),),
+                  targets=(TargetConfig(name="app", kind="scim", url=url, token_file=token_file, timeout=10.0,
+                                        bulk_chunk=bulk_chunk),),
                   state=StateConfig(path=state))
 
 
@@ -45,9 +46,9 @@ def main() -> int:
     edit_round = int(sys.argv[5]) if len(sys.argv) > 5 else 0
     from hybridsync.connectors.scim import ScimTarget
 
-    cfg = config(state, url, token_file)
+    cfg = config(state, url, token_file, int(sys.argv[7]) if len(sys.argv) > 7 else 100)
     # every run reads the directory as of ``edit_round`` with a Refresh (full) read, like a restart
-    src = directory(n, edit_round)
+    src = directory(n, edit_round, int(sys.argv[6]) if len(sys.argv) > 6 else 10)
     engine = Engine(cfg, sources={"corp": src}, targets={"app": ScimTarget(cfg.targets[0])})
     report = engine.run_once(full=True)
     engine.close()

@@ -14,7 +14,7 @@ from hybridsync.engine.lab.scim import ScimLab
 from hybridsync.engine.core.values import ObjectKind as K
 
 pytestmark = pytest.mark.scim
-MEASURED = ("patch", "filter", "etag", "max_results")
+MEASURED = ("patch", "filter", "etag", "max_results", "bulk_max_operations", "bulk_max_payload")
 
 
 def test_dialect_discovered_on_scim2_server_matches_the_recorded_profile(scim_target):

@@ -25,6 +25,8 @@ def test_the_urns_are_the_ones_scim2_models_defines():
     assert prepare.GROUP_SCHEMA == Group.__schema__
     assert prepare.ENTERPRISE == EnterpriseUser.__schema__
     assert prepare.PATCH_SCHEMA == PatchOp.__schema__
+    from scim2_models import BulkRequest
+    assert prepare.BULK_REQUEST_SCHEMA == BulkRequest.__schema__
 
 
 def test_an_error_answer_is_still_classified_through_scim2_models():
