@@ -56,6 +56,9 @@ auth = "bearer"
 token_file = "secrets/app.token"
 object_types = ["user", "group", "contact"]
 nested_groups = "nested"
+# scim2-server's PATCH costs grow with the group's size (0.6 s each at 5,000 members, measured):
+# the large group's members go 1,000 per PATCH (5 calls) rather than the default 100 (50 calls)
+member_chunk = 1000
 
 [target.mapping.user]
 # The bulk members of the large group have no UPN: build one from sAMAccountName.
