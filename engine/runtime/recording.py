@@ -277,6 +277,16 @@ class RecordingTarget:
 
         return call
 
+    def create_many(self, items: Sequence[tuple[ObjectKind, str, Mapping[str, Any]]]) -> list[Result]:
+        """Creates sent together (SCIM Bulk) are recorded as the single ``create`` each one
+        answers for: a replay (whose target takes no bulk) asks for them one by one."""
+        results: list[Result] = list(self.inner.create_many(items))
+        for (kind, anchor, attributes), result in zip(items, results):
+            args = (kind, anchor, attributes)
+            self.recorder.call(self.name, "create", call_key("create", args, {}, self.write_only), result,
+                               sent=revealed_values([args, {}]))
+        return results
+
     def list_owned(self, kind: ObjectKind) -> Iterator[TargetObject]:
         items = list(self.inner.list_owned(kind))
         self.recorder.call(self.name, "list_owned", call_key("list_owned", [kind], {}, self.write_only),
