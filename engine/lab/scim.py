@@ -294,9 +294,39 @@ def build_app(token: str, backdoor_token: str, features: Mapping[str, bool]) -> 
             endpoint = "/" + scope["path"].removeprefix("/v2").strip("/").split("/", 1)[0]
             counts[scope["method"]] += 1
             counts[f"{scope['method']} {endpoint}"] += 1
+            if endpoint == "/Bulk" and scope["method"] == "POST":
+                receive = await _count_bulk_operations(receive, counts)
         await scim(scope, receive, send)
 
     return app
+
+
+async def _count_bulk_operations(receive: Any, counts: Counter[str]) -> Any:
+    """Count each operation of a /Bulk request as ``"BULK <METHOD> /<Endpoint>"`` (a create sent
+    in bulk is still a create: tests that count creates add these), then hand the body on."""
+    body, more = b"", True
+    while more:
+        message = await receive()
+        body += message.get("body", b"")
+        more = message.get("more_body", False)
+    try:
+        operations = json.loads(body).get("Operations") or []
+    except (ValueError, AttributeError):
+        operations = []  # the server answers the garbage itself
+    for op in operations if isinstance(operations, list) else []:
+        if isinstance(op, dict) and isinstance(op.get("path"), str):
+            endpoint = "/" + op["path"].strip("/").split("/", 1)[0]
+            counts[f"BULK {str(op.get('method', '')).upper()} {endpoint}"] += 1
+    sent = False
+
+    async def replay() -> dict[str, Any]:
+        nonlocal sent
+        if sent:
+            return await receive()  # a disconnect, as the server would have seen it
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replay
 
 
 def _serve() -> None:  # pragma: no cover - runs in the child process

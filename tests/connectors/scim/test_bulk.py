@@ -48,6 +48,7 @@ def test_bulk_on_sends_ceil_n_over_chunk_requests_and_the_state_equals_single_cr
     # the first user and the first group go singly (their answers teach the dialect): 24 + 5 in
     # ceil(29 / 10) bulks
     assert counts["POST /Bulk"] == 3 and counts["POST /Users"] == 1 and counts["POST /Groups"] == 1
+    assert counts["BULK POST /Users"] == 24 and counts["BULK POST /Groups"] == 5  # the lab counts each op
     ext, bulk_state = state(scim_server.backdoor)
     assert set(ext.values()) == {1} and len(ext) == 31
     assert {r.target_id for r in results} == {r["id"] for r in scim_server.backdoor.resources("User")
