@@ -137,6 +137,7 @@ kind = "scim"
 url = "{scim_server.url}"
 token_file = "{scim_server.token_file}"
 object_types = ["user"]
+bulk_chunk = 3  # creates go in bulk (scim2-server offers /Bulk), a few at a time: the kill lands mid full sync
 """)
     return "".join(out)
 

@@ -38,6 +38,11 @@ class Capturing:
         self.passwords += [str(attributes[k]) for k in ("password", "nickName") if attributes.get(k)]
         return self.inner.create(kind, anchor, attributes)
 
+    def create_many(self, items):  # creates sent together (SCIM Bulk) carry their passwords too
+        for _, _, attributes in items:
+            self.passwords += [str(attributes[k]) for k in ("password", "nickName") if attributes.get(k)]
+        return self.inner.create_many(items)
+
     def update(self, kind, target_id, changes, **kw):
         self.passwords += [str(changes[k]) for k in ("password", "nickName") if changes.get(k)]
         return self.inner.update(kind, target_id, changes, **kw)
