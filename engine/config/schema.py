@@ -357,6 +357,8 @@ def duration_seconds(value: object) -> tuple[float | None, str | None]:
     """A duration ("24h", "30m", "2d", "90s", or a number of seconds) -> (seconds, problem)."""
     if isinstance(value, bool):
         return None, "expected a duration such as \"24h\", got a boolean"
+    if isinstance(value, int) and not 0 < value <= MAX_WINDOW:  # float() of a huge int overflows
+        return None, f"must be > 0 and at most 366 days (got {value!r})"
     if isinstance(value, (int, float)):
         seconds = float(value)
     elif isinstance(value, str) and value.strip() and value.strip()[-1].lower() in _DURATION_UNITS:

@@ -8,7 +8,7 @@ import math
 import tomllib
 from pathlib import Path
 
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from hybridsync.engine.core.config import Config
@@ -120,6 +120,7 @@ ENTRIES = [(t, k) for t in TABLES for k in _get(VALID, t)]
 
 
 @given(st.sampled_from(ENTRIES), values, st.sampled_from(["replace", "drop", "wrap"]), st.booleans())
+@example((("safety",), "delete_threshold_window"), 10**400, "replace", False)  # float() overflowed (found 2026-12-04)
 def test_a_mutated_valid_config_loads_or_raises_config_error(entry, value, how, check_secrets):
     table_path, key = entry
     document = copy.deepcopy(VALID)
