@@ -272,12 +272,7 @@ def build_app(token: str, backdoor_token: str, features: Mapping[str, bool]) -> 
         if scope["type"] == "http" and scope["path"].startswith("/_lab/"):
             headers = dict(scope["headers"])
             given = headers.get(_BACKDOOR_HEADER.lower().encode(), b"").decode()
-            body = b""
-            more = True
-            while more:
-                message = await receive()
-                body += message.get("body", b"")
-                more = message.get("more_body", False)
+            body = await _read_body(receive)
             if not secrets.compare_digest(given, backdoor_token):
                 status, payload = 401, None
             else:
@@ -301,14 +296,20 @@ def build_app(token: str, backdoor_token: str, features: Mapping[str, bool]) -> 
     return app
 
 
-async def _count_bulk_operations(receive: Any, counts: Counter[str]) -> Any:
-    """Count each operation of a /Bulk request as ``"BULK <METHOD> /<Endpoint>"`` (a create sent
-    in bulk is still a create: tests that count creates add these), then hand the body on."""
+async def _read_body(receive: Any) -> bytes:
+    """An ASGI request's whole body."""
     body, more = b"", True
     while more:
         message = await receive()
         body += message.get("body", b"")
         more = message.get("more_body", False)
+    return body
+
+
+async def _count_bulk_operations(receive: Any, counts: Counter[str]) -> Any:
+    """Count each operation of a /Bulk request as ``"BULK <METHOD> /<Endpoint>"`` (a create sent
+    in bulk is still a create: tests that count creates add these), then hand the body on."""
+    body = await _read_body(receive)
     try:
         operations = json.loads(body).get("Operations") or []
     except (ValueError, AttributeError):

@@ -271,20 +271,21 @@ class RecordingTarget:
 
         def call(*args: Any, **kwargs: Any) -> Result:
             result: Result = fn(*args, **kwargs)
-            self.recorder.call(self.name, op, call_key(op, args, kwargs, self.write_only), result,
-                               sent=revealed_values([args, kwargs]))
+            self._record(op, args, kwargs, result)
             return result
 
         return call
+
+    def _record(self, op: str, args: Sequence[Any], kwargs: Mapping[str, Any], result: Result) -> None:
+        self.recorder.call(self.name, op, call_key(op, args, kwargs, self.write_only), result,
+                           sent=revealed_values([args, kwargs]))
 
     def create_many(self, items: Sequence[tuple[ObjectKind, str, Mapping[str, Any]]]) -> list[Result]:
         """Creates sent together (SCIM Bulk) are recorded as the single ``create`` each one
         answers for: a replay (whose target takes no bulk) asks for them one by one."""
         results: list[Result] = list(self.inner.create_many(items))
         for (kind, anchor, attributes), result in zip(items, results):
-            args = (kind, anchor, attributes)
-            self.recorder.call(self.name, "create", call_key("create", args, {}, self.write_only), result,
-                               sent=revealed_values([args, {}]))
+            self._record("create", (kind, anchor, attributes), {}, result)
         return results
 
     def list_owned(self, kind: ObjectKind) -> Iterator[TargetObject]:
