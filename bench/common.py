@@ -103,9 +103,13 @@ def table(rows: Sequence[tuple[str, Any]], title: str = "") -> None:
         print(f"  {name:<{width}}  {shown}")
 
 
-def result(name: str, figure: float | int | str, goal: str, ok: bool) -> str:
+def result(name: str, figure: float | int | str, goal: str, ok: bool | None) -> str:
+    """One ``RESULT:`` line for bench/summary.py. ``ok=None`` marks a figure that is context for a
+    goal measured elsewhere (verdict INFO), so the table never shows a MISS against a goal the
+    issue does not set."""
     shown = f"{figure:.3f}" if isinstance(figure, float) else str(figure)
-    line = f"RESULT: {name} {shown} goal {goal} {'PASS' if ok else 'MISS'}"
+    verdict = "INFO" if ok is None else "PASS" if ok else "MISS"
+    line = f"RESULT: {name} {shown} goal {goal} {verdict}"
     print(line, flush=True)
     return line
 

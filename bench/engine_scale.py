@@ -202,7 +202,7 @@ def main() -> None:
     last = rows[-1]
     common.result(f"engine_scale_peak_rss_mb_{last['n']}", float(last["peak_rss_mb"]), "<= 150", last["peak_rss_mb"] <= 150)
     common.result(f"engine_scale_store_bytes_per_object_after_full_sync_{last['n']}", int(last["store_bytes_per_object"]),
-                  "<= 2048", last["store_bytes_per_object"] <= 2048)
+                  "none here (<= 2048 after 30 days: p5_memory --churn)", None)
 
 
 if __name__ == "__main__":

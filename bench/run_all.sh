@@ -42,6 +42,7 @@ BENCHES=(
   "p3_delta_cost|--only memory --size 100000 --small 10000|--only memory --size 1000 --small 200 --rounds 2|7200"
   "p3_delta_cost_samba|--only samba --size 20000 --small 2000|--only samba --size 300 --small 100 --rounds 2|7200"
   "p5_memory|--size 100000 --small 10000|--size 1000 --small 200|7200"
+  "p5_memory_churn|--churn 10000|--churn 300|7200"
   "p7_resume|--size 1000 --page 100 --fractions 0.2,0.5,0.8|--size 100 --page 20 --fractions 0.5|3600"
   "engine_scale|--sizes 10000,100000|--sizes 300,1000|7200"
   "engine_latency|--changes 50|--changes 5|3600"
@@ -67,7 +68,7 @@ for row in "${BENCHES[@]}"; do
   IFS='|' read -r name full quick limit <<<"$row"
   [ -n "$ONLY" ] && [[ "$ONLY" != *",$name,"* ]] && continue
   args=$full; [ "$MODE" = quick ] && { args=$quick; limit=900; }
-  script=${name%_samba}
+  script=${name%_samba}; script=${script%_churn}  # one script, two rows: p3 on Samba, P5 after churn
   before=$(loadavg); started=$(date +%s)
   echo "== $name $args (load $before)"
   # shellcheck disable=SC2086 # args are word lists on purpose
