@@ -83,6 +83,7 @@ ru = resource.getrusage(resource.RUSAGE_SELF)
 print(json.dumps({'seconds': took, 'counts': dict(report.counts), 'failed': report.failed,
                   'cpu_s': round(ru.ru_utime + ru.ru_stime, 2),
                   'pages_early': sum(p.early for p in pipes), 'pages_replanned': sum(p.replanned for p in pipes),
+                  'pages_behind': sum(getattr(p, 'behind', 0) for p in pipes),
                   'rss_before_mb': rss0, 'peak_rss_mb': common.peak_rss_mb()}))
 """
 
@@ -315,6 +316,7 @@ def full_sync(n: int, n_groups: int = 200, *, max_in_flight: int = 4, bulk_chunk
             "engine_s": eng["seconds"], "engine_counts": eng["counts"],
             "engine_failed": eng["failed"], "resources_at_server": total, "duplicates": dupes,
             "pages_early_kept_replanned": [eng["pages_early"], eng["pages_replanned"]],
+            "pages_planned_again_before_commit": eng["pages_behind"],
             "ratio": eng["seconds"] / floor, "ratio_same_work": eng["seconds"] / same_floor,
             "ratio_vs_raw_bulk": eng["seconds"] / max(raw_read_s, bulk_s),
             "raw_bulk_same_work_s": bulk_same_s,
