@@ -252,7 +252,12 @@ class Applier:
         """One call per action, or chunks of creates (at most ``bulk``, spread over ``width``)."""
         if bulk < 2 or len(todo) < 2:
             return [[p] for p in todo]
-        size = min(bulk, max(2, -(-len(todo) // max(1, width))))
+        width = max(1, width)
+        size = min(bulk, max(2, -(-len(todo) // width)))
+        chunks = -(-len(todo) // size)
+        if chunks > width and chunks % width:  # whole rounds of equal chunks: no round ends half-used
+            chunks += width - chunks % width  # (1,000 creates at 4 x 100: 12 of 84, not 10 of 100)
+            size = max(2, -(-len(todo) // chunks))
         return [todo[k:k + size] for k in range(0, len(todo), size)]
 
     def _call_group(self, group: list[_Prepared]) -> list[Result]:

@@ -13,7 +13,8 @@ Per page of the read (``SourceBatch``):
    outcomes and decisions, the journal settlements and the source cursor by compare-and-swap.
 
 The pages are driven by ``runtime.pipeline`` (merge in ``runtime.pages``): in a full read page
-N+1 is merged and planned while page N's calls are in flight, and applied after N's commit.
+N+1 is merged and planned while page N's calls are in flight; its calls start once N's have
+answered, and N commits while they are in flight where that is safe (``runtime.pipeline``).
 
 After the read, a time-driven pass plans what is due without a source change: escrow retries,
 soft-deleted objects past ``soft_delete_days``, approved held deletes, and groups whose members

@@ -1,6 +1,7 @@
 """The pages of a read, pipelined (issue 17): page N+1 is merged and planned while page N's calls
 are in flight; once N's calls have all answered, N+1's first calls start and N commits while
-they are in flight (when N+1's early plan is kept; a page planned again starts after N commits).
+they are in flight (when N+1's early plan is kept, or when it is planned again from N's outcomes
+in the page writes before N commits: ``_plan_behind``; else it is planned again after N commits).
 
     read ahead (``readahead``)  ->  merge + plan N+1  ->  apply N  ->  apply N+1 ...
                                     (while N's first    -> commit N (while N+1's first
@@ -18,7 +19,9 @@ what it read can have changed since (``_holds``): no target state it was answere
 its group members, its managers) is one N's outcomes wrote, no target object its lookups found
 is one N created or adopted, it asked no target per object where N wrote, no target was
 quarantined meanwhile and it loaded no listing while N's creates were under way. Otherwise N+1
-is planned again after N's commit, as the sequential loop would have, from the source facts its
+is planned again once N's calls have answered -- before N's commit, from the page writes, when
+that plan reads nothing of N but what the page writes hold (``_plan_behind``), else after N's
+commit, as the sequential loop would have -- from the source facts its
 early plan was answered (``Planned.refs``: members' anchors and kinds, managers' DNs; N's objects
 were in the page writes already when they were asked, and N's commit writes only those objects
 and target states): the plan made again asks the store for target states only. A page is merged early
@@ -52,6 +55,7 @@ PAGES_HELD = 2  # merged and not committed: the page whose calls are in flight a
 # the read then neither freezes nor unfreezes anything.
 FREEZE_GC = True
 REUSE_REFS = True  # a page planned again keeps the source facts its early plan was answered
+PLAN_BEHIND = True  # a page planned again is planned before the page before commits (``_plan_behind``)
 
 
 @define
@@ -70,7 +74,8 @@ class Stats:
     held: int = 0  # pages merged and not committed right now
     max_held: int = 0
     early: int = 0  # pages planned while the page before was applied, the plan kept
-    replanned: int = 0  # planned early, planned again after the page before committed
+    replanned: int = 0  # planned early, planned again once the page before's calls had answered
+    behind: int = 0  # of those, planned again before the page before committed (it commits behind)
 
     def hold(self, n: int) -> None:
         self.held += n
@@ -128,6 +133,13 @@ def run_pages(cycle: Cycle, batches: Iterable[SourceBatch], round_no: int, last_
                     flight = _start_and_commit(cycle, landed, work, planned, count, stats)
                     record_batch(source, batch)  # in N+1's commit unit, as below
                     continue
+                again = _plan_behind(cycle, work, evidence, planned, written) if not kept else None
+                if again is not None:  # planned again from N's outcomes (page writes): N commits behind it
+                    stats.replanned += 1
+                    stats.behind += 1
+                    flight = _start_and_commit(cycle, landed, work, again, count, stats)
+                    record_batch(source, batch)
+                    continue
                 _commit(cycle, landed, stats, keep=work)
                 if _stopping(cycle):  # the page planned is dropped: read again next cycle
                     cycle.page.committed()
@@ -157,7 +169,7 @@ def run_pages(cycle: Cycle, batches: Iterable[SourceBatch], round_no: int, last_
             gc.unfreeze()
     if stats.early or stats.replanned:
         log.info("pipeline", cycle_id=cycle.state.cycle_id, source=setup.source_name, pages_early=stats.early,
-                 pages_replanned=stats.replanned, max_pages_held=stats.max_held)
+                 pages_replanned=stats.replanned, pages_committed_behind=stats.behind, max_pages_held=stats.max_held)
     return stats
 
 
@@ -210,6 +222,29 @@ def _start_and_commit(cycle: Cycle, landed: _InFlight, work: PageWork, planned: 
             stop()
         raise
     return started
+
+
+def _plan_behind(cycle: Cycle, work: PageWork, evidence: planner.ReadEvidence, early: Planned,
+                 written: dict[str, set[str]]) -> Planned | None:
+    """Page N+1 planned again once N's calls have all answered and BEFORE N commits (wave 8),
+    from N's outcomes in the page writes (``PageWrites.states``: the planner's target states are
+    answered from them first, N's merged objects are there too), so that N+1's first calls start
+    and N commits while they are in flight (``_start_and_commit``), as for a kept early plan: the
+    commit is off the critical path. Only what a plan reads from the page writes is N's: a plan
+    that asked a target per object where N wrote, found a target object N wrote (the store does
+    not know yet that it is ours: ``planning._holder_of``), loaded a listing (it would hold N's
+    creates, not yet ours in the store) or met a quarantine is dropped (None): N commits first and
+    the page is planned again after it, as before."""
+    if not (COMMIT_BEHIND and PLAN_BEHIND) or _stopping(cycle):
+        return None
+    paused, kinds = set(cycle.health.paused), _listed(cycle)
+    again = cycle.plan_only(tuple(work.merged), evidence, work.absent, refs=early.refs if REUSE_REFS else None)
+    if _listed(cycle) != kinds or set(cycle.health.paused) != paused or _stopping(cycle):
+        return None
+    for target, wrote in written.items():
+        if target in again.asked or wrote.intersection(again.found.get(target, ())):
+            return None
+    return again
 
 
 def _finish(cycle: Cycle, flight: _InFlight) -> dict[str, set[str]]:

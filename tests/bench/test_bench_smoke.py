@@ -136,6 +136,21 @@ def test_p2_raw_create_posts_users_and_groups_to_a_real_server(tmp_path):
 
 
 @pytest.mark.scim
+def test_p2_same_work_in_bulk_creates_by_bulk_then_patches_each_groups_members(tmp_path):
+    """Wave 8's like-for-like comparator: /Bulk creates, then the member PATCHes in chunks."""
+    scim, _token = common.start_scim(tmp_path)
+    try:
+        p2_full_sync.raw_bulk_create(scim, 6, 2, 2, chunk=3, members=[3, 2], member_chunk=2)
+        assert common.scim_duplicates(scim) == (8, 0)
+        counts = scim.backdoor.requests()
+        assert counts.get("POST /Bulk") == 3 and counts.get("PATCH /Groups") == 2 + 1
+        groups = scim.backdoor.resources("Group")
+        assert sorted(len(g.get("members") or ()) for g in groups) == [2, 3]
+    finally:
+        scim.stop()
+
+
+@pytest.mark.scim
 def test_p2_same_work_raw_create_also_patches_each_groups_members_in_chunks(tmp_path):
     scim, _token = common.start_scim(tmp_path)
     try:

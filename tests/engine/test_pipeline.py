@@ -134,14 +134,22 @@ def test_the_pipelined_sync_ends_like_the_sequential_one(tmp_path_factory, seed,
     assert creates == n_users + n_groups  # each object created exactly once
 
 
-def test_early_plans_are_kept_and_a_dependent_page_is_planned_again(tmp_path):
-    """Pages of independent users keep the plan made while the page before was applied; a page
-    whose group holds a member created by the page before is planned again after its commit."""
+def dependent_pages() -> MemorySource:
     src = MemorySource(page_size=5)  # pages (in anchor order): 1-5, 6-10, 11-15 (group 13), 16-20
     for i in range(1, 21):
         src.put(group(13, members=[8, 9]) if i == 13 else user(i))
-    tgt, path, stats, _ = run(src, True, tmp_path)
+    return src
+
+
+@pytest.mark.parametrize("behind", [True, False])
+def test_early_plans_are_kept_and_a_dependent_page_is_planned_again(tmp_path, monkeypatch, behind):
+    """Pages of independent users keep the plan made while the page before was applied; a page
+    whose group holds a member created by the page before is planned again once that page's
+    calls have answered: before its commit (``PLAN_BEHIND``, wave 8), or after it."""
+    monkeypatch.setattr(pipeline, "PLAN_BEHIND", behind)
+    tgt, path, stats, _ = run(dependent_pages(), True, tmp_path)
     assert (stats[0].early, stats[0].replanned) == (1, 1)  # page 2 kept its early plan, page 3 did not
+    assert stats[0].behind == (1 if behind else 0)
     group_rec = next(r for r in tgt.store.values() if r["external_id"] == guid(13))
     names = {tid: r["attributes"].get("userName") for tid, r in tgt.store.items()}
     assert {names[m] for m in group_rec["members"]} == {"u8@lab.test", "u9@lab.test"}
@@ -275,6 +283,66 @@ def test_a_crash_while_the_page_before_commits_and_the_next_is_in_flight_resumes
     engine.close()
     assert end_state(tgt, path) == end_state(seq_tgt, seq_path)
     assert len({r["external_id"] for r in tgt.store.values()}) == len(tgt.store) == 24  # no duplicate
+
+
+def test_a_page_planned_again_starts_its_calls_before_the_page_before_commits(tmp_path):
+    """Wave 8: page 3 (its group holds members page 2 created) is planned again from page 2's
+    outcomes in the page writes, its first run journaled and in flight, THEN page 2 commits. It
+    ends as the sequential loop ends: same target, states, decisions, batches, calls recorded once."""
+    seen: list[tuple[frozenset[str], frozenset[str], int]] = []
+    mp = pytest.MonkeyPatch()
+    commit_spy(mp, MemoryTarget("unused"), seen)
+    try:
+        tgt, path, stats, _ = run(dependent_pages(), True, tmp_path)
+    finally:
+        mp.undo()
+    assert (stats[0].early, stats[0].replanned, stats[0].behind) == (1, 1, 1)
+    pages = [anchors for anchors, _, _ in seen]
+    ahead = [pending - anchors for anchors, pending, _ in seen]
+    assert ahead[1] == pages[2] - {guid(13)}  # page 3's users journaled before page 2 commits (its group: a later run)
+    group_rec = next(r for r in tgt.store.values() if r["external_id"] == guid(13))
+    names = {tid: r["attributes"].get("userName") for tid, r in tgt.store.items()}
+    assert {names[m] for m in group_rec["members"]} == {"u8@lab.test", "u9@lab.test"}
+    assert [op for op, _ in tgt.calls].count("add_members") == 1  # in the group's own plan: no follow-up
+    seq_tgt, seq_path, _, _ = run(dependent_pages(), False, tmp_path)
+    assert end_state(tgt, path) == end_state(seq_tgt, seq_path)
+    assert decisions(path) == decisions(seq_path) and recorded(path) == recorded(seq_path)
+    store = Store.open(path)
+    try:
+        creates = [c for c in store.iter_calls() if '"op": "create"' in c.call_json]
+    finally:
+        store.close()
+    assert len(creates) == 20
+
+
+@pytest.mark.parametrize("crash_at", [1, 2, 3])
+def test_a_crash_while_a_page_planned_again_is_in_flight_resumes_to_one_end(tmp_path, crash_at):
+    """The process dies in page N's commit while N+1, planned again before that commit, has its
+    first calls in flight: a fresh run settles the intents and ends as an uncrashed sequential
+    run ends, every object created once (no duplicate, member lists complete)."""
+    seq_tgt, seq_path, _, _ = run(dependent_pages(), False, tmp_path)
+    src = dependent_pages()
+    path = str(tmp_path / f"state-crash-behind-{crash_at}.db")
+    tgt = MemoryTarget("app")
+    seen: list[tuple[frozenset[str], frozenset[str], int]] = []
+    mp = pytest.MonkeyPatch()
+    commit_spy(mp, tgt, seen, crash_at=crash_at)
+    try:
+        engine = make_engine(src, {"app": tgt}, store=Store.open(path))
+        with pytest.raises(Crash):
+            engine.run_once()
+        engine.store.close()
+    finally:
+        mp.undo()
+    anchors, pending, _ = seen[-1]
+    if crash_at < 3:
+        assert pending - anchors  # the next page's intents were journaled when N's commit died
+    engine = make_engine(src, {"app": tgt}, store=Store.open(path))
+    report = engine.run_once()
+    assert report.failed == 0 and engine.store.pending_intents() == []
+    engine.close()
+    assert end_state(tgt, path) == end_state(seq_tgt, seq_path)
+    assert len({r["external_id"] for r in tgt.store.values()}) == len(tgt.store) == 20  # no duplicate
 
 
 def test_the_recorder_flushes_only_the_calls_of_the_unit_it_commits():
