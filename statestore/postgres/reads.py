@@ -36,14 +36,16 @@ _WITH_MEMBERS = ("SELECT r.*, (SELECT array_agg(m.{member}) FROM {table} m WHERE
                  "AND m.group_anchor = r.anchor) AS members_ FROM {rows} r WHERE {scope} = ? AND anchor IN ({marks})")
 
 
-def ask_all(db: Any, queries: Sequence[Query], head: tuple[str, list[Any]] | None = None) -> list[Any]:
+def ask_all(db: Any, queries: Sequence[Query], head: tuple[str, list[Any]] | None = None, *,
+            unit: bool = False) -> list[Any]:
     """The answers of ``queries``, in order, in ONE statement: each query's rows as a JSON
     array, ``SELECT (SELECT json_agg(x) FROM (<query>) x), ...`` (text, bigint and double
     columns come back as the same values; U+0000, unescaped by nul.py's loader, sits raw in the
     JSON strings: ``strict=False``). 8 small queries: ~0.15 ms; pipelined ~0.4, one by one
     ~0.55 (server idle). The conversions run after it (one may read more). ``head``: a
     ``WITH ... SELECT a, b`` statement (and its parameters) whose columns come first in the
-    answer, as they are (``ask_all_beginning``)."""
+    answer, as they are (``ask_all_beginning``); ``unit``: the statement as a commit unit of its
+    own (a write, fenced)."""
     parts, params = [], []
     for q in queries:
         sql, ps = collapse_in(q.sql, q.params)
@@ -53,7 +55,13 @@ def ask_all(db: Any, queries: Sequence[Query], head: tuple[str, list[Any]] | Non
     sql = "SELECT " + ", ".join(parts)
     if head is not None:
         sql, params = head[0] + (", " if parts else "") + ", ".join(parts), [*head[1], *params]
-    row = db.conn.raw.execute(translate(sql), params).fetchone() or ()
+    cur = db.conn.raw.cursor()
+    if unit:  # its own commit unit, fenced: BEGIN, it, the fence check and COMMIT in one wait
+        with db.atomic():
+            cur.execute(translate(sql), params)
+    else:
+        cur.execute(translate(sql), params)
+    row = cur.fetchone() or ()
     skip = len(row) - len(queries)
     out = list(row[:skip])
     out += [q.convert(json.loads(text, strict=False) if text is not None else [])
@@ -64,12 +72,14 @@ def ask_all(db: Any, queries: Sequence[Query], head: tuple[str, list[Any]] | Non
 def ask_all_beginning(db: Any, queries: Sequence[Query], source: str, at: datetime,
                       force_full: bool) -> tuple[list[Any], tuple[int, str]] | None:
     """``queries`` answered and the cycle begun in ONE statement (a data-modifying CTE; its
-    reads see the store as it was before the cycle's row, which none of them asks about). None
-    -- begin it on its own -- inside a transaction (it goes with the caller's unit, durable) or
-    with a fence set (a fenced write is a unit with its check)."""
-    if db.fences or db.in_transaction:
+    reads see the store as it was before the cycle's row, which none of them asks about), one
+    wait: in autocommit mode, or fenced as a unit whose fence check goes with its COMMIT (a
+    stale epoch raises ``LeaseLost``, nothing begun). None -- begin it on its own -- inside a
+    transaction (it goes with the caller's unit, durable)."""
+    if db.in_transaction:
         return None
-    answers = ask_all(db, queries, (_BEGIN, [source, bool(force_full), source, time_to_text(at)]))
+    answers = ask_all(db, queries, (_BEGIN, [source, bool(force_full), source, time_to_text(at)]),
+                      unit=bool(db.fences))
     return answers[2:], (int(answers[0]), str(answers[1]))
 
 

@@ -82,11 +82,15 @@ def test_an_opening_that_begins_the_cycle_is_one_round_trip_and_the_row_is_not_f
 
 @pytest.mark.postgres
 def test_a_fenced_opening_begins_the_cycle_in_a_fenced_unit(store, monkeypatch):
-    """Fenced, the cycle's row is a unit with its fence check (``begin_cycle``): a stale epoch
+    """Fenced, the opening with the cycle's row is a unit whose fence check goes with its
+    COMMIT: one wait still (it was the opening, then ``begin_cycle``'s unit); a stale epoch
     begins nothing."""
     store._handle.conn.execute("INSERT INTO hybridsync_leases (key, epoch) VALUES ('source:corp', 3)")
     store.set_fence("source:corp", 3)
-    got = store.cycle_opening("corp", ["app"], T0, begin_cycle_at=T0)
+    with waits(monkeypatch) as counts:
+        got = store.cycle_opening("corp", ["app"], T0, begin_cycle_at=T0)
+    assert sum(counts.values()) == 1, counts
+    assert store._raw.execute("SHOW synchronous_commit").fetchone()[0] == "on"
     assert [c.id for c in store.last_cycles(5)] == [got.cycle_id] and got.cycle_mode == "full"
     store._raw.execute("UPDATE hybridsync_leases SET epoch = 4 WHERE key = 'source:corp'")  # taken over
     with pytest.raises(LeaseLost):
