@@ -298,9 +298,11 @@ class PgLog(Log):
 
     def journal_intents(self, cycle_id: int | None, actions: Iterable[Action], *,
                         at: datetime | None = None) -> list[int]:
-        """The intents in ONE statement whose ids come back after the COMMIT: BEGIN, INSERT ...
-        RETURNING and COMMIT go out together and the unit waits for the server once (the shared
-        version reserves an id block first: one more round trip per unit). Ids in the order of
+        """The intents in ONE statement and one wait: unfenced, ``INSERT ... RETURNING`` in
+        autocommit mode (itself a durable transaction: no BEGIN / COMMIT) with the next unit's id
+        blocks drawn in the same statement after its rows (``_JOURNAL_RESERVING``); fenced,
+        BEGIN, the INSERT, the fence check and COMMIT go out together (the shared version
+        reserves an id block first: one more round trip per unit). Ids in the order of
         ``actions``: each row's id is drawn as it is inserted, in ordinality order."""
         actions = list(actions)
         db = self._db
