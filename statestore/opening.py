@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from attrs import frozen
 
-from hybridsync.engine.core.values import Cursor, TargetState
+from hybridsync.engine.core.values import Cursor, Refresh, TargetState
 from hybridsync.statestore.records import HeldRecord, Intent, QuarantineRecord
 
 if TYPE_CHECKING:  # the parts and the handles import nothing from here
@@ -39,7 +39,10 @@ class CycleOpening:
     - ``quarantined``: ``quarantined()``;
     - per target asked: ``approved`` (``approved_actions``), ``due_retries`` (``due_retries(t, now)``)
       and, when ``removals_since`` was given, ``access_removals`` (else None);
-    - ``meta``: the stored values of the ``meta_keys`` asked (a missing key is absent).
+    - ``meta``: the stored values of the ``meta_keys`` asked (a missing key is absent);
+    - ``cycle_id`` / ``cycle_mode``: with ``begin_cycle_at``, the cycle begun by the same call
+      (``begin_cycle(source, mode, at=begin_cycle_at)``, mode ``full`` when ``force_full`` or the
+      cursor answered is a ``Refresh``, else ``delta``); None otherwise.
     """
 
     cursor: Cursor
@@ -50,12 +53,22 @@ class CycleOpening:
     due_retries: Mapping[str, tuple[TargetState, ...]]
     access_removals: Mapping[str, int] | None
     meta: Mapping[str, Any]
+    cycle_id: int | None = None
+    cycle_mode: str | None = None
+
+
+def cycle_mode(cursor: Cursor, force_full: bool) -> str:
+    """The mode a cycle reading from ``cursor`` records: ``full`` for a ``Refresh``."""
+    return "full" if force_full or isinstance(cursor, Refresh) else "delta"
 
 
 def read_opening(db: Any, objects: Objects, targets: Targets, log: Log, facts: Facts, source: str,
                  names: Iterable[str], now: datetime, *, removals_since: datetime | None = None,
-                 meta_keys: Iterable[str] = ()) -> CycleOpening:
-    """The parts' queries, answered by ``db.ask_all`` at once."""
+                 meta_keys: Iterable[str] = (), begin_cycle_at: datetime | None = None,
+                 force_full: bool = False) -> CycleOpening:
+    """The parts' queries, answered by ``db.ask_all`` at once; with ``begin_cycle_at``, the cycle
+    begun after them (``db.ask_all_beginning``, where the handle has it: in the same statement,
+    PostgreSQL; else ``facts.begin_cycle``, the mode from the cursor answered)."""
     names, keys = list(dict.fromkeys(names)), list(dict.fromkeys(meta_keys))
     queries = [targets.get_cursor_query(source), objects.last_complete_round_query(source),
                log.pending_intents_query(source), log.quarantined_query()]
@@ -65,15 +78,27 @@ def read_opening(db: Any, objects: Objects, targets: Targets, log: Log, facts: F
         queries += [log.access_removals_query(n, removals_since) for n in names]
     if keys:
         queries.append(facts.meta_query(keys))
-    answers = iter(db.ask_all(queries))
+    began = None
+    beginning = getattr(db, "ask_all_beginning", None) if begin_cycle_at is not None else None
+    if beginning is not None:
+        got = beginning(queries, source, begin_cycle_at, force_full)  # None: not here (e.g. fenced)
+        if got is not None:
+            answered, began = got
+    if began is None:
+        answered = db.ask_all(queries)
+    answers = iter(answered)
     cursor, last, pending, quarantined = next(answers), next(answers), next(answers), next(answers)
     approved = {n: tuple(next(answers)) for n in names}
     due = {n: tuple(next(answers)) for n in names}
     removals = {n: int(next(answers)) for n in names} if removals_since is not None else None
     meta = dict(next(answers)) if keys else {}
+    if began is None and begin_cycle_at is not None:
+        mode = cycle_mode(cursor, force_full)
+        began = (facts.begin_cycle(source, mode, begin_cycle_at), mode)
     return CycleOpening(cursor=cursor, last_complete_round=last, pending_intents=tuple(pending),
                         quarantined=tuple(quarantined), approved=approved, due_retries=due,
-                        access_removals=removals, meta=meta)
+                        access_removals=removals, meta=meta, cycle_id=began[0] if began else None,
+                        cycle_mode=began[1] if began else None)
 
 
-__all__ = ["CycleOpening", "read_opening"]
+__all__ = ["CycleOpening", "cycle_mode", "read_opening"]

@@ -24,6 +24,7 @@ from typing import IO, Any, Protocol, runtime_checkable
 
 from hybridsync.engine.core.values import Action, Cursor, ObjectKind, ObjectState, TargetState
 from hybridsync.statestore.opening import CycleOpening
+from hybridsync.statestore.pageread import PageRead
 from hybridsync.statestore.records import (
     BatchRecord,
     CallRecord,
@@ -355,12 +356,22 @@ class StateStore(ObjectStore, TargetStore, LogStore, RecordingStore, FactStore, 
         """True when the store holds no objects, states, cycles, watermarks or history."""
 
     def cycle_opening(self, source: str, targets: Iterable[str], now: datetime, *,
-                      removals_since: datetime | None = None, meta_keys: Iterable[str] = ()) -> CycleOpening:
+                      removals_since: datetime | None = None, meta_keys: Iterable[str] = (),
+                      begin_cycle_at: datetime | None = None, force_full: bool = False) -> CycleOpening:
         """What a cycle of ``source`` asks before it reads, answered at once (PostgreSQL: one
         round trip): the cursor, the last complete round, the source's pending intents,
         quarantines, per target of ``targets`` the approved holds, the retries due at ``now``
         and (with ``removals_since``) ``access_removals``, and the values of ``meta_keys``.
-        Each field equals the single-question method's answer (see ``opening.CycleOpening``)."""
+        Each field equals the single-question method's answer (see ``opening.CycleOpening``).
+        With ``begin_cycle_at``, it also begins the cycle (``begin_cycle`` at that time, same
+        durability; mode ``full`` when ``force_full`` or the cursor answered is a ``Refresh``,
+        else ``delta``): ``cycle_id`` and ``cycle_mode`` of the answer (PostgreSQL: in the same
+        round trip)."""
+
+    def read_page(self, source: str, anchors: Iterable[str], targets: Iterable[str]) -> PageRead:
+        """``get_objects(source, anchors)`` and, per target of ``targets``,
+        ``get_target_states(target, anchors)``, answered at once (PostgreSQL: one round trip;
+        see ``pageread.PageRead``)."""
 
     def close(self) -> None:
         """Release the store's connection; the store is unusable afterwards."""

@@ -33,6 +33,7 @@ from hybridsync.statestore.handle import Db
 from hybridsync.statestore.log import Log
 from hybridsync.statestore.objects import Objects
 from hybridsync.statestore.opening import CycleOpening, read_opening
+from hybridsync.statestore.pageread import PageRead, read_page
 from hybridsync.statestore.recordings import Recordings
 from hybridsync.statestore.records import (  # noqa: F401  (re-exported)
     BatchRecord,
@@ -126,9 +127,14 @@ class Store:
             yield self
 
     def cycle_opening(self, source: str, targets: Iterable[str], now: datetime, *,
-                      removals_since: datetime | None = None, meta_keys: Iterable[str] = ()) -> CycleOpening:
+                      removals_since: datetime | None = None, meta_keys: Iterable[str] = (),
+                      begin_cycle_at: datetime | None = None, force_full: bool = False) -> CycleOpening:
         return read_opening(self._handle, self._objects, self._targets, self._log, self._facts, source, targets,
-                            now, removals_since=removals_since, meta_keys=meta_keys)
+                            now, removals_since=removals_since, meta_keys=meta_keys,
+                            begin_cycle_at=begin_cycle_at, force_full=force_full)
+
+    def read_page(self, source: str, anchors: Iterable[str], targets: Iterable[str]) -> PageRead:
+        return read_page(self, source, anchors, targets)
 
     # ---------------------------------------------------------------- snapshot
     def dump(self, fp: IO[str]) -> None:

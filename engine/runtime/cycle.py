@@ -33,6 +33,7 @@ from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
+import attrs
 import structlog
 from attrs import frozen
 
@@ -107,22 +108,31 @@ class Cycle:
         if counts["settled"] or counts["unreachable"] or counts["waited"]:
             log.info("journal_settled", source=self.setup.source_name, **counts)
 
-    def opening(self) -> CycleOpening:
+    def opening(self, *, begin: bool = False) -> CycleOpening:
         """What this cycle asks the store before it reads, in one call (``StateStore.cycle_opening``;
         PostgreSQL: one round trip): cursor, last complete round, the source's pending intents,
         quarantines, approved holds, due retries, the threshold window's removals (unless the
-        window reads them incrementally) and the grace scan's last time per target."""
+        window reads them incrementally) and the grace scan's last time per target. ``begin``
+        (not in a dry run): the cycle's row is begun by the same call (its mode from the cursor
+        answered, as ``run_cycle`` decides it)."""
         setup, now, names = self.setup, self.state.now, list(self.setup.targets)
         since = None if window.reads_incrementally(setup.removals, setup.store) else \
             now - timedelta(seconds=setup.config.safety.delete_threshold_window)
         keys = () if setup.dry_run else [GRACE_KEY + name for name in names]
-        return setup.store.cycle_opening(setup.source_name, names, now, removals_since=since, meta_keys=keys)
+        begin_at = now if begin and not setup.dry_run else None
+        return setup.store.cycle_opening(setup.source_name, names, now, removals_since=since, meta_keys=keys,
+                                         begin_cycle_at=begin_at, force_full=bool(setup.full_reason))
 
     def begin(self, mode: str, opening: CycleOpening | None = None) -> None:
-        """Record the cycle's start; ``opening`` (else read now): what the store answered before."""
+        """Record the cycle's start (unless ``opening`` began it: ``opening(begin=True)``);
+        ``opening`` (else read now): what the store answered before."""
         state, store = self.state, self.setup.store
         state.started = time.perf_counter()
-        if not self.setup.dry_run:
+        if not self.setup.dry_run and opening is not None and opening.cycle_id is not None:
+            state.cycle_id = opening.cycle_id
+            if opening.cycle_mode != mode:  # not expected: the cursor decides both, read once
+                log.warning("cycle_mode_recorded", cycle_id=state.cycle_id, recorded=opening.cycle_mode, mode=mode)
+        elif not self.setup.dry_run:
             state.cycle_id = store.begin_cycle(self.setup.source_name, mode, at=state.now)
         opening = opening if opening is not None else self.opening()
         self.health.begin(self.setup.targets, opening.quarantined)
@@ -219,10 +229,11 @@ def run_cycle(cycle: Cycle) -> None:
     """Run one cycle for ``cycle.setup.source_name``; results accumulate in ``cycle``."""
     setup, state = cycle.setup, cycle.state
     store, src = setup.store, setup.source_name
-    opening = cycle.opening()
+    opening = cycle.opening(begin=True)  # the cycle's row begun with it (PostgreSQL: one round trip)
     if not setup.dry_run and opening.pending_intents:
         cycle.settle()
-        opening = cycle.opening()  # settling wrote target states and the journal: asked again
+        began = opening  # settling wrote target states and the journal: asked again
+        opening = attrs.evolve(cycle.opening(), cycle_id=began.cycle_id, cycle_mode=began.cycle_mode)
     expected = opening.cursor
     cursor = Refresh(setup.full_reason) if setup.full_reason else expected
     full = isinstance(cursor, Refresh)

@@ -81,10 +81,16 @@ class Planned:
     refs: References = References()  # the source facts it was answered (kept by a plan made again)
 
 
-def _stored_for(setup: CycleSetup, page: PageWrites, objs: Iterable[SourceObject]) -> dict[str, ObjectState]:
+def _stored_for(cycle: Cycle, objs: Iterable[SourceObject]) -> dict[str, ObjectState]:
+    """The stored objects of the page, read with their target states (``StateStore.read_page``:
+    PostgreSQL, one round trip), which the page's plan takes (``PagePlanner.prefetched``)."""
+    setup, page = cycle.setup, cycle.page
     store, src = setup.store, setup.source_name
     objs = list(objs)
-    found = store.get_objects(src, [o.anchor for o in objs])
+    anchors = [o.anchor for o in objs]
+    read = store.read_page(src, anchors, list(setup.targets))
+    found = read.objects
+    cycle.planning.prefetched = (frozenset(anchors), read.target_states)
     for o in objs:
         if o.anchor not in found and (o.deleted or o.kind is None):
             st = store.object_by_guid(src, o.object_guid)
@@ -105,7 +111,7 @@ def merge_page(cycle: Cycle, batch: SourceBatch, evidence: planner.ReadEvidence,
     batch = absence.screen(batch)  # bad text (a lone surrogate) is a per-object error
     for err in batch.errors:
         cycle.object_problem(err.object_guid or err.dn, err.dn, "source", str(err))
-    stored = _stored_for(setup, page, batch.objects)
+    stored = _stored_for(cycle, batch.objects)
     merged: dict[str, SourceObject] = {}
     to_store: list[ObjectState] = []
     observations: list[Observation] = []

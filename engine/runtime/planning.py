@@ -63,6 +63,10 @@ class PagePlanner:
     # anchor -> kind of the stored objects loaded while answering this plan's questions (a
     # member's anchor is asked by objectGUID first, then its kind: the object is loaded once)
     _kinds_seen: dict[str, ObjectKind] = attrs.Factory(dict)
+    # the target states of the page's anchors, read with its objects (``StateStore.read_page``,
+    # ``runtime.pages``): the next plan's questions about them are answered from here, then it
+    # is dropped (a plan made again, or the next part of a page planned in parts, asks the store)
+    prefetched: tuple[frozenset[str], Mapping[str, Mapping[str, TargetState]]] | None = None
 
     def plan(self, objects: tuple[SourceObject, ...], evidence: planner.ReadEvidence,
              absent: frozenset[str], *, refs: References | None = None) -> tuple[planner.Plan, dict[str, str]]:
@@ -82,10 +86,12 @@ class PagePlanner:
                                 carry=self.cycle.carry, refs=refs or References())
         dns = refs is None  # reference DNs come from the objects: asked in the first round only
         self._kinds_seen = {}
-        while q := needs.questions(inp, dns=dns):
-            inp = needs.answer(inp, self._answer(q))
-            dns = False
-        self._kinds_seen = {}
+        try:
+            while q := needs.questions(inp, dns=dns):
+                inp = needs.answer(inp, self._answer(q))
+                dns = False
+        finally:
+            self._kinds_seen, self.prefetched = {}, None
         self.refs = inp.refs
         self.page.known = {t.config.name: dict(t.states) for t in inp.targets}
         blocked: dict[str, str] = {}
@@ -127,7 +133,13 @@ class PagePlanner:
             if not anchors:
                 continue
             written = self.page.states[name]
-            got = store.get_target_states(name, sorted(a for a in anchors if a not in written))
+            wanted = sorted(a for a in anchors if a not in written)
+            got: Mapping[str, TargetState] = {}
+            if self.prefetched is not None and name in self.prefetched[1]:  # read with the page's objects
+                read, got = self.prefetched[0], self.prefetched[1][name]
+                wanted = [a for a in wanted if a not in read]
+            if wanted:
+                got = {**got, **store.get_target_states(name, wanted)}
             states[name] = {a: written[a] if a in written else got.get(a) for a in anchors}
         # only the answers are kept, never the member objects themselves: a page of groups asks
         # about every member of the directory (100k ObjectStates held at once were 400 MB)

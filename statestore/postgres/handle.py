@@ -26,7 +26,6 @@ so both stores run the *same* queries and keep the same semantics:
 from __future__ import annotations
 
 import contextlib
-import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
@@ -36,7 +35,7 @@ from psycopg.rows import dict_row
 
 from hybridsync.statestore.errors import StoreError
 from hybridsync.statestore.handle import Query
-from hybridsync.statestore.postgres import send
+from hybridsync.statestore.postgres import reads, send
 from hybridsync.statestore.postgres.batch import _ARRAY_TYPES, collapse_in, translate  # noqa: F401 - re-exported
 from hybridsync.statestore.postgres.ids import ID_STEP, ID_TABLES, RESERVE, IdBlocks  # noqa: F401 - ID_STEP re-exported
 
@@ -220,23 +219,14 @@ class PgDb:
         return query.convert(self.rows(query.sql, query.params))
 
     def ask_all(self, queries: Iterable[Query]) -> list[Any]:
-        """The answers of ``queries``, in order, in ONE statement: each query's rows as a JSON
-        array, ``SELECT (SELECT json_agg(x) FROM (<query>) x), ...`` (text, bigint and double
-        columns come back as the same values; U+0000, unescaped by nul.py's loader, sits raw in
-        the JSON strings: ``strict=False``). 8 small queries: ~0.15 ms; pipelined ~0.4, one by one
-        ~0.55 (server idle). The conversions run after it (one may read more)."""
+        """The answers of ``queries``, in order, in ONE statement (``reads.ask_all``)."""
         queries = list(queries)
-        if len(queries) < 2:
-            return [self.ask(q) for q in queries]
-        parts, params = [], []
-        for q in queries:
-            sql, ps = collapse_in(q.sql, q.params)
-            parts.append(f"(SELECT json_agg(x)::text FROM ({sql}) AS x)")
-            params.extend(ps)
-        self.flush()
-        row = self.conn.raw.execute(translate("SELECT " + ", ".join(parts)), params).fetchone() or ()
-        return [q.convert(json.loads(text, strict=False) if text is not None else [])
-                for q, text in zip(queries, row)]
+        return [self.ask(q) for q in queries] if len(queries) < 2 else reads.ask_all(self, queries)
+
+    def ask_all_beginning(self, queries: Iterable[Query], source: str, at: Any,
+                          force_full: bool) -> tuple[list[Any], tuple[int, str]] | None:
+        """``ask_all`` and ``begin_cycle`` in ONE statement, or None (``reads.ask_all_beginning``)."""
+        return reads.ask_all_beginning(self, list(queries), source, at, force_full)
 
     def insert(self, sql: str, params: Sequence[Any]) -> int:
         """Insert one row and return its id. Inside a commit unit the id is taken from a block of

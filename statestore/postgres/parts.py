@@ -36,6 +36,8 @@ from hybridsync.statestore.log import Log
 from hybridsync.statestore.objects import Objects, dn_lower, manager_key
 from hybridsync.statestore.postgres.batch import BATCH_FORMS, columns, rounds
 from hybridsync.statestore.postgres.handle import PgDb, translate
+from hybridsync.statestore.postgres.ids import ID_TABLES
+from hybridsync.statestore.postgres.reads import _WITH_MEMBERS
 from hybridsync.statestore.postgres.nul import escape
 from hybridsync.statestore.targets import Targets, check_names_dc, next_high_usn, same_position
 
@@ -113,10 +115,6 @@ def _put_objects(db: PgDb, cur: psycopg.Cursor[Any], rows: list[Sequence[Any]]) 
 BATCH_FORMS[_PUT_OBJECT] = _put_objects
 
 
-# a group's members in the same statement as its row: one wait per read, not two (rows, then
-# members); a correlated index probe per row (an empty one for a user)
-_WITH_MEMBERS = ("SELECT r.*, (SELECT array_agg(m.{member}) FROM {table} m WHERE m.{scope} = r.{scope} "
-                 "AND m.group_anchor = r.anchor) AS members_ FROM {rows} r WHERE {scope} = ? AND anchor IN ({marks})")
 
 
 def _with_members(db: PgDb, rows: str, table: str, scope: str, member: str, key: str,
@@ -261,6 +259,16 @@ _JOURNAL_COLS = ("cycle_id", "target", "anchor", "action", "created_at")
 VACUUM_JOURNAL_AFTER = 1000
 
 
+# the journal's INSERT and, once it ran (its rows counted first: a one-time filter), the next
+# unit's id blocks (``ids.RESERVE``), in one statement: (NULL, intent id, NULL) rows, then
+# (table, first id, step) rows
+_JOURNAL_RESERVING = ("WITH ins AS ({insert}), "
+                      "r AS (SELECT q.t, nextval(q.s) AS first, p.seqincrement AS step FROM (SELECT t, "
+                      "pg_get_serial_sequence(t, 'id') AS s FROM unnest(%s::text[]) AS t) q "
+                      "JOIN pg_sequence p ON p.seqrelid = q.s::regclass WHERE (SELECT count(*) FROM ins) > 0) "
+                      "SELECT NULL::text, id, NULL::bigint FROM ins UNION ALL SELECT t, first, step FROM r")
+
+
 class PgLog(Log):
     _settled = 0  # intents settled since the journal was last vacuumed
 
@@ -290,9 +298,11 @@ class PgLog(Log):
 
     def journal_intents(self, cycle_id: int | None, actions: Iterable[Action], *,
                         at: datetime | None = None) -> list[int]:
-        """The intents in ONE statement whose ids come back after the COMMIT: BEGIN, INSERT ...
-        RETURNING and COMMIT go out together and the unit waits for the server once (the shared
-        version reserves an id block first: one more round trip per unit). Ids in the order of
+        """The intents in ONE statement and one wait: unfenced, ``INSERT ... RETURNING`` in
+        autocommit mode (itself a durable transaction: no BEGIN / COMMIT) with the next unit's id
+        blocks drawn in the same statement after its rows (``_JOURNAL_RESERVING``); fenced,
+        BEGIN, the INSERT, the fence check and COMMIT go out together (the shared version
+        reserves an id block first: one more round trip per unit). Ids in the order of
         ``actions``: each row's id is drawn as it is inserted, in ordinality order."""
         actions = list(actions)
         db = self._db
@@ -304,9 +314,16 @@ class PgLog(Log):
         exprs, arrays = columns(casts, rows, range(len(_JOURNAL_COLS)))
         cols = ", ".join(_JOURNAL_COLS)
         cur = db.conn.raw.cursor()
+        insert = (f"INSERT INTO journal ({cols}) SELECT {cols} FROM unnest({', '.join(exprs)}) "
+                  f"WITH ORDINALITY AS u({cols}, n) ORDER BY n RETURNING id")
+        if not db.fences:  # ONE statement in autocommit: itself a durable transaction (no BEGIN/COMMIT)
+            db.flush()
+            cur.execute(_JOURNAL_RESERVING.format(insert=insert), [*arrays, list(ID_TABLES)])
+            rows = cur.fetchall()
+            db.ids.reserved([r for r in rows if r[0] is not None])
+            return sorted(int(r[1]) for r in rows if r[0] is None)
         with db.atomic(reserve_next=True):  # the page's unit that follows takes its ids without a nextval
-            cur.execute(f"INSERT INTO journal ({cols}) SELECT {cols} FROM unnest({', '.join(exprs)}) "
-                        f"WITH ORDINALITY AS u({cols}, n) ORDER BY n RETURNING id", arrays)
+            cur.execute(insert, arrays)
         # the unit's sync brought every answer: the ids of the committed rows
         return sorted(int(r[0]) for r in cur.fetchall())
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import contextlib
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -31,7 +31,8 @@ from psycopg import sql
 from psycopg_pool import ConnectionPool
 
 from hybridsync.statestore.errors import StoreCorrupt
-from hybridsync.statestore.postgres import nul
+from hybridsync.statestore.pageread import PageRead
+from hybridsync.statestore.postgres import nul, reads
 from hybridsync.statestore.postgres import schema as pgschema
 from hybridsync.statestore.postgres.handle import PgDb
 from hybridsync.statestore.postgres.parts import PgFacts, PgLog, PgObjects, PgTargets
@@ -172,6 +173,10 @@ class PostgresStore(Store):
     def stale_refusals(self) -> int:
         """Commit units this store refused because its lease epoch was no longer current."""
         return self._handle.stale_refusals
+
+    def read_page(self, source: str, anchors: Iterable[str], targets: Iterable[str]) -> PageRead:
+        """The page's objects and target states in ONE statement (reads.py)."""
+        return reads.read_page(self._handle, source, anchors, targets)
 
     @contextlib.contextmanager
     def atomic(self) -> Iterator[PostgresStore]:

@@ -31,6 +31,7 @@ from hybridsync.statestore.errors import StoreCorrupt, StoreMisuse
 from hybridsync.statestore.protocol import StateStore
 from hybridsync.statestore.testing.cycles import CyclesContract
 from hybridsync.statestore.testing.opening import OpeningContract
+from hybridsync.statestore.testing.pageread import PageReadContract
 from hybridsync.statestore.testing.recordings import RecordingsContract
 from hybridsync.statestore.testing.references import ReferencesContract
 from hybridsync.statestore.testing.safety import SafetyContract
@@ -40,7 +41,7 @@ from hybridsync.statestore.testing.stateful import SETTINGS, store_machine
 from hybridsync.statestore.testing.watermarks import WatermarksContract
 
 class StoreContract(SafetyContract, SaltContract, RecordingsContract, ReferencesContract, WatermarksContract,
-                    OpeningContract, CyclesContract):
+                    OpeningContract, CyclesContract, PageReadContract):
     """Contract tests. Names read as sentences; each asserts what the store gives back."""
 
     # -- hooks ------------------------------------------------------------------------------

@@ -65,3 +65,29 @@ def test_the_journal_is_settled_only_when_the_opening_shows_this_source_s_intent
     engine.run_once()
     assert calls["pending_intents"] == 1 and calls["cycle_opening"] == 2  # settled, then asked again
     assert [i.id for i in store.pending_intents()] == [theirs] and ours != theirs
+
+
+def test_the_cycle_is_begun_by_its_opening_once_even_when_the_journal_is_settled_between():
+    """Wave 8: the cycle's row is written by the opening itself (``cycle_opening(begin_cycle_at=...)``;
+    PostgreSQL: the same round trip), not by a ``begin_cycle`` call of its own; the opening asked
+    again after settling begins nothing, and the cycle ends on the row the first one began."""
+    src = population()
+    engine = make_engine(src, {"app": MemoryTarget()})
+    store = engine.store
+    calls = collections.Counter()
+    for name in ("begin_cycle", "cycle_opening"):
+        def wrap(*args, _orig=getattr(store, name), _name=name, **kwargs):
+            calls[_name, kwargs.get("begin_cycle_at") is not None] += 1
+            return _orig(*args, **kwargs)
+        setattr(store, name, wrap)
+    engine.run_once()
+    assert dict(calls) == {("cycle_opening", True): 1}
+    assert [(c.mode, c.status) for c in store.last_cycles(5)] == [("full", "ok")]
+    store.journal_intent(store.last_cycles(1)[0].id, _intent(guid(2)))  # left by a cycle that died
+    calls.clear()
+    src.modify(guid(3), title="y")
+    report = engine.run_once()
+    assert report.counts.get("update") == 1, report.counts
+    assert dict(calls) == {("cycle_opening", True): 1, ("cycle_opening", False): 1}  # settled, asked again
+    assert [(c.mode, c.status) for c in store.last_cycles(5)] == [("delta", "ok"), ("full", "ok")]
+    assert store.pending_intents() == []
