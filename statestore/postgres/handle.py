@@ -318,7 +318,7 @@ class PgDb:
                 raw.execute("COMMIT")
                 if reserve_next:  # outside the transaction, skipped if the unit failed
                     reserve = raw.cursor()
-                    reserve.execute(RESERVE, [list(ID_TABLES)])
+                    reserve.execute(self.ids.reserve_sql(list(ID_TABLES)), [list(ID_TABLES)])
             # the pipeline's exit synced: a failed statement of the unit raised there (the
             # COMMIT after it was skipped)
         except BaseException as exc:

@@ -18,6 +18,14 @@ ID_BLOCK, ID_BLOCK_MAX = 16, 1024
 # one block of ids per table named in the text array: (table, first id, the sequence's step)
 RESERVE = ("SELECT q.t, nextval(q.s), p.seqincrement FROM (SELECT t, pg_get_serial_sequence(t, 'id') "
            "AS s FROM unnest(%s::text[]) AS t) q JOIN pg_sequence p ON p.seqrelid = q.s::regclass")
+# the same once the handle knows every named table's step (``IdBlocks.steps``): (table, first id,
+# NULL) rows. The step lookup above -- the join with the ``pg_sequence`` catalog, which also
+# evaluated ``pg_get_serial_sequence`` twice per table -- was ~0.15 ms of server CPU per
+# reservation (wave 8, measured on the bench's store: 0.33-0.46 ms per BEGIN + it + ROLLBACK
+# against 0.18-0.22 ms for this form). A step is a sequence's property that only migration p004
+# changes (1 -> ID_STEP), run before a handle is used; a handle that learned 1 and sees a bigger
+# step later would only use part of its block (safe), and no migration makes a step smaller.
+RESERVE_KNOWN = "SELECT t, nextval(pg_get_serial_sequence(t, 'id')), NULL::bigint FROM unnest(%s::text[]) AS t"
 
 
 class _Block:
@@ -49,14 +57,27 @@ class IdBlocks:
     def __init__(self) -> None:
         self._ids: dict[str, _Block | list[int]] = {}
         self._block: dict[str, int] = {}
+        self.steps: dict[str, int] = {}  # each table's sequence step, learned once (kept by clear())
+
+    def reserve_sql(self, tables: list[str]) -> str:
+        """``RESERVE_KNOWN`` once every one of ``tables``' steps is known, else ``RESERVE``."""
+        return RESERVE_KNOWN if all(t in self.steps for t in tables) else RESERVE
+
+    def _step(self, name: str, step: Any) -> int:
+        if step is None:
+            return self.steps[name]
+        self.steps[name] = int(step)
+        return int(step)
 
     def clear(self) -> None:
         self._ids.clear()
         self._block.clear()
 
     def reserved(self, rows: list[Any]) -> None:
-        """The blocks a ``RESERVE`` query drew: (table, first id, step) rows."""
-        self._ids = {name: _block(first, step) for name, first, step in rows if step > 1}
+        """The blocks a ``RESERVE`` / ``RESERVE_KNOWN`` query drew: (table, first id, step or
+        NULL for a known step) rows."""
+        steps = [(name, first, self._step(name, step)) for name, first, step in rows]
+        self._ids = {name: _block(first, step) for name, first, step in steps if step > 1}
 
     def next_id(self, conn: psycopg.Connection[Any], table: str) -> int:
         """The next id of the unit's block for ``table``. A sequence that steps by ``ID_STEP``
@@ -71,8 +92,9 @@ class IdBlocks:
         if not block:
             cur = conn.cursor()
             wanted = [table, *(t for t in ID_TABLES if t != table and t not in self._ids)]
-            cur.execute(RESERVE, [wanted])
+            cur.execute(self.reserve_sql(wanted), [wanted])
             for name, first, step in cur.fetchall():
+                step = self._step(name, step)
                 if step > 1:
                     self._ids[name] = _block(first, step)
                 elif name == table:

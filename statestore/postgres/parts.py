@@ -36,7 +36,7 @@ from hybridsync.statestore.log import Log
 from hybridsync.statestore.objects import Objects, dn_lower, manager_key
 from hybridsync.statestore.postgres.batch import BATCH_FORMS, columns, rounds
 from hybridsync.statestore.postgres.handle import PgDb, translate
-from hybridsync.statestore.postgres.ids import ID_TABLES
+from hybridsync.statestore.postgres.ids import ID_TABLES, RESERVE_KNOWN
 from hybridsync.statestore.postgres.reads import _WITH_MEMBERS
 from hybridsync.statestore.postgres.nul import escape
 from hybridsync.statestore.targets import Targets, check_names_dc, next_high_usn, same_position
@@ -267,6 +267,11 @@ _JOURNAL_RESERVING = ("WITH ins AS ({insert}), "
                       "pg_get_serial_sequence(t, 'id') AS s FROM unnest(%s::text[]) AS t) q "
                       "JOIN pg_sequence p ON p.seqrelid = q.s::regclass WHERE (SELECT count(*) FROM ins) > 0) "
                       "SELECT NULL::text, id, NULL::bigint FROM ins UNION ALL SELECT t, first, step FROM r")
+# the same once the handle knows the tables' steps (``ids.RESERVE_KNOWN``): no catalog join
+_JOURNAL_RESERVING_KNOWN = ("WITH ins AS ({insert}), "
+                            "r AS (SELECT t, nextval(pg_get_serial_sequence(t, 'id')) AS first FROM unnest(%s::text[]) "
+                            "AS t WHERE (SELECT count(*) FROM ins) > 0) "
+                            "SELECT NULL::text, id, NULL::bigint FROM ins UNION ALL SELECT t, first, NULL::bigint FROM r")
 
 
 class PgLog(Log):
@@ -318,7 +323,9 @@ class PgLog(Log):
                   f"WITH ORDINALITY AS u({cols}, n) ORDER BY n RETURNING id")
         if not db.fences:  # ONE statement in autocommit: itself a durable transaction (no BEGIN/COMMIT)
             db.flush()
-            cur.execute(_JOURNAL_RESERVING.format(insert=insert), [*arrays, list(ID_TABLES)])
+            known = db.ids.reserve_sql(list(ID_TABLES)) == RESERVE_KNOWN
+            shape = _JOURNAL_RESERVING_KNOWN if known else _JOURNAL_RESERVING
+            cur.execute(shape.format(insert=insert), [*arrays, list(ID_TABLES)])
             rows = cur.fetchall()
             db.ids.reserved([r for r in rows if r[0] is not None])
             return sorted(int(r[1]) for r in rows if r[0] is None)
