@@ -254,16 +254,10 @@ def test_a_kept_early_plan_starts_its_calls_before_the_page_before_commits(tmp_p
     assert len(creates) == 20
 
 
-@pytest.mark.parametrize("crash_at", [1, 2, 3])
-def test_a_crash_while_the_page_before_commits_and_the_next_is_in_flight_resumes_to_one_end(tmp_path, crash_at):
-    """The process dies in page N's commit while N+1's first calls are in flight (the window
-    lever 2 opens): nothing of N is committed, the watermark has not moved past N-1, N's and
-    N+1's intents are pending; a fresh run settles them and ends where an uncrashed sequential
-    run ends, every object created once."""
-    seq_tgt, seq_path, _, _ = run(world(3, 24, 0, 4), False, tmp_path)
-    src = world(3, 24, 0, 4)
-    path = str(tmp_path / f"state-crash-commit-{crash_at}.db")
-    tgt = MemoryTarget("app")
+def crash_in_commit(src, path, crash_at: int):
+    """Run ``src`` into a fresh target until page commit number ``crash_at`` dies (``commit_spy``).
+    Returns the target, the store's path and what each commit saw."""
+    path, tgt = str(path), MemoryTarget("app")
     seen: list[tuple[frozenset[str], frozenset[str], int]] = []
     mp = pytest.MonkeyPatch()
     commit_spy(mp, tgt, seen, crash_at=crash_at)
@@ -274,13 +268,30 @@ def test_a_crash_while_the_page_before_commits_and_the_next_is_in_flight_resumes
         engine.store.close()
     finally:
         mp.undo()
-    anchors, pending, _ = seen[-1]
-    assert pending - anchors  # N+1's intents were journaled (its calls in flight) when N's commit died
-    assert len({r for r in decisions(path) if r[3] == "ok"}) == 4 * (crash_at - 1)  # pages before N only
+    return tgt, path, seen
+
+
+def rerun_settles(src, tgt, path: str) -> None:
+    """A fresh run after the crash: no failure, every intent settled."""
     engine = make_engine(src, {"app": tgt}, store=Store.open(path))
     report = engine.run_once()
     assert report.failed == 0 and engine.store.pending_intents() == []
     engine.close()
+
+
+@pytest.mark.parametrize("crash_at", [1, 2, 3])
+def test_a_crash_while_the_page_before_commits_and_the_next_is_in_flight_resumes_to_one_end(tmp_path, crash_at):
+    """The process dies in page N's commit while N+1's first calls are in flight (the window
+    lever 2 opens): nothing of N is committed, the watermark has not moved past N-1, N's and
+    N+1's intents are pending; a fresh run settles them and ends where an uncrashed sequential
+    run ends, every object created once."""
+    seq_tgt, seq_path, _, _ = run(world(3, 24, 0, 4), False, tmp_path)
+    src = world(3, 24, 0, 4)
+    tgt, path, seen = crash_in_commit(src, tmp_path / f"state-crash-commit-{crash_at}.db", crash_at)
+    anchors, pending, _ = seen[-1]
+    assert pending - anchors  # N+1's intents were journaled (its calls in flight) when N's commit died
+    assert len({r for r in decisions(path) if r[3] == "ok"}) == 4 * (crash_at - 1)  # pages before N only
+    rerun_settles(src, tgt, path)
     assert end_state(tgt, path) == end_state(seq_tgt, seq_path)
     assert len({r["external_id"] for r in tgt.store.values()}) == len(tgt.store) == 24  # no duplicate
 
@@ -322,25 +333,11 @@ def test_a_crash_while_a_page_planned_again_is_in_flight_resumes_to_one_end(tmp_
     run ends, every object created once (no duplicate, member lists complete)."""
     seq_tgt, seq_path, _, _ = run(dependent_pages(), False, tmp_path)
     src = dependent_pages()
-    path = str(tmp_path / f"state-crash-behind-{crash_at}.db")
-    tgt = MemoryTarget("app")
-    seen: list[tuple[frozenset[str], frozenset[str], int]] = []
-    mp = pytest.MonkeyPatch()
-    commit_spy(mp, tgt, seen, crash_at=crash_at)
-    try:
-        engine = make_engine(src, {"app": tgt}, store=Store.open(path))
-        with pytest.raises(Crash):
-            engine.run_once()
-        engine.store.close()
-    finally:
-        mp.undo()
+    tgt, path, seen = crash_in_commit(src, tmp_path / f"state-crash-behind-{crash_at}.db", crash_at)
     anchors, pending, _ = seen[-1]
     if crash_at < 3:
         assert pending - anchors  # the next page's intents were journaled when N's commit died
-    engine = make_engine(src, {"app": tgt}, store=Store.open(path))
-    report = engine.run_once()
-    assert report.failed == 0 and engine.store.pending_intents() == []
-    engine.close()
+    rerun_settles(src, tgt, path)
     assert end_state(tgt, path) == end_state(seq_tgt, seq_path)
     assert len({r["external_id"] for r in tgt.store.values()}) == len(tgt.store) == 20  # no duplicate
 
