@@ -4,10 +4,12 @@
 from __future__ import annotations
 
 import os
+import queue
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -193,11 +195,42 @@ def test_status_shows_each_sources_leader_epoch_and_lease_expiry(pg_env, tmp_pat
     assert json.loads(capsys.readouterr().out)["sources"][0]["leader"] is None
 
 
+class Lines:
+    """Every line the processes print, in arrival order, read by one thread per process. (A
+    selector over the buffered text pipes, as before, misses a line that arrived in the same read
+    as the line before it: it waits in the file's buffer and select() never fires for it -- under
+    load a standby's "leading" line came right after another and the test saw no leader.)"""
+
+    def __init__(self, procs: list[subprocess.Popen[str]]) -> None:
+        self._lines: queue.Queue[tuple[subprocess.Popen[str], str]] = queue.Queue()
+        self._ignored: set[int] = set()
+        for p in procs:
+            threading.Thread(target=self._pump, args=(p,), daemon=True).start()
+
+    def _pump(self, proc: subprocess.Popen[str]) -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            self._lines.put((proc, line))
+
+    def ignore(self, proc: subprocess.Popen[str]) -> None:
+        self._ignored.add(proc.pid)
+
+    def next(self, timeout: float) -> tuple[subprocess.Popen[str], str] | None:
+        """The next line of a process not ignored, or None after ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                proc, line = self._lines.get(timeout=left)
+            except queue.Empty:
+                return None
+            if proc.pid not in self._ignored:
+                return proc, line
+        return None
+
+
 @pytest.mark.postgres
 @pytest.mark.slow
 def test_three_sync_processes_one_leads_and_a_standby_takes_over_within_10_s_of_a_kill(pg_env, tmp_path):
-    import selectors
-
     store, env = pg_env
     cfg = tmp_path / "hybridsync.toml"
     cfg.write_text(CONFIG.replace('path = "state.db"', f'url = "{env["PGURL"]}"\nschema = "{env["PGSCHEMA"]}"\n'
@@ -206,17 +239,13 @@ def test_three_sync_processes_one_leads_and_a_standby_takes_over_within_10_s_of_
     procs = [subprocess.Popen([sys.executable, "-m", "hybridsync", "sync", "--wait", "-c", str(cfg)],
                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=penv)
              for _ in range(3)]
-    sel = selectors.DefaultSelector()
-    for p in procs:
-        sel.register(p.stdout, selectors.EVENT_READ, p)
+    lines = Lines(procs)
 
     def next_leader(timeout: float) -> tuple[subprocess.Popen[str], str]:
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for key, _ in sel.select(timeout=0.2):
-                line = key.fileobj.readline()
-                if line.startswith("leading"):
-                    return key.data, line
+        while (got := lines.next(deadline - time.monotonic())) is not None:
+            if got[1].startswith("leading"):
+                return got
         raise AssertionError("no process took the lead in time")
 
     try:
@@ -224,7 +253,7 @@ def test_three_sync_processes_one_leads_and_a_standby_takes_over_within_10_s_of_
         assert "source:corp epoch 1" in line
         time.sleep(2)  # it runs cycles (the source is unreachable here); the others stand by
         assert [p.poll() for p in procs] == [None, None, None]
-        sel.unregister(leader.stdout)
+        lines.ignore(leader)
         killed = time.monotonic()
         kill(leader)
         successor, line = next_leader(30)
@@ -259,7 +288,6 @@ timeout = 1
 def test_three_sync_processes_spread_two_sources_and_status_shows_leaders_and_standbys(pg_env, tmp_path, monkeypatch,
                                                                                      capsys):
     import json
-    import selectors
 
     from hybridsync.engine.cli import main
 
@@ -272,22 +300,19 @@ def test_three_sync_processes_spread_two_sources_and_status_shows_leaders_and_st
     procs = [subprocess.Popen([sys.executable, "-m", "hybridsync", "sync", "--wait", "-c", str(cfg)],
                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=penv)
              for _ in range(3)]
-    sel = selectors.DefaultSelector()
-    for p in procs:
-        sel.register(p.stdout, selectors.EVENT_READ, p)
+    lines = Lines(procs)
     leads: dict[str, subprocess.Popen[str]] = {}
 
     def follow(seconds: float) -> None:
         deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            for key, _ in sel.select(timeout=0.2):
-                line = key.fileobj.readline()
-                for name in ("corp", "emea"):
-                    if line.startswith(f"leading source:{name} "):
-                        leads[name] = key.data
-                    elif line.startswith((f"released source:{name} ", f"lost source:{name}:")) \
-                            and leads.get(name) is key.data:
-                        del leads[name]
+        while (got := lines.next(deadline - time.monotonic())) is not None:
+            proc, line = got
+            for name in ("corp", "emea"):
+                if line.startswith(f"leading source:{name} "):
+                    leads[name] = proc
+                elif line.startswith((f"released source:{name} ", f"lost source:{name}:")) \
+                        and leads.get(name) is proc:
+                    del leads[name]
 
     def status() -> dict[str, dict]:
         assert main(["status", "-c", str(cfg), "--json"]) == 0
@@ -311,7 +336,7 @@ def test_three_sync_processes_spread_two_sources_and_status_shows_leaders_and_st
         assert "standbys: pid" in capsys.readouterr().out
         # kill -9 corp's leader: the standby (leading nothing) takes corp within 10 s
         victim = leads.pop("corp")
-        sel.unregister(victim.stdout)
+        lines.ignore(victim)
         killed = time.monotonic()
         kill(victim)
         while "corp" not in leads and time.monotonic() - killed < 30:
