@@ -15,7 +15,7 @@ from attrs import frozen
 
 from hybridsync.engine.core.states import OutcomeResult
 from hybridsync.engine.core.values import ActionKind, Cursor, ObjectState, SourceBatch, SourceObject
-from hybridsync.engine.runtime import holds
+from hybridsync.engine.runtime import followups, holds
 from hybridsync.engine.runtime.apply import Applied
 from hybridsync.engine.runtime.context import CycleSetup, CycleState, PageWrites
 
@@ -65,6 +65,7 @@ def commit_page(setup: CycleSetup, cycle: CycleState, page: PageWrites, unit: Pa
             store.put_target_state(page.states[t].get(a_) or page.reanchored[(t, a_)])
         # the outcomes are recorded above: their intents are settled by deleting them
         store.journal_done([i for _, i in outcomes if i is not None] + page.unused_intents)
+        followups.persist(store, src, cycle)  # with the outcomes that made (or settled) them
         if setup.recorder is not None:
             setup.recorder.flush(store, cycle.cycle_id, at=now, upto=unit.calls_upto)
         batch = unit.batch

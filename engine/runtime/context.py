@@ -83,6 +83,8 @@ class CycleState:
     carry: Carry = Carry()  # from the last plan, into the next (the threshold used)
     approved: dict[str, list[HeldRecord]] = attrs.Factory(dict)  # target -> approved holds
     followup_groups: set[str] = attrs.Factory(set)  # groups whose members changed state
+    due_pending: set[str] = attrs.Factory(set)  # the groups of the due pass under way (followups.py)
+    followup_written: frozenset[str] = frozenset()  # the pending set as last stored (followups.py)
     planned_anchors: set[str] = attrs.Factory(set)  # planned this cycle (bounded; an optimisation)
     objects_planned: int = 0
 

@@ -48,7 +48,7 @@ from hybridsync.engine.core.values import (
 )
 from hybridsync.engine.plan import lifecycle, planner
 from hybridsync.engine.plan.inputs import Carry, References
-from hybridsync.engine.runtime import drift, holds, window
+from hybridsync.engine.runtime import drift, followups, holds, window
 from hybridsync.engine.runtime.apply import Applied, Applier
 from hybridsync.engine.runtime.commit import PageCommit, commit_page
 from hybridsync.engine.runtime.context import CycleSetup, CycleState, PageWrites, Tally
@@ -118,7 +118,8 @@ class Cycle:
         setup, now, names = self.setup, self.state.now, list(self.setup.targets)
         since = None if window.reads_incrementally(setup.removals, setup.store) else \
             now - timedelta(seconds=setup.config.safety.delete_threshold_window)
-        keys = () if setup.dry_run else [GRACE_KEY + name for name in names]
+        keys = () if setup.dry_run else [GRACE_KEY + name for name in names] + \
+            [followups.opening_key(setup.source_name)]
         begin_at = now if begin and not setup.dry_run else None
         return setup.store.cycle_opening(setup.source_name, names, now, removals_since=since, meta_keys=keys,
                                          begin_cycle_at=begin_at, force_full=bool(setup.full_reason))
@@ -234,6 +235,8 @@ def run_cycle(cycle: Cycle) -> None:
         cycle.settle()
         began = opening  # settling wrote target states and the journal: asked again
         opening = attrs.evolve(cycle.opening(), cycle_id=began.cycle_id, cycle_mode=began.cycle_mode)
+    if not setup.dry_run:  # groups an interrupted cycle left to plan again: this due pass plans them
+        followups.restore(state, src, opening.meta)
     expected = opening.cursor
     cursor = Refresh(setup.full_reason) if setup.full_reason else expected
     full = isinstance(cursor, Refresh)
@@ -288,10 +291,14 @@ def _due_pass(cycle: Cycle, opening: CycleOpening) -> None:
     anchors |= state.followup_groups
     for _ in range(FOLLOWUP_ROUNDS):  # a follow-up's plan may ask for one more (bounded; the rest: next cycle)
         if not anchors or setup.stop_requested():
-            return
+            break
         state.followup_groups.clear()
+        state.due_pending = set(anchors)  # stored as pending (followups.py) until the due pass ends
         _due_in_parts(cycle, sorted(anchors))
         anchors = set(state.followup_groups)
+    if not setup.dry_run and not setup.stop_requested():  # stopped: what is stored is planned next cycle
+        state.due_pending.clear()
+        followups.persist_alone(store, setup.source_name, state)  # the ones left to the next cycle, or none
 
 
 def _due_in_parts(cycle: Cycle, anchors: list[str]) -> None:
