@@ -145,9 +145,9 @@ def test_a_due_part_reading_what_the_part_before_wrote_is_planned_again(tmp_path
 @pytest.mark.parametrize("crash_at", [1, 2, 3, 5])
 def test_a_crash_while_a_due_part_commits_and_the_next_is_in_flight_resumes_to_one_end(tmp_path, crash_at):
     """The process dies in due part K's commit while K+1's first calls are in flight: nothing of K
-    is committed, K's and K+1's intents are pending; a fresh run settles them (no call made twice,
-    no object created twice) and holds at least the members the part-by-part loop holds after the
-    same crash. The due pass's follow-ups are held in memory (on main too): the groups of the parts
+    is committed, K's and K+1's intents are pending; a fresh run settles them (no create sent twice,
+    no object twice), groups 1..K hold their members, and every group holds at least the members
+    the part-by-part loop holds after the same crash. The due pass's follow-ups are held in memory (on main too): the groups of the parts
     after K get their members from the next full read, which ends as an uncrashed run ends."""
     seq_path = str(tmp_path / "seq.db")
     seq_tgt = sync(groups_first(), False, seq_path)
