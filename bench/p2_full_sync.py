@@ -72,6 +72,13 @@ def counted(*args, **kwargs):
     pipes.append(real_run_pages(*args, **kwargs))
     return pipes[-1]
 cycle_module.run_pages = counted
+dues = []  # the due pass's parts (wave 8, ``runtime.dueparts``): planned early and kept / planned again
+real_due = getattr(cycle_module, 'run_due_parts', None)
+if real_due is not None:
+    def due_counted(*args, **kwargs):
+        dues.append(real_due(*args, **kwargs))
+        return dues[-1]
+    cycle_module.run_due_parts = due_counted
 engine = Engine(cfg)
 rss0 = common.peak_rss_mb()
 t0 = time.perf_counter()
@@ -84,6 +91,7 @@ print(json.dumps({'seconds': took, 'counts': dict(report.counts), 'failed': repo
                   'cpu_s': round(ru.ru_utime + ru.ru_stime, 2),
                   'pages_early': sum(p.early for p in pipes), 'pages_replanned': sum(p.replanned for p in pipes),
                   'pages_behind': sum(getattr(p, 'behind', 0) for p in pipes),
+                  'due_parts': [sum(d.early for d in dues), sum(d.replanned for d in dues)],
                   'rss_before_mb': rss0, 'peak_rss_mb': common.peak_rss_mb()}))
 """
 
@@ -317,6 +325,7 @@ def full_sync(n: int, n_groups: int = 200, *, max_in_flight: int = 4, bulk_chunk
             "engine_failed": eng["failed"], "resources_at_server": total, "duplicates": dupes,
             "pages_early_kept_replanned": [eng["pages_early"], eng["pages_replanned"]],
             "pages_planned_again_before_commit": eng["pages_behind"],
+            "due_parts_early_kept_replanned": eng.get("due_parts"),
             "ratio": eng["seconds"] / floor, "ratio_same_work": eng["seconds"] / same_floor,
             "ratio_vs_raw_bulk": eng["seconds"] / max(raw_read_s, bulk_s),
             "raw_bulk_same_work_s": bulk_same_s,

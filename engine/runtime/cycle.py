@@ -52,6 +52,7 @@ from hybridsync.engine.runtime import drift, followups, holds, window
 from hybridsync.engine.runtime.apply import Applied, Applier
 from hybridsync.engine.runtime.commit import PageCommit, commit_page
 from hybridsync.engine.runtime.context import CycleSetup, CycleState, PageWrites, Tally
+from hybridsync.engine.runtime.dueparts import run_due_parts
 from hybridsync.engine.runtime.health import TargetHealth
 from hybridsync.engine.runtime.planning import PagePlanner
 from hybridsync.engine.runtime.pages import Planned
@@ -303,9 +304,18 @@ def _due_pass(cycle: Cycle, opening: CycleOpening) -> None:
 
 def _due_in_parts(cycle: Cycle, anchors: list[str]) -> None:
     """Plan ``anchors`` in parts of bounded size (objects and group members): after a full sync
-    every group is due with all its members, and one plan of them all held every member's state."""
-    store, src = cycle.setup.store, cycle.setup.source_name
+    every group is due with all its members, and one plan of them all held every member's state.
+    The parts are pipelined (``runtime.dueparts``): part K+1 is loaded and planned while K's
+    calls are in flight, and K commits while K+1's first calls are."""
     evidence = planner.ReadEvidence(mode=ReadMode.DELTA, final=True, complete=False)
+    stats = run_due_parts(cycle, _due_parts(cycle, anchors), lambda part: _due_objects(cycle, part), evidence)
+    if stats.early or stats.replanned:
+        log.info("due_pipeline", cycle_id=cycle.state.cycle_id, source=cycle.setup.source_name,
+                 parts_early=stats.early, parts_replanned=stats.replanned, parts_committed_behind=stats.behind)
+
+
+def _due_parts(cycle: Cycle, anchors: list[str]) -> Iterator[list[str]]:
+    store, src = cycle.setup.store, cycle.setup.source_name
     part: list[str] = []
     weight = 0
     for a in anchors:
@@ -313,19 +323,15 @@ def _due_in_parts(cycle: Cycle, anchors: list[str]) -> None:
         part.append(a)
         weight += 1 + (len(st.members) if st is not None else 0)
         if len(part) >= DUE_PART or weight >= DUE_MEMBERS:
-            _due_part(cycle, part, evidence)
+            yield part
             part, weight = [], 0
     if part:
-        _due_part(cycle, part, evidence)
+        yield part
 
 
-def _due_part(cycle: Cycle, anchors: list[str], evidence: planner.ReadEvidence) -> None:
-    if cycle.setup.stop_requested():
-        return
+def _due_objects(cycle: Cycle, anchors: list[str]) -> tuple[SourceObject, ...]:
     states = cycle.setup.store.get_objects(cycle.setup.source_name, anchors)
-    objects = tuple(cycle.page.objects.get(a, st).as_source_object() for a, st in sorted(states.items()))
-    outcomes = cycle.plan_and_apply(objects, evidence, frozenset())
-    cycle.commit(PageCommit(), outcomes)
+    return tuple(cycle.page.objects.get(a, st).as_source_object() for a, st in sorted(states.items()))
 
 
 def _grace_scan_due(setup: CycleSetup, target: str, now: datetime, meta: Mapping[str, Any]) -> bool:

@@ -56,7 +56,7 @@ class PageWork:
     """A merged page: its objects to plan, the absent ones (a complete full read's last page)
     and what its commit unit holds besides the outcomes."""
 
-    batch: SourceBatch
+    batch: SourceBatch | None  # None: a part of the due pass (``runtime.dueparts``)
     evidence: planner.ReadEvidence
     merged: list[SourceObject]
     absent: frozenset[str]

@@ -63,7 +63,7 @@ class _InFlight:
     work: PageWork
     steps: Iterator[None]
     out: list[Applied]
-    read: int  # objects read up to and with this page (the progress report)
+    read: int | None  # objects read up to and with this page (the progress report); None: a due part
 
 
 @define
@@ -194,7 +194,7 @@ def _land(cycle: Cycle, flight: _InFlight, stats: Stats) -> None:
     _commit(cycle, flight, stats)
 
 
-def _start_and_commit(cycle: Cycle, landed: _InFlight, work: PageWork, planned: Planned, read: int,
+def _start_and_commit(cycle: Cycle, landed: _InFlight, work: PageWork, planned: Planned, read: int | None,
                       stats: Stats) -> _InFlight:
     """Start ``planned`` (page N+1, its early plan kept): its first run's intents are journaled
     and its calls put in flight, THEN page N (``landed``, every call finished) commits while they
@@ -278,7 +278,8 @@ def _commit(cycle: Cycle, flight: _InFlight, stats: Stats, keep: PageWork | None
     if known is not None:
         page.known = known
     stats.hold(-1)
-    _progress(cycle, flight.read, stats)
+    if flight.read is not None:
+        _progress(cycle, flight.read, stats)
 
 
 def _holds(planned: Planned, written: dict[str, set[str]]) -> bool:
