@@ -13,27 +13,7 @@ from hybridsync.statestore.postgres.handle import ID_STEP
 from hybridsync.statestore.postgres.ids import ID_TABLES, RESERVE, RESERVE_KNOWN
 from hybridsync.statestore.postgres.store import PostgresStore
 from hybridsync.statestore.testing.samples import act
-
-
-@pytest.fixture
-def store(pg_server, pg_schema):
-    s = PostgresStore.open(pg_server.url, schema=pg_schema, password=pg_server.connect_kwargs()["password"])
-    yield s
-    s.close()
-
-
-@pytest.fixture
-def sent(monkeypatch):
-    """The texts of the statements the store sends (each ``Cursor.execute``)."""
-    texts: list[str] = []
-    execute = psycopg.Cursor.execute
-
-    def spy(cur, query, *args, **kwargs):
-        texts.append(query if isinstance(query, str) else repr(query))
-        return execute(cur, query, *args, **kwargs)
-
-    monkeypatch.setattr(psycopg.Cursor, "execute", spy)
-    return texts
+from tests.statestore.pgkit import sent, store  # noqa: F401 - fixtures
 
 
 def _catalog(texts: list[str]) -> list[str]:

@@ -12,28 +12,7 @@ from hybridsync.statestore.postgres.handle import LeaseLost
 from hybridsync.statestore.postgres.store import PostgresStore
 from hybridsync.statestore.testing.samples import T0, group_state, intent, obj
 from tests.statestore.test_pg_round_trips import waits
-
-
-@pytest.fixture
-def store(pg_server, pg_schema):
-    s = PostgresStore.open(pg_server.url, schema=pg_schema, password=pg_server.connect_kwargs()["password"])
-    yield s
-    s.close()
-
-
-@pytest.fixture
-def sent(monkeypatch):
-    import psycopg
-
-    texts: list[str] = []
-    orig = psycopg.Cursor.execute
-
-    def execute(self, query, *args, **kwargs):  # type: ignore[no-untyped-def]
-        texts.append(str(query))
-        return orig(self, query, *args, **kwargs)
-
-    monkeypatch.setattr(psycopg.Cursor, "execute", execute)
-    return texts
+from tests.statestore.pgkit import sent, store  # noqa: F401 - fixtures
 
 
 def _unflushed(store: PostgresStore) -> bool:
