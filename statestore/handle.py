@@ -130,11 +130,13 @@ def read_members(db: Db, table: str, scope_col: str, member_col: str, scope: str
 
 
 def write_member_diff(db: Db, table: str, scope_col: str, member_col: str, scope: str,
-                      group: str, wanted: set[str], *, is_new: bool) -> None:
-    """Make a group's rows in a member side table equal ``wanted``, writing only the diff."""
-    if is_new and not wanted:
+                      group: str, wanted: set[str], *, is_new: bool, none_stored: bool = False) -> None:
+    """Make a group's rows in a member side table equal ``wanted``, writing only the diff.
+    ``none_stored``: the caller knows the group has no rows (``put_object``'s ``had_members``
+    False): nothing is read, ``wanted`` is inserted."""
+    if (is_new or none_stored) and not wanted:
         return
-    have = {
+    have = set() if none_stored else {
         m
         for (m,) in db.conn.execute(
             f"SELECT {member_col} FROM {table} WHERE {scope_col} = ? AND group_anchor = ?",

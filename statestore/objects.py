@@ -138,9 +138,11 @@ class Objects:
             "ORDER BY anchor", [dn.strip().lower(), source])
         return self._objects_from_rows(rows)
 
-    def put_object(self, state: ObjectState, *, at: datetime | None = None) -> None:
+    def put_object(self, state: ObjectState, *, at: datetime | None = None,
+                   had_members: bool | None = None) -> None:
         """Insert or replace. Appends to DN history when the DN changed (or is new); members are
-        kept in a side table and written as a diff."""
+        kept in a side table and written as a diff (``had_members`` False: the caller knows none
+        are stored, so they are not read; see ``StateStore.put_object``)."""
         # single values stored bare ("v", not ["v"]): the value's converter reads both
         attrs = {n: v[0] if len(v) == 1 else list(v) for n, v in state.attributes.items()}
         sam = state.attributes.get("samaccountname", ())
@@ -190,6 +192,7 @@ class Objects:
             write_member_diff(
                 self._db,                 "object_members", "source", "member_guid",
                 state.source, state.anchor, set(state.members), is_new=old is None,
+                none_stored=had_members is False,
             )
 
     def iter_objects(self, source: str, *, kind: ObjectKind | None = None,

@@ -54,9 +54,20 @@ class ObjectStore(Protocol):
         anchor, DN (case-insensitive), sAMAccountName or userPrincipalName (case-insensitive).
         Live objects first, then tombstones."""
 
-    def put_object(self, state: ObjectState, *, at: datetime | None = None) -> None:
+    def put_object(self, state: ObjectState, *, at: datetime | None = None,
+                   had_members: bool | None = None) -> None:
         """Insert or replace. Appends to DN history when the DN changed (or is new). Writing a
-        large group whose members barely changed costs the change, not the group's size."""
+        large group whose members barely changed costs the change, not the group's size.
+
+        ``had_members``: what the caller knows of the anchor's STORED members. None (the
+        default): unknown, the store finds out (today's behaviour). True: some are stored (the
+        same as None). False: none are stored -- the store may skip reading or deleting them and
+        insert ``state.members`` as they are. A False is only safe from a read of this anchor that
+        nothing written since can contradict: the engine passes it from the same cycle's read of
+        the page (``read_page``, this cycle's uncommitted writes laid over it), for the first write
+        of the anchor in the commit unit only, as the source's only writer (the fenced lease
+        holder: a former leader's later commits are refused; ``remove_member_everywhere`` only
+        removes rows). A wrong False leaves stale members behind."""
 
     def iter_objects(self, source: str, *, kind: ObjectKind | None = None,
                      include_deleted: bool = True) -> Iterator[ObjectState]:
@@ -119,9 +130,10 @@ class TargetStore(Protocol):
     def get_target_states(self, target: str, anchors: Iterable[str]) -> dict[str, TargetState]:
         """Anchor -> TargetState for the pairs that exist."""
 
-    def put_target_state(self, state: TargetState) -> None:
+    def put_target_state(self, state: TargetState, *, had_members: bool | None = None) -> None:
         """Insert or replace, ``members_sent`` included (a barely changed large group costs the
-        change, not its size)."""
+        change, not its size). ``had_members``: as for ``put_object``, of the (target, anchor)
+        pair's stored ``members_sent`` (False: none stored, nothing read or deleted)."""
 
     def delete_target_state(self, target: str, anchor: str) -> None:
         """Forget one (object, target) pair and its sent members."""

@@ -168,8 +168,8 @@ class Store:
     def find_objects(self, ref: str) -> list[ObjectState]:
         return self._objects.find_objects(ref)
 
-    def put_object(self, state: ObjectState, *, at: datetime | None = None) -> None:
-        self._objects.put_object(state, at=at)
+    def put_object(self, state: ObjectState, *, at: datetime | None = None, had_members: bool | None = None) -> None:
+        self._objects.put_object(state, at=at, had_members=had_members)
 
     def iter_objects(self, source: str, *, kind: ObjectKind | None = None,
                      include_deleted: bool = True) -> Iterator[ObjectState]:
@@ -222,8 +222,8 @@ class Store:
     def get_target_states(self, target: str, anchors: Iterable[str]) -> dict[str, TargetState]:
         return self._targets.get_target_states(target, anchors)
 
-    def put_target_state(self, state: TargetState) -> None:
-        self._targets.put_target_state(state)
+    def put_target_state(self, state: TargetState, *, had_members: bool | None = None) -> None:
+        self._targets.put_target_state(state, had_members=had_members)
 
     def delete_target_state(self, target: str, anchor: str) -> None:
         self._targets.delete_target_state(target, anchor)

@@ -73,10 +73,11 @@ class Targets:
                 out[state.anchor] = state
         return out
 
-    def put_target_state(self, state: TargetState) -> None:
-        """Insert or replace; members_sent is stored in a side table, written as a diff."""
+    def put_target_state(self, state: TargetState, *, had_members: bool | None = None) -> None:
+        """Insert or replace; members_sent is stored in a side table, written as a diff
+        (``had_members`` False: none are stored, nothing is read; see ``StateStore.put_target_state``)."""
         with self._db.unit():
-            old = self._db.conn.execute(
+            old = None if had_members is False else self._db.conn.execute(
                 "SELECT 1 FROM target_states WHERE target = ? AND anchor = ?",
                 [state.target, state.anchor],
             ).fetchone()
@@ -108,6 +109,7 @@ class Targets:
             write_member_diff(
                 self._db,                 "target_members", "target", "member_anchor",
                 state.target, state.anchor, set(state.members_sent), is_new=old is None,
+                none_stored=had_members is False,
             )
 
     def delete_target_state(self, target: str, anchor: str) -> None:

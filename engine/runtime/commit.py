@@ -11,10 +11,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
+import attrs
 from attrs import frozen
 
 from hybridsync.engine.core.states import OutcomeResult
-from hybridsync.engine.core.values import ActionKind, Cursor, ObjectState, SourceBatch, SourceObject
+from hybridsync.engine.core.values import ActionKind, Cursor, ObjectState, SourceBatch, SourceObject, TargetState
 from hybridsync.engine.runtime import followups, holds
 from hybridsync.engine.runtime.apply import Applied
 from hybridsync.engine.runtime.context import CycleSetup, CycleState, PageWrites
@@ -35,6 +36,10 @@ class PageCommit:
     trapped: Sequence[str] = ()  # tombstoned members' objectGUIDs: dropped from every stored group
     complete_count: int | None = None  # the full read is complete with this many objects
     calls_upto: int | None = None  # the recorder's calls of this unit (``Recorder.mark``); None: all
+    # whether members were stored, by this cycle's read of the page (``pages._had_members``): per
+    # anchor, and per (target, anchor); passed to the store for the first write of each in the unit
+    had_members: Mapping[str, bool] = attrs.field(factory=dict)
+    had_sent: Mapping[tuple[str, str], bool] = attrs.field(factory=dict)
 
 
 def commit_page(setup: CycleSetup, cycle: CycleState, page: PageWrites, unit: PageCommit,
@@ -42,9 +47,14 @@ def commit_page(setup: CycleSetup, cycle: CycleState, page: PageWrites, unit: Pa
     if setup.dry_run:
         return
     store, src, now = setup.store, setup.source_name, cycle.now
+    objects_hint, sent_hint = dict(unit.had_members), dict(unit.had_sent)
+
+    def put_state(state: TargetState) -> None:  # the read's hint for the first write of the pair only
+        store.put_target_state(state, had_members=sent_hint.pop((state.target, state.anchor), None))
+
     with store.atomic():
         for st in unit.objects:
-            store.put_object(st, at=now)
+            store.put_object(st, at=now, had_members=objects_hint.pop(st.anchor, None))
         for guid in unit.trapped:
             store.remove_member_everywhere(src, guid)
         for obj, change in unit.observations:
@@ -54,7 +64,7 @@ def commit_page(setup: CycleSetup, cycle: CycleState, page: PageWrites, unit: Pa
         for outcome, _intent in outcomes:
             a = outcome.action
             if outcome.state is not None:
-                store.put_target_state(outcome.state)
+                put_state(outcome.state)
             if outcome.result != OutcomeResult.NOOP or outcome.state is not None:
                 store.record_decision(cycle.cycle_id, a, result=outcome.result, status=outcome.status,
                                       detail=outcome.detail, at=now)
@@ -62,7 +72,7 @@ def commit_page(setup: CycleSetup, cycle: CycleState, page: PageWrites, unit: Pa
                            gone=[st.anchor for st in unit.objects if st.deleted])
         # re-anchored groups last, as their newest state: an outcome above may predate the re-anchoring
         for t, a_ in page.reanchored:
-            store.put_target_state(page.states[t].get(a_) or page.reanchored[(t, a_)])
+            put_state(page.states[t].get(a_) or page.reanchored[(t, a_)])
         # the outcomes are recorded above: their intents are settled by deleting them
         store.journal_done([i for _, i in outcomes if i is not None] + page.unused_intents)
         followups.persist(store, src, cycle)  # with the outcomes that made (or settled) them

@@ -6,7 +6,7 @@ overlapped with the next page's merge and plan)."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Protocol
+from typing import Any, Protocol
 
 from attrs import frozen
 
@@ -22,6 +22,8 @@ from hybridsync.engine.runtime.context import CycleSetup, CycleState, PageWrites
 from hybridsync.engine.runtime.health import TargetHealth
 from hybridsync.engine.runtime.lag import generalized_time
 from hybridsync.engine.runtime.planning import PagePlanner
+
+Hints = dict[Any, bool]  # anchor, or (target, anchor) -> members stored (this cycle's read)
 
 
 class Cycle(Protocol):
@@ -81,9 +83,11 @@ class Planned:
     refs: References = References()  # the source facts it was answered (kept by a plan made again)
 
 
-def _stored_for(cycle: Cycle, objs: Iterable[SourceObject]) -> dict[str, ObjectState]:
+def _stored_for(cycle: Cycle, objs: Iterable[SourceObject]) -> tuple[dict[str, ObjectState], Hints, Hints]:
     """The stored objects of the page, read with their target states (``StateStore.read_page``:
-    PostgreSQL, one round trip), which the page's plan takes (``PagePlanner.prefetched``)."""
+    PostgreSQL, one round trip), which the page's plan takes (``PagePlanner.prefetched``); and
+    from the same read, per anchor and per (target, anchor), whether members are stored
+    (``PageCommit.had_members``)."""
     setup, page = cycle.setup, cycle.page
     store, src = setup.store, setup.source_name
     objs = list(objs)
@@ -99,7 +103,26 @@ def _stored_for(cycle: Cycle, objs: Iterable[SourceObject]) -> dict[str, ObjectS
     for a, st in list(found.items()):
         if st.anchor in page.objects:
             found[a] = page.objects[st.anchor]
-    return found
+    return found, *_had_members(objs, found, read.target_states)
+
+
+def _had_members(objs: list[SourceObject], found: Mapping[str, ObjectState],
+                 states: Mapping[str, Mapping[str, TargetState]]) -> tuple[Hints, Hints]:
+    """Whether each object of the page, and each of its target states, has members stored, by
+    this cycle's read of the page (``StateStore.put_object``'s ``had_members``). The read is the
+    store as of now with this cycle's uncommitted pages laid over it (``_stored_for``), and the
+    pages commit in read order before this one; the source's objects and their target states
+    are written by its leader only (a fenced lease: a former leader's commits are refused), and
+    the member trap only removes rows -- so what the page commits finds what was read here. An
+    anchor whose read came from another anchor (found by objectGUID) is left unknown."""
+    objects: Hints = {}
+    for o in objs:
+        st = found.get(o.anchor)
+        if st is None or st.anchor == o.anchor:  # not stored: no member rows (they go with the object)
+            objects[o.anchor] = bool(st is not None and st.members)
+    targets: Hints = {(t, o.anchor): bool((ts := by.get(o.anchor)) is not None and ts.members_sent)
+                      for t, by in states.items() for o in objs}
+    return objects, targets
 
 
 def merge_page(cycle: Cycle, batch: SourceBatch, evidence: planner.ReadEvidence, round_no: int,
@@ -111,7 +134,7 @@ def merge_page(cycle: Cycle, batch: SourceBatch, evidence: planner.ReadEvidence,
     batch = absence.screen(batch)  # bad text (a lone surrogate) is a per-object error
     for err in batch.errors:
         cycle.object_problem(err.object_guid or err.dn, err.dn, "source", str(err))
-    stored = _stored_for(cycle, batch.objects)
+    stored, had_members, had_sent = _stored_for(cycle, batch.objects)
     merged: dict[str, SourceObject] = {}
     to_store: list[ObjectState] = []
     observations: list[Observation] = []
@@ -168,7 +191,8 @@ def merge_page(cycle: Cycle, batch: SourceBatch, evidence: planner.ReadEvidence,
                     if batch.mode == ReadMode.FULL else [])
     unit = PageCommit(batch=batch, objects=to_store, observations=observations, round_no=round_no,
                       seen_anchors=seen_anchors, trapped=tombstoned_guids,
-                      complete_count=evidence.count if (batch.last and batch.complete) else None)
+                      complete_count=evidence.count if (batch.last and batch.complete) else None,
+                      had_members=had_members, had_sent=had_sent)
     return PageWork(batch=batch, evidence=evidence, merged=list(merged.values()), absent=absent, unit=unit)
 
 

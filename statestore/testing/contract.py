@@ -30,6 +30,7 @@ from hybridsync.engine.core.values import ActionKind, ObjectKind, Refresh, Targe
 from hybridsync.statestore.errors import StoreCorrupt, StoreMisuse
 from hybridsync.statestore.protocol import StateStore
 from hybridsync.statestore.testing.cycles import CyclesContract
+from hybridsync.statestore.testing.hints import MemberHintContract
 from hybridsync.statestore.testing.opening import OpeningContract
 from hybridsync.statestore.testing.pageread import PageReadContract
 from hybridsync.statestore.testing.recordings import RecordingsContract
@@ -41,7 +42,7 @@ from hybridsync.statestore.testing.stateful import SETTINGS, store_machine
 from hybridsync.statestore.testing.watermarks import WatermarksContract
 
 class StoreContract(SafetyContract, SaltContract, RecordingsContract, ReferencesContract, WatermarksContract,
-                    OpeningContract, CyclesContract, PageReadContract):
+                    OpeningContract, CyclesContract, PageReadContract, MemberHintContract):
     """Contract tests. Names read as sentences; each asserts what the store gives back."""
 
     # -- hooks ------------------------------------------------------------------------------
