@@ -36,7 +36,7 @@ from hybridsync.statestore.postgres import nul, reads
 from hybridsync.statestore.postgres import schema as pgschema
 from hybridsync.statestore.postgres.handle import PgDb
 from hybridsync.statestore.postgres.parts import PgFacts, PgLog, PgObjects, PgTargets
-from hybridsync.statestore.recordings import Recordings
+from hybridsync.statestore.postgres.recordings import PgRecordings
 from hybridsync.statestore.store import Store
 
 _pools: dict[tuple[str, str | None], tuple[ConnectionPool, list[int]]] = {}
@@ -94,7 +94,7 @@ class PostgresStore(Store):
         self._objects = PgObjects(self._handle)  # type: ignore[arg-type]
         self._targets = PgTargets(self._handle)  # type: ignore[arg-type]
         self._log = PgLog(self._handle)  # type: ignore[arg-type]
-        self._recordings = Recordings(self._handle)  # type: ignore[arg-type]
+        self._recordings = PgRecordings(self._handle)  # type: ignore[arg-type]
         self._facts = PgFacts(self._handle)  # type: ignore[arg-type]
         self._closed = False
 
