@@ -40,6 +40,19 @@ class PageCommit:
     # anchor, and per (target, anchor); passed to the store for the first write of each in the unit
     had_members: Mapping[str, bool] = attrs.field(factory=dict)
     had_sent: Mapping[tuple[str, str], bool] = attrs.field(factory=dict)
+    read_at: int = -1  # ``CycleState.commits`` when that read was made
+
+
+def _hints(cycle: CycleState, unit: PageCommit) -> tuple[dict[Any, bool], dict[Any, bool]]:
+    """The unit's read-time hints still true now: none if more than one unit committed since the
+    read (a page is read at most one commit ahead: ``pipeline.PAGES_HELD``), without the keys the
+    one unit committed since then wrote (page N's outcomes may write a state page N+1 read)."""
+    since = cycle.commits - unit.read_at
+    if unit.read_at < 0 or since not in (0, 1):
+        return {}, {}
+    stale = cycle.last_written if since == 1 else frozenset()
+    return ({a: h for a, h in unit.had_members.items() if a not in stale},
+            {k: h for k, h in unit.had_sent.items() if k not in stale})
 
 
 def commit_page(setup: CycleSetup, cycle: CycleState, page: PageWrites, unit: PageCommit,
@@ -47,13 +60,16 @@ def commit_page(setup: CycleSetup, cycle: CycleState, page: PageWrites, unit: Pa
     if setup.dry_run:
         return
     store, src, now = setup.store, setup.source_name, cycle.now
-    objects_hint, sent_hint = dict(unit.had_members), dict(unit.had_sent)
+    objects_hint, sent_hint = _hints(cycle, unit)
+    written: set[Any] = set()
 
     def put_state(state: TargetState) -> None:  # the read's hint for the first write of the pair only
+        written.add((state.target, state.anchor))
         store.put_target_state(state, had_members=sent_hint.pop((state.target, state.anchor), None))
 
     with store.atomic():
         for st in unit.objects:
+            written.add(st.anchor)
             store.put_object(st, at=now, had_members=objects_hint.pop(st.anchor, None))
         for guid in unit.trapped:
             store.remove_member_everywhere(src, guid)
@@ -85,4 +101,5 @@ def commit_page(setup: CycleSetup, cycle: CycleState, page: PageWrites, unit: Pa
             cycle.expected = batch.cursor
             if unit.complete_count is not None:
                 store.complete_full_round(src, unit.round_no, unit.complete_count, at=now)
+    cycle.commits, cycle.last_written = cycle.commits + 1, frozenset(written)
     page.committed()

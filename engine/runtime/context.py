@@ -87,6 +87,11 @@ class CycleState:
     followup_written: frozenset[str] = frozenset()  # the pending set as last stored (followups.py)
     planned_anchors: set[str] = attrs.Factory(set)  # planned this cycle (bounded; an optimisation)
     objects_planned: int = 0
+    # the page commit units done (``commit.commit_page``) and the keys the last one wrote (object
+    # anchors, (target, anchor) pairs): a page's read-time member hints (``PageCommit.had_members``)
+    # hold only for keys no unit wrote since that read
+    commits: int = 0
+    last_written: frozenset[Any] = frozenset()
 
 
 SAMPLE = 1000  # outcomes (and, apart, outcomes not done) and problems a report keeps per cycle

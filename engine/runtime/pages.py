@@ -134,6 +134,7 @@ def merge_page(cycle: Cycle, batch: SourceBatch, evidence: planner.ReadEvidence,
     batch = absence.screen(batch)  # bad text (a lone surrogate) is a per-object error
     for err in batch.errors:
         cycle.object_problem(err.object_guid or err.dn, err.dn, "source", str(err))
+    read_at = cycle.state.commits  # the hints below hold for what no later unit writes (``commit._hints``)
     stored, had_members, had_sent = _stored_for(cycle, batch.objects)
     merged: dict[str, SourceObject] = {}
     to_store: list[ObjectState] = []
@@ -192,7 +193,7 @@ def merge_page(cycle: Cycle, batch: SourceBatch, evidence: planner.ReadEvidence,
     unit = PageCommit(batch=batch, objects=to_store, observations=observations, round_no=round_no,
                       seen_anchors=seen_anchors, trapped=tombstoned_guids,
                       complete_count=evidence.count if (batch.last and batch.complete) else None,
-                      had_members=had_members, had_sent=had_sent)
+                      had_members=had_members, had_sent=had_sent, read_at=read_at)
     return PageWork(batch=batch, evidence=evidence, merged=list(merged.values()), absent=absent, unit=unit)
 
 
