@@ -65,7 +65,8 @@ class ObjectStore(Protocol):
         insert ``state.members`` as they are. A False is only safe from a read of this anchor that
         nothing written since can contradict: the engine passes it from the same cycle's read of
         the page (``read_page``, this cycle's uncommitted writes laid over it), for the first write
-        of the anchor in the commit unit only, as the source's only writer (the fenced lease
+        of the anchor in the commit unit only and only if no unit wrote it since that read, as the
+        source's only writer (the fenced lease
         holder: a former leader's later commits are refused; ``remove_member_everywhere`` only
         removes rows). A wrong False leaves stale members behind."""
 
