@@ -102,6 +102,7 @@ print(json.dumps({'seconds': took, 'counts': dict(report.counts), 'failed': repo
                   'cpu_s': round(ru.ru_utime + ru.ru_stime, 2),
                   'pages_early': sum(p.early for p in pipes), 'pages_replanned': sum(p.replanned for p in pipes),
                   'pages_behind': sum(getattr(p, 'behind', 0) for p in pipes),
+                  'pages_ahead': sum(getattr(p, 'ahead', 0) for p in pipes),
                   'due_parts': [sum(d.early for d in dues), sum(d.replanned for d in dues)],
                   'rss_before_mb': rss0, 'peak_rss_mb': common.peak_rss_mb()}))
 """
@@ -336,6 +337,7 @@ def full_sync(n: int, n_groups: int = 200, *, max_in_flight: int = 4, bulk_chunk
             "engine_failed": eng["failed"], "resources_at_server": total, "duplicates": dupes,
             "pages_early_kept_replanned": [eng["pages_early"], eng["pages_replanned"]],
             "pages_planned_again_before_commit": eng["pages_behind"],
+            "pages_planned_ahead": eng.get("pages_ahead"),  # wave 9: of those, while N's last runs were in flight
             "due_parts_early_kept_replanned": eng.get("due_parts"),
             "ratio": eng["seconds"] / floor, "ratio_same_work": eng["seconds"] / same_floor,
             "ratio_vs_raw_bulk": eng["seconds"] / max(raw_read_s, bulk_s),
