@@ -116,6 +116,7 @@ class Applier:
         commit before any call of the run; then they go to the target concurrently (up to its
         ``max_in_flight``, each call submitted at once: no barrier between steps) or one by one."""
         i, started = 0, False  # nothing of the page changes before the first yield (runtime.pipeline)
+        self.cycle.last_run_sent = False
         while i < len(actions):
             if self._stop_requested():
                 if not started:
@@ -144,6 +145,7 @@ class Applier:
                 for p, intent_id in zip(calls, ids):
                     p.intent_id = intent_id
             if width > 1 and len(calls) > 1:
+                self.cycle.last_run_sent = j >= len(actions)  # at its yield: nothing of the page left to send
                 held = yield from self._run_ahead(prepared, width, bulk, out)
                 self._run_steps(held, width, bulk, now, out)
             else:

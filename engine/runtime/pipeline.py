@@ -22,8 +22,8 @@ quarantined meanwhile and it loaded no listing while N's creates were under way.
 is planned again once N's calls have answered -- before N's commit, from the page writes, when
 that plan reads nothing of N but what the page writes hold (``_plan_behind``), else after N's
 commit, as the sequential loop would have. Since wave 9 the plan made again before N commits is
-made sooner when it can be: at a yield of N's later runs (N's first runs answered, a later run --
-the group creates, the member PATCHes -- in flight), when N+1 read nothing of what N has still to
+made sooner when it can be: at the yield of N's last run (N's earlier runs answered, the last --
+typically the member PATCHes -- in flight), when N+1 read nothing of what N has still to
 answer (``_plan_ahead``); it is used at the boundary only if N's later outcomes wrote nothing it
 read (``_ahead_holds``). It changes when the plan is made, not what is journaled, sent or
 committed, nor in which order. The plan made again is made from the source facts its
@@ -37,6 +37,7 @@ no tombstone and no object of N, and scoping groups are off; every other page wa
 from __future__ import annotations
 
 import gc
+from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 
 import structlog
@@ -277,18 +278,22 @@ def _plan_behind(cycle: Cycle, work: PageWork, evidence: planner.ReadEvidence, e
 
 
 def _plan_ahead(cycle: Cycle, flight: _InFlight, ahead: _Ahead) -> None:
-    """At a yield of page N's later runs (its first run's outcomes finished, a later run in
-    flight), plan N+1 again (``_plan_behind``) when its early plan read nothing of what N has
-    still to answer (``pending``: the anchors and target ids of N's actions without an outcome)
-    and the plan made again reads none of it either. Nothing is journaled or sent here: the plan
+    """At the yield of page N's last run (its earlier runs' outcomes finished, every call of the
+    page submitted: ``CycleState.last_run_sent``), plan N+1 again (``_plan_behind``) when its
+    early plan read nothing of what N has still to answer (``pending``: the anchors and target
+    ids of N's actions without an outcome) and the plan made again reads none of it either. Nothing is journaled or sent here: the plan
     is used at the boundary only if N's outcomes after it wrote nothing it read
     (``_ahead_holds``), else N+1 is planned again there as before."""
     if ahead.tried or not (PLAN_AHEAD and COMMIT_BEHIND and PLAN_BEHIND) or _stopping(cycle):
         return
-    done = {(o.action.target, o.action.anchor) for o, _ in flight.out}
+    if not cycle.state.last_run_sent:  # planned while N's last run flies only: the cycle's thread
+        return  # planning meanwhile would hold back the submission of N's next run (traced, wave 9)
+    done = Counter((o.action.target, o.action.anchor) for o, _ in flight.out)  # an object may have 2 actions
     pending: dict[str, set[str]] = {}
-    for a in flight.actions:
-        if (a.target, a.anchor) not in done:
+    for a in flight.actions:  # in plan order, as their outcomes are finished
+        if done[a.target, a.anchor] > 0:
+            done[a.target, a.anchor] -= 1
+        else:
             ids = pending.setdefault(a.target, set())
             ids.add(a.anchor)
             if a.target_id:

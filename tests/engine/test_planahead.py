@@ -1,9 +1,10 @@
 """Wave 9: page N+1 planned again while page N's later runs are in flight (``pipeline._plan_ahead``).
 
-Page 2 holds users 6-8 and two groups of its own users: its runs are the user creates, then the
-group creates (a later run, in flight when the cycle gets control back). Page 3's group holds
-users 6 and 8, created by page 2's first run: its early plan is dropped, and it is planned again
-at the yield of page 2's group run, not after page 2's last answer. It must end as the sequential
+Page 2 holds users 6-8 and two groups of its own users: its runs are the user creates, the group
+creates, then the groups' member adds (its last run, in flight when the cycle gets control back:
+``CycleState.last_run_sent``). Page 3's group holds users 6 and 8, created by page 2's first run:
+its early plan is dropped, and it is planned again at the yield of page 2's last run, not after
+page 2's last answer. It must end as the sequential
 loop ends, with N's commit unit N's, and resume to that end after a kill at any point around it.
 """
 
@@ -53,7 +54,7 @@ def test_a_page_planned_again_while_the_page_before_has_runs_in_flight_ends_like
     finally:
         mp.undo()
     assert stats[0].replanned >= 1 and stats[0].behind == stats[0].replanned
-    assert stats[0].ahead == (1 if ahead else 0)  # page 3, at the yield of page 2's group creates
+    assert stats[0].ahead == (1 if ahead else 0)  # page 3, at the yield of page 2's member adds
     pages = [anchors for anchors, _, _ in seen]
     started = [pending - anchors for anchors, pending, _ in seen]
     assert started[1] and started[1] <= pages[2]  # page 3's first run journaled before page 2 commits
@@ -73,7 +74,7 @@ def test_a_page_that_reads_what_the_page_before_still_writes_is_planned_after_it
     assert decisions(path) == decisions(seq_path)
 
 
-@pytest.mark.parametrize("crash_after", [2, 4, 6, 8, 9, 10, 12, 14])
+@pytest.mark.parametrize("crash_after", [2, 4, 6, 8, 9, 10, 11, 12, 13, 14, 15, 16])
 def test_a_kill_while_the_page_planned_ahead_waits_resumes_to_the_sequential_end(tmp_path, crash_after):
     """kill -9 at a target call around page 2's later runs (after page 3 was planned ahead, before
     or after its calls start): what was committed is what the sequential loop had committed at the
