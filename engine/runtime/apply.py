@@ -25,7 +25,7 @@ from hybridsync.connectors.base import Done, Result, Target
 from hybridsync.engine.core.config import Config
 from hybridsync.engine.core.states import OutcomeResult, State
 from hybridsync.engine.core.values import Action, ActionKind, ObjectKind, ObjectState, Ownership, TargetState
-from hybridsync.engine.plan.outcome import reanchored_groups
+from hybridsync.engine.plan.outcome import UNAPPLIED, reanchored_groups
 from hybridsync.engine.runtime import reports
 from hybridsync.engine.runtime.context import CycleState, PageWrites, Tally
 from hybridsync.engine.runtime.health import TargetHealth
@@ -145,7 +145,8 @@ class Applier:
                 for p, intent_id in zip(calls, ids):
                     p.intent_id = intent_id
             if width > 1 and len(calls) > 1:
-                self.cycle.last_run_sent = j >= len(actions)  # at its yield: nothing of the page left to send
+                # at its yield nothing of the page is left to send (what follows is recorded only)
+                self.cycle.last_run_sent = all(a.kind in UNAPPLIED for a in actions[j:])
                 held = yield from self._run_ahead(prepared, width, bulk, out)
                 self._run_steps(held, width, bulk, now, out)
             else:
