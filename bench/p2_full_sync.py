@@ -21,6 +21,8 @@ ratio = engine / max(raw read, raw create), goal <= 1.25 (a pipelined engine app
 engine now writes (with ``--bulk-chunk 0`` the engine sends no bulk; the raw bulk still runs);
 ``pages_early_kept_replanned``: the pages whose plan made while the page before was applied was
 kept (their calls start while the page before commits) and those planned again after its commit;
+``pages_planned_ahead`` (wave 9): of those planned again, the ones planned while the page before's
+last run was in flight (``pipeline._plan_ahead``);
 ``ratio_same_work`` divides by max(raw read, raw creates + member PATCHes) instead;
 ``ratio_vs_bulk_same_work`` (wave 8) by max(raw read, raw bulk creates + the same member PATCHes,
 at the engine's ``bulk_chunk``, ``member_chunk`` and concurrency): the like-for-like floor of the
