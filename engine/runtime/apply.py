@@ -25,7 +25,7 @@ from hybridsync.connectors.base import Done, Result, Target
 from hybridsync.engine.core.config import Config
 from hybridsync.engine.core.states import OutcomeResult, State
 from hybridsync.engine.core.values import Action, ActionKind, ObjectKind, ObjectState, Ownership, TargetState
-from hybridsync.engine.plan.outcome import reanchored_groups
+from hybridsync.engine.plan.outcome import UNAPPLIED, reanchored_groups
 from hybridsync.engine.runtime import reports
 from hybridsync.engine.runtime.context import CycleState, PageWrites, Tally
 from hybridsync.engine.runtime.health import TargetHealth
@@ -116,6 +116,7 @@ class Applier:
         commit before any call of the run; then they go to the target concurrently (up to its
         ``max_in_flight``, each call submitted at once: no barrier between steps) or one by one."""
         i, started = 0, False  # nothing of the page changes before the first yield (runtime.pipeline)
+        self.cycle.last_run_sent = False
         while i < len(actions):
             if self._stop_requested():
                 if not started:
@@ -144,6 +145,8 @@ class Applier:
                 for p, intent_id in zip(calls, ids):
                     p.intent_id = intent_id
             if width > 1 and len(calls) > 1:
+                # at its yield nothing of the page is left to send (what follows is recorded only)
+                self.cycle.last_run_sent = all(a.kind in UNAPPLIED for a in actions[j:])
                 held = yield from self._run_ahead(prepared, width, bulk, out)
                 self._run_steps(held, width, bulk, now, out)
             else:

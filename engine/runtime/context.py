@@ -80,6 +80,9 @@ class CycleState:
     status: CycleStatus = CycleStatus.OK
     source_error: str | None = None
     stopped_mid_page: bool = False
+    # the page applying has every run submitted, its last in flight (``Applier.apply_steps``):
+    # the pipeline may plan the next page again meanwhile (``pipeline._plan_ahead``, wave 9)
+    last_run_sent: bool = False
     carry: Carry = Carry()  # from the last plan, into the next (the threshold used)
     approved: dict[str, list[HeldRecord]] = attrs.Factory(dict)  # target -> approved holds
     followup_groups: set[str] = attrs.Factory(set)  # groups whose members changed state

@@ -21,7 +21,12 @@ is one N created or adopted, it asked no target per object where N wrote, no tar
 quarantined meanwhile and it loaded no listing while N's creates were under way. Otherwise N+1
 is planned again once N's calls have answered -- before N's commit, from the page writes, when
 that plan reads nothing of N but what the page writes hold (``_plan_behind``), else after N's
-commit, as the sequential loop would have -- from the source facts its
+commit, as the sequential loop would have. Since wave 9 the plan made again before N commits is
+made sooner when it can be: at the yield of N's last run (N's earlier runs answered, the last --
+typically the member PATCHes -- in flight), when N+1 read nothing of what N has still to
+answer (``_plan_ahead``); it is used at the boundary only if N's later outcomes wrote nothing it
+read (``_ahead_holds``). It changes when the plan is made, not what is journaled, sent or
+committed, nor in which order. The plan made again is made from the source facts its
 early plan was answered (``Planned.refs``: members' anchors and kinds, managers' DNs; N's objects
 were in the page writes already when they were asked, and N's commit writes only those objects
 and target states): the plan made again asks the store for target states only. A page is merged early
@@ -32,13 +37,15 @@ no tombstone and no object of N, and scoping groups are off; every other page wa
 from __future__ import annotations
 
 import gc
+from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 
 import structlog
-from attrs import define, evolve
+from attrs import define, evolve, field
 
-from hybridsync.engine.core.values import CycleProgress, ReadMode, SourceBatch, SourceObject, TargetState
+from hybridsync.engine.core.values import Action, CycleProgress, ReadMode, SourceBatch, SourceObject, TargetState
 from hybridsync.engine.plan import planner
+from hybridsync.engine.plan.outcome import UNAPPLIED
 from hybridsync.engine.runtime.apply import Applied
 from hybridsync.engine.runtime.pages import Cycle, PageWork, Planned, merge_page
 from hybridsync.engine.runtime.readahead import record_batch
@@ -56,6 +63,9 @@ PAGES_HELD = 2  # merged and not committed: the page whose calls are in flight a
 FREEZE_GC = True
 REUSE_REFS = True  # a page planned again keeps the source facts its early plan was answered
 PLAN_BEHIND = True  # a page planned again is planned before the page before commits (``_plan_behind``)
+# wave 9: ... and, when what it reads is answered already, while the page before's last runs are in
+# flight (``_plan_ahead``): only the journal of its first run is left between N's last answer and its calls
+PLAN_AHEAD = True
 
 
 @define
@@ -64,6 +74,21 @@ class _InFlight:
     steps: Iterator[None]
     out: list[Applied]
     read: int | None  # objects read up to and with this page (the progress report); None: a due part
+    actions: tuple[Action, ...] = ()  # the page's planned actions (``_plan_ahead``: which are still to answer)
+
+
+@define
+class _Ahead:
+    """Page N+1 planned again at a yield of page N's later runs (wave 9, ``_plan_ahead``)."""
+
+    work: PageWork
+    evidence: planner.ReadEvidence
+    early: Planned
+    plan: Planned | None = None
+    tried: bool = False  # planned, or found unable to be (a target asked per object, a listing loaded)
+    at: int = 0  # N's outcomes finished when it was planned: the later ones are checked at the boundary
+    paused: frozenset[str] = frozenset()
+    kinds: dict[str, frozenset[str]] = field(factory=dict)
 
 
 @define
@@ -76,6 +101,7 @@ class Stats:
     early: int = 0  # pages planned while the page before was applied, the plan kept
     replanned: int = 0  # planned early, planned again once the page before's calls had answered
     behind: int = 0  # of those, planned again before the page before committed (it commits behind)
+    ahead: int = 0  # of those, planned while the page before's last runs were in flight (``_plan_ahead``)
 
     def hold(self, n: int) -> None:
         self.held += n
@@ -126,14 +152,18 @@ def run_pages(cycle: Cycle, batches: Iterable[SourceBatch], round_no: int, last_
                 planned = cycle.plan_only(tuple(work.merged), evidence, work.absent)
                 loaded = _listed(cycle) != kinds
                 landed, flight = flight, None
-                written = _finish(cycle, landed)
+                ahead = _Ahead(work=work, evidence=evidence, early=planned)
+                written = _finish(cycle, landed, ahead)
                 kept = not loaded and set(cycle.health.paused) == paused and _holds(planned, written)
                 if kept and COMMIT_BEHIND and not _stopping(cycle):
                     stats.early += 1
                     flight = _start_and_commit(cycle, landed, work, planned, count, stats)
                     record_batch(source, batch)  # in N+1's commit unit, as below
                     continue
-                again = _plan_behind(cycle, work, evidence, planned, written) if not kept else None
+                again = _ahead_holds(cycle, landed, ahead) if not kept else None
+                stats.ahead += again is not None
+                if again is None and not kept:
+                    again = _plan_behind(cycle, work, evidence, planned, written)
                 if again is not None:  # planned again from N's outcomes (page writes): N commits behind it
                     stats.replanned += 1
                     stats.behind += 1
@@ -155,7 +185,7 @@ def run_pages(cycle: Cycle, batches: Iterable[SourceBatch], round_no: int, last_
             out: list[Applied] = []
             steps = cycle.use(planned, out)
             next(steps, None)  # the first run of calls is in flight: the next page is merged meanwhile
-            flight = _InFlight(work=work, steps=steps, out=out, read=count)
+            flight = _InFlight(work=work, steps=steps, out=out, read=count, actions=tuple(planned.plan.actions))
         if flight is not None:
             landed, flight = flight, None
             _land(cycle, landed, stats)
@@ -169,7 +199,8 @@ def run_pages(cycle: Cycle, batches: Iterable[SourceBatch], round_no: int, last_
             gc.unfreeze()
     if stats.early or stats.replanned:
         log.info("pipeline", cycle_id=cycle.state.cycle_id, source=setup.source_name, pages_early=stats.early,
-                 pages_replanned=stats.replanned, pages_committed_behind=stats.behind, max_pages_held=stats.max_held)
+                 pages_replanned=stats.replanned, pages_committed_behind=stats.behind, pages_planned_ahead=stats.ahead,
+                 max_pages_held=stats.max_held)
     return stats
 
 
@@ -213,7 +244,7 @@ def _start_and_commit(cycle: Cycle, landed: _InFlight, work: PageWork, planned: 
     except BaseException:  # N+1 could not start (nothing of it finished): N commits as it would have
         _commit(cycle, landed, stats)
         raise
-    started = _InFlight(work=work, steps=steps, out=out, read=read)
+    started = _InFlight(work=work, steps=steps, out=out, read=read, actions=tuple(planned.plan.actions))
     try:
         _commit(cycle, landed, stats, keep=work, known=dict(planned.known), calls_upto=upto)
     except BaseException:
@@ -247,14 +278,65 @@ def _plan_behind(cycle: Cycle, work: PageWork, evidence: planner.ReadEvidence, e
     return again
 
 
-def _finish(cycle: Cycle, flight: _InFlight) -> dict[str, set[str]]:
-    """Finish ``flight``'s calls (nothing committed). Returns, per target, the anchors and target
-    ids the page's outcomes wrote."""
+def _plan_ahead(cycle: Cycle, flight: _InFlight, ahead: _Ahead) -> None:
+    """At the yield of page N's last run (its earlier runs' outcomes finished, every call of the
+    page submitted: ``CycleState.last_run_sent``), plan N+1 again (``_plan_behind``) when its
+    early plan read nothing of what N has still to answer (``pending``: the anchors and target
+    ids of N's actions without an outcome) and the plan made again reads none of it either. Nothing is journaled or sent here: the plan
+    is used at the boundary only if N's outcomes after it wrote nothing it read
+    (``_ahead_holds``), else N+1 is planned again there as before."""
+    if ahead.tried or not (PLAN_AHEAD and COMMIT_BEHIND and PLAN_BEHIND) or _stopping(cycle):
+        return
+    if not cycle.state.last_run_sent:  # planned while N's last run flies only: the cycle's thread
+        return  # planning meanwhile would hold back the submission of N's next run (traced, wave 9)
+    done = Counter((o.action.target, o.action.anchor) for o, _ in flight.out)  # an object may have 2 actions
+    pending: dict[str, set[str]] = {}
+    for a in flight.actions:  # in plan order, as their outcomes are finished
+        if a.kind in UNAPPLIED:  # sent never; what their outcomes write is checked at the boundary
+            continue
+        if done[a.target, a.anchor] > 0:
+            done[a.target, a.anchor] -= 1
+        else:
+            ids = pending.setdefault(a.target, set())
+            ids.add(a.anchor)
+            if a.target_id:
+                ids.add(a.target_id)
+    if not pending or not _holds(ahead.early, pending):
+        return  # N's last outcomes are in (the boundary plans it), or it read what N writes yet: wait
+    ahead.tried = True
+    wrote = _written(cycle, flight.out)
+    for target, ids in pending.items():
+        wrote.setdefault(target, set()).update(ids)
+    paused, kinds = frozenset(cycle.health.paused), _listed(cycle)
+    again = _plan_behind(cycle, ahead.work, ahead.evidence, ahead.early, wrote)
+    if again is not None and _holds(again, pending):
+        ahead.plan, ahead.at, ahead.paused, ahead.kinds = again, len(flight.out), paused, kinds
+
+
+def _ahead_holds(cycle: Cycle, landed: _InFlight, ahead: _Ahead) -> Planned | None:
+    """The plan ``_plan_ahead`` made, if N's outcomes finished after it (and every takeover of
+    the page) wrote nothing it read, no listing was loaded and no target quarantined since."""
+    if ahead.plan is None or _stopping(cycle) or _listed(cycle) != ahead.kinds or \
+            frozenset(cycle.health.paused) != ahead.paused:
+        return None
+    return ahead.plan if _holds(ahead.plan, _written(cycle, landed.out[ahead.at:])) else None
+
+
+def _finish(cycle: Cycle, flight: _InFlight, ahead: _Ahead | None = None) -> dict[str, set[str]]:
+    """Finish ``flight``'s calls (nothing committed); at each yield of its later runs, ``ahead``
+    (the next page) may be planned again (``_plan_ahead``). Returns, per target, the anchors and
+    target ids the page's outcomes wrote."""
     for _ in flight.steps:
-        pass
+        if ahead is not None:
+            _plan_ahead(cycle, flight, ahead)
+    return _written(cycle, flight.out)
+
+
+def _written(cycle: Cycle, outcomes: Iterable[Applied]) -> dict[str, set[str]]:
+    """Per target, the anchors and target ids ``outcomes`` wrote, and every takeover of the page."""
     page = cycle.page
     written: dict[str, set[str]] = {}
-    for outcome, _ in flight.out:
+    for outcome, _ in outcomes:
         if outcome.state is not None:
             ids = written.setdefault(outcome.action.target, set())
             ids.add(outcome.action.anchor)

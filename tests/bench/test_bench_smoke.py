@@ -150,6 +150,16 @@ def test_p2_same_work_in_bulk_creates_by_bulk_then_patches_each_groups_members(t
         scim.stop()
 
 
+def test_p2_per_server_cpu_divides_each_wall_by_its_own_server_cpu():
+    """Wave 9: raw wall / its server CPU-s, and the engine's wall per server CPU-s over raw's."""
+    figs = p2_full_sync.per_server_cpu(engine_s=64.0, engine_server_cpu=50.0, raw_s=30.0, raw_server_cpu=30.0)
+    assert figs["raw_bulk_same_work_vs_server_cpu"] == pytest.approx(1.0)
+    assert figs["engine_over_raw_per_server_cpu"] == pytest.approx(1.28)
+    # the server burning twice the CPU for the same requests on both sides moves neither figure
+    twice = p2_full_sync.per_server_cpu(engine_s=128.0, engine_server_cpu=100.0, raw_s=60.0, raw_server_cpu=60.0)
+    assert twice == pytest.approx(figs)
+
+
 @pytest.mark.scim
 def test_p2_same_work_raw_create_also_patches_each_groups_members_in_chunks(tmp_path):
     scim, _token = common.start_scim(tmp_path)
