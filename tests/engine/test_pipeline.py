@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 import threading
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -223,6 +224,18 @@ def commit_spy(mp: pytest.MonkeyPatch, tgt: MemoryTarget, seen: list[tuple[froze
     mp.setattr(cycle_module, "commit_page", spy)
 
 
+def spied_run(src: MemorySource, tmp_path) -> tuple[Any, Any, Any, list[tuple[frozenset[str], frozenset[str], int]]]:
+    """``run`` (pipelined) with ``commit_spy`` noting each page commit: (target, store path, stats, seen)."""
+    seen: list[tuple[frozenset[str], frozenset[str], int]] = []
+    mp = pytest.MonkeyPatch()
+    commit_spy(mp, MemoryTarget("unused"), seen)
+    try:
+        tgt, path, stats, _ = run(src, True, tmp_path)
+    finally:
+        mp.undo()
+    return tgt, path, stats, seen
+
+
 def test_a_kept_early_plan_starts_its_calls_before_the_page_before_commits(tmp_path):
     """Lever 2 of issue 17: page N's commit is off the critical path. When N+1's early plan is
     kept, N+1's first run is journaled and in flight when N commits (the sequential loop, and
@@ -231,13 +244,7 @@ def test_a_kept_early_plan_starts_its_calls_before_the_page_before_commits(tmp_p
     src = MemorySource(page_size=5)
     for i in range(1, 21):  # four pages of independent users: pages 2 and 3 keep their early plans
         src.put(user(i))
-    seen: list[tuple[frozenset[str], frozenset[str], int]] = []
-    mp = pytest.MonkeyPatch()
-    commit_spy(mp, MemoryTarget("unused"), seen)
-    try:
-        tgt, path, stats, _ = run(src, True, tmp_path)
-    finally:
-        mp.undo()
+    tgt, path, stats, seen = spied_run(src, tmp_path)
     assert (stats[0].early, stats[0].replanned) == (2, 0)
     pages = [anchors for anchors, _, _ in seen]
     ahead = [pending - anchors for anchors, pending, _ in seen]
@@ -300,13 +307,7 @@ def test_a_page_planned_again_starts_its_calls_before_the_page_before_commits(tm
     """Wave 8: page 3 (its group holds members page 2 created) is planned again from page 2's
     outcomes in the page writes, its first run journaled and in flight, THEN page 2 commits. It
     ends as the sequential loop ends: same target, states, decisions, batches, calls recorded once."""
-    seen: list[tuple[frozenset[str], frozenset[str], int]] = []
-    mp = pytest.MonkeyPatch()
-    commit_spy(mp, MemoryTarget("unused"), seen)
-    try:
-        tgt, path, stats, _ = run(dependent_pages(), True, tmp_path)
-    finally:
-        mp.undo()
+    tgt, path, stats, seen = spied_run(dependent_pages(), tmp_path)
     assert (stats[0].early, stats[0].replanned, stats[0].behind) == (1, 1, 1)
     pages = [anchors for anchors, _, _ in seen]
     ahead = [pending - anchors for anchors, pending, _ in seen]

@@ -16,7 +16,7 @@ from hybridsync.connectors.testing.memory import MemorySource, MemoryTarget
 from hybridsync.engine.runtime import pipeline
 
 from .enginekit import group, guid, user
-from .test_pipeline import commit_spy, crash_in_commit, decisions, end_state, recorded, rerun_settles, run
+from .test_pipeline import crash_in_commit, decisions, end_state, recorded, rerun_settles, run, spied_run
 
 
 def later_runs(holds: tuple[int, int] = (6, 8)) -> MemorySource:
@@ -46,13 +46,7 @@ def members(tgt: MemoryTarget, n: int) -> set[str]:
 def test_a_page_planned_again_while_the_page_before_has_runs_in_flight_ends_like_the_sequential_loop(
         tmp_path, monkeypatch, ahead):
     monkeypatch.setattr(pipeline, "PLAN_AHEAD", ahead)
-    seen: list[tuple[frozenset[str], frozenset[str], int]] = []
-    mp = pytest.MonkeyPatch()
-    commit_spy(mp, MemoryTarget("unused"), seen)
-    try:
-        tgt, path, stats, _ = run(later_runs(), True, tmp_path)
-    finally:
-        mp.undo()
+    tgt, path, stats, seen = spied_run(later_runs(), tmp_path)
     assert stats[0].replanned >= 1 and stats[0].behind == stats[0].replanned
     assert stats[0].ahead == (1 if ahead else 0)  # page 3, at the yield of page 2's member adds
     pages = [anchors for anchors, _, _ in seen]
