@@ -49,6 +49,7 @@ BENCHES=(
   "entra_write|--users 10000 --scale 1|--users 200 --scale 10 --skip-quota|3600"
   "pg_store_bench|--objects 5000 --units 300 --kills 20 --hangs 5|--objects 300 --units 20 --kills 2 --hangs 1|3600"
   "pg_engine_bench|--objects 5000|--objects 300|3600"
+  "pg_engine_bench_scim|--objects 5000 --target scim|--objects 300 --target scim|3600"
   "pg_takeover_bench|--kills 20|--kills 2 --settle 1|3600"
   "crash_soak|--kills 100 --users 200|--kills 2 --users 15|7200"
 )
@@ -68,7 +69,7 @@ for row in "${BENCHES[@]}"; do
   IFS='|' read -r name full quick limit <<<"$row"
   [ -n "$ONLY" ] && [[ "$ONLY" != *",$name,"* ]] && continue
   args=$full; [ "$MODE" = quick ] && { args=$quick; limit=900; }
-  script=${name%_samba}; script=${script%_churn}  # one script, two rows: p3 on Samba, P5 after churn
+  script=${name%_samba}; script=${script%_churn}; script=${script%_scim}  # one script, two rows: p3 on Samba, P5 after churn, PG with a real target
   before=$(loadavg); started=$(date +%s)
   echo "== $name $args (load $before)"
   # shellcheck disable=SC2086 # args are word lists on purpose
