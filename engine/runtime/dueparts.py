@@ -23,7 +23,6 @@ from collections.abc import Callable, Iterable
 
 from hybridsync.engine.core.values import SourceObject
 from hybridsync.engine.plan import planner
-from hybridsync.engine.runtime.apply import Applied
 from hybridsync.engine.runtime.commit import PageCommit
 from hybridsync.engine.runtime.pages import Cycle, PageWork, Planned
 from hybridsync.engine.runtime.pipeline import (
@@ -34,6 +33,7 @@ from hybridsync.engine.runtime.pipeline import (
     _holds,
     _InFlight,
     _land,
+    _launch,
     _listed,
     _plan_behind,
     _start_and_commit,
@@ -89,18 +89,10 @@ def run_due_parts(cycle: Cycle, parts: Iterable[list[str]],
                 stats.replanned += 1
                 planned = cycle.plan_only(tuple(work.merged), evidence, NOTHING_ABSENT,
                                           refs=early.refs if REUSE_REFS else None)
-            out: list[Applied] = []
-            steps = cycle.use(planned, out)
-            next(steps, None)  # the part's first run is in flight: the next part is loaded and planned meanwhile
-            flight = _InFlight(work=work, steps=steps, out=out, read=None)
-        if flight is not None:
-            landed, flight = flight, None
-            _land(cycle, landed, stats)
-    except BaseException:
-        if flight is not None:  # the parts before the failure commit, as they would one by one
-            landed, flight = flight, None
-            _land(cycle, landed, stats)
-        raise
+            flight = _launch(cycle, work, planned, None)  # the next part is loaded and planned meanwhile
+    finally:
+        if flight is not None:  # the last part lands; after a failure, the parts before it commit as one by one
+            _land(cycle, flight, stats)
     return stats
 
 

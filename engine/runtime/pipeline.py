@@ -182,21 +182,14 @@ def run_pages(cycle: Cycle, batches: Iterable[SourceBatch], round_no: int, last_
                     stats.replanned += 1  # only the target states are asked again
                     planned = cycle.plan_only(tuple(work.merged), evidence, work.absent,
                                               refs=planned.refs if REUSE_REFS else None)
-            out: list[Applied] = []
-            steps = cycle.use(planned, out)
-            next(steps, None)  # the first run of calls is in flight: the next page is merged meanwhile
-            flight = _InFlight(work=work, steps=steps, out=out, read=count, actions=tuple(planned.plan.actions))
-        if flight is not None:
-            landed, flight = flight, None
-            _land(cycle, landed, stats)
-    except BaseException:
-        if flight is not None:  # the pages before the failure commit, as they would one by one
-            landed, flight = flight, None
-            _land(cycle, landed, stats)
-        raise
+            flight = _launch(cycle, work, planned, count)  # the next page is merged meanwhile
     finally:
-        if froze:
-            gc.unfreeze()
+        try:
+            if flight is not None:  # the last page lands; after a failure, the pages before it commit as one by one
+                _land(cycle, flight, stats)
+        finally:
+            if froze:
+                gc.unfreeze()
     if stats.early or stats.replanned:
         log.info("pipeline", cycle_id=cycle.state.cycle_id, source=setup.source_name, pages_early=stats.early,
                  pages_replanned=stats.replanned, pages_committed_behind=stats.behind, pages_planned_ahead=stats.ahead,
@@ -217,6 +210,14 @@ def _may_overlap(cycle: Cycle, applying: PageWork, batch: SourceBatch) -> bool:
         return False  # the scoping groups' closure is read from the page's writes: one page at a time
     anchors = applying.anchors()
     return not any(o.deleted or o.kind is None or o.anchor in anchors for o in batch.objects)
+
+
+def _launch(cycle: Cycle, work: PageWork, planned: Planned, read: int | None) -> _InFlight:
+    """Start ``planned``'s calls: its first run is in flight when this returns."""
+    out: list[Applied] = []
+    steps = cycle.use(planned, out)
+    next(steps, None)
+    return _InFlight(work=work, steps=steps, out=out, read=read, actions=tuple(planned.plan.actions))
 
 
 def _land(cycle: Cycle, flight: _InFlight, stats: Stats) -> None:
