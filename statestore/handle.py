@@ -129,6 +129,11 @@ def read_members(db: Db, table: str, scope_col: str, member_col: str, scope: str
     return out
 
 
+def member_insert(table: str, scope_col: str, member_col: str) -> str:
+    """The statement adding one row to a member side table (scope, group, member)."""
+    return f"INSERT INTO {table} ({scope_col}, group_anchor, {member_col}) VALUES (?, ?, ?)"
+
+
 def write_member_diff(db: Db, table: str, scope_col: str, member_col: str, scope: str,
                       group: str, wanted: set[str], *, is_new: bool, none_stored: bool = False) -> None:
     """Make a group's rows in a member side table equal ``wanted``, writing only the diff.
@@ -153,6 +158,6 @@ def write_member_diff(db: Db, table: str, scope_col: str, member_col: str, scope
         )
     if added:
         db.conn.executemany(
-            f"INSERT INTO {table} ({scope_col}, group_anchor, {member_col}) VALUES (?, ?, ?)",
+            member_insert(table, scope_col, member_col),
             [(scope, group, m) for m in added],
         )

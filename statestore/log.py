@@ -35,6 +35,7 @@ ACCESS_REMOVAL = (
 TEXTS_KEPT = 4096  # journaled Actions whose text waits for their decision (oldest dropped first)
 HISTORY_COLS = ("kind", "at", "cycle_id", "source", "target", "anchor", "dn", "object_kind", "result", "status",
                 "detail", "data")  # what ``_history_insert`` writes (every column but the id)
+_HISTORY_COL_SET = frozenset(HISTORY_COLS)
 _HISTORY_INSERT = f"INSERT INTO history ({','.join(HISTORY_COLS)}) VALUES ({','.join('?' * len(HISTORY_COLS))})"
 
 
@@ -62,7 +63,7 @@ class Log(Holds):
         """Every column, the absent ones NULL: one statement text for every kind of history row,
         so that a commit unit's observations and decisions are one group of buffered writes
         (PostgreSQL: ONE insert over arrays, not one per kind)."""
-        assert row.keys() <= set(HISTORY_COLS), row.keys()
+        assert row.keys() <= _HISTORY_COL_SET, row.keys()
         return self._db.insert(_HISTORY_INSERT, [row.get(c) for c in HISTORY_COLS])
 
     def record_observation(self, cycle_id: int | None, source: str, anchor: str, dn: str | None,

@@ -10,6 +10,8 @@ from hybridsync.statestore.codec import pack, unpack
 from hybridsync.statestore.handle import Db
 from hybridsync.statestore.records import CallRecord, time_to_text, utcnow
 
+INSERT_CALL = "INSERT INTO target_calls (cycle_id, target, at, call_json) VALUES (?, ?, ?, ?)"
+
 
 class Recordings:
     """Recorded target calls."""
@@ -21,7 +23,7 @@ class Recordings:
                     at: datetime | None = None) -> int:
         """Keep one target call (op, call key and result as JSON) for replay."""
         return self._db.insert(
-            "INSERT INTO target_calls (cycle_id, target, at, call_json) VALUES (?, ?, ?, ?)",
+            INSERT_CALL,
             [cycle_id, target, time_to_text(at or utcnow()), pack(call_json)],
         )
 
@@ -29,7 +31,7 @@ class Recordings:
         """Keep many (cycle_id, target, call_json) at once (one commit unit when inside atomic)."""
         when = time_to_text(at or utcnow())
         self._db.conn.executemany(
-            "INSERT INTO target_calls (cycle_id, target, at, call_json) VALUES (?, ?, ?, ?)",
+            INSERT_CALL,
             [(c, t, when, pack(j)) for c, t, j in rows],
         )
 

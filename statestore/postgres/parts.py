@@ -31,7 +31,7 @@ from hybridsync.engine.core.values import (
 from hybridsync.statestore.convert import dumps, object_state_from_row, target_state_from_row, time_to_text, utcnow
 from hybridsync.statestore.errors import StaleWatermark
 from hybridsync.statestore.facts import Facts
-from hybridsync.statestore.handle import chunks, write_member_diff
+from hybridsync.statestore.handle import chunks, member_insert, write_member_diff
 from hybridsync.statestore.log import Log
 from hybridsync.statestore.objects import Objects, dn_lower, manager_key
 from hybridsync.statestore.postgres.batch import BATCH_FORMS, columns, rounds
@@ -128,7 +128,7 @@ def _with_members(db: PgDb, rows: str, table: str, scope: str, member: str, key:
 
 def _insert_members(db: PgDb, table: str, scope: str, member: str, key: list[str], members: Iterable[str]) -> None:
     """A group's member rows when none are stored: deferred inserts (one statement over arrays)."""
-    sql = f"INSERT INTO {table} ({scope}, group_anchor, {member}) VALUES (?, ?, ?)"
+    sql = member_insert(table, scope, member)
     for m in sorted(members):
         db.defer(sql, [*key, m], (table,))
 

@@ -8,10 +8,8 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from hybridsync.statestore.codec import pack
-from hybridsync.statestore.recordings import Recordings
+from hybridsync.statestore.recordings import INSERT_CALL, Recordings
 from hybridsync.statestore.records import time_to_text, utcnow
-
-_INSERT_CALL = "INSERT INTO target_calls (cycle_id, target, at, call_json) VALUES (?, ?, ?, ?)"
 
 
 class PgRecordings(Recordings):
@@ -25,4 +23,4 @@ class PgRecordings(Recordings):
             return
         when = time_to_text(at or utcnow())
         for cycle_id, target, call_json in rows:
-            db.defer(_INSERT_CALL, [cycle_id, target, when, pack(call_json)], ("target_calls",))  # type: ignore[attr-defined]
+            db.defer(INSERT_CALL, [cycle_id, target, when, pack(call_json)], ("target_calls",))  # type: ignore[attr-defined]
