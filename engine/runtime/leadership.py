@@ -167,8 +167,11 @@ class Spread:
                 if name != self.running:
                     self._drop(name, "given back")
             for name in list(self._lost):
-                if name != self.running:
-                    self._drop(name, "lost")
+                # even the running source's: the lease is another process's (or free) now and the
+                # store's fence refuses that cycle's commits; kept until the engine's next cycle asks
+                # ``leads``, it would be led by nobody (this process skips what it holds, the others
+                # are at their share) for up to a poll interval
+                self._drop(name, "lost")
             if extras or len(keep) >= share or not any(n not in self.held for n in self.sources):
                 return
             counts = self.membership.lease_counts()
@@ -196,7 +199,8 @@ class Spread:
                 self._say(f"leading source:{name} epoch {epoch}")
 
     def _drop(self, name: str, why: str) -> None:
-        """Release a lease (under the lock; never the running source's from another thread)."""
+        """Release a lease (under the lock; never the running source's from another thread,
+        unless it is lost)."""
         self._give_back.discard(name)
         holder = self._lost.pop(name, None)
         if self.held.pop(name, None) is None:

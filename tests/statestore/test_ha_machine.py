@@ -46,6 +46,13 @@ class Process:
         self.engine = Engine(CONFIG, store=self.member.store, sources=domains, targets={"app": target})
         self.engine.leads = self.member.spread.leads
         self.paused = False
+        self.errors: list[str] = []  # what run_once raised (StoreError), for a failure's message
+
+    def describe(self) -> str:
+        sp = self.member.spread
+        return (f"member {sp.membership.id}: held {sp.held} lost {sorted(sp._lost)} give_back "
+                f"{sorted(sp._give_back)} running {sp.running}; errors {self.errors[-3:]}; "
+                f"events {self.member.events[-8:]}")
 
 
 class LeaderMachine(RuleBasedStateMachine):
@@ -150,7 +157,8 @@ class LeaderMachine(RuleBasedStateMachine):
         before = proc.member.store.stale_refusals
         try:
             report = proc.engine.run_once()
-        except StoreError:  # LeaseLost: the loop logs it and carries on
+        except StoreError as exc:  # LeaseLost: the loop logs it and carries on
+            proc.errors.append(f"{type(exc).__name__}: {exc}"[:200])
             report = None
         self.refused += proc.member.store.stale_refusals - before
         if report is not None:
@@ -197,6 +205,11 @@ class LeaderMachine(RuleBasedStateMachine):
                 assert usn >= self.high_usn.get(key, 0), (key, usn, self.high_usn)
                 self.high_usn[key] = usn
 
+    def _why(self, done: dict[str, int]) -> str:
+        holders = {s: self.procs[0].member.spread.leases[s].holder() for s in SOURCES}
+        return "\n".join([f"cycles per source {done}", f"lease rows {holders}",
+                          *(p.describe() for p in self.procs)])
+
     def teardown(self) -> None:
         try:
             if self.procs:
@@ -215,7 +228,10 @@ class LeaderMachine(RuleBasedStateMachine):
                 proc.member.resume()
                 proc.paused = False
         led = lambda: all(any(s in p.member.led for p in self.procs) for s in SOURCES)  # noqa: E731
-        wait_until(led, TTL * 6)
+        try:
+            wait_until(led, TTL * 6)
+        except AssertionError:
+            raise AssertionError("not every source led within 6 TTLs\n" + self._why({})) from None
         # three cycles of EACH source, by whichever process leads it then: fixed rounds over the
         # processes can all fall in a hand-over (the spread moves a source while they run)
         done = {s: 0 for s in SOURCES}
@@ -227,7 +243,7 @@ class LeaderMachine(RuleBasedStateMachine):
                 for cid in set(self.cycles) - known:
                     done[self.cycles[cid][0]] += 1
             time.sleep(0.02)
-        assert min(done.values()) >= 3, done  # every source led and cycled
+        assert min(done.values()) >= 3, self._why(done)  # every source led and cycled
         self.no_cycle_under_a_stale_epoch()
         TOTALS["refused"] += self.refused
         TOTALS["takeovers"] += sum(1 for _, e in self.cycles.values() if e > 1)

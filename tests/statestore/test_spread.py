@@ -100,3 +100,36 @@ def test_a_paused_leaders_source_is_taken_after_the_ttl_and_it_cannot_commit_whe
     finally:
         first.close()
         second.close()
+
+
+def test_a_lease_lost_in_the_middle_of_its_sources_cycle_is_let_go_at_once_so_the_source_is_led_again(pg):
+    """Found by test_ha_machine: a process's running source (asked by ``leads``, its cycle not
+    over) was lost while the process was paused, and its new leader then died. The process kept
+    the lost lease in ``held`` until its engine's next ``leads`` -- a poll interval away -- so it
+    did not take the source back, and the other processes, at their share, left it too: the
+    source was led by nobody. Now the lost lease is let go by the coordinator at once, and the
+    cycle that was running stays fenced out."""
+    from hybridsync.statestore.postgres.handle import LeaseLost
+
+    sources = ["corp"]
+    ttl = 3.0
+    first = Member(*pg, sources, ttl=ttl)
+    second = Member(*pg, sources, ttl=ttl)
+    try:
+        wait_until(lambda: first.led == {"corp"}, 5)
+        assert first.spread.leads("corp") and first.spread.running == "corp"  # its cycle begins
+        first.pause()
+        wait_until(lambda: second.led == {"corp"}, 3 * ttl)  # taken after the TTL
+        second.crash()  # and the new leader dies
+        first.resume()  # no further ``leads``: its engine waits for its next poll
+        wait_until(lambda: first.led == {"corp"} and first.spread.held["corp"] == 3, 3 * ttl)
+        assert any(e.startswith("lost source:corp") for e in first.events)
+        with pytest.raises(LeaseLost):  # the cycle begun under epoch 1 commits nothing
+            with first.store.atomic():
+                first.store.begin_cycle("corp", "delta")
+        assert first.spread.leads("corp")  # its next cycle runs under the new epoch
+        with first.store.atomic():
+            first.store.begin_cycle("corp", "delta")
+    finally:
+        first.close()
+        second.store.close()
