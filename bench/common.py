@@ -251,6 +251,43 @@ def start_scim(workdir: Path) -> tuple[Any, str]:
     return scim, str(token_file)
 
 
+def process_tree(root: int) -> set[int]:
+    """``root`` and every live descendant (Samba forks its servers)."""
+    parents: dict[int, int] = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                parents[int(d)] = int(open(f"/proc/{d}/stat").read().rsplit(")", 1)[1].split()[1])
+            except OSError:
+                continue
+    tree, grew = {root}, True
+    while grew:
+        grew = False
+        for pid, ppid in parents.items():
+            if ppid in tree and pid not in tree:
+                tree.add(pid)
+                grew = True
+    return tree
+
+
+def pin(root: int, cpus: set[int]) -> int:
+    """Pin every thread of ``root``'s process tree to ``cpus`` (threads and children started
+    later inherit it); returns how many threads were pinned."""
+    n = 0
+    for pid in process_tree(root):
+        try:
+            tids = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        for tid in tids:
+            try:
+                os.sched_setaffinity(int(tid), cpus)
+                n += 1
+            except OSError:  # gone meanwhile
+                pass
+    return n
+
+
 def scim_writes(scim: Any) -> int:
     counts = scim.backdoor.requests()
     return sum(counts.get(m, 0) for m in ("POST", "PATCH", "PUT", "DELETE"))

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -158,6 +163,39 @@ def test_p2_per_server_cpu_divides_each_wall_by_its_own_server_cpu():
     # the server burning twice the CPU for the same requests on both sides moves neither figure
     twice = p2_full_sync.per_server_cpu(engine_s=128.0, engine_server_cpu=100.0, raw_s=60.0, raw_server_cpu=60.0)
     assert twice == pytest.approx(figs)
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs 2 CPUs (the CI machine has them)")
+def test_pin_moves_a_process_tree_and_its_later_children_to_the_cpus_given():
+    """``--pin-server``'s helper: a parent and its child end on CPU 0, and a child forked after
+    the pin inherits it; the CPU-seconds walk sees the same tree."""
+    script = ("import subprocess, sys, time\n"
+              "c = subprocess.Popen(['sleep', '30'])\n"
+              "sys.stdin.readline()\n"
+              "late = subprocess.Popen(['sleep', '30'])\n"
+              "print(c.pid, late.pid, flush=True)\n"
+              "time.sleep(30)")
+    parent = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    tree: set[int] = set()
+    try:
+        deadline = time.monotonic() + 10
+        while len(common.process_tree(parent.pid)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert common.pin(parent.pid, {0}) >= 2
+        parent.stdin.write("go\n")
+        parent.stdin.flush()
+        child, late = (int(x) for x in parent.stdout.readline().split())
+        tree = common.process_tree(parent.pid)
+        assert {parent.pid, child, late} <= tree
+        for pid in (parent.pid, child, late):
+            assert os.sched_getaffinity(pid) == {0}, pid
+        assert p2_full_sync.tree_cpu_s(parent.pid) >= 0.0
+    finally:
+        for pid in tree - {parent.pid}:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        parent.kill()
+        parent.wait()
 
 
 @pytest.mark.scim
