@@ -39,6 +39,7 @@ BENCHES=(
   "seed_rate|--offline-users 20000 --skip-restore|--offline-users 300 --ldap-users 10 --skip-provision --skip-restore|3600"
   "p1_latency|--rounds 9|--rounds 1|3600"
   "p2_full_sync|--size 20000 --groups 200|--size 300 --groups 10|7200"
+  "p2_full_sync_pinned|--size 20000 --groups 200 --pin-server|--size 300 --groups 10 --pin-server|7200"
   "p3_delta_cost|--only memory --size 100000 --small 10000|--only memory --size 1000 --small 200 --rounds 2|7200"
   "p3_delta_cost_samba|--only samba --size 20000 --small 2000|--only samba --size 300 --small 100 --rounds 2|7200"
   "p5_memory|--size 100000 --small 10000|--size 1000 --small 200|7200"
@@ -69,7 +70,7 @@ for row in "${BENCHES[@]}"; do
   IFS='|' read -r name full quick limit <<<"$row"
   [ -n "$ONLY" ] && [[ "$ONLY" != *",$name,"* ]] && continue
   args=$full; [ "$MODE" = quick ] && { args=$quick; limit=900; }
-  script=${name%_samba}; script=${script%_churn}; script=${script%_scim}  # one script, two rows: p3 on Samba, P5 after churn, PG with a real target
+  script=${name%_samba}; script=${script%_churn}; script=${script%_scim}; script=${script%_pinned}  # one script, two rows: p3 on Samba, P5 after churn, PG with a real target, P2 with the target on its own core
   before=$(loadavg); started=$(date +%s)
   echo "== $name $args (load $before)"
   # shellcheck disable=SC2086 # args are word lists on purpose
