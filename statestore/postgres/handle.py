@@ -40,6 +40,19 @@ from hybridsync.statestore.postgres.batch import _ARRAY_TYPES, collapse_in, tran
 from hybridsync.statestore.postgres.ids import ID_STEP, ID_TABLES, RESERVE, IdBlocks  # noqa: F401 - ID_STEP re-exported
 
 
+
+def forget_prepared(raw: Any) -> None:
+    """After a failed unit: make psycopg forget its prepared statements (and DEALLOCATE ALL with
+    the next statement it sends). psycopg prepares a statement on its 6th run (prepare_threshold)
+    by a Parse sent in the pipeline; when that run falls behind a failed statement (a fence check
+    that refused the unit) the server skips the Parse, yet psycopg keeps the name, and it forgets
+    its names on a ROLLBACK only the first time it sees one. Every later run of that statement --
+    the COMMIT, say -- then failed with 'prepared statement "_pg3_N" does not exist', for the
+    life of the connection (tests/statestore/test_postgres_store.py)."""
+    prepared = getattr(raw, "_prepared", None)  # psycopg 3's PrepareManager (not public API)
+    if prepared is not None:
+        prepared.clear()
+
 class LeaseLost(StoreError):
     """A commit unit was refused: this process no longer holds the lease it was fenced with."""
 
@@ -292,6 +305,7 @@ class PgDb:
             except BaseException:
                 self.discard()  # what the savepoint buffered goes with its rollback
                 self.after_commit.clear()  # and what was to be remembered of the unit
+                forget_prepared(raw)
                 if self.pipe is not None:
                     with contextlib.suppress(psycopg.Error):
                         self.pipe.sync()  # an error of the block is reported; the pipeline recovers
@@ -325,8 +339,9 @@ class PgDb:
             self.discard()
             self.pipe = None
             guards, self.guards, self.after_commit = self.guards, {}, []
+            forget_prepared(raw)
             with contextlib.suppress(psycopg.Error):
-                raw.execute("ROLLBACK")
+                raw.execute("ROLLBACK")  # (and psycopg's DEALLOCATE ALL behind it)
             if isinstance(exc, psycopg.errors.InvalidTextRepresentation):
                 if _FENCE_MARK in str(exc):
                     self._refuse()  # the fence check failed the transaction: nothing was committed

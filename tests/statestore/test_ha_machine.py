@@ -269,3 +269,37 @@ def test_leaders_over_processes_keep_the_invariants(pg_server, pg_schema):
     LeaderMachine.TestCase().runTest()
     print(f"ha machine: {TOTALS}")
     assert TOTALS["examples"] >= 1
+
+
+def _replay(pg_server, pg_schema, steps) -> None:
+    """One sequence of the machine's rules, then its teardown (every source led and cycled)."""
+    LeaderMachine.pg = (pg_server.url, pg_schema, pg_server.connect_kwargs()["password"])
+    machine = LeaderMachine()
+    try:
+        for step in steps:
+            step(machine)
+    finally:
+        machine.teardown()
+
+
+def test_a_source_whose_running_lease_was_lost_and_whose_new_leader_died_is_led_again(pg_server, pg_schema):
+    """Found by the machine (2026-12-04): a lease lost in the middle of its source's cycle was
+    kept until that process's next cycle, so nobody led the source (test_spread.py has the unit)."""
+    _replay(pg_server, pg_schema, [
+        LeaderMachine.let_a_lease_period_pass, lambda m: m.cycle(0), LeaderMachine.let_a_lease_period_pass,
+        lambda m: m.cycle(2), lambda m: m.add_user("emea"), lambda m: m.modify_user("corp", 50, "A"),
+        LeaderMachine.start, lambda m: m.add_user("emea"), LeaderMachine.stall_a_leader_past_its_ttl,
+        lambda m: m.crash(1), lambda m: m.delete_user("corp", 18), lambda m: m.delete_user("emea", 48),
+        LeaderMachine.start, LeaderMachine.let_a_lease_period_pass])
+
+
+def test_a_process_refused_twice_still_commits_and_leads(pg_server, pg_schema):
+    """Found by the machine (2026-12-04): after its second refused commit unit a process's store
+    connection failed every unit ('prepared statement "_pg3_2" does not exist': psycopg, see
+    test_postgres_store.py); it took its leases and lost them for ever, leading nothing."""
+    _replay(pg_server, pg_schema, [
+        LeaderMachine.start, lambda m: m.pause(1), LeaderMachine.start, lambda m: m.add_user("corp"),
+        LeaderMachine.let_a_lease_period_pass, LeaderMachine.let_a_lease_period_pass, lambda m: m.crash(2),
+        lambda m: m.resume(False), LeaderMachine.stall_a_leader_past_its_ttl, lambda m: m.add_user("emea"),
+        lambda m: m.cycle(1), lambda m: m.modify_user("corp", 40, "B"), lambda m: m.crash(0),
+        LeaderMachine.let_a_lease_period_pass])

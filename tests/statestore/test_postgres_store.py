@@ -277,3 +277,44 @@ def test_batched_writes_of_a_unit_store_what_one_statement_per_row_stores(pg, pg
     lite.close()
     assert "objects" in sent and any("INSERT INTO target_states" in x for x in sent), sent  # the array paths ran
     assert "combined" in sent, sent  # and several of a flush's writes went as one statement
+
+
+@pytest.mark.parametrize("refused_at", range(8))
+def test_a_refused_commit_unit_leaves_the_connection_able_to_commit(pg, pg_server, pg_schema, refused_at):
+    """Found by test_ha_machine: psycopg prepares a statement on its 6th run (prepare_threshold 5)
+    by sending a Parse in the pipeline. When that run falls in a unit whose fence check fails, the
+    server skips the Parse but psycopg keeps the name; it forgets its names on a ROLLBACK only the
+    first time it sees one. So after a second refusal every later unit failed on that connection
+    with 'prepared statement "_pg3_2" does not exist' (the COMMIT): a process that had lost a
+    lease twice could never commit again (it took leases and lost them, hundreds of epochs).
+    Whichever unit is refused, the next one under a current epoch commits."""
+    import psycopg
+
+    from hybridsync.statestore.postgres.handle import LeaseLost
+
+    with pg(pg_schema) as s, psycopg.connect(**pg_server.connect_kwargs(), autocommit=True) as other:
+        def take(n: int) -> None:  # another process takes the lease
+            other.execute(f'UPDATE "{pg_schema}".hybridsync_leases SET epoch = %s WHERE key = %s', [n, "source:corp"])
+
+        def unit(i: int, epoch: int) -> None:  # what leads() writes (history: ids reserved), and a meta row
+            with s.atomic():
+                s.record_leader("corp", host="h", pid=i, epoch=epoch)
+                s.meta_set("k", i)
+
+        other.execute(f'INSERT INTO "{pg_schema}".hybridsync_leases (key, epoch) VALUES (%s, 1)', ["source:corp"])
+        s.set_fence("source:corp", 1)
+        unit(0, 1)
+        take(2)
+        with pytest.raises(LeaseLost):  # a first refusal (psycopg's first ROLLBACK)
+            unit(-1, 1)
+        s.set_fence("source:corp", 2)  # taken back
+        for i in range(refused_at):
+            unit(i + 1, 2)
+        take(3)
+        with pytest.raises(LeaseLost):  # a second one, its unit at each run count in turn
+            unit(-2, 2)
+        s.set_fence("source:corp", 3)  # taken back again
+        for i in range(8):  # every statement of a unit past its prepare threshold
+            unit(100 + i, 3)
+        assert s.meta_get("k") == 107
+        assert [r.change["epoch"] for r in s.history(kinds=["leader"])] == [1] + [2] * refused_at + [3] * 8
