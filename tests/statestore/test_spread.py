@@ -4,6 +4,8 @@ on the lab PostgreSQL."""
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 
 from hybridsync.engine.runtime.leadership import fair_share
@@ -24,6 +26,23 @@ def balanced(members: list[Member], sources: list[str]) -> bool:
     counts = [len(lead) for lead in led]
     return every == sorted(sources) and max(counts) - min(counts) <= 1 and \
         max(counts) <= fair_share(len(sources), len(live))
+
+
+@contextlib.contextmanager
+def leader_and_standby(pg, ttl: float):
+    """Two members on source corp: the first leads it and has begun its cycle (``leads``)."""
+    first, second = Member(*pg, ["corp"], ttl=ttl), Member(*pg, ["corp"], ttl=ttl)
+    try:
+        wait_until(lambda: first.led == {"corp"}, 5)
+        assert first.spread.leads("corp")
+        yield first, second
+    finally:
+        for m in (first, second):
+            if m.alive:
+                m.close()
+            else:  # crashed: its pool is still open
+                with contextlib.suppress(Exception):
+                    m.store.close()
 
 
 def test_fair_share_is_the_ceiling():
@@ -75,15 +94,11 @@ def test_a_process_that_leaves_hands_its_sources_over_and_one_source_never_has_t
 def test_a_paused_leaders_source_is_taken_after_the_ttl_and_it_cannot_commit_when_it_wakes(pg):
     from hybridsync.statestore.postgres.handle import LeaseLost
 
-    sources = ["corp"]
     # TTL 4 s, not 2: under a loaded CI machine a 2 s lease of the NEW leader lapsed between its
     # renewals (a stalled thread), and nobody led at the moment the test asked
     ttl = 4.0
-    first = Member(*pg, sources, ttl=ttl)
-    second = Member(*pg, sources, ttl=ttl)
-    try:
-        wait_until(lambda: first.led == {"corp"}, 5)
-        assert first.spread.leads("corp") and first.store.stale_refusals == 0
+    with leader_and_standby(pg, ttl) as (first, second):
+        assert first.store.stale_refusals == 0
         first.pause()
         took = wait_until(lambda: second.led == {"corp"}, 3 * ttl)
         assert ttl / 2 < took <= ttl + 1.5, took  # the TTL, counted from the last renewal
@@ -97,9 +112,6 @@ def test_a_paused_leaders_source_is_taken_after_the_ttl_and_it_cannot_commit_whe
         assert second.spread.leads("corp")
         leads = list(second.store.history(kinds=["leader"]))
         assert [r.change["epoch"] for r in leads] == [1, 2] and second.spread.held["corp"] == 2
-    finally:
-        first.close()
-        second.close()
 
 
 def test_a_lease_lost_in_the_middle_of_its_sources_cycle_is_let_go_at_once_so_the_source_is_led_again(pg):
@@ -111,13 +123,9 @@ def test_a_lease_lost_in_the_middle_of_its_sources_cycle_is_let_go_at_once_so_th
     cycle that was running stays fenced out."""
     from hybridsync.statestore.postgres.handle import LeaseLost
 
-    sources = ["corp"]
     ttl = 3.0
-    first = Member(*pg, sources, ttl=ttl)
-    second = Member(*pg, sources, ttl=ttl)
-    try:
-        wait_until(lambda: first.led == {"corp"}, 5)
-        assert first.spread.leads("corp") and first.spread.running == "corp"  # its cycle begins
+    with leader_and_standby(pg, ttl) as (first, second):
+        assert first.spread.running == "corp"  # its cycle begins
         first.pause()
         wait_until(lambda: second.led == {"corp"}, 3 * ttl)  # taken after the TTL
         second.crash()  # and the new leader dies
@@ -130,6 +138,3 @@ def test_a_lease_lost_in_the_middle_of_its_sources_cycle_is_let_go_at_once_so_th
         assert first.spread.leads("corp")  # its next cycle runs under the new epoch
         with first.store.atomic():
             first.store.begin_cycle("corp", "delta")
-    finally:
-        first.close()
-        second.store.close()
