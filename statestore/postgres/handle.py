@@ -40,7 +40,6 @@ from hybridsync.statestore.postgres.batch import _ARRAY_TYPES, collapse_in, tran
 from hybridsync.statestore.postgres.ids import ID_STEP, ID_TABLES, RESERVE, IdBlocks  # noqa: F401 - ID_STEP re-exported
 
 
-
 def forget_prepared(raw: Any) -> None:
     """After a failed unit: make psycopg forget its prepared statements (and DEALLOCATE ALL with
     the next statement it sends). psycopg prepares a statement on its 6th run (prepare_threshold)
@@ -52,6 +51,7 @@ def forget_prepared(raw: Any) -> None:
     prepared = getattr(raw, "_prepared", None)  # psycopg 3's PrepareManager (not public API)
     if prepared is not None:
         prepared.clear()
+
 
 class LeaseLost(StoreError):
     """A commit unit was refused: this process no longer holds the lease it was fenced with."""

@@ -318,3 +318,31 @@ def test_a_refused_commit_unit_leaves_the_connection_able_to_commit(pg, pg_serve
             unit(100 + i, 3)
         assert s.meta_get("k") == 107
         assert [r.change["epoch"] for r in s.history(kinds=["leader"])] == [1] + [2] * refused_at + [3] * 8
+
+
+@pytest.mark.parametrize("runs_before", range(8))
+def test_a_failed_savepoint_leaves_its_unit_and_the_connection_able_to_commit(pg, pg_schema, runs_before):
+    """The same psycopg hazard inside a unit: a statement promoted to prepared behind a failed
+    statement of a savepoint (a nested ``atomic``) was never prepared; the unit and every later
+    one must still commit its runs of that statement."""
+    import psycopg
+
+    with pg(pg_schema) as s:
+        raw = s._handle.conn.raw
+        with s.atomic():
+            s.meta_set("seen", "first")  # psycopg's first ROLLBACK is behind us
+            with pytest.raises(psycopg.Error), s.atomic():
+                raw.execute("SELECT 1/0")
+        for i in range(runs_before):
+            with s.atomic():
+                s.meta_set("k", i)
+        with s.atomic():
+            with pytest.raises(psycopg.Error), s.atomic():
+                raw.execute("SELECT 1/0")  # fails the savepoint: what follows it is skipped
+                s.meta_set("k", "skipped")
+            for i in range(8):
+                s.meta_set("k", f"in the unit {i}")
+        for i in range(8):
+            with s.atomic():
+                s.meta_set("k", f"after {i}")
+        assert s.meta_get("k") == "after 7" and s.meta_get("seen") == "first"
