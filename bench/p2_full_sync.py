@@ -237,8 +237,6 @@ def raw_bulk_create(scim, n_users: int, n_groups: int, concurrency: int, chunk: 
 def tree_cpu_s(root: int | None) -> float:
     """CPU seconds (user + system, with reaped children) of process ``root`` and every live
     descendant: Samba forks its servers, so its CPU is a tree's."""
-    import os
-
     if root is None:
         return 0.0
     tick, total = os.sysconf("SC_CLK_TCK"), 0.0
@@ -273,11 +271,9 @@ def full_sync(n: int, n_groups: int = 200, *, max_in_flight: int = 4, bulk_chunk
     side's or the engine child's): on a 2-core machine shared by all three, the sum of their CPU
     over the cores is a floor no overlap can beat (reported as ``cpu_floor_s``). ``pin``: see
     ``--pin-server`` (scim2-server alone on CPU 0; Samba, the raw clients and the engine on CPU 1)."""
-    import os
-
     dc = common.seeded_dc(n, n_groups, log=log)
     workdir = Path(tempfile.mkdtemp(prefix="hs-p2-"))
-    scim = None
+    scim, cpus_before = None, os.sched_getaffinity(0)
     try:
         scim, token_file = common.start_scim(workdir)
         spid, dpid = scim._proc.pid, dc._pid_from_file()
@@ -314,7 +310,7 @@ def full_sync(n: int, n_groups: int = 200, *, max_in_flight: int = 4, bulk_chunk
         requests = dict(scim.backdoor.requests())
     finally:
         if pin:
-            os.sched_setaffinity(0, set(range(os.cpu_count() or 1)))
+            os.sched_setaffinity(0, cpus_before)  # as it was (a run under taskset keeps its CPUs)
         if scim is not None:
             scim.stop()
         common.drop_dc(dc)
