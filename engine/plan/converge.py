@@ -5,7 +5,8 @@
   names an object the plan changes (renamed, re-created, soft-deleted), so it may be gone once
   applied (a real dispute stays one, and asks no more); a reference to a DN no stored object has
   yet, of an object the plan writes (a later page of the read may bring it; a plan that then
-  changes nothing asks no more). A dispute with an object whose change waits for a follow-up
+  changes nothing asks no more); a group whose member change a page of a full read left to the
+  due pass because members it names were not read yet (``target.plan_members``). A dispute with an object whose change waits for a follow-up
   (``after``: its rename waits for a ``name_taken`` delete) is planned again with it. The engine plans them in the same cycle (``Plan.followup``).
 - ``strip_group(tp, ...)``: a group's soft delete. A group has no ``active`` flag, so its edge to
   ``soft_deleted`` is ONE ``remove_members`` of every member sent, carrying the new state (a
@@ -54,6 +55,7 @@ class TargetPlanner(Protocol):
     disputes: list[tuple[str, tuple[str, ...]]]
     unknown: list[str]
     after: list[str]
+    deferred: list[str]
     threshold_used: int
     limit: int
     batch: frozenset[str]
@@ -91,6 +93,7 @@ def followup(tp: TargetPlanner) -> set[str]:
     out.update(a for a, others in tp.disputes if changed.intersection(others))
     out.update(a for a in tp.unknown if a in changed)
     out.update(tp.after)
+    out.update(tp.deferred)  # a group's member change left to the due pass (target.plan_members)
     return out
 
 

@@ -5,6 +5,11 @@ provisioned/disabled/held/escrow with a target id) or will be by this plan (pend
 provisioned, disabled). Nested groups per ``TargetConfig.nested_groups``: ``nested`` keeps them as
 group members, ``flatten`` replaces them by their transitive user/contact members (cycles
 tolerated), ``omit`` drops them.
+
+``unread_members``: a group's direct members that neither this plan nor the store knows. In a page
+of a full read that is not its last, a later page may bring them; ``target.plan_members`` then
+leaves the group's member change to the cycle's due pass (one PATCH per group for a full sync,
+not one per page that created some of its members).
 """
 
 from __future__ import annotations
@@ -96,3 +101,10 @@ def desired_members(tp: Planning, group: SourceObject) -> frozenset[str]:
         if _present(tp, anchor):
             out.add(anchor)
     return frozenset(out)
+
+
+def unread_members(tp: Planning, group: SourceObject) -> bool:
+    """Whether a direct member of ``group`` is in neither this plan nor the store (not read yet)."""
+    by_guid = tp.by_guid
+    anchor_by_guid = tp.inp.refs.anchor_by_guid.get
+    return any(g not in by_guid and anchor_by_guid(g) is None for g in group.members or ())

@@ -266,12 +266,14 @@ def plan(inp: PlanInput) -> Plan:
     used: dict[str, int] = {}
     reanchored: list[dict[str, str]] = []
     followup: set[str] = set()
+    deferred = 0
     for index, t in enumerate(sorted(inp.targets, key=lambda x: x.config.name)):
         tp = TargetPlanner(inp, t, decisions, objects, by_guid)
         tp.run()
         actions.extend(tp.actions)
         used[t.config.name] = tp.threshold_used
         followup |= converge.followup(tp)
+        deferred += len(tp.deferred)
         for old, new in sorted(tp.reanchored.items()):
             reanchored.append({"target": t.config.name, "old": old, "new": new})
         for obj, err in tp.errors:
@@ -282,7 +284,7 @@ def plan(inp: PlanInput) -> Plan:
     counts = {str(k): n for k, n in Counter(a.kind for a in actions).items()}
     summary = {"counts": counts, "held": counts.get("hold", 0), "errors": len(errors),
                "threshold_used": used, "objects": len(objects), "reanchored": reanchored,
-               "followup": sorted(followup)}
+               "followup": sorted(followup), "members_deferred": deferred}
     return Plan(tuple(actions), tuple(errors), summary, _carry(inp, used, actions))
 
 

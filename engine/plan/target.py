@@ -20,7 +20,7 @@ from hybridsync.engine.plan.match import (ADOPT, CREATE, DISPUTED, NO_MATCH, REC
 from hybridsync.engine.plan.diff import attribute_diff, changed_reason, counted_reason, disabled_in_ad
 from hybridsync.engine.plan.inputs import PlanInput, TargetInput, make_context
 from hybridsync.engine.plan import converge, holds, removal
-from hybridsync.engine.plan.members import desired_members, stored_present
+from hybridsync.engine.plan.members import desired_members, stored_present, unread_members
 from hybridsync.engine.plan.required import missing_required
 from hybridsync.engine.core.dn import normalize_dn
 from hybridsync.engine.plan.scope import ScopeDecision
@@ -58,6 +58,7 @@ class TargetPlanner:
         self.unknown: list[str] = []  # objects whose reference names a DN no stored object has
         self.batch = frozenset(o.anchor for o in objects) | inp.absent  # the anchors this plan decides
         self.after: list[str] = []  # objects to plan again once this plan is applied (converge.name_taken)
+        self.deferred: list[str] = []  # groups whose member change waits for the due pass (plan_members)
         self.projecting: str | None = None  # the anchor being projected (for ``waiting``)
         self.reanchored: dict[str, str] = {}  # predecessor anchor -> the anchor that took it over
         self.leaving: frozenset[str] = frozenset()  # live anchors this plan soft-deletes (set by run)
@@ -325,6 +326,7 @@ class TargetPlanner:
         if not groups:
             return
         acts = {a.anchor: a for a in self.actions if a.anchor in groups}  # the last action of each group
+        defer = self.inp.read.mode == "full" and not self.inp.read.final  # a page with more to come
         for obj, kind, ts, _d in present:
             if kind != ObjectKind.GROUP:
                 continue
@@ -340,6 +342,9 @@ class TargetPlanner:
                 sent = frozenset(self.reanchored.get(m, m) for m in sent)
             want = desired_members(self, obj)
             add, remove = tuple(sorted(want - sent)), tuple(sorted(sent - want))
+            if (add or remove) and defer and unread_members(self, obj):
+                self.deferred.append(obj.anchor)  # a later page brings more: all of them in the due pass
+                continue
             target_id = act.target_id
             mode = self.cfg.nested_groups
             if add:
