@@ -52,6 +52,13 @@ PARALLEL = frozenset({A.CREATE, A.ADOPT, A.UPDATE, A.DISABLE, A.RESTORE, A.DELET
 Applied = tuple[Outcome, "int | None"]  # an outcome and the journal intent it settles
 
 
+def _run_key(action: Action) -> tuple[str, ActionKind, ObjectKind | None]:
+    """Actions of one run share this. Creates of every object kind share a run (a page's users
+    and groups in the same SCIM Bulk rounds, no wait between them): a create depends on no other
+    create, and what does (member adds, a manager set by a follow-up) comes later in the plan."""
+    return action.target, action.kind, None if action.kind == A.CREATE else action.object_kind
+
+
 @define
 class _Prepared:
     action: Action
@@ -112,9 +119,10 @@ class Applier:
         runs in the pool, every outcome is handled in the caller's thread). Before its first yield
         it finishes no outcome and sets no stop flag (only intents are journaled): the pipeline
         may commit the page before while this page's first calls are in flight. Runs of independent
-        object actions (same target, kind, object kind) have all their intents journaled in ONE
-        commit before any call of the run; then they go to the target concurrently (up to its
-        ``max_in_flight``, each call submitted at once: no barrier between steps) or one by one."""
+        object actions (same target and kind; one object kind, except creates: ``_run_key``) have
+        all their intents journaled in ONE commit before any call of the run; then they go to the
+        target concurrently (up to its ``max_in_flight``, each call submitted at once: no barrier
+        between steps) or one by one."""
         i, started = 0, False  # nothing of the page changes before the first yield (runtime.pipeline)
         self.cycle.last_run_sent = False
         while i < len(actions):
@@ -127,14 +135,14 @@ class Applier:
             first = actions[i]
             width = max(1, self.config.target(first.target).max_in_flight) if first.kind in PARALLEL else 1
             j = i + 1
-            key = (first.target, first.kind, first.object_kind)
+            key = _run_key(first)
             bulk = self._bulk(first)  # creates a target takes in one call (SCIM Bulk): 0 = none
             # bulk: a run of 4 rounds of chunks, so that the pool keeps the target busy between
             # them (a run's end waits for its last chunk; P2 wave 7)
             limit = max(RUN, width * 8, width * bulk * BULK_ROUNDS) if first.kind in PARALLEL else 1
             anchors = {first.anchor}  # one action per object in a run (two of a group stay in order)
             while j < len(actions) and j - i < limit and actions[j].anchor not in anchors and \
-                    (actions[j].target, actions[j].kind, actions[j].object_kind) == key:
+                    _run_key(actions[j]) == key:
                 anchors.add(actions[j].anchor)
                 j += 1
             prepared = [self._prepare(a, now, blocked.get(a.target)) for a in actions[i:j]]
