@@ -199,6 +199,8 @@ class Cycle:
         for e in plan.errors:
             self.object_problem(e.anchor, e.dn, e.stage, f"target {e.target}: {e.message}")
         state.carry = plan.carry  # the threshold used so far, for the next plan of this cycle
+        if plan.summary.get("members_deferred"):  # groups whose members the due pass sends (plan_members)
+            self.tally.bump("members_deferred", plan.summary["members_deferred"])
         if len(state.planned_anchors) < PLANNED_ANCHORS_BOUND:
             state.planned_anchors.update(o.anchor for o in planned.objects)
         if self.setup.dry_run:

@@ -167,3 +167,24 @@ def test_a_kill_before_the_due_pass_ends_then_a_delta_adds_every_member(tmp_path
     assert report.failed == 0
     assert members_at_target(tgt) == WANTED
     assert stored_followups(Store.open(str(tmp_path / "s.db"))) == set()
+
+
+def test_a_dry_run_says_how_many_groups_member_changes_it_does_not_show(capsys, monkeypatch):
+    """``hybridsync plan --full`` previews the pages; the due pass's member changes are not in it,
+    and the plan says so instead of showing groups without members."""
+    import argparse
+    import contextlib
+
+    from hybridsync.engine.cli import plan as plan_cli
+    from hybridsync.engine.cli import sync as sync_cli
+
+    engine = make_engine(source(), {"app": MemoryTarget("app")})
+    report = engine.run_once(dry_run=True, full=True)
+    assert report.counts["members_deferred"] == 2  # g6 and g11; g5's members were all read before it
+    assert [a.anchor for a in report.planned if a.kind == A.ADD_MEMBERS] == [guid(5)]
+
+    monkeypatch.setattr(sync_cli, "open_engine", lambda *a, **k: contextlib.nullcontext(engine))
+    assert plan_cli.run(argparse.Namespace(config="x", json=False, full=True, all=False)) == 0
+    out = capsys.readouterr().out
+    assert "note: 2 groups' member changes wait for members a later page reads" in out
+    engine.close()
