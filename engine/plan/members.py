@@ -6,10 +6,14 @@ provisioned, disabled). Nested groups per ``TargetConfig.nested_groups``: ``nest
 group members, ``flatten`` replaces them by their transitive user/contact members (cycles
 tolerated), ``omit`` drops them.
 
-``unread_members``: a group's direct members that neither this plan nor the store knows. In a page
-of a full read that is not its last, a later page may bring them; ``target.plan_members`` then
-leaves the group's member change to the cycle's due pass (one PATCH per group for a full sync,
-not one per page that created some of its members).
+``unread_members``: a group names a member that neither this plan nor the store knows. In a page
+of a full read that is not its last (``defers_members``), a later page may bring it: then
+``target.plan_members`` leaves the group's member change to the cycle's due pass, which sees every
+member (one PATCH per group for a full sync, not one per page that created some of its members),
+and ``needs.questions`` does not ask for that group's member states, so the page's plan reads
+nothing of the members the page before is still creating (``runtime.pipeline`` plans it while
+they are in flight). A group naming a member never read (outside the base DN) is planned again
+in every full read's due pass, where it changes nothing.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from hybridsync.engine.core.config import TargetConfig
 from hybridsync.engine.core.states import PRESENT_PLANNED, PRESENT_STORED
 from hybridsync.engine.core.values import ObjectKind, SourceObject, TargetState
 from hybridsync.engine.plan import lifecycle as lc
-from hybridsync.engine.plan.inputs import PlanInput
+from hybridsync.engine.plan.inputs import PlanInput, References
 from hybridsync.engine.plan.lifecycle import State
 
 
@@ -103,8 +107,14 @@ def desired_members(tp: Planning, group: SourceObject) -> frozenset[str]:
     return frozenset(out)
 
 
-def unread_members(tp: Planning, group: SourceObject) -> bool:
-    """Whether a direct member of ``group`` is in neither this plan nor the store (not read yet)."""
-    by_guid = tp.by_guid
-    anchor_by_guid = tp.inp.refs.anchor_by_guid.get
-    return any(g not in by_guid and anchor_by_guid(g) is None for g in group.members or ())
+def unread_members(group: SourceObject, by_guid: Mapping[str, SourceObject], refs: References) -> bool:
+    """Whether a direct member of ``group`` is in neither this plan nor the store (the store
+    answered "no such object" for its objectGUID): not read yet, or never read (out of the base)."""
+    answered = refs.anchor_by_guid
+    return any(g not in by_guid and g in answered and answered[g] is None for g in group.members or ())
+
+
+def defers_members(inp: PlanInput) -> bool:
+    """Whether this plan leaves the member changes of groups with unread members to the due pass:
+    a page of a full read with more pages to come."""
+    return inp.read.mode == "full" and not inp.read.final

@@ -12,7 +12,9 @@ What is asked (for the deduplicated objects of ``inp``):
 - per target, the ``TargetState`` of every object, every absent anchor, every member and every
   referenced object (a manager);
 - ``anchor_by_guid`` for each member objectGUID of a group not in ``inp``; ``kind_by_anchor``
-  for those anchors; ``members_by_guid`` for nested groups when a target flattens them;
+  for those anchors; ``members_by_guid`` for nested groups when a target flattens them -- except,
+  in a page of a full read with more to come, the members of a group naming one the store does
+  not know (``members.unread_members``: its member change waits for the due pass);
 - ``anchor_by_dn`` for each normalized DN a reference path (``manager``) of a present object
   yields. Finding those DNs means projecting the objects, so pass ``dns=False`` once they are
   answered (the DNs depend on the objects only, which answers do not change).
@@ -31,6 +33,7 @@ from attrs import field, frozen
 from hybridsync.engine.core.values import ObjectKind, SourceObject, TargetState
 from hybridsync.engine.mapping.projection import is_reference_path
 from hybridsync.engine.plan.inputs import PlanInput, References, compiled_scope, dedupe, make_context
+from hybridsync.engine.plan.members import defers_members, unread_members
 from hybridsync.engine.core.dn import normalize_dn
 
 __all__ = ["Answers", "Questions", "answer", "questions"]
@@ -86,7 +89,10 @@ def questions(inp: PlanInput, *, dns: bool = True) -> Questions:
     kinds: set[str] = set()
     nested: set[str] = set()
     flatten = any(t.config.nested_groups == "flatten" for t in inp.targets)
-    for guid in _member_guids(present, refs, by_guid, flatten):
+    groups = present
+    if defers_members(inp):  # their member changes wait for the due pass: their members' states are not read
+        groups = [o for o in present if o.kind != ObjectKind.GROUP or not unread_members(o, by_guid, refs)]
+    for guid in _member_guids(groups, refs, by_guid, flatten):
         obj = by_guid.get(guid)
         if obj is not None:  # in this plan: its anchor and kind are known, its state is asked above
             if flatten and obj.deleted and obj.kind == ObjectKind.GROUP and guid not in refs.members_by_guid:

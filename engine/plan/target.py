@@ -20,7 +20,7 @@ from hybridsync.engine.plan.match import (ADOPT, CREATE, DISPUTED, NO_MATCH, REC
 from hybridsync.engine.plan.diff import attribute_diff, changed_reason, counted_reason, disabled_in_ad
 from hybridsync.engine.plan.inputs import PlanInput, TargetInput, make_context
 from hybridsync.engine.plan import converge, holds, removal
-from hybridsync.engine.plan.members import desired_members, stored_present, unread_members
+from hybridsync.engine.plan.members import defers_members, desired_members, stored_present, unread_members
 from hybridsync.engine.plan.required import missing_required
 from hybridsync.engine.core.dn import normalize_dn
 from hybridsync.engine.plan.scope import ScopeDecision
@@ -326,12 +326,15 @@ class TargetPlanner:
         if not groups:
             return
         acts = {a.anchor: a for a in self.actions if a.anchor in groups}  # the last action of each group
-        defer = self.inp.read.mode == "full" and not self.inp.read.final  # a page with more to come
+        defer = defers_members(self.inp)  # a page of a full read with more to come
         for obj, kind, ts, _d in present:
             if kind != ObjectKind.GROUP:
                 continue
             act = acts.get(obj.anchor)
             if act is None or act.kind in (A.REPORT, A.HOLD) or self.planned.get(obj.anchor) not in PRESENT_PLANNED:
+                continue
+            if defer and unread_members(obj, self.by_guid, self.inp.refs):
+                self.deferred.append(obj.anchor)  # a later page may bring more: all of them in the due pass
                 continue
             if act.kind == A.ADOPT:
                 pred = self.t.view.holders.get((act.object_kind, act.target_id or ""))
@@ -342,9 +345,6 @@ class TargetPlanner:
                 sent = frozenset(self.reanchored.get(m, m) for m in sent)
             want = desired_members(self, obj)
             add, remove = tuple(sorted(want - sent)), tuple(sorted(sent - want))
-            if (add or remove) and defer and unread_members(self, obj):
-                self.deferred.append(obj.anchor)  # a later page brings more: all of them in the due pass
-                continue
             target_id = act.target_id
             mode = self.cfg.nested_groups
             if add:

@@ -18,7 +18,7 @@ from hybridsync.connectors.testing.memory import MemorySource, MemoryTarget
 from hybridsync.engine.core.config import ScopeConfig, TargetConfig
 from hybridsync.engine.core.values import ActionKind, ObjectKind, ReadMode, SourceObject, TargetState
 from hybridsync.engine.mapping.projection import compile_mapping
-from hybridsync.engine.plan import planner
+from hybridsync.engine.plan import needs, planner
 from hybridsync.engine.runtime import cycle as cycle_module
 from hybridsync.statestore import Store
 
@@ -82,11 +82,33 @@ def test_a_group_whose_members_are_all_known_is_not_deferred():
     assert plan.summary["members_deferred"] == 0
 
 
-def test_a_group_already_right_asks_for_no_follow_up():
-    """Steady state: a member never read (another domain, out of the search base) costs nothing."""
+def test_a_group_naming_a_member_never_read_waits_for_the_due_pass_even_when_right():
+    """Whether its members changed is not worked out in the page (their states are not read
+    there: see the next test); the due pass plans it, and changes nothing."""
     plan = _plan(PAGE, stored_members=frozenset({"u1"}))
-    assert _members(plan) == [] and "g1" not in plan.followup()
-    assert plan.summary["members_deferred"] == 0
+    assert _members(plan) == [] and "g1" in plan.followup()
+    assert _members(_plan(planner.ReadEvidence(mode=ReadMode.DELTA), stored_members=frozenset({"u1"}))) == []
+
+
+def _asked(read: planner.ReadEvidence) -> frozenset[str]:
+    """The target states ``needs.questions`` asks for a page holding g1 (members u1, u2, u9) alone:
+    u1 and u2 are stored, u9 is not."""
+    grp = SourceObject(anchor="g1", object_guid="g1", kind=ObjectKind.GROUP, dn=f"CN=G1,{STAFF}",
+                       attributes={"cn": "G1"}, members=frozenset({"u1", "u2", "u9"}))
+    target = planner.TargetInput(config=CFG, mapping=compile_mapping(CFG), states={})
+    inp = planner.PlanInput(source="corp", scope=ScopeConfig(include_ous=(STAFF,)), objects=(grp,), targets=(target,),
+                            clock=NOW, read=read, refs=planner.References(
+                                anchor_by_guid={"u1": "u1", "u2": "u2", "u9": None},
+                                kind_by_anchor={"u1": ObjectKind.USER, "u2": ObjectKind.USER}))
+    return needs.questions(inp).states["app"]
+
+
+def test_a_page_with_more_to_come_does_not_read_the_states_of_a_deferred_groups_members():
+    """So the page's plan reads nothing of members the page before is still creating: the
+    pipeline plans it while they are in flight (``pipeline._plan_ahead``)."""
+    assert _asked(PAGE) == {"g1"}
+    assert _asked(planner.ReadEvidence(mode=ReadMode.FULL, final=True, complete=True)) == {"g1", "u1", "u2"}
+    assert _asked(planner.ReadEvidence(mode=ReadMode.DELTA)) == {"g1", "u1", "u2"}
 
 
 # -- the engine: pages of a memory source ---------------------------------------------------------
