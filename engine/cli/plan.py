@@ -28,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
             why = "; ".join(f"{r.rule}{': ' + r.detail if r.detail else ''}" for r in action.reasons)
             print(f"{action.kind:<15} {action.object_kind:<7} {action.dn or action.anchor} -> {action.target}"
                   f"{'  [' + why + ']' if why else ''}")
-    deferred = report.counts.get("members_deferred", 0)
+    deferred = report.members_deferred
     if deferred and not args.json:
         print(f"note: {deferred} groups' member changes wait for members a later page reads; the cycle "
               "sends them after its last page (not shown here)")

@@ -116,6 +116,7 @@ class Tally:
     planned: list[Action] = attrs.Factory(list)  # dry run / plan: the actions
     timings: dict[str, float] = attrs.Factory(dict)
     held: int = 0
+    members_deferred: int = 0  # groups whose member change a page left to the due pass (plan.members)
     lag: Lag = Lag()  # AD whenChanged -> applied, for the changes delta reads carried (runtime.lag)
     _sampled: list[int] = attrs.Factory(lambda: [0, 0])  # done, undone kept in ``outcomes``
 

@@ -173,7 +173,8 @@ class Cycle:
                                        duration_s=duration, at=state.now)
         log.info("cycle", cycle_id=state.cycle_id, source=self.setup.source_name, mode=str(state.mode),
                  status=str(state.status), duration_s=round(duration, 4), dry_run=self.setup.dry_run,
-                 failed_targets=self.tally.failed_targets(), **self.tally.counts)
+                 failed_targets=self.tally.failed_targets(), **self.tally.counts,
+                 **({"members_deferred": self.tally.members_deferred} if self.tally.members_deferred else {}))
 
     def object_problem(self, anchor: str, dn: str | None, stage: str, message: str) -> None:
         self.tally.problem(self.state.cycle_id, anchor, dn, stage, message)
@@ -199,8 +200,7 @@ class Cycle:
         for e in plan.errors:
             self.object_problem(e.anchor, e.dn, e.stage, f"target {e.target}: {e.message}")
         state.carry = plan.carry  # the threshold used so far, for the next plan of this cycle
-        if plan.summary.get("members_deferred"):  # groups whose members the due pass sends (plan_members)
-            self.tally.bump("members_deferred", plan.summary["members_deferred"])
+        self.tally.members_deferred += plan.summary.get("members_deferred", 0)  # the due pass sends them
         if len(state.planned_anchors) < PLANNED_ANCHORS_BOUND:
             state.planned_anchors.update(o.anchor for o in planned.objects)
         if self.setup.dry_run:

@@ -48,6 +48,7 @@ class RunReport:
     undone_targets: Mapping[str, str] | None = None  # failed_targets, counted over every outcome
     problem_count: int | None = None
     followup: bool = False  # a cycle left work only another cycle can do: run_forever runs it at once
+    members_deferred: int = 0  # groups whose member change a page of a full read left to the due pass
     lag: Lag = Lag()  # AD whenChanged -> applied, for the changes delta reads carried (runtime.lag)
 
     @property
@@ -97,7 +98,7 @@ def _report(cycles: list[Cycle]) -> RunReport:
     quarantined: list[str] = []
     done: set[str] = set()
     undone: dict[str, str] = {}
-    held = problem_count = 0
+    held = problem_count = deferred = 0
     lag = Lag()
     for c in cycles:
         src, state, tally = c.setup.source_name, c.state, c.tally
@@ -118,10 +119,12 @@ def _report(cycles: list[Cycle]) -> RunReport:
             errors[src] = state.source_error
         quarantined.extend(q for q in [*c.health.quarantined_now, *c.health.paused] if q not in quarantined)
         held += tally.held
+        deferred += tally.members_deferred
         lag += tally.lag
     return RunReport(cycle_ids=tuple(c.state.cycle_id for c in cycles if c.state.cycle_id), counts=counts,
                      outcomes=tuple(outcomes), problems=tuple(problems), durations=durations, status=status,
                      quarantined=tuple(quarantined), held=held, planned=tuple(planned), source_errors=errors,
                      outcome_counts=tallied, undone_targets={t: w for t, w in undone.items() if t not in done},
                      problem_count=problem_count,
-                     followup=bool(cycles) and bool(cycles[-1].state.followup_groups), lag=lag)
+                     followup=bool(cycles) and bool(cycles[-1].state.followup_groups), lag=lag,
+                     members_deferred=deferred)
