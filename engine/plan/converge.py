@@ -6,8 +6,10 @@
   applied (a real dispute stays one, and asks no more); a reference to a DN no stored object has
   yet, of an object the plan writes (a later page of the read may bring it; a plan that then
   changes nothing asks no more); a group whose member change a page of a full read left to the
-  due pass because members it names were not read yet (``target.plan_members``). A dispute with an object whose change waits for a follow-up
-  (``after``: its rename waits for a ``name_taken`` delete) is planned again with it. The engine plans them in the same cycle (``Plan.followup``).
+  due pass, as it names members the store does not know yet (``target.plan_members``). A
+  dispute with an object whose change waits for a follow-up (``after``: its rename waits for a
+  ``name_taken`` delete) is planned again with it. The engine plans them in the same cycle
+  (``Plan.followup``).
 - ``strip_group(tp, ...)``: a group's soft delete. A group has no ``active`` flag, so its edge to
   ``soft_deleted`` is ONE ``remove_members`` of every member sent, carrying the new state (a
   failure leaves it in escrow to retry); a group that returns gets them back through its member
